@@ -1,0 +1,395 @@
+import { parse as parseYaml } from 'yaml'
+import { settings, type SettingName, type SettingSpec } from './schema.ts'
+import type { Config, RefreshTokenKind, RouteConfig, RouteTokenMode, TokenEndpointAuthMethod } from './types.ts'
+
+/** Thrown by {@link loadConfig}: every problem found, one per line, each naming its variable. */
+export class ConfigError extends Error {
+  readonly code = 'BFF_ERR_CONFIG_INVALID'
+  readonly problems: readonly string[]
+  constructor (problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Reads `*_FILE` secrets and `BFF_CONFIG`; injected so that tests need no files. */
+  readonly readFile?: (path: string) => string
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+type Raw = unknown
+
+const specByName = new Map<string, SettingSpec>(settings.map((s) => [s.name, s]))
+const MIN_SECRET_LENGTH = 32
+const MIN_SECRET_DISTINCT_CHARS = 12
+
+/**
+ * Reads and validates the whole configuration. Pure apart from `readFile`.
+ *
+ * Precedence per setting: the environment variable, then `<NAME>_FILE` for secrets, then the
+ * `BFF_CONFIG` file, then the default. Collects every problem and throws one {@link ConfigError}.
+ */
+export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
+  const readFile = options.readFile ?? (() => { throw new Error('no file reader') })
+  const problems: string[] = []
+  const warnings: string[] = []
+
+  const fileValues = readConfigFile(env.BFF_CONFIG, readFile, problems)
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('BFF_') && !specByName.has(key) && !(key.endsWith('_FILE') && specByName.get(key.slice(0, -5))?.secret)) {
+      warnings.push(`unknown setting "${key}" ignored (a typo?)`)
+    }
+  }
+
+  const raw = (name: SettingName): Raw => {
+    const spec = specByName.get(name)!
+    const fileVar = `${name}_FILE`
+    if (spec.secret && env[fileVar] !== undefined) {
+      if (env[name] !== undefined) {
+        problems.push(`"${name}" and "${fileVar}" are both set; set one`)
+        return undefined
+      }
+      try {
+        return readFile(env[fileVar]!).replace(/\r?\n$/, '')
+      } catch (err) {
+        problems.push(`"${fileVar}" names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+        return undefined
+      }
+    }
+    const fromEnv = env[name]
+    if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+    if (fileValues[name] !== undefined) return fileValues[name]
+    return spec.default
+  }
+
+  const read = new SettingReader(raw, problems)
+
+  const port = read.integer('BFF_PORT')
+  const host = read.string('BFF_HOST')
+  const publicUrl = read.url('BFF_PUBLIC_URL')
+  const issuerText = read.string('BFF_OIDC_ISSUER')
+  const issuer = issuerText === undefined ? undefined : parseUrl('BFF_OIDC_ISSUER', issuerText, problems)
+  const clientId = read.string('BFF_OIDC_CLIENT_ID')
+  const clientSecret = read.optionalString('BFF_OIDC_CLIENT_SECRET')
+  const clientPrivateKey = read.optionalString('BFF_OIDC_CLIENT_PRIVATE_KEY')
+  const authMethod = read.optionalString('BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD') as TokenEndpointAuthMethod | undefined
+  const scopes = read.list('BFF_OIDC_SCOPES', /\s+/)
+  const audience = read.optionalString('BFF_OIDC_AUDIENCE')
+  const timeoutSeconds = read.integer('BFF_OIDC_TIMEOUT_SECONDS')
+  const allowInsecureHttp = read.boolean('BFF_ALLOW_INSECURE_HTTP')
+  const postLogoutRedirectUrl = read.optionalUrl('BFF_POST_LOGOUT_REDIRECT_URL')
+  const redisUrl = read.url('BFF_REDIS_URL')
+  const keyPrefix = read.string('BFF_REDIS_KEY_PREFIX')
+  const store = read.string('BFF_SESSION_STORE') as 'redis' | 'memory'
+  const secrets = read.list('BFF_SESSION_SECRET', /,/)
+  const cookieName = read.string('BFF_SESSION_COOKIE_NAME')
+  const idleSeconds = read.integer('BFF_SESSION_IDLE_SECONDS')
+  const absoluteSeconds = read.integer('BFF_SESSION_ABSOLUTE_SECONDS')
+  const refreshSkewSeconds = read.integer('BFF_REFRESH_SKEW_SECONDS')
+  const checkSeconds = read.optionalInteger('BFF_SESSION_CHECK_SECONDS')
+  const backchannelLogout = read.boolean('BFF_BACKCHANNEL_LOGOUT')
+  const routesRaw = read.json('BFF_ROUTES')
+  const staticDir = read.optionalString('BFF_STATIC_DIR')
+  const logLevel = read.string('BFF_LOG_LEVEL')
+
+  if (publicUrl) {
+    if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
+      problems.push('"BFF_PUBLIC_URL" must be an origin only (scheme, host, port), e.g. https://app.example.com')
+    }
+    if (publicUrl.protocol === 'http:' && !isLoopbackHost(publicUrl.hostname)) {
+      problems.push('"BFF_PUBLIC_URL" must use https (plain http is accepted only on a loopback host, for development)')
+    } else if (publicUrl.protocol !== 'http:' && publicUrl.protocol !== 'https:') {
+      problems.push('"BFF_PUBLIC_URL" must be an http(s) URL')
+    }
+  }
+  if (issuer) {
+    if (issuer.protocol === 'http:' && !allowInsecureHttp) {
+      problems.push('"BFF_OIDC_ISSUER" uses plain http; use https, or set "BFF_ALLOW_INSECURE_HTTP"=true for development')
+    } else if (issuer.protocol !== 'http:' && issuer.protocol !== 'https:') {
+      problems.push('"BFF_OIDC_ISSUER" must be an http(s) URL')
+    }
+  }
+  if (allowInsecureHttp) warnings.push('BFF_ALLOW_INSECURE_HTTP=true: plain-http identity provider allowed; never use this in production')
+  if (redisUrl && redisUrl.protocol !== 'redis:' && redisUrl.protocol !== 'rediss:') {
+    problems.push('"BFF_REDIS_URL" must start with redis:// or rediss://')
+  }
+  if (store === 'memory') warnings.push('BFF_SESSION_STORE=memory: sessions live in this process only, are lost on restart and are not shared between replicas; development only')
+
+  if (clientSecret === undefined && clientPrivateKey === undefined) {
+    problems.push('"BFF_OIDC_CLIENT_SECRET" (or "BFF_OIDC_CLIENT_PRIVATE_KEY") is required')
+  }
+  if (clientSecret !== undefined && clientPrivateKey !== undefined) {
+    problems.push('"BFF_OIDC_CLIENT_SECRET" and "BFF_OIDC_CLIENT_PRIVATE_KEY" are both set; set one')
+  }
+  if (authMethod === 'private_key_jwt' && clientPrivateKey === undefined) {
+    problems.push('"BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD"=private_key_jwt needs "BFF_OIDC_CLIENT_PRIVATE_KEY"')
+  }
+  if (authMethod !== undefined && authMethod !== 'private_key_jwt' && clientSecret === undefined) {
+    problems.push(`"BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD"=${authMethod} needs "BFF_OIDC_CLIENT_SECRET"`)
+  }
+
+  let refreshTokenKind: RefreshTokenKind = 'none'
+  if (scopes) {
+    if (!scopes.includes('openid')) problems.push('"BFF_OIDC_SCOPES" must include "openid"')
+    if (scopes.includes('online_access') && scopes.includes('offline_access')) {
+      problems.push('"BFF_OIDC_SCOPES" requests both "online_access" and "offline_access"; they exclude each other (Auth0 rejects the request): keep one')
+    } else if (scopes.includes('online_access')) refreshTokenKind = 'online'
+    else if (scopes.includes('offline_access')) refreshTokenKind = 'offline'
+  }
+
+  if (secrets) {
+    secrets.forEach((secret, i) => {
+      const which = secrets.length > 1 ? `entry ${i + 1} of "BFF_SESSION_SECRET"` : '"BFF_SESSION_SECRET"'
+      if (secret.length < MIN_SECRET_LENGTH) problems.push(`${which} must be at least ${MIN_SECRET_LENGTH} characters (use e.g. \`openssl rand -base64 48\`)`)
+      else if (new Set(secret).size < MIN_SECRET_DISTINCT_CHARS) problems.push(`${which} has too little entropy (too few distinct characters)`)
+    })
+  }
+  if (cookieName !== undefined && !/^__Host-[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(cookieName)) {
+    problems.push('"BFF_SESSION_COOKIE_NAME" must start with "__Host-" and contain only cookie-name characters')
+  }
+  if (idleSeconds !== undefined && absoluteSeconds !== undefined && idleSeconds > absoluteSeconds) {
+    problems.push('"BFF_SESSION_IDLE_SECONDS" must not exceed "BFF_SESSION_ABSOLUTE_SECONDS"')
+  }
+
+  const routes = routesRaw === undefined ? undefined : parseRoutes(routesRaw, problems)
+
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  const origin = publicUrl!.origin
+  return deepFreeze({
+    port: port!,
+    host: host!,
+    publicUrl: origin,
+    oidc: {
+      // Kept as written: openid-client compares the issuer exactly, trailing slash included.
+      issuer: issuerText!.trim(),
+      clientId: clientId!,
+      ...(clientSecret !== undefined && { clientSecret }),
+      ...(clientPrivateKey !== undefined && { clientPrivateKey }),
+      tokenEndpointAuthMethod: authMethod ?? (clientPrivateKey !== undefined ? 'private_key_jwt' : 'client_secret_post'),
+      scopes: scopes!,
+      ...(audience !== undefined && { audience }),
+      timeoutSeconds: timeoutSeconds!,
+      allowInsecureHttp: allowInsecureHttp!,
+      redirectUri: `${origin}/bff/callback`,
+      postLogoutRedirectUri: postLogoutRedirectUrl?.href ?? `${origin}/`,
+    },
+    redis: { url: redisUrl!.href, keyPrefix: keyPrefix! },
+    session: {
+      store,
+      secrets: secrets!,
+      cookieName: cookieName!,
+      idleSeconds: idleSeconds!,
+      absoluteSeconds: absoluteSeconds!,
+      refreshSkewSeconds: refreshSkewSeconds!,
+      ...(checkSeconds !== undefined && { checkSeconds }),
+      refreshTokenKind,
+    },
+    backchannelLogout: backchannelLogout!,
+    routes: routes!,
+    ...(staticDir !== undefined && { staticDir }),
+    logLevel: logLevel!,
+    warnings,
+  })
+}
+
+/** Reads typed values from raw settings, recording a problem instead of throwing. */
+class SettingReader {
+  readonly #raw: (name: SettingName) => Raw
+  readonly #problems: string[]
+  constructor (raw: (name: SettingName) => Raw, problems: string[]) {
+    this.#raw = raw
+    this.#problems = problems
+  }
+
+  #get (name: SettingName): string | undefined {
+    const value = this.#raw(name)
+    const spec = specByName.get(name)!
+    if (value === undefined || value === '') {
+      if (spec.required) this.#problems.push(`"${name}" is required${spec.secret ? ` (or "${name}_FILE")` : ''}`)
+      return undefined
+    }
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      this.#problems.push(`"${name}" must be a ${spec.kind}, not ${Array.isArray(value) ? 'an array' : typeof value}`)
+      return undefined
+    }
+    const text = String(value)
+    if (spec.kind === 'enum' && !spec.values!.includes(text)) {
+      this.#problems.push(`"${name}" must be one of ${spec.values!.join(', ')}`)
+      return undefined
+    }
+    return text
+  }
+
+  string (name: SettingName): string | undefined { return this.#get(name) }
+  optionalString (name: SettingName): string | undefined { return this.#get(name) }
+
+  integer (name: SettingName): number | undefined {
+    const text = this.#get(name)
+    if (text === undefined) return undefined
+    const min = specByName.get(name)!.min ?? 0
+    const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN
+    if (!Number.isSafeInteger(value) || value < min) {
+      this.#problems.push(`"${name}" must be ${min > 0 ? 'a positive' : 'a non-negative'} integer${min > 1 ? ` of at least ${min}` : ''}, got ${JSON.stringify(text)}`)
+      return undefined
+    }
+    return value
+  }
+
+  optionalInteger (name: SettingName): number | undefined { return this.integer(name) }
+
+  boolean (name: SettingName): boolean | undefined {
+    const text = this.#get(name)
+    if (text === undefined) return undefined
+    const lower = text.trim().toLowerCase()
+    if (lower === 'true' || lower === '1' || lower === 'yes') return true
+    if (lower === 'false' || lower === '0' || lower === 'no') return false
+    this.#problems.push(`"${name}" must be true or false, got ${JSON.stringify(text)}`)
+    return undefined
+  }
+
+  url (name: SettingName): URL | undefined {
+    const text = this.#get(name)
+    return text === undefined ? undefined : parseUrl(name, text, this.#problems)
+  }
+
+  optionalUrl (name: SettingName): URL | undefined { return this.url(name) }
+
+  list (name: SettingName, separator: RegExp): string[] | undefined {
+    const text = this.#get(name)
+    if (text === undefined) return undefined
+    const items = text.split(separator).map((s) => s.trim()).filter((s) => s !== '')
+    if (items.length === 0) this.#problems.push(`"${name}" must not be empty`)
+    return items
+  }
+
+  json (name: SettingName): unknown {
+    const value = this.#raw(name)
+    if (typeof value !== 'string') return value
+    try {
+      return JSON.parse(value)
+    } catch {
+      this.#problems.push(`"${name}" must be valid JSON`)
+      return undefined
+    }
+  }
+}
+
+function parseUrl (name: string, text: string, problems: string[]): URL | undefined {
+  try {
+    return new URL(text.trim())
+  } catch {
+    // Never echo the value: it may carry a password.
+    problems.push(`"${name}" must be an absolute URL`)
+    return undefined
+  }
+}
+
+function readConfigFile (path: string | undefined, readFile: (path: string) => string, problems: string[]): Record<string, unknown> {
+  if (path === undefined || path === '') return {}
+  let text: string
+  try {
+    text = readFile(path)
+  } catch (err) {
+    problems.push(`"BFF_CONFIG" names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    return {}
+  }
+  let parsed: unknown
+  try {
+    parsed = parseYaml(text)
+  } catch (err) {
+    problems.push(`"BFF_CONFIG" file is neither valid YAML nor JSON: ${(err as Error).message.split('\n')[0]}`)
+    return {}
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    problems.push('"BFF_CONFIG" file must hold a mapping of setting names to values')
+    return {}
+  }
+  const values: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(parsed)) {
+    const spec = specByName.get(key)
+    if (spec === undefined || key === 'BFF_CONFIG') problems.push(`"BFF_CONFIG" file has an unknown setting "${key}"`)
+    else if (spec.secret) problems.push(`"BFF_CONFIG" file must not hold the secret "${key}"; use the environment or "${key}_FILE"`)
+    else values[key] = value
+  }
+  return values
+}
+
+const ROUTE_KEYS = new Set(['path', 'upstream', 'rewritePrefix', 'audience', 'scope', 'token', 'websocket', 'dpop'])
+const TOKEN_MODES: readonly RouteTokenMode[] = ['required', 'optional', 'none']
+const RESERVED_PREFIXES = ['/bff', '/healthz', '/readyz', '/metrics']
+
+function parseRoutes (value: unknown, problems: string[]): RouteConfig[] {
+  if (!Array.isArray(value)) {
+    problems.push('"BFF_ROUTES" must be a JSON array of routes')
+    return []
+  }
+  const routes: RouteConfig[] = []
+  const seen = new Set<string>()
+  value.forEach((item: unknown, i) => {
+    const where = `"BFF_ROUTES"[${i}]`
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+      problems.push(`${where} must be an object`)
+      return
+    }
+    const r = item as Record<string, unknown>
+    for (const key of Object.keys(r)) if (!ROUTE_KEYS.has(key)) problems.push(`${where} has an unknown key "${key}"`)
+    const path = typeof r.path === 'string' ? r.path.replace(/\/+$/, '') : undefined
+    if (path === undefined || !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]+$/.test(path) || path.includes('//') || /\/\.\.?(\/|$)/.test(path)) {
+      problems.push(`${where}.path must be a path prefix like "/api"`)
+    } else if (RESERVED_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`))) {
+      problems.push(`${where}.path "${path}" collides with bffgate's own endpoints`)
+    } else if (seen.has(path)) {
+      problems.push(`${where}.path "${path}" is configured twice`)
+    } else seen.add(path)
+    let upstream: URL | undefined
+    try {
+      upstream = typeof r.upstream === 'string' ? new URL(r.upstream) : undefined
+    } catch { /* reported below */ }
+    if (upstream === undefined || (upstream.protocol !== 'http:' && upstream.protocol !== 'https:')) {
+      problems.push(`${where}.upstream must be an http(s) URL`)
+    } else if (upstream.pathname !== '/' || upstream.search || upstream.hash || upstream.username || upstream.password) {
+      problems.push(`${where}.upstream must be an origin only, like "http://api:9000" (use rewritePrefix for a base path)`)
+    }
+    const rewritePrefix = r.rewritePrefix ?? ''
+    if (typeof rewritePrefix !== 'string' || (rewritePrefix !== '' && !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(rewritePrefix))) {
+      problems.push(`${where}.rewritePrefix must be "" or a path starting with "/"`)
+    }
+    const token = r.token ?? 'required'
+    if (!TOKEN_MODES.includes(token as RouteTokenMode)) problems.push(`${where}.token must be one of ${TOKEN_MODES.join(', ')}`)
+    for (const key of ['audience', 'scope'] as const) {
+      if (r[key] !== undefined && (typeof r[key] !== 'string' || r[key] === '')) problems.push(`${where}.${key} must be a non-empty string`)
+    }
+    for (const key of ['websocket', 'dpop'] as const) {
+      if (r[key] !== undefined && typeof r[key] !== 'boolean') problems.push(`${where}.${key} must be true or false`)
+    }
+    if (path !== undefined && upstream !== undefined) {
+      routes.push({
+        path,
+        upstream: upstream.origin,
+        rewritePrefix: typeof rewritePrefix === 'string' ? rewritePrefix.replace(/\/+$/, '') : '',
+        ...(typeof r.audience === 'string' && { audience: r.audience }),
+        ...(typeof r.scope === 'string' && { scope: r.scope }),
+        token: token as RouteTokenMode,
+        websocket: r.websocket === true,
+        dpop: r.dpop === true,
+      })
+    }
+  })
+  return routes
+}
+
+/** True for hosts a browser treats as a secure context over plain http. */
+export function isLoopbackHost (hostname: string): boolean {
+  return hostname === 'localhost' || hostname.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === '[::1]'
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}

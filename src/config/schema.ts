@@ -1,0 +1,180 @@
+/**
+ * The configuration contract: every setting bffgate reads, declared once.
+ *
+ * `loadConfig()` validates against this table and `docs/configuration.md` is generated
+ * from it (`npm run docs:config`; a test fails when the two disagree).
+ */
+
+/** How a raw value (a string from the environment, or any JSON value from `BFF_CONFIG`) is read. */
+export type SettingKind = 'string' | 'url' | 'integer' | 'boolean' | 'enum' | 'list' | 'json'
+
+export interface SettingSpec {
+  /** Environment variable name. */
+  readonly name: string
+  readonly kind: SettingKind
+  /** One sentence for the reference; say the unit in words where there is one. */
+  readonly description: string
+  /** Used when the setting is absent. Secrets never have one. */
+  readonly default?: string
+  readonly required?: boolean
+  /** May be given as `<name>_FILE` (Docker/Kubernetes secrets); never logged. */
+  readonly secret?: boolean
+  /** Allowed values for `enum`. */
+  readonly values?: readonly string[]
+  /** Lower bound for `integer`. */
+  readonly min?: number
+}
+
+export const settings = [
+  { name: 'BFF_PORT', kind: 'integer', min: 0, default: '8080', description: 'TCP port to listen on.' },
+  { name: 'BFF_HOST', kind: 'string', default: '0.0.0.0', description: 'Address to listen on.' },
+  {
+    name: 'BFF_PUBLIC_URL',
+    kind: 'url',
+    required: true,
+    description:
+      'The external origin the browser uses, e.g. `https://app.example.com`. Redirect URIs derive from it. Must be https, except on a loopback host (localhost, 127.0.0.0/8, ::1) for development.',
+  },
+  {
+    name: 'BFF_OIDC_ISSUER',
+    kind: 'url',
+    required: true,
+    description:
+      'Issuer URL, discovered via `.well-known/openid-configuration`. Compared exactly with the discovered `issuer`, trailing slash included (Auth0 issuers end with `/`).',
+  },
+  { name: 'BFF_OIDC_CLIENT_ID', kind: 'string', required: true, description: 'OAuth client id of this confidential client.' },
+  {
+    name: 'BFF_OIDC_CLIENT_SECRET',
+    kind: 'string',
+    secret: true,
+    description: 'Client secret. Either this or `BFF_OIDC_CLIENT_PRIVATE_KEY` is required.',
+  },
+  {
+    name: 'BFF_OIDC_CLIENT_PRIVATE_KEY',
+    kind: 'string',
+    secret: true,
+    description: 'Private key (JWK JSON or PKCS#8 PEM) for `private_key_jwt` client authentication, instead of the client secret.',
+  },
+  {
+    name: 'BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD',
+    kind: 'enum',
+    values: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    description:
+      'Client authentication at the token endpoint. Defaults to `client_secret_post` with a secret (what Auth0 uses) and `private_key_jwt` with a private key.',
+  },
+  {
+    name: 'BFF_OIDC_SCOPES',
+    kind: 'list',
+    default: 'openid profile email online_access',
+    description:
+      'Space-separated scopes to request. `online_access` (Auth0 Online Refresh Tokens) and `offline_access` (classic refresh tokens) exclude each other.',
+  },
+  { name: 'BFF_OIDC_AUDIENCE', kind: 'string', description: 'Auth0 `audience` authorization parameter, selecting the API the access token is for.' },
+  {
+    name: 'BFF_OIDC_TIMEOUT_SECONDS',
+    kind: 'integer',
+    min: 1,
+    default: '5',
+    description: 'Timeout in seconds of each call to the identity provider (discovery, token, revocation); a timeout counts as a transient failure.',
+  },
+  {
+    name: 'BFF_ALLOW_INSECURE_HTTP',
+    kind: 'boolean',
+    default: 'false',
+    description: 'Development only: allow a plain-http issuer. Warns loudly at start.',
+  },
+  {
+    name: 'BFF_POST_LOGOUT_REDIRECT_URL',
+    kind: 'url',
+    description: 'Where the identity provider sends the browser after logout (`post_logout_redirect_uri`). Defaults to `BFF_PUBLIC_URL` + `/`.',
+  },
+  {
+    name: 'BFF_REDIS_URL',
+    kind: 'url',
+    default: 'redis://127.0.0.1:6379',
+    secret: true,
+    description: '`redis://` or `rediss://` URL of the Redis that holds sessions; may carry an ACL user and password.',
+  },
+  { name: 'BFF_REDIS_KEY_PREFIX', kind: 'string', default: 'bff:', description: 'Prefix of every Redis key bffgate writes.' },
+  {
+    name: 'BFF_SESSION_STORE',
+    kind: 'enum',
+    values: ['redis', 'memory'],
+    default: 'redis',
+    description: '`redis`, or `memory` for a single development process (sessions are lost on restart and not shared; warns at start).',
+  },
+  {
+    name: 'BFF_SESSION_SECRET',
+    kind: 'list',
+    required: true,
+    secret: true,
+    description:
+      'At least 32 characters of high entropy; a comma-separated list for rotation: the first protects new sessions and login state, all are accepted.',
+  },
+  {
+    name: 'BFF_SESSION_COOKIE_NAME',
+    kind: 'string',
+    default: '__Host-Http-bff',
+    description: 'Name of the session cookie. Must start with `__Host-` (the `__Host-Http-` prefix of the IETF browser-based-apps BCP is preferred).',
+  },
+  {
+    name: 'BFF_SESSION_IDLE_SECONDS',
+    kind: 'integer',
+    min: 1,
+    default: '259200',
+    description: 'Idle timeout of the identity provider session in seconds (Auth0 tenant setting "Idle Session Lifetime"); the local session ends after this long without activity.',
+  },
+  {
+    name: 'BFF_SESSION_ABSOLUTE_SECONDS',
+    kind: 'integer',
+    min: 1,
+    default: '2592000',
+    description: 'Absolute lifetime of the identity provider session in seconds (Auth0 "Maximum Session Lifetime"); the local session never outlives it.',
+  },
+  {
+    name: 'BFF_REFRESH_SKEW_SECONDS',
+    kind: 'integer',
+    min: 0,
+    default: '30',
+    description: 'Refresh an access token this many seconds before it expires.',
+  },
+  {
+    name: 'BFF_SESSION_CHECK_SECONDS',
+    kind: 'integer',
+    min: 1,
+    description:
+      'When set, an active session exchanges its refresh token at least this often, bounding how long a revoked IdP session goes unnoticed without back-channel logout.',
+  },
+  {
+    name: 'BFF_BACKCHANNEL_LOGOUT',
+    kind: 'boolean',
+    default: 'true',
+    description: 'Accept OpenID Connect back-channel logout at `/bff/backchannel-logout`.',
+  },
+  {
+    name: 'BFF_ROUTES',
+    kind: 'json',
+    default: '[]',
+    description:
+      'JSON array of proxied routes: `{"path":"/api","upstream":"http://api:9000"}` plus optional `rewritePrefix`, `audience`, `scope`, `token` (`required`, `optional`, `none`), `websocket`, `dpop`.',
+  },
+  {
+    name: 'BFF_STATIC_DIR',
+    kind: 'string',
+    description: 'A folder of static files (the SPA) served at `/`; nothing is served there when unset.',
+  },
+  {
+    name: 'BFF_LOG_LEVEL',
+    kind: 'enum',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+    description: 'pino log level.',
+  },
+  {
+    name: 'BFF_CONFIG',
+    kind: 'string',
+    description: 'Path of a YAML or JSON file whose keys are these variable names; the environment wins over the file.',
+  },
+] as const satisfies readonly SettingSpec[]
+
+export type SettingName = (typeof settings)[number]['name']

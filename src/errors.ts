@@ -1,0 +1,55 @@
+/**
+ * Every error bffgate answers with, in one place (docs/errors.md lists the same set; a test
+ * keeps the two equal).
+ *
+ * Each has an internal `code` (`BFF_ERR_<AREA>_<WHAT>`, for logs) and a stable public `error`
+ * (snake_case, for the SPA to branch on); responses are `{"error": ..., "message": ...}`.
+ */
+export interface ErrorDefinition {
+  readonly code: string
+  readonly error: string
+  readonly statusCode: number
+  readonly message: string
+}
+
+export const errorDefinitions = {
+  BFF_ERR_SESSION_REQUIRED: { error: 'login_required', statusCode: 401, message: 'No session: log in at /bff/login' },
+  BFF_ERR_SESSION_ENDED: { error: 'session_ended', statusCode: 401, message: 'The session has ended: log in again at /bff/login' },
+  BFF_ERR_CSRF_HEADER_MISSING: { error: 'csrf_failed', statusCode: 403, message: 'The request must carry the header "x-csrf: 1"' },
+  BFF_ERR_CSRF_ORIGIN_MISMATCH: { error: 'csrf_failed', statusCode: 403, message: 'Cross-site request refused' },
+  BFF_ERR_LOGIN_STATE_INVALID: { error: 'login_state_invalid', statusCode: 400, message: 'The login attempt is unknown, expired, already used or belongs to another browser: start again at /bff/login' },
+  BFF_ERR_LOGIN_FAILED: { error: 'login_failed', statusCode: 400, message: 'The identity provider refused the login' },
+  BFF_ERR_IDP_RESPONSE_INVALID: { error: 'idp_response_invalid', statusCode: 502, message: 'The identity provider answered with something that failed validation' },
+  BFF_ERR_IDP_UNAVAILABLE: { error: 'idp_unavailable', statusCode: 503, message: 'The identity provider is unreachable; try again shortly' },
+  BFF_ERR_STORE_UNAVAILABLE: { error: 'session_store_unavailable', statusCode: 503, message: 'The session store is unreachable; try again shortly' },
+  BFF_ERR_UPSTREAM_UNREACHABLE: { error: 'upstream_unavailable', statusCode: 502, message: 'The upstream API is unreachable' },
+  BFF_ERR_UPSTREAM_TIMEOUT: { error: 'upstream_timeout', statusCode: 504, message: 'The upstream API did not answer in time' },
+  BFF_ERR_NOT_FOUND: { error: 'not_found', statusCode: 404, message: 'Not found' },
+  BFF_ERR_BAD_REQUEST: { error: 'bad_request', statusCode: 400, message: 'Bad request' },
+  BFF_ERR_INTERNAL: { error: 'internal_error', statusCode: 500, message: 'Internal error' },
+} as const satisfies Record<string, Omit<ErrorDefinition, 'code'>>
+
+export type ErrorCode = keyof typeof errorDefinitions
+
+/** An error with a known code; the error handler turns it into the JSON answer. */
+export class BffError extends Error {
+  readonly code: ErrorCode
+  readonly error: string
+  readonly statusCode: number
+  /** Seconds, sent as `Retry-After` on 503s. */
+  readonly retryAfter?: number
+
+  constructor (code: ErrorCode, options: { cause?: unknown; message?: string; retryAfter?: number } = {}) {
+    const def = errorDefinitions[code]
+    super(options.message ?? def.message, { cause: options.cause })
+    this.name = 'BffError'
+    this.code = code
+    this.error = def.error
+    this.statusCode = def.statusCode
+    if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter
+  }
+}
+
+export function isBffError (err: unknown): err is BffError {
+  return err instanceof BffError
+}

@@ -1,0 +1,25 @@
+/**
+ * The storage primitives a session store needs, so that the session logic (tickets,
+ * encryption, deadlines, indexes) is written once over Redis and over memory.
+ * Keys are full key names from `keys.ts`; values are opaque bytes.
+ */
+export interface SessionBackend {
+  /** One round trip: the sealed record and its remaining lifetime in ms, or undefined. */
+  read (key: string): Promise<{ sealed: Buffer; ttlMs: number } | undefined>
+  /**
+   * Writes a record with its lifetime and adds its key to each index set, whose lifetime is
+   * raised (never lowered) to at least the record's. Index writes come first, so a failure
+   * can leave a stale index entry but never a live record missing from its index.
+   */
+  write (key: string, sealed: Buffer, indexKeys: readonly string[], ttlMs: number): Promise<void>
+  /** Sets a new lifetime for a record and raises its indexes' lifetimes to match. */
+  expire (key: string, indexKeys: readonly string[], ttlMs: number): Promise<void>
+  /** Deletes records and removes them from the indexes they were written with; returns how many existed. */
+  remove (keys: readonly string[]): Promise<number>
+  /** The record keys an index holds (possibly stale). */
+  members (indexKey: string): Promise<string[]>
+  /** Sets `key` only if absent, with a lifetime; true when it was set. */
+  setIfAbsent (key: string, ttlMs: number): Promise<boolean>
+  ping (): Promise<void>
+  close (): Promise<void>
+}

@@ -1,0 +1,83 @@
+import type { SessionBackend } from './backend.ts'
+
+interface Entry<T> { value: T; expiresAt: number }
+
+/**
+ * {@link SessionBackend} in process memory, for a single development process
+ * (`BFF_SESSION_STORE=memory`). Same semantics as Redis: lifetimes, index sets, one-time keys.
+ * Expired entries are dropped when touched and by a periodic sweep.
+ */
+export function createMemoryBackend (options: { now?: () => number } = {}): SessionBackend {
+  const now = options.now ?? Date.now
+  const records = new Map<string, Entry<{ sealed: Buffer; indexKeys: readonly string[] }>>()
+  const indexes = new Map<string, Entry<Set<string>>>()
+  const markers = new Map<string, Entry<true>>()
+
+  const live = <T>(map: Map<string, Entry<T>>, key: string): Entry<T> | undefined => {
+    const entry = map.get(key)
+    if (entry !== undefined && entry.expiresAt <= now()) {
+      map.delete(key)
+      return undefined
+    }
+    return entry
+  }
+  const raiseIndex = (index: string, expiresAt: number) => {
+    const entry = live(indexes, index)
+    if (entry !== undefined && entry.expiresAt < expiresAt) entry.expiresAt = expiresAt
+  }
+  const sweep = setInterval(() => {
+    for (const map of [records, indexes, markers] as Map<string, Entry<unknown>>[]) {
+      for (const key of map.keys()) live(map, key)
+    }
+  }, 30_000)
+  sweep.unref()
+
+  return {
+    async read (key) {
+      const entry = live(records, key)
+      return entry === undefined ? undefined : { sealed: entry.value.sealed, ttlMs: entry.expiresAt - now() }
+    },
+    async write (key, sealed, indexKeys, ttlMs) {
+      const expiresAt = now() + ttlMs
+      for (const index of indexKeys) {
+        const entry = live(indexes, index) ?? { value: new Set<string>(), expiresAt }
+        entry.value.add(key)
+        indexes.set(index, entry)
+        raiseIndex(index, expiresAt)
+      }
+      records.set(key, { value: { sealed, indexKeys: [...indexKeys] }, expiresAt })
+    },
+    async expire (key, indexKeys, ttlMs) {
+      const entry = live(records, key)
+      if (entry === undefined) return
+      entry.expiresAt = now() + ttlMs
+      for (const index of indexKeys) raiseIndex(index, entry.expiresAt)
+    },
+    async remove (keys) {
+      let removed = 0
+      for (const key of keys) {
+        const entry = records.get(key)
+        if (entry === undefined) continue
+        for (const index of entry.value.indexKeys) indexes.get(index)?.value.delete(key)
+        records.delete(key)
+        if (entry.expiresAt > now()) removed++
+      }
+      return removed
+    },
+    async members (indexKey) {
+      return [...(live(indexes, indexKey)?.value ?? [])]
+    },
+    async setIfAbsent (key, ttlMs) {
+      if (live(markers, key) !== undefined) return false
+      markers.set(key, { value: true, expiresAt: now() + ttlMs })
+      return true
+    },
+    async ping () {},
+    async close () {
+      clearInterval(sweep)
+      records.clear()
+      indexes.clear()
+      markers.clear()
+    },
+  }
+}

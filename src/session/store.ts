@@ -1,0 +1,106 @@
+import type { SessionBackend } from './backend.ts'
+import { deriveKey, hmac, open, seal } from './crypto.ts'
+import type { KeyNames } from './keys.ts'
+import type { Keyring } from './keyring.ts'
+import { createTicket, decodeTicket, encodeTicket, type Ticket } from './ticket.ts'
+import type { LoadedSession, SessionHandle, SessionRecord, SessionStore } from './types.ts'
+
+export interface SessionStoreOptions {
+  readonly backend: SessionBackend
+  readonly keyring: Keyring
+  readonly keys: KeyNames
+  /** Local idle timeout in seconds. */
+  readonly idleSeconds: number
+  /** Clock in epoch milliseconds; injected for tests. */
+  readonly now?: () => number
+}
+
+/**
+ * The session store of design §4 over any {@link SessionBackend}: the key is an HMAC of the
+ * ticket's id under a server secret, the record is sealed with a key derived from the
+ * ticket's own secret (a dump of the store alone yields no token), and the record lives until
+ * the earlier of its idle and absolute deadlines.
+ */
+export function createSessionStore (options: SessionStoreOptions): SessionStore {
+  const { backend, keyring, keys } = options
+  const now = options.now ?? Date.now
+  const idleMs = options.idleSeconds * 1000
+  // Slide the idle deadline at most this often: a write per request would double Redis load.
+  const slideIntervalMs = Math.min(60_000, Math.max(1000, idleMs / 10))
+
+  const handleFor = (ticket: Ticket, idKey: Buffer): SessionHandle => {
+    const hashedId = hmac(idKey, ticket.id).subarray(0, 20).toString('base64url')
+    return {
+      storageKey: keys.session(hashedId),
+      recordKey: deriveKey(ticket.secret, 'bffgate session record v1', ticket.id),
+    }
+  }
+
+  const indexKeysOf = (record: SessionRecord): string[] => {
+    const indexes = [keys.subIndex(record.iss, record.sub)]
+    if (record.sid !== undefined) indexes.push(keys.sidIndex(record.iss, record.sid))
+    return indexes
+  }
+
+  /** Remaining lifetime: the earlier of the idle and the absolute deadline. */
+  const ttlMsFor = (record: SessionRecord): number => Math.min(idleMs, record.absolute_expires_at * 1000 - now())
+
+  const write = async (handle: SessionHandle, record: SessionRecord): Promise<boolean> => {
+    const ttlMs = ttlMsFor(record)
+    if (ttlMs <= 0) return false
+    const sealed = seal(handle.recordKey, Buffer.from(JSON.stringify(record)), Buffer.from(handle.storageKey))
+    await backend.write(handle.storageKey, sealed, indexKeysOf(record), ttlMs)
+    return true
+  }
+
+  const deleteIndexed = async (indexKey: string): Promise<number> => backend.remove(await backend.members(indexKey))
+
+  return {
+    async create (record) {
+      const ticket = createTicket(keyring.current.kid)
+      const handle = handleFor(ticket, keyring.current.sessionIdKey)
+      if (!(await write(handle, record))) throw new RangeError('session would expire at once (absolute deadline passed)')
+      return { cookieValue: encodeTicket(ticket), handle }
+    },
+
+    async load (cookieValue, { slide }): Promise<LoadedSession | undefined> {
+      const ticket = decodeTicket(cookieValue)
+      if (ticket === undefined) return undefined
+      const secretKeys = keyring.byKid(ticket.kid)
+      if (secretKeys === undefined) return undefined
+      const handle = handleFor(ticket, secretKeys.sessionIdKey)
+      const entry = await backend.read(handle.storageKey)
+      if (entry === undefined) return undefined
+      const plaintext = open(handle.recordKey, entry.sealed, Buffer.from(handle.storageKey))
+      if (plaintext === undefined) return undefined
+      const record = JSON.parse(plaintext.toString('utf8')) as SessionRecord
+      let ttlMs = entry.ttlMs
+      if (slide) {
+        const fullTtlMs = ttlMsFor(record)
+        if (fullTtlMs - ttlMs >= slideIntervalMs) {
+          await backend.expire(handle.storageKey, indexKeysOf(record), fullTtlMs)
+          ttlMs = fullTtlMs
+        }
+      }
+      return { handle, record, expiresIn: Math.max(0, Math.floor(ttlMs / 1000)) }
+    },
+
+    async update (handle, record) {
+      if (!(await write(handle, record))) await backend.remove([handle.storageKey])
+    },
+
+    async delete (handle) {
+      await backend.remove([handle.storageKey])
+    },
+
+    deleteByIdpSession: (iss, sid) => deleteIndexed(keys.sidIndex(iss, sid)),
+    deleteBySubject: (iss, sub) => deleteIndexed(keys.subIndex(iss, sub)),
+
+    async claimOnce (namespace, id, ttlSeconds) {
+      return backend.setIfAbsent(keys.once(namespace, id), Math.max(1, ttlSeconds) * 1000)
+    },
+
+    ping: () => backend.ping(),
+    close: () => backend.close(),
+  }
+}

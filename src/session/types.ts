@@ -1,0 +1,65 @@
+/** An access token as stored, for one audience/scope key. Times are epoch seconds. */
+export interface StoredAccessToken {
+  readonly access_token: string
+  readonly token_type: string
+  readonly expires_at: number
+  readonly scope?: string
+}
+
+/** What a session holds (encrypted at rest). Stored protocol data keeps its spec names. */
+export interface SessionRecord {
+  readonly v: 1
+  readonly iss: string
+  readonly sub: string
+  /** IdP session id from the ID token, when the IdP sends one. */
+  readonly sid?: string
+  /** ID-token claims shown to the SPA at `/bff/user` (never a token). */
+  readonly claims: Readonly<Record<string, unknown>>
+  /** Kept for RP-initiated logout (`id_token_hint`). */
+  readonly id_token?: string
+  readonly refresh_token?: string
+  /** Access tokens by token key ('' is the login's default audience). */
+  readonly tokens: Readonly<Record<string, StoredAccessToken>>
+  readonly created_at: number
+  /** The IdP session's absolute end as bffgate tracks it; the local session never outlives it. */
+  readonly absolute_expires_at: number
+  /** When bffgate last exchanged the refresh token (or logged in). */
+  readonly refreshed_at: number
+}
+
+/** A loaded session: its record and the handle to write it back. */
+export interface LoadedSession {
+  readonly handle: SessionHandle
+  readonly record: SessionRecord
+  /** Seconds until the local session expires (idle or absolute, whichever is first). */
+  readonly expiresIn: number
+}
+
+/** Opaque to callers: names one session in the store. */
+export interface SessionHandle {
+  readonly storageKey: string
+  readonly recordKey: Buffer
+}
+
+/** The session store contract (design §4); Redis and memory both implement it. */
+export interface SessionStore {
+  /** Writes a new session under a fresh ticket, with its sid/sub indexes; returns the cookie value. */
+  create (record: SessionRecord): Promise<{ cookieValue: string; handle: SessionHandle }>
+  /**
+   * Reads the session a cookie names, or `undefined` when there is none (garbage, tampered,
+   * unknown secret, expired). `slide` moves the idle deadline (at most once per interval).
+   */
+  load (cookieValue: string | undefined, options: { slide: boolean }): Promise<LoadedSession | undefined>
+  /** Replaces a session's record, keeping it alive for the idle period. */
+  update (handle: SessionHandle, record: SessionRecord): Promise<void>
+  /** Deletes one session and its index entries. */
+  delete (handle: SessionHandle): Promise<void>
+  /** Deletes every session bound to that IdP session; returns how many. */
+  deleteByIdpSession (iss: string, sid: string): Promise<number>
+  /** Deletes every session of that user; returns how many. */
+  deleteBySubject (iss: string, sub: string): Promise<number>
+  /** True the first time it is called for `id` within `ttlSeconds` (one-time login state, logout-token jti). */
+  claimOnce (namespace: string, id: string, ttlSeconds: number): Promise<boolean>
+  ping (): Promise<void>
+  close (): Promise<void>
+}

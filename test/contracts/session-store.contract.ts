@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { SessionRecord, SessionStore } from '../../src/session/types.ts'
+
+export interface StoreUnderTest {
+  store: SessionStore
+  /** Every raw value the backend holds (for "nothing in clear" checks), when it can tell. */
+  dump?: () => Promise<Buffer[]>
+}
+
+/** `prefix`: stores made with the same prefix see the same sessions (as replicas do). */
+export type MakeStore = (options: { idleSeconds: number; secrets?: string[]; prefix?: string }) => Promise<StoreUnderTest>
+
+export const SECRET_A = 'contract-secret-A-0123456789abcdefghijklmnop'
+export const SECRET_B = 'contract-secret-B-qrstuvwxyz9876543210ABCDEFG'
+
+export function sampleRecord (overrides: Partial<SessionRecord> = {}): SessionRecord {
+  const now = Math.floor(Date.now() / 1000)
+  return {
+    v: 1,
+    iss: 'https://idp.example/',
+    sub: 'user-1',
+    sid: 'idp-session-1',
+    claims: { sub: 'user-1', name: 'User One' },
+    id_token: 'eyJ.id-token-plaintext-marker.sig',
+    refresh_token: 'ORT-refresh-token-plaintext-marker',
+    tokens: { '': { access_token: 'access-token-plaintext-marker', token_type: 'Bearer', expires_at: now + 300 } },
+    created_at: now,
+    absolute_expires_at: now + 3600,
+    refreshed_at: now,
+    ...overrides,
+  }
+}
+
+/**
+ * The session store contract (oauth2-proxy's RunSessionStoreTests): every store
+ * implementation must pass it, on a real backend, with real time (no fake clock).
+ */
+export function runSessionStoreContract (name: string, makeStore: MakeStore): void {
+  describe(`session store contract: ${name}`, () => {
+    test('a created session loads back with the same record', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const record = sampleRecord()
+      const { cookieValue } = await store.create(record)
+      const loaded = await store.load(cookieValue, { slide: false })
+      assert.deepEqual(loaded?.record, record)
+      assert.ok(loaded.expiresIn > 50 && loaded.expiresIn <= 60)
+    })
+
+    test('every login gets a new, unguessable cookie value', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const a = await store.create(sampleRecord())
+      const b = await store.create(sampleRecord())
+      assert.notEqual(a.cookieValue, b.cookieValue)
+      assert.match(a.cookieValue, /^[A-Za-z0-9_-]{71}$/)
+    })
+
+    test('garbage, truncated and tampered cookie values load nothing', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const { cookieValue } = await store.create(sampleRecord())
+      const flip = (s: string, i: number) => s.slice(0, i) + (s[i] === 'A' ? 'B' : 'A') + s.slice(i + 1)
+      for (const bad of [undefined, '', 'x', 'garbage'.repeat(20), cookieValue.slice(1), `${cookieValue}A`, flip(cookieValue, 3), flip(cookieValue, 20), flip(cookieValue, 60), '%00'.repeat(24)]) {
+        assert.equal(await store.load(bad, { slide: false }), undefined, `loaded with ${JSON.stringify(bad)}`)
+      }
+    })
+
+    test('no token appears in clear in the backend', async (t) => {
+      const under = await makeStore({ idleSeconds: 60 })
+      t.after(() => under.store.close())
+      if (under.dump === undefined) return t.skip('backend cannot be dumped')
+      const record = sampleRecord()
+      const { cookieValue } = await under.store.create(record)
+      const everything = Buffer.concat(await under.dump()).toString('latin1')
+      assert.ok(everything.length > 0, 'the dump saw the session')
+      for (const secret of ['access-token-plaintext-marker', 'ORT-refresh-token-plaintext-marker', 'id-token-plaintext-marker', 'User One', 'user-1', 'idp-session-1', cookieValue]) {
+        assert.ok(!everything.includes(secret), `${secret} is stored in clear`)
+      }
+    })
+
+    test('update replaces the record; delete removes it', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const { cookieValue, handle } = await store.create(sampleRecord())
+      const changed = sampleRecord({ refresh_token: 'rotated' })
+      await store.update(handle, changed)
+      assert.equal((await store.load(cookieValue, { slide: false }))?.record.refresh_token, 'rotated')
+      await store.delete(handle)
+      assert.equal(await store.load(cookieValue, { slide: false }), undefined)
+    })
+
+    test('a session expires after the idle timeout without activity', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 1 })
+      t.after(() => store.close())
+      const { cookieValue } = await store.create(sampleRecord())
+      assert.ok(await store.load(cookieValue, { slide: false }))
+      await sleep(1200)
+      assert.equal(await store.load(cookieValue, { slide: false }), undefined)
+    })
+
+    test('activity slides the idle deadline; loads that do not slide leave it alone', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 2 })
+      t.after(() => store.close())
+      const active = await store.create(sampleRecord())
+      const polled = await store.create(sampleRecord())
+      for (let i = 0; i < 4; i++) {
+        await sleep(700)
+        assert.ok(await store.load(active.cookieValue, { slide: true }), `active session gone after ${(i + 1) * 0.7} s`)
+        await store.load(polled.cookieValue, { slide: false })
+      }
+      assert.equal(await store.load(polled.cookieValue, { slide: false }), undefined, 'a non-sliding load kept the session alive')
+    })
+
+    test('a session never outlives its absolute deadline, whatever the activity', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const soon = Math.floor(Date.now() / 1000) + 2
+      const { cookieValue } = await store.create(sampleRecord({ absolute_expires_at: soon }))
+      while (Date.now() < soon * 1000 - 200) {
+        assert.ok(await store.load(cookieValue, { slide: true }))
+        await sleep(300)
+      }
+      await sleep(600)
+      assert.equal(await store.load(cookieValue, { slide: true }), undefined)
+    })
+
+    test('a record past its absolute deadline cannot be created', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      await assert.rejects(store.create(sampleRecord({ absolute_expires_at: Math.floor(Date.now() / 1000) - 1 })), RangeError)
+    })
+
+    test('deleting by IdP session ends every session bound to it and no other', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const laptop = await store.create(sampleRecord())
+      const phone = await store.create(sampleRecord())
+      const otherSid = await store.create(sampleRecord({ sid: 'idp-session-2' }))
+      const otherUser = await store.create(sampleRecord({ sub: 'user-2', sid: 'idp-session-3' }))
+      assert.equal(await store.deleteByIdpSession('https://idp.example/', 'idp-session-1'), 2)
+      assert.equal(await store.load(laptop.cookieValue, { slide: false }), undefined)
+      assert.equal(await store.load(phone.cookieValue, { slide: false }), undefined)
+      assert.ok(await store.load(otherSid.cookieValue, { slide: false }))
+      assert.ok(await store.load(otherUser.cookieValue, { slide: false }))
+      assert.equal(await store.deleteByIdpSession('https://idp.example/', 'idp-session-1'), 0)
+      assert.equal(await store.deleteByIdpSession('https://other-issuer.example/', 'idp-session-2'), 0)
+    })
+
+    test('deleting by subject ends all of that user\'s sessions; deleted sessions leave their indexes', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const a = await store.create(sampleRecord())
+      const b = await store.create(sampleRecord({ sid: 'idp-session-2' }))
+      const other = await store.create(sampleRecord({ sub: 'user-2', sid: 'idp-session-3' }))
+      await store.delete(a.handle)
+      assert.equal(await store.deleteBySubject('https://idp.example/', 'user-1'), 1)
+      assert.equal(await store.load(b.cookieValue, { slide: false }), undefined)
+      assert.ok(await store.load(other.cookieValue, { slide: false }))
+    })
+
+    test('claimOnce is true exactly once per id', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.claimOnce('login', 'state-1', 60)))
+      assert.equal(results.filter(Boolean).length, 1)
+      assert.equal(await store.claimOnce('login', 'state-2', 60), true)
+      assert.equal(await store.claimOnce('jti', 'state-1', 60), true, 'namespaces are separate')
+    })
+
+    test('after secret rotation old sessions still load and new ones use the new secret', async (t) => {
+      const prefix = `rotation-${Math.random().toString(36).slice(2)}:`
+      const before = await makeStore({ idleSeconds: 60, secrets: [SECRET_A], prefix })
+      t.after(() => before.store.close())
+      const old = await before.store.create(sampleRecord())
+      const after = await makeStore({ idleSeconds: 60, secrets: [SECRET_B, SECRET_A], prefix })
+      t.after(() => after.store.close())
+      assert.ok(await after.store.load(old.cookieValue, { slide: false }), 'an old session is readable after rotation')
+      const fresh = await after.store.create(sampleRecord())
+      const retired = await makeStore({ idleSeconds: 60, secrets: [SECRET_B], prefix })
+      t.after(() => retired.store.close())
+      assert.ok(await retired.store.load(fresh.cookieValue, { slide: false }), 'a new session uses the new secret')
+      assert.equal(await retired.store.load(old.cookieValue, { slide: false }), undefined, 'a retired secret is no longer accepted')
+    })
+  })
+}
