@@ -20,6 +20,7 @@ export const errorDefinitions = {
   BFF_ERR_LOGIN_STATE_INVALID: { error: 'login_state_invalid', statusCode: 400, message: 'The login attempt is unknown, expired, already used or belongs to another browser: start again at /bff/login' },
   BFF_ERR_LOGIN_FAILED: { error: 'login_failed', statusCode: 400, message: 'The identity provider refused the login' },
   BFF_ERR_IDP_RESPONSE_INVALID: { error: 'idp_response_invalid', statusCode: 502, message: 'The identity provider answered with something that failed validation' },
+  BFF_ERR_IDP_UNREACHABLE: { error: 'idp_unavailable', statusCode: 502, message: 'The identity provider could not be reached to finish the login; try again' },
   BFF_ERR_IDP_UNAVAILABLE: { error: 'idp_unavailable', statusCode: 503, message: 'The identity provider is unreachable; try again shortly' },
   BFF_ERR_STORE_UNAVAILABLE: { error: 'session_store_unavailable', statusCode: 503, message: 'The session store is unreachable; try again shortly' },
   BFF_ERR_UPSTREAM_UNREACHABLE: { error: 'upstream_unavailable', statusCode: 502, message: 'The upstream API is unreachable' },

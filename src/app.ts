@@ -1,0 +1,81 @@
+import cookie from '@fastify/cookie'
+import fastifyStatic from '@fastify/static'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Config } from './config/types.ts'
+import { loggerOptions } from './logger.ts'
+import { createOidcClient, type OidcClient } from './oidc/client.ts'
+import { registerErrorHandler } from './plugins/error-handler.ts'
+import { registerCallbackRoute } from './routes/bff/callback.ts'
+import { registerLoginRoute } from './routes/bff/login.ts'
+import { registerLogoutRoute } from './routes/bff/logout.ts'
+import { registerUserRoute } from './routes/bff/user.ts'
+import { registerHealthRoutes } from './routes/health.ts'
+import { registerProxyRoutes } from './routes/proxy.ts'
+import { createConfiguredStore } from './session/create.ts'
+import { createKeyring, type Keyring } from './session/keyring.ts'
+import type { SessionStore } from './session/types.ts'
+import { createTokenManager, type TokenManager } from './tokens/token-manager.ts'
+
+/** What the routes work with, decorated on the fastify instance as `bff`. */
+export interface Gateway {
+  readonly config: Config
+  readonly keyring: Keyring
+  readonly store: SessionStore
+  readonly oidc: OidcClient
+  readonly tokens: TokenManager
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    bff: Gateway
+  }
+}
+
+export interface BuildAppOptions {
+  /** Replaces the store the configuration would create (tests of other stores). */
+  readonly store?: SessionStore
+  /** Replaces fastify's logger options (tests capture logs). */
+  readonly logger?: FastifyServerOptions['logger']
+}
+
+/**
+ * Builds the bffgate fastify application; never listens. Discovers the IdP first, so a
+ * wrong issuer or an unreachable IdP fails here with the reason.
+ */
+export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(config.logLevel),
+    // Proxied request bodies stream and are not subject to this limit; it guards bffgate's own endpoints.
+    bodyLimit: 64 * 1024,
+    requestIdHeader: false,
+    trustProxy: false,
+  })
+  for (const warning of config.warnings) app.log.warn({ event: 'config.warning' }, warning)
+
+  const keyring = createKeyring(config.session.secrets)
+  const store = options.store ?? createConfiguredStore(config, keyring)
+  app.addHook('onClose', async () => { await store.close() })
+
+  let oidc: OidcClient
+  try {
+    oidc = await createOidcClient(config.oidc)
+  } catch (err) {
+    await app.close()
+    throw err
+  }
+  const tokens = createTokenManager({ store, oidc, skewSeconds: config.session.refreshSkewSeconds, log: app.log })
+  app.decorate('bff', { config, keyring, store, oidc, tokens })
+
+  registerErrorHandler(app)
+  await app.register(cookie)
+  registerHealthRoutes(app)
+  registerLoginRoute(app)
+  registerCallbackRoute(app)
+  registerUserRoute(app)
+  registerLogoutRoute(app)
+  registerProxyRoutes(app, config.routes)
+  if (config.staticDir !== undefined) {
+    await app.register(fastifyStatic, { root: config.staticDir, index: 'index.html', maxAge: 0 })
+  }
+  return app
+}

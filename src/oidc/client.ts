@@ -1,0 +1,208 @@
+import { createPrivateKey } from 'node:crypto'
+import { importJWK, importPKCS8, type JWK } from 'jose'
+import * as oidc from 'openid-client'
+import type { OidcConfig } from '../config/types.ts'
+
+/** Tokens from one token-endpoint answer. Times are epoch seconds. */
+export interface TokenSet {
+  readonly access_token: string
+  readonly token_type: string
+  readonly expires_at: number
+  readonly refresh_token?: string
+  readonly id_token?: string
+  readonly scope?: string
+  /** Validated ID-token claims, when an ID token came with the answer. */
+  readonly claims?: Readonly<Record<string, unknown>>
+}
+
+/** The per-login secrets that must come back with the browser (state, nonce, PKCE verifier). */
+export interface LoginChecks {
+  readonly state: string
+  readonly nonce: string
+  readonly codeVerifier: string
+}
+
+/** Why a call to the identity provider failed, as callers must branch on it. */
+export type OidcFailureKind =
+  /** The grant is dead (`invalid_grant`): the IdP session ended. Tear down. */
+  | 'invalid_grant'
+  /** Network error, timeout, 5xx or 429: try again later, never tear down. */
+  | 'transient'
+  /** The IdP refused the request with an OAuth error other than `invalid_grant`. */
+  | 'rejected'
+  /** The answer failed validation (signature, issuer, audience, nonce, state ...). */
+  | 'invalid_response'
+
+/** The one error type that leaves this module (openid-client's `errorHandler` pattern). */
+export class OidcError extends Error {
+  readonly kind: OidcFailureKind
+  /** The OAuth `error` code, when the IdP sent one. */
+  readonly oauthError?: string
+  constructor (kind: OidcFailureKind, message: string, options: { cause?: unknown; oauthError?: string } = {}) {
+    super(message, { cause: options.cause })
+    this.name = 'OidcError'
+    this.kind = kind
+    if (options.oauthError !== undefined) this.oauthError = options.oauthError
+  }
+}
+
+export interface OidcClient {
+  readonly issuer: string
+  /** Fresh state, nonce and PKCE verifier for one login attempt. */
+  createLoginChecks (): LoginChecks
+  /** The authorization request URL (code flow, PKCE S256). */
+  buildLoginUrl (checks: LoginChecks): Promise<URL>
+  /** Finishes the login: validates the authorization response and the ID token, redeems the code. */
+  exchangeAuthorizationCode (callbackUrl: URL, checks: LoginChecks): Promise<TokenSet & { claims: Readonly<Record<string, unknown>> }>
+  /** Refresh token grant. */
+  refresh (refreshToken: string, parameters?: Record<string, string>): Promise<TokenSet>
+  /** RP-initiated logout URL. */
+  buildEndSessionUrl (idTokenHint: string | undefined): string | undefined
+}
+
+/** Tolerated clock difference with the IdP, in seconds, for `iat` in the future. */
+const CLOCK_TOLERANCE_SECONDS = 30
+
+/** Discovers the IdP and returns the client bffgate uses for every exchange with it. */
+export async function createOidcClient (config: OidcConfig, options: { fetch?: oidc.CustomFetch } = {}): Promise<OidcClient> {
+  const clientAuth = await createClientAuth(config)
+  let configuration: oidc.Configuration
+  try {
+    configuration = await oidc.discovery(
+      new URL(config.issuer),
+      config.clientId,
+      config.clientSecret !== undefined ? { client_secret: config.clientSecret } : {},
+      clientAuth,
+      {
+        execute: config.allowInsecureHttp ? [oidc.allowInsecureRequests] : [],
+        timeout: config.timeoutSeconds,
+        ...(options.fetch !== undefined && { [oidc.customFetch]: options.fetch }),
+      },
+    )
+  } catch (err) {
+    throw classifyOidcError(err, `discovery of ${config.issuer} failed`)
+  }
+  configuration.timeout = config.timeoutSeconds
+  if (options.fetch !== undefined) configuration[oidc.customFetch] = options.fetch
+  // openid-client trusts TLS for an ID token straight from the token endpoint (OIDC Core
+  // allows it); a BFF verifies the signature anyway, as defence in depth.
+  oidc.enableNonRepudiationChecks(configuration)
+
+  const metadata = configuration.serverMetadata()
+
+  return {
+    issuer: metadata.issuer,
+
+    createLoginChecks: () => ({ state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() }),
+
+    async buildLoginUrl (checks) {
+      const parameters: Record<string, string> = {
+        redirect_uri: config.redirectUri,
+        scope: config.scopes.join(' '),
+        state: checks.state,
+        nonce: checks.nonce,
+        code_challenge: await oidc.calculatePKCECodeChallenge(checks.codeVerifier),
+        code_challenge_method: 'S256',
+      }
+      if (config.audience !== undefined) parameters.audience = config.audience
+      return oidc.buildAuthorizationUrl(configuration, parameters)
+    },
+
+    async exchangeAuthorizationCode (callbackUrl, checks) {
+      let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>
+      try {
+        response = await oidc.authorizationCodeGrant(configuration, callbackUrl, {
+          pkceCodeVerifier: checks.codeVerifier,
+          expectedState: checks.state,
+          expectedNonce: checks.nonce,
+          idTokenExpected: true,
+        })
+      } catch (err) {
+        throw classifyOidcError(err, 'authorization code exchange failed')
+      }
+      const claims = response.claims()
+      if (claims === undefined) throw new OidcError('invalid_response', 'the token endpoint returned no ID token')
+      // openid-client accepts an `iat` in the future; a token from the future is not accepted here.
+      if (typeof claims.iat !== 'number' || claims.iat > Date.now() / 1000 + CLOCK_TOLERANCE_SECONDS) {
+        throw new OidcError('invalid_response', 'the ID token was issued in the future')
+      }
+      return { ...toTokenSet(response), claims: { ...claims } }
+    },
+
+    async refresh (refreshToken, parameters) {
+      try {
+        return toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken, parameters))
+      } catch (err) {
+        throw classifyOidcError(err, 'refresh token exchange failed')
+      }
+    },
+
+    buildEndSessionUrl (idTokenHint) {
+      if (metadata.end_session_endpoint === undefined) return undefined
+      return oidc.buildEndSessionUrl(configuration, {
+        post_logout_redirect_uri: config.postLogoutRedirectUri,
+        ...(idTokenHint !== undefined && { id_token_hint: idTokenHint }),
+      }).href
+    },
+  }
+}
+
+function toTokenSet (response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenSet {
+  const expiresIn = response.expiresIn()
+  const claims = response.claims()
+  return {
+    access_token: response.access_token,
+    token_type: response.token_type,
+    // No expires_in: assume a short life (5 min) rather than forever, so it gets refreshed.
+    expires_at: Math.floor(Date.now() / 1000) + (expiresIn ?? 300),
+    ...(response.refresh_token !== undefined && { refresh_token: response.refresh_token }),
+    ...(response.id_token !== undefined && { id_token: response.id_token }),
+    ...(response.scope !== undefined && { scope: response.scope }),
+    ...(claims !== undefined && { claims: { ...claims } }),
+  }
+}
+
+/** Turns whatever openid-client threw into an {@link OidcError}; the only place that does. */
+export function classifyOidcError (err: unknown, context: string): OidcError {
+  if (err instanceof OidcError) return err
+  if (err instanceof oidc.ResponseBodyError) {
+    if (err.status >= 500 || err.status === 429) return new OidcError('transient', `${context}: the IdP answered ${err.status}`, { cause: err, oauthError: err.error })
+    if (err.error === 'invalid_grant') return new OidcError('invalid_grant', `${context}: invalid_grant`, { cause: err, oauthError: err.error })
+    return new OidcError('rejected', `${context}: ${err.error}`, { cause: err, oauthError: err.error })
+  }
+  if (err instanceof oidc.AuthorizationResponseError) {
+    return new OidcError('rejected', `${context}: the IdP answered ${err.error}`, { cause: err, oauthError: err.error })
+  }
+  if (err instanceof oidc.ClientError) {
+    if (err.code === 'OAUTH_TIMEOUT' || err.code === 'OAUTH_ABORT') return new OidcError('transient', `${context}: timed out`, { cause: err })
+    if (err.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || err.code === 'OAUTH_RESPONSE_IS_NOT_JSON') {
+      const status = err.cause instanceof Response ? err.cause.status : 0
+      if (status >= 500 || status === 429 || status === 0) return new OidcError('transient', `${context}: unexpected answer (HTTP ${status})`, { cause: err })
+    }
+    return new OidcError('invalid_response', `${context}: ${err.message}`, { cause: err })
+  }
+  // fetch() failures (connection refused, DNS, TLS) surface as TypeError.
+  if (err instanceof TypeError) return new OidcError('transient', `${context}: ${err.message}`, { cause: err })
+  return new OidcError('invalid_response', `${context}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}
+
+async function createClientAuth (config: OidcConfig): Promise<oidc.ClientAuth> {
+  switch (config.tokenEndpointAuthMethod) {
+    case 'client_secret_basic': return oidc.ClientSecretBasic(config.clientSecret)
+    case 'client_secret_post': return oidc.ClientSecretPost(config.clientSecret)
+    case 'private_key_jwt': return oidc.PrivateKeyJwt(await importClientPrivateKey(config.clientPrivateKey!))
+  }
+}
+
+/** Reads a JWK (JSON) or a PKCS#8 PEM; the algorithm comes from the JWK or the key type. */
+async function importClientPrivateKey (text: string): Promise<oidc.PrivateKey> {
+  if (text.trim().startsWith('{')) {
+    const jwk = JSON.parse(text) as JWK
+    const alg = jwk.alg ?? (jwk.kty === 'EC' ? 'ES256' : jwk.kty === 'OKP' ? 'EdDSA' : 'RS256')
+    const key = await importJWK(jwk, alg) as CryptoKey
+    return jwk.kid !== undefined ? { key, kid: jwk.kid } : { key }
+  }
+  const type = createPrivateKey(text).asymmetricKeyType
+  const alg = type === 'ec' ? 'ES256' : type === 'ed25519' ? 'EdDSA' : 'RS256'
+  return { key: await importPKCS8(text, alg) }
+}

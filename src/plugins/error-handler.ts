@@ -1,0 +1,36 @@
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import { BffError, errorDefinitions, type ErrorCode } from '../errors.ts'
+
+/** Sends the JSON error body (`{"error": ..., "message": ...}`) of a known error. */
+export function sendError (reply: FastifyReply, error: BffError): FastifyReply {
+  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
+  return reply
+    .code(error.statusCode)
+    .header('cache-control', 'no-store')
+    .type('application/json; charset=utf-8')
+    .send({ error: error.error, message: error.message })
+}
+
+/**
+ * Every failure becomes a JSON answer. Known errors keep their status and message; fastify's
+ * own 4xx (bad JSON, body too large ...) keep their status with a generic code; anything else
+ * is a 500 whose details go to the log only.
+ */
+export function registerErrorHandler (app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | BffError, request, reply) => {
+    if (err instanceof BffError) {
+      const level = err.statusCode >= 500 ? 'error' : 'info'
+      request.log[level]({ event: 'request.failed', code: err.code, err: err.cause ?? err }, err.message)
+      return sendError(reply, err)
+    }
+    const status = typeof err.statusCode === 'number' ? err.statusCode : 500
+    if (status >= 400 && status < 500) {
+      request.log.info({ event: 'request.rejected', code: err.code, status }, err.message)
+      const code: ErrorCode = status === 404 ? 'BFF_ERR_NOT_FOUND' : 'BFF_ERR_BAD_REQUEST'
+      return reply.code(status).header('cache-control', 'no-store').send({ error: errorDefinitions[code].error, message: err.message })
+    }
+    request.log.error({ event: 'request.error', err }, 'unexpected error')
+    return sendError(reply, new BffError('BFF_ERR_INTERNAL'))
+  })
+  app.setNotFoundHandler((_request, reply) => sendError(reply, new BffError('BFF_ERR_NOT_FOUND')))
+}

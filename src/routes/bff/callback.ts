@@ -1,0 +1,76 @@
+import type { FastifyInstance } from 'fastify'
+import { BffError } from '../../errors.ts'
+import { OidcError } from '../../oidc/client.ts'
+import { loadRequestSession, setSessionCookie } from '../../plugins/session.ts'
+import { LOGIN_STATE_COOKIE, LOGIN_STATE_TTL_SECONDS, expiredCookieOptions } from '../../session/cookie.ts'
+import { constantTimeEqual } from '../../session/crypto.ts'
+import { openLoginState } from '../../session/login-state.ts'
+import type { SessionRecord } from '../../session/types.ts'
+
+/** ID-token claims that describe the protocol exchange, not the user: never shown to the SPA. */
+const PROTOCOL_CLAIMS = new Set(['aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'azp', 'jti', 'sid', 'auth_time', 'acr', 'amr', 'iss', 'cnf'])
+
+/**
+ * `GET /bff/callback`: finishes the login. The login state must come from this browser's
+ * login cookie, match the `state` parameter and never have been used before; then the code
+ * is redeemed (PKCE verifier, nonce and ID-token signature checked) and a brand-new session
+ * is created, never reusing an earlier id.
+ */
+export function registerCallbackRoute (app: FastifyInstance): void {
+  app.get<{ Querystring: Record<string, unknown> }>('/bff/callback', async (request, reply) => {
+    const { oidc, keyring, config, store } = app.bff
+    const nowSeconds = Math.floor(Date.now() / 1000)
+    // The login cookie is consumed whatever happens next.
+    reply.setCookie(LOGIN_STATE_COOKIE, '', expiredCookieOptions('lax')).header('cache-control', 'no-store')
+
+    const login = openLoginState(keyring, request.cookies[LOGIN_STATE_COOKIE], nowSeconds)
+    const state = request.query.state
+    if (login === undefined || typeof state !== 'string' || !constantTimeEqual(state, login.state)) {
+      request.log.warn({ event: 'login.state_invalid', reason: login === undefined ? 'no_login_cookie' : 'state_mismatch' }, 'callback with an unknown or foreign state')
+      throw new BffError('BFF_ERR_LOGIN_STATE_INVALID')
+    }
+    if (!(await store.claimOnce('login', login.state, LOGIN_STATE_TTL_SECONDS))) {
+      request.log.warn({ event: 'login.state_replayed' }, 'callback replayed a used state')
+      throw new BffError('BFF_ERR_LOGIN_STATE_INVALID')
+    }
+
+    let tokens
+    try {
+      tokens = await oidc.exchangeAuthorizationCode(new URL(request.url, config.publicUrl), login)
+    } catch (err) {
+      const oauthError = err instanceof OidcError ? err.oauthError : undefined
+      request.log.warn({ event: 'login.failed', kind: err instanceof OidcError ? err.kind : 'unknown', oauthError, err }, 'login failed')
+      if (err instanceof OidcError && err.kind === 'transient') throw new BffError('BFF_ERR_IDP_UNREACHABLE', { cause: err })
+      if (err instanceof OidcError && err.kind === 'rejected') {
+        throw new BffError('BFF_ERR_LOGIN_FAILED', { cause: err, message: `The identity provider refused the login${oauthError !== undefined ? ` (${oauthError})` : ''}` })
+      }
+      throw new BffError('BFF_ERR_IDP_RESPONSE_INVALID', { cause: err })
+    }
+
+    const { claims } = tokens
+    const authTime = typeof claims.auth_time === 'number' && claims.auth_time <= nowSeconds ? claims.auth_time : nowSeconds
+    const record: SessionRecord = {
+      v: 1,
+      iss: oidc.issuer,
+      sub: String(claims.sub),
+      ...(typeof claims.sid === 'string' && { sid: claims.sid }),
+      claims: Object.fromEntries(Object.entries(claims).filter(([name]) => !PROTOCOL_CLAIMS.has(name))),
+      ...(tokens.id_token !== undefined && { id_token: tokens.id_token }),
+      ...(tokens.refresh_token !== undefined && { refresh_token: tokens.refresh_token }),
+      tokens: { '': { access_token: tokens.access_token, token_type: tokens.token_type, expires_at: tokens.expires_at, ...(tokens.scope !== undefined && { scope: tokens.scope }) } },
+      created_at: nowSeconds,
+      // The IdP session started at auth_time (it may predate this login through SSO).
+      absolute_expires_at: authTime + config.session.absoluteSeconds,
+      refreshed_at: nowSeconds,
+    }
+
+    // A login always gets a new session; one the browser may already hold is ended.
+    const previous = await loadRequestSession(request, { slide: false })
+    if (previous !== undefined) await store.delete(previous.handle)
+
+    const { cookieValue } = await store.create(record)
+    setSessionCookie(reply, cookieValue, record.absolute_expires_at - nowSeconds)
+    request.log.info({ event: 'login.succeeded', refreshToken: tokens.refresh_token !== undefined }, 'login succeeded')
+    return reply.redirect(login.returnTo, 302)
+  })
+}

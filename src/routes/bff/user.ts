@@ -1,0 +1,31 @@
+import type { FastifyInstance } from 'fastify'
+import { BffError } from '../../errors.ts'
+import { clearSessionCookie, hasSessionCookie, loadRequestSession } from '../../plugins/session.ts'
+
+/**
+ * `GET /bff/user`: the user's claims and session expiry for the SPA; never a token. It
+ * does not slide the session: an SPA polling it must not keep an idle session alive.
+ */
+export function registerUserRoute (app: FastifyInstance): void {
+  app.get('/bff/user', async (request, reply) => {
+    reply.header('cache-control', 'no-store')
+    const session = await loadRequestSession(request, { slide: false })
+    if (session === undefined) {
+      if (hasSessionCookie(request)) {
+        clearSessionCookie(reply)
+        throw new BffError('BFF_ERR_SESSION_ENDED')
+      }
+      throw new BffError('BFF_ERR_SESSION_REQUIRED')
+    }
+    const nowSeconds = Math.floor(Date.now() / 1000)
+    return {
+      claims: session.record.claims,
+      session: {
+        /** When the session ends if nothing happens (idle or absolute, whichever first), epoch seconds. */
+        expiresAt: nowSeconds + session.expiresIn,
+        absoluteExpiresAt: session.record.absolute_expires_at,
+      },
+      logoutUrl: '/bff/logout',
+    }
+  })
+}

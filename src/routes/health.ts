@@ -1,0 +1,16 @@
+import type { FastifyInstance } from 'fastify'
+
+/** `/healthz`: the process is alive (no dependency). `/readyz`: the session store answers. */
+export function registerHealthRoutes (app: FastifyInstance): void {
+  app.get('/healthz', async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }))
+  app.get('/readyz', async (request, reply) => {
+    reply.header('cache-control', 'no-store')
+    try {
+      await app.bff.store.ping()
+      return { status: 'ready' }
+    } catch (err) {
+      request.log.warn({ event: 'readiness.failed', err }, 'session store unreachable')
+      return reply.code(503).header('retry-after', '2').send({ status: 'unavailable', error: 'session_store_unavailable' })
+    }
+  })
+}

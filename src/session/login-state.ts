@@ -1,0 +1,42 @@
+import { open, seal } from './crypto.ts'
+import type { Keyring } from './keyring.ts'
+
+/**
+ * The pre-login state (state, nonce, PKCE verifier, returnTo), kept in an encrypted,
+ * short-lived cookie: bound to the browser that started the login, and no store write for
+ * an unauthenticated visitor. Single use is enforced at the callback (`claimOnce`).
+ */
+export interface LoginState {
+  readonly state: string
+  readonly nonce: string
+  readonly codeVerifier: string
+  readonly returnTo: string
+  /** Epoch seconds after which the login attempt is refused. */
+  readonly expiresAt: number
+}
+
+const AAD = Buffer.from('bffgate login-state v1')
+/** Login cookies larger than this are refused before decrypting. */
+const MAX_COOKIE_LENGTH = 1024
+
+export function sealLoginState (keyring: Keyring, state: LoginState): string {
+  const sealed = seal(keyring.current.loginStateKey, Buffer.from(JSON.stringify(state)), AAD)
+  return Buffer.concat([keyring.current.kid, sealed]).toString('base64url')
+}
+
+/** `undefined` for a missing, tampered, foreign, oversized or expired login cookie. */
+export function openLoginState (keyring: Keyring, cookieValue: string | undefined, nowSeconds: number): LoginState | undefined {
+  if (cookieValue === undefined || cookieValue.length > MAX_COOKIE_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cookieValue)) return undefined
+  const bytes = Buffer.from(cookieValue, 'base64url')
+  const keys = keyring.byKid(bytes.subarray(0, 4))
+  if (keys === undefined) return undefined
+  const plaintext = open(keys.loginStateKey, bytes.subarray(4), AAD)
+  if (plaintext === undefined) return undefined
+  let state: LoginState
+  try {
+    state = JSON.parse(plaintext.toString('utf8')) as LoginState
+  } catch {
+    return undefined
+  }
+  return state.expiresAt > nowSeconds ? state : undefined
+}
