@@ -7,6 +7,7 @@ export function safeReturnTo (value: unknown, publicOrigin: string): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > 2048) return '/'
   if (!value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return '/'
   // Browsers strip tabs and newlines from URLs and treat `\` like `/`: refuse them outright.
+  // oxlint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(value)) return '/'
   let url: URL
   try {

@@ -1,0 +1,80 @@
+/**
+ * `npm run demo`: the development IdP, the demo API and bffgate in one process, with a small
+ * page served by bffgate. Uses Redis when BFF_REDIS_URL is set, the memory store otherwise;
+ * listens on BFF_PORT (default 8080). Prints the URL and the test user's credentials.
+ */
+import { fileURLToPath } from 'node:url'
+import { buildApp } from '../src/app.ts'
+import { ConfigError, loadConfig } from '../src/config/load.ts'
+import { startDemoApi } from './api/index.ts'
+import { DEFAULT_USER, startDevIdp } from './idp/index.ts'
+
+const port = Number(process.env.BFF_PORT ?? 8080)
+const publicUrl = process.env.BFF_PUBLIC_URL ?? `http://localhost:${port}`
+const clientId = 'bffgate-demo'
+// Development-only credentials, generated per run: the demo never needs them outside this process.
+const clientSecret = `demo-${crypto.randomUUID()}`
+const sessionSecret = `${crypto.randomUUID()}-${crypto.randomUUID()}`
+
+const idp = await startDevIdp({
+  port: Number(process.env.IDP_PORT ?? 0),
+  accessTokenTtlSeconds: Number(process.env.IDP_ACCESS_TOKEN_TTL_SECONDS ?? 60),
+  clients: [{
+    client_id: clientId,
+    client_secret: clientSecret,
+    redirect_uris: [`${publicUrl}/bff/callback`],
+    post_logout_redirect_uris: [`${publicUrl}/`],
+  }],
+})
+const api = await startDemoApi({ issuer: idp.issuer, audience: 'https://api.bffgate.test' })
+
+let config
+try {
+  config = loadConfig({
+    BFF_HOST: '127.0.0.1',
+    BFF_PORT: String(port),
+    BFF_PUBLIC_URL: publicUrl,
+    BFF_OIDC_ISSUER: idp.issuer,
+    BFF_OIDC_CLIENT_ID: clientId,
+    BFF_OIDC_CLIENT_SECRET: clientSecret,
+    BFF_OIDC_AUDIENCE: 'https://api.bffgate.test',
+    BFF_ALLOW_INSECURE_HTTP: 'true',
+    BFF_SESSION_SECRET: sessionSecret,
+    BFF_SESSION_STORE: process.env.BFF_REDIS_URL ? 'redis' : 'memory',
+    ...(process.env.BFF_REDIS_URL && { BFF_REDIS_URL: process.env.BFF_REDIS_URL }),
+    BFF_ROUTES: JSON.stringify([{ path: '/api', upstream: api.url }]),
+    BFF_STATIC_DIR: fileURLToPath(new URL('./demo/public', import.meta.url)),
+    BFF_LOG_LEVEL: process.env.BFF_LOG_LEVEL ?? 'info',
+  })
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`demo: ${err.message}\n`)
+    process.exit(78)
+  }
+  throw err
+}
+
+const app = await buildApp(config)
+await app.listen({ port: config.port, host: config.host })
+
+process.stdout.write(`
+  bffgate demo is running
+
+    open        ${publicUrl}/
+    log in as   ${DEFAULT_USER.username} / ${DEFAULT_USER.password}
+
+    IdP         ${idp.issuer}  (access tokens live ${process.env.IDP_ACCESS_TOKEN_TTL_SECONDS ?? 60} s)
+    demo API    ${api.url}  (proxied at ${publicUrl}/api)
+    sessions    ${config.session.store === 'redis' ? `Redis at ${new URL(config.redis.url).host}` : 'in memory (set BFF_REDIS_URL to use Redis)'}
+
+  Ctrl+C stops everything.
+`)
+
+const stop = async () => {
+  await app.close()
+  await api.close()
+  await idp.close()
+  process.exit(0)
+}
+process.once('SIGINT', stop)
+process.once('SIGTERM', stop)

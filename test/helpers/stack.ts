@@ -1,0 +1,118 @@
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../../src/app.ts'
+import { loadConfig } from '../../src/config/load.ts'
+import { loggerOptions } from '../../src/logger.ts'
+import type { Config } from '../../src/config/types.ts'
+import { startDemoApi, type DemoApi } from '../../dev/api/index.ts'
+import { DEFAULT_USER, startDevIdp, type DevIdp, type DevIdpOptions } from '../../dev/idp/index.ts'
+import { createBrowser, loginAtDevIdp, type Browser, type FollowResult } from './browser.ts'
+import { freePort, type TestRedis } from './redis.ts'
+
+export const CLIENT_ID = 'bffgate-test'
+export const CLIENT_SECRET = 'bffgate-test-client-secret-0123456789'
+export const SESSION_SECRET = 'test-session-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
+export const USER = { username: DEFAULT_USER.username, password: DEFAULT_USER.password }
+
+/** Captured log lines of the gateway, parsed. */
+export interface LogSink {
+  readonly lines: Array<Record<string, unknown>>
+  readonly raw: string[]
+}
+
+export interface Stack {
+  readonly idp: DevIdp
+  readonly api: DemoApi
+  readonly app: FastifyInstance
+  readonly config: Config
+  /** `http://127.0.0.1:<port>` of the gateway. */
+  readonly url: string
+  readonly redis: TestRedis | undefined
+  readonly keyPrefix: string
+  readonly logs: LogSink
+  /** A browser logged in through the real login flow, with the final redirect it got. */
+  login (options?: { returnTo?: string; browser?: Browser }): Promise<{ browser: Browser; result: FollowResult }>
+  close (): Promise<void>
+}
+
+export interface StackOptions {
+  /** Real Redis; omitted means the memory store. */
+  readonly redis?: TestRedis
+  readonly env?: Record<string, string>
+  readonly idp?: Partial<DevIdpOptions>
+}
+
+/**
+ * The whole system over real HTTP on loopback: the development IdP, the demo API, and
+ * bffgate configured through `loadConfig` exactly as from the environment.
+ */
+export async function startStack (options: StackOptions = {}): Promise<Stack> {
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const idp = await startDevIdp({
+    clients: [{
+      client_id: CLIENT_ID,
+      client_secret: CLIENT_SECRET,
+      redirect_uris: [`${url}/bff/callback`],
+      post_logout_redirect_uris: [`${url}/`],
+    }],
+    log: () => {},
+    ...options.idp,
+  })
+  const api = await startDemoApi({ issuer: idp.issuer, audience: 'https://api.bffgate.test' })
+  const keyPrefix = options.redis?.prefix() ?? 'bff:'
+  const config = loadConfig({
+    BFF_PORT: String(port),
+    BFF_HOST: '127.0.0.1',
+    BFF_PUBLIC_URL: url,
+    BFF_OIDC_ISSUER: idp.issuer,
+    BFF_OIDC_CLIENT_ID: CLIENT_ID,
+    BFF_OIDC_CLIENT_SECRET: CLIENT_SECRET,
+    BFF_OIDC_AUDIENCE: 'https://api.bffgate.test',
+    BFF_ALLOW_INSECURE_HTTP: 'true',
+    BFF_SESSION_SECRET: SESSION_SECRET,
+    BFF_SESSION_STORE: options.redis ? 'redis' : 'memory',
+    ...(options.redis && { BFF_REDIS_URL: options.redis.url, BFF_REDIS_KEY_PREFIX: keyPrefix }),
+    BFF_ROUTES: JSON.stringify([{ path: '/api', upstream: api.url }]),
+    BFF_LOG_LEVEL: 'debug',
+    ...options.env,
+  })
+  const logs: LogSink = { lines: [], raw: [] }
+  const app = await buildApp(config, {
+    // The production logger's redaction and serializers, so tests see what production logs.
+    logger: {
+      ...(loggerOptions('debug') as object),
+      stream: {
+        write (line: string) {
+          logs.raw.push(line)
+          try { logs.lines.push(JSON.parse(line) as Record<string, unknown>) } catch {}
+        },
+      },
+    },
+  })
+  await app.listen({ port, host: '127.0.0.1' })
+
+  return {
+    idp,
+    api,
+    app,
+    config,
+    url,
+    redis: options.redis,
+    keyPrefix,
+    logs,
+    async login ({ returnTo, browser = createBrowser() } = {}) {
+      const start = `${url}/bff/login${returnTo !== undefined ? `?returnTo=${encodeURIComponent(returnTo)}` : ''}`
+      // Stop at the first redirect back into the SPA (after the callback).
+      const result = await loginAtDevIdp(browser, start, USER, {
+        until: (next) => next.origin === url && !next.pathname.startsWith('/bff/'),
+      })
+      return { browser, result }
+    },
+    async close () {
+      await app.close()
+      await api.close()
+      await idp.close()
+    },
+  }
+}
+

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { after, before, test } from 'node:test'
+import { startDevIdp, type DevIdp } from '../../dev/idp/index.ts'
+import { freePort, startTestRedis, type TestRedis } from '../helpers/redis.ts'
+
+const serverEntry = new URL('../../src/server.ts', import.meta.url).pathname
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function runServer (env: Record<string, string>, untilListening = false): { done: Promise<Run>; kill: (signal: NodeJS.Signals) => void; listening: Promise<void> } {
+  const child = spawn(process.execPath, [serverEntry], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  let resolveListening: () => void = () => {}
+  const listening = new Promise<void>((resolve) => { resolveListening = resolve })
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+    if (untilListening && stdout.includes('Server listening')) resolveListening()
+  })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const done = once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }))
+  return { done, kill: (signal) => child.kill(signal), listening }
+}
+
+let idp: DevIdp
+let redis: TestRedis
+before(async () => {
+  redis = await startTestRedis()
+  idp = await startDevIdp({ clients: [{ client_id: 'srv', client_secret: 'srv-secret-0123456789', redirect_uris: ['http://127.0.0.1:1/bff/callback'] }], log: () => {} })
+})
+after(async () => {
+  await idp?.close()
+  await redis?.stop()
+})
+
+test('a bad configuration exits with status 78 and one message naming every bad variable', async () => {
+  const { done } = runServer({ BFF_PORT: 'http', BFF_OIDC_SCOPES: 'openid online_access offline_access', BFF_SESSION_SECRET: 'short' })
+  const run = await done
+  assert.equal(run.code, 78)
+  assert.match(run.stderr, /^bffgate: invalid configuration:\n/)
+  for (const name of ['BFF_PORT', 'BFF_PUBLIC_URL', 'BFF_OIDC_ISSUER', 'BFF_OIDC_CLIENT_ID', 'BFF_OIDC_CLIENT_SECRET', 'BFF_SESSION_SECRET', 'BFF_OIDC_SCOPES']) {
+    assert.ok(run.stderr.includes(`"${name}"`), `${name} not named in:\n${run.stderr}`)
+  }
+  assert.ok(!run.stderr.includes('short'), 'a secret value was printed')
+})
+
+test('an unreachable issuer stops the start with the reason and a non-zero status', async () => {
+  const port = await freePort()
+  const { done } = runServer({
+    BFF_PORT: String(port), BFF_HOST: '127.0.0.1', BFF_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    BFF_OIDC_ISSUER: `http://127.0.0.1:${await freePort()}`, BFF_ALLOW_INSECURE_HTTP: 'true',
+    BFF_OIDC_CLIENT_ID: 'srv', BFF_OIDC_CLIENT_SECRET: 'srv-secret-0123456789',
+    BFF_SESSION_SECRET: 'server-test-secret-0123456789-abcdefghijklmnop', BFF_REDIS_URL: redis.url,
+  })
+  const run = await done
+  assert.equal(run.code, 1)
+  assert.match(run.stderr, /cannot start: discovery of http:\/\/127\.0\.0\.1:\d+ failed/)
+})
+
+test('with a valid configuration it serves, and SIGTERM stops it with status 0', async () => {
+  const port = await freePort()
+  const server = runServer({
+    BFF_PORT: String(port), BFF_HOST: '127.0.0.1', BFF_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    BFF_OIDC_ISSUER: idp.issuer, BFF_ALLOW_INSECURE_HTTP: 'true',
+    BFF_OIDC_CLIENT_ID: 'srv', BFF_OIDC_CLIENT_SECRET: 'srv-secret-0123456789',
+    BFF_SESSION_SECRET: 'server-test-secret-0123456789-abcdefghijklmnop', BFF_REDIS_URL: redis.url,
+  }, true)
+  await Promise.race([server.listening, server.done.then((r) => { throw new Error(`exited early: ${r.stderr}${r.stdout}`) })])
+  const health = await fetch(`http://127.0.0.1:${port}/healthz`)
+  assert.equal(health.status, 200)
+  const ready = await fetch(`http://127.0.0.1:${port}/readyz`)
+  assert.equal(ready.status, 200)
+  const login = await fetch(`http://127.0.0.1:${port}/bff/login`, { redirect: 'manual' })
+  assert.equal(login.status, 302)
+  assert.ok(login.headers.get('location')?.startsWith(`${idp.issuer}/`))
+  server.kill('SIGTERM')
+  const run = await server.done
+  assert.equal(run.code, 0, run.stderr)
+  // One JSON line per event; the stop is logged.
+  assert.ok(run.stdout.split('\n').some((line) => line.includes('"event":"server.stopping"')))
+})
