@@ -1,0 +1,86 @@
+/**
+ * Test hooks of the development IdP: server-side session revocation (what Auth0's
+ * "revoke session" Management API call does) and token endpoint statistics, callable in
+ * process and over HTTP under `/__dev/`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Provider, Session } from 'oidc-provider';
+import type { DevStore } from './adapter.ts';
+import { readFields, sendJson } from './http.ts';
+import type { TokenStats } from './middleware.ts';
+
+/** Path prefix of the HTTP test hooks. */
+export const HOOK_PREFIX = '/__dev/';
+
+/** Sends a back-channel logout token to each client of the session that registered a URI. */
+async function notifyClients(provider: Provider, session: Session, log: (message: string) => void): Promise<void> {
+  const { accountId } = session;
+  if (accountId === undefined) return;
+  const deliveries = Object.keys(session.authorizations ?? {}).map(async (clientId) => {
+    const client = await provider.Client.find(clientId);
+    if (!client?.backchannelLogoutUri) return;
+    try {
+      await client.backchannelLogout(accountId, session.sidFor(clientId));
+    } catch (error) {
+      // Like Auth0: a failed delivery is not retried and does not undo the revocation.
+      log(`back-channel logout to client ${clientId} failed: ${(error as Error).message}`);
+    }
+  });
+  await Promise.all(deliveries);
+}
+
+/**
+ * Ends every IdP session of `sub`. Their online refresh tokens stop working at once (they are
+ * bound to the session); clients with a back-channel logout URI get a logout token with the
+ * session's `sid`, sent after the session is gone so a client reacting to it sees the end.
+ * Returns the number of sessions ended.
+ */
+export async function revokeSessionsOf(provider: Provider, store: DevStore, sub: string, log: (message: string) => void): Promise<number> {
+  let ended = 0;
+  for (const stored of store.sessionsOf(sub)) {
+    if (typeof stored.jti !== 'string') continue;
+    const session = await provider.Session.find(stored.jti);
+    if (!session) continue;
+    await session.destroy();
+    ended += 1;
+    await notifyClients(provider, session, log);
+  }
+  return ended;
+}
+
+export interface HookDependencies {
+  revokeSessions(sub: string): Promise<number>;
+  stats: TokenStats;
+}
+
+/**
+ * Handles `POST /__dev/revoke-sessions` (form or JSON `sub`), `GET /__dev/stats` and
+ * `POST /__dev/reset-stats`. Returns false when the path is not a hook path.
+ */
+export function createHookHandler({ revokeSessions, stats }: HookDependencies) {
+  return async function handleHook(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    if (!url.pathname.startsWith(HOOK_PREFIX)) return false;
+    const route = `${req.method ?? 'GET'} ${url.pathname.slice(HOOK_PREFIX.length)}`;
+    switch (route) {
+      case 'POST revoke-sessions': {
+        const { sub } = await readFields(req);
+        if (!sub) {
+          sendJson(res, 400, { error: 'invalid_request', error_description: 'sub is required' });
+        } else {
+          sendJson(res, 200, { sub, revoked: await revokeSessions(sub) });
+        }
+        break;
+      }
+      case 'GET stats':
+        sendJson(res, 200, stats.snapshot());
+        break;
+      case 'POST reset-stats':
+        stats.reset();
+        sendJson(res, 200, stats.snapshot());
+        break;
+      default:
+        sendJson(res, 404, { error: 'not_found' });
+    }
+    return true;
+  };
+}

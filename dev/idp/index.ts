@@ -1,0 +1,193 @@
+/**
+ * Development identity provider that behaves like Auth0 with Online Refresh Tokens, built on
+ * oidc-provider 9. For local development and integration tests only: plain HTTP, in-memory
+ * state, test hooks, loopback back-channel delivery.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isIPv6 } from 'node:net';
+import type { JWK } from 'jose';
+import { DEFAULT_USER, UserDirectory } from './accounts.ts';
+import type { DevUser } from './accounts.ts';
+import { DevStore } from './adapter.ts';
+import { createHookHandler, revokeSessionsOf } from './hooks.ts';
+import { createInteractionHandler } from './interactions.ts';
+import { processSigningKeys } from './keys.ts';
+import { TokenStats } from './middleware.ts';
+import { createDevProvider } from './provider.ts';
+import type { DevIdpClient } from './provider.ts';
+
+export type { DevIdpClient } from './provider.ts';
+export type { DevUser } from './accounts.ts';
+export { DEFAULT_USER } from './accounts.ts';
+export { generateSigningKeys } from './keys.ts';
+
+/** Options of {@link startDevIdp}; every lifetime is in seconds. */
+export interface DevIdpOptions {
+  /** Port to listen on; default 0 (a free port). */
+  port?: number;
+  /** Address to listen on; default '127.0.0.1'. */
+  host?: string;
+  /** Issuer identifier; default `http://<host>:<port>` (no trailing slash). */
+  issuer?: string;
+  /** Access token lifetime; default 300. */
+  accessTokenTtlSeconds?: number;
+  /** ID token lifetime; default 36000 (Auth0's default). */
+  idTokenTtlSeconds?: number;
+  /** Session inactivity timeout; default 259200 (Auth0: 3 days). */
+  sessionIdleSeconds?: number;
+  /** Session lifetime since login; default 2592000 (Auth0: 30 days). */
+  sessionAbsoluteSeconds?: number;
+  /** Lifetime of each (rotating) offline_access refresh token; default 2592000. */
+  refreshTokenTtlSeconds?: number;
+  /** oidc-provider clockTolerance (also stretches stored lifetimes); default 0. */
+  clockToleranceSeconds?: number;
+  /** The API's identifier: `aud` of every access token; default 'https://api.bffgate.test'. */
+  apiAudience?: string;
+  /** Scopes the API knows, copied into access tokens when granted. */
+  apiScopes?: string;
+  clients: DevIdpClient[];
+  /** Default: one user, {@link DEFAULT_USER}. */
+  users?: DevUser[];
+  /** Private signing JWKs, so a restarted IdP keeps its keys; default: generated once per process. */
+  keys?: JWK[];
+  /** Serve `/__dev/*` test hooks over HTTP; default true. */
+  testHooks?: boolean;
+  /** Where server errors and failed back-channel deliveries are reported; default console.error. */
+  log?: (message: string) => void;
+}
+
+/** A running development IdP. */
+export interface DevIdp {
+  /** `http://127.0.0.1:<port>` unless overridden; no trailing slash. */
+  issuer: string;
+  port: number;
+  /**
+   * Ends every IdP session of `sub` server-side (Auth0's "revoke session"): its online refresh
+   * tokens then get invalid_grant, and clients with a back-channel logout URI are notified.
+   * Resolves with the number of sessions ended, after the notifications were answered.
+   */
+  revokeSessions(sub: string): Promise<number>;
+  /** Number of POST /token requests by grant_type, failures included. */
+  stats(): { tokenRequests: Record<string, number> };
+  resetStats(): void;
+  /** Stops listening (the IdP is "down") and keeps all state. */
+  stop(): Promise<void>;
+  /** Listens again on the same port with the same state. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const DEFAULTS = {
+  host: '127.0.0.1',
+  accessTokenTtlSeconds: 300,
+  idTokenTtlSeconds: 36_000,
+  sessionIdleSeconds: 259_200,
+  sessionAbsoluteSeconds: 2_592_000,
+  refreshTokenTtlSeconds: 2_592_000,
+  clockToleranceSeconds: 0,
+  apiAudience: 'https://api.bffgate.test',
+  apiScopes: 'openid profile email offline_access online_access read:data write:data',
+} as const;
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function stopListening(server: Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    // close() alone waits for keep-alive connections; a stopped IdP must drop them now.
+    server.closeAllConnections();
+  });
+}
+
+/** Starts the development IdP and resolves once it is listening. */
+export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
+  const host = options.host ?? DEFAULTS.host;
+  const log = options.log ?? ((message: string) => console.error(`[dev-idp] ${message}`));
+  const lifetimes = {
+    idleSeconds: positiveInteger('sessionIdleSeconds', options.sessionIdleSeconds ?? DEFAULTS.sessionIdleSeconds),
+    absoluteSeconds: positiveInteger('sessionAbsoluteSeconds', options.sessionAbsoluteSeconds ?? DEFAULTS.sessionAbsoluteSeconds),
+  };
+  const clockToleranceSeconds = options.clockToleranceSeconds ?? DEFAULTS.clockToleranceSeconds;
+  const store = new DevStore(clockToleranceSeconds);
+  const stats = new TokenStats();
+  const users = new UserDirectory(options.users ?? [{ ...DEFAULT_USER }]);
+
+  let dispatch: (req: IncomingMessage, res: ServerResponse) => Promise<void> = async (_req, res) => {
+    res.writeHead(503).end();
+  };
+  const server = createServer((req, res) => {
+    dispatch(req, res).catch((error: unknown) => {
+      log(`request ${req.method} ${req.url?.split('?')[0]} failed: ${(error as Error).stack ?? String(error)}`);
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error');
+      else if (!res.writableEnded) res.destroy();
+    });
+  });
+
+  const port = await listen(server, options.port ?? 0, host);
+  const issuer = options.issuer ?? `http://${isIPv6(host) ? `[${host}]` : host}:${port}`;
+
+  const provider = createDevProvider({
+    issuer,
+    clients: options.clients,
+    users,
+    store,
+    keys: options.keys ?? await processSigningKeys(),
+    // Non-production cookie signing keys, new for every IdP instance.
+    cookieKeys: [randomBytes(32).toString('base64url')],
+    apiAudience: options.apiAudience ?? DEFAULTS.apiAudience,
+    apiScopes: options.apiScopes ?? DEFAULTS.apiScopes,
+    accessTokenTtlSeconds: positiveInteger('accessTokenTtlSeconds', options.accessTokenTtlSeconds ?? DEFAULTS.accessTokenTtlSeconds),
+    idTokenTtlSeconds: positiveInteger('idTokenTtlSeconds', options.idTokenTtlSeconds ?? DEFAULTS.idTokenTtlSeconds),
+    offlineRefreshTokenTtlSeconds: positiveInteger('refreshTokenTtlSeconds', options.refreshTokenTtlSeconds ?? DEFAULTS.refreshTokenTtlSeconds),
+    clockToleranceSeconds,
+    lifetimes,
+    stats,
+  });
+  provider.on('server_error', (_ctx: unknown, error: Error) => log(`server_error: ${error.stack ?? error.message}`));
+  provider.on('backchannel.error', (_ctx: unknown, error: Error, client: { clientId: string }) => {
+    log(`back-channel logout to client ${client.clientId} failed: ${error.message}`);
+  });
+
+  const revokeSessions = (sub: string) => revokeSessionsOf(provider, store, sub, log);
+  const handleInteraction = createInteractionHandler(provider, users);
+  const handleHook = options.testHooks === false ? undefined : createHookHandler({ revokeSessions, stats });
+  const providerCallback = provider.callback();
+
+  dispatch = async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://dev-idp.invalid');
+    if (await handleInteraction(req, res, url)) return;
+    if (handleHook && await handleHook(req, res, url)) return;
+    providerCallback(req, res);
+  };
+
+  return {
+    issuer,
+    port,
+    revokeSessions,
+    stats: () => stats.snapshot(),
+    resetStats: () => stats.reset(),
+    stop: () => stopListening(server),
+    start: async () => {
+      if (!server.listening) await listen(server, port, host);
+    },
+    close: () => stopListening(server),
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * oidc-provider configuration that reproduces Auth0 with Online Refresh Tokens (ORTs).
+ * See docs of oidc-provider 9 (docs/README.md) for every option used here.
+ */
+import { Provider, errors } from 'oidc-provider';
+import type { Account, Client, KoaContextWithOIDC, RefreshToken, ResourceServerInfo } from 'oidc-provider';
+import type { JWK } from 'jose';
+import { CLAIMS_BY_SCOPE } from './accounts.ts';
+import type { UserDirectory } from './accounts.ts';
+import { createAdapterFactory } from './adapter.ts';
+import type { DevStore } from './adapter.ts';
+import { onlineRefreshTokenTtlSeconds, sessionTtlSeconds } from './lifetimes.ts';
+import type { SessionLifetimes } from './lifetimes.ts';
+import {
+  autoConfirmLogout,
+  countTokenRequests,
+  offlineAccessWithoutConsent,
+  onlineRefreshTokenExchange,
+  revokedOnlineRefreshTokenEndsSession,
+} from './middleware.ts';
+import type { TokenStats } from './middleware.ts';
+import { escapeHtml, renderPage } from './html.ts';
+
+/** A client registered at the IdP (OAuth 2.0 dynamic registration metadata names). */
+export interface DevIdpClient {
+  client_id: string;
+  client_secret: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris?: string[];
+  backchannel_logout_uri?: string;
+  /** Default `client_secret_basic`; `none` makes a public client. */
+  token_endpoint_auth_method?: string;
+}
+
+/** Everything the provider needs, with defaults already applied. */
+export interface ProviderSettings {
+  issuer: string;
+  clients: readonly DevIdpClient[];
+  users: UserDirectory;
+  store: DevStore;
+  keys: JWK[];
+  cookieKeys: string[];
+  apiAudience: string;
+  apiScopes: string;
+  accessTokenTtlSeconds: number;
+  idTokenTtlSeconds: number;
+  offlineRefreshTokenTtlSeconds: number;
+  clockToleranceSeconds: number;
+  lifetimes: SessionLifetimes;
+  stats: TokenStats;
+}
+
+const BOTH_REFRESH_SCOPES = 'Cannot request both online_access and offline_access scopes';
+
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * oidc-provider sends outgoing requests (back-channel logout) through a dispatcher that refuses
+ * loopback and private addresses (SSRF protection). A development IdP must reach relying
+ * parties on 127.0.0.1, so loopback targets get a plain fetch; every other target keeps the
+ * protection. Never do this in a production IdP.
+ */
+function fetchAllowingLoopback(url: string | URL, options: RequestInit & { dispatcher?: unknown }): Promise<Response> {
+  if (isLoopbackHost(new URL(url).hostname)) {
+    const { dispatcher: _protectedDispatcher, ...rest } = options;
+    return globalThis.fetch(url, rest);
+  }
+  return globalThis.fetch(url, options);
+}
+
+/** Every scope named in the request, from the raw query/body too (oidc-provider may have dropped some). */
+function requestedScopes(ctx: KoaContextWithOIDC): Set<string> {
+  const sources = [ctx.oidc?.params?.scope, ctx.query.scope, ctx.oidc?.body?.scope];
+  const scopes = new Set<string>();
+  for (const source of sources) {
+    if (typeof source === 'string') for (const scope of source.split(' ')) scopes.add(scope);
+  }
+  return scopes;
+}
+
+function clientMetadata(client: DevIdpClient): Record<string, unknown> {
+  return {
+    client_id: client.client_id,
+    client_secret: client.client_secret,
+    redirect_uris: client.redirect_uris,
+    post_logout_redirect_uris: client.post_logout_redirect_uris ?? [],
+    ...(client.backchannel_logout_uri === undefined
+      ? {}
+      : { backchannel_logout_uri: client.backchannel_logout_uri, backchannel_logout_session_required: true }),
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: client.token_endpoint_auth_method ?? 'client_secret_basic',
+  };
+}
+
+/** Builds the configured oidc-provider instance, with its Auth0-compatibility middleware installed. */
+export function createDevProvider(settings: ProviderSettings): Provider {
+  const { lifetimes, users, apiAudience } = settings;
+
+  const resourceServer: ResourceServerInfo = {
+    scope: settings.apiScopes,
+    audience: apiAudience,
+    accessTokenTTL: settings.accessTokenTtlSeconds,
+    accessTokenFormat: 'jwt',
+    jwt: { sign: { alg: 'RS256' } },
+  };
+
+  const provider = new Provider(settings.issuer, {
+    adapter: createAdapterFactory(settings.store),
+    clients: settings.clients.map(clientMetadata),
+    jwks: { keys: settings.keys },
+    cookies: {
+      // Distinct names: browsers share cookies across ports of one host, and the BFF under
+      // test runs on the same 127.0.0.1.
+      names: { session: 'idp_session', interaction: 'idp_interaction', resume: 'idp_interaction_resume' },
+      keys: settings.cookieKeys,
+      long: { httpOnly: true, sameSite: 'lax' },
+      short: { httpOnly: true, sameSite: 'lax' },
+    },
+    clockTolerance: settings.clockToleranceSeconds,
+    scopes: ['openid', 'profile', 'email', 'offline_access', 'online_access'],
+    claims: { acr: null, sid: null, auth_time: null, iss: null, ...CLAIMS_BY_SCOPE },
+    // Auth0's `audience` authorization parameter selects the API (resource indicator). The
+    // validator also enforces Auth0's rule against asking for both kinds of refresh token;
+    // oidc-provider calls every extraParams validator on each authorization request, after
+    // redirect_uri is validated, so the error goes back to the client as a redirect.
+    extraParams: {
+      audience(ctx: KoaContextWithOIDC) {
+        const scopes = requestedScopes(ctx);
+        if (scopes.has('online_access') && scopes.has('offline_access')) {
+          throw new errors.InvalidRequest(BOTH_REFRESH_SCOPES);
+        }
+      },
+    },
+    features: {
+      devInteractions: { enabled: false },
+      backchannelLogout: { enabled: true },
+      revocation: {
+        enabled: true,
+        // A client may only revoke its own tokens.
+        allowedPolicy: async (_ctx: KoaContextWithOIDC, client: Client, token: { clientId?: string }) => token.clientId === client.clientId,
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx: KoaContextWithOIDC, form: string) => {
+          ctx.body = renderPage('Sign out', `${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button>`);
+        },
+        postLogoutSuccessSource: async (ctx: KoaContextWithOIDC) => {
+          ctx.body = renderPage('Signed out', '<p>You are signed out.</p>');
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (ctx: KoaContextWithOIDC, _client: Client, oneOf?: string[]) => {
+          if (oneOf) return oneOf;
+          const audience = ctx.oidc?.params?.audience;
+          return typeof audience === 'string' && audience !== '' ? audience : apiAudience;
+        },
+        // Code and refresh grants reuse the API granted at authorization (Auth0 clients never
+        // repeat the audience at the token endpoint).
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx: KoaContextWithOIDC, resource: string) => {
+          if (resource !== apiAudience) throw new errors.InvalidTarget(`unknown API audience: ${resource}`);
+          return resourceServer;
+        },
+      },
+    },
+    // online_access: only authorization codes (Auth0: ORTs need a browser login session).
+    issueRefreshToken: async (_ctx: KoaContextWithOIDC, client: Client, source: { kind: string; scopes: Set<string> }) => {
+      if (!client.grantTypeAllowed('refresh_token')) return false;
+      if (source.scopes.has('offline_access')) return true;
+      return source.kind === 'AuthorizationCode' && source.scopes.has('online_access');
+    },
+    // Everything but offline_access dies with the session, ORTs included.
+    expiresWithSession: async (_ctx: KoaContextWithOIDC, source: { scopes: Set<string> }) => !source.scopes.has('offline_access'),
+    // oidc-provider's default rotates in some cases; Auth0 never rotates ORTs and (with
+    // rotation enabled) always rotates ordinary refresh tokens.
+    rotateRefreshToken: (ctx: KoaContextWithOIDC) => !ctx.oidc?.entities.RefreshToken?.scopes.has('online_access'),
+    ttl: {
+      AccessToken: settings.accessTokenTtlSeconds,
+      ClientCredentials: settings.accessTokenTtlSeconds,
+      AuthorizationCode: 60,
+      IdToken: settings.idTokenTtlSeconds,
+      Interaction: 3600,
+      DeviceCode: 600,
+      BackchannelAuthenticationRequest: 600,
+      PreAuthorizedCode: 600,
+      Grant: Math.max(lifetimes.absoluteSeconds, settings.offlineRefreshTokenTtlSeconds),
+      Session: (_ctx: KoaContextWithOIDC, session: { loginTs?: number }) => sessionTtlSeconds(lifetimes, session.loginTs),
+      RefreshToken: (_ctx: KoaContextWithOIDC, token: RefreshToken) => (
+        token.scopes.has('online_access')
+          ? onlineRefreshTokenTtlSeconds(lifetimes, token.authTime)
+          : settings.offlineRefreshTokenTtlSeconds
+      ),
+    },
+    findAccount: async (_ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
+      const user = users.bySub(sub);
+      if (!user) return undefined;
+      return { accountId: user.sub, claims: () => users.claimsOf(user) };
+    },
+    interactions: { url: async (_ctx: KoaContextWithOIDC, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+    clientBasedCORS: (_ctx: KoaContextWithOIDC, origin: string, client: Client) => client.redirectUris.some((uri) => URL.parse(uri)?.origin === origin),
+    renderError: async (ctx: KoaContextWithOIDC, out: Record<string, string>) => {
+      ctx.body = renderPage('Error', Object.entries(out).map(([key, value]) => `<p><strong>${escapeHtml(key)}</strong>: ${escapeHtml(String(value))}</p>`).join(''));
+    },
+    fetch: fetchAllowingLoopback,
+  });
+
+  // Auth0 puts `sid` in every ID token; oidc-provider only for clients that registered
+  // back-channel logout with session_required. Clients without it still need the sid.
+  provider.Client.prototype.includeSid = () => true;
+
+  // Auth0's ORT values start with "ORT" (they stay opaque to clients). oidc-provider has no
+  // option for a token value prefix, so the id generator of the RefreshToken model is wrapped.
+  const generateTokenId = provider.RefreshToken.prototype.generateTokenId;
+  provider.RefreshToken.prototype.generateTokenId = function generateOnlineAwareTokenId(this: RefreshToken): string {
+    const id = generateTokenId.call(this);
+    return this.scopes.has('online_access') ? `ORT${id}` : id;
+  };
+
+  provider.use(countTokenRequests(settings.stats));
+  provider.use(offlineAccessWithoutConsent());
+  provider.use(onlineRefreshTokenExchange(provider, lifetimes));
+  provider.use(revokedOnlineRefreshTokenEndsSession(provider));
+  provider.use(autoConfirmLogout());
+
+  return provider;
+}
