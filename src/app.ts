@@ -63,7 +63,20 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     await app.close()
     throw err
   }
-  const tokens = createTokenManager({ store, oidc, skewSeconds: config.session.refreshSkewSeconds, log: app.log })
+  const { session } = config
+  const tokens = createTokenManager({
+    store,
+    oidc,
+    policy: {
+      skewSeconds: session.refreshSkewSeconds,
+      idleSeconds: session.idleSeconds,
+      refreshTokenKind: session.refreshTokenKind,
+      ...(session.checkSeconds !== undefined && { checkSeconds: session.checkSeconds }),
+    },
+    lockTtlMs: session.refreshLockSeconds * 1000,
+    exchangeTimeoutMs: config.oidc.timeoutSeconds * 1000,
+    log: app.log,
+  })
   app.decorate('bff', { config, keyring, store, oidc, tokens })
 
   registerErrorHandler(app)

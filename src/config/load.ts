@@ -88,6 +88,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const idleSeconds = read.integer('BFF_SESSION_IDLE_SECONDS')
   const absoluteSeconds = read.integer('BFF_SESSION_ABSOLUTE_SECONDS')
   const refreshSkewSeconds = read.integer('BFF_REFRESH_SKEW_SECONDS')
+  const refreshLockSeconds = read.integer('BFF_REFRESH_LOCK_SECONDS')
   const checkSeconds = read.optionalInteger('BFF_SESSION_CHECK_SECONDS')
   const backchannelLogout = read.boolean('BFF_BACKCHANNEL_LOGOUT')
   const routesRaw = read.json('BFF_ROUTES')
@@ -153,6 +154,10 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     problems.push('"BFF_SESSION_IDLE_SECONDS" must not exceed "BFF_SESSION_ABSOLUTE_SECONDS"')
   }
 
+  if (refreshLockSeconds !== undefined && timeoutSeconds !== undefined && refreshLockSeconds <= timeoutSeconds) {
+    problems.push('"BFF_REFRESH_LOCK_SECONDS" must exceed "BFF_OIDC_TIMEOUT_SECONDS", so a refresh finishes while its lock is held')
+  }
+
   const routes = routesRaw === undefined ? undefined : parseRoutes(routesRaw, problems)
 
   if (problems.length > 0) throw new ConfigError(problems)
@@ -184,6 +189,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       idleSeconds: idleSeconds!,
       absoluteSeconds: absoluteSeconds!,
       refreshSkewSeconds: refreshSkewSeconds!,
+      refreshLockSeconds: refreshLockSeconds!,
       ...(checkSeconds !== undefined && { checkSeconds }),
       refreshTokenKind,
     },

@@ -139,6 +139,14 @@ export const settings = [
     description: 'Refresh an access token this many seconds before it expires.',
   },
   {
+    name: 'BFF_REFRESH_LOCK_SECONDS',
+    kind: 'integer',
+    min: 1,
+    default: '10',
+    description:
+      'Lifetime in seconds of the lock that lets one replica at a time exchange a session\'s refresh token; a crashed holder blocks the session no longer than this. Must exceed `BFF_OIDC_TIMEOUT_SECONDS`.',
+  },
+  {
     name: 'BFF_SESSION_CHECK_SECONDS',
     kind: 'integer',
     min: 1,

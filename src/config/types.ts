@@ -44,6 +44,7 @@ export interface SessionConfig {
   readonly idleSeconds: number
   readonly absoluteSeconds: number
   readonly refreshSkewSeconds: number
+  readonly refreshLockSeconds: number
   readonly checkSeconds?: number
   readonly refreshTokenKind: RefreshTokenKind
 }

@@ -7,12 +7,46 @@ import { guardCsrf } from '../plugins/csrf.ts'
 import { sendError } from '../plugins/error-handler.ts'
 import { clearSessionCookie, hasSessionCookie, loadRequestSession } from '../plugins/session.ts'
 import { LOGIN_STATE_COOKIE } from '../session/cookie.ts'
+import type { LoadedSession, StoredAccessToken } from '../session/types.ts'
+import { tokenKeyFor } from '../tokens/refresh-policy.ts'
+import type { TokenRequest } from '../tokens/token-manager.ts'
+
+/** What the proxy preHandler learned, kept for the header rewrite and a possible replay. */
+interface ProxyState {
+  session: LoadedSession
+  tokenRequest: TokenRequest
+  /** The access token sent upstream. */
+  token: StoredAccessToken
+  /** Destination and reply options, to send the same request again after a refresh. */
+  dest?: string
+  replyOptions?: object
+  replayed: boolean
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** `Authorization` value for the upstream, set by the proxy preHandler. */
     upstreamAuthorization: string | null
+    proxyState: ProxyState | null
   }
+}
+
+const REPLAYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE'])
+
+/** True when the upstream refused the token itself (RFC 6750 §3.1), not the caller's rights. */
+export function isInvalidTokenChallenge (header: string | string[] | undefined): boolean {
+  const value = Array.isArray(header) ? header.join(', ') : header
+  return value !== undefined && /^\s*(bearer|dpop)\b/i.test(value) && /\berror\s*=\s*"?invalid_token"?/i.test(value)
+}
+
+/** A request can be sent again only when it has no body (the body streamed and is gone). */
+function isReplayable (request: FastifyRequest): boolean {
+  const length = request.headers['content-length']
+  return REPLAYABLE_METHODS.has(request.method) && (length === undefined || length === '0') && request.headers['transfer-encoding'] === undefined
+}
+
+function authorizationFor (token: StoredAccessToken): string {
+  return `${token.token_type.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer'} ${token.access_token}`
 }
 
 /** Browser headers that never reach an upstream. */
@@ -25,11 +59,33 @@ const STRIPPED_REQUEST_HEADERS = ['cookie', 'authorization', 'x-csrf', 'dpop', '
  */
 export function registerProxyRoutes (app: FastifyInstance, routes: readonly RouteConfig[]): void {
   app.decorateRequest('upstreamAuthorization', null)
+  app.decorateRequest('proxyState', null)
   const { publicUrl, session: { cookieName } } = app.bff.config
   const publicHost = new URL(publicUrl).host
   const publicProto = new URL(publicUrl).protocol.slice(0, -1)
 
   for (const route of routes) {
+    const tokenRequest: TokenRequest = {
+      tokenKey: tokenKeyFor(route),
+      ...(route.audience !== undefined && { audience: route.audience }),
+      ...(route.scope !== undefined && { scope: route.scope }),
+    }
+
+    /** After an upstream 401 `invalid_token`: one exchange (shared, as always) and one replay. */
+    const replay = async (request: FastifyRequest, reply: FastifyReply, state: ProxyState, upstreamHeaders: IncomingHttpHeaders) => {
+      for (const name of Object.keys(upstreamHeaders)) reply.removeHeader(name)
+      const result = await app.bff.tokens.getAccessToken(state.session, { ...state.tokenRequest, rejectedToken: state.token.access_token })
+      if (result.kind === 'error') {
+        if (result.sessionEnded) clearSessionCookie(reply)
+        request.log.info({ event: 'proxy.replay_failed', code: result.error.code }, 'no new token after the upstream refused one')
+        return sendError(reply, result.error)
+      }
+      state.token = result.token
+      request.upstreamAuthorization = authorizationFor(result.token)
+      request.log.info({ event: 'proxy.replayed' }, 'upstream refused the token: refreshed and replayed once')
+      return reply.from(state.dest, state.replyOptions)
+    }
+
     app.register(proxy, {
       upstream: route.upstream,
       prefix: route.path,
@@ -48,12 +104,20 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
           }
           throw new BffError('BFF_ERR_SESSION_REQUIRED')
         }
-        const result = await app.bff.tokens.getAccessToken(session)
+        const result = await app.bff.tokens.getAccessToken(session, tokenRequest)
         if (result.kind === 'error') {
           if (result.sessionEnded) clearSessionCookie(reply)
           throw result.error
         }
-        request.upstreamAuthorization = `${result.token.token_type.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer'} ${result.token.access_token}`
+        request.upstreamAuthorization = authorizationFor(result.token)
+        request.proxyState = { session, tokenRequest, token: result.token, replayed: false }
+      },
+      handler (request, reply, dest, replyOptions) {
+        if (request.proxyState !== null) {
+          request.proxyState.dest = dest
+          request.proxyState.replyOptions = replyOptions
+        }
+        return reply.from(dest, replyOptions)
       },
       replyOptions: {
         rewriteRequestHeaders (request, headers) {
@@ -72,6 +136,23 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
           if (cookies === undefined) return headers
           const kept = cookies.filter((c) => !c.startsWith(`${cookieName}=`) && !c.startsWith(`${LOGIN_STATE_COOKIE}=`))
           return { ...headers, 'set-cookie': kept }
+        },
+        onResponse (rawRequest, rawReply, res) {
+          const request = rawRequest as FastifyRequest
+          const reply = rawReply as FastifyReply
+          // http/1.1 upstreams only: the response carries its status and headers.
+          const upstream = res as unknown as { statusCode: number; headers: IncomingHttpHeaders; stream: NodeJS.ReadableStream }
+          const state = request.proxyState
+          if (state !== null && !state.replayed && upstream.statusCode === 401 && isInvalidTokenChallenge(upstream.headers['www-authenticate']) && isReplayable(request)) {
+            state.replayed = true
+            upstream.stream.resume() // discard the refusal's body
+            replay(request, reply, state, upstream.headers).catch((err: unknown) => {
+              request.log.error({ event: 'proxy.replay_error', err }, 'replay failed')
+              if (!reply.sent) sendError(reply, new BffError('BFF_ERR_INTERNAL'))
+            })
+            return
+          }
+          reply.send(upstream.stream)
         },
         onError (reply, { error }) {
           reply.request.log.warn({ event: 'upstream.failed', upstream: route.upstream, err: error }, 'upstream request failed')

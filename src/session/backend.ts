@@ -12,6 +12,16 @@ export interface SessionBackend {
    * can leave a stale index entry but never a live record missing from its index.
    */
   write (key: string, sealed: Buffer, indexKeys: readonly string[], ttlMs: number): Promise<void>
+  /**
+   * Replaces an existing record only while `fence` holds the lock with its token (the lock
+   * and the record share a hash tag, so this is one atomic step even on Redis Cluster), then
+   * raises the indexes' lifetimes. False when the lock was lost: nothing was written.
+   */
+  writeFenced (key: string, sealed: Buffer, indexKeys: readonly string[], ttlMs: number, fence: { lockKey: string; token: string }): Promise<boolean>
+  /** Takes a lock if free: `SET key token NX PX ttl`. */
+  acquireLock (lockKey: string, token: string, ttlMs: number): Promise<boolean>
+  /** Releases a lock only if it still holds `token` (never someone else's). */
+  releaseLock (lockKey: string, token: string): Promise<void>
   /** Sets a new lifetime for a record and raises its indexes' lifetimes to match. */
   expire (key: string, indexKeys: readonly string[], ttlMs: number): Promise<void>
   /** Deletes records and removes them from the indexes they were written with; returns how many existed. */

@@ -12,6 +12,7 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
   const records = new Map<string, Entry<{ sealed: Buffer; indexKeys: readonly string[] }>>()
   const indexes = new Map<string, Entry<Set<string>>>()
   const markers = new Map<string, Entry<true>>()
+  const locks = new Map<string, Entry<string>>()
 
   const live = <T>(map: Map<string, Entry<T>>, key: string): Entry<T> | undefined => {
     const entry = map.get(key)
@@ -26,7 +27,7 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
     if (entry !== undefined && entry.expiresAt < expiresAt) entry.expiresAt = expiresAt
   }
   const sweep = setInterval(() => {
-    for (const map of [records, indexes, markers] as Map<string, Entry<unknown>>[]) {
+    for (const map of [records, indexes, markers, locks] as Map<string, Entry<unknown>>[]) {
       for (const key of map.keys()) live(map, key)
     }
   }, 30_000)
@@ -46,6 +47,21 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
         raiseIndex(index, expiresAt)
       }
       records.set(key, { value: { sealed, indexKeys: [...indexKeys] }, expiresAt })
+    },
+    async writeFenced (key, sealed, indexKeys, ttlMs, fence) {
+      if (live(locks, fence.lockKey)?.value !== fence.token || live(records, key) === undefined) return false
+      const expiresAt = now() + ttlMs
+      records.set(key, { value: { sealed, indexKeys: [...indexKeys] }, expiresAt })
+      for (const index of indexKeys) raiseIndex(index, expiresAt)
+      return true
+    },
+    async acquireLock (lockKey, token, ttlMs) {
+      if (live(locks, lockKey) !== undefined) return false
+      locks.set(lockKey, { value: token, expiresAt: now() + ttlMs })
+      return true
+    },
+    async releaseLock (lockKey, token) {
+      if (live(locks, lockKey)?.value === token) locks.delete(lockKey)
     },
     async expire (key, indexKeys, ttlMs) {
       const entry = live(records, key)
@@ -78,6 +94,7 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
       records.clear()
       indexes.clear()
       markers.clear()
+      locks.clear()
     },
   }
 }

@@ -5,12 +5,29 @@ import type { SessionBackend } from './backend.ts'
 const RECORD_FIELD = 'r'
 const INDEXES_FIELD = 'x'
 
+/** KEYS: lock, record. ARGV: token, sealed record, ttl ms. Writes only while the lock is ours. */
+const WRITE_FENCED = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], '${RECORD_FIELD}', ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1`
+/** KEYS: lock. ARGV: token. */
+const RELEASE_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
 /**
  * {@link SessionBackend} on Redis (the only ioredis user besides the connection factory).
  * A session is a hash: the sealed record, and the index keys it was written with, so a
  * session found through one index can be removed from all of them without decrypting it.
  */
 export function createRedisBackend (redis: Redis): SessionBackend {
+  if (typeof (redis as Partial<ScriptedRedis>).bffWriteFenced !== 'function') {
+    redis.defineCommand('bffWriteFenced', { numberOfKeys: 2, lua: WRITE_FENCED })
+    redis.defineCommand('bffReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK })
+  }
+  const scripted = redis as unknown as ScriptedRedis
   const wrap = async <T>(operation: string, run: () => Promise<T>): Promise<T> => {
     try {
       return await run()
@@ -43,6 +60,21 @@ export function createRedisBackend (redis: Redis): SessionBackend {
       multi.hset(key, RECORD_FIELD, sealed, INDEXES_FIELD, indexKeys.join(' ')).pexpire(key, ttlMs)
       await exec(multi)
     }),
+
+    writeFenced: (key, sealed, indexKeys, ttlMs, fence) => wrap('writeFenced', async () => {
+      const written = await scripted.bffWriteFenced(fence.lockKey, key, fence.token, sealed, ttlMs)
+      if (written !== 1) return false
+      if (indexKeys.length > 0) {
+        const pipeline = redis.pipeline()
+        for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
+        await pipeline.exec()
+      }
+      return true
+    }),
+
+    acquireLock: (lockKey, token, ttlMs) => wrap('acquireLock', async () => (await redis.set(lockKey, token, 'PX', ttlMs, 'NX')) === 'OK'),
+
+    releaseLock: (lockKey, token) => wrap('releaseLock', async () => { await scripted.bffReleaseLock(lockKey, token) }),
 
     expire: (key, indexKeys, ttlMs) => wrap('expire', async () => {
       const multi = redis.multi()
@@ -80,4 +112,9 @@ export function createRedisBackend (redis: Redis): SessionBackend {
       }
     },
   }
+}
+
+interface ScriptedRedis {
+  bffWriteFenced (lockKey: string, key: string, token: string, sealed: Buffer, ttlMs: number): Promise<number>
+  bffReleaseLock (lockKey: string, token: string): Promise<number>
 }

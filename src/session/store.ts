@@ -3,6 +3,7 @@ import { deriveKey, hmac, open, seal } from './crypto.ts'
 import type { KeyNames } from './keys.ts'
 import type { Keyring } from './keyring.ts'
 import { createTicket, decodeTicket, encodeTicket, type Ticket } from './ticket.ts'
+import { randomBytes } from 'node:crypto'
 import type { LoadedSession, SessionHandle, SessionRecord, SessionStore } from './types.ts'
 
 export interface SessionStoreOptions {
@@ -32,6 +33,7 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     const hashedId = hmac(idKey, ticket.id).subarray(0, 20).toString('base64url')
     return {
       storageKey: keys.session(hashedId),
+      lockKey: keys.refreshLock(hashedId),
       recordKey: deriveKey(ticket.secret, 'bffgate session record v1', ticket.id),
     }
   }
@@ -45,12 +47,30 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
   /** Remaining lifetime: the earlier of the idle and the absolute deadline. */
   const ttlMsFor = (record: SessionRecord): number => Math.min(idleMs, record.absolute_expires_at * 1000 - now())
 
-  const write = async (handle: SessionHandle, record: SessionRecord): Promise<boolean> => {
+  const write = async (handle: SessionHandle, record: SessionRecord, fence?: { lockKey: string; token: string }): Promise<boolean> => {
     const ttlMs = ttlMsFor(record)
     if (ttlMs <= 0) return false
     const sealed = seal(handle.recordKey, Buffer.from(JSON.stringify(record)), Buffer.from(handle.storageKey))
+    if (fence !== undefined) return backend.writeFenced(handle.storageKey, sealed, indexKeysOf(record), ttlMs, fence)
     await backend.write(handle.storageKey, sealed, indexKeysOf(record), ttlMs)
     return true
+  }
+
+  const read = async (handle: SessionHandle, slide: boolean): Promise<LoadedSession | undefined> => {
+    const entry = await backend.read(handle.storageKey)
+    if (entry === undefined) return undefined
+    const plaintext = open(handle.recordKey, entry.sealed, Buffer.from(handle.storageKey))
+    if (plaintext === undefined) return undefined
+    const record = JSON.parse(plaintext.toString('utf8')) as SessionRecord
+    let ttlMs = entry.ttlMs
+    if (slide) {
+      const fullTtlMs = ttlMsFor(record)
+      if (fullTtlMs - ttlMs >= slideIntervalMs) {
+        await backend.expire(handle.storageKey, indexKeysOf(record), fullTtlMs)
+        ttlMs = fullTtlMs
+      }
+    }
+    return { handle, record, expiresIn: Math.max(0, Math.floor(ttlMs / 1000)) }
   }
 
   const deleteIndexed = async (indexKey: string): Promise<number> => backend.remove(await backend.members(indexKey))
@@ -68,26 +88,24 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
       if (ticket === undefined) return undefined
       const secretKeys = keyring.byKid(ticket.kid)
       if (secretKeys === undefined) return undefined
-      const handle = handleFor(ticket, secretKeys.sessionIdKey)
-      const entry = await backend.read(handle.storageKey)
-      if (entry === undefined) return undefined
-      const plaintext = open(handle.recordKey, entry.sealed, Buffer.from(handle.storageKey))
-      if (plaintext === undefined) return undefined
-      const record = JSON.parse(plaintext.toString('utf8')) as SessionRecord
-      let ttlMs = entry.ttlMs
-      if (slide) {
-        const fullTtlMs = ttlMsFor(record)
-        if (fullTtlMs - ttlMs >= slideIntervalMs) {
-          await backend.expire(handle.storageKey, indexKeysOf(record), fullTtlMs)
-          ttlMs = fullTtlMs
-        }
-      }
-      return { handle, record, expiresIn: Math.max(0, Math.floor(ttlMs / 1000)) }
+      return read(handleFor(ticket, secretKeys.sessionIdKey), slide)
     },
 
-    async update (handle, record) {
-      if (!(await write(handle, record))) await backend.remove([handle.storageKey])
+    reload: (handle) => read(handle, false),
+
+    async update (handle, record, { fence } = {}) {
+      if (await write(handle, record, fence)) return true
+      // Past its absolute deadline: the session is over.
+      if (ttlMsFor(record) <= 0) await backend.remove([handle.storageKey])
+      return false
     },
+
+    async lock (handle, ttlMs) {
+      const token = randomBytes(16).toString('base64url')
+      return (await backend.acquireLock(handle.lockKey, token, ttlMs)) ? { lockKey: handle.lockKey, token } : undefined
+    },
+
+    unlock: (lock) => backend.releaseLock(lock.lockKey, lock.token),
 
     async delete (handle) {
       await backend.remove([handle.storageKey])

@@ -23,8 +23,10 @@ export interface SessionRecord {
   readonly created_at: number
   /** The IdP session's absolute end as bffgate tracks it; the local session never outlives it. */
   readonly absolute_expires_at: number
-  /** When bffgate last exchanged the refresh token (or logged in). */
+  /** When bffgate last exchanged the refresh token (or logged in): the IdP idle clock restarts then. */
   readonly refreshed_at: number
+  /** Successful refresh-token exchanges so far (0 until the first). */
+  readonly refresh_count?: number
 }
 
 /** A loaded session: its record and the handle to write it back. */
@@ -38,7 +40,14 @@ export interface LoadedSession {
 /** Opaque to callers: names one session in the store. */
 export interface SessionHandle {
   readonly storageKey: string
+  readonly lockKey: string
   readonly recordKey: Buffer
+}
+
+/** A held refresh lock; its token fences writes (a lock that expired can no longer write). */
+export interface SessionLock {
+  readonly lockKey: string
+  readonly token: string
 }
 
 /** The session store contract (design §4); Redis and memory both implement it. */
@@ -50,8 +59,18 @@ export interface SessionStore {
    * unknown secret, expired). `slide` moves the idle deadline (at most once per interval).
    */
   load (cookieValue: string | undefined, options: { slide: boolean }): Promise<LoadedSession | undefined>
-  /** Replaces a session's record, keeping it alive for the idle period. */
-  update (handle: SessionHandle, record: SessionRecord): Promise<void>
+  /** Reads a session again by its handle (after waiting for another refresher). */
+  reload (handle: SessionHandle): Promise<LoadedSession | undefined>
+  /**
+   * Replaces a session's record, keeping it alive for the idle period. With `fence`, only
+   * while that lock is still held; returns false when nothing was written (lock lost, or
+   * the session is gone).
+   */
+  update (handle: SessionHandle, record: SessionRecord, options?: { fence?: SessionLock }): Promise<boolean>
+  /** Takes the session's refresh lock for `ttlMs`, or undefined when another holder has it. */
+  lock (handle: SessionHandle, ttlMs: number): Promise<SessionLock | undefined>
+  /** Releases a lock if it is still ours. */
+  unlock (lock: SessionLock): Promise<void>
   /** Deletes one session and its index entries. */
   delete (handle: SessionHandle): Promise<void>
   /** Deletes every session bound to that IdP session; returns how many. */

@@ -1,4 +1,58 @@
-import type { StoredAccessToken } from '../session/types.ts'
+import type { RefreshTokenKind } from '../config/types.ts'
+import type { SessionRecord, StoredAccessToken } from '../session/types.ts'
+
+/** The timing rules of design §5, as numbers. Times are seconds. */
+export interface RefreshPolicy {
+  /** Refresh an access token this long before it expires. */
+  readonly skewSeconds: number
+  /** The IdP session's idle timeout, which only a refresh-token exchange extends (ORTs). */
+  readonly idleSeconds: number
+  /** When set, exchange at least this often while the session is active. */
+  readonly checkSeconds?: number
+  readonly refreshTokenKind: RefreshTokenKind
+}
+
+/** Why a request must wait for an exchange before it is proxied. */
+export type RefreshReason =
+  /** No access token yet for this audience/scope. */
+  | 'missing'
+  /** The access token expires within the skew. */
+  | 'expiring'
+  /** The IdP idle deadline is near: an exchange keeps an active user's IdP session alive. */
+  | 'keep_alive'
+  /** `BFF_SESSION_CHECK_SECONDS` elapsed since the last exchange. */
+  | 'session_check'
+  /** The upstream refused this very token (`invalid_token`). */
+  | 'rejected'
+
+export type RefreshDecision = { readonly refresh: false } | { readonly refresh: true; readonly reason: RefreshReason }
+
+const NO_REFRESH: RefreshDecision = { refresh: false }
+
+/**
+ * Whether a proxied request must first exchange the refresh token. Pure: time is passed in.
+ * Only called for API activity, never for `/bff/user`, and never on a timer, so an IdP session
+ * is kept alive by a user's real use and by nothing else.
+ */
+export function decideRefresh (
+  record: SessionRecord,
+  tokenKey: string,
+  nowSeconds: number,
+  policy: RefreshPolicy,
+  rejectedToken?: string,
+): RefreshDecision {
+  const token = record.tokens[tokenKey]
+  if (token === undefined) return { refresh: true, reason: 'missing' }
+  if (rejectedToken !== undefined && token.access_token === rejectedToken) return { refresh: true, reason: 'rejected' }
+  if (needsRefresh(token, nowSeconds, policy.skewSeconds)) return { refresh: true, reason: 'expiring' }
+  if (record.refresh_token === undefined) return NO_REFRESH
+  const sinceExchange = nowSeconds - record.refreshed_at
+  // Half the idle window: early enough that a user active at a steady pace never meets the
+  // IdP's idle deadline, late enough that exchanges stay rare (Auth0 default: every 36 h).
+  if (policy.refreshTokenKind === 'online' && sinceExchange >= policy.idleSeconds / 2) return { refresh: true, reason: 'keep_alive' }
+  if (policy.checkSeconds !== undefined && sinceExchange >= policy.checkSeconds) return { refresh: true, reason: 'session_check' }
+  return NO_REFRESH
+}
 
 /** True when the token is missing or expires within `skewSeconds` of `nowSeconds`. */
 export function needsRefresh (token: StoredAccessToken | undefined, nowSeconds: number, skewSeconds: number): boolean {
@@ -8,4 +62,10 @@ export function needsRefresh (token: StoredAccessToken | undefined, nowSeconds: 
 /** True while the token can still be sent (used when a refresh fails transiently). */
 export function isStillValid (token: StoredAccessToken | undefined, nowSeconds: number): token is StoredAccessToken {
   return token !== undefined && token.expires_at > nowSeconds
+}
+
+/** The key under which a route's token is cached in the session: '' for the login's own. */
+export function tokenKeyFor (route: { readonly audience?: string; readonly scope?: string }): string {
+  if (route.audience === undefined && route.scope === undefined) return ''
+  return `${route.audience ?? ''} ${route.scope ?? ''}`
 }

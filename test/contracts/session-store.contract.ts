@@ -170,6 +170,38 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       assert.equal(await store.claimOnce('jti', 'state-1', 60), true, 'namespaces are separate')
     })
 
+    test('the refresh lock is exclusive, released only by its holder, and lapses after its TTL', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const { handle } = await store.create(sampleRecord())
+      const attempts = await Promise.all(Array.from({ length: 10 }, () => store.lock(handle, 800)))
+      const held = attempts.filter((l) => l !== undefined)
+      assert.equal(held.length, 1)
+      await store.unlock({ lockKey: held[0]!.lockKey, token: 'someone-else' })
+      assert.equal(await store.lock(handle, 800), undefined, 'a foreign token released the lock')
+      await sleep(900)
+      const next = await store.lock(handle, 800)
+      assert.ok(next, 'the lock did not lapse')
+      await store.unlock(next)
+      assert.ok(await store.lock(handle, 800), 'unlock did not release')
+    })
+
+    test('a fenced update writes only while its lock is held, and never brings back a deleted session', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const { handle, cookieValue } = await store.create(sampleRecord())
+      const lock = (await store.lock(handle, 500))!
+      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'one' }), { fence: lock }), true)
+      assert.equal((await store.reload(handle))?.record.refresh_token, 'one')
+      await sleep(600)
+      const thief = (await store.lock(handle, 5000))!
+      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'stale' }), { fence: lock }), false, 'an expired lock still wrote')
+      assert.equal((await store.load(cookieValue, { slide: false }))?.record.refresh_token, 'one')
+      await store.delete(handle)
+      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'zombie' }), { fence: thief }), false, 'a deleted session came back')
+      assert.equal(await store.reload(handle), undefined)
+    })
+
     test('after secret rotation old sessions still load and new ones use the new secret', async (t) => {
       const prefix = `rotation-${Math.random().toString(36).slice(2)}:`
       const before = await makeStore({ idleSeconds: 60, secrets: [SECRET_A], prefix })

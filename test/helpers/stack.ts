@@ -24,13 +24,15 @@ export interface Stack {
   readonly api: DemoApi
   readonly app: FastifyInstance
   readonly config: Config
+  /** The environment the gateway was configured from (start replicas with it). */
+  readonly env: Readonly<Record<string, string>>
   /** `http://127.0.0.1:<port>` of the gateway. */
   readonly url: string
   readonly redis: TestRedis | undefined
   readonly keyPrefix: string
   readonly logs: LogSink
   /** A browser logged in through the real login flow, with the final redirect it got. */
-  login (options?: { returnTo?: string; browser?: Browser }): Promise<{ browser: Browser; result: FollowResult }>
+  login (options?: { returnTo?: string; browser?: Browser; user?: { username: string; password: string } }): Promise<{ browser: Browser; result: FollowResult }>
   close (): Promise<void>
 }
 
@@ -39,6 +41,8 @@ export interface StackOptions {
   readonly redis?: TestRedis
   readonly env?: Record<string, string>
   readonly idp?: Partial<DevIdpOptions>
+  /** Routes to configure, given the demo API's URL; default one route `/api`. */
+  readonly routes?: (apiUrl: string) => object[]
 }
 
 /**
@@ -60,7 +64,7 @@ export async function startStack (options: StackOptions = {}): Promise<Stack> {
   })
   const api = await startDemoApi({ issuer: idp.issuer, audience: 'https://api.bffgate.test' })
   const keyPrefix = options.redis?.prefix() ?? 'bff:'
-  const config = loadConfig({
+  const env: Record<string, string> = {
     BFF_PORT: String(port),
     BFF_HOST: '127.0.0.1',
     BFF_PUBLIC_URL: url,
@@ -72,10 +76,11 @@ export async function startStack (options: StackOptions = {}): Promise<Stack> {
     BFF_SESSION_SECRET: SESSION_SECRET,
     BFF_SESSION_STORE: options.redis ? 'redis' : 'memory',
     ...(options.redis && { BFF_REDIS_URL: options.redis.url, BFF_REDIS_KEY_PREFIX: keyPrefix }),
-    BFF_ROUTES: JSON.stringify([{ path: '/api', upstream: api.url }]),
+    BFF_ROUTES: JSON.stringify(options.routes?.(api.url) ?? [{ path: '/api', upstream: api.url }]),
     BFF_LOG_LEVEL: 'debug',
     ...options.env,
-  })
+  }
+  const config = loadConfig(env)
   const logs: LogSink = { lines: [], raw: [] }
   const app = await buildApp(config, {
     // The production logger's redaction and serializers, so tests see what production logs.
@@ -96,14 +101,15 @@ export async function startStack (options: StackOptions = {}): Promise<Stack> {
     api,
     app,
     config,
+    env,
     url,
     redis: options.redis,
     keyPrefix,
     logs,
-    async login ({ returnTo, browser = createBrowser() } = {}) {
+    async login ({ returnTo, browser = createBrowser(), user = USER } = {}) {
       const start = `${url}/bff/login${returnTo !== undefined ? `?returnTo=${encodeURIComponent(returnTo)}` : ''}`
       // Stop at the first redirect back into the SPA (after the callback).
-      const result = await loginAtDevIdp(browser, start, USER, {
+      const result = await loginAtDevIdp(browser, start, user, {
         until: (next) => next.origin === url && !next.pathname.startsWith('/bff/'),
       })
       return { browser, result }
