@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isIPv6 } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { JWTPayload } from 'jose';
 import { createTokenVerifier } from './verify.ts';
 import type { VerifyFailure } from './verify.ts';
@@ -19,16 +20,19 @@ export interface DemoApiRequestLog {
   url: string;
   headers: IncomingHttpHeaders;
   authorized: boolean;
+  /** 0 until the answer is sent (e.g. while {@link DemoApi.setDelay} holds it). */
   status: number;
-  /** Claims of the access token when it verified. */
+  /** Claims of the access token when it verified (also when the request was then rejected by force). */
   claims?: JWTPayload;
+  /** True when a valid token was refused by {@link DemoApi.rejectNext}. */
+  forcedRejection?: boolean;
 }
 
 export interface DemoApiOptions {
   /** Issuer of the access tokens; its discovery document names the JWKS. */
   issuer: string;
   /** Required `aud` of the access tokens. */
-  audience: string;
+  audience: string | string[];
   /** Default 0 (a free port). */
   port?: number;
   /** Default '127.0.0.1'. */
@@ -43,6 +47,15 @@ export interface DemoApi {
   close(): Promise<void>;
   /** Every request received so far, oldest first. */
   requests(): DemoApiRequestLog[];
+  /**
+   * The next `count` requests with a valid token are refused as if the API had revoked that
+   * token: 401, `WWW-Authenticate: <scheme> error="invalid_token"` (Bearer, or DPoP for a
+   * DPoP request) and `{"error":"invalid_token"}`; logged with `status: 401`,
+   * `authorized: false` and `forcedRejection: true`. Replaces a count still pending; 0 cancels.
+   */
+  rejectNext(count: number): void;
+  /** Every answer (refusals included) waits `ms` before it is sent, for upstream timeout tests; 0 = off. */
+  setDelay(ms: number): void;
 }
 
 /** The body of a successful answer. */
@@ -78,6 +91,11 @@ function refuse(res: ServerResponse, failure: VerifyFailure): number {
   }
 }
 
+function nonNegativeInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`${name} must be a non-negative integer, got ${value}`);
+  return value;
+}
+
 /** Hashes the request body as it streams in: any size, nothing buffered. */
 async function digestBody(req: IncomingMessage): Promise<{ bytes: number; sha256: string }> {
   const hash = createHash('sha256');
@@ -100,6 +118,13 @@ export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
   const host = options.host ?? '127.0.0.1';
   const verify = createTokenVerifier({ issuer: options.issuer, audience: options.audience });
   const log: DemoApiRequestLog[] = [];
+  let rejectRemaining = 0;
+  let delayMs = 0;
+
+  /** Waits the configured delay before an answer; unreferenced, so it never holds a process open. */
+  async function delayAnswer(): Promise<void> {
+    if (delayMs > 0) await sleep(delayMs, undefined, { ref: false });
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
@@ -113,10 +138,20 @@ export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
       method,
       url: `http://${req.headers.host ?? 'localhost'}${path.split('?')[0]}`,
     });
-    if (!result.ok) {
-      entry.status = refuse(res, result.failure);
-      // Discard the rest of the body instead of leaving the client's upload hanging.
+    // A forced rejection is claimed on arrival, so concurrent requests never take more than asked.
+    const forced = result.ok && rejectRemaining > 0;
+    if (forced) rejectRemaining -= 1;
+    if (!result.ok || forced) {
+      // Discard the body instead of leaving the client's upload hanging.
       req.resume();
+      await delayAnswer();
+      if (result.ok) {
+        entry.claims = result.claims;
+        entry.forcedRejection = true;
+        entry.status = refuse(res, { kind: 'invalid_token', scheme: result.scheme, reason: 'rejected by rejectNext()' });
+      } else {
+        entry.status = refuse(res, result.failure);
+      }
       return;
     }
 
@@ -124,6 +159,7 @@ export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
     entry.claims = result.claims;
     const body = await digestBody(req);
     const echo: DemoApiEcho = { method, path, claims: result.claims, headers: req.headers, body };
+    await delayAnswer();
     entry.status = 200;
     sendJson(res, 200, echo);
   }
@@ -147,6 +183,12 @@ export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
     url: `http://${isIPv6(host) ? `[${host}]` : host}:${port}`,
     port,
     requests: () => log.map((entry) => ({ ...entry })),
+    rejectNext: (count) => {
+      rejectRemaining = nonNegativeInteger('count', count);
+    },
+    setDelay: (ms) => {
+      delayMs = nonNegativeInteger('ms', ms);
+    },
     close: () => new Promise<void>((resolve, reject) => {
       if (!server.listening) {
         resolve();

@@ -26,7 +26,8 @@ export interface VerifyInput {
 
 export interface TokenVerifierOptions {
   issuer: string;
-  audience: string;
+  /** The audience (or audiences) this API accepts. */
+  audience: string | string[];
   /** Accepted DPoP proof age either side of now; default 60 s. */
   dpopProofMaxAgeSeconds?: number;
 }

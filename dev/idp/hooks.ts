@@ -1,13 +1,13 @@
 /**
  * Test hooks of the development IdP: server-side session revocation (what Auth0's
- * "revoke session" Management API call does) and token endpoint statistics, callable in
- * process and over HTTP under `/__dev/`.
+ * "revoke session" Management API call does), token endpoint statistics and token endpoint
+ * fault injection, callable in process and over HTTP under `/__dev/`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Provider, Session } from 'oidc-provider';
 import type { DevStore } from './adapter.ts';
-import { readFields, sendJson } from './http.ts';
-import type { TokenStats } from './middleware.ts';
+import { readFields, readSmallBody, sendJson } from './http.ts';
+import type { TokenFaults, TokenStats } from './middleware.ts';
 
 /** Path prefix of the HTTP test hooks. */
 export const HOOK_PREFIX = '/__dev/';
@@ -51,13 +51,57 @@ export async function revokeSessionsOf(provider: Provider, store: DevStore, sub:
 export interface HookDependencies {
   revokeSessions(sub: string): Promise<number>;
   stats: TokenStats;
+  faults: TokenFaults;
 }
 
 /**
- * Handles `POST /__dev/revoke-sessions` (form or JSON `sub`), `GET /__dev/stats` and
- * `POST /__dev/reset-stats`. Returns false when the path is not a hook path.
+ * Reads a form or JSON body whose fields are numbers; JSON may give them as numbers or as
+ * strings. An absent or empty field is undefined; anything else that is not a number is NaN,
+ * which the setters refuse.
  */
-export function createHookHandler({ revokeSessions, stats }: HookDependencies) {
+async function readNumbers(req: IncomingMessage): Promise<Record<string, number | undefined>> {
+  const text = await readSmallBody(req);
+  let entries: Array<[string, unknown]>;
+  if ((req.headers['content-type'] ?? '').includes('application/json')) {
+    const parsed: unknown = text === '' ? {} : JSON.parse(text);
+    entries = parsed && typeof parsed === 'object' ? Object.entries(parsed) : [];
+  } else {
+    entries = [...new URLSearchParams(text)];
+  }
+  const numbers: Record<string, number | undefined> = {};
+  for (const [key, value] of entries) {
+    if (value === '' || value === null) continue;
+    numbers[key] = typeof value === 'number' || typeof value === 'string' ? Number(value) : Number.NaN;
+  }
+  return numbers;
+}
+
+/** Runs a setter with fields from a request; a refused value becomes a 400 answer. */
+async function applyNumbers(req: IncomingMessage, res: ServerResponse, apply: (fields: Record<string, number | undefined>) => unknown): Promise<void> {
+  let fields: Record<string, number | undefined>;
+  try {
+    fields = await readNumbers(req);
+  } catch (error) {
+    sendJson(res, 400, { error: 'invalid_request', error_description: (error as Error).message });
+    return;
+  }
+  let result: unknown;
+  try {
+    result = apply(fields);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    sendJson(res, 400, { error: 'invalid_request', error_description: error.message });
+    return;
+  }
+  sendJson(res, 200, result);
+}
+
+/**
+ * Handles `POST /__dev/revoke-sessions` (form or JSON `sub`), `GET /__dev/stats`,
+ * `POST /__dev/reset-stats`, `POST /__dev/token-delay` (`ms`) and `POST /__dev/token-failures`
+ * (`status`, `count`, optional `retryAfter`). Returns false when the path is not a hook path.
+ */
+export function createHookHandler({ revokeSessions, stats, faults }: HookDependencies) {
   return async function handleHook(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
     if (!url.pathname.startsWith(HOOK_PREFIX)) return false;
     const route = `${req.method ?? 'GET'} ${url.pathname.slice(HOOK_PREFIX.length)}`;
@@ -77,6 +121,19 @@ export function createHookHandler({ revokeSessions, stats }: HookDependencies) {
       case 'POST reset-stats':
         stats.reset();
         sendJson(res, 200, stats.snapshot());
+        break;
+      case 'POST token-delay':
+        await applyNumbers(req, res, ({ ms }) => {
+          faults.setDelay(ms ?? Number.NaN);
+          return { ms };
+        });
+        break;
+      case 'POST token-failures':
+        await applyNumbers(req, res, ({ status, count, retryAfter }) => {
+          const failure = { status: status ?? Number.NaN, count: count ?? Number.NaN, ...(retryAfter === undefined ? {} : { retryAfter }) };
+          faults.fail(failure);
+          return failure;
+        });
         break;
       default:
         sendJson(res, 404, { error: 'not_found' });

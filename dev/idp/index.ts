@@ -15,12 +15,14 @@ import { DevStore } from './adapter.ts';
 import { createHookHandler, revokeSessionsOf } from './hooks.ts';
 import { createInteractionHandler } from './interactions.ts';
 import { processSigningKeys } from './keys.ts';
-import { TokenStats } from './middleware.ts';
+import { TokenFaults, TokenStats } from './middleware.ts';
+import type { TokenFailure } from './middleware.ts';
 import { createDevProvider } from './provider.ts';
 import type { DevIdpClient } from './provider.ts';
 
 export type { DevIdpClient } from './provider.ts';
 export type { DevUser } from './accounts.ts';
+export type { TokenFailure } from './middleware.ts';
 export { DEFAULT_USER } from './accounts.ts';
 export { generateSigningKeys } from './keys.ts';
 
@@ -48,6 +50,13 @@ export interface DevIdpOptions {
   apiAudience?: string;
   /** Scopes the API knows, copied into access tokens when granted. */
   apiScopes?: string;
+  /**
+   * More APIs, as with Auth0's multi-resource refresh tokens: every login grants the default
+   * API and each of these (first-party app, no consent), and a refresh grant with
+   * `audience=<audience>` (Auth0) or `resource=<audience>` (RFC 8707) returns a JWT access
+   * token for that API. `scopes` default to `apiScopes`.
+   */
+  extraApis?: Array<{ audience: string; scopes?: string }>;
   clients: DevIdpClient[];
   /** Default: one user, {@link DEFAULT_USER}. */
   users?: DevUser[];
@@ -70,9 +79,24 @@ export interface DevIdp {
    * Resolves with the number of sessions ended, after the notifications were answered.
    */
   revokeSessions(sub: string): Promise<number>;
-  /** Number of POST /token requests by grant_type, failures included. */
+  /**
+   * Number of POST /token requests by grant_type, failures included. A request is counted on
+   * arrival, before an injected delay.
+   */
   stats(): { tokenRequests: Record<string, number> };
   resetStats(): void;
+  /**
+   * Every token request waits `ms` before being handled (0 = off); requests answered by
+   * {@link failTokenRequests} wait too. A request whose client disconnects during the delay
+   * (or that stop()/close() cut off) is dropped without being processed.
+   */
+  setTokenDelay(ms: number): void;
+  /**
+   * The next `count` token requests are answered `status` with `{"error":"temporarily_unavailable"}`
+   * (and `Retry-After: retryAfter` when given) without being processed; they are still
+   * counted in {@link stats}. Replaces failures still pending; `count: 0` cancels them.
+   */
+  failTokenRequests(options: TokenFailure): void;
   /** Stops listening (the IdP is "down") and keeps all state. */
   stop(): Promise<void>;
   /** Listens again on the same port with the same state. */
@@ -91,6 +115,17 @@ const DEFAULTS = {
   apiAudience: 'https://api.bffgate.test',
   apiScopes: 'openid profile email offline_access online_access read:data write:data',
 } as const;
+
+/** The extra APIs with defaults applied; an audience must be an absolute URI without fragment, and unique. */
+function extraApisOf(options: DevIdpOptions, apiAudience: string, apiScopes: string): Array<{ audience: string; scopes: string }> {
+  const seen = new Set([apiAudience]);
+  return (options.extraApis ?? []).map(({ audience, scopes }) => {
+    if (URL.parse(audience) === null || audience.includes('#')) throw new TypeError(`extra API audience must be an absolute URI without fragment, got ${audience}`);
+    if (seen.has(audience)) throw new TypeError(`API audience ${audience} is configured twice`);
+    seen.add(audience);
+    return { audience, scopes: scopes ?? apiScopes };
+  });
+}
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer, got ${value}`);
@@ -126,8 +161,12 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     absoluteSeconds: positiveInteger('sessionAbsoluteSeconds', options.sessionAbsoluteSeconds ?? DEFAULTS.sessionAbsoluteSeconds),
   };
   const clockToleranceSeconds = options.clockToleranceSeconds ?? DEFAULTS.clockToleranceSeconds;
+  const apiAudience = options.apiAudience ?? DEFAULTS.apiAudience;
+  const apiScopes = options.apiScopes ?? DEFAULTS.apiScopes;
+  const extraApis = extraApisOf(options, apiAudience, apiScopes);
   const store = new DevStore(clockToleranceSeconds);
   const stats = new TokenStats();
+  const faults = new TokenFaults();
   const users = new UserDirectory(options.users ?? [{ ...DEFAULT_USER }]);
 
   let dispatch: (req: IncomingMessage, res: ServerResponse) => Promise<void> = async (_req, res) => {
@@ -152,14 +191,16 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     keys: options.keys ?? await processSigningKeys(),
     // Non-production cookie signing keys, new for every IdP instance.
     cookieKeys: [randomBytes(32).toString('base64url')],
-    apiAudience: options.apiAudience ?? DEFAULTS.apiAudience,
-    apiScopes: options.apiScopes ?? DEFAULTS.apiScopes,
+    apiAudience,
+    apiScopes,
+    extraApis,
     accessTokenTtlSeconds: positiveInteger('accessTokenTtlSeconds', options.accessTokenTtlSeconds ?? DEFAULTS.accessTokenTtlSeconds),
     idTokenTtlSeconds: positiveInteger('idTokenTtlSeconds', options.idTokenTtlSeconds ?? DEFAULTS.idTokenTtlSeconds),
     offlineRefreshTokenTtlSeconds: positiveInteger('refreshTokenTtlSeconds', options.refreshTokenTtlSeconds ?? DEFAULTS.refreshTokenTtlSeconds),
     clockToleranceSeconds,
     lifetimes,
     stats,
+    faults,
   });
   provider.on('server_error', (_ctx: unknown, error: Error) => log(`server_error: ${error.stack ?? error.message}`));
   provider.on('backchannel.error', (_ctx: unknown, error: Error, client: { clientId: string }) => {
@@ -168,7 +209,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   const revokeSessions = (sub: string) => revokeSessionsOf(provider, store, sub, log);
   const handleInteraction = createInteractionHandler(provider, users);
-  const handleHook = options.testHooks === false ? undefined : createHookHandler({ revokeSessions, stats });
+  const handleHook = options.testHooks === false ? undefined : createHookHandler({ revokeSessions, stats, faults });
   const providerCallback = provider.callback();
 
   dispatch = async (req, res) => {
@@ -184,6 +225,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     revokeSessions,
     stats: () => stats.snapshot(),
     resetStats: () => stats.reset(),
+    setTokenDelay: (ms) => faults.setDelay(ms),
+    failTokenRequests: (failure) => faults.fail(failure),
     stop: () => stopListening(server),
     start: async () => {
       if (!server.listening) await listen(server, port, host);

@@ -5,8 +5,9 @@
  * `ctx.oidc` (route name, parsed parameters, entities) that oidc-provider produced.
  */
 import { request as httpRequest } from 'node:http';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { isIPv6 } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KoaContextWithOIDC, Middleware, Provider, RefreshToken } from 'oidc-provider';
 import { sessionTtlSeconds } from './lifetimes.ts';
 import type { SessionLifetimes } from './lifetimes.ts';
@@ -43,10 +44,75 @@ export class TokenStats {
   }
 }
 
-/** Counts every POST to the token endpoint by `grant_type`, failures included. */
+/** Largest token request body that is looked at before oidc-provider (its own limit is 56 KiB). */
+const PEEK_LIMIT_BYTES = 56 * 1024;
+
+/**
+ * Reads a request body that declares its Content-Length and pushes it back into the stream
+ * (`readable.unshift`), so oidc-provider's own body parser still reads all of it. Resolves
+ * undefined, reading nothing, for bodies without a Content-Length or above the limit.
+ * The last chunk is unshifted synchronously after the read that returned it, before the
+ * stream can emit 'end' (unshift is not allowed after 'end').
+ */
+export function peekBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const header = req.headers['content-length'];
+  const length = header === undefined ? Number.NaN : Number(header);
+  if (!Number.isSafeInteger(length) || length < 0 || length > PEEK_LIMIT_BYTES) return Promise.resolve(undefined);
+  if (length === 0) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const cleanup = () => {
+      req.off('readable', onReadable);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onReadable = () => {
+      while (received < length) {
+        const chunk = req.read() as Buffer | null;
+        if (chunk === null) return;
+        chunks.push(chunk);
+        received += chunk.length;
+      }
+      cleanup();
+      const body = Buffer.concat(chunks, received);
+      req.unshift(body);
+      resolve(body);
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(new Error(`request body ended after ${received} of ${length} bytes`));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    req.on('readable', onReadable);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+/** `grant_type` of a form body, or 'unknown'. */
+function grantTypeOf(body: Buffer, contentType: string | undefined): string {
+  if (!(contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return 'unknown';
+  return new URLSearchParams(body.toString('utf8')).get('grant_type') ?? 'unknown';
+}
+
+/**
+ * Counts every POST to the token endpoint by `grant_type`, failures included. A request is
+ * counted when it arrives, before any injected delay, so a test can see that an exchange
+ * started; only a body without Content-Length (chunked) is counted after oidc-provider
+ * parsed it.
+ */
 export function countTokenRequests(stats: TokenStats): Middleware {
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || ctx.path !== ROUTES.token) return next();
+    const body = await peekBody(ctx.req);
+    if (body !== undefined) {
+      stats.count(grantTypeOf(body, ctx.req.headers['content-type']));
+      return next();
+    }
     try {
       await next();
     } finally {
@@ -55,6 +121,100 @@ export function countTokenRequests(stats: TokenStats): Middleware {
       const grantType = ctx.oidc?.params?.grant_type ?? ctx.oidc?.body?.grant_type;
       stats.count(typeof grantType === 'string' ? grantType : 'unknown');
     }
+  };
+}
+
+/** What {@link TokenFaults.fail} makes the token endpoint answer. */
+export interface TokenFailure {
+  /** HTTP status, 400-599 (e.g. 503 or 429). */
+  status: number;
+  /** How many of the next token requests get it; 0 cancels failures still pending. */
+  count: number;
+  /** Seconds for a `Retry-After` header; none when undefined. */
+  retryAfter?: number;
+}
+
+function nonNegativeInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new TypeError(`${name} must be a non-negative integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Faults injected at the token endpoint by tests of a client's refresh logic: a delay before
+ * every token request is handled, and a number of requests answered with an error status
+ * without being processed.
+ */
+export class TokenFaults {
+  #delayMs = 0;
+  #failure: { status: number; retryAfter: number | undefined; remaining: number } | undefined;
+
+  get delayMs(): number {
+    return this.#delayMs;
+  }
+
+  /** Every token request waits `ms` before being handled; 0 turns the delay off. */
+  setDelay(ms: number): void {
+    this.#delayMs = nonNegativeInteger('ms', ms);
+  }
+
+  /** The next `count` token requests get `status` (replacing failures still pending). */
+  fail({ status, count, retryAfter }: TokenFailure): void {
+    if (!Number.isInteger(status) || status < 400 || status > 599) throw new TypeError(`status must be an HTTP error status (400-599), got ${status}`);
+    nonNegativeInteger('count', count);
+    if (retryAfter !== undefined) nonNegativeInteger('retryAfter', retryAfter);
+    this.#failure = count === 0 ? undefined : { status, retryAfter, remaining: count };
+  }
+
+  /** Claims the next injected failure for a request that just arrived, if any is left. */
+  take(): { status: number; retryAfter: number | undefined } | undefined {
+    const failure = this.#failure;
+    if (!failure) return undefined;
+    failure.remaining -= 1;
+    if (failure.remaining === 0) this.#failure = undefined;
+    return { status: failure.status, retryAfter: failure.retryAfter };
+  }
+}
+
+/** Waits `ms`, or less when the client goes away; resolves whether the client is still there. */
+async function waitForClient(ctx: KoaContextWithOIDC, ms: number): Promise<boolean> {
+  const gone = new AbortController();
+  // Before any answer was written, 'close' of the response means the connection closed
+  // (the client gave up, or stop()/close() dropped the connection).
+  const onClose = () => gone.abort();
+  ctx.res.once('close', onClose);
+  try {
+    // Unreferenced: a pending delay never keeps a test process alive.
+    await sleep(ms, undefined, { ref: false, signal: gone.signal });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    ctx.res.off('close', onClose);
+  }
+}
+
+/**
+ * Applies {@link TokenFaults} to POSTs to the token endpoint; install after
+ * {@link countTokenRequests}, so requests are counted before they wait. A failing request
+ * claims its failure on arrival, waits the delay too, and is answered here with a JSON OAuth
+ * error, never reaching oidc-provider. A request whose client disconnects during the delay
+ * is dropped unprocessed, so it cannot rotate or consume tokens behind a test's back later.
+ */
+export function injectTokenFaults(faults: TokenFaults): Middleware {
+  return async (ctx, next) => {
+    if (ctx.method !== 'POST' || ctx.path !== ROUTES.token) return next();
+    const failure = faults.take();
+    if (faults.delayMs > 0 && !await waitForClient(ctx, faults.delayMs)) return;
+    if (!failure) return next();
+
+    // Not processed: drain the body instead of leaving it unread.
+    ctx.req.resume();
+    ctx.status = failure.status;
+    ctx.set('cache-control', 'no-store');
+    if (failure.retryAfter !== undefined) ctx.set('retry-after', String(failure.retryAfter));
+    ctx.body = { error: 'temporarily_unavailable' };
   };
 }
 

@@ -14,11 +14,12 @@ import type { SessionLifetimes } from './lifetimes.ts';
 import {
   autoConfirmLogout,
   countTokenRequests,
+  injectTokenFaults,
   offlineAccessWithoutConsent,
   onlineRefreshTokenExchange,
   revokedOnlineRefreshTokenEndsSession,
 } from './middleware.ts';
-import type { TokenStats } from './middleware.ts';
+import type { TokenFaults, TokenStats } from './middleware.ts';
 import { escapeHtml, renderPage } from './html.ts';
 
 /** A client registered at the IdP (OAuth 2.0 dynamic registration metadata names). */
@@ -42,12 +43,15 @@ export interface ProviderSettings {
   cookieKeys: string[];
   apiAudience: string;
   apiScopes: string;
+  /** More APIs a login grants besides the default one (Auth0 multi-resource refresh tokens). */
+  extraApis: ReadonlyArray<{ audience: string; scopes: string }>;
   accessTokenTtlSeconds: number;
   idTokenTtlSeconds: number;
   offlineRefreshTokenTtlSeconds: number;
   clockToleranceSeconds: number;
   lifetimes: SessionLifetimes;
   stats: TokenStats;
+  faults: TokenFaults;
 }
 
 const BOTH_REFRESH_SCOPES = 'Cannot request both online_access and offline_access scopes';
@@ -81,6 +85,25 @@ function requestedScopes(ctx: KoaContextWithOIDC): Set<string> {
   return scopes;
 }
 
+/**
+ * Auth0's `audience` parameter at the token endpoint (a multi-resource refresh token exchanged
+ * for another API). oidc-provider only reads RFC 8707 `resource` there, but keeps every
+ * field of the parsed body in `ctx.oidc.body`.
+ */
+function tokenRequestAudience(ctx: KoaContextWithOIDC): string | undefined {
+  if (ctx.oidc?.route !== 'token') return undefined;
+  const audience = ctx.oidc.body?.audience;
+  if (audience === undefined || audience === '') return undefined;
+  if (typeof audience !== 'string') throw new errors.InvalidRequest('audience must be given once');
+  return audience;
+}
+
+/** The APIs a code or refresh token was granted for. */
+function grantedResources(token: { resource?: string | string[] }): string[] {
+  if (token.resource === undefined) return [];
+  return Array.isArray(token.resource) ? token.resource : [token.resource];
+}
+
 function clientMetadata(client: DevIdpClient): Record<string, unknown> {
   return {
     client_id: client.client_id,
@@ -100,13 +123,15 @@ function clientMetadata(client: DevIdpClient): Record<string, unknown> {
 export function createDevProvider(settings: ProviderSettings): Provider {
   const { lifetimes, users, apiAudience } = settings;
 
-  const resourceServer: ResourceServerInfo = {
-    scope: settings.apiScopes,
-    audience: apiAudience,
+  const resourceServerOf = (audience: string, scope: string): ResourceServerInfo => ({
+    scope,
+    audience,
     accessTokenTTL: settings.accessTokenTtlSeconds,
     accessTokenFormat: 'jwt',
     jwt: { sign: { alg: 'RS256' } },
-  };
+  });
+  const resourceServers = new Map<string, ResourceServerInfo>([[apiAudience, resourceServerOf(apiAudience, settings.apiScopes)]]);
+  for (const api of settings.extraApis) resourceServers.set(api.audience, resourceServerOf(api.audience, api.scopes));
 
   const provider = new Provider(settings.issuer, {
     adapter: createAdapterFactory(settings.store),
@@ -154,17 +179,37 @@ export function createDevProvider(settings: ProviderSettings): Provider {
       },
       resourceIndicators: {
         enabled: true,
+        // At authorization: the API of Auth0's `audience` parameter (default: the default
+        // API) comes first, followed by every other configured API, so one login grants them
+        // all, as Auth0 does for a first-party app with a multi-resource refresh token policy.
+        // At the token endpoint, for a code or refresh token granted several APIs: the one
+        // named by `audience`, else the first (the authorization's own audience).
         defaultResource: async (ctx: KoaContextWithOIDC, _client: Client, oneOf?: string[]) => {
-          if (oneOf) return oneOf;
+          if (oneOf) {
+            // Several `resource` values in one token request: oidc-provider refuses them.
+            if (Array.isArray(ctx.oidc?.params?.resource)) return oneOf;
+            return tokenRequestAudience(ctx) ?? oneOf[0];
+          }
           const audience = ctx.oidc?.params?.audience;
-          return typeof audience === 'string' && audience !== '' ? audience : apiAudience;
+          const primary = typeof audience === 'string' && audience !== '' ? audience : apiAudience;
+          const all = [...new Set([primary, ...resourceServers.keys()])];
+          return all.length === 1 ? primary : all;
         },
-        // Code and refresh grants reuse the API granted at authorization (Auth0 clients never
-        // repeat the audience at the token endpoint).
-        useGrantedResource: async () => true,
+        // Code and refresh grants reuse the APIs granted at authorization (Auth0 clients
+        // repeat no audience at the token endpoint, or name one of those APIs). An audience
+        // the token was not granted is refused here; an RFC 8707 `resource` is checked by
+        // oidc-provider itself.
+        useGrantedResource: async (ctx: KoaContextWithOIDC, token: { resource?: string | string[] }) => {
+          const audience = tokenRequestAudience(ctx);
+          if (audience !== undefined && !grantedResources(token).includes(audience)) {
+            throw new errors.InvalidTarget(`audience ${audience} was not granted to this token`);
+          }
+          return true;
+        },
         getResourceServerInfo: async (_ctx: KoaContextWithOIDC, resource: string) => {
-          if (resource !== apiAudience) throw new errors.InvalidTarget(`unknown API audience: ${resource}`);
-          return resourceServer;
+          const info = resourceServers.get(resource);
+          if (!info) throw new errors.InvalidTarget(`unknown API audience: ${resource}`);
+          return info;
         },
       },
     },
@@ -222,6 +267,7 @@ export function createDevProvider(settings: ProviderSettings): Provider {
   };
 
   provider.use(countTokenRequests(settings.stats));
+  provider.use(injectTokenFaults(settings.faults));
   provider.use(offlineAccessWithoutConsent());
   provider.use(onlineRefreshTokenExchange(provider, lifetimes));
   provider.use(revokedOnlineRefreshTokenEndsSession(provider));

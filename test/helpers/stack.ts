@@ -62,7 +62,8 @@ export async function startStack (options: StackOptions = {}): Promise<Stack> {
     log: () => {},
     ...options.idp,
   })
-  const api = await startDemoApi({ issuer: idp.issuer, audience: 'https://api.bffgate.test' })
+  const audiences = ['https://api.bffgate.test', ...(options.idp?.extraApis ?? []).map((a) => a.audience)]
+  const api = await startDemoApi({ issuer: idp.issuer, audience: audiences })
   const keyPrefix = options.redis?.prefix() ?? 'bff:'
   const env: Record<string, string> = {
     BFF_PORT: String(port),

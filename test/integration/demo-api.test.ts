@@ -8,6 +8,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
@@ -121,6 +122,65 @@ describe('demo API with bearer tokens', () => {
     }
   });
 
+  test('rejectNext(n) refuses the next n requests with a valid token as invalid_token, and logs them as forced', async () => {
+    const token = await issuer.mint();
+    api.rejectNext(2);
+    assert.equal((await call('/no-token')).status, 401, 'a request without a token is refused as before');
+    assert.equal((await call('/bad-token', { headers: bearer('opaque-token-value') })).status, 401, 'and so is an invalid token');
+    assert.equal(api.requests().at(-1)?.forcedRejection, undefined, 'neither uses up a forced rejection');
+
+    for (const attempt of [1, 2]) {
+      const response = await call(`/forced/${attempt}`, { method: 'POST', headers: bearer(token), body: 'discarded' });
+      assert.equal(response.status, 401, `attempt ${attempt}`);
+      assert.equal(response.headers.get('www-authenticate'), 'Bearer error="invalid_token"');
+      assert.deepEqual(await response.json(), { error: 'invalid_token' });
+      const logged = api.requests().at(-1);
+      assert.deepEqual(
+        { url: logged?.url, status: logged?.status, authorized: logged?.authorized, forced: logged?.forcedRejection, sub: logged?.claims?.sub },
+        { url: `/forced/${attempt}`, status: 401, authorized: false, forced: true, sub: 'user-alice' },
+      );
+    }
+    assert.equal((await call('/after', { headers: bearer(token) })).status, 200, 'the same token is accepted again');
+
+    api.rejectNext(3);
+    api.rejectNext(0);
+    assert.equal((await call('/cancelled', { headers: bearer(token) })).status, 200, 'rejectNext(0) cancels');
+    assert.throws(() => api.rejectNext(-1), TypeError);
+  });
+
+  test('concurrent requests never take more forced rejections than asked for', async () => {
+    const token = await issuer.mint();
+    api.rejectNext(3);
+    const statuses = await Promise.all(Array.from({ length: 8 }, (_, index) => call(`/concurrent/${index}`, { headers: bearer(token) }).then((response) => response.status)));
+    assert.deepEqual(statuses.toSorted(), [200, 200, 200, 200, 200, 401, 401, 401]);
+  });
+
+  test('setDelay(ms) holds every answer, successes and refusals, while the request is already logged', async () => {
+    const token = await issuer.mint();
+    api.setDelay(400);
+    try {
+      const started = Date.now();
+      const pending = call('/slow', { headers: bearer(token) });
+      while (api.requests().at(-1)?.url !== '/slow') await sleep(5);
+      assert.equal(api.requests().at(-1)?.status, 0, 'logged on arrival, not answered yet');
+      assert.equal((await pending).status, 200);
+      assert.ok(Date.now() - started >= 390, `answered after ${Date.now() - started} ms`);
+      assert.equal(api.requests().at(-1)?.status, 200);
+
+      const refusedAt = Date.now();
+      assert.equal((await call('/slow-refusal')).status, 401);
+      assert.ok(Date.now() - refusedAt >= 390, 'refusals wait too');
+
+      await assert.rejects(call('/timeout', { headers: bearer(token), signal: AbortSignal.timeout(100) }), { name: 'TimeoutError' });
+    } finally {
+      api.setDelay(0);
+    }
+    const quick = Date.now();
+    assert.equal((await call('/fast', { headers: bearer(token) })).status, 200);
+    assert.ok(Date.now() - quick < 300, 'setDelay(0) turns it off');
+    assert.throws(() => api.setDelay(Number.NaN), TypeError);
+  });
+
   test('a 12 MiB body is streamed and hashed correctly', async () => {
     const body = randomBytes(12 * 1024 * 1024);
     const response = await call('/upload', { method: 'PUT', headers: bearer(await issuer.mint()), body: new Uint8Array(body) });
@@ -206,6 +266,15 @@ describe('demo API with DPoP-bound tokens from the dev IdP', () => {
     const echo = await response.json() as DemoApiEcho;
     assert.equal(echo.claims.sub, 'user-alice');
     assert.equal(typeof (echo.claims.cnf as { jkt?: unknown }).jkt, 'string');
+  });
+
+  test('a forced rejection of a DPoP request challenges with the DPoP scheme', async () => {
+    api.rejectNext(1);
+    const forced = await dpopCall('/me', await proof('GET', `${api.url}/me`));
+    assert.equal(forced.status, 401);
+    assert.equal(forced.headers.get('www-authenticate'), 'DPoP error="invalid_token"');
+    assert.deepEqual(await forced.json(), { error: 'invalid_token' });
+    assert.equal((await dpopCall('/me', await proof('GET', `${api.url}/me`))).status, 200);
   });
 
   test('a bound token presented as Bearer is refused', async () => {

@@ -475,6 +475,203 @@ describe('dev IdP session lifetimes', { concurrency: true }, () => {
   });
 });
 
+describe('dev IdP token endpoint faults', { concurrency: true }, () => {
+  const basic = `Basic ${Buffer.from(`web:${SECRET}`).toString('base64')}`;
+  /** A refresh grant as raw HTTP, to see statuses and headers openid-client would turn into errors. */
+  const refreshOverHttp = (idp: DevIdp, refreshToken: string, signal?: AbortSignal) => fetch(`${idp.issuer}/token`, {
+    method: 'POST',
+    headers: { authorization: basic },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+    ...(signal ? { signal } : {}),
+  });
+  const hook = (idp: DevIdp, name: string, body: URLSearchParams | Record<string, unknown>) => fetch(`${idp.issuer}/__dev/${name}`, {
+    method: 'POST',
+    ...(body instanceof URLSearchParams ? { body } : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+
+  test('setTokenDelay holds every token request, which is counted in stats on arrival; 0 turns it off', async (t) => {
+    const idp = await idpForTest(t);
+    const signedIn = await signIn(idp);
+    idp.resetStats();
+    idp.setTokenDelay(600);
+
+    const started = Date.now();
+    let settledAt: number | undefined;
+    const pending = oidc.refreshTokenGrant(signedIn.config, refreshTokenOf(signedIn)).finally(() => {
+      settledAt = Date.now();
+    });
+    while ((idp.stats().tokenRequests.refresh_token ?? 0) === 0) await sleep(5);
+    const countedAfter = Date.now() - started;
+    assert.ok(countedAfter < 400, `counted ${countedAfter} ms after sending, before the delay ended`);
+    assert.equal(settledAt, undefined, 'the exchange is still waiting');
+
+    const refreshed = await pending;
+    assert.equal(refreshed.claims()?.sub, 'user-alice', 'then handled normally');
+    assert.ok(Number(settledAt) - started >= 590, `answered after ${Number(settledAt) - started} ms`);
+    assert.deepEqual(idp.stats(), { tokenRequests: { refresh_token: 1 } }, 'counted once');
+
+    idp.setTokenDelay(0);
+    const quick = Date.now();
+    await oidc.refreshTokenGrant(signedIn.config, refreshTokenOf(signedIn));
+    assert.ok(Date.now() - quick < 400, 'no delay any more');
+    assert.throws(() => idp.setTokenDelay(-1), TypeError);
+  });
+
+  test('a delayed request whose client disconnects is dropped: the rotating refresh token it carried is not consumed', async (t) => {
+    const idp = await idpForTest(t);
+    const signedIn = await signIn(idp, { scope: 'openid offline_access' });
+    const refreshToken = refreshTokenOf(signedIn);
+    idp.setTokenDelay(400);
+    await assert.rejects(refreshOverHttp(idp, refreshToken, AbortSignal.timeout(100)), { name: 'TimeoutError' });
+    await sleep(500);
+    idp.setTokenDelay(0);
+    assert.equal(idp.stats().tokenRequests.refresh_token, 1, 'it arrived');
+    // Had it been processed late, the token would be consumed and this reuse would fail.
+    const rotated = await oidc.refreshTokenGrant(signedIn.config, refreshToken);
+    assert.ok(rotated.refresh_token && rotated.refresh_token !== refreshToken);
+  });
+
+  test('failTokenRequests answers the next requests with the status, an OAuth error and Retry-After, without processing them', async (t) => {
+    const idp = await idpForTest(t);
+    const signedIn = await signIn(idp, { scope: 'openid offline_access' });
+    const refreshToken = refreshTokenOf(signedIn);
+    idp.resetStats();
+
+    idp.failTokenRequests({ status: 503, count: 2 });
+    for (let attempt = 1; attempt <= 2; attempt += 1) {
+      const failed = await refreshOverHttp(idp, refreshToken);
+      assert.equal(failed.status, 503, `attempt ${attempt}`);
+      assert.match(failed.headers.get('content-type') ?? '', /^application\/json/);
+      assert.equal(failed.headers.get('retry-after'), null);
+      assert.equal(failed.headers.get('cache-control'), 'no-store');
+      assert.deepEqual(await failed.json(), { error: 'temporarily_unavailable' });
+    }
+    idp.failTokenRequests({ status: 429, count: 1, retryAfter: 7 });
+    const limited = await refreshOverHttp(idp, refreshToken);
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get('retry-after'), '7');
+    assert.deepEqual(await limited.json(), { error: 'temporarily_unavailable' });
+
+    // Not processed: the rotating refresh token was never consumed, and it works now.
+    const rotated = await oidc.refreshTokenGrant(signedIn.config, refreshToken);
+    assert.ok(rotated.refresh_token && rotated.refresh_token !== refreshToken);
+    assert.deepEqual(idp.stats(), { tokenRequests: { refresh_token: 4 } }, 'failures are counted');
+
+    idp.failTokenRequests({ status: 500, count: 5 });
+    idp.failTokenRequests({ status: 500, count: 0 });
+    assert.equal((await refreshOverHttp(idp, rotated.refresh_token)).status, 200, 'count 0 cancels pending failures');
+    assert.throws(() => idp.failTokenRequests({ status: 200, count: 1 }), TypeError);
+    assert.throws(() => idp.failTokenRequests({ status: 503, count: 1.5 }), TypeError);
+  });
+
+  test('the /__dev/token-delay and /__dev/token-failures hooks take a form or JSON and refuse bad values', async (t) => {
+    const idp = await idpForTest(t);
+    const signedIn = await signIn(idp);
+    const ort = refreshTokenOf(signedIn);
+
+    const delayed = await hook(idp, 'token-delay', new URLSearchParams({ ms: '300' }));
+    assert.deepEqual([delayed.status, await delayed.json()], [200, { ms: 300 }]);
+    const started = Date.now();
+    assert.equal((await refreshOverHttp(idp, ort)).status, 200);
+    assert.ok(Date.now() - started >= 290, 'the form set the delay');
+    assert.equal((await hook(idp, 'token-delay', { ms: 0 })).status, 200);
+
+    const failing = await hook(idp, 'token-failures', { status: 503, count: 1, retryAfter: 2 });
+    assert.deepEqual([failing.status, await failing.json()], [200, { status: 503, count: 1, retryAfter: 2 }]);
+    const failed = await refreshOverHttp(idp, ort);
+    assert.deepEqual([failed.status, failed.headers.get('retry-after')], [503, '2']);
+    assert.equal((await hook(idp, 'token-failures', new URLSearchParams({ status: '429', count: '1' }))).status, 200);
+    assert.deepEqual([(await refreshOverHttp(idp, ort)).status], [429]);
+    assert.equal((await refreshOverHttp(idp, ort)).status, 200);
+
+    for (const [name, body] of [
+      ['token-delay', { ms: -5 }],
+      ['token-delay', new URLSearchParams({ ms: 'soon' })],
+      ['token-delay', {}],
+      ['token-failures', { status: 200, count: 1 }],
+      ['token-failures', { status: 503 }],
+      ['token-failures', new URLSearchParams({ status: '503', count: '1', retryAfter: 'later' })],
+    ] as const) {
+      const refused = await hook(idp, name, body);
+      assert.equal(refused.status, 400, `${name} ${JSON.stringify(body instanceof URLSearchParams ? body.toString() : body)}`);
+      assert.equal((await refused.json() as { error?: string }).error, 'invalid_request');
+    }
+    assert.equal((await refreshOverHttp(idp, ort)).status, 200, 'refused values changed nothing');
+  });
+});
+
+describe('dev IdP with extra APIs (Auth0 multi-resource refresh tokens)', () => {
+  const ORDERS = 'https://orders.bffgate.test';
+  const BILLING = 'https://billing.bffgate.test';
+  const isInvalidTarget = (error: unknown) => error instanceof oidc.ResponseBodyError && error.error === 'invalid_target' && error.status === 400;
+
+  test('one ORT is exchanged for tokens of the default API and of each extra API, by audience or resource, and is never rotated', async (t) => {
+    const idp = await idpForTest(t, { extraApis: [{ audience: ORDERS }, { audience: BILLING, scopes: 'openid read:billing' }] });
+    const signedIn = await signIn(idp);
+    const ort = refreshTokenOf(signedIn);
+    const jwks = createRemoteJWKSet(new URL(String(signedIn.config.serverMetadata().jwks_uri)));
+    const claimsFor = async (audience: string, token: string) => (await jwtVerify(token, jwks, { issuer: idp.issuer, audience, typ: 'at+jwt' })).payload;
+    const refresh = async (parameters?: Record<string, string>) => {
+      const response = await oidc.refreshTokenGrant(signedIn.config, ort, parameters);
+      assert.equal('refresh_token' in response, false, 'an ORT is never rotated');
+      return response.access_token;
+    };
+
+    assert.equal(decodeJwt(signedIn.tokens.access_token).aud, API, 'the code exchange keeps the default API');
+    const orders = await claimsFor(ORDERS, await refresh({ audience: ORDERS }));
+    assert.deepEqual([orders.aud, orders.sub, orders.client_id], [ORDERS, 'user-alice', 'web']);
+    assert.deepEqual(String(orders.scope).split(' ').sort(), ['email', 'online_access', 'openid', 'profile'], 'scopes default to the default API\'s');
+    assert.equal((await claimsFor(API, await refresh())).aud, API, 'no audience: the default API');
+    assert.equal((await claimsFor(ORDERS, await refresh({ resource: ORDERS }))).aud, ORDERS, 'RFC 8707 resource');
+    const billing = await claimsFor(BILLING, await refresh({ audience: BILLING }));
+    assert.equal(billing.scope, 'openid', 'only scopes this API knows');
+    assert.equal((await claimsFor(API, await refresh({ audience: API }))).aud, API);
+
+    await assert.rejects(refresh({ audience: 'https://unknown.bffgate.test' }), isInvalidTarget);
+    await assert.rejects(refresh({ resource: 'https://unknown.bffgate.test' }), isInvalidTarget);
+    assert.equal((await claimsFor(ORDERS, await refresh({ audience: ORDERS }))).aud, ORDERS, 'the ORT still works after refusals');
+  });
+
+  test("a login with Auth0's audience of an extra API makes it the default of later exchanges; without extra APIs an audience other than the API is refused", async (t) => {
+    const idp = await idpForTest(t, { extraApis: [{ audience: ORDERS }] });
+    const signedIn = await signIn(idp, { params: { audience: ORDERS } });
+    assert.equal(decodeJwt(signedIn.tokens.access_token).aud, ORDERS);
+    assert.equal(decodeJwt((await oidc.refreshTokenGrant(signedIn.config, refreshTokenOf(signedIn))).access_token).aud, ORDERS);
+    assert.equal(decodeJwt((await oidc.refreshTokenGrant(signedIn.config, refreshTokenOf(signedIn), { audience: API })).access_token).aud, API);
+
+    const plain = await idpForTest(t);
+    const plainSignedIn = await signIn(plain);
+    await assert.rejects(oidc.refreshTokenGrant(plainSignedIn.config, refreshTokenOf(plainSignedIn), { audience: ORDERS }), isInvalidTarget);
+    const same = await oidc.refreshTokenGrant(plainSignedIn.config, refreshTokenOf(plainSignedIn), { audience: API });
+    assert.equal(decodeJwt(same.access_token).aud, API);
+  });
+
+  test('extra API audiences must be absolute URIs and unique', async () => {
+    await assert.rejects(startDevIdp({ clients: clientsFor(), extraApis: [{ audience: 'orders' }] }), TypeError);
+    await assert.rejects(startDevIdp({ clients: clientsFor(), extraApis: [{ audience: API }] }), TypeError);
+  });
+});
+
+describe('dev IdP with two users', () => {
+  test("revokeSessions('user-bob') ends Bob's session and leaves Alice's session, ORT and SSO untouched", async (t) => {
+    const idp = await idpForTest(t, {
+      users: [
+        { username: 'alice', password: 'alice-password', sub: 'user-alice' },
+        { username: 'bob', password: 'bob-password', sub: 'user-bob' },
+      ],
+    });
+    const alice = await signIn(idp);
+    const bob = await signIn(idp, { user: BOB });
+
+    assert.equal(await idp.revokeSessions('user-bob'), 1);
+    await assert.rejects(oidc.refreshTokenGrant(bob.config, refreshTokenOf(bob)), isInvalidGrant);
+    assert.equal((await oidc.refreshTokenGrant(alice.config, refreshTokenOf(alice))).claims()?.sub, 'user-alice');
+    const url = oidc.buildAuthorizationUrl(alice.config, { redirect_uri: REDIRECT_URI, scope: 'openid online_access' });
+    assert.ok((await alice.browser.follow(url, { until: toRedirectUri })).matched, 'Alice is still signed in at the IdP');
+    assert.equal(await idp.revokeSessions('user-bob'), 0);
+  });
+});
+
 describe('dev IdP restarts', () => {
   test('stop() makes the IdP unreachable and start() brings it back on the same port with the same tokens', async (t) => {
     const idp = await idpForTest(t);
