@@ -3,8 +3,12 @@ import fastifyStatic from '@fastify/static'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/types.ts'
 import { loggerOptions } from './logger.ts'
+import type { GatewayEvents } from './events.ts'
+import { createMetrics, type GatewayMetrics } from './metrics.ts'
 import { createOidcClient, type OidcClient } from './oidc/client.ts'
+import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
 import { registerErrorHandler } from './plugins/error-handler.ts'
+import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.ts'
 import { registerCallbackRoute } from './routes/bff/callback.ts'
 import { registerLoginRoute } from './routes/bff/login.ts'
 import { registerLogoutRoute } from './routes/bff/logout.ts'
@@ -19,6 +23,8 @@ import { createTokenManager, type TokenManager } from './tokens/token-manager.ts
 /** What the routes work with, decorated on the fastify instance as `bff`. */
 export interface Gateway {
   readonly config: Config
+  readonly events: GatewayEvents
+  readonly metrics: GatewayMetrics
   readonly keyring: Keyring
   readonly store: SessionStore
   readonly oidc: OidcClient
@@ -63,10 +69,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     await app.close()
     throw err
   }
+  const metrics = createMetrics()
   const { session } = config
   const tokens = createTokenManager({
     store,
     oidc,
+    events: metrics,
     policy: {
       skewSeconds: session.refreshSkewSeconds,
       idleSeconds: session.idleSeconds,
@@ -77,7 +85,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     exchangeTimeoutMs: config.oidc.timeoutSeconds * 1000,
     log: app.log,
   })
-  app.decorate('bff', { config, keyring, store, oidc, tokens })
+  app.decorate('bff', { config, events: metrics, metrics, keyring, store, oidc, tokens })
 
   registerErrorHandler(app)
   await app.register(cookie)
@@ -86,6 +94,15 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   registerCallbackRoute(app)
   registerUserRoute(app)
   registerLogoutRoute(app)
+  if (config.backchannelLogout) {
+    if (oidc.jwksUri === undefined) throw new Error('BFF_BACKCHANNEL_LOGOUT is on but the IdP publishes no jwks_uri')
+    registerBackchannelLogoutRoute(app, createLogoutTokenVerifier({
+      issuer: oidc.issuer,
+      clientId: config.oidc.clientId,
+      jwksUri: oidc.jwksUri,
+      ...(oidc.signingAlgorithms !== undefined && { algorithms: oidc.signingAlgorithms }),
+    }))
+  }
   registerProxyRoutes(app, config.routes)
   if (config.staticDir !== undefined) {
     await app.register(fastifyStatic, { root: config.staticDir, index: 'index.html', maxAge: 0 })

@@ -48,6 +48,9 @@ export class OidcError extends Error {
 
 export interface OidcClient {
   readonly issuer: string
+  /** The IdP's signing keys and algorithms, for verifying logout tokens. */
+  readonly jwksUri?: string
+  readonly signingAlgorithms?: readonly string[]
   /** Fresh state, nonce and PKCE verifier for one login attempt. */
   createLoginChecks (): LoginChecks
   /** The authorization request URL (code flow, PKCE S256). */
@@ -92,6 +95,8 @@ export async function createOidcClient (config: OidcConfig, options: { fetch?: o
 
   return {
     issuer: metadata.issuer,
+    ...(metadata.jwks_uri !== undefined && { jwksUri: metadata.jwks_uri }),
+    ...(metadata.id_token_signing_alg_values_supported !== undefined && { signingAlgorithms: metadata.id_token_signing_alg_values_supported }),
 
     createLoginChecks: () => ({ state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() }),
 

@@ -1,8 +1,15 @@
 import type { FastifyInstance } from 'fastify'
 
-/** `/healthz`: the process is alive (no dependency). `/readyz`: the session store answers. */
+/**
+ * `/healthz`: the process is alive (no dependency). `/readyz`: the session store answers
+ * (the IdP metadata was loaded before the app was built). `/metrics`: Prometheus text format.
+ */
 export function registerHealthRoutes (app: FastifyInstance): void {
   app.get('/healthz', async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }))
+  app.get('/metrics', async (_request, reply) => {
+    const { registry } = app.bff.metrics
+    return reply.header('cache-control', 'no-store').type(registry.contentType).send(await registry.metrics())
+  })
   app.get('/readyz', async (request, reply) => {
     reply.header('cache-control', 'no-store')
     try {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { BffError } from '../errors.ts'
+import { noEvents, type GatewayEvents, type TeardownCause } from '../events.ts'
 import { OidcError, type OidcClient, type TokenSet } from '../oidc/client.ts'
 import type { LoadedSession, SessionHandle, SessionLock, SessionRecord, SessionStore, StoredAccessToken } from '../session/types.ts'
 import { decideRefresh, isStillValid, type RefreshPolicy, type RefreshReason } from './refresh-policy.ts'
@@ -19,8 +20,6 @@ export interface TokenRequest {
   readonly rejectedToken?: string
 }
 
-/** Why a session was ended, for logs and metrics. */
-export type TeardownCause = 'invalid_grant' | 'logout' | 'expired' | 'backchannel'
 
 export interface TokenManagerLog {
   warn (obj: object, msg: string): void
@@ -39,6 +38,7 @@ export interface TokenManagerOptions {
   /** Epoch milliseconds. */
   readonly now?: () => number
   readonly log: TokenManagerLog
+  readonly events?: GatewayEvents
 }
 
 export interface TokenManager {
@@ -67,6 +67,7 @@ type Outcome =
  */
 export function createTokenManager (options: TokenManagerOptions): TokenManager {
   const { store, oidc, policy, log, lockTtlMs } = options
+  const events = options.events ?? noEvents
   const now = options.now ?? Date.now
   const nowSeconds = () => Math.floor(now() / 1000)
   const flights = new Map<string, { tokenKey: string; promise: Promise<Outcome> }>()
@@ -74,6 +75,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
   const endSession: TokenManager['endSession'] = async ({ handle, record }, cause) => {
     await store.delete(handle)
     const others = record.sid !== undefined ? await store.deleteByIdpSession(record.iss, record.sid) : 0
+    events.sessionsEnded(cause, 1 + others)
     log.info({ event: 'session.ended', cause, sessions: 1 + others }, 'session ended')
   }
 
@@ -91,6 +93,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
     try {
       tokens = await oidc.refresh(record.refresh_token!, refreshParameters(request))
     } catch (err) {
+      events.tokenExchange(err instanceof OidcError && err.kind !== 'invalid_response' ? err.kind : 'rejected', decision.reason)
       if (err instanceof OidcError && err.kind === 'invalid_grant') {
         if ((record.refresh_count ?? 0) === 0) {
           log.warn({ event: 'token.first_exchange_invalid_grant' },
@@ -102,6 +105,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
       log.warn({ event: 'token.refresh_failed', reason: decision.reason, kind: err instanceof OidcError ? err.kind : 'unknown', err }, 'refresh failed')
       return { kind: 'failed', cause: err }
     }
+    events.tokenExchange('success', decision.reason)
     const updated = mergeTokens(record, tokens, request.tokenKey, nowSeconds())
     if (!(await store.update(handle, updated, { fence: lock }))) {
       if ((await store.reload(handle)) === undefined) return { kind: 'ended' }

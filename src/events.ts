@@ -1,0 +1,18 @@
+/** Why sessions end; the label of `bff_sessions_ended_total`. */
+export type TeardownCause = 'invalid_grant' | 'logout' | 'expired' | 'backchannel'
+
+/** Outcomes of a refresh-token exchange at the token endpoint. */
+export type ExchangeOutcome = 'success' | 'invalid_grant' | 'transient' | 'rejected'
+
+/**
+ * What the core reports as it works. The core depends on this interface only, never on
+ * prom-client; `metrics.ts` counts the events, tests may record them.
+ */
+export interface GatewayEvents {
+  sessionsEnded (cause: TeardownCause, count: number): void
+  tokenExchange (outcome: ExchangeOutcome, reason: string): void
+  backchannelLogout (outcome: 'accepted' | 'rejected'): void
+}
+
+/** Reports nothing (tests of the core that do not look at events). */
+export const noEvents: GatewayEvents = { sessionsEnded () {}, tokenExchange () {}, backchannelLogout () {} }

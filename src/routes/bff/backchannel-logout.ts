@@ -1,0 +1,54 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
+import { BffError } from '../../errors.ts'
+import { LogoutTokenError, type LogoutRequest } from '../../oidc/logout-token.ts'
+import { sendError } from '../../plugins/error-handler.ts'
+
+/** Largest request body accepted; logout tokens are a few hundred bytes. */
+const BODY_LIMIT_BYTES = 16 * 1024
+
+/**
+ * `POST /bff/backchannel-logout` (OpenID Connect Back-Channel Logout 1.0): the IdP tells
+ * bffgate that an IdP session ended. Every bffgate session bound to that `sid` (or, with
+ * only `sub`, every session of that user) is deleted from the shared store, so the next
+ * request on any replica answers 401 `session_ended`. 200 with `Cache-Control: no-store`;
+ * any failure is a 400 with a JSON error and deletes nothing; bad input never causes a 5xx.
+ */
+export function registerBackchannelLogoutRoute (app: FastifyInstance, verify: (token: string) => Promise<LogoutRequest>): void {
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => {
+      done(null, new URLSearchParams(body as string))
+    })
+    scope.setErrorHandler((err: FastifyError | BffError, request, reply) => {
+      const reason = err instanceof BffError ? err.message : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body too large' : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'content type must be application/x-www-form-urlencoded' : 'malformed request'
+      app.bff.events.backchannelLogout('rejected')
+      request.log.warn({ event: 'backchannel_logout.rejected', reason }, 'back-channel logout refused')
+      return sendError(reply, new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: reason }))
+    })
+
+    scope.post('/bff/backchannel-logout', async (request, reply) => {
+      reply.header('cache-control', 'no-store')
+      const token = request.body instanceof URLSearchParams ? request.body.get('logout_token') : null
+      if (token === null || token === '') throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'logout_token missing' })
+      let logout: LogoutRequest
+      try {
+        logout = await verify(token)
+      } catch (err) {
+        if (err instanceof LogoutTokenError) throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: err.reason, cause: err })
+        throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'the token could not be verified', cause: err })
+      }
+      const { store } = app.bff
+      // Refuse a replayed token before deleting anything.
+      if (!(await store.claimOnce('jti', `${logout.iss}\u0000${logout.jti}`, logout.rememberSeconds))) {
+        throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'jti already used' })
+      }
+      const ended = logout.sid !== undefined
+        ? await store.deleteByIdpSession(logout.iss, logout.sid)
+        : await store.deleteBySubject(logout.iss, logout.sub!)
+      app.bff.events.backchannelLogout('accepted')
+      app.bff.events.sessionsEnded('backchannel', ended)
+      request.log.info({ event: 'session.ended', cause: 'backchannel', by: logout.sid !== undefined ? 'sid' : 'sub', sessions: ended }, 'back-channel logout')
+      return reply.code(200).send()
+    })
+  })
+}
