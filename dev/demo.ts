@@ -23,7 +23,7 @@ const idp = await startDevIdp({
     client_id: clientId,
     client_secret: clientSecret,
     redirect_uris: [`${publicUrl}/bff/callback`],
-    post_logout_redirect_uris: [`${publicUrl}/`],
+    post_logout_redirect_uris: [`${publicUrl}/bff/logged-out`],
   }],
 })
 const api = await startDemoApi({ issuer: idp.issuer, audience: 'https://api.bffgate.test' })

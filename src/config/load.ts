@@ -80,6 +80,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const timeoutSeconds = read.integer('BFF_OIDC_TIMEOUT_SECONDS')
   const allowInsecureHttp = read.boolean('BFF_ALLOW_INSECURE_HTTP')
   const postLogoutRedirectUrl = read.optionalUrl('BFF_POST_LOGOUT_REDIRECT_URL')
+  const revokeOnLogout = read.boolean('BFF_LOGOUT_REVOKE_REFRESH_TOKEN')
   const redisUrl = read.url('BFF_REDIS_URL')
   const keyPrefix = read.string('BFF_REDIS_KEY_PREFIX')
   const store = read.string('BFF_SESSION_STORE') as 'redis' | 'memory'
@@ -179,7 +180,8 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       timeoutSeconds: timeoutSeconds!,
       allowInsecureHttp: allowInsecureHttp!,
       redirectUri: `${origin}/bff/callback`,
-      postLogoutRedirectUri: postLogoutRedirectUrl?.href ?? `${origin}/`,
+      postLogoutRedirectUri: postLogoutRedirectUrl?.href ?? `${origin}/bff/logged-out`,
+      revokeRefreshTokenOnLogout: revokeOnLogout!,
     },
     redis: { url: redisUrl!.href, keyPrefix: keyPrefix! },
     session: {

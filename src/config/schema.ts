@@ -86,7 +86,14 @@ export const settings = [
   {
     name: 'BFF_POST_LOGOUT_REDIRECT_URL',
     kind: 'url',
-    description: 'Where the identity provider sends the browser after logout (`post_logout_redirect_uri`). Defaults to `BFF_PUBLIC_URL` + `/`.',
+    description: 'Where the identity provider sends the browser after logout (`post_logout_redirect_uri`; register it at the IdP). Defaults to `BFF_PUBLIC_URL` + `/bff/logged-out`, which clears any leftover cookie and redirects to `/`.',
+  },
+  {
+    name: 'BFF_LOGOUT_REVOKE_REFRESH_TOKEN',
+    kind: 'boolean',
+    default: 'false',
+    description:
+      'Revoke the refresh token at the IdP (RFC 7009) on `POST /bff/logout`. For an Auth0 Online Refresh Token this ends the whole IdP session, for every application of that login, even if the browser never follows the end-session URL.',
   },
   {
     name: 'BFF_REDIS_URL',

@@ -31,6 +31,7 @@ export interface OidcConfig {
   /** `BFF_PUBLIC_URL` + `/bff/callback`. */
   readonly redirectUri: string
   readonly postLogoutRedirectUri: string
+  readonly revokeRefreshTokenOnLogout: boolean
 }
 
 /** Which kind of refresh token the scopes ask for. */

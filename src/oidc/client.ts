@@ -59,6 +59,8 @@ export interface OidcClient {
   exchangeAuthorizationCode (callbackUrl: URL, checks: LoginChecks): Promise<TokenSet & { claims: Readonly<Record<string, unknown>> }>
   /** Refresh token grant. */
   refresh (refreshToken: string, parameters?: Record<string, string>): Promise<TokenSet>
+  /** Revokes a refresh token (RFC 7009). */
+  revokeRefreshToken (refreshToken: string): Promise<void>
   /** RP-initiated logout URL. */
   buildEndSessionUrl (idTokenHint: string | undefined): string | undefined
 }
@@ -139,6 +141,15 @@ export async function createOidcClient (config: OidcConfig, options: { fetch?: o
         return toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken, parameters))
       } catch (err) {
         throw classifyOidcError(err, 'refresh token exchange failed')
+      }
+    },
+
+    async revokeRefreshToken (refreshToken) {
+      if (metadata.revocation_endpoint === undefined) throw new OidcError('rejected', 'the IdP has no revocation endpoint')
+      try {
+        await oidc.tokenRevocation(configuration, refreshToken, { token_type_hint: 'refresh_token' })
+      } catch (err) {
+        throw classifyOidcError(err, 'refresh token revocation failed')
       }
     },
 

@@ -5,7 +5,7 @@ import type { RouteConfig } from '../config/types.ts'
 import { BffError } from '../errors.ts'
 import { guardCsrf } from '../plugins/csrf.ts'
 import { sendError } from '../plugins/error-handler.ts'
-import { clearSessionCookie, hasSessionCookie, loadRequestSession } from '../plugins/session.ts'
+import { clearSessionCookie, loadRequestSession, missingSessionError } from '../plugins/session.ts'
 import { LOGIN_STATE_COOKIE } from '../session/cookie.ts'
 import type { LoadedSession, StoredAccessToken } from '../session/types.ts'
 import { tokenKeyFor } from '../tokens/refresh-policy.ts'
@@ -98,11 +98,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         const session = await loadRequestSession(request, { slide: true })
         if (session === undefined) {
           if (route.token === 'optional') return
-          if (hasSessionCookie(request)) {
-            clearSessionCookie(reply)
-            throw new BffError('BFF_ERR_SESSION_ENDED')
-          }
-          throw new BffError('BFF_ERR_SESSION_REQUIRED')
+          throw missingSessionError(request, reply)
         }
         const result = await app.bff.tokens.getAccessToken(session, tokenRequest)
         if (result.kind === 'error') {

@@ -41,6 +41,8 @@ export interface StackOptions {
   readonly redis?: TestRedis
   readonly env?: Record<string, string>
   readonly idp?: Partial<DevIdpOptions>
+  /** Register the gateway's back-channel logout URI at the IdP. */
+  readonly backchannel?: boolean
   /** Routes to configure, given the demo API's URL; default one route `/api`. */
   readonly routes?: (apiUrl: string) => object[]
 }
@@ -57,7 +59,8 @@ export async function startStack (options: StackOptions = {}): Promise<Stack> {
       client_id: CLIENT_ID,
       client_secret: CLIENT_SECRET,
       redirect_uris: [`${url}/bff/callback`],
-      post_logout_redirect_uris: [`${url}/`],
+      post_logout_redirect_uris: [`${url}/`, `${url}/bff/logged-out`],
+      ...(options.backchannel === true && { backchannel_logout_uri: `${url}/bff/backchannel-logout` }),
     }],
     log: () => {},
     ...options.idp,

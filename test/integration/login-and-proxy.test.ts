@@ -277,7 +277,7 @@ describe('logout', () => {
     const url = new URL(logoutUrl)
     assert.equal(url.origin, new URL(stack.idp.issuer).origin)
     assert.equal(url.searchParams.get('client_id'), 'bffgate-test')
-    assert.equal(url.searchParams.get('post_logout_redirect_uri'), `${stack.url}/`)
+    assert.equal(url.searchParams.get('post_logout_redirect_uri'), `${stack.url}/bff/logged-out`)
     const hint = decodeJwt(url.searchParams.get('id_token_hint')!)
     assert.equal(hint.sub, 'user-alice')
     assert.equal(browser.cookie(stack.url, '__Host-Http-bff'), undefined, 'cookie cleared')

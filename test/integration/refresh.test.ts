@@ -186,6 +186,20 @@ describe('keep-alive', () => {
   })
 })
 
+describe('session check', () => {
+  test('with BFF_SESSION_CHECK_SECONDS a revoked IdP session is noticed within that interval, though the access token is valid', async (t) => {
+    const stack = await stackWith(t, { ttl: 3600, skew: 30, env: { BFF_SESSION_CHECK_SECONDS: '1' } })
+    const cookie = cookieHeader(stack, (await stack.login()).browser)
+    assert.equal((await callApi(stack.url, cookie)).status, 200)
+    await stack.idp.revokeSessions('user-alice')
+    assert.equal((await callApi(stack.url, cookie)).status, 200, 'checked again before the interval passed')
+    await sleep(1100)
+    const res = await callApi(stack.url, cookie)
+    assert.equal(res.status, 401)
+    assert.equal(res.body.error, 'session_ended')
+  })
+})
+
 describe('IdP outage', () => {
   test('while the IdP is down, valid tokens still pass, expired ones get 503 with Retry-After, and no session is lost', async (t) => {
     const stack = await stackWith(t, { ttl: 4, skew: 1, env: { BFF_OIDC_TIMEOUT_SECONDS: '1', BFF_REFRESH_LOCK_SECONDS: '3' } })

@@ -9,11 +9,28 @@ import { clearSessionCookie, loadRequestSession } from '../../plugins/session.ts
  * for the SPA to navigate to.
  */
 export function registerLogoutRoute (app: FastifyInstance): void {
+  // The post-logout landing (`post_logout_redirect_uri`): clears whatever cookie is left and
+  // sends the browser to the app, which finds itself logged out.
+  app.get('/bff/logged-out', async (_request, reply) => {
+    clearSessionCookie(reply)
+    return reply.header('cache-control', 'no-store').redirect('/', 302)
+  })
+
   app.post('/bff/logout', { preHandler: guardCsrf }, async (request, reply) => {
     const { oidc, tokens } = app.bff
     reply.header('cache-control', 'no-store')
     const session = await loadRequestSession(request, { slide: false })
-    if (session !== undefined) await tokens.endSession(session, 'logout')
+    if (session !== undefined) {
+      await tokens.endSession(session, 'logout')
+      const refreshToken = session.record.refresh_token
+      if (app.bff.config.oidc.revokeRefreshTokenOnLogout && refreshToken !== undefined) {
+        // The local session is gone whatever happens here; a failed revocation is only logged.
+        await oidc.revokeRefreshToken(refreshToken).then(
+          () => request.log.info({ event: 'logout.refresh_token_revoked' }, 'refresh token revoked'),
+          (err: unknown) => request.log.warn({ event: 'logout.revocation_failed', err }, 'could not revoke the refresh token'),
+        )
+      }
+    }
     clearSessionCookie(reply)
     return { logoutUrl: oidc.buildEndSessionUrl(session?.record.id_token) ?? '/' }
   })

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { BffError } from '../../errors.ts'
-import { clearSessionCookie, hasSessionCookie, loadRequestSession } from '../../plugins/session.ts'
+import { loadRequestSession, missingSessionError } from '../../plugins/session.ts'
 
 /**
  * `GET /bff/user`: the user's claims and session expiry for the SPA; never a token. It
@@ -10,13 +9,7 @@ export function registerUserRoute (app: FastifyInstance): void {
   app.get('/bff/user', async (request, reply) => {
     reply.header('cache-control', 'no-store')
     const session = await loadRequestSession(request, { slide: false })
-    if (session === undefined) {
-      if (hasSessionCookie(request)) {
-        clearSessionCookie(reply)
-        throw new BffError('BFF_ERR_SESSION_ENDED')
-      }
-      throw new BffError('BFF_ERR_SESSION_REQUIRED')
-    }
+    if (session === undefined) throw missingSessionError(request, reply)
     const nowSeconds = Math.floor(Date.now() / 1000)
     return {
       claims: session.record.claims,

@@ -33,7 +33,7 @@ describe('loadConfig', () => {
     assert.equal(config.session.refreshTokenKind, 'online')
     assert.equal(config.oidc.tokenEndpointAuthMethod, 'client_secret_post')
     assert.equal(config.oidc.redirectUri, 'https://app.example.com/bff/callback')
-    assert.equal(config.oidc.postLogoutRedirectUri, 'https://app.example.com/')
+    assert.equal(config.oidc.postLogoutRedirectUri, 'https://app.example.com/bff/logged-out')
     assert.equal(config.session.idleSeconds, 259200)
     assert.equal(config.session.absoluteSeconds, 2592000)
     assert.equal(config.session.refreshSkewSeconds, 30)
