@@ -8,6 +8,7 @@ import { createMetrics, type GatewayMetrics } from './metrics.ts'
 import { createOidcClient, type OidcClient } from './oidc/client.ts'
 import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
 import { registerErrorHandler } from './plugins/error-handler.ts'
+import { createWebSocketSessions } from './plugins/websocket-sessions.ts'
 import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.ts'
 import { registerCallbackRoute } from './routes/bff/callback.ts'
 import { registerLoginRoute } from './routes/bff/login.ts'
@@ -103,7 +104,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       ...(oidc.signingAlgorithms !== undefined && { algorithms: oidc.signingAlgorithms }),
     }))
   }
-  registerProxyRoutes(app, config.routes)
+  const webSockets = createWebSocketSessions(store, { log: app.log })
+  app.addHook('onClose', async () => webSockets.close())
+  registerProxyRoutes(app, config.routes, webSockets)
   if (config.staticDir !== undefined) {
     await app.register(fastifyStatic, { root: config.staticDir, index: 'index.html', maxAge: 0 })
   }

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
+import { WebSocketServer } from 'ws';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isIPv6 } from 'node:net';
@@ -179,6 +180,30 @@ export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
   });
   const { port } = server.address() as AddressInfo;
 
+  // WebSocket echo at any path: the upgrade needs a valid bearer token, like every request.
+  // Each message is answered with the caller's subject, the message, and the upgrade's headers.
+  const sockets = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    const entry: DemoApiRequestLog = { method: 'UPGRADE', url: req.url ?? '/', headers: req.headers, authorized: false, status: 0 };
+    log.push(entry);
+    verify({ authorization: req.headers.authorization, dpop: headerValues(req.headers.dpop), method: 'GET', url: `http://${req.headers.host ?? 'localhost'}${(req.url ?? '/').split('?')[0]}` })
+      .then((result) => {
+        if (!result.ok) {
+          entry.status = 401;
+          socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer error="invalid_token"\r\nContent-Length: 0\r\n\r\n');
+          return;
+        }
+        entry.authorized = true;
+        entry.claims = result.claims;
+        entry.status = 101;
+        sockets.handleUpgrade(req, socket, head, (ws) => {
+          ws.on('message', (data) => {
+            ws.send(JSON.stringify({ sub: result.claims.sub, message: data.toString(), headers: req.headers }));
+          });
+        });
+      }, () => socket.destroy());
+  });
+
   return {
     url: `http://${isIPv6(host) ? `[${host}]` : host}:${port}`,
     port,
@@ -194,6 +219,7 @@ export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
         resolve();
         return;
       }
+      for (const client of sockets.clients) client.terminate();
       server.close((error) => (error ? reject(error) : resolve()));
       server.closeAllConnections();
     }),

@@ -1,10 +1,12 @@
-import proxy from '@fastify/http-proxy'
+import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { IncomingHttpHeaders } from 'node:http'
+import type { Socket } from 'node:net'
 import type { RouteConfig } from '../config/types.ts'
 import { BffError } from '../errors.ts'
 import { guardCsrf } from '../plugins/csrf.ts'
 import { sendError } from '../plugins/error-handler.ts'
+import type { ClosableSocket, WebSocketSessions } from '../plugins/websocket-sessions.ts'
 import { clearSessionCookie, loadRequestSession, missingSessionError } from '../plugins/session.ts'
 import { LOGIN_STATE_COOKIE } from '../session/cookie.ts'
 import type { LoadedSession, StoredAccessToken } from '../session/types.ts'
@@ -45,6 +47,16 @@ function isReplayable (request: FastifyRequest): boolean {
   return REPLAYABLE_METHODS.has(request.method) && (length === undefined || length === '0') && request.headers['transfer-encoding'] === undefined
 }
 
+function isWebSocketUpgrade (request: FastifyRequest): boolean {
+  return request.headers.upgrade?.toLowerCase() === 'websocket'
+}
+
+function guardWebSocketOrigin (request: FastifyRequest): void {
+  if (request.headers.origin === request.server.bff.config.publicUrl) return
+  request.log.warn({ event: 'csrf.rejected', reason: 'websocket_origin' }, 'WebSocket handshake from another origin refused')
+  throw new BffError('BFF_ERR_CSRF_ORIGIN_MISMATCH')
+}
+
 function authorizationFor (token: StoredAccessToken): string {
   return `${token.token_type.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer'} ${token.access_token}`
 }
@@ -57,7 +69,7 @@ const STRIPPED_REQUEST_HEADERS = ['cookie', 'authorization', 'x-csrf', 'dpop', '
  * reachable (http-proxy refuses absolute URLs and `..` traversal out of the prefix). Bodies
  * stream both ways. API routes never redirect: a missing or ended session is a JSON 401.
  */
-export function registerProxyRoutes (app: FastifyInstance, routes: readonly RouteConfig[]): void {
+export function registerProxyRoutes (app: FastifyInstance, routes: readonly RouteConfig[], webSockets: WebSocketSessions): void {
   app.decorateRequest('upstreamAuthorization', null)
   app.decorateRequest('proxyState', null)
   const { publicUrl, session: { cookieName } } = app.bff.config
@@ -86,14 +98,17 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
       return reply.from(state.dest, state.replyOptions)
     }
 
-    app.register(proxy, {
+    const httpOptions = {
       upstream: route.upstream,
       prefix: route.path,
       rewritePrefix: route.rewritePrefix,
       // Redirects from the upstream pass through untouched rather than being re-prefixed.
       internalRewriteLocationHeader: false,
       preHandler: async (request: FastifyRequest, reply: FastifyReply) => {
-        await guardCsrf(request, reply)
+        const upgrade = isWebSocketUpgrade(request)
+        // A WebSocket handshake cannot carry the CSRF header: its Origin must be ours instead.
+        if (upgrade) guardWebSocketOrigin(request)
+        else await guardCsrf(request, reply)
         if (route.token === 'none') return
         const session = await loadRequestSession(request, { slide: true })
         if (session === undefined) {
@@ -107,6 +122,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         }
         request.upstreamAuthorization = authorizationFor(result.token)
         request.proxyState = { session, tokenRequest, token: result.token, replayed: false }
+        if (upgrade) webSockets.expect(request.raw.socket as Socket, session)
       },
       handler (request, reply, dest, replyOptions) {
         if (request.proxyState !== null) {
@@ -156,6 +172,21 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
           sendError(reply as FastifyReply, new BffError((error as { statusCode?: number }).statusCode === 504 ? 'BFF_ERR_UPSTREAM_TIMEOUT' : 'BFF_ERR_UPSTREAM_UNREACHABLE'))
         },
       },
-    })
+    } satisfies FastifyHttpProxyOptions
+    const webSocketOptions = route.websocket
+      ? {
+          websocket: true as const,
+          wsClientOptions: {
+            // The upstream handshake carries the access token, never the browser's cookies.
+            rewriteRequestHeaders: (headers: object, request: FastifyRequest) => ({
+              ...headers,
+              ...(request.upstreamAuthorization !== null && { authorization: request.upstreamAuthorization }),
+            }),
+          },
+          wsHooks: { onConnect: (_context: unknown, source: ClosableSocket) => webSockets.opened(source) },
+        }
+      : {}
+    // The plugin's option types are a union on `websocket`; each half is checked above.
+    app.register(proxy, { ...httpOptions, ...webSocketOptions } as never)
   }
 }

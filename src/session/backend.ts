@@ -30,6 +30,11 @@ export interface SessionBackend {
   members (indexKey: string): Promise<string[]>
   /** Sets `key` only if absent, with a lifetime; true when it was set. */
   setIfAbsent (key: string, ttlMs: number): Promise<boolean>
+  /**
+   * Calls `listener` with the record keys removed by any process sharing this store (Redis
+   * pub/sub), so that each replica can close what it holds for them (WebSockets).
+   */
+  onRemoved (listener: (keys: readonly string[]) => void): void
   ping (): Promise<void>
   close (): Promise<void>
 }

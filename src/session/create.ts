@@ -20,6 +20,6 @@ export function createConfiguredStore (config: Config, keyring: Keyring): Sessio
       connectTimeout: 2000,
       enableReadyCheck: true,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-    }))
+    }), { removedChannel: `${config.redis.keyPrefix}removed` })
   return createSessionStore({ backend, keyring, keys: createKeyNames(config.redis.keyPrefix), idleSeconds: config.session.idleSeconds })
 }

@@ -13,6 +13,7 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
   const indexes = new Map<string, Entry<Set<string>>>()
   const markers = new Map<string, Entry<true>>()
   const locks = new Map<string, Entry<string>>()
+  const removedListeners: Array<(keys: readonly string[]) => void> = []
 
   const live = <T>(map: Map<string, Entry<T>>, key: string): Entry<T> | undefined => {
     const entry = map.get(key)
@@ -78,6 +79,7 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
         records.delete(key)
         if (entry.expiresAt > now()) removed++
       }
+      if (keys.length > 0) for (const listener of removedListeners) listener(keys)
       return removed
     },
     async members (indexKey) {
@@ -87,6 +89,9 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
       if (live(markers, key) !== undefined) return false
       markers.set(key, { value: true, expiresAt: now() + ttlMs })
       return true
+    },
+    onRemoved (listener) {
+      removedListeners.push(listener)
     },
     async ping () {},
     async close () {

@@ -22,7 +22,9 @@ return 0`
  * A session is a hash: the sealed record, and the index keys it was written with, so a
  * session found through one index can be removed from all of them without decrypting it.
  */
-export function createRedisBackend (redis: Redis): SessionBackend {
+export function createRedisBackend (redis: Redis, options: { removedChannel?: string } = {}): SessionBackend {
+  const channel = options.removedChannel ?? 'bff:removed'
+  let subscriber: Redis | undefined
   if (typeof (redis as Partial<ScriptedRedis>).bffWriteFenced !== 'function') {
     redis.defineCommand('bffWriteFenced', { numberOfKeys: 2, lua: WRITE_FENCED })
     redis.defineCommand('bffReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK })
@@ -94,17 +96,31 @@ export function createRedisBackend (redis: Redis): SessionBackend {
         for (const index of indexes.split(' ')) if (index !== '') multi.srem(index, key)
       })
       multi.del(...keys)
+      multi.publish(channel, keys.join(' '))
       const results = await exec(multi)
-      return results.at(-1) as number
+      return results.at(-2) as number
     }),
 
     members: (indexKey) => wrap('members', () => redis.smembers(indexKey)),
 
     setIfAbsent: (key, ttlMs) => wrap('setIfAbsent', async () => (await redis.set(key, '1', 'PX', ttlMs, 'NX')) === 'OK'),
 
+    onRemoved (listener) {
+      if (subscriber === undefined) {
+        // A connection of its own: a subscribed connection can run no other command.
+        subscriber = redis.duplicate()
+        subscriber.on('error', () => {}) // reconnects by itself; the main connection reports outages
+        subscriber.subscribe(channel).catch(() => {})
+      }
+      subscriber.on('message', (from: string, message: string) => {
+        if (from === channel) listener(message.split(' '))
+      })
+    },
+
     ping: () => wrap('ping', async () => { await redis.ping() }),
 
     close: async () => {
+      subscriber?.disconnect()
       try {
         await redis.quit()
       } catch {

@@ -118,6 +118,7 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
       return backend.setIfAbsent(keys.once(namespace, id), Math.max(1, ttlSeconds) * 1000)
     },
 
+    onSessionsEnded: (listener) => backend.onRemoved(listener),
     ping: () => backend.ping(),
     close: () => backend.close(),
   }

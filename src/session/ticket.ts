@@ -30,5 +30,8 @@ export function decodeTicket (value: string | undefined): Ticket | undefined {
   if (value === undefined || value.length !== TICKET_LENGTH || !/^[A-Za-z0-9_-]+$/.test(value)) return undefined
   const bytes = Buffer.from(value, 'base64url')
   if (bytes.length !== BYTES || bytes[0] !== VERSION) return undefined
+  // Only the canonical encoding: the last character's spare bits must be zero, so that one
+  // ticket has exactly one cookie value.
+  if (bytes.toString('base64url') !== value) return undefined
   return { kid: bytes.subarray(1, 5), id: bytes.subarray(5, 21), secret: bytes.subarray(21) }
 }

@@ -202,6 +202,23 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       assert.equal(await store.reload(handle), undefined)
     })
 
+    test('sessions ended through one store are announced to every store sharing it', async (t) => {
+      const prefix = `announce-${Math.random().toString(36).slice(2)}:`
+      const here = await makeStore({ idleSeconds: 60, prefix })
+      const there = await makeStore({ idleSeconds: 60, prefix })
+      t.after(() => Promise.all([here.store.close(), there.store.close()]).then(() => {}))
+      const heard: string[] = []
+      here.store.onSessionsEnded((keys) => heard.push(...keys))
+      await sleep(100) // let a subscription settle
+      const { handle } = await there.store.create(sampleRecord())
+      const other = await there.store.create(sampleRecord({ sub: 'user-2', sid: 'idp-session-9' }))
+      await there.store.deleteByIdpSession('https://idp.example/', 'idp-session-1')
+      const deadline = Date.now() + 2000
+      while (!heard.includes(handle.storageKey) && Date.now() < deadline) await sleep(20)
+      assert.ok(heard.includes(handle.storageKey), 'the ended session was not announced')
+      assert.ok(!heard.includes(other.handle.storageKey))
+    })
+
     test('after secret rotation old sessions still load and new ones use the new secret', async (t) => {
       const prefix = `rotation-${Math.random().toString(36).slice(2)}:`
       const before = await makeStore({ idleSeconds: 60, secrets: [SECRET_A], prefix })

@@ -14,7 +14,7 @@ after(() => redis.stop())
 runSessionStoreContract('redis', async ({ idleSeconds, secrets = [SECRET_A], prefix }) => {
   const client = redis.client()
   const keyPrefix = prefix ?? redis.prefix()
-  const store = createSessionStore({ backend: createRedisBackend(client), keyring: createKeyring(secrets), keys: createKeyNames(keyPrefix), idleSeconds })
+  const store = createSessionStore({ backend: createRedisBackend(client, { removedChannel: `${keyPrefix}removed` }), keyring: createKeyring(secrets), keys: createKeyNames(keyPrefix), idleSeconds })
   return {
     store,
     async dump () {

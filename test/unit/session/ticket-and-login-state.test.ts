@@ -18,6 +18,16 @@ test('a ticket round-trips and carries 128 random bits of id and 256 of secret',
   assert.ok(decoded.id.equals(ticket.id) && decoded.secret.equals(ticket.secret) && decoded.kid.equals(ticket.kid))
 })
 
+test('a non-canonical encoding of a valid ticket is refused (one ticket, one cookie value)', () => {
+  const good = encodeTicket(createTicket(createKeyring([SECRET_A]).current.kid))
+  const last = good.at(-1)!
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  // The last character carries 4 data bits and 2 spare bits: flip a spare bit.
+  const sibling = alphabet[alphabet.indexOf(last) ^ 1]!
+  assert.ok(Buffer.from(good.slice(0, -1) + sibling, 'base64url').equals(Buffer.from(good, 'base64url')), 'the sibling decodes to the same bytes')
+  assert.equal(decodeTicket(good.slice(0, -1) + sibling), undefined)
+})
+
 test('malformed tickets decode to nothing', () => {
   const good = encodeTicket(createTicket(createKeyring([SECRET_A]).current.kid))
   for (const bad of [undefined, '', good.slice(1), `${good}x`, `${good.slice(0, -1)}=`, `B${good.slice(1)}`, '!'.repeat(TICKET_LENGTH)]) {

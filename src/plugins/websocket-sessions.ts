@@ -1,0 +1,69 @@
+import type { Socket } from 'node:net'
+import type { LoadedSession, SessionStore } from '../session/types.ts'
+
+/** The part of a `ws` WebSocket this registry uses. */
+export interface ClosableSocket {
+  close (code: number, reason: string): void
+  once (event: 'close', listener: () => void): unknown
+}
+
+/** WebSocket close code for "the session behind this connection has ended" (1008: policy violation). */
+export const SESSION_ENDED_CLOSE_CODE = 1008
+
+/**
+ * The WebSocket connections this replica proxies, by session. A session ended on any replica
+ * (logout, back-channel logout, teardown: the store announces it) closes its connections
+ * here at once; a periodic sweep closes those whose session simply expired.
+ */
+export function createWebSocketSessions (store: SessionStore, options: { sweepIntervalMs?: number; log: { info (obj: object, msg: string): void } }) {
+  /** Upgrade sockets between the session check and the WebSocket handshake. */
+  const pending = new WeakMap<Socket, LoadedSession>()
+  const open = new Map<string, { session: LoadedSession; sockets: Set<ClosableSocket> }>()
+
+  const closeSessions = (storageKeys: readonly string[], reason: string) => {
+    for (const key of storageKeys) {
+      const entry = open.get(key)
+      if (entry === undefined) continue
+      open.delete(key)
+      for (const socket of entry.sockets) socket.close(SESSION_ENDED_CLOSE_CODE, 'session_ended')
+      options.log.info({ event: 'websocket.closed', reason, connections: entry.sockets.size }, 'closed the WebSockets of an ended session')
+    }
+  }
+  store.onSessionsEnded((keys) => closeSessions(keys, 'session_ended'))
+
+  const sweep = setInterval(() => {
+    for (const [key, entry] of open) {
+      store.reload(entry.session.handle).then((current) => {
+        if (current === undefined) closeSessions([key], 'session_expired')
+      }, () => {}) // Redis away: try again next sweep
+    }
+  }, options.sweepIntervalMs ?? 30_000)
+  sweep.unref()
+
+  return {
+    /** Remembers which session an upgrade request belongs to, until its WebSocket opens. */
+    expect (rawSocket: Socket, session: LoadedSession): void {
+      pending.set(rawSocket, session)
+    },
+    /** Binds an opened WebSocket (`ws` keeps its raw socket as `_socket`) to its session. */
+    opened (socket: ClosableSocket & { _socket?: Socket }): void {
+      const session = socket._socket === undefined ? undefined : pending.get(socket._socket)
+      if (session === undefined) return
+      const key = session.handle.storageKey
+      const entry = open.get(key) ?? { session, sockets: new Set<ClosableSocket>() }
+      entry.sockets.add(socket)
+      open.set(key, entry)
+      socket.once('close', () => {
+        entry.sockets.delete(socket)
+        if (entry.sockets.size === 0 && open.get(key) === entry) open.delete(key)
+      })
+    },
+    /** Open connections, for tests and metrics. */
+    count: () => [...open.values()].reduce((n, entry) => n + entry.sockets.size, 0),
+    close (): void {
+      clearInterval(sweep)
+    },
+  }
+}
+
+export type WebSocketSessions = ReturnType<typeof createWebSocketSessions>
