@@ -8,6 +8,7 @@ import { createMetrics, type GatewayMetrics } from './metrics.ts'
 import { createOidcClient, type OidcClient } from './oidc/client.ts'
 import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
 import { registerErrorHandler } from './plugins/error-handler.ts'
+import { registerSecurityHeaders } from './plugins/security-headers.ts'
 import { createWebSocketSessions } from './plugins/websocket-sessions.ts'
 import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.ts'
 import { registerCallbackRoute } from './routes/bff/callback.ts'
@@ -89,6 +90,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.decorate('bff', { config, events: metrics, metrics, keyring, store, oidc, tokens })
 
   registerErrorHandler(app)
+  registerSecurityHeaders(app)
   await app.register(cookie)
   registerHealthRoutes(app)
   registerLoginRoute(app)

@@ -1,9 +1,25 @@
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { GatewayEvents } from './events.ts'
 
 export interface GatewayMetrics extends GatewayEvents {
   readonly registry: Registry
+  /**
+   * One answered request. `route` is a bounded name (a configured route's path, a `/bff/*`
+   * endpoint, a probe, or `unmatched`), never the raw URL.
+   */
+  httpRequest (route: string, method: string, statusCode: number, seconds: number): void
+  /** An upstream's response headers arrived (or it failed: status 502/504) after `seconds`. */
+  upstreamResponse (route: string, statusCode: number, seconds: number): void
 }
+
+/** `2xx` ... `5xx`: status classes keep label cardinality bounded. */
+export function statusClass (statusCode: number): string {
+  return statusCode >= 100 && statusCode < 600 ? `${Math.floor(statusCode / 100)}xx` : 'other'
+}
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+const REDIS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5]
 
 /** Prometheus metrics (prom-client), in a registry of their own. Labels are bounded enums. */
 export function createMetrics (): GatewayMetrics {
@@ -27,10 +43,67 @@ export function createMetrics (): GatewayMetrics {
     labelNames: ['outcome'] as const,
     registers: [registry],
   })
+  const lockWaits = new Counter({
+    name: 'bff_refresh_lock_waits_total',
+    help: 'Refreshes that found the session\'s refresh lock held (by another replica or process) and waited for its result.',
+    registers: [registry],
+  })
+  const joins = new Counter({
+    name: 'bff_refresh_single_flight_joins_total',
+    help: 'Requests that joined a refresh already running for their session in this process.',
+    registers: [registry],
+  })
+  const requests = new Counter({
+    name: 'bff_http_requests_total',
+    help: 'Answered requests, by route (configured route path or bffgate endpoint), method and status class.',
+    labelNames: ['route', 'method', 'status_class'] as const,
+    registers: [registry],
+  })
+  const requestDuration = new Histogram({
+    name: 'bff_http_request_duration_seconds',
+    help: 'Time from request to response, in seconds, by route and status class.',
+    labelNames: ['route', 'status_class'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  })
+  const upstreamDuration = new Histogram({
+    name: 'bff_upstream_duration_seconds',
+    help: 'Time from sending a proxied request to the upstream\'s response headers (or its failure), in seconds, by route and status class.',
+    labelNames: ['route', 'status_class'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  })
+  const redisDuration = new Histogram({
+    name: 'bff_redis_operation_duration_seconds',
+    help: 'Duration of session-store operations on Redis (each one or a few commands), in seconds, by operation and outcome.',
+    labelNames: ['operation', 'outcome'] as const,
+    buckets: REDIS_BUCKETS,
+    registers: [registry],
+  })
+  const redisErrors = new Counter({
+    name: 'bff_redis_errors_total',
+    help: 'Session-store operations on Redis that failed (connection lost, timeout, error reply), by operation.',
+    labelNames: ['operation'] as const,
+    registers: [registry],
+  })
   return {
     registry,
     sessionsEnded: (cause, count) => { if (count > 0) sessionsEnded.inc({ cause }, count) },
     tokenExchange: (outcome, reason) => exchanges.inc({ outcome, reason }),
     backchannelLogout: (outcome) => backchannel.inc({ outcome }),
+    refreshLockWaited: () => lockWaits.inc(),
+    refreshJoined: () => joins.inc(),
+    storeOperation (operation, seconds, outcome) {
+      redisDuration.observe({ operation, outcome }, seconds)
+      if (outcome === 'error') redisErrors.inc({ operation })
+    },
+    httpRequest (route, method, statusCode, seconds) {
+      const status = statusClass(statusCode)
+      requests.inc({ route, method: KNOWN_METHODS.has(method) ? method : 'other', status_class: status })
+      requestDuration.observe({ route, status_class: status }, seconds)
+    },
+    upstreamResponse (route, statusCode, seconds) {
+      upstreamDuration.observe({ route, status_class: statusClass(statusCode) }, seconds)
+    },
   }
 }

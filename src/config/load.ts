@@ -83,6 +83,18 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const revokeOnLogout = read.boolean('BFF_LOGOUT_REVOKE_REFRESH_TOKEN')
   const redisUrl = read.url('BFF_REDIS_URL')
   const keyPrefix = read.string('BFF_REDIS_KEY_PREFIX')
+  const redisUsername = read.optionalString('BFF_REDIS_USERNAME')
+  const redisPassword = read.optionalString('BFF_REDIS_PASSWORD')
+  const sentinels = read.optionalList('BFF_REDIS_SENTINELS', /,/)
+  const sentinelMasterName = read.optionalString('BFF_REDIS_SENTINEL_MASTER_NAME')
+  const sentinelPassword = read.optionalString('BFF_REDIS_SENTINEL_PASSWORD')
+  const clusterNodes = read.optionalList('BFF_REDIS_CLUSTER_NODES', /,/)
+  const upstreamTimeoutSeconds = read.integer('BFF_UPSTREAM_TIMEOUT_SECONDS')
+  const connectionTimeoutSeconds = read.integer('BFF_CONNECTION_TIMEOUT_SECONDS')
+  const requestTimeoutSeconds = read.integer('BFF_REQUEST_TIMEOUT_SECONDS')
+  const keepAliveTimeoutSeconds = read.integer('BFF_KEEP_ALIVE_TIMEOUT_SECONDS')
+  const maxHeaderBytes = read.integer('BFF_MAX_HEADER_BYTES')
+  const maxEventLoopDelayMs = read.integer('BFF_MAX_EVENT_LOOP_DELAY_MS')
   const store = read.string('BFF_SESSION_STORE') as 'redis' | 'memory'
   const secrets = read.list('BFF_SESSION_SECRET', /,/)
   const cookieName = read.string('BFF_SESSION_COOKIE_NAME')
@@ -116,6 +128,18 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   if (allowInsecureHttp) warnings.push('BFF_ALLOW_INSECURE_HTTP=true: plain-http identity provider allowed; never use this in production')
   if (redisUrl && redisUrl.protocol !== 'redis:' && redisUrl.protocol !== 'rediss:') {
     problems.push('"BFF_REDIS_URL" must start with redis:// or rediss://')
+  }
+  const sentinelNodes = sentinels === undefined ? undefined : parseHostPorts('BFF_REDIS_SENTINELS', sentinels, problems)
+  const seedNodes = clusterNodes === undefined ? undefined : parseHostPorts('BFF_REDIS_CLUSTER_NODES', clusterNodes, problems)
+  if (sentinels !== undefined && clusterNodes !== undefined) {
+    problems.push('"BFF_REDIS_SENTINELS" and "BFF_REDIS_CLUSTER_NODES" are both set; Sentinel and Cluster exclude each other: set one')
+  }
+  if (sentinels !== undefined && sentinelMasterName === undefined) {
+    problems.push('"BFF_REDIS_SENTINEL_MASTER_NAME" is required with "BFF_REDIS_SENTINELS"')
+  }
+  if (sentinels === undefined) {
+    if (sentinelMasterName !== undefined) problems.push('"BFF_REDIS_SENTINEL_MASTER_NAME" is set but "BFF_REDIS_SENTINELS" is not')
+    if (sentinelPassword !== undefined) problems.push('"BFF_REDIS_SENTINEL_PASSWORD" is set but "BFF_REDIS_SENTINELS" is not')
   }
   if (store === 'memory') warnings.push('BFF_SESSION_STORE=memory: sessions live in this process only, are lost on restart and are not shared between replicas; development only')
 
@@ -183,7 +207,22 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       postLogoutRedirectUri: postLogoutRedirectUrl?.href ?? `${origin}/bff/logged-out`,
       revokeRefreshTokenOnLogout: revokeOnLogout!,
     },
-    redis: { url: redisUrl!.href, keyPrefix: keyPrefix! },
+    redis: {
+      url: redisUrl!.href,
+      keyPrefix: keyPrefix!,
+      ...(redisUsername !== undefined && { username: redisUsername }),
+      ...(redisPassword !== undefined && { password: redisPassword }),
+      ...(sentinelNodes !== undefined && { sentinel: { nodes: sentinelNodes, masterName: sentinelMasterName!, ...(sentinelPassword !== undefined && { password: sentinelPassword }) } }),
+      ...(seedNodes !== undefined && { cluster: { nodes: seedNodes } }),
+    },
+    upstreamTimeoutSeconds: upstreamTimeoutSeconds!,
+    server: {
+      connectionTimeoutSeconds: connectionTimeoutSeconds!,
+      requestTimeoutSeconds: requestTimeoutSeconds!,
+      keepAliveTimeoutSeconds: keepAliveTimeoutSeconds!,
+      maxHeaderBytes: maxHeaderBytes!,
+      maxEventLoopDelayMs: maxEventLoopDelayMs!,
+    },
     session: {
       store,
       secrets: secrets!,
@@ -246,6 +285,10 @@ class SettingReader {
     return value
   }
 
+  optionalList (name: SettingName, separator: RegExp): string[] | undefined {
+    return this.#raw(name) === undefined ? undefined : this.list(name, separator)
+  }
+
   optionalInteger (name: SettingName): number | undefined { return this.integer(name) }
 
   boolean (name: SettingName): boolean | undefined {
@@ -283,6 +326,21 @@ class SettingReader {
       return undefined
     }
   }
+}
+
+/** `host:port` items (IPv6 in brackets); each bad item is a problem naming `name`. */
+function parseHostPorts (name: string, items: readonly string[], problems: string[]): Array<{ host: string; port: number }> {
+  const nodes: Array<{ host: string; port: number }> = []
+  for (const item of items) {
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(item)
+    const port = match === null ? Number.NaN : Number(match[2])
+    if (match === null || port < 1 || port > 65535) {
+      problems.push(`"${name}" must be a comma-separated list of host:port, got ${JSON.stringify(item)}`)
+    } else {
+      nodes.push({ host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port })
+    }
+  }
+  return nodes
 }
 
 function parseUrl (name: string, text: string, problems: string[]): URL | undefined {

@@ -102,6 +102,36 @@ export const settings = [
     secret: true,
     description: '`redis://` or `rediss://` URL of the Redis that holds sessions; may carry an ACL user and password.',
   },
+  {
+    name: 'BFF_REDIS_USERNAME',
+    kind: 'string',
+    description: 'Redis ACL user, for standalone, Sentinel-managed and Cluster nodes alike; overrides a user in `BFF_REDIS_URL`.',
+  },
+  {
+    name: 'BFF_REDIS_PASSWORD',
+    kind: 'string',
+    secret: true,
+    description: 'Redis password (of the ACL user, or `requirepass`), for standalone, Sentinel-managed and Cluster nodes alike; overrides a password in `BFF_REDIS_URL`.',
+  },
+  {
+    name: 'BFF_REDIS_SENTINELS',
+    kind: 'list',
+    description:
+      'Comma-separated `host:port` list of Redis Sentinels; when set, the master is found through them (and followed across failovers) instead of `BFF_REDIS_URL`. Needs `BFF_REDIS_SENTINEL_MASTER_NAME`. With a `rediss://` `BFF_REDIS_URL`, TLS is used to the master and the sentinels.',
+  },
+  { name: 'BFF_REDIS_SENTINEL_MASTER_NAME', kind: 'string', description: 'Name of the master the sentinels monitor (`sentinel monitor <name> ...`).' },
+  {
+    name: 'BFF_REDIS_SENTINEL_PASSWORD',
+    kind: 'string',
+    secret: true,
+    description: 'Password of the sentinels themselves (`requirepass` in sentinel.conf), when they have one.',
+  },
+  {
+    name: 'BFF_REDIS_CLUSTER_NODES',
+    kind: 'list',
+    description:
+      'Comma-separated `host:port` seed list of a Redis Cluster; when set, bffgate runs in cluster mode instead of `BFF_REDIS_URL` (the rest of the cluster is discovered). With a `rediss://` `BFF_REDIS_URL`, TLS is used to every node.',
+  },
   { name: 'BFF_REDIS_KEY_PREFIX', kind: 'string', default: 'bff:', description: 'Prefix of every Redis key bffgate writes.' },
   {
     name: 'BFF_SESSION_STORE',
@@ -172,6 +202,48 @@ export const settings = [
     default: '[]',
     description:
       'JSON array of proxied routes: `{"path":"/api","upstream":"http://api:9000"}` plus optional `rewritePrefix`, `audience`, `scope`, `token` (`required`, `optional`, `none`), `websocket`, `dpop`.',
+  },
+  {
+    name: 'BFF_UPSTREAM_TIMEOUT_SECONDS',
+    kind: 'integer',
+    min: 1,
+    default: '30',
+    description: 'How long, in seconds, a proxied request waits for the upstream\'s response headers before answering 504.',
+  },
+  {
+    name: 'BFF_CONNECTION_TIMEOUT_SECONDS',
+    kind: 'integer',
+    min: 0,
+    default: '60',
+    description: 'Socket inactivity timeout in seconds of browser connections (node `server.timeout`); 0 disables it.',
+  },
+  {
+    name: 'BFF_REQUEST_TIMEOUT_SECONDS',
+    kind: 'integer',
+    min: 0,
+    default: '120',
+    description: 'Longest time in seconds to receive a whole request from the browser (node `server.requestTimeout`, against slow-loris); 0 disables it.',
+  },
+  {
+    name: 'BFF_KEEP_ALIVE_TIMEOUT_SECONDS',
+    kind: 'integer',
+    min: 1,
+    default: '72',
+    description: 'How long in seconds an idle keep-alive connection stays open; keep it above the idle timeout of the load balancer in front (AWS ALB: 60).',
+  },
+  {
+    name: 'BFF_MAX_HEADER_BYTES',
+    kind: 'integer',
+    min: 1024,
+    default: '16384',
+    description: 'Largest request head (request line and headers) accepted, in bytes; larger heads get 431.',
+  },
+  {
+    name: 'BFF_MAX_EVENT_LOOP_DELAY_MS',
+    kind: 'integer',
+    min: 0,
+    default: '1000',
+    description: 'Answer 503 with `Retry-After` (load shedding, probes exempt) while the event loop lags more than this many milliseconds; 0 disables the check.',
   },
   {
     name: 'BFF_STATIC_DIR',

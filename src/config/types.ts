@@ -50,6 +50,36 @@ export interface SessionConfig {
   readonly refreshTokenKind: RefreshTokenKind
 }
 
+/** A `host:port` pair (Sentinel or Cluster seed). */
+export interface HostPort {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * Where sessions live. `url` alone is a standalone Redis; `sentinel` finds the master through
+ * sentinels; `cluster` seeds a Redis Cluster. `url` still supplies TLS (`rediss:`), the
+ * database and credentials unless `username`/`password` override them.
+ */
+export interface RedisConfig {
+  readonly url: string
+  readonly keyPrefix: string
+  readonly username?: string
+  readonly password?: string
+  readonly sentinel?: { readonly nodes: readonly HostPort[]; readonly masterName: string; readonly password?: string }
+  readonly cluster?: { readonly nodes: readonly HostPort[] }
+}
+
+/** Browser-facing server limits. */
+export interface ServerLimits {
+  readonly connectionTimeoutSeconds: number
+  readonly requestTimeoutSeconds: number
+  readonly keepAliveTimeoutSeconds: number
+  readonly maxHeaderBytes: number
+  /** 0 disables load shedding. */
+  readonly maxEventLoopDelayMs: number
+}
+
 /** The validated, frozen configuration `buildApp()` runs on. */
 export interface Config {
   readonly port: number
@@ -57,7 +87,10 @@ export interface Config {
   /** Origin only, no trailing slash, e.g. `https://app.example.com`. */
   readonly publicUrl: string
   readonly oidc: OidcConfig
-  readonly redis: { readonly url: string; readonly keyPrefix: string }
+  readonly redis: RedisConfig
+  /** Seconds a proxied request waits for the upstream's response headers (then 504). */
+  readonly upstreamTimeoutSeconds: number
+  readonly server: ServerLimits
   readonly session: SessionConfig
   readonly backchannelLogout: boolean
   readonly routes: readonly RouteConfig[]

@@ -1,6 +1,8 @@
-import type { Redis } from 'ioredis'
+import type { ChainableCommander } from 'ioredis'
 import { BffError } from '../errors.ts'
+import type { StoreOperationObserver } from '../events.ts'
 import type { SessionBackend } from './backend.ts'
+import type { RedisConnection } from './redis-connection.ts'
 
 const RECORD_FIELD = 'r'
 const INDEXES_FIELD = 'x'
@@ -17,31 +19,62 @@ const RELEASE_LOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 
+export interface RedisBackendOptions {
+  /** Pub/sub channel announcing removed sessions to every replica. */
+  readonly removedChannel?: string
+  /** Told the duration and outcome of every backend operation (metrics). */
+  readonly observe?: StoreOperationObserver
+}
+
 /**
  * {@link SessionBackend} on Redis (the only ioredis user besides the connection factory).
  * A session is a hash: the sealed record, and the index keys it was written with, so a
  * session found through one index can be removed from all of them without decrypting it.
+ *
+ * On a standalone or Sentinel-managed Redis, a write and its index updates are one MULTI.
+ * On a Cluster a MULTI cannot span slots and the index keys live in other slots than the
+ * record, so the steps run in order instead: indexes before the record on writes, the
+ * record before its index entries on removal. A crash between the steps leaves at most a
+ * stale index entry (removal through it finds nothing), never a live session missing from
+ * its index. The Lua scripts touch only the session's own slot (shared hash tag).
  */
-export function createRedisBackend (redis: Redis, options: { removedChannel?: string } = {}): SessionBackend {
+export function createRedisBackend (redis: RedisConnection, options: RedisBackendOptions = {}): SessionBackend {
   const channel = options.removedChannel ?? 'bff:removed'
-  let subscriber: Redis | undefined
+  const cluster = redis.isCluster
+  let subscriber: RedisConnection | undefined
   if (typeof (redis as Partial<ScriptedRedis>).bffWriteFenced !== 'function') {
     redis.defineCommand('bffWriteFenced', { numberOfKeys: 2, lua: WRITE_FENCED })
     redis.defineCommand('bffReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK })
   }
   const scripted = redis as unknown as ScriptedRedis
+  const observe = options.observe
   const wrap = async <T>(operation: string, run: () => Promise<T>): Promise<T> => {
+    const started = performance.now()
     try {
-      return await run()
+      const result = await run()
+      observe?.(operation, (performance.now() - started) / 1000, 'ok')
+      return result
     } catch (err) {
+      observe?.(operation, (performance.now() - started) / 1000, 'error')
       throw new BffError('BFF_ERR_STORE_UNAVAILABLE', { cause: new Error(`redis ${operation} failed`, { cause: err }), retryAfter: 2 })
     }
   }
-  const exec = async (multi: ReturnType<Redis['multi']>): Promise<unknown[]> => {
+  const exec = async (multi: ChainableCommander): Promise<unknown[]> => {
     const results = await multi.exec()
     if (results === null) throw new Error('transaction aborted')
     for (const [err] of results) if (err) throw err
     return results.map(([, value]) => value)
+  }
+  /**
+   * Commands on keys of (possibly) different slots: one pipeline on a single node; on a
+   * Cluster, concurrent single commands (ioredis routes each to its node).
+   */
+  const each = async <T>(items: readonly T[], command: (target: ChainableCommander | RedisConnection, item: T) => unknown): Promise<unknown[]> => {
+    if (items.length === 0) return []
+    if (cluster) return Promise.all(items.map(async (item) => command(redis, item)))
+    const pipeline = redis.pipeline()
+    for (const item of items) command(pipeline, item)
+    return exec(pipeline)
   }
 
   return {
@@ -55,6 +88,12 @@ export function createRedisBackend (redis: Redis, options: { removedChannel?: st
     }),
 
     write: (key, sealed, indexKeys, ttlMs) => wrap('write', async () => {
+      if (cluster) {
+        // Indexes first: a crash before the record leaves only a stale index entry.
+        await each(indexKeys, (target, index) => (target as RedisConnection).multi().sadd(index, key).pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT').exec())
+        await exec(redis.multi().hset(key, RECORD_FIELD, sealed, INDEXES_FIELD, indexKeys.join(' ')).pexpire(key, ttlMs))
+        return
+      }
       const multi = redis.multi()
       for (const index of indexKeys) {
         multi.sadd(index, key).pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')
@@ -66,11 +105,7 @@ export function createRedisBackend (redis: Redis, options: { removedChannel?: st
     writeFenced: (key, sealed, indexKeys, ttlMs, fence) => wrap('writeFenced', async () => {
       const written = await scripted.bffWriteFenced(fence.lockKey, key, fence.token, sealed, ttlMs)
       if (written !== 1) return false
-      if (indexKeys.length > 0) {
-        const pipeline = redis.pipeline()
-        for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
-        await pipeline.exec()
-      }
+      await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
       return true
     }),
 
@@ -79,6 +114,12 @@ export function createRedisBackend (redis: Redis, options: { removedChannel?: st
     releaseLock: (lockKey, token) => wrap('releaseLock', async () => { await scripted.bffReleaseLock(lockKey, token) }),
 
     expire: (key, indexKeys, ttlMs) => wrap('expire', async () => {
+      if (cluster) {
+        // Indexes first, so they never lapse before the record they lead to.
+        await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
+        await redis.pexpire(key, ttlMs)
+        return
+      }
       const multi = redis.multi()
       for (const index of indexKeys) multi.pexpire(index, ttlMs, 'GT')
       multi.pexpire(key, ttlMs)
@@ -87,14 +128,17 @@ export function createRedisBackend (redis: Redis, options: { removedChannel?: st
 
     remove: (keys) => wrap('remove', async () => {
       if (keys.length === 0) return 0
-      const lookup = redis.pipeline()
-      for (const key of keys) lookup.hget(key, INDEXES_FIELD)
-      const found = (await lookup.exec()) ?? []
+      const found = await each(keys, (target, key) => target.hget(key, INDEXES_FIELD)) as Array<string | null>
+      const indexEntries = keys.flatMap((key, i) => (found[i] ?? '').split(' ').filter((index) => index !== '').map((index) => ({ index, key })))
+      if (cluster) {
+        // The records first: a crash before the index cleanup leaves only stale entries.
+        const deleted = (await each(keys, (target, key) => target.del(key)) as number[]).reduce((a, b) => a + b, 0)
+        await each(indexEntries, (target, { index, key }) => target.srem(index, key))
+        await redis.publish(channel, keys.join(' '))
+        return deleted
+      }
       const multi = redis.multi()
-      keys.forEach((key, i) => {
-        const indexes = (found[i]?.[1] as string | null) ?? ''
-        for (const index of indexes.split(' ')) if (index !== '') multi.srem(index, key)
-      })
+      for (const { index, key } of indexEntries) multi.srem(index, key)
       multi.del(...keys)
       multi.publish(channel, keys.join(' '))
       const results = await exec(multi)
@@ -107,7 +151,8 @@ export function createRedisBackend (redis: Redis, options: { removedChannel?: st
 
     onRemoved (listener) {
       if (subscriber === undefined) {
-        // A connection of its own: a subscribed connection can run no other command.
+        // A connection of its own: a subscribed connection can run no other command. On a
+        // Cluster, PUBLISH reaches every node, so the duplicate's one subscription suffices.
         subscriber = redis.duplicate()
         subscriber.on('error', () => {}) // reconnects by itself; the main connection reports outages
         subscriber.subscribe(channel).catch(() => {})

@@ -131,6 +131,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
         }
       }
       // Another replica holds the lock: wait for its result rather than exchanging twice.
+      if (pause === 10) events.refreshLockWaited()
       await sleep(pause)
       pause = Math.min(pause * 2, 100)
       const current = await store.reload(session.handle)
@@ -179,6 +180,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
           return toResult(await promise, session, request, decision.reason)
         }
         // Join the exchange already running for this session in this process.
+        events.refreshJoined()
         const outcome = await flight.promise
         if (outcome.kind !== 'refreshed' || !needs(outcome.record, request).refresh) return toResult(outcome, session, request, decision.reason)
         // It refreshed another audience's token; ours still needs its own exchange.
