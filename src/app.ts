@@ -8,6 +8,7 @@ import { createMetrics, type GatewayMetrics } from './metrics.ts'
 import { createOidcClient, type OidcClient } from './oidc/client.ts'
 import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
 import { registerErrorHandler } from './plugins/error-handler.ts'
+import { registerObservability, requestIdFor } from './plugins/observability.ts'
 import { registerSecurityHeaders } from './plugins/security-headers.ts'
 import { createWebSocketSessions } from './plugins/websocket-sessions.ts'
 import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.ts'
@@ -55,13 +56,23 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     logger: options.logger ?? loggerOptions(config.logLevel),
     // Proxied request bodies stream and are not subject to this limit; it guards bffgate's own endpoints.
     bodyLimit: 64 * 1024,
+    // Ids come from requestIdFor: an incoming x-request-id only when it looks like one.
     requestIdHeader: false,
+    genReqId: requestIdFor,
     trustProxy: false,
+    connectionTimeout: config.server.connectionTimeoutSeconds * 1000,
+    requestTimeout: config.server.requestTimeoutSeconds * 1000,
+    keepAliveTimeout: config.server.keepAliveTimeoutSeconds * 1000,
+    http: { maxHeaderSize: config.server.maxHeaderBytes },
+    // Idle keep-alive connections close as soon as close() starts; busy ones after their answer.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
   })
   for (const warning of config.warnings) app.log.warn({ event: 'config.warning' }, warning)
 
   const keyring = createKeyring(config.session.secrets)
-  const store = options.store ?? createConfiguredStore(config, keyring)
+  const metrics = createMetrics()
+  const store = options.store ?? createConfiguredStore(config, keyring, { observe: metrics.storeOperation, log: app.log })
   app.addHook('onClose', async () => { await store.close() })
 
   let oidc: OidcClient
@@ -71,7 +82,6 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     await app.close()
     throw err
   }
-  const metrics = createMetrics()
   const { session } = config
   const tokens = createTokenManager({
     store,
@@ -90,6 +100,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.decorate('bff', { config, events: metrics, metrics, keyring, store, oidc, tokens })
 
   registerErrorHandler(app)
+  await registerObservability(app, { maxEventLoopDelayMs: config.server.maxEventLoopDelayMs })
   registerSecurityHeaders(app)
   await app.register(cookie)
   registerHealthRoutes(app)

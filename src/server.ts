@@ -38,6 +38,11 @@ async function main (): Promise<void> {
       process.exit(1)
     }, 25_000)
     force.unref()
+    // close() stops listening and closes idle keep-alive connections once; a connection whose
+    // request finishes during the drain becomes idle later and would hold the exit open until
+    // its keep-alive timeout, so sweep idle connections until the server has closed.
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 100)
+    sweep.unref()
     app.close().then(() => process.exit(0), (err: unknown) => {
       app.log.error({ event: 'server.stop_failed', err }, 'error while stopping')
       process.exit(1)

@@ -38,6 +38,8 @@ export interface DemoApiOptions {
   port?: number;
   /** Default '127.0.0.1'. */
   host?: string;
+  /** Demand the API's own nonce in DPoP proofs (RFC 9449 §9); default false. */
+  requireDpopNonce?: boolean;
 }
 
 /** A running demo API. */
@@ -83,6 +85,9 @@ function refuse(res: ServerResponse, failure: VerifyFailure): number {
     case 'invalid_token':
       sendJson(res, 401, { error: 'invalid_token' }, { 'www-authenticate': `${failure.scheme} error="invalid_token"` });
       return 401;
+    case 'use_dpop_nonce':
+      sendJson(res, 401, { error: 'use_dpop_nonce' }, { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': failure.nonce });
+      return 401;
     case 'invalid_dpop_proof':
       sendJson(res, 401, { error: 'invalid_dpop_proof' }, { 'www-authenticate': 'DPoP error="invalid_dpop_proof"' });
       return 401;
@@ -117,7 +122,7 @@ function headerValues(value: string | string[] | undefined): string[] {
 /** Starts the demo API and resolves once it is listening. */
 export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
   const host = options.host ?? '127.0.0.1';
-  const verify = createTokenVerifier({ issuer: options.issuer, audience: options.audience });
+  const verify = createTokenVerifier({ issuer: options.issuer, audience: options.audience, ...(options.requireDpopNonce !== undefined && { requireDpopNonce: options.requireDpopNonce }) });
   const log: DemoApiRequestLog[] = [];
   let rejectRemaining = 0;
   let delayMs = 0;

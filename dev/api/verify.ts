@@ -2,7 +2,7 @@
  * Access token verification of the demo API: RFC 9068 JWT access tokens from the issuer's
  * JWKS, and RFC 9449 DPoP proofs for sender-constrained tokens.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { EmbeddedJWK, calculateJwkThumbprint, createRemoteJWKSet, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
 
@@ -11,6 +11,7 @@ export type VerifyFailure =
   | { kind: 'missing' }
   | { kind: 'invalid_token'; scheme: 'Bearer' | 'DPoP'; reason: string }
   | { kind: 'invalid_dpop_proof'; reason: string }
+  | { kind: 'use_dpop_nonce'; nonce: string }
   | { kind: 'unavailable'; reason: string };
 
 export type VerifyResult = { ok: true; claims: JWTPayload; scheme: 'Bearer' | 'DPoP' } | { ok: false; failure: VerifyFailure };
@@ -30,7 +31,12 @@ export interface TokenVerifierOptions {
   audience: string | string[];
   /** Accepted DPoP proof age either side of now; default 60 s. */
   dpopProofMaxAgeSeconds?: number;
+  /** Demand a server-provided nonce in DPoP proofs (RFC 9449 §9): the first proof gets `use_dpop_nonce`. */
+  requireDpopNonce?: boolean;
 }
+
+/** verifyProof's answer when the proof lacks the current server nonce. */
+const NONCE_REQUIRED = 'use_dpop_nonce';
 
 const DPOP_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'PS256', 'RS256'];
 
@@ -63,6 +69,7 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
   const { issuer, audience } = options;
   const maxAge = options.dpopProofMaxAgeSeconds ?? 60;
   const replays = new ReplayCache();
+  const dpopNonce = `n-${randomUUID()}`;
   let jwks: Promise<ReturnType<typeof createRemoteJWKSet>> | undefined;
 
   async function discoverJwks(): Promise<ReturnType<typeof createRemoteJWKSet>> {
@@ -96,6 +103,7 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
       if (typeof payload.iat !== 'number' || Math.abs(now - payload.iat) > maxAge) return 'proof iat is out of range';
       if (typeof payload.jti !== 'string' || payload.jti === '') return 'proof has no jti';
       if (!replays.use(`${jkt}:${payload.jti}`, (payload.iat + maxAge) * 1000 + 1000)) return 'proof was already used';
+      if (options.requireDpopNonce === true && payload.nonce !== dpopNonce) return NONCE_REQUIRED;
       return undefined;
     } catch (error) {
       return `proof does not verify: ${(error as Error).message}`;
@@ -130,6 +138,7 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
     }
     if (typeof jkt !== 'string') return { ok: false, failure: { kind: 'invalid_token', scheme, reason: 'DPoP scheme with a token that is not DPoP-bound' } };
     const proofProblem = await verifyProof(input, token, jkt);
+    if (proofProblem === NONCE_REQUIRED) return { ok: false, failure: { kind: 'use_dpop_nonce', nonce: dpopNonce } };
     if (proofProblem) return { ok: false, failure: { kind: 'invalid_dpop_proof', reason: proofProblem } };
     return { ok: true, claims, scheme };
   };

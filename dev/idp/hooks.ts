@@ -1,12 +1,13 @@
 /**
  * Test hooks of the development IdP: server-side session revocation (what Auth0's
- * "revoke session" Management API call does), token endpoint statistics and token endpoint
- * fault injection, callable in process and over HTTP under `/__dev/`.
+ * "revoke session" Management API call does), token endpoint statistics, token endpoint
+ * fault injection and corrupted ID tokens, callable in process and over HTTP under `/__dev/`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Provider, Session } from 'oidc-provider';
 import type { DevStore } from './adapter.ts';
 import { readFields, readSmallBody, sendJson } from './http.ts';
+import type { IdTokenFaults } from './id-token-faults.ts';
 import type { TokenFaults, TokenStats } from './middleware.ts';
 
 /** Path prefix of the HTTP test hooks. */
@@ -52,6 +53,7 @@ export interface HookDependencies {
   revokeSessions(sub: string): Promise<number>;
   stats: TokenStats;
   faults: TokenFaults;
+  idTokenFaults: IdTokenFaults;
 }
 
 /**
@@ -99,9 +101,11 @@ async function applyNumbers(req: IncomingMessage, res: ServerResponse, apply: (f
 /**
  * Handles `POST /__dev/revoke-sessions` (form or JSON `sub`), `GET /__dev/stats`,
  * `POST /__dev/reset-stats`, `POST /__dev/token-delay` (`ms`) and `POST /__dev/token-failures`
- * (`status`, `count`, optional `retryAfter`). Returns false when the path is not a hook path.
+ * (`status`, `count`, optional `retryAfter`) and `POST /__dev/misbehave-next-token-response`
+ * (`kind`: an ID token misbehaviour, or `none` to disarm; `GET` tells the armed one).
+ * Returns false when the path is not a hook path.
  */
-export function createHookHandler({ revokeSessions, stats, faults }: HookDependencies) {
+export function createHookHandler({ revokeSessions, stats, faults, idTokenFaults }: HookDependencies) {
   return async function handleHook(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
     if (!url.pathname.startsWith(HOOK_PREFIX)) return false;
     const route = `${req.method ?? 'GET'} ${url.pathname.slice(HOOK_PREFIX.length)}`;
@@ -134,6 +138,27 @@ export function createHookHandler({ revokeSessions, stats, faults }: HookDepende
           faults.fail(failure);
           return failure;
         });
+        break;
+      case 'POST misbehave-next-token-response': {
+        let kind: string | undefined;
+        try {
+          ({ kind } = await readFields(req));
+        } catch (error) {
+          sendJson(res, 400, { error: 'invalid_request', error_description: (error as Error).message });
+          break;
+        }
+        try {
+          idTokenFaults.arm((kind ?? '') as Parameters<IdTokenFaults['arm']>[0]);
+        } catch (error) {
+          if (!(error instanceof TypeError)) throw error;
+          sendJson(res, 400, { error: 'invalid_request', error_description: error.message });
+          break;
+        }
+        sendJson(res, 200, { kind: idTokenFaults.pending ?? 'none' });
+        break;
+      }
+      case 'GET misbehave-next-token-response':
+        sendJson(res, 200, { kind: idTokenFaults.pending ?? 'none' });
         break;
       default:
         sendJson(res, 404, { error: 'not_found' });

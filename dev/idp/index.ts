@@ -15,14 +15,18 @@ import { DevStore } from './adapter.ts';
 import { createHookHandler, revokeSessionsOf } from './hooks.ts';
 import { createInteractionHandler } from './interactions.ts';
 import { processSigningKeys } from './keys.ts';
-import { TokenFaults, TokenStats } from './middleware.ts';
+import { IdTokenFaults } from './id-token-faults.ts';
+import type { IdTokenMisbehaviour } from './id-token-faults.ts';
+import { IssuedTokens, TokenFaults, TokenStats } from './middleware.ts';
 import type { TokenFailure } from './middleware.ts';
-import { createDevProvider } from './provider.ts';
+import { clientMetadata, createDevProvider } from './provider.ts';
 import type { DevIdpClient } from './provider.ts';
 
 export type { DevIdpClient } from './provider.ts';
 export type { DevUser } from './accounts.ts';
 export type { TokenFailure } from './middleware.ts';
+export type { IdTokenMisbehaviour } from './id-token-faults.ts';
+export { ID_TOKEN_MISBEHAVIOURS, MISBEHAVIOUR_SHIFT_SECONDS, WRONG_AUDIENCE, WRONG_ISSUER } from './id-token-faults.ts';
 export { DEFAULT_USER } from './accounts.ts';
 export { generateSigningKeys } from './keys.ts';
 
@@ -66,6 +70,17 @@ export interface DevIdpOptions {
   testHooks?: boolean;
   /** Where server errors and failed back-channel deliveries are reported; default console.error. */
   log?: (message: string) => void;
+  /**
+   * Refuse authorization requests that were not pushed first (RFC 9126 PAR at `/request`,
+   * advertised in discovery either way); default false.
+   */
+  requirePushedAuthorizationRequests?: boolean;
+  /**
+   * The token endpoint demands a server-issued nonce in every DPoP proof (RFC 9449 section 8):
+   * a proof without one is answered 400 `use_dpop_nonce` with a `DPoP-Nonce` header; default
+   * false (no nonces at all).
+   */
+  requireDpopNonce?: boolean;
 }
 
 /** A running development IdP. */
@@ -97,6 +112,27 @@ export interface DevIdp {
    * counted in {@link stats}. Replaces failures still pending; `count: 0` cancels them.
    */
   failTokenRequests(options: TokenFailure): void;
+  /**
+   * Test-only misbehaviour: the next successful authorization_code token response carries an
+   * ID token corrupted as `kind` says (see {@link ID_TOKEN_MISBEHAVIOURS}); claim changes are
+   * re-signed with the IdP's real key, so only the named check fails. One-shot; other grants
+   * and failed exchanges leave it armed; arming again replaces it; 'none' disarms.
+   */
+  misbehaveNextTokenResponse(kind: IdTokenMisbehaviour | 'none'): void;
+  /** The misbehaviour still armed, if any. */
+  pendingMisbehaviour(): IdTokenMisbehaviour | undefined;
+  /**
+   * Every access, refresh and ID token value the token endpoint has issued, oldest first, as
+   * the clients received them (for tests that scan logs for leaked tokens).
+   */
+  issuedTokens(): string[];
+  /**
+   * Registers one more client at runtime (as dynamic registration would), e.g. once the
+   * redirect URI of a relying party started after the IdP is known. The metadata is
+   * validated as for static clients; a static client's id cannot be registered again.
+   * Registering an id again replaces the earlier registration.
+   */
+  registerClient(client: DevIdpClient): Promise<void>;
   /** Stops listening (the IdP is "down") and keeps all state. */
   stop(): Promise<void>;
   /** Listens again on the same port with the same state. */
@@ -167,6 +203,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const store = new DevStore(clockToleranceSeconds);
   const stats = new TokenStats();
   const faults = new TokenFaults();
+  const idTokenFaults = new IdTokenFaults();
+  const issuedTokens = new IssuedTokens();
+  const requireDpopNonce = options.requireDpopNonce ?? false;
+  const explicitAuthMethods = new Map<string, string>();
+  for (const client of options.clients) {
+    if (client.token_endpoint_auth_method !== undefined) explicitAuthMethods.set(client.client_id, client.token_endpoint_auth_method);
+  }
   const users = new UserDirectory(options.users ?? [{ ...DEFAULT_USER }]);
 
   let dispatch: (req: IncomingMessage, res: ServerResponse) => Promise<void> = async (_req, res) => {
@@ -201,6 +244,12 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     lifetimes,
     stats,
     faults,
+    idTokenFaults,
+    requirePushedAuthorizationRequests: options.requirePushedAuthorizationRequests ?? false,
+    requireDpopNonce,
+    dpopNonceSecret: requireDpopNonce ? randomBytes(32) : undefined,
+    issuedTokens,
+    explicitAuthMethods,
   });
   provider.on('server_error', (_ctx: unknown, error: Error) => log(`server_error: ${error.stack ?? error.message}`));
   provider.on('backchannel.error', (_ctx: unknown, error: Error, client: { clientId: string }) => {
@@ -209,8 +258,25 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   const revokeSessions = (sub: string) => revokeSessionsOf(provider, store, sub, log);
   const handleInteraction = createInteractionHandler(provider, users);
-  const handleHook = options.testHooks === false ? undefined : createHookHandler({ revokeSessions, stats, faults });
+  const handleHook = options.testHooks === false ? undefined : createHookHandler({ revokeSessions, stats, faults, idTokenFaults });
   const providerCallback = provider.callback();
+  const staticClientIds = new Set(options.clients.map((client) => client.client_id));
+
+  const registerClient = async (client: DevIdpClient): Promise<void> => {
+    if (staticClientIds.has(client.client_id)) throw new TypeError(`client ${client.client_id} is configured statically`);
+    // oidc-provider looks clients up in the adapter when they are not static ones, and
+    // validates the stored metadata on first use; a find() right away surfaces bad metadata.
+    store.set('Client', client.client_id, clientMetadata(client), undefined);
+    try {
+      await provider.Client.find(client.client_id);
+    } catch (error) {
+      store.delete(`Client:${client.client_id}`);
+      explicitAuthMethods.delete(client.client_id);
+      throw error;
+    }
+    if (client.token_endpoint_auth_method === undefined) explicitAuthMethods.delete(client.client_id);
+    else explicitAuthMethods.set(client.client_id, client.token_endpoint_auth_method);
+  };
 
   dispatch = async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://dev-idp.invalid');
@@ -227,6 +293,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     resetStats: () => stats.reset(),
     setTokenDelay: (ms) => faults.setDelay(ms),
     failTokenRequests: (failure) => faults.fail(failure),
+    misbehaveNextTokenResponse: (kind) => idTokenFaults.arm(kind),
+    pendingMisbehaviour: () => idTokenFaults.pending,
+    issuedTokens: () => issuedTokens.list(),
+    registerClient,
     stop: () => stopListening(server),
     start: async () => {
       if (!server.listening) await listen(server, port, host);

@@ -11,7 +11,8 @@
  * - IDP_API_AUDIENCE (default https://api.bffgate.test)
  * - IDP_ACCESS_TOKEN_TTL, IDP_SESSION_IDLE, IDP_SESSION_ABSOLUTE, IDP_REFRESH_TOKEN_TTL
  * - IDP_JWKS_FILE: private JWKS file; created on first start so restarts keep the signing keys
- * - IDP_TEST_HOOKS (default true): serve /__dev/revoke-sessions and /__dev/stats
+ * - IDP_TEST_HOOKS (default true): serve the /__dev/ test hooks (revoke-sessions, stats,
+ *   token-delay, token-failures, misbehave-next-token-response)
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';

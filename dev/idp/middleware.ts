@@ -15,7 +15,11 @@ import type { SessionLifetimes } from './lifetimes.ts';
 /** oidc-provider's default route paths, which the provider configuration keeps. */
 export const ROUTES = {
   authorization: '/auth',
+  /** Pushed authorization requests (RFC 9126). */
+  pushedAuthorization: '/request',
   token: '/token',
+  introspection: '/token/introspection',
+  revocation: '/token/revocation',
   endSession: '/session/end',
   endSessionConfirm: '/session/end/confirm',
   /** Our own GET step that confirms RP-initiated logout without a human clicking "Yes". */
@@ -53,8 +57,10 @@ const PEEK_LIMIT_BYTES = 56 * 1024;
  * undefined, reading nothing, for bodies without a Content-Length or above the limit.
  * The last chunk is unshifted synchronously after the read that returned it, before the
  * stream can emit 'end' (unshift is not allowed after 'end').
+ * With `replace`, its result is pushed back instead and Content-Length is set to its size, so
+ * oidc-provider parses the rewritten body; the original is what the promise resolves.
  */
-export function peekBody(req: IncomingMessage): Promise<Buffer | undefined> {
+export function peekBody(req: IncomingMessage, replace?: (body: Buffer) => Buffer): Promise<Buffer | undefined> {
   const header = req.headers['content-length'];
   const length = header === undefined ? Number.NaN : Number(header);
   if (!Number.isSafeInteger(length) || length < 0 || length > PEEK_LIMIT_BYTES) return Promise.resolve(undefined);
@@ -76,7 +82,16 @@ export function peekBody(req: IncomingMessage): Promise<Buffer | undefined> {
       }
       cleanup();
       const body = Buffer.concat(chunks, received);
-      req.unshift(body);
+      let pushedBack: Buffer = body;
+      try {
+        pushedBack = replace ? replace(body) : body;
+      } catch (error) {
+        req.unshift(body);
+        reject(error as Error);
+        return;
+      }
+      if (pushedBack !== body) req.headers['content-length'] = String(pushedBack.length);
+      req.unshift(pushedBack);
       resolve(body);
     };
     const onEnd = () => {
@@ -95,7 +110,7 @@ export function peekBody(req: IncomingMessage): Promise<Buffer | undefined> {
 
 /** `grant_type` of a form body, or 'unknown'. */
 function grantTypeOf(body: Buffer, contentType: string | undefined): string {
-  if (!(contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return 'unknown';
+  if (!isForm(contentType)) return 'unknown';
   return new URLSearchParams(body.toString('utf8')).get('grant_type') ?? 'unknown';
 }
 
@@ -218,26 +233,123 @@ export function injectTokenFaults(faults: TokenFaults): Middleware {
   };
 }
 
+/** Adds `consent` to the prompts of a request for offline_access; undefined when it needs no change. */
+function withConsentForOfflineAccess(params: URLSearchParams): URLSearchParams | undefined {
+  const scopes = (params.get('scope') ?? '').split(' ');
+  const prompts = new Set((params.get('prompt') ?? '').split(' ').filter(Boolean));
+  if (!scopes.includes('offline_access') || prompts.has('none') || prompts.has('consent')) return undefined;
+  prompts.add('consent');
+  const rewritten = new URLSearchParams(params);
+  rewritten.set('prompt', [...prompts].join(' '));
+  return rewritten;
+}
+
+function isForm(contentType: string | undefined): boolean {
+  return (contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
+}
+
 /**
  * oidc-provider drops `offline_access` unless `prompt=consent` is sent (an OIDC Core rule);
  * Auth0 does not require it. Adding `consent` to the prompt of such an authorization request
  * keeps the scope; the extra consent step is granted automatically by our interactions.
  * `prompt=none` cannot be combined with `consent`, so those requests stay as they are.
- * Only GET authorization requests are rewritten (what openid-client and the BFF send).
+ * Rewritten are GET authorization requests (what openid-client and the BFF send) and form
+ * bodies pushed to the PAR endpoint, before oidc-provider parses them: it checks the scope
+ * when the request is pushed and stores the result, so the later GET with only a
+ * `request_uri` has nothing left to rewrite. A pushed request object (`request`) is signed
+ * and left alone.
  */
 export function offlineAccessWithoutConsent(): Middleware {
   return async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === ROUTES.authorization) {
-      const query = new URLSearchParams(ctx.querystring);
-      const scopes = (query.get('scope') ?? '').split(' ');
-      const prompts = new Set((query.get('prompt') ?? '').split(' ').filter(Boolean));
-      if (scopes.includes('offline_access') && !prompts.has('none') && !prompts.has('consent')) {
-        prompts.add('consent');
-        query.set('prompt', [...prompts].join(' '));
-        ctx.querystring = query.toString();
-      }
+      const rewritten = withConsentForOfflineAccess(new URLSearchParams(ctx.querystring));
+      if (rewritten) ctx.querystring = rewritten.toString();
+    } else if (ctx.method === 'POST' && ctx.path === ROUTES.pushedAuthorization && isForm(ctx.req.headers['content-type'])) {
+      await peekBody(ctx.req, (body) => {
+        const params = new URLSearchParams(body.toString('utf8'));
+        if (params.has('request')) return body;
+        const rewritten = withConsentForOfflineAccess(params);
+        return rewritten ? Buffer.from(rewritten.toString(), 'utf8') : body;
+      });
     }
     return next();
+  };
+}
+
+/** Every token value the token endpoint has issued, in order. */
+export class IssuedTokens {
+  readonly #values: string[] = [];
+
+  add(value: unknown): void {
+    if (typeof value === 'string' && value !== '') this.#values.push(value);
+  }
+
+  list(): string[] {
+    return [...this.#values];
+  }
+}
+
+/**
+ * Records the access, refresh and ID token of every successful token endpoint response, as
+ * the client receives them (install it outside the middleware that changes responses).
+ */
+export function recordIssuedTokens(tokens: IssuedTokens): Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route !== 'token' || ctx.status !== 200) return;
+    const body = ctx.body;
+    if (!body || typeof body !== 'object' || Buffer.isBuffer(body)) return;
+    const { access_token: accessToken, refresh_token: refreshToken, id_token: idToken } = body as Record<string, unknown>;
+    for (const value of [accessToken, refreshToken, idToken]) tokens.add(value);
+  };
+}
+
+/** Endpoints where clients authenticate. */
+const CLIENT_AUTH_PATHS = new Set<string>([ROUTES.token, ROUTES.pushedAuthorization, ROUTES.revocation, ROUTES.introspection]);
+
+/** The client secret method a request uses and the client it names; undefined for other methods. */
+function secretAuthOf(body: URLSearchParams, authorization: string | undefined): { method: string; clientId: string } | undefined {
+  const bodySecret = body.get('client_secret');
+  if (bodySecret !== null && bodySecret !== '') return { method: 'client_secret_post', clientId: body.get('client_id') ?? '' };
+  const [scheme, credentials] = (authorization ?? '').split(' ');
+  if (scheme?.toLowerCase() !== 'basic' || credentials === undefined) return undefined;
+  const decoded = Buffer.from(credentials, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon === -1) return undefined;
+  try {
+    // RFC 6749 2.3.1: the client id is form-urlencoded inside the Basic credentials.
+    return { method: 'client_secret_basic', clientId: decodeURIComponent(decoded.slice(0, colon).replaceAll('+', ' ')) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * oidc-provider accepts a client secret in the body or in Basic credentials whichever of
+ * `client_secret_basic` and `client_secret_post` was registered; Auth0 insists on the
+ * configured one. For a client whose method was given explicitly at registration
+ * (`explicitMethods`: client id to method), a secret sent the other way is answered 401
+ * `invalid_client` before oidc-provider sees the request; clients registered without a
+ * method keep oidc-provider's leniency. Other mismatches (a secret from a `private_key_jwt`
+ * client, an assertion from a secret client) oidc-provider refuses itself.
+ */
+export function enforceSecretAuthMethod(explicitMethods: ReadonlyMap<string, string>): Middleware {
+  return async (ctx, next) => {
+    if (ctx.method !== 'POST' || !CLIENT_AUTH_PATHS.has(ctx.path) || !isForm(ctx.req.headers['content-type'])) return next();
+    const body = await peekBody(ctx.req);
+    if (body === undefined) return next();
+    const used = secretAuthOf(new URLSearchParams(body.toString('utf8')), ctx.req.headers.authorization);
+    if (used === undefined) return next();
+    const registered = explicitMethods.get(used.clientId);
+    if ((registered !== 'client_secret_basic' && registered !== 'client_secret_post') || registered === used.method) return next();
+
+    ctx.req.resume();
+    ctx.status = 401;
+    ctx.set('cache-control', 'no-store');
+    ctx.body = {
+      error: 'invalid_client',
+      error_description: `client authentication failed: ${used.clientId} is registered for ${registered}, not ${used.method}`,
+    };
   };
 }
 

@@ -14,23 +14,36 @@ import type { SessionLifetimes } from './lifetimes.ts';
 import {
   autoConfirmLogout,
   countTokenRequests,
+  enforceSecretAuthMethod,
+  recordIssuedTokens,
   injectTokenFaults,
   offlineAccessWithoutConsent,
   onlineRefreshTokenExchange,
   revokedOnlineRefreshTokenEndsSession,
 } from './middleware.ts';
-import type { TokenFaults, TokenStats } from './middleware.ts';
+import type { IssuedTokens, TokenFaults, TokenStats } from './middleware.ts';
 import { escapeHtml, renderPage } from './html.ts';
+import { IdTokenCorrupter, corruptIdTokens } from './id-token-faults.ts';
+import type { IdTokenFaults } from './id-token-faults.ts';
 
 /** A client registered at the IdP (OAuth 2.0 dynamic registration metadata names). */
 export interface DevIdpClient {
   client_id: string;
-  client_secret: string;
+  /** Needed for `client_secret_basic` and `client_secret_post`. */
+  client_secret?: string;
   redirect_uris: string[];
   post_logout_redirect_uris?: string[];
   backchannel_logout_uri?: string;
-  /** Default `client_secret_basic`; `none` makes a public client. */
+  /**
+   * How the client authenticates at the token, PAR and revocation endpoints:
+   * `client_secret_basic`, `client_secret_post`, `private_key_jwt` (needs {@link jwks}) or
+   * `none` (a public client). Given explicitly, it is enforced strictly (a basic client
+   * sending its secret in the body is refused, as at Auth0); omitted, the client is
+   * registered for `client_secret_basic` and may also send its secret in the body.
+   */
   token_endpoint_auth_method?: string;
+  /** Public keys that verify the client's `private_key_jwt` assertions. */
+  jwks?: { keys: JWK[] };
 }
 
 /** Everything the provider needs, with defaults already applied. */
@@ -52,6 +65,21 @@ export interface ProviderSettings {
   lifetimes: SessionLifetimes;
   stats: TokenStats;
   faults: TokenFaults;
+  /** Test-only: corrupts the ID token of the next authorization_code token response. */
+  idTokenFaults: IdTokenFaults;
+  /** Refuse authorization requests that were not pushed (PAR) first. */
+  requirePushedAuthorizationRequests: boolean;
+  /** Demand a server-issued DPoP nonce in every token endpoint proof; needs {@link dpopNonceSecret}. */
+  requireDpopNonce: boolean;
+  /** 32 bytes that DPoP nonces are derived from; undefined = the IdP issues no nonces. */
+  dpopNonceSecret: Buffer | undefined;
+  /** Receives every token value the token endpoint issues. */
+  issuedTokens: IssuedTokens;
+  /**
+   * Client id to `token_endpoint_auth_method`, for clients that registered one explicitly
+   * (static or at runtime): they must authenticate exactly that way.
+   */
+  explicitAuthMethods: ReadonlyMap<string, string>;
 }
 
 const BOTH_REFRESH_SCOPES = 'Cannot request both online_access and offline_access scopes';
@@ -104,10 +132,12 @@ function grantedResources(token: { resource?: string | string[] }): string[] {
   return Array.isArray(token.resource) ? token.resource : [token.resource];
 }
 
-function clientMetadata(client: DevIdpClient): Record<string, unknown> {
+/** The oidc-provider metadata of a client, static or registered at runtime. */
+export function clientMetadata(client: DevIdpClient): Record<string, unknown> {
   return {
     client_id: client.client_id,
-    client_secret: client.client_secret,
+    ...(client.client_secret === undefined ? {} : { client_secret: client.client_secret }),
+    ...(client.jwks === undefined ? {} : { jwks: client.jwks }),
     redirect_uris: client.redirect_uris,
     post_logout_redirect_uris: client.post_logout_redirect_uris ?? [],
     ...(client.backchannel_logout_uri === undefined
@@ -163,6 +193,19 @@ export function createDevProvider(settings: ProviderSettings): Provider {
     features: {
       devInteractions: { enabled: false },
       backchannelLogout: { enabled: true },
+      // Pushed authorization requests (RFC 9126) at /request; oidc-provider enables them by
+      // default, spelled out here because bffgate's BFF_OIDC_PAR depends on them.
+      pushedAuthorizationRequests: {
+        enabled: true,
+        requirePushedAuthorizationRequests: settings.requirePushedAuthorizationRequests,
+      },
+      // DPoP is on (oidc-provider's default). Nonces exist only when a secret is configured;
+      // the token endpoint then answers a proof without one with `use_dpop_nonce`.
+      dPoP: {
+        enabled: true,
+        ...(settings.dpopNonceSecret === undefined ? {} : { nonceSecret: settings.dpopNonceSecret }),
+        requireNonce: (ctx: KoaContextWithOIDC) => settings.requireDpopNonce && ctx.oidc?.route === 'token',
+      },
       revocation: {
         enabled: true,
         // A client may only revoke its own tokens.
@@ -267,7 +310,10 @@ export function createDevProvider(settings: ProviderSettings): Provider {
   };
 
   provider.use(countTokenRequests(settings.stats));
+  provider.use(recordIssuedTokens(settings.issuedTokens));
   provider.use(injectTokenFaults(settings.faults));
+  provider.use(corruptIdTokens(settings.idTokenFaults, new IdTokenCorrupter(settings.keys)));
+  provider.use(enforceSecretAuthMethod(settings.explicitAuthMethods));
   provider.use(offlineAccessWithoutConsent());
   provider.use(onlineRefreshTokenExchange(provider, lifetimes));
   provider.use(revokedOnlineRefreshTokenEndsSession(provider));

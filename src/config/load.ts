@@ -81,6 +81,8 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const allowInsecureHttp = read.boolean('BFF_ALLOW_INSECURE_HTTP')
   const postLogoutRedirectUrl = read.optionalUrl('BFF_POST_LOGOUT_REDIRECT_URL')
   const revokeOnLogout = read.boolean('BFF_LOGOUT_REVOKE_REFRESH_TOKEN')
+  const dpop = read.boolean('BFF_DPOP')
+  const par = read.boolean('BFF_OIDC_PAR')
   const redisUrl = read.url('BFF_REDIS_URL')
   const keyPrefix = read.string('BFF_REDIS_KEY_PREFIX')
   const redisUsername = read.optionalString('BFF_REDIS_USERNAME')
@@ -206,6 +208,8 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       redirectUri: `${origin}/bff/callback`,
       postLogoutRedirectUri: postLogoutRedirectUrl?.href ?? `${origin}/bff/logged-out`,
       revokeRefreshTokenOnLogout: revokeOnLogout!,
+      dpop: dpop!,
+      par: par!,
     },
     redis: {
       url: redisUrl!.href,

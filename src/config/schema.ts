@@ -69,6 +69,13 @@ export const settings = [
     description:
       'Space-separated scopes to request. `online_access` (Auth0 Online Refresh Tokens) and `offline_access` (classic refresh tokens) exclude each other.',
   },
+  {
+    name: 'BFF_OIDC_PAR',
+    kind: 'boolean',
+    default: 'false',
+    description:
+      'Send the authorization request by Pushed Authorization Request (RFC 9126): its parameters go to the IdP over the back channel, authenticated, and the browser carries only a reference. Refused at start if the IdP advertises no PAR endpoint.',
+  },
   { name: 'BFF_OIDC_AUDIENCE', kind: 'string', description: 'Auth0 `audience` authorization parameter, selecting the API the access token is for.' },
   {
     name: 'BFF_OIDC_TIMEOUT_SECONDS',
@@ -94,6 +101,13 @@ export const settings = [
     default: 'false',
     description:
       'Revoke the refresh token at the IdP (RFC 7009) on `POST /bff/logout`. For an Auth0 Online Refresh Token this ends the whole IdP session, for every application of that login, even if the browser never follows the end-session URL.',
+  },
+  {
+    name: 'BFF_DPOP',
+    kind: 'boolean',
+    default: 'false',
+    description:
+      'Sender-constrain every access token with DPoP (RFC 9449): a key pair per session, `dpop_jkt` at login, proofs at the token endpoint and on every upstream call. A route can ask for DPoP on its own with `"dpop": true`.',
   },
   {
     name: 'BFF_REDIS_URL',

@@ -32,6 +32,10 @@ export interface OidcConfig {
   readonly redirectUri: string
   readonly postLogoutRedirectUri: string
   readonly revokeRefreshTokenOnLogout: boolean
+  /** Pushed Authorization Requests (`BFF_OIDC_PAR`). */
+  readonly par: boolean
+  /** DPoP for every token (`BFF_DPOP`). */
+  readonly dpop: boolean
 }
 
 /** Which kind of refresh token the scopes ask for. */

@@ -2,6 +2,7 @@ import { createPrivateKey } from 'node:crypto'
 import { importJWK, importPKCS8, type JWK } from 'jose'
 import * as oidc from 'openid-client'
 import type { OidcConfig } from '../config/types.ts'
+import { importDpopKey, type DpopKey } from './dpop.ts'
 
 /** Tokens from one token-endpoint answer. Times are epoch seconds. */
 export interface TokenSet {
@@ -53,12 +54,12 @@ export interface OidcClient {
   readonly signingAlgorithms?: readonly string[]
   /** Fresh state, nonce and PKCE verifier for one login attempt. */
   createLoginChecks (): LoginChecks
-  /** The authorization request URL (code flow, PKCE S256). */
-  buildLoginUrl (checks: LoginChecks): Promise<URL>
+  /** The authorization request URL (code flow, PKCE S256; `dpop_jkt` binds the code to a DPoP key). */
+  buildLoginUrl (checks: LoginChecks, options?: { dpop?: DpopKey }): Promise<URL>
   /** Finishes the login: validates the authorization response and the ID token, redeems the code. */
-  exchangeAuthorizationCode (callbackUrl: URL, checks: LoginChecks): Promise<TokenSet & { claims: Readonly<Record<string, unknown>> }>
-  /** Refresh token grant. */
-  refresh (refreshToken: string, parameters?: Record<string, string>): Promise<TokenSet>
+  exchangeAuthorizationCode (callbackUrl: URL, checks: LoginChecks, options?: { dpop?: DpopKey }): Promise<TokenSet & { claims: Readonly<Record<string, unknown>> }>
+  /** Refresh token grant; with `dpop`, the new access token is bound to that key. */
+  refresh (refreshToken: string, parameters?: Record<string, string>, options?: { dpop?: DpopKey }): Promise<TokenSet>
   /** Revokes a refresh token (RFC 7009). */
   revokeRefreshToken (refreshToken: string): Promise<void>
   /** RP-initiated logout URL. */
@@ -94,6 +95,13 @@ export async function createOidcClient (config: OidcConfig, options: { fetch?: o
   oidc.enableNonRepudiationChecks(configuration)
 
   const metadata = configuration.serverMetadata()
+  if (config.par && metadata.pushed_authorization_request_endpoint === undefined) {
+    throw new OidcError('rejected', `"BFF_OIDC_PAR" is on but ${config.issuer} advertises no pushed_authorization_request_endpoint`)
+  }
+
+  /** openid-client signs the token-endpoint proofs and retries once on `use_dpop_nonce`. */
+  const dpopOptions = async (key: DpopKey | undefined): Promise<oidc.DPoPOptions | undefined> =>
+    key === undefined ? undefined : { DPoP: oidc.getDPoPHandle(configuration, await importDpopKey(key)) }
 
   return {
     issuer: metadata.issuer,
@@ -102,7 +110,7 @@ export async function createOidcClient (config: OidcConfig, options: { fetch?: o
 
     createLoginChecks: () => ({ state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() }),
 
-    async buildLoginUrl (checks) {
+    async buildLoginUrl (checks, { dpop } = {}) {
       const parameters: Record<string, string> = {
         redirect_uri: config.redirectUri,
         scope: config.scopes.join(' '),
@@ -112,10 +120,19 @@ export async function createOidcClient (config: OidcConfig, options: { fetch?: o
         code_challenge_method: 'S256',
       }
       if (config.audience !== undefined) parameters.audience = config.audience
+      if (dpop !== undefined) parameters.dpop_jkt = dpop.jkt
+      if (config.par) {
+        try {
+          // The parameters travel authenticated over the back channel; the browser gets a request_uri.
+          return await oidc.buildAuthorizationUrlWithPAR(configuration, parameters, await dpopOptions(dpop))
+        } catch (err) {
+          throw classifyOidcError(err, 'pushed authorization request failed')
+        }
+      }
       return oidc.buildAuthorizationUrl(configuration, parameters)
     },
 
-    async exchangeAuthorizationCode (callbackUrl, checks) {
+    async exchangeAuthorizationCode (callbackUrl, checks, { dpop } = {}) {
       let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>
       try {
         response = await oidc.authorizationCodeGrant(configuration, callbackUrl, {
@@ -123,7 +140,7 @@ export async function createOidcClient (config: OidcConfig, options: { fetch?: o
           expectedState: checks.state,
           expectedNonce: checks.nonce,
           idTokenExpected: true,
-        })
+        }, undefined, await dpopOptions(dpop))
       } catch (err) {
         throw classifyOidcError(err, 'authorization code exchange failed')
       }
@@ -136,9 +153,9 @@ export async function createOidcClient (config: OidcConfig, options: { fetch?: o
       return { ...toTokenSet(response), claims: { ...claims } }
     },
 
-    async refresh (refreshToken, parameters) {
+    async refresh (refreshToken, parameters, { dpop } = {}) {
       try {
-        return toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken, parameters))
+        return toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken, parameters, await dpopOptions(dpop)))
       } catch (err) {
         throw classifyOidcError(err, 'refresh token exchange failed')
       }

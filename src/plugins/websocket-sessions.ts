@@ -46,8 +46,11 @@ export function createWebSocketSessions (store: SessionStore, options: { sweepIn
       pending.set(rawSocket, session)
     },
     /** Binds an opened WebSocket (`ws` keeps its raw socket as `_socket`) to its session. */
-    opened (socket: ClosableSocket & { _socket?: Socket }): void {
-      const session = socket._socket === undefined ? undefined : pending.get(socket._socket)
+    opened (socket: ClosableSocket): void {
+      // ws keeps the upgraded connection as `_socket`; it is how the opened WebSocket and the
+      // checked upgrade request meet, since @fastify/http-proxy's hook receives no request.
+      const raw = Reflect.get(socket, '_socket') as Socket | undefined
+      const session = raw === undefined ? undefined : pending.get(raw)
       if (session === undefined) return
       const key = session.handle.storageKey
       const entry = open.get(key) ?? { session, sockets: new Set<ClosableSocket>() }

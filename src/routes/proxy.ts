@@ -11,6 +11,7 @@ import { clearSessionCookie, loadRequestSession, missingSessionError } from '../
 import { LOGIN_STATE_COOKIE } from '../session/cookie.ts'
 import type { LoadedSession, StoredAccessToken } from '../session/types.ts'
 import { tokenKeyFor } from '../tokens/refresh-policy.ts'
+import { createDpopProof } from '../oidc/dpop.ts'
 import type { TokenRequest } from '../tokens/token-manager.ts'
 
 /** What the proxy preHandler learned, kept for the header rewrite and a possible replay. */
@@ -25,20 +26,35 @@ interface ProxyState {
   replayed: boolean
 }
 
+/** When the proxied request left for the upstream (`performance.now()`), for its latency metric. */
+const upstreamStarted = new WeakMap<FastifyRequest, number>()
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** `Authorization` value for the upstream, set by the proxy preHandler. */
     upstreamAuthorization: string | null
+    /** `DPoP` proof header for the upstream, when the token is DPoP-bound. */
+    upstreamDpop: string | null
     proxyState: ProxyState | null
   }
 }
 
 const REPLAYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE'])
 
-/** True when the upstream refused the token itself (RFC 6750 §3.1), not the caller's rights. */
-export function isInvalidTokenChallenge (header: string | string[] | undefined): boolean {
+/**
+ * The error of a Bearer or DPoP challenge that bffgate can act on: `invalid_token` (the
+ * token itself was refused, RFC 6750 §3.1: not the caller's rights) or `use_dpop_nonce`
+ * (RFC 9449 §9: send the proof again with the upstream's nonce).
+ */
+export function challengeError (header: string | string[] | undefined): 'invalid_token' | 'use_dpop_nonce' | undefined {
   const value = Array.isArray(header) ? header.join(', ') : header
-  return value !== undefined && /^\s*(bearer|dpop)\b/i.test(value) && /\berror\s*=\s*"?invalid_token"?/i.test(value)
+  if (value === undefined || !/^\s*(bearer|dpop)\b/i.test(value)) return undefined
+  const error = /\berror\s*=\s*"?([a-z_]+)"?/i.exec(value)?.[1]
+  return error === 'invalid_token' || error === 'use_dpop_nonce' ? error : undefined
+}
+
+function isDpopToken (token: StoredAccessToken): boolean {
+  return token.token_type.toLowerCase() === 'dpop'
 }
 
 /** A request can be sent again only when it has no body (the body streamed and is gone). */
@@ -58,7 +74,7 @@ function guardWebSocketOrigin (request: FastifyRequest): void {
 }
 
 function authorizationFor (token: StoredAccessToken): string {
-  return `${token.token_type.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer'} ${token.access_token}`
+  return `${isDpopToken(token) ? 'DPoP' : 'Bearer'} ${token.access_token}`
 }
 
 /** Browser headers that never reach an upstream. */
@@ -72,34 +88,70 @@ const STRIPPED_REQUEST_HEADERS = ['cookie', 'authorization', 'x-csrf', 'dpop', '
 export function registerProxyRoutes (app: FastifyInstance, routes: readonly RouteConfig[], webSockets: WebSocketSessions): void {
   app.decorateRequest('upstreamAuthorization', null)
   app.decorateRequest('proxyState', null)
+  app.decorateRequest('upstreamDpop', null)
+  /** The latest `DPoP-Nonce` each upstream origin handed out (RFC 9449 §9). */
+  const dpopNonces = new Map<string, string>()
   const { publicUrl, session: { cookieName } } = app.bff.config
   const publicHost = new URL(publicUrl).host
   const publicProto = new URL(publicUrl).protocol.slice(0, -1)
+  const upstreamTimeoutMs = app.bff.config.upstreamTimeoutSeconds * 1000
 
   for (const route of routes) {
+    // A DPoP route under bearer-by-default needs a token of its own, bound to the session's key.
+    const ownDpopToken = route.dpop && !app.bff.config.oidc.dpop
     const tokenRequest: TokenRequest = {
-      tokenKey: tokenKeyFor(route),
+      tokenKey: `${tokenKeyFor(route)}${ownDpopToken ? '#dpop' : ''}`,
+      dpop: route.dpop || app.bff.config.oidc.dpop,
       ...(route.audience !== undefined && { audience: route.audience }),
       ...(route.scope !== undefined && { scope: route.scope }),
     }
 
-    /** After an upstream 401 `invalid_token`: one exchange (shared, as always) and one replay. */
-    const replay = async (request: FastifyRequest, reply: FastifyReply, state: ProxyState, upstreamHeaders: IncomingHttpHeaders) => {
+    /** The URL the upstream sees for this request (a DPoP proof's `htu`). */
+    const upstreamUrlOf = (request: FastifyRequest): string => {
+      const path = request.url.split('?', 1)[0]!.slice(route.path.length)
+      return `${route.upstream}${route.rewritePrefix}${path.startsWith('/') || path === '' ? path : `/${path}`}`
+    }
+
+    /** Signs a fresh DPoP proof for this request when its token is DPoP-bound. */
+    const proveToken = async (request: FastifyRequest, state: ProxyState): Promise<void> => {
+      const key = state.session.record.dpop_key
+      request.upstreamDpop = isDpopToken(state.token) && key !== undefined
+        ? await createDpopProof(key, { method: request.method, url: upstreamUrlOf(request), accessToken: state.token.access_token, nonce: dpopNonces.get(route.upstream) })
+        : null
+    }
+
+    /**
+     * One replay, for a request without a body: after a 401 `invalid_token` with a new token
+     * from one exchange (shared, as always), or after a 401 `use_dpop_nonce` with a new proof.
+     */
+    const replay = async (request: FastifyRequest, reply: FastifyReply, state: ProxyState, upstreamHeaders: IncomingHttpHeaders, why: 'invalid_token' | 'use_dpop_nonce') => {
       for (const name of Object.keys(upstreamHeaders)) reply.removeHeader(name)
-      const result = await app.bff.tokens.getAccessToken(state.session, { ...state.tokenRequest, rejectedToken: state.token.access_token })
-      if (result.kind === 'error') {
-        if (result.sessionEnded) clearSessionCookie(reply)
-        request.log.info({ event: 'proxy.replay_failed', code: result.error.code }, 'no new token after the upstream refused one')
-        return sendError(reply, result.error)
+      if (why === 'invalid_token') {
+        const result = await app.bff.tokens.getAccessToken(state.session, { ...state.tokenRequest, rejectedToken: state.token.access_token })
+        if (result.kind === 'error') {
+          if (result.sessionEnded) clearSessionCookie(reply)
+          request.log.info({ event: 'proxy.replay_failed', code: result.error.code }, 'no new token after the upstream refused one')
+          return sendError(reply, result.error)
+        }
+        state.token = result.token
+        request.upstreamAuthorization = authorizationFor(result.token)
       }
-      state.token = result.token
-      request.upstreamAuthorization = authorizationFor(result.token)
-      request.log.info({ event: 'proxy.replayed' }, 'upstream refused the token: refreshed and replayed once')
+      await proveToken(request, state)
+      request.log.info({ event: 'proxy.replayed', reason: why }, 'upstream refused the request: replayed once')
       return reply.from(state.dest, state.replyOptions)
+    }
+
+    const observeUpstream = (request: FastifyRequest, statusCode: number) => {
+      const started = upstreamStarted.get(request)
+      if (started !== undefined) app.bff.metrics.upstreamResponse(route.path, statusCode, (performance.now() - started) / 1000)
     }
 
     const httpOptions = {
       upstream: route.upstream,
+      // reply-from would log two info lines per proxied request; fastify's own request log suffices.
+      disableRequestLogging: true,
+      // A slow upstream answers 504 after this long without response headers (undici's default is 300 s).
+      undici: { headersTimeout: upstreamTimeoutMs },
       prefix: route.path,
       rewritePrefix: route.rewritePrefix,
       // Redirects from the upstream pass through untouched rather than being re-prefixed.
@@ -122,9 +174,11 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         }
         request.upstreamAuthorization = authorizationFor(result.token)
         request.proxyState = { session, tokenRequest, token: result.token, replayed: false }
+        await proveToken(request, request.proxyState)
         if (upgrade) webSockets.expect(request.raw.socket as Socket, session)
       },
       handler (request, reply, dest, replyOptions) {
+        upstreamStarted.set(request, performance.now())
         if (request.proxyState !== null) {
           request.proxyState.dest = dest
           request.proxyState.replyOptions = replyOptions
@@ -136,6 +190,9 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
           const out: IncomingHttpHeaders = { ...headers }
           for (const name of STRIPPED_REQUEST_HEADERS) delete out[name]
           if (request.upstreamAuthorization !== null) out.authorization = request.upstreamAuthorization
+          if (request.upstreamDpop !== null) out.dpop = request.upstreamDpop
+          // The same id as in our logs (echoed to the caller too), so upstream logs correlate.
+          out['x-request-id'] = request.id
           const forwardedFor = headers['x-forwarded-for']
           out['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${request.ip}` : request.ip
           out['x-forwarded-host'] = publicHost
@@ -154,11 +211,17 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
           const reply = rawReply as FastifyReply
           // http/1.1 upstreams only: the response carries its status and headers.
           const upstream = res as unknown as { statusCode: number; headers: IncomingHttpHeaders; stream: NodeJS.ReadableStream }
+          observeUpstream(request, upstream.statusCode)
+          const nonce = upstream.headers['dpop-nonce']
+          if (typeof nonce === 'string' && nonce !== '') dpopNonces.set(route.upstream, nonce)
           const state = request.proxyState
-          if (state !== null && !state.replayed && upstream.statusCode === 401 && isInvalidTokenChallenge(upstream.headers['www-authenticate']) && isReplayable(request)) {
+          const why = state !== null && !state.replayed && upstream.statusCode === 401 && isReplayable(request)
+            ? challengeError(upstream.headers['www-authenticate'])
+            : undefined
+          if (state !== null && (why === 'invalid_token' || (why === 'use_dpop_nonce' && isDpopToken(state.token)))) {
             state.replayed = true
             upstream.stream.resume() // discard the refusal's body
-            replay(request, reply, state, upstream.headers).catch((err: unknown) => {
+            replay(request, reply, state, upstream.headers, why).catch((err: unknown) => {
               request.log.error({ event: 'proxy.replay_error', err }, 'replay failed')
               if (!reply.sent) sendError(reply, new BffError('BFF_ERR_INTERNAL'))
             })
@@ -168,8 +231,10 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         },
         onError (reply, { error }) {
           reply.request.log.warn({ event: 'upstream.failed', upstream: route.upstream, err: error }, 'upstream request failed')
+          const timedOut = (error as { statusCode?: number }).statusCode === 504
+          observeUpstream(reply.request as FastifyRequest, timedOut ? 504 : 502)
           if (reply.sent) return
-          sendError(reply as FastifyReply, new BffError((error as { statusCode?: number }).statusCode === 504 ? 'BFF_ERR_UPSTREAM_TIMEOUT' : 'BFF_ERR_UPSTREAM_UNREACHABLE'))
+          sendError(reply as FastifyReply, new BffError(timedOut ? 'BFF_ERR_UPSTREAM_TIMEOUT' : 'BFF_ERR_UPSTREAM_UNREACHABLE'))
         },
       },
     } satisfies FastifyHttpProxyOptions
@@ -181,6 +246,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
             rewriteRequestHeaders: (headers: object, request: FastifyRequest) => ({
               ...headers,
               ...(request.upstreamAuthorization !== null && { authorization: request.upstreamAuthorization }),
+              ...(request.upstreamDpop !== null && { dpop: request.upstreamDpop }),
             }),
           },
           wsHooks: { onConnect: (_context: unknown, source: ClosableSocket) => webSockets.opened(source) },

@@ -4,21 +4,26 @@ import { createKeyNames } from './keys.ts'
 import type { Keyring } from './keyring.ts'
 import { createMemoryBackend } from './memory-backend.ts'
 import { createRedisBackend } from './redis-backend.ts'
-import { createRedisConnection } from './redis-connection.ts'
+import { createRedisConnection, watchRedisConnection, type ConnectionLog } from './redis-connection.ts'
 import { createSessionStore } from './store.ts'
 import type { SessionStore } from './types.ts'
 
 /**
  * The store the configuration asks for: memory, or Redis in the configured topology
  * (standalone, Sentinel or Cluster; see `redis-connection.ts`). `observe` sees the duration
- * and outcome of every Redis operation.
+ * and outcome of every Redis operation; `log` hears when Redis goes away and comes back.
  */
-export function createConfiguredStore (config: Config, keyring: Keyring, options: { observe?: StoreOperationObserver } = {}): SessionStore {
-  const backend = config.session.store === 'memory'
-    ? createMemoryBackend()
-    : createRedisBackend(createRedisConnection(config.redis), {
+export function createConfiguredStore (config: Config, keyring: Keyring, options: { observe?: StoreOperationObserver; log?: ConnectionLog } = {}): SessionStore {
+  let backend
+  if (config.session.store === 'memory') {
+    backend = createMemoryBackend()
+  } else {
+    const connection = createRedisConnection(config.redis)
+    if (options.log !== undefined) watchRedisConnection(connection, options.log)
+    backend = createRedisBackend(connection, {
       removedChannel: `${config.redis.keyPrefix}removed`,
       ...(options.observe !== undefined && { observe: options.observe }),
     })
+  }
   return createSessionStore({ backend, keyring, keys: createKeyNames(config.redis.keyPrefix), idleSeconds: config.session.idleSeconds })
 }

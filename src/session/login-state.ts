@@ -1,5 +1,6 @@
 import { open, seal } from './crypto.ts'
 import type { Keyring } from './keyring.ts'
+import type { DpopKey } from './types.ts'
 
 /**
  * The pre-login state (state, nonce, PKCE verifier, returnTo), kept in an encrypted,
@@ -13,11 +14,13 @@ export interface LoginState {
   readonly returnTo: string
   /** Epoch seconds after which the login attempt is refused. */
   readonly expiresAt: number
+  /** The DPoP key the authorization code is bound to (`dpop_jkt`), when DPoP is on. */
+  readonly dpop?: DpopKey
 }
 
 const AAD = Buffer.from('bffgate login-state v1')
 /** Login cookies larger than this are refused before decrypting. */
-const MAX_COOKIE_LENGTH = 1024
+const MAX_COOKIE_LENGTH = 2048
 
 export function sealLoginState (keyring: Keyring, state: LoginState): string {
   const sealed = seal(keyring.current.loginStateKey, Buffer.from(JSON.stringify(state)), AAD)

@@ -1,4 +1,4 @@
-import type { ChainableCommander } from 'ioredis'
+import { Cluster, type ChainableCommander } from 'ioredis'
 import { BffError } from '../errors.ts'
 import type { StoreOperationObserver } from '../events.ts'
 import type { SessionBackend } from './backend.ts'
@@ -40,7 +40,7 @@ export interface RedisBackendOptions {
  */
 export function createRedisBackend (redis: RedisConnection, options: RedisBackendOptions = {}): SessionBackend {
   const channel = options.removedChannel ?? 'bff:removed'
-  const cluster = redis.isCluster
+  const cluster = redis instanceof Cluster
   let subscriber: RedisConnection | undefined
   if (typeof (redis as Partial<ScriptedRedis>).bffWriteFenced !== 'function') {
     redis.defineCommand('bffWriteFenced', { numberOfKeys: 2, lua: WRITE_FENCED })
@@ -153,9 +153,10 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       if (subscriber === undefined) {
         // A connection of its own: a subscribed connection can run no other command. On a
         // Cluster, PUBLISH reaches every node, so the duplicate's one subscription suffices.
-        subscriber = redis.duplicate()
-        subscriber.on('error', () => {}) // reconnects by itself; the main connection reports outages
-        subscriber.subscribe(channel).catch(() => {})
+        const duplicate: RedisConnection = redis instanceof Cluster ? redis.duplicate() : redis.duplicate()
+        duplicate.on('error', () => {}) // reconnects by itself; the main connection reports outages
+        duplicate.subscribe(channel).catch(() => {})
+        subscriber = duplicate
       }
       subscriber.on('message', (from: string, message: string) => {
         if (from === channel) listener(message.split(' '))

@@ -22,6 +22,9 @@ export function createRedisConnection (config: RedisConfig): RedisConnection {
   const failFast: RedisOptions = {
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
+    // A Redis that stops answering on an open connection (frozen, partitioned) sends no error;
+    // without a deadline every request would hang on it instead of getting its 503.
+    commandTimeout: 2000,
     enableReadyCheck: true,
   }
   const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2000)
@@ -72,5 +75,30 @@ export function createRedisConnection (config: RedisConfig): RedisConnection {
     ...(tls !== undefined && { tls }),
     retryStrategy,
     reconnectOnError: (err) => err.message.startsWith('READONLY') ? 2 : false,
+  })
+}
+
+/** The part of a pino logger the connection watcher uses. */
+export interface ConnectionLog {
+  error (details: object, message: string): void
+  info (details: object, message: string): void
+}
+
+/**
+ * Logs a Redis outage once when it starts (`redis.unavailable`) and once when the connection
+ * is ready again (`redis.recovered`), rather than every reconnect attempt; the listener also
+ * keeps ioredis from printing "Unhandled error event" to stderr.
+ */
+export function watchRedisConnection (connection: RedisConnection, log: ConnectionLog): void {
+  let healthy = true
+  connection.on('error', (err: Error) => {
+    if (!healthy) return
+    healthy = false
+    log.error({ event: 'redis.unavailable', err }, 'Redis connection lost; retrying')
+  })
+  connection.on('ready', () => {
+    if (healthy) return
+    healthy = true
+    log.info({ event: 'redis.recovered' }, 'Redis connection ready again')
   })
 }

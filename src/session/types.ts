@@ -1,3 +1,14 @@
+/**
+ * DPoP (RFC 9449) key material of one session: an ES256 key pair kept as JWKs inside the
+ * session record, which is encrypted at rest, so the private key never leaves bffgate.
+ */
+export interface DpopKey {
+  readonly privateJwk: JsonWebKey
+  readonly publicJwk: JsonWebKey
+  /** JWK SHA-256 thumbprint of the public key: the `dpop_jkt` and the tokens' `cnf.jkt`. */
+  readonly jkt: string
+}
+
 /** An access token as stored, for one audience/scope key. Times are epoch seconds. */
 export interface StoredAccessToken {
   readonly access_token: string
@@ -27,6 +38,8 @@ export interface SessionRecord {
   readonly refreshed_at: number
   /** Successful refresh-token exchanges so far (0 until the first). */
   readonly refresh_count?: number
+  /** The session's DPoP key pair (RFC 9449), when DPoP is used. */
+  readonly dpop_key?: DpopKey
 }
 
 /** A loaded session: its record and the handle to write it back. */

@@ -18,6 +18,8 @@ export interface TokenRequest {
   readonly scope?: string
   /** The upstream answered `invalid_token` to this token: replace it unless already replaced. */
   readonly rejectedToken?: string
+  /** Ask for a DPoP-bound token, proven with the session's DPoP key. */
+  readonly dpop?: boolean
 }
 
 
@@ -91,7 +93,9 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
     const record = current.record
     let tokens: TokenSet
     try {
-      tokens = await oidc.refresh(record.refresh_token!, refreshParameters(request))
+      const dpop = request.dpop === true ? record.dpop_key : undefined
+      if (request.dpop === true && dpop === undefined) log.warn({ event: 'token.dpop_key_missing' }, 'a DPoP route, but the session has no DPoP key (it predates DPoP): the token will be a bearer token')
+      tokens = await oidc.refresh(record.refresh_token!, refreshParameters(request), dpop !== undefined ? { dpop } : {})
     } catch (err) {
       events.tokenExchange(err instanceof OidcError && err.kind !== 'invalid_response' ? err.kind : 'rejected', decision.reason)
       if (err instanceof OidcError && err.kind === 'invalid_grant') {

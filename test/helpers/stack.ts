@@ -41,6 +41,8 @@ export interface StackOptions {
   readonly redis?: TestRedis
   readonly env?: Record<string, string>
   readonly idp?: Partial<DevIdpOptions>
+  /** Options of the demo API besides issuer and audience. */
+  readonly api?: { requireDpopNonce?: boolean }
   /** Register the gateway's back-channel logout URI at the IdP. */
   readonly backchannel?: boolean
   /** Routes to configure, given the demo API's URL; default one route `/api`. */
@@ -66,7 +68,7 @@ export async function startStack (options: StackOptions = {}): Promise<Stack> {
     ...options.idp,
   })
   const audiences = ['https://api.bffgate.test', ...(options.idp?.extraApis ?? []).map((a) => a.audience)]
-  const api = await startDemoApi({ issuer: idp.issuer, audience: audiences })
+  const api = await startDemoApi({ issuer: idp.issuer, audience: audiences, ...options.api })
   const keyPrefix = options.redis?.prefix() ?? 'bff:'
   const env: Record<string, string> = {
     BFF_PORT: String(port),

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import * as oidc from 'openid-client';
-import { calculateJwkThumbprint, createRemoteJWKSet, decodeJwt, exportJWK, jwtVerify } from 'jose';
+import { calculateJwkThumbprint, createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import type { JWTPayload } from 'jose';
 import { startDevIdp } from '../../dev/idp/index.ts';
 import type { DevIdp, DevIdpClient, DevIdpOptions } from '../../dev/idp/index.ts';
@@ -97,6 +97,10 @@ function clientConfig(idp: DevIdp, clientId = 'web'): Promise<oidc.Configuration
 
 interface SignInOptions {
   clientId?: string;
+  /** A discovered client to use instead of the `clientId` one (other client authentication). */
+  config?: oidc.Configuration;
+  /** Push the authorization request (PAR) and send the browser only client_id and request_uri. */
+  par?: boolean;
   scope?: string;
   params?: Record<string, string>;
   user?: Credentials;
@@ -112,18 +116,21 @@ interface SignedIn {
 
 /** Authorization code flow with PKCE: browser login at the IdP, then the code exchange. */
 async function signIn(idp: DevIdp, options: SignInOptions = {}): Promise<SignedIn> {
-  const config = await clientConfig(idp, options.clientId);
+  const config = options.config ?? await clientConfig(idp, options.clientId);
   const browser = options.browser ?? createBrowser();
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(config, {
+  const parameters = {
     redirect_uri: REDIRECT_URI,
     scope: options.scope ?? 'openid profile email online_access',
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
     state,
     ...options.params,
-  });
+  };
+  const url = options.par
+    ? await oidc.buildAuthorizationUrlWithPAR(config, parameters)
+    : oidc.buildAuthorizationUrl(config, parameters);
   const landed = await loginAtDevIdp(browser, url, options.user ?? ALICE, { until: toRedirectUri });
   assert.ok(landed.matched, `expected a redirect to the client, ended at ${landed.url.href}`);
   const tokens = await oidc.authorizationCodeGrant(
@@ -739,5 +746,179 @@ describe('test browser cookie jar', () => {
 
     await browser.get(`${origin}/clear`);
     assert.equal((await browser.get(`${origin}/app/x`)).text, 'short=1', 'Max-Age=0 and a past Expires delete cookies');
+  });
+});
+
+describe('dev IdP client authentication', () => {
+  /** 401 invalid_client, in the body or (after Basic credentials) in a WWW-Authenticate challenge. */
+  const isInvalidClient = (error: unknown) => (error instanceof oidc.ResponseBodyError && error.error === 'invalid_client' && error.status === 401)
+    || (error instanceof oidc.WWWAuthenticateChallengeError && error.status === 401 && error.cause.some((challenge) => challenge.parameters.error === 'invalid_client'));
+  const discover = (idp: DevIdp, clientId: string, auth: oidc.ClientAuth, metadata?: Partial<oidc.ClientMetadata>) => (
+    oidc.discovery(new URL(idp.issuer), clientId, metadata, auth, { execute: [oidc.allowInsecureRequests] })
+  );
+
+  test('each client must authenticate with its registered method (basic, post or private_key_jwt); any other method gets invalid_client', async (t) => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const publicJwk = { ...await exportJWK(publicKey), kid: 'signer-1', alg: 'ES256', use: 'sig' };
+    const idp = await idpForTest(t, {
+      clients: [
+        { client_id: 'basic', client_secret: SECRET, redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'client_secret_basic' },
+        { client_id: 'post', client_secret: SECRET, redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'client_secret_post' },
+        { client_id: 'signer', redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [publicJwk] } },
+      ],
+    });
+    const signerKey = { key: privateKey, kid: 'signer-1' };
+    const methods: Record<string, () => oidc.ClientAuth> = {
+      basic: () => oidc.ClientSecretBasic(SECRET),
+      post: () => oidc.ClientSecretPost(SECRET),
+      signer: () => oidc.PrivateKeyJwt(signerKey),
+    };
+    for (const clientId of Object.keys(methods)) {
+      const right = await discover(idp, clientId, methods[clientId]!());
+      const signedIn = await signIn(idp, { config: right });
+      assert.equal(decodeJwt(signedIn.tokens.access_token).client_id, clientId);
+      const refreshed = await oidc.refreshTokenGrant(right, refreshTokenOf(signedIn));
+      assert.ok(refreshed.access_token, `${clientId}: refresh with the registered method`);
+      for (const other of Object.keys(methods).filter((id) => id !== clientId)) {
+        const wrong = await discover(idp, clientId, methods[other]!());
+        await assert.rejects(oidc.refreshTokenGrant(wrong, refreshTokenOf(signedIn)), isInvalidClient, `${clientId} authenticating like ${other}`);
+      }
+    }
+
+    const { privateKey: otherKey } = await generateKeyPair('ES256');
+    const forged = await discover(idp, 'signer', oidc.PrivateKeyJwt({ key: otherKey, kid: 'signer-1' }));
+    await assert.rejects(oidc.refreshTokenGrant(forged, 'any-refresh-token'), isInvalidClient, 'an assertion signed by another key');
+    const wrongSecret = await discover(idp, 'post', oidc.ClientSecretPost('not-the-secret'));
+    await assert.rejects(oidc.refreshTokenGrant(wrongSecret, 'any-refresh-token'), isInvalidClient, 'a wrong secret');
+  });
+
+  test('registerClient adds a client at runtime; a static client id or invalid metadata is refused', async (t) => {
+    const idp = await idpForTest(t);
+    await assert.rejects(oidc.refreshTokenGrant(await discover(idp, 'late', oidc.ClientSecretPost(SECRET)), 'x'), isInvalidClient, 'unknown before registration');
+    await idp.registerClient({ client_id: 'late', client_secret: SECRET, redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'client_secret_post' });
+    const late = await discover(idp, 'late', oidc.ClientSecretPost(SECRET));
+    const signedIn = await signIn(idp, { config: late });
+    assert.equal(decodeJwt(signedIn.tokens.access_token).client_id, 'late');
+    await assert.rejects(idp.registerClient({ client_id: 'web', client_secret: SECRET, redirect_uris: [REDIRECT_URI] }), /configured statically/);
+    await assert.rejects(idp.registerClient({ client_id: 'keyless', redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'private_key_jwt' }));
+    await assert.rejects(oidc.refreshTokenGrant(await discover(idp, 'keyless', oidc.ClientSecretPost(SECRET)), 'x'), isInvalidClient, 'a refused registration is not kept');
+  });
+});
+
+describe('dev IdP pushed authorization requests (PAR)', () => {
+  const ORDERS = 'https://orders.bffgate.test';
+
+  test('discovery advertises the PAR endpoint and a pushed login sends the browser only client_id and request_uri', async (t) => {
+    const idp = await idpForTest(t);
+    const config = await clientConfig(idp);
+    assert.equal(config.serverMetadata().pushed_authorization_request_endpoint, `${idp.issuer}/request`);
+    assert.equal(config.serverMetadata().require_pushed_authorization_requests ?? false, false);
+    const url = await oidc.buildAuthorizationUrlWithPAR(config, { redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
+    assert.deepEqual([...url.searchParams.keys()].sort(), ['client_id', 'request_uri']);
+    assert.match(url.searchParams.get('request_uri') ?? '', /^urn:ietf:params:oauth:request_uri:/);
+    const signedIn = await signIn(idp, { par: true });
+    assert.match(refreshTokenOf(signedIn), /^ORT/, 'online_access via PAR yields an ORT');
+  });
+
+  test("the Auth0 workarounds hold for pushed requests: offline_access without prompt=consent, the audience parameter, the both-scopes error", async (t) => {
+    const idp = await idpForTest(t, { extraApis: [{ audience: ORDERS }] });
+    const offline = await signIn(idp, { par: true, scope: 'openid offline_access' });
+    const first = refreshTokenOf(offline);
+    assert.doesNotMatch(first, /^ORT/);
+    const rotated = await oidc.refreshTokenGrant(offline.config, first);
+    assert.ok(rotated.refresh_token && rotated.refresh_token !== first, 'an offline refresh token rotates');
+
+    const ordersLogin = await signIn(idp, { par: true, params: { audience: ORDERS } });
+    assert.equal(decodeJwt(ordersLogin.tokens.access_token).aud, ORDERS);
+
+    const config = await clientConfig(idp);
+    await assert.rejects(
+      oidc.buildAuthorizationUrlWithPAR(config, { redirect_uri: REDIRECT_URI, scope: 'openid online_access offline_access' }),
+      (error: unknown) => error instanceof oidc.ResponseBodyError && error.error === 'invalid_request'
+        && error.error_description === 'Cannot request both online_access and offline_access scopes',
+    );
+  });
+
+  test('requirePushedAuthorizationRequests refuses a plain authorization request and accepts a pushed one', async (t) => {
+    const idp = await idpForTest(t, { requirePushedAuthorizationRequests: true });
+    const config = await clientConfig(idp);
+    assert.equal(config.serverMetadata().require_pushed_authorization_requests, true);
+    const plain = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT_URI, scope: 'openid', state: 'plain' });
+    const refused = await createBrowser().follow(plain, { until: toRedirectUri });
+    const error = refused.matched ? refused.url.searchParams.get('error') : refused.response.text;
+    assert.match(String(error), /invalid_request/);
+    assert.match(refused.matched ? String(refused.url.searchParams.get('error_description')) : refused.response.text, /Pushed Authorization Request must be used/i);
+    const signedIn = await signIn(idp, { par: true });
+    assert.ok(signedIn.tokens.access_token);
+  });
+});
+
+describe('dev IdP DPoP nonces at the token endpoint', () => {
+  /** A raw refresh grant carrying a DPoP proof without `nonce`, to see the IdP's answer unretried. */
+  async function refreshWithoutNonce(idp: DevIdp, keys: CryptoKeyPair, refreshToken: string): Promise<Response> {
+    const proof = await new SignJWT({ htm: 'POST', htu: `${idp.issuer}/token`, jti: oidc.randomState() })
+      .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: await exportJWK(keys.publicKey) })
+      .setIssuedAt()
+      .sign(keys.privateKey);
+    return fetch(`${idp.issuer}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`web:${SECRET}`).toString('base64')}`, dpop: proof },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+    });
+  }
+
+  test('with requireDpopNonce a proof without nonce gets use_dpop_nonce and a DPoP-Nonce; openid-client retries once and succeeds', async (t) => {
+    const idp = await idpForTest(t, { requireDpopNonce: true });
+    const keys = await oidc.randomDPoPKeyPair('ES256');
+    const config = await clientConfig(idp);
+    idp.resetStats();
+    const signedIn = await signIn(idp, { dpop: oidc.getDPoPHandle(config, keys) });
+    assert.equal(signedIn.tokens.token_type.toLowerCase(), 'dpop');
+    assert.equal(idp.stats().tokenRequests.authorization_code, 2, 'the first attempt was refused for its missing nonce');
+
+    idp.resetStats();
+    const refreshed = await oidc.refreshTokenGrant(config, refreshTokenOf(signedIn), undefined, { DPoP: oidc.getDPoPHandle(config, keys) });
+    assert.equal((decodeJwt(refreshed.access_token).cnf as { jkt?: string }).jkt, await calculateJwkThumbprint(await exportJWK(keys.publicKey)));
+    assert.equal(idp.stats().tokenRequests.refresh_token, 2, 'a fresh handle knows no nonce yet');
+
+    const response = await refreshWithoutNonce(idp, keys, refreshTokenOf(signedIn));
+    assert.equal(response.status, 400);
+    assert.equal((await response.json() as { error: string }).error, 'use_dpop_nonce');
+    assert.match(response.headers.get('dpop-nonce') ?? '', /^[A-Za-z0-9_-]{20,}$/);
+
+    const bearer = await oidc.refreshTokenGrant(config, refreshTokenOf(signedIn));
+    assert.equal(bearer.token_type.toLowerCase(), 'bearer', 'a request without DPoP needs no nonce');
+  });
+
+  test('without requireDpopNonce a DPoP exchange takes one request and the IdP hands out no nonces', async (t) => {
+    const idp = await idpForTest(t);
+    const keys = await oidc.randomDPoPKeyPair('ES256');
+    const config = await clientConfig(idp);
+    idp.resetStats();
+    const signedIn = await signIn(idp, { dpop: oidc.getDPoPHandle(config, keys) });
+    assert.equal(signedIn.tokens.token_type.toLowerCase(), 'dpop');
+    assert.equal(idp.stats().tokenRequests.authorization_code, 1);
+    const response = await refreshWithoutNonce(idp, keys, refreshTokenOf(signedIn));
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('dpop-nonce'), null);
+  });
+});
+
+describe('dev IdP issued tokens', () => {
+  test('issuedTokens lists every access, refresh and ID token the token endpoint issued, and nothing from failed requests', async (t) => {
+    const idp = await idpForTest(t);
+    assert.deepEqual(idp.issuedTokens(), []);
+    const signedIn = await signIn(idp);
+    const { access_token: accessToken, refresh_token: refreshToken, id_token: idToken } = signedIn.tokens;
+    assert.deepEqual(idp.issuedTokens(), [accessToken, refreshToken, idToken]);
+    const refreshed = await oidc.refreshTokenGrant(signedIn.config, refreshTokenOf(signedIn));
+    assert.deepEqual(idp.issuedTokens(), [accessToken, refreshToken, idToken, refreshed.access_token, refreshed.id_token]);
+    await assert.rejects(oidc.refreshTokenGrant(signedIn.config, 'not-a-refresh-token'), isInvalidGrant);
+    idp.failTokenRequests({ status: 503, count: 1 });
+    await assert.rejects(oidc.refreshTokenGrant(signedIn.config, refreshTokenOf(signedIn)));
+    assert.equal(idp.issuedTokens().length, 5, 'failed requests issue nothing');
+    const list = idp.issuedTokens();
+    list.length = 0;
+    assert.equal(idp.issuedTokens().length, 5, 'callers get a copy');
   });
 });

@@ -34,9 +34,15 @@ export function registerCallbackRoute (app: FastifyInstance): void {
       throw new BffError('BFF_ERR_LOGIN_STATE_INVALID')
     }
 
+    // An answer without a code (and without an OAuth error) is a malformed callback, not an IdP failure.
+    if (request.query.error === undefined && (typeof request.query.code !== 'string' || request.query.code === '')) {
+      request.log.warn({ event: 'login.failed', kind: 'no_code' }, 'callback without an authorization code')
+      throw new BffError('BFF_ERR_LOGIN_FAILED', { message: 'The callback carries no authorization code' })
+    }
+
     let tokens
     try {
-      tokens = await oidc.exchangeAuthorizationCode(new URL(request.url, config.publicUrl), login)
+      tokens = await oidc.exchangeAuthorizationCode(new URL(request.url, config.publicUrl), login, config.oidc.dpop && login.dpop !== undefined ? { dpop: login.dpop } : {})
     } catch (err) {
       const oauthError = err instanceof OidcError ? err.oauthError : undefined
       request.log.warn({ event: 'login.failed', kind: err instanceof OidcError ? err.kind : 'unknown', oauthError, err }, 'login failed')
@@ -62,6 +68,7 @@ export function registerCallbackRoute (app: FastifyInstance): void {
       // The IdP session started at auth_time (it may predate this login through SSO).
       absolute_expires_at: authTime + config.session.absoluteSeconds,
       refreshed_at: nowSeconds,
+      ...(login.dpop !== undefined && { dpop_key: login.dpop }),
     }
 
     // A login always gets a new session; one the browser may already hold is ended.

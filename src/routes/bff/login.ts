@@ -1,5 +1,9 @@
 import type { FastifyInstance } from 'fastify'
+import type { Config } from '../../config/types.ts'
 import { safeReturnTo } from '../../gateway/return-to.ts'
+import { BffError } from '../../errors.ts'
+import { OidcError } from '../../oidc/client.ts'
+import { createDpopKey } from '../../oidc/dpop.ts'
 import { LOGIN_STATE_COOKIE, LOGIN_STATE_TTL_SECONDS, loginStateCookieOptions } from '../../session/cookie.ts'
 import { sealLoginState } from '../../session/login-state.ts'
 
@@ -12,12 +16,26 @@ export function registerLoginRoute (app: FastifyInstance): void {
     const { oidc, keyring, config } = app.bff
     const checks = oidc.createLoginChecks()
     const returnTo = safeReturnTo(request.query.returnTo, config.publicUrl)
-    const cookie = sealLoginState(keyring, { ...checks, returnTo, expiresAt: Math.floor(Date.now() / 1000) + LOGIN_STATE_TTL_SECONDS })
-    const url = await oidc.buildLoginUrl(checks)
+    // The session's DPoP key is made now: with global DPoP the code is bound to it (`dpop_jkt`).
+    const dpop = usesDpop(config) ? await createDpopKey() : undefined
+    const cookie = sealLoginState(keyring, { ...checks, returnTo, expiresAt: Math.floor(Date.now() / 1000) + LOGIN_STATE_TTL_SECONDS, ...(dpop !== undefined && { dpop }) })
+    let url: URL
+    try {
+      url = await oidc.buildLoginUrl(checks, config.oidc.dpop && dpop !== undefined ? { dpop } : {})
+    } catch (err) {
+      // Only a pushed authorization request talks to the IdP here.
+      request.log.warn({ event: 'login.par_failed', err }, 'pushed authorization request failed')
+      throw new BffError(err instanceof OidcError && err.kind === 'transient' ? 'BFF_ERR_IDP_UNREACHABLE' : 'BFF_ERR_IDP_RESPONSE_INVALID', { cause: err })
+    }
     request.log.info({ event: 'login.started' }, 'login started')
     return reply
       .setCookie(LOGIN_STATE_COOKIE, cookie, loginStateCookieOptions())
       .header('cache-control', 'no-store')
       .redirect(url.href, 302)
   })
+}
+
+/** Whether sessions need a DPoP key: DPoP for everything, or for at least one route. */
+export function usesDpop (config: Config): boolean {
+  return config.oidc.dpop || config.routes.some((route) => route.dpop)
 }

@@ -16,7 +16,8 @@ export function registerLogoutRoute (app: FastifyInstance): void {
     return reply.header('cache-control', 'no-store').redirect('/', 302)
   })
 
-  app.post('/bff/logout', { preHandler: guardCsrf }, async (request, reply) => {
+  // onRequest: refused before the body is even parsed (a cross-site form POST gets 403, not 415).
+  app.post('/bff/logout', { onRequest: guardCsrf }, async (request, reply) => {
     const { oidc, tokens } = app.bff
     reply.header('cache-control', 'no-store')
     const session = await loadRequestSession(request, { slide: false })

@@ -1,0 +1,60 @@
+import underPressure from '@fastify/under-pressure'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import { errorDefinitions } from '../errors.ts'
+
+/** An incoming `x-request-id` is kept only if it looks like an id (no log injection, bounded size). */
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/
+const PROBES = new Set(['/healthz', '/readyz', '/metrics'])
+const OVERLOAD_RETRY_AFTER_SECONDS = 2
+
+/**
+ * fastify's `genReqId`: the caller's `x-request-id` when it is a plausible id (a load balancer
+ * or the SPA set it, so their logs and ours correlate), else a fresh UUID.
+ */
+export function requestIdFor (request: IncomingMessage): string {
+  const incoming = request.headers['x-request-id']
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+}
+
+/**
+ * The bounded metrics label of a request: the route pattern fastify matched, with a proxied
+ * route's wildcard removed (`/api/*` → `/api`), or `unmatched`. Never the raw URL, whose
+ * paths and ids would make one series per request.
+ */
+export function routeLabel (request: FastifyRequest): string {
+  const pattern = request.routeOptions.url
+  if (pattern === undefined || request.is404) return 'unmatched'
+  return pattern.endsWith('/*') ? pattern.slice(0, -2) || '/' : pattern
+}
+
+/**
+ * Request ids echoed to the caller, per-request metrics, and load shedding: while the event
+ * loop lags beyond the configured delay, requests other than the probes get a 503 JSON with
+ * `Retry-After` at once, before they queue up behind the stall.
+ */
+export async function registerObservability (app: FastifyInstance, options: { maxEventLoopDelayMs: number }): Promise<void> {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    app.bff.metrics.httpRequest(routeLabel(request), request.method, reply.statusCode, reply.elapsedTime / 1000)
+  })
+  if (options.maxEventLoopDelayMs > 0) {
+    const overloaded = errorDefinitions.BFF_ERR_OVERLOADED
+    const shed = (request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
+        // Probes answer regardless: restarting a busy pod (liveness) would make things worse.
+        if (PROBES.has(request.url.split('?')[0]!)) return undefined
+        request.log.warn({ event: 'load.shed', type, value }, 'overloaded: request refused')
+        reply.code(overloaded.statusCode).header('retry-after', String(OVERLOAD_RETRY_AFTER_SECONDS)).header('cache-control', 'no-store')
+        return { error: overloaded.error, message: overloaded.message }
+    }
+    await app.register(underPressure, {
+      maxEventLoopDelay: options.maxEventLoopDelayMs,
+      retryAfter: OVERLOAD_RETRY_AFTER_SECONDS,
+      // The plugin sends what the handler returns (its types only admit void); undefined lets the request through.
+      pressureHandler: shed as (request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => void,
+    })
+  }
+}

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { decodeJwt } from 'jose'
+import type { Browser } from '../helpers/browser.ts'
+import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
+import { startStack, type Stack, type StackOptions } from '../helpers/stack.ts'
+
+const CSRF = { 'x-csrf': '1' }
+
+let redis: TestRedis
+before(async () => { redis = await startTestRedis() })
+after(() => redis.stop())
+
+async function stackWith (t: { after: (fn: () => Promise<void>) => void }, options: StackOptions = {}): Promise<Stack> {
+  const stack = await startStack({ redis, ...options })
+  t.after(() => stack.close())
+  return stack
+}
+
+const cookieHeader = (stack: Stack, browser: Browser) => browser.cookies(stack.url).map((c) => `${c.name}=${c.value}`).join('; ')
+
+async function metricsText (stack: Stack): Promise<string> {
+  return (await fetch(`${stack.url}/metrics`)).text()
+}
+
+/** The value of one sample line, e.g. `bff_http_requests_total{route="/api",...}`. */
+function sample (text: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return undefined
+}
+
+describe('metrics', () => {
+  test('requests are counted by route pattern and status class, never by raw path; upstream and Redis latencies are recorded', async (t) => {
+    const stack = await stackWith(t)
+    const { browser } = await stack.login()
+    const cookie = cookieHeader(stack, browser)
+    for (const path of ['/api/hello', '/api/items/1', '/api/items/2']) {
+      assert.equal((await fetch(`${stack.url}${path}`, { headers: { ...CSRF, cookie } })).status, 200)
+    }
+    assert.equal((await fetch(`${stack.url}/no/such/page-123`)).status, 404)
+    assert.equal((await fetch(`${stack.url}/api/hello`)).status, 403)
+    const text = await metricsText(stack)
+    assert.equal(sample(text, 'bff_http_requests_total', { route: '/api', method: 'GET', status_class: '2xx' }), 3)
+    assert.equal(sample(text, 'bff_http_requests_total', { route: '/api', status_class: '4xx' }), 1)
+    assert.equal(sample(text, 'bff_http_requests_total', { route: 'unmatched', status_class: '4xx' }), 1)
+    assert.ok(sample(text, 'bff_http_requests_total', { route: '/bff/callback' })! >= 1)
+    assert.ok(!text.includes('/api/items') && !text.includes('page-123'), 'no raw path in any label')
+    assert.equal(sample(text, 'bff_upstream_duration_seconds_count', { route: '/api', status_class: '2xx' }), 3)
+    assert.ok(sample(text, 'bff_http_request_duration_seconds_count', { route: '/api', status_class: '2xx' }) === 3)
+    assert.ok(sample(text, 'bff_redis_operation_duration_seconds_count', { operation: 'read', outcome: 'ok' })! >= 3)
+    assert.ok(sample(text, 'bff_redis_operation_duration_seconds_count', { operation: 'write', outcome: 'ok' })! >= 1)
+    assert.ok(text.includes('# TYPE bff_redis_errors_total counter'))
+  })
+
+  test('concurrent requests that share one refresh are counted as single-flight joins', async (t) => {
+    const stack = await stackWith(t, { idp: { accessTokenTtlSeconds: 3 }, env: { BFF_REFRESH_SKEW_SECONDS: '1' } })
+    const { browser } = await stack.login()
+    const cookie = cookieHeader(stack, browser)
+    const first = await (await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })).json() as { headers: Record<string, string> }
+    const { exp } = decodeJwt(first.headers.authorization!.replace(/^Bearer /, ''))
+    await sleep(Math.max(0, exp! * 1000 - Date.now()) + 150)
+    const statuses = await Promise.all(Array.from({ length: 10 }, async () => (await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })).status))
+    assert.deepEqual(statuses, Array(10).fill(200))
+    const text = await metricsText(stack)
+    assert.equal(sample(text, 'bff_token_exchanges_total', { outcome: 'success' }), 1)
+    assert.ok(sample(text, 'bff_refresh_single_flight_joins_total', {})! >= 1)
+    assert.ok(text.includes('# TYPE bff_refresh_lock_waits_total counter'))
+  })
+})
+
+describe('request ids and logs', () => {
+  test('a valid incoming x-request-id is kept, echoed and sent upstream; an invalid one is replaced', async (t) => {
+    const stack = await stackWith(t)
+    const { browser } = await stack.login()
+    const cookie = cookieHeader(stack, browser)
+    const res = await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie, 'x-request-id': 'lb-abc-123' } })
+    assert.equal(res.headers.get('x-request-id'), 'lb-abc-123')
+    const echo = await res.json() as { headers: Record<string, string> }
+    assert.equal(echo.headers['x-request-id'], 'lb-abc-123')
+    assert.ok(stack.logs.lines.some((l) => l.reqId === 'lb-abc-123'), 'the log lines carry the same id')
+
+    const bad = await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie, 'x-request-id': 'x'.repeat(300) } })
+    const generated = bad.headers.get('x-request-id')!
+    assert.match(generated, /^[0-9a-f-]{36}$/)
+    assert.equal((await bad.json() as { headers: Record<string, string> }).headers['x-request-id'], generated)
+    assert.match((await fetch(`${stack.url}/healthz`)).headers.get('x-request-id')!, /^[0-9a-f-]{36}$/)
+  })
+
+  test('a proxied request logs one completed line, without reply-from\'s per-request lines', async (t) => {
+    const stack = await stackWith(t)
+    const { browser } = await stack.login()
+    const cookie = cookieHeader(stack, browser)
+    const res = await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })
+    const id = res.headers.get('x-request-id')
+    await res.arrayBuffer()
+    await sleep(50)
+    const lines = stack.logs.lines.filter((l) => l.reqId === id)
+    assert.equal(lines.filter((l) => l.msg === 'request completed').length, 1)
+    assert.ok(!lines.some((l) => l.msg === 'fetching from remote server' || l.msg === 'response received'), JSON.stringify(lines))
+  })
+})
+
+describe('load shedding', () => {
+  test('while the event loop lags beyond the limit, requests get 503 JSON with Retry-After; probes still answer', async (t) => {
+    const stack = await stackWith(t, { env: { BFF_MAX_EVENT_LOOP_DELAY_MS: '5' } })
+    // Stall this process's event loop (the gateway runs in it). under-pressure compares the
+    // mean loop delay of its last one-second sample: one 1.2 s stall lifts it past 5 ms.
+    const until = Date.now() + 1200
+    while (Date.now() < until) { /* busy */ }
+    await sleep(10)
+    const res = await fetch(`${stack.url}/bff/user`)
+    assert.equal(res.status, 503)
+    assert.ok(Number(res.headers.get('retry-after')) > 0)
+    assert.deepEqual(await res.json(), { error: 'overloaded', message: 'The gateway is overloaded; try again shortly' })
+    assert.equal((await fetch(`${stack.url}/healthz`)).status, 200)
+    // And recovers once the loop is idle again.
+    const deadline = Date.now() + 5000
+    while ((await fetch(`${stack.url}/bff/user`)).status === 503) {
+      assert.ok(Date.now() < deadline, 'still shedding load long after the stall')
+      await sleep(200)
+    }
+  })
+})
