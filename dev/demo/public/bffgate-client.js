@@ -1,0 +1,1 @@
+../../../packages/bffgate-client/index.js

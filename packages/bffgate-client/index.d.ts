@@ -1,0 +1,131 @@
+/// <reference lib="dom" />
+/**
+ * @bffgate/client: the browser side of a bffgate backend-for-frontend. A `fetch` wrapper that
+ * adds the CSRF header and turns a lost session into a login, the user, login, logout, and a
+ * logout signal shared by every tab of the app.
+ */
+
+/** The 401 `error` codes that mean "no session in this browser" (docs/errors.md). */
+export type UnauthenticatedCode = 'login_required' | 'session_ended'
+
+/** Why another tab says the session is over. */
+export type LogoutReason = 'logout' | 'session_ended'
+
+/** Name of the BroadcastChannel the tabs of one app talk on, unless `channelName` says otherwise. */
+export declare const DEFAULT_CHANNEL_NAME: 'bffgate'
+
+/** Claims from the ID token, protocol claims (exp, iat, nonce, ...) removed. */
+export interface BffClaims {
+  sub: string
+  name?: string
+  email?: string
+  [claim: string]: unknown
+}
+
+/** `GET /bff/user`. */
+export interface BffUser<Claims extends BffClaims = BffClaims> {
+  claims: Claims
+  session: {
+    /** When the session ends if there is no API activity (idle or absolute, whichever first), epoch seconds. */
+    expiresAt: number
+    /** When the session ends whatever happens, epoch seconds. */
+    absoluteExpiresAt: number
+  }
+  /** Where to POST to log out: `/bff/logout`. */
+  logoutUrl: string
+}
+
+/** What `onUnauthenticated` receives. */
+export interface UnauthenticatedEvent {
+  code: UnauthenticatedCode
+  /** The page's path, query and fragment: where the default reaction would return after login. */
+  returnTo: string
+  /** Starts the login, as `client.login`. */
+  login (returnTo?: string): void
+}
+
+/** What `onOtherTabLogout` receives. */
+export interface OtherTabLogoutEvent {
+  /** `logout`: the user logged out in another tab; `session_ended`: another tab found the session over. */
+  reason: LogoutReason
+}
+
+/** The parts of `window.location` the client uses. */
+export interface BffLocation {
+  readonly href: string
+  readonly pathname: string
+  readonly search: string
+  readonly hash: string
+  assign (url: string): void
+}
+
+/** The parts of a BroadcastChannel the client uses. */
+export interface BroadcastChannelLike {
+  postMessage (message: unknown): void
+  addEventListener (type: 'message', listener: (event: MessageEvent) => void): void
+  removeEventListener (type: 'message', listener: (event: MessageEvent) => void): void
+  close (): void
+}
+
+export interface BffClientOptions {
+  /**
+   * Called when a call through `client.fetch` answers 401 `login_required` or `session_ended`.
+   * Default: navigate to `/bff/login?returnTo=<this page>` (once, however many calls fail together).
+   */
+  onUnauthenticated?: (event: UnauthenticatedEvent) => void
+  /**
+   * Called when another tab of the app logged out or found the session ended. The cookie is
+   * shared, so this tab is logged out too. Default: navigate to `/`.
+   * Do not start a login from here: see docs/spa.md, "Several tabs".
+   */
+  onOtherTabLogout?: (event: OtherTabLogoutEvent) => void
+  /** BroadcastChannel name (default `bffgate`); `false`: no cross-tab signal. */
+  channelName?: string | false
+  /** Default: the global `fetch`. */
+  fetch?: typeof globalThis.fetch
+  /** Default: `window.location`. */
+  location?: BffLocation
+  /** Default: the global `BroadcastChannel`; `null`: none (as in a browser without it). */
+  BroadcastChannel?: (new (name: string) => BroadcastChannelLike) | null
+}
+
+export interface BffClient {
+  /**
+   * `fetch` for the APIs behind bffgate. Adds `x-csrf: 1` to same-origin calls and sends the
+   * cookie (`credentials: 'same-origin'` unless given). Every answer is returned as `fetch`
+   * would, except a 401 `login_required`/`session_ended` from bffgate: then the login
+   * redirect starts (or `onUnauthenticated` runs), other tabs hear of an ended session, and
+   * the promise rejects with a {@link BffUnauthenticatedError}.
+   */
+  fetch (input: RequestInfo | URL, init?: RequestInit): Promise<Response>
+  /** `GET /bff/user`: the user, or `null` when not logged in. Never redirects, never extends the session. */
+  getUser<Claims extends BffClaims = BffClaims> (): Promise<BffUser<Claims> | null>
+  /** Navigates to `/bff/login`; after login the browser lands on `returnTo` (default: this page). */
+  login (returnTo?: string): void
+  /**
+   * `POST /bff/logout`, tells the other tabs, then navigates to the IdP's end-session URL
+   * (which ends at `/`). With `navigate: false` it only returns that URL.
+   */
+  logout (options?: { navigate?: boolean }): Promise<string>
+  /** Stops listening to other tabs. */
+  close (): void
+}
+
+/** A bffgate endpoint answered with an error the client does not handle itself. */
+export declare class BffRequestError extends Error {
+  constructor (status: number, code: string, message: string)
+  /** HTTP status. */
+  readonly status: number
+  /** bffgate's stable `error` code (docs/errors.md), or `http_<status>` when the body had none. */
+  readonly code: string
+}
+
+/** Rejects `client.fetch` after a 401 `login_required`/`session_ended`, once the login redirect has started. */
+export declare class BffUnauthenticatedError extends BffRequestError {
+  constructor (code: UnauthenticatedCode, message: string)
+  readonly status: 401
+  readonly code: UnauthenticatedCode
+}
+
+/** Creates the client; one per page is enough. */
+export declare function createBffClient (options?: BffClientOptions): BffClient

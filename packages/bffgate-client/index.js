@@ -1,0 +1,217 @@
+// @ts-check
+/**
+ * @bffgate/client: the browser side of a bffgate backend-for-frontend.
+ *
+ * Plain ES module, no dependencies, no build step: serve it as is or let a bundler take it.
+ * The types are in index.d.ts; this file is checked against them (`tsc -p packages/bffgate-client`).
+ */
+
+/** @import { BffClaims, BffClient, BffClientOptions, BffLocation, BffUser, BroadcastChannelLike, LogoutReason, OtherTabLogoutEvent, UnauthenticatedCode } from './index.js' */
+
+/** Name of the BroadcastChannel the tabs of one app talk on, unless `channelName` says otherwise. */
+export const DEFAULT_CHANNEL_NAME = 'bffgate'
+
+/** The header bffgate requires on API calls and state-changing `/bff/*` calls. */
+const CSRF_HEADER = 'x-csrf'
+
+/** The `error` codes of a 401 that mean "this browser has no session": log in again. */
+const UNAUTHENTICATED = new Set(['login_required', 'session_ended'])
+
+/** Within this many milliseconds of a login redirect, further 401s do not start another. */
+const REDIRECT_DEDUPE_MS = 5000
+
+/** A bffgate endpoint answered with an error (`{ error, message }`) the client does not handle itself. */
+export class BffRequestError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} code
+   * @param {string} message
+   */
+  constructor (status, code, message) {
+    super(message)
+    this.name = 'BffRequestError'
+    /** HTTP status. */
+    this.status = status
+    /** bffgate's stable `error` code (docs/errors.md), or `http_<status>` when the body had none. */
+    this.code = code
+  }
+}
+
+/**
+ * Thrown by `client.fetch` after a 401 `login_required` or `session_ended`, once the client
+ * has started the login redirect (or called `onUnauthenticated`). Nothing else to do with it.
+ */
+export class BffUnauthenticatedError extends BffRequestError {
+  /**
+   * @param {UnauthenticatedCode} code
+   * @param {string} message
+   */
+  constructor (code, message) {
+    super(401, code, message)
+    this.name = 'BffUnauthenticatedError'
+    /** @type {UnauthenticatedCode} */
+    this.code = code
+  }
+}
+
+/**
+ * `{ error, message }` of a JSON error answer, read from a clone so the caller can still read
+ * the body; undefined fields when the body is not bffgate's.
+ * @param {Response} response
+ * @returns {Promise<{ error?: string, message?: string }>}
+ */
+async function errorBodyOf (response) {
+  if (!(response.headers.get('content-type') ?? '').includes('json')) return {}
+  try {
+    const body = await response.clone().json()
+    if (body === null || typeof body !== 'object') return {}
+    return {
+      ...(typeof body.error === 'string' && { error: body.error }),
+      ...(typeof body.message === 'string' && { message: body.message }),
+    }
+  } catch {
+    return {}
+  }
+}
+
+/**
+ * @param {Response} response
+ * @returns {Promise<BffRequestError>}
+ */
+async function requestErrorOf (response) {
+  const { error, message } = await errorBodyOf(response)
+  return new BffRequestError(response.status, error ?? `http_${response.status}`, message ?? `bffgate answered ${response.status}`)
+}
+
+/**
+ * The request URL, resolved against the page, to tell same-origin calls from others.
+ * @param {RequestInfo | URL} input
+ * @param {BffLocation | undefined} location
+ * @returns {URL | undefined}
+ */
+function urlOf (input, location) {
+  const raw = input instanceof URL ? input.href : typeof input === 'string' ? input : input.url
+  try {
+    return new URL(raw, location?.href)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Creates the client. One per page is enough; `close()` it if the page outlives it (tests, HMR).
+ * @param {BffClientOptions} [options]
+ * @returns {BffClient}
+ */
+export function createBffClient (options = {}) {
+  /** @type {typeof globalThis.fetch} */
+  const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
+  /** @type {BffLocation | undefined} */
+  const location = options.location ?? globalThis.location
+  const Channel = options.BroadcastChannel === undefined ? globalThis.BroadcastChannel : options.BroadcastChannel
+  const channelName = options.channelName ?? DEFAULT_CHANNEL_NAME
+
+  /** @returns {BffLocation} */
+  const page = () => {
+    if (location === undefined) throw new Error('@bffgate/client: no location to navigate; pass options.location')
+    return location
+  }
+  const currentPath = () => {
+    const { pathname, search, hash } = page()
+    return `${pathname}${search}${hash}`
+  }
+  /** @param {string} [returnTo] */
+  const login = (returnTo) => {
+    page().assign(`/bff/login?returnTo=${encodeURIComponent(returnTo ?? currentPath())}`)
+  }
+
+  /** @param {MessageEvent} event */
+  const onMessage = (event) => {
+    const data = /** @type {{ type?: unknown, reason?: unknown } | null} */ (event.data)
+    if (data === null || typeof data !== 'object' || data.type !== 'logout') return
+    /** @type {OtherTabLogoutEvent} */
+    const logoutEvent = { reason: data.reason === 'session_ended' ? 'session_ended' : 'logout' }
+    if (options.onOtherTabLogout !== undefined) options.onOtherTabLogout(logoutEvent)
+    else page().assign('/')
+  }
+  /** @type {BroadcastChannelLike | undefined} */
+  let channel
+  if (channelName !== false && typeof Channel === 'function') {
+    channel = new Channel(channelName)
+    channel.addEventListener('message', onMessage)
+  }
+  /** @param {LogoutReason} reason */
+  const announce = (reason) => {
+    try {
+      // oxlint-disable-next-line unicorn/require-post-message-target-origin -- a BroadcastChannel has no target origin
+      channel?.postMessage({ type: 'logout', reason })
+    } catch {
+      // A closed channel: nobody left to tell.
+    }
+  }
+
+  // The default reaction to a 401 navigates once, however many calls fail together (a page
+  // restored from the back-forward cache later may need to navigate again).
+  let redirectedAt = -Infinity
+  /** @param {UnauthenticatedCode} code */
+  const unauthenticated = (code) => {
+    // Every tab shares the cookie: an ended session is over for all of them.
+    if (code === 'session_ended') announce('session_ended')
+    if (options.onUnauthenticated !== undefined) {
+      options.onUnauthenticated({ code, returnTo: currentPath(), login })
+      return
+    }
+    if (Date.now() - redirectedAt < REDIRECT_DEDUPE_MS) return
+    redirectedAt = Date.now()
+    login()
+  }
+
+  return {
+    async fetch (input, init = {}) {
+      const url = urlOf(input, location)
+      const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined))
+      const sameOrigin = url === undefined || location === undefined || url.origin === new URL(location.href).origin
+      // Only for bffgate (same origin): a custom header on a third-party call would force a CORS preflight.
+      if (sameOrigin && !headers.has(CSRF_HEADER)) headers.set(CSRF_HEADER, '1')
+      const response = await fetchImpl(input, { credentials: 'same-origin', ...init, headers })
+      if (response.status === 401 && sameOrigin) {
+        const { error, message } = await errorBodyOf(response)
+        if (error !== undefined && UNAUTHENTICATED.has(error)) {
+          const code = /** @type {UnauthenticatedCode} */ (error)
+          unauthenticated(code)
+          throw new BffUnauthenticatedError(code, message ?? code)
+        }
+      }
+      return response
+    },
+
+    /**
+     * @template {BffClaims} [Claims=BffClaims]
+     * @returns {Promise<BffUser<Claims> | null>}
+     */
+    async getUser () {
+      const response = await fetchImpl('/bff/user', { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
+      if (response.status === 401) return null
+      if (!response.ok) throw await requestErrorOf(response)
+      return /** @type {BffUser<Claims>} */ (await response.json())
+    },
+
+    login,
+
+    async logout ({ navigate = true } = {}) {
+      const response = await fetchImpl('/bff/logout', { method: 'POST', credentials: 'same-origin', headers: { [CSRF_HEADER]: '1', accept: 'application/json' } })
+      if (!response.ok) throw await requestErrorOf(response)
+      const { logoutUrl } = /** @type {{ logoutUrl: string }} */ (await response.json())
+      announce('logout')
+      if (navigate) page().assign(logoutUrl)
+      return logoutUrl
+    },
+
+    close () {
+      if (channel === undefined) return
+      channel.removeEventListener('message', onMessage)
+      channel.close()
+      channel = undefined
+    },
+  }
+}
