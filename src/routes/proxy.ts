@@ -8,7 +8,7 @@ import { guardCsrf } from '../plugins/csrf.ts'
 import { sendError } from '../plugins/error-handler.ts'
 import type { ClosableSocket, WebSocketSessions } from '../plugins/websocket-sessions.ts'
 import { clearSessionCookie, loadRequestSession, missingSessionError } from '../plugins/session.ts'
-import { LOGIN_STATE_COOKIE } from '../session/cookie.ts'
+import { isLoginStateCookie } from '../session/cookie.ts'
 import type { LoadedSession, StoredAccessToken } from '../session/types.ts'
 import { tokenKeyFor } from '../tokens/refresh-policy.ts'
 import { createDpopProof } from '../oidc/dpop.ts'
@@ -203,7 +203,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
           // An upstream must not set (or overwrite) bffgate's own cookies on the app's origin.
           const cookies = headers['set-cookie']
           if (cookies === undefined) return headers
-          const kept = cookies.filter((c) => !c.startsWith(`${cookieName}=`) && !c.startsWith(`${LOGIN_STATE_COOKIE}=`))
+          const kept = cookies.filter((c) => !c.startsWith(`${cookieName}=`) && !isLoginStateCookie(c))
           return { ...headers, 'set-cookie': kept }
         },
         onResponse (rawRequest, rawReply, res) {

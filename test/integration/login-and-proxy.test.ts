@@ -3,9 +3,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { decodeJwt } from 'jose'
-import { createBrowser } from '../helpers/browser.ts'
+import { createBrowser, loginAtDevIdp, type Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
-import { startStack, type Stack } from '../helpers/stack.ts'
+import { startStack, USER, type Stack } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
 
@@ -35,6 +35,10 @@ async function redisDump (): Promise<{ keys: string[]; text: string }> {
   return { keys, text: parts.join('\n') }
 }
 
+function loginCookies (browser: Browser) {
+  return browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-bff-login-'))
+}
+
 describe('login', () => {
   test('a full login sets an opaque __Host-Http- session cookie and lands on returnTo', async () => {
     const { browser, result } = await stack.login({ returnTo: '/orders/42?tab=items' })
@@ -48,7 +52,7 @@ describe('login', () => {
     assert.equal(cookie.path, '/')
     assert.equal(cookie.hostOnly, true)
     assert.equal(cookie.attributes.domain, undefined)
-    assert.equal(browser.cookie(stack.url, '__Host-bff-login'), undefined, 'login-state cookie consumed')
+    assert.deepEqual(loginCookies(browser), [], 'login-state cookie consumed')
     // Nothing readable in the cookie: no JWT, no claim.
     assert.ok(!Buffer.from(cookie.value, 'base64url').toString('latin1').includes('alice'))
   })
@@ -67,7 +71,9 @@ describe('login', () => {
     assert.ok((authorize.searchParams.get('nonce') ?? '').length >= 32)
     assert.equal(authorize.searchParams.get('redirect_uri'), `${stack.url}/bff/callback`)
     assert.equal(authorize.searchParams.get('scope'), 'openid profile email online_access')
-    const login = browser.cookie(stack.url, '__Host-bff-login')!
+    const [login] = loginCookies(browser)
+    assert.ok(login)
+    assert.match(login.name, /^__Host-bff-login-[A-Za-z0-9_-]{12}$/)
     assert.equal(login.sameSite, 'Lax')
     assert.equal(login.httpOnly, true)
     assert.equal(login.secure, true)
@@ -94,17 +100,39 @@ describe('login', () => {
     assert.equal((await stale.get(`${stack.url}/bff/user`)).status, 401)
   })
 
+  test('two logins started together in one browser (two tabs) both complete', async () => {
+    const browser = createBrowser()
+    const until = (url: URL) => url.pathname === '/bff/callback'
+    // Both tabs reach the IdP's answer before either callback runs.
+    const first = await loginAtDevIdp(browser, `${stack.url}/bff/login?returnTo=/tab-1`, USER, { until })
+    const second = await browser.follow(`${stack.url}/bff/login?returnTo=/tab-2`, { until })
+    assert.equal(loginCookies(browser).length, 2)
+    const one = await browser.get(first.url)
+    const two = await browser.get(second.url)
+    assert.equal(one.status, 302, one.text)
+    assert.equal(two.status, 302, two.text)
+    assert.equal(one.location?.pathname, '/tab-1')
+    assert.equal(two.location?.pathname, '/tab-2')
+    assert.deepEqual(loginCookies(browser), [])
+  })
+
+  test('pending login attempts are bounded: the oldest cookies are dropped', async () => {
+    const browser = createBrowser()
+    for (let i = 0; i < 7; i++) await browser.get(`${stack.url}/bff/login?returnTo=/attempt-${i}`)
+    assert.equal(loginCookies(browser).length, 4)
+  })
+
   test('a replayed callback is refused and creates no session', async () => {
     const browser = createBrowser()
     const atCallback = await stack.login({ browser }).catch(() => undefined)
     assert.ok(atCallback)
     // Run a second login but stop before the callback, then replay it twice.
     const second = createBrowser()
-    const { loginAtDevIdp } = await import('../helpers/browser.ts')
-    const stopped = await loginAtDevIdp(second, `${stack.url}/bff/login`, { username: 'alice', password: 'alice-password' }, {
+    const stopped = await loginAtDevIdp(second, `${stack.url}/bff/login`, USER, {
       until: (url) => url.pathname === '/bff/callback',
     })
-    const loginCookie = second.cookie(stack.url, '__Host-bff-login')!
+    const [loginCookie] = loginCookies(second)
+    assert.ok(loginCookie)
     const first = await second.get(stopped.url)
     assert.equal(first.status, 302)
     const replay = createBrowser()
@@ -117,8 +145,7 @@ describe('login', () => {
 
   test('a callback with another browser\'s state, or without a login cookie, is refused', async () => {
     const victim = createBrowser()
-    const { loginAtDevIdp } = await import('../helpers/browser.ts')
-    const stopped = await loginAtDevIdp(victim, `${stack.url}/bff/login`, { username: 'alice', password: 'alice-password' }, {
+    const stopped = await loginAtDevIdp(victim, `${stack.url}/bff/login`, USER, {
       until: (url) => url.pathname === '/bff/callback',
     })
     const attacker = createBrowser()

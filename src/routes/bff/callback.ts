@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { BffError } from '../../errors.ts'
 import { OidcError } from '../../oidc/client.ts'
 import { loadRequestSession, setSessionCookie } from '../../plugins/session.ts'
-import { LOGIN_STATE_COOKIE, LOGIN_STATE_TTL_SECONDS, expiredCookieOptions } from '../../session/cookie.ts'
+import { LOGIN_STATE_TTL_SECONDS, expiredCookieOptions, loginStateCookieName } from '../../session/cookie.ts'
 import { constantTimeEqual } from '../../session/crypto.ts'
 import { openLoginState } from '../../session/login-state.ts'
 import type { SessionRecord } from '../../session/types.ts'
@@ -20,11 +20,12 @@ export function registerCallbackRoute (app: FastifyInstance): void {
   app.get<{ Querystring: Record<string, unknown> }>('/bff/callback', async (request, reply) => {
     const { oidc, keyring, config, store } = app.bff
     const nowSeconds = Math.floor(Date.now() / 1000)
-    // The login cookie is consumed whatever happens next.
-    reply.setCookie(LOGIN_STATE_COOKIE, '', expiredCookieOptions('lax')).header('cache-control', 'no-store')
-
-    const login = openLoginState(keyring, request.cookies[LOGIN_STATE_COOKIE], nowSeconds)
+    reply.header('cache-control', 'no-store')
     const state = request.query.state
+    // The attempt's own cookie, named after its state; consumed whatever happens next.
+    const cookieName = typeof state === 'string' && state !== '' ? loginStateCookieName(state) : undefined
+    if (cookieName !== undefined && request.cookies[cookieName] !== undefined) reply.setCookie(cookieName, '', expiredCookieOptions('lax'))
+    const login = cookieName === undefined ? undefined : openLoginState(keyring, request.cookies[cookieName], nowSeconds)
     if (login === undefined || typeof state !== 'string' || !constantTimeEqual(state, login.state)) {
       request.log.warn({ event: 'login.state_invalid', reason: login === undefined ? 'no_login_cookie' : 'state_mismatch' }, 'callback with an unknown or foreign state')
       throw new BffError('BFF_ERR_LOGIN_STATE_INVALID')

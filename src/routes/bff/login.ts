@@ -1,11 +1,11 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config/types.ts'
 import { safeReturnTo } from '../../gateway/return-to.ts'
 import { BffError } from '../../errors.ts'
 import { OidcError } from '../../oidc/client.ts'
 import { createDpopKey } from '../../oidc/dpop.ts'
-import { LOGIN_STATE_COOKIE, LOGIN_STATE_TTL_SECONDS, loginStateCookieOptions } from '../../session/cookie.ts'
-import { sealLoginState } from '../../session/login-state.ts'
+import { LOGIN_STATE_TTL_SECONDS, MAX_PENDING_LOGINS, expiredCookieOptions, isLoginStateCookie, loginStateCookieName, loginStateCookieOptions } from '../../session/cookie.ts'
+import { openLoginState, sealLoginState } from '../../session/login-state.ts'
 
 /**
  * `GET /bff/login?returnTo=/path`: starts the authorization code flow with PKCE (S256),
@@ -28,11 +28,24 @@ export function registerLoginRoute (app: FastifyInstance): void {
       throw new BffError(err instanceof OidcError && err.kind === 'transient' ? 'BFF_ERR_IDP_UNREACHABLE' : 'BFF_ERR_IDP_RESPONSE_INVALID', { cause: err })
     }
     request.log.info({ event: 'login.started' }, 'login started')
+    dropOldLoginAttempts(request, reply)
     return reply
-      .setCookie(LOGIN_STATE_COOKIE, cookie, loginStateCookieOptions())
+      .setCookie(loginStateCookieName(checks.state), cookie, loginStateCookieOptions())
       .header('cache-control', 'no-store')
       .redirect(url.href, 302)
   })
+}
+
+/** Keeps the number of pending login cookies bounded: the oldest (or unreadable) ones go. */
+function dropOldLoginAttempts (request: FastifyRequest, reply: FastifyReply): void {
+  const nowSeconds = Math.floor(Date.now() / 1000)
+  const pending = Object.entries(request.cookies)
+    .filter(([name]) => isLoginStateCookie(name))
+    .map(([name, value]) => ({ name, expiresAt: openLoginState(request.server.bff.keyring, value, nowSeconds)?.expiresAt ?? 0 }))
+    .sort((a, b) => b.expiresAt - a.expiresAt)
+  for (const [i, { name, expiresAt }] of pending.entries()) {
+    if (i >= MAX_PENDING_LOGINS - 1 || expiresAt === 0) reply.setCookie(name, '', expiredCookieOptions('lax'))
+  }
 }
 
 /** Whether sessions need a DPoP key: DPoP for everything, or for at least one route. */
