@@ -84,6 +84,9 @@ export async function startStack (options: StackOptions = {}): Promise<Stack> {
     ...(options.redis && { BFF_REDIS_URL: options.redis.url, BFF_REDIS_KEY_PREFIX: keyPrefix }),
     BFF_ROUTES: JSON.stringify(options.routes?.(api.url) ?? [{ path: '/api', upstream: api.url }]),
     BFF_LOG_LEVEL: 'debug',
+    // The gateway shares this process with the test (key generation, parsing): load shedding on
+    // the event-loop delay would measure the test, not the gateway. Tests of shedding turn it on.
+    BFF_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...options.env,
   }
   const config = loadConfig(env)
