@@ -5,7 +5,12 @@
  * - IDP_PORT (default 4000), IDP_HOST (default 127.0.0.1), IDP_ISSUER (default http://<host>:<port>)
  * - IDP_CLIENT_ID (default bffgate-dev), IDP_CLIENT_SECRET (default: random for each run and
  *   never printed; set it when another process, such as bffgate, needs it)
- * - IDP_CLIENT_AUTH_METHOD (default client_secret_basic)
+ * - IDP_CLIENT_AUTH_METHOD: client_secret_basic, client_secret_post or private_key_jwt, enforced
+ *   strictly; unset, the client is registered for client_secret_basic and may also send its
+ *   secret in the body
+ * - IDP_CLIENT_JWKS: the client's public JWKS (JSON) for private_key_jwt
+ * - IDP_REQUIRE_PAR (default false): refuse authorization requests not pushed first (PAR)
+ * - IDP_REQUIRE_DPOP_NONCE (default false): the token endpoint demands DPoP nonces
  * - IDP_REDIRECT_URIS (default http://localhost:8080/bff/callback)
  * - IDP_POST_LOGOUT_REDIRECT_URIS (default http://localhost:8080/), IDP_BACKCHANNEL_LOGOUT_URI
  * - IDP_API_AUDIENCE (default https://api.bffgate.test)
@@ -51,6 +56,8 @@ const options = {
   ...(env.IDP_API_AUDIENCE ? { apiAudience: env.IDP_API_AUDIENCE } : {}),
   ...(keys ? { keys } : {}),
   testHooks: env.IDP_TEST_HOOKS !== 'false',
+  requirePushedAuthorizationRequests: env.IDP_REQUIRE_PAR === 'true',
+  requireDpopNonce: env.IDP_REQUIRE_DPOP_NONCE === 'true',
   clients: [{
     client_id: env.IDP_CLIENT_ID ?? 'bffgate-dev',
     client_secret: env.IDP_CLIENT_SECRET || randomBytes(24).toString('base64url'),
@@ -58,6 +65,7 @@ const options = {
     post_logout_redirect_uris: list(env.IDP_POST_LOGOUT_REDIRECT_URIS, ['http://localhost:8080/']),
     ...(env.IDP_BACKCHANNEL_LOGOUT_URI ? { backchannel_logout_uri: env.IDP_BACKCHANNEL_LOGOUT_URI } : {}),
     ...(env.IDP_CLIENT_AUTH_METHOD ? { token_endpoint_auth_method: env.IDP_CLIENT_AUTH_METHOD } : {}),
+    ...(env.IDP_CLIENT_JWKS ? { jwks: JSON.parse(env.IDP_CLIENT_JWKS) as { keys: JWK[] } } : {}),
   }],
 };
 const lifetimes = {

@@ -203,6 +203,14 @@ export function classifyOidcError (err: unknown, context: string): OidcError {
     if (err.error === 'invalid_grant') return new OidcError('invalid_grant', `${context}: invalid_grant`, { cause: err, oauthError: err.error })
     return new OidcError('rejected', `${context}: ${err.error}`, { cause: err, oauthError: err.error })
   }
+  if (err instanceof oidc.WWWAuthenticateChallengeError) {
+    // A 401 with a challenge (oidc-provider sends one for Basic client authentication).
+    const status = err.response.status
+    const oauthError = err.cause.find((challenge) => typeof challenge.parameters.error === 'string')?.parameters.error
+    if (status >= 500 || status === 429) return new OidcError('transient', `${context}: the IdP answered ${status}`, { cause: err, ...(oauthError !== undefined && { oauthError }) })
+    if (oauthError === 'invalid_grant') return new OidcError('invalid_grant', `${context}: invalid_grant`, { cause: err, oauthError })
+    return new OidcError('rejected', `${context}: ${oauthError ?? `HTTP ${status}`}`, { cause: err, ...(oauthError !== undefined && { oauthError }) })
+  }
   if (err instanceof oidc.AuthorizationResponseError) {
     return new OidcError('rejected', `${context}: the IdP answered ${err.error}`, { cause: err, oauthError: err.error })
   }

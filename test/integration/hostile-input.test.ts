@@ -45,6 +45,8 @@ function send (method: string, path: string, headers: Record<string, string>, bo
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }))
     })
     req.on('error', reject)
+    // A hang is a failure with its request named, not a stuck run.
+    req.setTimeout(15_000, () => req.destroy(new Error(`${method} ${path}: no answer within 15 s`)))
     req.end(body)
   })
 }
