@@ -81,6 +81,11 @@ export interface DevIdpOptions {
    * false (no nonces at all).
    */
   requireDpopNonce?: boolean;
+  /**
+   * Send back-channel logout also to private-network addresses, e.g. `http://bffgate:8080` on a
+   * compose network (loopback always works); default false. Development only.
+   */
+  allowPrivateNetwork?: boolean;
 }
 
 /** A running development IdP. */
@@ -250,6 +255,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     dpopNonceSecret: requireDpopNonce ? randomBytes(32) : undefined,
     issuedTokens,
     explicitAuthMethods,
+    allowPrivateNetwork: options.allowPrivateNetwork ?? false,
   });
   provider.on('server_error', (_ctx: unknown, error: Error) => log(`server_error: ${error.stack ?? error.message}`));
   provider.on('backchannel.error', (_ctx: unknown, error: Error, client: { clientId: string }) => {

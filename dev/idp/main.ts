@@ -11,6 +11,8 @@
  * - IDP_CLIENT_JWKS: the client's public JWKS (JSON) for private_key_jwt
  * - IDP_REQUIRE_PAR (default false): refuse authorization requests not pushed first (PAR)
  * - IDP_REQUIRE_DPOP_NONCE (default false): the token endpoint demands DPoP nonces
+ * - IDP_ALLOW_PRIVATE_NETWORK (default false): send back-channel logout to private addresses
+ *   too (a compose network); loopback always works
  * - IDP_REDIRECT_URIS (default http://localhost:8080/bff/callback)
  * - IDP_POST_LOGOUT_REDIRECT_URIS (default http://localhost:8080/), IDP_BACKCHANNEL_LOGOUT_URI
  * - IDP_API_AUDIENCE (default https://api.bffgate.test)
@@ -58,6 +60,7 @@ const options = {
   testHooks: env.IDP_TEST_HOOKS !== 'false',
   requirePushedAuthorizationRequests: env.IDP_REQUIRE_PAR === 'true',
   requireDpopNonce: env.IDP_REQUIRE_DPOP_NONCE === 'true',
+  allowPrivateNetwork: env.IDP_ALLOW_PRIVATE_NETWORK === 'true',
   clients: [{
     client_id: env.IDP_CLIENT_ID ?? 'bffgate-dev',
     client_secret: env.IDP_CLIENT_SECRET || randomBytes(24).toString('base64url'),

@@ -76,6 +76,11 @@ export interface ProviderSettings {
   /** Receives every token value the token endpoint issues. */
   issuedTokens: IssuedTokens;
   /**
+   * Also send back-channel logout to private-network addresses (a compose network's
+   * 172.x/10.x/192.168.x); loopback is always allowed. Never in a production IdP.
+   */
+  allowPrivateNetwork: boolean;
+  /**
    * Client id to `token_endpoint_auth_method`, for clients that registered one explicitly
    * (static or at runtime): they must authenticate exactly that way.
    */
@@ -95,8 +100,8 @@ function isLoopbackHost(hostname: string): boolean {
  * parties on 127.0.0.1, so loopback targets get a plain fetch; every other target keeps the
  * protection. Never do this in a production IdP.
  */
-function fetchAllowingLoopback(url: string | URL, options: RequestInit & { dispatcher?: unknown }): Promise<Response> {
-  if (isLoopbackHost(new URL(url).hostname)) {
+function fetchAllowingLoopback(url: string | URL, options: RequestInit & { dispatcher?: unknown }, allowPrivateNetwork = false): Promise<Response> {
+  if (allowPrivateNetwork || isLoopbackHost(new URL(url).hostname)) {
     const { dispatcher: _protectedDispatcher, ...rest } = options;
     return globalThis.fetch(url, rest);
   }
@@ -294,7 +299,7 @@ export function createDevProvider(settings: ProviderSettings): Provider {
     renderError: async (ctx: KoaContextWithOIDC, out: Record<string, string>) => {
       ctx.body = renderPage('Error', Object.entries(out).map(([key, value]) => `<p><strong>${escapeHtml(key)}</strong>: ${escapeHtml(String(value))}</p>`).join(''));
     },
-    fetch: fetchAllowingLoopback,
+    fetch: (url: string | URL, options: RequestInit & { dispatcher?: unknown }) => fetchAllowingLoopback(url, options, settings.allowPrivateNetwork),
   });
 
   // Auth0 puts `sid` in every ID token; oidc-provider only for clients that registered
