@@ -139,6 +139,22 @@ async function waitForRedis (port: number): Promise<void> {
   throw new Error(`redis-server did not answer on port ${port} within 10 s`)
 }
 
+/**
+ * Every key under `prefix` and every value they hold (hash fields, set members, strings), as
+ * raw bytes: what an attacker with a dump of this Redis would have. The key names come first.
+ */
+export async function dumpRedis (client: Pick<Redis, 'keys' | 'type' | 'hgetallBuffer' | 'smembersBuffer' | 'getBuffer'>, prefix: string): Promise<{ keys: string[]; values: Buffer[] }> {
+  const keys = await client.keys(`${prefix}*`)
+  const values: Buffer[] = [Buffer.from(keys.join('\n'))]
+  for (const key of keys) {
+    const type = await client.type(key)
+    if (type === 'hash') values.push(...Object.values(await client.hgetallBuffer(key)))
+    else if (type === 'set') values.push(...(await client.smembersBuffer(key)))
+    else values.push((await client.getBuffer(key)) ?? Buffer.alloc(0))
+  }
+  return { keys, values }
+}
+
 export async function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()

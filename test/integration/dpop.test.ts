@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JWK } from 'jose'
 import { createBrowser, loginAtDevIdp } from '../helpers/browser.ts'
-import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
+import { dumpRedis, startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startStack, USER, type Stack } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
@@ -75,10 +75,7 @@ describe('DPoP everywhere (BFF_DPOP=true)', () => {
 
   test('no token or key material appears in Redis in clear', async () => {
     await loginCookie(stack)
-    const client = redis.client()
-    const keys = await client.keys(`${stack.keyPrefix}*`)
-    const values = await Promise.all(keys.map(async (k) => (await client.type(k)) === 'hash' ? Object.values(await client.hgetallBuffer(k)).map((b) => b.toString('latin1')).join('') : ''))
-    const text = values.join('\n')
+    const text = (await dumpRedis(redis.client(), stack.keyPrefix)).values.map((v) => v.toString('latin1')).join('\n')
     assert.ok(!text.includes('"crv"') && !text.includes('P-256') && !text.includes('eyJ'))
   })
 })

@@ -4,7 +4,7 @@ import { request as httpRequest } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { decodeJwt } from 'jose'
 import { createBrowser, loginAtDevIdp, type Browser } from '../helpers/browser.ts'
-import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
+import { dumpRedis, startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startStack, USER, type Stack } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
@@ -23,16 +23,8 @@ after(async () => {
 
 /** Every key and value under the stack's prefix, as one searchable string. */
 async function redisDump (): Promise<{ keys: string[]; text: string }> {
-  const client = redis.client()
-  const keys = await client.keys(`${stack.keyPrefix}*`)
-  const parts: string[] = [...keys]
-  for (const key of keys) {
-    const type = await client.type(key)
-    if (type === 'hash') parts.push(...Object.values(await client.hgetallBuffer(key)).map((b) => b.toString('latin1')))
-    else if (type === 'set') parts.push(...(await client.smembers(key)))
-    else parts.push((await client.getBuffer(key))?.toString('latin1') ?? '')
-  }
-  return { keys, text: parts.join('\n') }
+  const { keys, values } = await dumpRedis(redis.client(), stack.keyPrefix)
+  return { keys, text: values.map((v) => v.toString('latin1')).join('\n') }
 }
 
 function loginCookies (browser: Browser) {

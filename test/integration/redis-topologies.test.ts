@@ -12,6 +12,7 @@ import { createSessionStore } from '../../src/session/store.ts'
 import { runSessionStoreContract, SECRET_A } from '../contracts/session-store.contract.ts'
 import type { Browser } from '../helpers/browser.ts'
 import { startRedisCluster, startRedisSentinel, type TestRedisCluster, type TestRedisSentinel } from '../helpers/redis-topologies.ts'
+import { dumpRedis } from '../helpers/redis.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
@@ -45,18 +46,8 @@ function contractOn (name: string, configFor: (prefix: string) => RedisConfig): 
       store,
       async dump () {
         const masters = connection instanceof Cluster ? connection.nodes('master') : [connection]
-        const values: Buffer[] = []
-        for (const node of masters) {
-          const keys = await node.keys(`${keyPrefix}*`)
-          values.push(Buffer.from(keys.join('\n')))
-          for (const key of keys) {
-            const type = await node.type(key)
-            if (type === 'hash') values.push(...Object.values(await node.hgetallBuffer(key)))
-            else if (type === 'set') values.push(...(await node.smembersBuffer(key)))
-            else values.push((await node.getBuffer(key)) ?? Buffer.alloc(0))
-          }
-        }
-        return values
+        const dumps = await Promise.all(masters.map((node) => dumpRedis(node, keyPrefix)))
+        return dumps.flatMap((d) => d.values)
       },
     }
   })

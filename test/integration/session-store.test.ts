@@ -5,7 +5,7 @@ import { createMemoryBackend } from '../../src/session/memory-backend.ts'
 import { createRedisBackend } from '../../src/session/redis-backend.ts'
 import { createSessionStore } from '../../src/session/store.ts'
 import { runSessionStoreContract, SECRET_A } from '../contracts/session-store.contract.ts'
-import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
+import { dumpRedis, startTestRedis, type TestRedis } from '../helpers/redis.ts'
 
 let redis: TestRedis
 before(async () => { redis = await startTestRedis() })
@@ -17,17 +17,7 @@ runSessionStoreContract('redis', async ({ idleSeconds, secrets = [SECRET_A], pre
   const store = createSessionStore({ backend: createRedisBackend(client, { removedChannel: `${keyPrefix}removed` }), keyring: createKeyring(secrets), keys: createKeyNames(keyPrefix), idleSeconds })
   return {
     store,
-    async dump () {
-      const keys = await client.keys(`${keyPrefix}*`)
-      const values: Buffer[] = [Buffer.from(keys.join('\n'))]
-      for (const key of keys) {
-        const type = await client.type(key)
-        if (type === 'hash') values.push(...Object.values(await client.hgetallBuffer(key)))
-        else if (type === 'set') values.push(...(await client.smembersBuffer(key)))
-        else values.push((await client.getBuffer(key)) ?? Buffer.alloc(0))
-      }
-      return values
-    },
+    dump: async () => (await dumpRedis(client, keyPrefix)).values,
   }
 })
 
