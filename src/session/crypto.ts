@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
 
 /**
  * Symmetric primitives for session data: AES-256-GCM sealing and HKDF key derivation.
@@ -13,8 +13,11 @@ export function deriveKey (ikm: Uint8Array | string, info: string, salt: Uint8Ar
   return Buffer.from(hkdfSync('sha256', ikm, salt, info, 32))
 }
 
-/** Encrypts `plaintext`; `aad` binds the result to its context (e.g. its Redis key). */
-export function seal (key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+/**
+ * Encrypts `plaintext`; `aad` binds the result to its context (e.g. its Redis key). A
+ * `KeyObject` key skips Node's per-call key preparation (about 12 µs of a hot request).
+ */
+export function seal (key: Uint8Array | KeyObject, plaintext: Uint8Array, aad: Uint8Array): Buffer {
   const iv = randomBytes(IV_BYTES)
   const cipher = createCipheriv('aes-256-gcm', key, iv)
   cipher.setAAD(aad)
@@ -23,7 +26,7 @@ export function seal (key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): 
 }
 
 /** Decrypts what {@link seal} made; `undefined` when the key, context or bytes are wrong. */
-export function open (key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer | undefined {
+export function open (key: Uint8Array | KeyObject, sealed: Uint8Array, aad: Uint8Array): Buffer | undefined {
   if (sealed.length < IV_BYTES + TAG_BYTES) return undefined
   const iv = sealed.subarray(0, IV_BYTES)
   const tag = sealed.subarray(sealed.length - TAG_BYTES)

@@ -77,15 +77,40 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     return exec(pipeline)
   }
 
+  const readOne = async (key: string): Promise<SessionEntry | undefined> => {
+    const results = await redis.pipeline().hgetBuffer(key, RECORD_FIELD).pttl(key).exec()
+    if (results === null) return undefined
+    for (const [err] of results) if (err) throw err
+    return entryOf(results[0]![1] as Buffer | null, results[1]![1] as number)
+  }
+  // Reads made in the same turn of the event loop (one per proxied request, many at once under
+  // load) go out as one pipeline: one socket write and one reply parse for all of them instead
+  // of one each, which was a tenth of a proxied request's CPU. Each read is still its own
+  // HGET+PTTL answered in the same single round trip; only the write is shared.
+  let pendingReads: PendingRead[] = []
+  const flushReads = (): void => {
+    const batch = pendingReads
+    pendingReads = []
+    const pipeline = redis.pipeline()
+    for (const { key } of batch) pipeline.hgetBuffer(key, RECORD_FIELD).pttl(key)
+    pipeline.exec().then((results) => {
+      batch.forEach((read, i) => {
+        const record = results?.[2 * i]
+        const ttl = results?.[2 * i + 1]
+        if (record === undefined || ttl === undefined) read.resolve(undefined)
+        else if (record[0] ?? ttl[0]) read.reject(record[0] ?? ttl[0])
+        else read.resolve(entryOf(record[1] as Buffer | null, ttl[1] as number))
+      })
+    }, (err: unknown) => { for (const read of batch) read.reject(err) })
+  }
+  const readBatched = (key: string): Promise<SessionEntry | undefined> => new Promise((resolve, reject) => {
+    // setImmediate, not nextTick: it runs after every socket callback of this poll phase.
+    if (pendingReads.length === 0) setImmediate(flushReads)
+    pendingReads.push({ key, resolve, reject })
+  })
+
   return {
-    read: (key) => wrap('read', async () => {
-      const results = await redis.pipeline().hgetBuffer(key, RECORD_FIELD).pttl(key).exec()
-      if (results === null) return undefined
-      for (const [err] of results) if (err) throw err
-      const sealed = results[0]![1] as Buffer | null
-      const ttlMs = results[1]![1] as number
-      return sealed === null || ttlMs <= 0 ? undefined : { sealed, ttlMs }
-    }),
+    read: (key) => wrap('read', () => cluster ? readOne(key) : readBatched(key)),
 
     write: (key, sealed, indexKeys, ttlMs) => wrap('write', async () => {
       if (cluster) {
@@ -174,6 +199,22 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       }
     },
   }
+}
+
+interface SessionEntry {
+  readonly sealed: Buffer
+  readonly ttlMs: number
+}
+
+interface PendingRead {
+  readonly key: string
+  resolve (entry: SessionEntry | undefined): void
+  reject (err: unknown): void
+}
+
+/** A missing record, or one whose key has no time left, reads as no session. */
+function entryOf (sealed: Buffer | null, ttlMs: number): SessionEntry | undefined {
+  return sealed === null || ttlMs <= 0 ? undefined : { sealed, ttlMs }
 }
 
 interface ScriptedRedis {

@@ -1,3 +1,5 @@
+import type { KeyObject } from 'node:crypto'
+
 /**
  * DPoP (RFC 9449) key material of one session: an ES256 key pair kept as JWKs inside the
  * session record, which is encrypted at rest, so the private key never leaves bffgate.
@@ -54,7 +56,7 @@ export interface LoadedSession {
 export interface SessionHandle {
   readonly storageKey: string
   readonly lockKey: string
-  readonly recordKey: Buffer
+  readonly recordKey: KeyObject
 }
 
 /** A held refresh lock; its token fences writes (a lock that expired can no longer write). */

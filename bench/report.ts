@@ -1,0 +1,113 @@
+/** One measured load run. Latencies in milliseconds. */
+export interface LoadRun {
+  target: string
+  body: 'small' | '64k'
+  connections: number
+  seconds: number
+  rps: number
+  p50Ms: number
+  p99Ms: number
+  requests: number
+  non2xx: number
+  errors: number
+  rssMiB?: number
+  /** The target process's user+system CPU over the run, per completed request. */
+  cpuUsPerRequest?: number
+  redisCommandsPerRequest?: number
+  redisCommands?: Record<string, number>
+  /** Store operations (each one Redis round trip) per request, from bffgate's metrics. */
+  storeRoundTripsPerRequest?: number
+  storeOperations?: Record<string, number>
+}
+
+export interface BenchResults {
+  date: string
+  label: string
+  quick: boolean
+  node: string
+  cpus: number
+  logLevel: string
+  /** Proxy under test on CPU 1, everything else on CPU 0. */
+  pinned?: boolean
+  durationSeconds: number
+  warmupSeconds: number
+  runs: LoadRun[]
+  gatewayStartRssMiB?: number
+  sessions?: number
+  redisBytesPerSession?: number
+  sealedRecordBytes?: number | undefined
+  soak?: { seconds: number; rps: number; rssFirstMiB: number; rssLastMiB: number; rssMaxMiB: number; growth: number }
+  storm?: Record<string, number>
+  wallSeconds?: number
+  /** Why the Express peer produced no figures, when it did not. */
+  expressPeerError?: string
+}
+
+const ratio = (a: number | undefined, b: number | undefined) => a !== undefined && b !== undefined && b > 0 ? (a / b).toFixed(2) : ''
+
+/** The results as a Markdown table, every bffgate figure also as a ratio to the bare proxy. */
+export function renderMarkdown (r: BenchResults): string {
+  const lines = [
+    `# bffgate benchmark (${r.label}, ${r.date})`,
+    '',
+    `Node ${r.node}, ${r.cpus} CPUs, loopback; ${r.durationSeconds} s per run after ${r.warmupSeconds} s warm-up${r.quick ? ' (BENCH_QUICK)' : ''}; gateway log level ${r.logLevel}${r.pinned === true ? '; the proxy under test pinned to CPU 1, load generator, upstream, Redis and IdP to CPU 0' : ''}.`,
+    'bffgate-1: one logged-in session; bffgate-10k: requests spread over distinct sessions. Ratios are to bare-proxy at the same connections and body.',
+    '',
+    '| target | body | conns | req/s | p50 ms | p99 ms | non-2xx | rss MiB | CPU µs/req | Redis cmds/req | Redis round trips/req | req/s ÷ bare | p99 ÷ bare | CPU ÷ bare |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ]
+  for (const run of r.runs) {
+    const bare = r.runs.find((b) => b.target === 'bare-proxy' && b.body === run.body && b.connections === run.connections)
+    const isGateway = run.target.startsWith('bffgate') || run.target === 'express-peer'
+    lines.push(`| ${run.target} | ${run.body} | ${run.connections} | ${run.rps} | ${run.p50Ms} | ${run.p99Ms} | ${run.non2xx + run.errors} | ${run.rssMiB ?? ''} | ${run.cpuUsPerRequest ?? ''} | ${run.redisCommandsPerRequest ?? ''} | ${run.storeRoundTripsPerRequest ?? ''} | ` +
+      `${isGateway ? ratio(run.rps, bare?.rps) : ''} | ${isGateway ? ratio(run.p99Ms, bare?.p99Ms) : ''} | ${isGateway ? ratio(run.cpuUsPerRequest, bare?.cpuUsPerRequest) : ''} |`)
+  }
+  lines.push('')
+  if (r.sessions !== undefined) lines.push(`- Sessions: ${r.sessions}; Redis memory per session ${r.redisBytesPerSession} bytes (INFO used_memory delta ÷ sessions; sealed record ${r.sealedRecordBytes} bytes).`)
+  if (r.gatewayStartRssMiB !== undefined) lines.push(`- bffgate RSS at start ${r.gatewayStartRssMiB} MiB.`)
+  if (r.soak !== undefined) lines.push(`- Soak ${r.soak.seconds} s at 50 connections, ${r.soak.rps} req/s: RSS ${r.soak.rssFirstMiB.toFixed(1)} → ${r.soak.rssLastMiB.toFixed(1)} MiB (max ${r.soak.rssMaxMiB.toFixed(1)}), growth ${(r.soak.growth * 100).toFixed(1)} %.`)
+  if (r.storm !== undefined) {
+    const s = r.storm
+    lines.push(`- Refresh storm: ${s.sessions} sessions, access tokens of ${s.accessTokenTtlSeconds} s (skew ${s.skewSeconds} s), ${s.seconds} s at 50 connections: ${s.rps} req/s, p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms, non-2xx ${s.non2xx! + s.errors!}; ` +
+      `${s.tokenEndpointCalls} token-endpoint calls for ${s.expiriesHandled} expiries handled (new tokens seen upstream; ~${s.expectedExpiriesApprox} if every session hit every expiry) = ${s.tokenCallsPerSessionExpiry} calls per session per expiry.`)
+  }
+  if (r.expressPeerError !== undefined) lines.push(`- Express peer: no figures (${r.expressPeerError}).`)
+  return `${lines.join('\n')}\n`
+}
+
+const COLORS: Record<string, string> = { upstream: '#888', 'bare-proxy': '#1f77b4', 'bffgate-1': '#d62728', 'bffgate-10k': '#ff7f0e', 'express-peer': '#9467bd' }
+
+/** Two hand-drawn panels: throughput and p99 by connection count, one line per target (small body). */
+export function renderChart (r: BenchResults): string {
+  const runs = r.runs.filter((x) => x.body === 'small')
+  const targets = [...new Set(runs.map((x) => x.target))]
+  const conns = [...new Set(runs.map((x) => x.connections))].sort((a, b) => a - b)
+  const W = 420
+  const H = 260
+  const pad = 50
+  const panel = (ox: number, title: string, value: (x: typeof runs[number]) => number, unit: string) => {
+    const max = Math.max(...runs.map(value)) * 1.1 || 1
+    const x = (i: number) => ox + pad + (i * (W - 2 * pad)) / Math.max(1, conns.length - 1)
+    const y = (v: number) => H - pad + 10 - (v / max) * (H - 2 * pad)
+    const out = [`<text x="${ox + W / 2}" y="20" text-anchor="middle" font-size="14">${title}</text>`,
+      `<line x1="${ox + pad}" y1="${H - pad + 10}" x2="${ox + W - pad}" y2="${H - pad + 10}" stroke="#000"/>`,
+      `<line x1="${ox + pad}" y1="${pad - 10}" x2="${ox + pad}" y2="${H - pad + 10}" stroke="#000"/>`,
+      `<text x="${ox + 8}" y="${pad - 14}" font-size="10">${Math.round(max)} ${unit}</text>`,
+      `<text x="${ox + W / 2}" y="${H - 8}" text-anchor="middle" font-size="11">connections</text>`]
+    conns.forEach((c, i) => out.push(`<text x="${x(i)}" y="${H - pad + 24}" text-anchor="middle" font-size="10">${c}</text>`))
+    for (const t of targets) {
+      const points = conns.map((c, i) => { const run = runs.find((q) => q.target === t && q.connections === c); return run ? `${x(i).toFixed(1)},${y(value(run)).toFixed(1)}` : '' }).filter(Boolean)
+      out.push(`<polyline fill="none" stroke="${COLORS[t] ?? '#2ca02c'}" stroke-width="2" points="${points.join(' ')}"/>`)
+      for (const p of points) { const [px, py] = p.split(','); out.push(`<circle cx="${px}" cy="${py}" r="3" fill="${COLORS[t] ?? '#2ca02c'}"/>`) }
+    }
+    return out.join('\n')
+  }
+  const legend = targets.map((t, i) => `<rect x="${20 + i * 130}" y="${H + 8}" width="12" height="12" fill="${COLORS[t] ?? '#2ca02c'}"/><text x="${36 + i * 130}" y="${H + 18}" font-size="11">${t}</text>`).join('\n')
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 30}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="#fff"/>
+${panel(0, 'Throughput (req/s, small body)', (q) => q.rps, 'req/s')}
+${panel(W, 'p99 latency (ms, small body)', (q) => q.p99Ms, 'ms')}
+${legend}
+</svg>
+`
+}
