@@ -51,7 +51,13 @@ async function main (): Promise<void> {
   process.once('SIGTERM', () => shutdown('SIGTERM'))
   process.once('SIGINT', () => shutdown('SIGINT'))
 
-  await app.listen({ port: config.port, host: config.host })
+  try {
+    await app.listen({ port: config.port, host: config.host })
+  } catch (err) {
+    process.stderr.write(`bffgate: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}\n`)
+    await app.close().catch(() => {})
+    process.exit(1)
+  }
 }
 
 await main()

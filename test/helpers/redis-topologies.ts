@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
-import { freePort } from './redis.ts'
+import { freePort, waitForRedis } from './redis.ts'
 
 const run = promisify(execFile)
 const binary = () => process.env.REDIS_SERVER_BIN ?? 'redis-server'
@@ -23,7 +23,7 @@ async function spawnNode (args: string[], port: number): Promise<Node> {
     child.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited with ${code}`)))
   })
   failed.catch(() => {})
-  await Promise.race([failed, waitForPing(port)])
+  await Promise.race([failed, waitForRedis(port)])
   return { port, child }
 }
 
@@ -32,24 +32,6 @@ async function killNode (node: Node, signal: NodeJS.Signals = 'SIGKILL'): Promis
   const exited = new Promise((resolve) => node.child.once('exit', resolve))
   node.child.kill(signal)
   await exited
-}
-
-async function waitForPing (port: number): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while (Date.now() < deadline) {
-    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-    probe.on('error', () => {})
-    try {
-      await probe.connect()
-      await probe.ping()
-      probe.disconnect()
-      return
-    } catch {
-      probe.disconnect()
-      await sleep(50)
-    }
-  }
-  throw new Error(`redis on port ${port} did not answer within 10 s`)
 }
 
 /** Polls `check` until it is true, or fails naming `what`. */

@@ -121,7 +121,8 @@ export async function startRedisServer (options: { binary?: string } = {}): Prom
   }
 }
 
-async function waitForRedis (port: number): Promise<void> {
+/** Resolves once a Redis on this loopback port answers PING (10 s at most). */
+export async function waitForRedis (port: number): Promise<void> {
   const deadline = Date.now() + 10_000
   while (Date.now() < deadline) {
     const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
@@ -136,7 +137,7 @@ async function waitForRedis (port: number): Promise<void> {
       await sleep(50)
     }
   }
-  throw new Error(`redis-server did not answer on port ${port} within 10 s`)
+  throw new Error(`redis on port ${port} did not answer within 10 s`)
 }
 
 /**

@@ -17,8 +17,21 @@ export interface Replica {
   stop (): Promise<number | null>
 }
 
-/** Starts `src/server.ts` with `env` on a free port and resolves once it listens. */
+/**
+ * Starts `src/server.ts` with `env` on a free port and resolves once it listens; on another
+ * port if the chosen one was taken meanwhile.
+ */
 export async function startReplica (env: Record<string, string>): Promise<Replica> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startReplicaOnce(env)
+    } catch (err) {
+      if (!String((err as Error).message).includes('EADDRINUSE') || attempt === 5) throw err
+    }
+  }
+}
+
+async function startReplicaOnce (env: Record<string, string>): Promise<Replica> {
   const port = await freePort()
   const child: ChildProcess = spawn(process.execPath, [serverEntry], {
     env: { PATH: process.env.PATH ?? '', ...env, BFF_PORT: String(port), BFF_HOST: '127.0.0.1' },

@@ -54,6 +54,18 @@ export interface StackOptions {
  * bffgate configured through `loadConfig` exactly as from the environment.
  */
 export async function startStack (options: StackOptions = {}): Promise<Stack> {
+  // The gateway's port must be known before it listens (its public URL and the IdP's redirect
+  // URIs name it), so another process may take it in between: then start again on another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStackOnce(options)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 5) throw err
+    }
+  }
+}
+
+async function startStackOnce (options: StackOptions): Promise<Stack> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const idp = await startDevIdp({
@@ -103,7 +115,15 @@ export async function startStack (options: StackOptions = {}): Promise<Stack> {
       },
     },
   })
-  await app.listen({ port, host: '127.0.0.1' })
+  try {
+    await app.listen({ port, host: '127.0.0.1' })
+  } catch (err) {
+    // Nothing may outlive a failed start: open servers would keep the test process alive.
+    await app.close()
+    await api.close()
+    await idp.close()
+    throw err
+  }
 
   return {
     idp,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { createServer } from 'node:net'
 import { after, before, test } from 'node:test'
 import { startDevIdp, type DevIdp } from '../../dev/idp/index.ts'
 import { freePort, startTestRedis, type TestRedis } from '../helpers/redis.ts'
@@ -57,6 +58,22 @@ test('an unreachable issuer stops the start with the reason and a non-zero statu
   const run = await done
   assert.equal(run.code, 1)
   assert.match(run.stderr, /cannot start: discovery of http:\/\/127\.0\.0\.1:\d+ failed/)
+})
+
+test('a port already in use stops the start with the address named and status 1', async (t) => {
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  t.after(() => blocker.close())
+  const port = (blocker.address() as { port: number }).port
+  const { done } = runServer({
+    BFF_PORT: String(port), BFF_HOST: '127.0.0.1', BFF_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    BFF_OIDC_ISSUER: idp.issuer, BFF_ALLOW_INSECURE_HTTP: 'true',
+    BFF_OIDC_CLIENT_ID: 'srv', BFF_OIDC_CLIENT_SECRET: 'srv-secret-0123456789',
+    BFF_SESSION_SECRET: 'server-test-secret-0123456789-abcdefghijklmnop', BFF_REDIS_URL: redis.url,
+  })
+  const run = await done
+  assert.equal(run.code, 1)
+  assert.match(run.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))
 })
 
 test('with a valid configuration it serves, and SIGTERM stops it with status 0', async () => {
