@@ -76,7 +76,8 @@ describe('DPoP everywhere (BFF_DPOP=true)', () => {
   test('no token or key material appears in Redis in clear', async () => {
     await loginCookie(stack)
     const text = (await dumpRedis(redis.client(), stack.keyPrefix)).values.map((v) => v.toString('latin1')).join('\n')
-    assert.ok(!text.includes('"crv"') && !text.includes('P-256') && !text.includes('eyJ'))
+    assert.ok(!text.includes('"crv"') && !text.includes('P-256'), 'DPoP key material in clear')
+    assert.doesNotMatch(text, /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\./, 'a JWT in clear')
   })
 })
 
