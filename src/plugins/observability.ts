@@ -35,11 +35,14 @@ export function routeLabel (request: FastifyRequest): string {
  * `Retry-After` at once, before they queue up behind the stall.
  */
 export async function registerObservability (app: FastifyInstance, options: { maxEventLoopDelayMs: number }): Promise<void> {
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: nothing here awaits, and an async hook costs a promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     app.bff.metrics.httpRequest(routeLabel(request), request.method, reply.statusCode, reply.elapsedTime / 1000)
+    done()
   })
   if (options.maxEventLoopDelayMs > 0) {
     const overloaded = errorDefinitions.BFF_ERR_OVERLOADED

@@ -18,9 +18,9 @@ export function registerSecurityHeaders (app: FastifyInstance): void {
   ]
   if (https) defaults.push(['strict-transport-security', 'max-age=31536000; includeSubDomains'])
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     for (const [name, value] of defaults) if (!reply.hasHeader(name)) reply.header(name, value)
     if (request.url.startsWith('/bff/')) reply.header('cache-control', 'no-store')
-    return payload
+    done(null, payload)
   })
 }

@@ -18,8 +18,10 @@ import type { TokenRequest } from '../tokens/token-manager.ts'
 interface ProxyState {
   session: LoadedSession
   tokenRequest: TokenRequest
-  /** The access token sent upstream. */
+  /** The access token sent upstream (its `Authorization` value is derived from it). */
   token: StoredAccessToken
+  /** The `DPoP` proof for this request, when the token is DPoP-bound. */
+  dpopProof: string | null
   /** Destination and reply options, to send the same request again after a refresh. */
   dest?: string
   replyOptions?: object
@@ -31,10 +33,7 @@ const upstreamStarted = new WeakMap<FastifyRequest, number>()
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** `Authorization` value for the upstream, set by the proxy preHandler. */
-    upstreamAuthorization: string | null
-    /** `DPoP` proof header for the upstream, when the token is DPoP-bound. */
-    upstreamDpop: string | null
+    /** Set by the proxy preHandler when the request carries a token upstream. */
     proxyState: ProxyState | null
   }
 }
@@ -73,8 +72,13 @@ function guardWebSocketOrigin (request: FastifyRequest): void {
   throw new BffError('BFF_ERR_CSRF_ORIGIN_MISMATCH')
 }
 
-function authorizationFor (token: StoredAccessToken): string {
-  return `${isDpopToken(token) ? 'DPoP' : 'Bearer'} ${token.access_token}`
+/** The `Authorization` (and `DPoP`) headers for the upstream; none without a token. */
+function upstreamCredentials (state: ProxyState | null): { authorization?: string; dpop?: string } {
+  if (state === null) return {}
+  return {
+    authorization: `${isDpopToken(state.token) ? 'DPoP' : 'Bearer'} ${state.token.access_token}`,
+    ...(state.dpopProof !== null && { dpop: state.dpopProof }),
+  }
 }
 
 /** Browser headers that never reach an upstream. */
@@ -86,9 +90,7 @@ const STRIPPED_REQUEST_HEADERS = ['cookie', 'authorization', 'x-csrf', 'dpop', '
  * stream both ways. API routes never redirect: a missing or ended session is a JSON 401.
  */
 export function registerProxyRoutes (app: FastifyInstance, routes: readonly RouteConfig[], webSockets: WebSocketSessions): void {
-  app.decorateRequest('upstreamAuthorization', null)
   app.decorateRequest('proxyState', null)
-  app.decorateRequest('upstreamDpop', null)
   /** The latest `DPoP-Nonce` each upstream origin handed out (RFC 9449 §9). */
   const dpopNonces = new Map<string, string>()
   const { publicUrl, session: { cookieName } } = app.bff.config
@@ -115,7 +117,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
     /** Signs a fresh DPoP proof for this request when its token is DPoP-bound. */
     const proveToken = async (request: FastifyRequest, state: ProxyState): Promise<void> => {
       const key = state.session.record.dpop_key
-      request.upstreamDpop = isDpopToken(state.token) && key !== undefined
+      state.dpopProof = isDpopToken(state.token) && key !== undefined
         ? await createDpopProof(key, { method: request.method, url: upstreamUrlOf(request), accessToken: state.token.access_token, nonce: dpopNonces.get(route.upstream) })
         : null
     }
@@ -134,7 +136,6 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
           return sendError(reply, result.error)
         }
         state.token = result.token
-        request.upstreamAuthorization = authorizationFor(result.token)
       }
       await proveToken(request, state)
       request.log.info({ event: 'proxy.replayed', reason: why }, 'upstream refused the request: replayed once')
@@ -172,8 +173,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
           if (result.sessionEnded) clearSessionCookie(reply)
           throw result.error
         }
-        request.upstreamAuthorization = authorizationFor(result.token)
-        request.proxyState = { session, tokenRequest, token: result.token, replayed: false }
+        request.proxyState = { session, tokenRequest, token: result.token, dpopProof: null, replayed: false }
         await proveToken(request, request.proxyState)
         if (upgrade) webSockets.expect(request.raw.socket as Socket, session)
       },
@@ -189,8 +189,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         rewriteRequestHeaders (request, headers) {
           const out: IncomingHttpHeaders = { ...headers }
           for (const name of STRIPPED_REQUEST_HEADERS) delete out[name]
-          if (request.upstreamAuthorization !== null) out.authorization = request.upstreamAuthorization
-          if (request.upstreamDpop !== null) out.dpop = request.upstreamDpop
+          Object.assign(out, upstreamCredentials(request.proxyState))
           // The same id as in our logs (echoed to the caller too), so upstream logs correlate.
           out['x-request-id'] = request.id
           const forwardedFor = headers['x-forwarded-for']
@@ -245,8 +244,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
             // The upstream handshake carries the access token, never the browser's cookies.
             rewriteRequestHeaders: (headers: object, request: FastifyRequest) => ({
               ...headers,
-              ...(request.upstreamAuthorization !== null && { authorization: request.upstreamAuthorization }),
-              ...(request.upstreamDpop !== null && { dpop: request.upstreamDpop }),
+              ...upstreamCredentials(request.proxyState),
             }),
           },
           wsHooks: { onConnect: (_context: unknown, source: ClosableSocket) => webSockets.opened(source) },

@@ -178,7 +178,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       if (subscriber === undefined) {
         // A connection of its own: a subscribed connection can run no other command. On a
         // Cluster, PUBLISH reaches every node, so the duplicate's one subscription suffices.
-        const duplicate: RedisConnection = redis instanceof Cluster ? redis.duplicate() : redis.duplicate()
+        const duplicate = (redis as { duplicate (): RedisConnection }).duplicate()
         duplicate.on('error', () => {}) // reconnects by itself; the main connection reports outages
         duplicate.subscribe(channel).catch(() => {})
         subscriber = duplicate

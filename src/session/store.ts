@@ -2,9 +2,9 @@ import type { SessionBackend } from './backend.ts'
 import { deriveKey, hmac, open, seal } from './crypto.ts'
 import type { KeyNames } from './keys.ts'
 import type { Keyring } from './keyring.ts'
-import { createTicket, decodeTicket, encodeTicket, type Ticket } from './ticket.ts'
+import { createTicket, decodeTicket, encodeTicket, TICKET_LENGTH, type Ticket } from './ticket.ts'
 import { createSecretKey, hash, randomBytes } from 'node:crypto'
-import type { LoadedSession, SessionHandle, SessionRecord, SessionStore } from './types.ts'
+import type { LoadedSession, SessionHandle, SessionLock, SessionRecord, SessionStore } from './types.ts'
 
 export interface SessionStoreOptions {
   readonly backend: SessionBackend
@@ -23,7 +23,6 @@ const HANDLE_CACHE_MAX = 20_000
 
 interface CachedHandle {
   readonly handle: SessionHandle
-  readonly kid: Buffer
   readonly expiresAt: number
 }
 
@@ -58,7 +57,8 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
   /** Remaining lifetime: the earlier of the idle and the absolute deadline. */
   const ttlMsFor = (record: SessionRecord): number => Math.min(idleMs, record.absolute_expires_at * 1000 - now())
 
-  const write = async (handle: SessionHandle, record: SessionRecord, fence?: { lockKey: string; token: string }): Promise<boolean> => {
+  /** Without a fence only for a new session; an existing one is written only under its lock. */
+  const write = async (handle: SessionHandle, record: SessionRecord, fence?: SessionLock): Promise<boolean> => {
     const ttlMs = ttlMsFor(record)
     if (ttlMs <= 0) return false
     const sealed = seal(handle.recordKey, Buffer.from(JSON.stringify(record)), Buffer.from(handle.storageKey))
@@ -90,9 +90,9 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
   // the cookie, so a heap dump does not list live cookie values.
   const handles = new Map<string, CachedHandle>()
   const cacheKeyOf = (cookieValue: string): string => hash('sha256', cookieValue, 'base64')
-  const remember = (cacheKey: string, kid: Buffer, handle: SessionHandle): void => {
+  const remember = (cacheKey: string, handle: SessionHandle): void => {
     if (handles.size >= HANDLE_CACHE_MAX) handles.delete(handles.keys().next().value!)
-    handles.set(cacheKey, { handle, kid: Buffer.from(kid), expiresAt: now() + HANDLE_CACHE_TTL_MS })
+    handles.set(cacheKey, { handle, expiresAt: now() + HANDLE_CACHE_TTL_MS })
   }
 
   const deleteIndexed = async (indexKey: string): Promise<number> => backend.remove(await backend.members(indexKey))
@@ -103,29 +103,30 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
       const handle = handleFor(ticket, keyring.current.sessionIdKey)
       if (!(await write(handle, record))) throw new RangeError('session would expire at once (absolute deadline passed)')
       const cookieValue = encodeTicket(ticket)
-      remember(cacheKeyOf(cookieValue), ticket.kid, handle)
+      remember(cacheKeyOf(cookieValue), handle)
       return { cookieValue, handle }
     },
 
     async load (cookieValue, { slide }): Promise<LoadedSession | undefined> {
-      if (cookieValue === undefined) return undefined
+      // Anything but a ticket's length is refused before any hashing (garbage cookies cost nothing).
+      if (cookieValue === undefined || cookieValue.length !== TICKET_LENGTH) return undefined
       const cacheKey = cacheKeyOf(cookieValue)
+      // The keyring is fixed for the life of the process, so a cached handle stays valid.
       const cached = handles.get(cacheKey)
-      // The secret that keyed the ticket must still be configured (it can be rotated out).
-      if (cached !== undefined && cached.expiresAt > now() && keyring.byKid(cached.kid) !== undefined) return read(cached.handle, slide)
+      if (cached !== undefined && cached.expiresAt > now()) return read(cached.handle, slide)
       if (cached !== undefined) handles.delete(cacheKey)
       const ticket = decodeTicket(cookieValue)
       if (ticket === undefined) return undefined
       const secretKeys = keyring.byKid(ticket.kid)
       if (secretKeys === undefined) return undefined
       const handle = handleFor(ticket, secretKeys.sessionIdKey)
-      remember(cacheKey, ticket.kid, handle)
+      remember(cacheKey, handle)
       return read(handle, slide)
     },
 
     reload: (handle) => read(handle, false),
 
-    async update (handle, record, { fence } = {}) {
+    async update (handle, record, fence) {
       if (await write(handle, record, fence)) return true
       // Past its absolute deadline: the session is over.
       if (ttlMsFor(record) <= 0) await backend.remove([handle.storageKey])

@@ -77,11 +77,12 @@ export interface SessionStore {
   /** Reads a session again by its handle (after waiting for another refresher). */
   reload (handle: SessionHandle): Promise<LoadedSession | undefined>
   /**
-   * Replaces a session's record, keeping it alive for the idle period. With `fence`, only
-   * while that lock is still held; returns false when nothing was written (lock lost, or
-   * the session is gone).
+   * Replaces a session's record, keeping it alive for the idle period, only while `fence`
+   * (the session's refresh lock) is still held and the session still exists; false when
+   * nothing was written. There is no unfenced update: it could bring back a session that
+   * another replica just ended.
    */
-  update (handle: SessionHandle, record: SessionRecord, options?: { fence?: SessionLock }): Promise<boolean>
+  update (handle: SessionHandle, record: SessionRecord, fence: SessionLock): Promise<boolean>
   /** Takes the session's refresh lock for `ttlMs`, or undefined when another holder has it. */
   lock (handle: SessionHandle, ttlMs: number): Promise<SessionLock | undefined>
   /** Releases a lock if it is still ours. */

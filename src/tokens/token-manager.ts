@@ -72,7 +72,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
   const events = options.events ?? noEvents
   const now = options.now ?? Date.now
   const nowSeconds = () => Math.floor(now() / 1000)
-  const flights = new Map<string, { tokenKey: string; promise: Promise<Outcome> }>()
+  const flights = new Map<string, Promise<Outcome>>()
 
   const endSession: TokenManager['endSession'] = async ({ handle, record }, cause) => {
     await store.delete(handle)
@@ -111,7 +111,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
     }
     events.tokenExchange('success', decision.reason)
     const updated = mergeTokens(record, tokens, request.tokenKey, nowSeconds())
-    if (!(await store.update(handle, updated, { fence: lock }))) {
+    if (!(await store.update(handle, updated, lock))) {
       if ((await store.reload(handle)) === undefined) return { kind: 'ended' }
       // The exchange outlived the lock: its access token is good, but another holder may
       // have written since; leave the stored record to them.
@@ -180,12 +180,12 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
         const flight = flights.get(key)
         if (flight === undefined) {
           const promise = refreshAcrossReplicas(session, request).finally(() => flights.delete(key))
-          flights.set(key, { tokenKey: request.tokenKey, promise })
+          flights.set(key, promise)
           return toResult(await promise, session, request, decision.reason)
         }
         // Join the exchange already running for this session in this process.
         events.refreshJoined()
-        const outcome = await flight.promise
+        const outcome = await flight
         if (outcome.kind !== 'refreshed' || !needs(outcome.record, request).refresh) return toResult(outcome, session, request, decision.reason)
         // It refreshed another audience's token; ours still needs its own exchange.
         session = { ...session, record: outcome.record }

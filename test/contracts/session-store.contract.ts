@@ -81,12 +81,12 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       }
     })
 
-    test('update replaces the record; delete removes it', async (t) => {
+    test('update under the refresh lock replaces the record; delete removes it', async (t) => {
       const { store } = await makeStore({ idleSeconds: 60 })
       t.after(() => store.close())
       const { cookieValue, handle } = await store.create(sampleRecord())
       const changed = sampleRecord({ refresh_token: 'rotated' })
-      await store.update(handle, changed)
+      assert.equal(await store.update(handle, changed, (await store.lock(handle, 5000))!), true)
       assert.equal((await store.load(cookieValue, { slide: false }))?.record.refresh_token, 'rotated')
       await store.delete(handle)
       assert.equal(await store.load(cookieValue, { slide: false }), undefined)
@@ -191,14 +191,14 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       t.after(() => store.close())
       const { handle, cookieValue } = await store.create(sampleRecord())
       const lock = (await store.lock(handle, 500))!
-      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'one' }), { fence: lock }), true)
+      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'one' }), lock), true)
       assert.equal((await store.reload(handle))?.record.refresh_token, 'one')
       await sleep(600)
       const thief = (await store.lock(handle, 5000))!
-      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'stale' }), { fence: lock }), false, 'an expired lock still wrote')
+      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'stale' }), lock), false, 'an expired lock still wrote')
       assert.equal((await store.load(cookieValue, { slide: false }))?.record.refresh_token, 'one')
       await store.delete(handle)
-      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'zombie' }), { fence: thief }), false, 'a deleted session came back')
+      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'zombie' }), thief), false, 'a deleted session came back')
       assert.equal(await store.reload(handle), undefined)
     })
 
