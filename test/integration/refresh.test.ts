@@ -207,7 +207,8 @@ describe('session check', () => {
 
 describe('IdP outage', () => {
   test('while the IdP is down, valid tokens still pass, expired ones get 503 with Retry-After, and no session is lost', async (t) => {
-    const stack = await stackWith(t, { ttl: 4, skew: 1, env: { BFF_OIDC_TIMEOUT_SECONDS: '1', BFF_REFRESH_LOCK_SECONDS: '3' } })
+    // A wide skew (4 s of a 6 s token), so the "still valid within the skew" step does not race the expiry.
+    const stack = await stackWith(t, { ttl: 6, skew: 4, env: { BFF_OIDC_TIMEOUT_SECONDS: '1', BFF_REFRESH_LOCK_SECONDS: '3' } })
     const cookie = cookieHeader(stack, (await stack.login()).browser)
     assert.equal((await callApi(stack.url, cookie)).status, 200, 'the demo API caches the IdP keys before the outage')
     await stack.idp.stop()
@@ -229,13 +230,15 @@ describe('IdP outage', () => {
   })
 
   test('a 503 or 429 from the token endpoint is transient: no teardown', async (t) => {
-    const stack = await stackWith(t)
+    // A wide skew (4 s of a 6 s token): the "still valid" step must not race the expiry under load.
+    const stack = await stackWith(t, { ttl: 6, skew: 4 })
     const cookie = cookieHeader(stack, (await stack.login()).browser)
-    await waitForExpiry(stack, cookie, { withinSkew: true })
+    const token = await waitForExpiry(stack, cookie, { withinSkew: true })
     stack.idp.failTokenRequests({ status: 503, count: 1 })
     const first = await callApi(stack.url, cookie)
     assert.equal(first.status, 200, 'the still-valid token is used')
-    await sleep(1200)
+    assert.equal(tokenOf(first.body), token)
+    await sleep(Math.max(0, decodeJwt(token).exp! * 1000 - Date.now()) + 1100)
     stack.idp.failTokenRequests({ status: 429, count: 1, retryAfter: 1 })
     const limited = await callApi(stack.url, cookie)
     assert.equal(limited.status, 503)
