@@ -2,8 +2,10 @@ import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
+import { Readable } from 'node:stream'
 import type { RouteConfig } from '../config/types.ts'
 import { BffError } from '../errors.ts'
+import { connectionListed, createForwarder, isHopByHop } from '../gateway/forwarder.ts'
 import { guardCsrf } from '../plugins/csrf.ts'
 import { sendError } from '../plugins/error-handler.ts'
 import type { ClosableSocket, WebSocketSessions } from '../plugins/websocket-sessions.ts'
@@ -22,10 +24,9 @@ interface ProxyState {
   token: StoredAccessToken
   /** The `DPoP` proof for this request, when the token is DPoP-bound. */
   dpopProof: string | null
-  /** Destination and reply options, to send the same request again after a refresh. */
-  dest?: string
-  replyOptions?: object
+  /** Whether the request was already sent again once (never twice), and why. */
   replayed: boolean
+  replayReason?: 'invalid_token' | 'use_dpop_nonce'
 }
 
 /** When the proxied request left for the upstream (`performance.now()`), for its latency metric. */
@@ -81,8 +82,30 @@ function upstreamCredentials (state: ProxyState | null): { authorization?: strin
   }
 }
 
-/** Browser headers that never reach an upstream. */
-const STRIPPED_REQUEST_HEADERS = ['cookie', 'authorization', 'x-csrf', 'dpop', 'proxy-authorization']
+/** Browser headers that never reach an upstream: its credentials for bffgate, and ours. */
+const BROWSER_CREDENTIALS = new Set(['cookie', 'authorization', 'x-csrf', 'dpop', 'proxy-authorization', 'host'])
+
+/**
+ * The headers an upstream gets: the browser's, without hop-by-hop headers and without its
+ * credentials; the access token (and DPoP proof) when the route carries one; the request id
+ * (the same as in our logs, so upstream logs correlate) and the `X-Forwarded-*` trio.
+ */
+function upstreamRequestHeaders (request: FastifyRequest, state: ProxyState | null, forwarded: { host: string; publicHost: string; publicProto: string }): IncomingHttpHeaders {
+  const incoming = request.headers
+  const listed = connectionListed(incoming)
+  const out: IncomingHttpHeaders = {}
+  for (const name in incoming) {
+    if (!BROWSER_CREDENTIALS.has(name) && !isHopByHop(name, listed)) out[name] = incoming[name]
+  }
+  out.host = forwarded.host
+  if (state !== null) Object.assign(out, upstreamCredentials(state))
+  out['x-request-id'] = request.id
+  const forwardedFor = incoming['x-forwarded-for']
+  out['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${request.ip}` : request.ip
+  out['x-forwarded-host'] = forwarded.publicHost
+  out['x-forwarded-proto'] = forwarded.publicProto
+  return out
+}
 
 /**
  * One @fastify/http-proxy registration per configured route: only configured upstreams are
@@ -96,7 +119,15 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
   const { publicUrl, session: { cookieName } } = app.bff.config
   const publicHost = new URL(publicUrl).host
   const publicProto = new URL(publicUrl).protocol.slice(0, -1)
-  const upstreamTimeoutMs = app.bff.config.upstreamTimeoutSeconds * 1000
+  const forwarder = createForwarder({ headersTimeoutMs: app.bff.config.upstreamTimeoutSeconds * 1000 })
+  app.addHook('onClose', async () => forwarder.close())
+  /** An upstream must not set (or overwrite) bffgate's own cookies on the app's origin. */
+  const withoutOurCookies = (headers: IncomingHttpHeaders): IncomingHttpHeaders => {
+    const cookies = headers['set-cookie']
+    if (cookies === undefined) return headers
+    headers['set-cookie'] = cookies.filter((c) => !c.startsWith(`${cookieName}=`) && !isLoginStateCookie(c))
+    return headers
+  }
 
   for (const route of routes) {
     // A DPoP route under bearer-by-default needs a token of its own, bound to the session's key.
@@ -122,41 +153,73 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         : null
     }
 
-    /**
-     * One replay, for a request without a body: after a 401 `invalid_token` with a new token
-     * from one exchange (shared, as always), or after a 401 `use_dpop_nonce` with a new proof.
-     */
-    const replay = async (request: FastifyRequest, reply: FastifyReply, state: ProxyState, upstreamHeaders: IncomingHttpHeaders, why: 'invalid_token' | 'use_dpop_nonce') => {
-      for (const name of Object.keys(upstreamHeaders)) reply.removeHeader(name)
-      if (why === 'invalid_token') {
-        const result = await app.bff.tokens.getAccessToken(state.session, { ...state.tokenRequest, rejectedToken: state.token.access_token })
-        if (result.kind === 'error') {
-          if (result.sessionEnded) clearSessionCookie(reply)
-          request.log.info({ event: 'proxy.replay_failed', code: result.error.code }, 'no new token after the upstream refused one')
-          return sendError(reply, result.error)
-        }
-        state.token = result.token
-      }
-      await proveToken(request, state)
-      request.log.info({ event: 'proxy.replayed', reason: why }, 'upstream refused the request: replayed once')
-      return reply.from(state.dest, state.replyOptions)
-    }
-
     const observeUpstream = (request: FastifyRequest, statusCode: number) => {
       const started = upstreamStarted.get(request)
       if (started !== undefined) app.bff.metrics.upstreamResponse(route.path, statusCode, (performance.now() - started) / 1000)
     }
 
+    const forwarded = { host: new URL(route.upstream).host, publicHost, publicProto }
+    const respond = (request: FastifyRequest, reply: FastifyReply, state: ProxyState | null, path: string): void => {
+      upstreamStarted.set(request, performance.now())
+      forwarder.forward(reply, {
+        origin: route.upstream,
+        path,
+        method: request.method,
+        headers: upstreamRequestHeaders(request, state, forwarded),
+        body: request.body instanceof Readable ? request.body : undefined,
+      }, {
+        onHead (statusCode, headers) {
+          observeUpstream(request, statusCode)
+          const nonce = headers['dpop-nonce']
+          if (typeof nonce === 'string' && nonce !== '') dpopNonces.set(route.upstream, nonce)
+          const why = state !== null && !state.replayed && statusCode === 401 && isReplayable(request)
+            ? challengeError(headers['www-authenticate'])
+            : undefined
+          if (state !== null && (why === 'invalid_token' || (why === 'use_dpop_nonce' && isDpopToken(state.token)))) {
+            state.replayed = true
+            state.replayReason = why
+            return 'drop'
+          }
+          return withoutOurCookies(headers)
+        },
+        onDropped () {
+          replay(request, reply, state!, path).catch((err: unknown) => {
+            request.log.error({ event: 'proxy.replay_error', err }, 'replay failed')
+            if (!reply.sent) sendError(reply, new BffError('BFF_ERR_INTERNAL'))
+          })
+        },
+        onFailure (kind, err) {
+          request.log.warn({ event: 'upstream.failed', upstream: route.upstream, err }, 'upstream request failed')
+          observeUpstream(request, kind === 'timeout' ? 504 : 502)
+          if (!reply.sent) sendError(reply, new BffError(kind === 'timeout' ? 'BFF_ERR_UPSTREAM_TIMEOUT' : 'BFF_ERR_UPSTREAM_UNREACHABLE'))
+        },
+      })
+    }
+
+    /**
+     * One replay, for a request without a body: after a 401 `invalid_token` with a new token
+     * from one exchange (shared, as always), or after a 401 `use_dpop_nonce` with a new proof.
+     */
+    const replay = async (request: FastifyRequest, reply: FastifyReply, state: ProxyState, path: string): Promise<void> => {
+      if (state.replayReason === 'invalid_token') {
+        const result = await app.bff.tokens.getAccessToken(state.session, { ...state.tokenRequest, rejectedToken: state.token.access_token })
+        if (result.kind === 'error') {
+          if (result.sessionEnded) clearSessionCookie(reply)
+          request.log.info({ event: 'proxy.replay_failed', code: result.error.code }, 'no new token after the upstream refused one')
+          sendError(reply, result.error)
+          return
+        }
+        state.token = result.token
+      }
+      await proveToken(request, state)
+      request.log.info({ event: 'proxy.replayed', reason: state.replayReason }, 'upstream refused the request: replayed once')
+      respond(request, reply, state, path)
+    }
+
     const httpOptions = {
       upstream: route.upstream,
-      // reply-from would log two info lines per proxied request; fastify's own request log suffices.
-      disableRequestLogging: true,
-      // A slow upstream answers 504 after this long without response headers (undici's default is 300 s).
-      undici: { headersTimeout: upstreamTimeoutMs },
       prefix: route.path,
       rewritePrefix: route.rewritePrefix,
-      // Redirects from the upstream pass through untouched rather than being re-prefixed.
-      internalRewriteLocationHeader: false,
       preHandler: async (request: FastifyRequest, reply: FastifyReply) => {
         const upgrade = isWebSocketUpgrade(request)
         // A WebSocket handshake cannot carry the CSRF header: its Origin must be ours instead.
@@ -177,64 +240,12 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         await proveToken(request, request.proxyState)
         if (upgrade) webSockets.expect(request.raw.socket as Socket, session)
       },
-      handler (request, reply, dest, replyOptions) {
-        upstreamStarted.set(request, performance.now())
-        if (request.proxyState !== null) {
-          request.proxyState.dest = dest
-          request.proxyState.replyOptions = replyOptions
-        }
-        return reply.from(dest, replyOptions)
-      },
-      replyOptions: {
-        rewriteRequestHeaders (request, headers) {
-          const out: IncomingHttpHeaders = { ...headers }
-          for (const name of STRIPPED_REQUEST_HEADERS) delete out[name]
-          Object.assign(out, upstreamCredentials(request.proxyState))
-          // The same id as in our logs (echoed to the caller too), so upstream logs correlate.
-          out['x-request-id'] = request.id
-          const forwardedFor = headers['x-forwarded-for']
-          out['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${request.ip}` : request.ip
-          out['x-forwarded-host'] = publicHost
-          out['x-forwarded-proto'] = publicProto
-          return out
-        },
-        rewriteHeaders (headers) {
-          // An upstream must not set (or overwrite) bffgate's own cookies on the app's origin.
-          const cookies = headers['set-cookie']
-          if (cookies === undefined) return headers
-          const kept = cookies.filter((c) => !c.startsWith(`${cookieName}=`) && !isLoginStateCookie(c))
-          return { ...headers, 'set-cookie': kept }
-        },
-        onResponse (rawRequest, rawReply, res) {
-          const request = rawRequest as FastifyRequest
-          const reply = rawReply as FastifyReply
-          // http/1.1 upstreams only: the response carries its status and headers.
-          const upstream = res as unknown as { statusCode: number; headers: IncomingHttpHeaders; stream: NodeJS.ReadableStream }
-          observeUpstream(request, upstream.statusCode)
-          const nonce = upstream.headers['dpop-nonce']
-          if (typeof nonce === 'string' && nonce !== '') dpopNonces.set(route.upstream, nonce)
-          const state = request.proxyState
-          const why = state !== null && !state.replayed && upstream.statusCode === 401 && isReplayable(request)
-            ? challengeError(upstream.headers['www-authenticate'])
-            : undefined
-          if (state !== null && (why === 'invalid_token' || (why === 'use_dpop_nonce' && isDpopToken(state.token)))) {
-            state.replayed = true
-            upstream.stream.resume() // discard the refusal's body
-            replay(request, reply, state, upstream.headers, why).catch((err: unknown) => {
-              request.log.error({ event: 'proxy.replay_error', err }, 'replay failed')
-              if (!reply.sent) sendError(reply, new BffError('BFF_ERR_INTERNAL'))
-            })
-            return
-          }
-          reply.send(upstream.stream)
-        },
-        onError (reply, { error }) {
-          reply.request.log.warn({ event: 'upstream.failed', upstream: route.upstream, err: error }, 'upstream request failed')
-          const timedOut = (error as { statusCode?: number }).statusCode === 504
-          observeUpstream(reply.request as FastifyRequest, timedOut ? 504 : 502)
-          if (reply.sent) return
-          sendError(reply as FastifyReply, new BffError(timedOut ? 'BFF_ERR_UPSTREAM_TIMEOUT' : 'BFF_ERR_UPSTREAM_UNREACHABLE'))
-        },
+      // @fastify/http-proxy routes the request and validates `dest` (the rewritten path); the
+      // hop itself is bffgate's forwarder, not reply-from (see forwarder.ts).
+      handler (request, reply, dest) {
+        const queryAt = request.url.indexOf('?')
+        respond(request, reply, request.proxyState, queryAt === -1 ? dest : dest + request.url.slice(queryAt))
+        return reply
       },
     } satisfies FastifyHttpProxyOptions
     const webSocketOptions = route.websocket
