@@ -4,11 +4,20 @@
  * login (authorization code flow) and keeps its session in Redis through connect-redis (an
  * express-session store); http-proxy-middleware forwards `/api` with the access token.
  * Not a product: no CSRF check, no refresh beyond what a steady-state run needs.
+ *
+ * connect-redis 8, not 7: express-openid-connect wraps the store's get/set/destroy with its own
+ * promisify, which passes a callback only to methods that declare at least two parameters. 7's
+ * `async get (sid, cb = noop)` has a length of 1, so it was awaited as a promise-returning
+ * method and resolved to `undefined` (the callback's return value): every session was written but
+ * never read back, and requiresAuth sent the request to the IdP again. 8 declares `get (sid, cb)`
+ * and also resolves its promise with the session.
+ *
  * Configured by environment (PORT, ISSUER, CLIENT_ID, CLIENT_SECRET, UPSTREAM, REDIS_URL, AUDIENCE).
  */
+import { Agent } from 'node:http'
 import express from 'express'
 import openid from 'express-openid-connect'
-import RedisStore from 'connect-redis'
+import { RedisStore } from 'connect-redis'
 import { Redis } from 'ioredis'
 import { createProxyMiddleware } from 'http-proxy-middleware'
 
@@ -27,12 +36,18 @@ app.use(auth({
   authRequired: false,
   idpLogout: false,
   authorizationParams: { response_type: 'code', scope: 'openid profile email offline_access', audience: env.AUDIENCE },
-  // connect-redis reads the TTL from express-session's cookie.expires (a Date); express-openid-connect
-  // keeps epoch seconds there, which would read as long expired: give the TTL explicitly.
-  session: { store: new RedisStore({ client: redis, prefix: 'peer:', ttl: () => 86_400 }) },
+  // The library's defaults otherwise (rolling, 1 day idle, 7 days absolute; the store rewrites the
+  // record on every response). connect-redis takes each key's TTL from the cookie.expires (epoch
+  // ms) express-openid-connect passes with the record: the session's own expiry.
+  session: { store: new RedisStore({ client: redis, prefix: 'peer:' }) },
 }))
 app.use('/api', requiresAuth(), createProxyMiddleware({
   target: env.UPSTREAM,
+  // http-proxy's default is `agent: false` plus `Connection: close` upstream, which the upstream's
+  // answer carries back to the client: a new TCP connection on both sides for every request. A
+  // keep-alive agent is the documented remedy (node-http-proxy FAQ #767), and what the bare proxy's
+  // undici pool does by default.
+  agent: new Agent({ keepAlive: true }),
   // Express strips the mount path; the upstream sees the same path bffgate would send.
   pathRewrite: (path) => `/api${path}`,
   on: {
