@@ -5,8 +5,8 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, ran
  * Node's crypto directly (not a JWE) keeps a sealed record small and the hot path cheap.
  */
 
-const IV_BYTES = 12
-const TAG_BYTES = 16
+export const IV_BYTES = 12
+export const TAG_BYTES = 16
 
 /** Derives a 256-bit key from input keying material; `info` separates every use. */
 export function deriveKey (ikm: Uint8Array | string, info: string, salt: Uint8Array = new Uint8Array(0)): Buffer {

@@ -1,5 +1,5 @@
 import type { SessionBackend } from './backend.ts'
-import { deriveKey, hmac, open, seal } from './crypto.ts'
+import { deriveKey, hmac, IV_BYTES, open, seal, TAG_BYTES } from './crypto.ts'
 import type { KeyNames } from './keys.ts'
 import type { Keyring } from './keyring.ts'
 import { createTicket, decodeTicket, encodeTicket, TICKET_LENGTH, type Ticket } from './ticket.ts'
@@ -16,13 +16,29 @@ export interface SessionStoreOptions {
   readonly now?: () => number
 }
 
-/** How long a cookie's derived handle is reused without deriving it again. */
-const HANDLE_CACHE_TTL_MS = 60_000
+/** How long a cookie's derived handle, and a record opened with it, are reused. */
+const CACHE_TTL_MS = 60_000
 /** Bound on cached handles (a few hundred bytes each); the oldest go first. */
 const HANDLE_CACHE_MAX = 20_000
+/** Bound on opened records kept (a few KiB each): the sessions most recently read. */
+const OPENED_CACHE_MAX = 10_000
 
 interface CachedHandle {
   readonly handle: SessionHandle
+  readonly expiresAt: number
+}
+
+/** A record this process opened, with the handle that opened it and the sealing it came from. */
+interface OpenedRecord {
+  /**
+   * The handle (so its record key) the record was opened with: a cookie with the same id but
+   * another secret names the same storage key, and must still fail to open it.
+   */
+  readonly handle: SessionHandle
+  /** IV and GCM tag of the sealed record (copied: a slice would pin a whole socket buffer). */
+  readonly fingerprint: Buffer
+  readonly sealedLength: number
+  readonly record: SessionRecord
   readonly expiresAt: number
 }
 
@@ -62,17 +78,47 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     const ttlMs = ttlMsFor(record)
     if (ttlMs <= 0) return false
     const sealed = seal(handle.recordKey, Buffer.from(JSON.stringify(record)), Buffer.from(handle.storageKey))
-    if (fence !== undefined) return backend.writeFenced(handle.storageKey, sealed, indexKeysOf(record), ttlMs, fence)
-    await backend.write(handle.storageKey, sealed, indexKeysOf(record), ttlMs)
+    if (fence !== undefined && !(await backend.writeFenced(handle.storageKey, sealed, indexKeysOf(record), ttlMs, fence))) return false
+    if (fence === undefined) await backend.write(handle.storageKey, sealed, indexKeysOf(record), ttlMs)
+    rememberOpened(handle, sealed, record)
     return true
+  }
+
+  // Every read still goes to the store, which stays the one source of truth (a session ended
+  // on another replica is gone here at once). What is cached is the work after it: when the
+  // store returns the very sealing this process opened last time with the same handle (same
+  // random IV and GCM tag, same length), the record is the one decrypted and parsed then. Any write seals anew with
+  // a fresh IV, so a changed record never matches. Opened records are dropped after a minute.
+  const opened = new Map<string, OpenedRecord>()
+  const fingerprintOf = (sealed: Buffer): Buffer => {
+    const fingerprint = Buffer.allocUnsafe(IV_BYTES + TAG_BYTES)
+    sealed.copy(fingerprint, 0, 0, IV_BYTES)
+    sealed.copy(fingerprint, IV_BYTES, sealed.length - TAG_BYTES)
+    return fingerprint
+  }
+  const sameSealing = (cached: OpenedRecord, sealed: Buffer): boolean => cached.sealedLength === sealed.length &&
+    sealed.compare(cached.fingerprint, 0, IV_BYTES, 0, IV_BYTES) === 0 &&
+    sealed.compare(cached.fingerprint, IV_BYTES, IV_BYTES + TAG_BYTES, sealed.length - TAG_BYTES) === 0
+  /** Also after a write: the next read of what this process just sealed needs no decryption. */
+  function rememberOpened (handle: SessionHandle, sealed: Buffer, record: SessionRecord): void {
+    if (!opened.delete(handle.storageKey) && opened.size >= OPENED_CACHE_MAX) opened.delete(opened.keys().next().value!)
+    opened.set(handle.storageKey, { handle, fingerprint: fingerprintOf(sealed), sealedLength: sealed.length, record, expiresAt: now() + CACHE_TTL_MS })
+  }
+  const openRecord = (handle: SessionHandle, sealed: Buffer): SessionRecord | undefined => {
+    const cached = opened.get(handle.storageKey)
+    if (cached !== undefined && cached.handle === handle && cached.expiresAt > now() && sameSealing(cached, sealed)) return cached.record
+    const plaintext = open(handle.recordKey, sealed, Buffer.from(handle.storageKey))
+    if (plaintext === undefined) return undefined
+    const record = JSON.parse(plaintext.toString('utf8')) as SessionRecord
+    rememberOpened(handle, sealed, record)
+    return record
   }
 
   const read = async (handle: SessionHandle, slide: boolean): Promise<LoadedSession | undefined> => {
     const entry = await backend.read(handle.storageKey)
     if (entry === undefined) return undefined
-    const plaintext = open(handle.recordKey, entry.sealed, Buffer.from(handle.storageKey))
-    if (plaintext === undefined) return undefined
-    const record = JSON.parse(plaintext.toString('utf8')) as SessionRecord
+    const record = openRecord(handle, entry.sealed)
+    if (record === undefined) return undefined
     let ttlMs = entry.ttlMs
     if (slide) {
       const fullTtlMs = ttlMsFor(record)
@@ -85,14 +131,13 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
   }
 
   // Deriving a handle (an HMAC for the key, HKDF for the record key) was a fifth of a proxied
-  // request's CPU. Cached briefly per cookie: keys derived from the ticket, never the record,
-  // which stays sealed in the store and is opened per request. The map is keyed by a hash of
-  // the cookie, so a heap dump does not list live cookie values.
+  // request's CPU. Cached briefly per cookie: keys derived from the ticket. The map is keyed
+  // by a hash of the cookie, so a heap dump does not list live cookie values.
   const handles = new Map<string, CachedHandle>()
   const cacheKeyOf = (cookieValue: string): string => hash('sha256', cookieValue, 'base64')
   const remember = (cacheKey: string, handle: SessionHandle): void => {
     if (handles.size >= HANDLE_CACHE_MAX) handles.delete(handles.keys().next().value!)
-    handles.set(cacheKey, { handle, expiresAt: now() + HANDLE_CACHE_TTL_MS })
+    handles.set(cacheKey, { handle, expiresAt: now() + CACHE_TTL_MS })
   }
 
   const deleteIndexed = async (indexKey: string): Promise<number> => backend.remove(await backend.members(indexKey))
@@ -141,6 +186,7 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     unlock: (lock) => backend.releaseLock(lock.lockKey, lock.token),
 
     async delete (handle) {
+      opened.delete(handle.storageKey)
       await backend.remove([handle.storageKey])
     },
 

@@ -81,6 +81,32 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       }
     })
 
+    test('a record another replica changes or ends is seen at once, though this one opened it before', async (t) => {
+      const prefix = `replicas-${Math.random().toString(36).slice(2)}:`
+      const here = await makeStore({ idleSeconds: 60, prefix })
+      const there = await makeStore({ idleSeconds: 60, prefix })
+      t.after(async () => { await here.store.close(); await there.store.close() })
+      const { cookieValue } = await here.store.create(sampleRecord())
+      for (let i = 0; i < 3; i++) assert.equal((await here.store.load(cookieValue, { slide: false }))?.record.refresh_token, 'ORT-refresh-token-plaintext-marker')
+      const elsewhere = (await there.store.load(cookieValue, { slide: false }))!
+      assert.equal(await there.store.update(elsewhere.handle, sampleRecord({ refresh_token: 'rotated-there' }), (await there.store.lock(elsewhere.handle, 5000))!), true)
+      assert.equal((await here.store.load(cookieValue, { slide: false }))?.record.refresh_token, 'rotated-there')
+      await there.store.delete(elsewhere.handle)
+      assert.equal(await here.store.load(cookieValue, { slide: false }), undefined)
+    })
+
+    test('a cookie with a live session\'s id but another secret opens nothing, even right after the real one did', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const { cookieValue } = await store.create(sampleRecord())
+      assert.ok(await store.load(cookieValue, { slide: false }))
+      // The ticket's id comes first and its secret last: change only the secret's bytes.
+      for (const at of [cookieValue.length - 2, cookieValue.length - 20]) {
+        const forged = cookieValue.slice(0, at) + (cookieValue[at] === 'A' ? 'B' : 'A') + cookieValue.slice(at + 1)
+        assert.equal(await store.load(forged, { slide: false }), undefined)
+      }
+    })
+
     test('update under the refresh lock replaces the record; delete removes it', async (t) => {
       const { store } = await makeStore({ idleSeconds: 60 })
       t.after(() => store.close())
