@@ -22,7 +22,8 @@ const INVALID_HEADER_VALUE = /[^\t\x20-\x7E\x80-\xFF]/g
 /** The header names a message's `Connection` header lists: hop-by-hop for that message too. */
 export function connectionListed (headers: IncomingHttpHeaders): ReadonlySet<string> | undefined {
   const connection = headers.connection
-  if (connection === undefined || connection === '') return undefined
+  // The usual values name no other header (`keep-alive` is hop-by-hop anyway).
+  if (connection === undefined || connection === '' || connection === 'keep-alive' || connection === 'close') return undefined
   return new Set(connection.toLowerCase().split(',').map((name) => name.trim()).filter((name) => name !== ''))
 }
 

@@ -1,9 +1,9 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import { BffError } from '../errors.ts'
 import { checkCsrf } from '../gateway/csrf.ts'
 
-/** preHandler: refuses (403) a request that fails the CSRF check; the handler never runs. */
-export async function guardCsrf (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+/** Refuses (403) a request that fails the CSRF check; the handler never runs. */
+export function guardCsrf (request: FastifyRequest): void {
   const verdict = checkCsrf(request.headers, request.server.bff.config.publicUrl)
   if (verdict === 'ok') return
   request.log.warn({ event: 'csrf.rejected', reason: verdict }, 'request refused by the CSRF check')

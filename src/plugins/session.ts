@@ -5,7 +5,7 @@ import { expiredCookieOptions, sessionCookieOptions } from '../session/cookie.ts
 import type { LoadedSession } from '../session/types.ts'
 
 /** Reads the session the request's cookie names (one store round trip), or undefined. */
-export async function loadRequestSession (request: FastifyRequest, options: { slide: boolean }): Promise<LoadedSession | undefined> {
+export function loadRequestSession (request: FastifyRequest, options: { slide: boolean }): Promise<LoadedSession | undefined> {
   const { store, config } = request.server.bff
   return store.load(request.cookies[config.session.cookieName], options)
 }

@@ -224,7 +224,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         const upgrade = isWebSocketUpgrade(request)
         // A WebSocket handshake cannot carry the CSRF header: its Origin must be ours instead.
         if (upgrade) guardWebSocketOrigin(request)
-        else await guardCsrf(request, reply)
+        else guardCsrf(request)
         if (route.token === 'none') return
         const session = await loadRequestSession(request, { slide: true })
         if (session === undefined) {
@@ -237,7 +237,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
           throw result.error
         }
         request.proxyState = { session, tokenRequest, token: result.token, dpopProof: null, replayed: false }
-        await proveToken(request, request.proxyState)
+        if (isDpopToken(result.token)) await proveToken(request, request.proxyState)
         if (upgrade) webSockets.expect(request.raw.socket as Socket, session)
       },
       // @fastify/http-proxy routes the request and validates `dest` (the rewritten path); the

@@ -67,7 +67,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       return result
     } catch (err) {
       observe?.(operation, (performance.now() - started) / 1000, 'error')
-      throw new BffError('BFF_ERR_STORE_UNAVAILABLE', { cause: new Error(`redis ${operation} failed`, { cause: err }), retryAfter: 2 })
+      throw storeUnavailable(operation, err)
     }
   }
   const exec = async (multi: ChainableCommander): Promise<unknown[]> => {
@@ -121,14 +121,26 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       })
     }, (err: unknown) => { for (const read of batch) read.reject(err) })
   }
+  /** A read of the next batch, observed and with its failure mapped as {@link wrap} does. */
   const readBatched = (key: string): Promise<SessionEntry | undefined> => new Promise((resolve, reject) => {
+    const started = performance.now()
     // setImmediate, not nextTick: it runs after every socket callback of this poll phase.
     if (pendingReads.length === 0) setImmediate(flushReads)
-    pendingReads.push({ key, resolve, reject })
+    pendingReads.push({
+      key,
+      resolve (entry) {
+        observe?.('read', (performance.now() - started) / 1000, 'ok')
+        resolve(entry)
+      },
+      reject (err) {
+        observe?.('read', (performance.now() - started) / 1000, 'error')
+        reject(storeUnavailable('read', err))
+      },
+    })
   })
 
   return {
-    read: (key) => wrap('read', () => cluster ? readOne(key) : readBatched(key)),
+    read: (key) => cluster ? wrap('read', () => readOne(key)) : readBatched(key),
 
     write: (key, sealed, indexKeys, ttlMs) => wrap('write', async () => {
       if (cluster) {
@@ -224,6 +236,10 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
 interface SessionEntry {
   readonly sealed: Buffer
   readonly ttlMs: number
+}
+
+function storeUnavailable (operation: string, err: unknown): BffError {
+  return new BffError('BFF_ERR_STORE_UNAVAILABLE', { cause: new Error(`redis ${operation} failed`, { cause: err }), retryAfter: 2 })
 }
 
 /** A record with no time left reads as no session. */

@@ -16,6 +16,8 @@ export interface SessionStoreOptions {
   readonly now?: () => number
 }
 
+const NOTHING: Promise<undefined> = Promise.resolve(undefined)
+
 /** How long a cookie's derived handle, and a record opened with it, are reused. */
 const CACHE_TTL_MS = 60_000
 /** Bound on cached handles (a few hundred bytes each); the oldest go first. */
@@ -152,18 +154,18 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
       return { cookieValue, handle }
     },
 
-    async load (cookieValue, { slide }): Promise<LoadedSession | undefined> {
+    load (cookieValue, { slide }): Promise<LoadedSession | undefined> {
       // Anything but a ticket's length is refused before any hashing (garbage cookies cost nothing).
-      if (cookieValue === undefined || cookieValue.length !== TICKET_LENGTH) return undefined
+      if (cookieValue === undefined || cookieValue.length !== TICKET_LENGTH) return NOTHING
       const cacheKey = cacheKeyOf(cookieValue)
       // The keyring is fixed for the life of the process, so a cached handle stays valid.
       const cached = handles.get(cacheKey)
       if (cached !== undefined && cached.expiresAt > now()) return read(cached.handle, slide)
       if (cached !== undefined) handles.delete(cacheKey)
       const ticket = decodeTicket(cookieValue)
-      if (ticket === undefined) return undefined
+      if (ticket === undefined) return NOTHING
       const secretKeys = keyring.byKid(ticket.kid)
-      if (secretKeys === undefined) return undefined
+      if (secretKeys === undefined) return NOTHING
       const handle = handleFor(ticket, secretKeys.sessionIdKey)
       remember(cacheKey, handle)
       return read(handle, slide)

@@ -17,7 +17,7 @@ export function registerLogoutRoute (app: FastifyInstance): void {
   })
 
   // onRequest: refused before the body is even parsed (a cross-site form POST gets 403, not 415).
-  app.post('/bff/logout', { onRequest: guardCsrf }, async (request, reply) => {
+  app.post('/bff/logout', { onRequest: async (request) => guardCsrf(request) }, async (request, reply) => {
     const { oidc, tokens } = app.bff
     reply.header('cache-control', 'no-store')
     const session = await loadRequestSession(request, { slide: false })
