@@ -63,7 +63,7 @@ export function renderMarkdown (r: BenchResults): string {
       `${isGateway ? ratio(run.rps, bare?.rps) : ''} | ${isGateway ? ratio(run.p99Ms, bare?.p99Ms) : ''} | ${isGateway ? ratio(run.cpuUsPerRequest, bare?.cpuUsPerRequest) : ''} |`)
   }
   lines.push('')
-  if (r.sessions !== undefined) lines.push(`- Sessions: ${r.sessions}; Redis memory per session ${r.redisBytesPerSession} bytes (INFO used_memory delta ÷ sessions; sealed record ${r.sealedRecordBytes} bytes).`)
+  if (r.sessions !== undefined) lines.push(`- Sessions: ${r.sessions}, each of its own user and IdP session; Redis memory per session ${r.redisBytesPerSession} bytes (INFO used_memory delta ÷ sessions, the session key and its two index entries; sealed record ${r.sealedRecordBytes} bytes).`)
   if (r.gatewayStartRssMiB !== undefined) lines.push(`- bffgate RSS at start ${r.gatewayStartRssMiB} MiB.`)
   if (r.soak !== undefined) lines.push(`- Soak ${r.soak.seconds} s at 50 connections, ${r.soak.rps} req/s: RSS ${r.soak.rssFirstMiB.toFixed(1)} → ${r.soak.rssLastMiB.toFixed(1)} MiB (max ${r.soak.rssMaxMiB.toFixed(1)}), growth ${(r.soak.growth * 100).toFixed(1)} %.`)
   if (r.storm !== undefined) {

@@ -21,6 +21,7 @@ import { Redis } from 'ioredis'
 import { loadConfig } from '../src/config/load.ts'
 import { createConfiguredStore } from '../src/session/create.ts'
 import { createKeyring } from '../src/session/keyring.ts'
+import { decodeSessionValue } from '../src/session/redis-backend.ts'
 import { startDevIdp, DEFAULT_USER, type DevIdp } from '../dev/idp/index.ts'
 import { createBrowser, loginAtDevIdp } from '../test/helpers/browser.ts'
 import { freePort, startRedisServer } from '../test/helpers/redis.ts'
@@ -312,8 +313,10 @@ async function main (): Promise<void> {
     if (check.status !== 200) throw new Error(`a proxied request with the session answered ${check.status}`)
     results.gatewayStartRssMiB = Math.round(rssMiB(gateway.pid!) * 10) / 10
 
-    // 10k distinct sessions: the logged-in session's record, written under fresh tickets by a
-    // store with the gateway's own secrets and prefix (the real create path, real tickets).
+    // 10k distinct sessions of distinct users: the logged-in session's record with its own
+    // subject and IdP session id each (so each has its own two index entries, as in production),
+    // written under fresh tickets by a store with the gateway's own secrets and prefix (the
+    // real create path, real tickets).
     const config = loadConfig(env)
     const store = createConfiguredStore(config, createKeyring(config.session.secrets))
     const loaded = await store.load(cookie, { slide: false })
@@ -321,14 +324,19 @@ async function main (): Promise<void> {
     const memoryBefore = await usedMemory(redis)
     const cookies: string[] = []
     for (let i = 0; i < SESSIONS; i += 200) {
-      const batch = await Promise.all(Array.from({ length: Math.min(200, SESSIONS - i) }, async () => (await store.create(loaded.record)).cookieValue))
+      const batch = await Promise.all(Array.from({ length: Math.min(200, SESSIONS - i) }, async (_, j) => (await store.create({
+        ...loaded.record,
+        sub: `${loaded.record.sub}-${i + j}`,
+        sid: `${loaded.record.sid ?? 'sid'}-${i + j}`,
+      })).cookieValue))
       cookies.push(...batch)
     }
     const memoryAfter = await usedMemory(redis)
     results.sessions = SESSIONS
     results.redisBytesPerSession = Math.round((memoryAfter - memoryBefore) / SESSIONS)
-    const [, sample] = await redis.scan(0, 'MATCH', `${config.redis.keyPrefix}s:*`, 'COUNT', 100)
-    if (sample[0] !== undefined) results.sealedRecordBytes = (await redis.hgetBuffer(sample[0], 'r'))?.length
+    const [, sample] = await redis.scan(0, 'MATCH', `${config.redis.keyPrefix}session:*`, 'COUNT', 100)
+    const sampleValue = sample[0] === undefined ? null : await redis.getBuffer(sample[0])
+    if (sampleValue !== null) results.sealedRecordBytes = decodeSessionValue(sampleValue)?.sealed.length
     process.stdout.write(`created ${SESSIONS} sessions: ${results.redisBytesPerSession} bytes of Redis memory each\n`)
 
     for (const connections of CONNECTIONS) {

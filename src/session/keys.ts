@@ -8,14 +8,14 @@ import { sha256 } from './crypto.ts'
 export function createKeyNames (prefix: string) {
   const digest = (...parts: string[]) => sha256(parts.join('\u0000')).subarray(0, 18).toString('base64url')
   return {
-    /** The session record (a hash with the sealed record and its index keys). */
-    session: (hashedId: string) => `${prefix}s:{${hashedId}}`,
+    /** The session: its deadline, its index keys and the sealed record (redis-backend.ts). */
+    session: (hashedId: string) => `${prefix}session:{${hashedId}}`,
     /** Refresh lock of one session, in the session's slot. */
     refreshLock: (hashedId: string) => `${prefix}lock:{${hashedId}}`,
-    /** Set of session keys bound to one IdP session. */
-    sidIndex: (iss: string, sid: string) => `${prefix}sid:${digest(iss, sid)}`,
-    /** Set of session keys of one user. */
-    subIndex: (iss: string, sub: string) => `${prefix}sub:${digest(iss, sub)}`,
+    /** The session keys bound to one IdP session (a hash: field names are the session keys). */
+    sidIndex: (iss: string, sid: string) => `${prefix}bysid:${digest(iss, sid)}`,
+    /** The session keys of one user (a hash, as above). */
+    subIndex: (iss: string, sub: string) => `${prefix}bysub:${digest(iss, sub)}`,
     /** One-time markers (used login states, logout-token ids). */
     once: (namespace: string, id: string) => `${prefix}once:${namespace}:${digest(id)}`,
   }

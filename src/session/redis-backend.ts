@@ -4,25 +4,67 @@ import type { StoreOperationObserver } from '../events.ts'
 import type { SessionBackend } from './backend.ts'
 import type { RedisConnection } from './redis-connection.ts'
 
-const RECORD_FIELD = 'r'
-const INDEXES_FIELD = 'x'
 /**
- * The record's deadline (epoch ms) as last set with its lifetime, so that a read is one
- * HMGET (no PTTL beside it: a second command cost a proxied request ~10 µs of CPU).
+ * A session's Redis value, one string (a hash of three fields cost ~240 bytes more per
+ * session, and a read needed HMGET rather than GET):
+ * layout version (1) | deadline, epoch ms (6, big-endian) | index count (1) |
+ * each index key as length (1) and UTF-8 bytes | the sealed record.
+ * The deadline is the one last set with the key's lifetime, so a read needs no PTTL beside
+ * the GET (a second command cost a proxied request ~10 µs of CPU); the index keys let a
+ * session found through one index leave all of them without being decrypted.
  */
-const DEADLINE_FIELD = 'd'
+const LAYOUT_V1 = 1
+const DEADLINE_OFFSET = 1
+const DEADLINE_BYTES = 6
 
-/** KEYS: lock, record. ARGV: token, sealed record, ttl ms, deadline. Writes only while the lock is ours. */
+export interface SessionValue {
+  readonly deadlineMs: number
+  readonly indexKeys: readonly string[]
+  readonly sealed: Buffer
+}
+
+export function deadlineBytes (deadlineMs: number): Buffer {
+  const bytes = Buffer.allocUnsafe(DEADLINE_BYTES)
+  bytes.writeUIntBE(Math.max(0, Math.round(deadlineMs)), 0, DEADLINE_BYTES)
+  return bytes
+}
+
+export function encodeSessionValue ({ deadlineMs, indexKeys, sealed }: SessionValue): Buffer {
+  const names = indexKeys.map((key) => Buffer.from(key, 'utf8'))
+  if (names.length > 255 || names.some((name) => name.length > 255)) throw new RangeError('index key names must be at most 255 bytes (shorten BFF_REDIS_KEY_PREFIX)')
+  const head = Buffer.allocUnsafe(DEADLINE_OFFSET + DEADLINE_BYTES + 1)
+  head[0] = LAYOUT_V1
+  deadlineBytes(deadlineMs).copy(head, DEADLINE_OFFSET)
+  head[DEADLINE_OFFSET + DEADLINE_BYTES] = names.length
+  return Buffer.concat([head, ...names.flatMap((name) => [Buffer.of(name.length), name]), sealed])
+}
+
+/** The parts of a session value; undefined for anything that is not one. */
+export function decodeSessionValue (value: Buffer): SessionValue | undefined {
+  if (value.length < DEADLINE_OFFSET + DEADLINE_BYTES + 1 || value[0] !== LAYOUT_V1) return undefined
+  const deadlineMs = value.readUIntBE(DEADLINE_OFFSET, DEADLINE_BYTES)
+  let offset = DEADLINE_OFFSET + DEADLINE_BYTES
+  const count = value[offset++]!
+  const indexKeys: string[] = []
+  for (let i = 0; i < count; i++) {
+    const length = value[offset++]
+    if (length === undefined || offset + length > value.length) return undefined
+    indexKeys.push(value.toString('utf8', offset, offset + length))
+    offset += length
+  }
+  return { deadlineMs, indexKeys, sealed: value.subarray(offset) }
+}
+
+/** KEYS: lock, session. ARGV: token, value, ttl ms. Replaces a session only while the lock is ours. */
 const WRITE_FENCED = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], '${RECORD_FIELD}', ARGV[2], '${DEADLINE_FIELD}', ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return 1`
-/** KEYS: record. ARGV: ttl ms, deadline. A new lifetime for a record that still exists (never recreates it). */
+/** KEYS: session. ARGV: ttl ms, deadline bytes. A new lifetime for a session that still exists (never recreates it). */
 const SLIDE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], '${DEADLINE_FIELD}', ARGV[2])
+redis.call('SETRANGE', KEYS[1], ${DEADLINE_OFFSET}, ARGV[2])
 return redis.call('PEXPIRE', KEYS[1], ARGV[1])`
 /** KEYS: lock. ARGV: token. */
 const RELEASE_LOCK = `
@@ -38,8 +80,9 @@ export interface RedisBackendOptions {
 
 /**
  * {@link SessionBackend} on Redis (the only ioredis user besides the connection factory).
- * A session is a hash: the sealed record, and the index keys it was written with, so a
- * session found through one index can be removed from all of them without decrypting it.
+ * A session is one string (see {@link encodeSessionValue}); an index is a hash whose field
+ * names are the session keys (small hashes are packed compactly by Redis, small sets are not
+ * before Redis 7.2).
  *
  * On a standalone or Sentinel-managed Redis, a write and its index updates are one MULTI.
  * On a Cluster a MULTI cannot span slots and the index keys live in other slots than the
@@ -88,16 +131,14 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     return exec(pipeline)
   }
 
-  /**
-   * The entry an HMGET found. A record written before the deadline field existed gets its
-   * remaining lifetime from PTTL (a second round trip, once: its next write adds the field).
-   */
-  const entryOf = (key: string, [sealed, deadline]: Array<Buffer | null>): SessionEntry | undefined | Promise<SessionEntry | undefined> => {
-    if (sealed === null || sealed === undefined) return undefined
-    if (deadline === null || deadline === undefined) return redis.pttl(key).then((ttlMs) => live(sealed, ttlMs))
-    return live(sealed, Number(deadline.toString('latin1')) - Date.now())
+  /** The entry a GET found: the sealed record and its remaining lifetime, if any is left. */
+  const entryOf = (value: Buffer | null): SessionEntry | undefined => {
+    const parts = value === null ? undefined : decodeSessionValue(value)
+    if (parts === undefined) return undefined
+    const ttlMs = parts.deadlineMs - Date.now()
+    return ttlMs > 0 ? { sealed: parts.sealed, ttlMs } : undefined
   }
-  const readOne = async (key: string): Promise<SessionEntry | undefined> => entryOf(key, await redis.hmgetBuffer(key, RECORD_FIELD, DEADLINE_FIELD))
+  const readOne = async (key: string): Promise<SessionEntry | undefined> => entryOf(await redis.getBuffer(key))
   // Reads made in the same turn of the event loop (one per proxied request, many at once under
   // load) go out as one pipeline: one socket write and one reply parse for all of them instead
   // of one each, which was a tenth of a proxied request's CPU. Each read is still its own
@@ -107,17 +148,13 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     const batch = pendingReads
     pendingReads = []
     const pipeline = redis.pipeline()
-    for (const { key } of batch) pipeline.hmgetBuffer(key, RECORD_FIELD, DEADLINE_FIELD)
+    for (const { key } of batch) pipeline.getBuffer(key)
     pipeline.exec().then((results) => {
       batch.forEach((read, i) => {
         const result = results?.[i]
         if (result === undefined) read.resolve(undefined)
         else if (result[0]) read.reject(result[0])
-        else {
-          const entry = entryOf(read.key, result[1] as Array<Buffer | null>)
-          if (entry instanceof Promise) entry.then(read.resolve, read.reject)
-          else read.resolve(entry)
-        }
+        else read.resolve(entryOf(result[1] as Buffer | null))
       })
     }, (err: unknown) => { for (const read of batch) read.reject(err) })
   }
@@ -145,20 +182,21 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     write: (key, sealed, indexKeys, ttlMs) => wrap('write', async () => {
       if (cluster) {
         // Indexes first: a crash before the record leaves only a stale index entry.
-        await each(indexKeys, (target, index) => (target as RedisConnection).multi().sadd(index, key).pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT').exec())
-        await exec(redis.multi().hset(key, RECORD_FIELD, sealed, INDEXES_FIELD, indexKeys.join(' '), DEADLINE_FIELD, Date.now() + ttlMs).pexpire(key, ttlMs))
+        await each(indexKeys, (target, index) => (target as RedisConnection).multi().hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT').exec())
+        await redis.set(key, encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed }), 'PX', ttlMs)
         return
       }
       const multi = redis.multi()
       for (const index of indexKeys) {
-        multi.sadd(index, key).pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')
+        multi.hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')
       }
-      multi.hset(key, RECORD_FIELD, sealed, INDEXES_FIELD, indexKeys.join(' '), DEADLINE_FIELD, Date.now() + ttlMs).pexpire(key, ttlMs)
+      multi.set(key, encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed }), 'PX', ttlMs)
       await exec(multi)
     }),
 
     writeFenced: (key, sealed, indexKeys, ttlMs, fence) => wrap('writeFenced', async () => {
-      const written = await scripted.bffWriteFenced(fence.lockKey, key, fence.token, sealed, ttlMs, Date.now() + ttlMs)
+      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed })
+      const written = await scripted.bffWriteFenced(fence.lockKey, key, fence.token, value, ttlMs)
       if (written !== 1) return false
       await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
       return true
@@ -172,37 +210,40 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       if (cluster) {
         // Indexes first, so they never lapse before the record they lead to.
         await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
-        await scripted.bffSlide(key, ttlMs, Date.now() + ttlMs)
+        await scripted.bffSlide(key, ttlMs, deadlineBytes(Date.now() + ttlMs))
         return
       }
       // One round trip, in order: the indexes' lifetimes first, then the record's.
       const pipeline = redis.pipeline()
       for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
       const scriptedPipeline = pipeline as unknown as ScriptedRedis
-      scriptedPipeline.bffSlide(key, ttlMs, Date.now() + ttlMs)
+      scriptedPipeline.bffSlide(key, ttlMs, deadlineBytes(Date.now() + ttlMs))
       await exec(pipeline)
     }),
 
     remove: (keys) => wrap('remove', async () => {
       if (keys.length === 0) return 0
-      const found = await each(keys, (target, key) => target.hget(key, INDEXES_FIELD)) as Array<string | null>
-      const indexEntries = keys.flatMap((key, i) => (found[i] ?? '').split(' ').filter((index) => index !== '').map((index) => ({ index, key })))
+      const found = await each(keys, (target, key) => target.getBuffer(key)) as Array<Buffer | null>
+      const indexEntries = keys.flatMap((key, i) => {
+        const value = found[i]
+        return (value ? decodeSessionValue(value)?.indexKeys ?? [] : []).map((index) => ({ index, key }))
+      })
       if (cluster) {
         // The records first: a crash before the index cleanup leaves only stale entries.
         const deleted = (await each(keys, (target, key) => target.del(key)) as number[]).reduce((a, b) => a + b, 0)
-        await each(indexEntries, (target, { index, key }) => target.srem(index, key))
+        await each(indexEntries, (target, { index, key }) => target.hdel(index, key))
         await redis.publish(channel, keys.join(' '))
         return deleted
       }
       const multi = redis.multi()
-      for (const { index, key } of indexEntries) multi.srem(index, key)
+      for (const { index, key } of indexEntries) multi.hdel(index, key)
       multi.del(...keys)
       multi.publish(channel, keys.join(' '))
       const results = await exec(multi)
       return results.at(-2) as number
     }),
 
-    members: (indexKey) => wrap('members', () => redis.smembers(indexKey)),
+    members: (indexKey) => wrap('members', () => redis.hkeys(indexKey)),
 
     setIfAbsent: (key, ttlMs) => wrap('setIfAbsent', async () => (await redis.set(key, '1', 'PX', ttlMs, 'NX')) === 'OK'),
 
@@ -242,11 +283,6 @@ function storeUnavailable (operation: string, err: unknown): BffError {
   return new BffError('BFF_ERR_STORE_UNAVAILABLE', { cause: new Error(`redis ${operation} failed`, { cause: err }), retryAfter: 2 })
 }
 
-/** A record with no time left reads as no session. */
-function live (sealed: Buffer, ttlMs: number): SessionEntry | undefined {
-  return ttlMs > 0 ? { sealed, ttlMs } : undefined
-}
-
 interface PendingRead {
   readonly key: string
   resolve (entry: SessionEntry | undefined): void
@@ -254,7 +290,7 @@ interface PendingRead {
 }
 
 interface ScriptedRedis {
-  bffWriteFenced (lockKey: string, key: string, token: string, sealed: Buffer, ttlMs: number, deadline: number): Promise<number>
-  bffSlide (key: string, ttlMs: number, deadline: number): Promise<number>
+  bffWriteFenced (lockKey: string, key: string, token: string, value: Buffer, ttlMs: number): Promise<number>
+  bffSlide (key: string, ttlMs: number, deadline: Buffer): Promise<number>
   bffReleaseLock (lockKey: string, token: string): Promise<number>
 }

@@ -1,6 +1,7 @@
 import type { SessionBackend } from './backend.ts'
 import { deriveKey, hmac, IV_BYTES, open, seal, TAG_BYTES } from './crypto.ts'
 import type { KeyNames } from './keys.ts'
+import { decodeRecord, encodeRecord } from './record-codec.ts'
 import type { Keyring } from './keyring.ts'
 import { createTicket, decodeTicket, encodeTicket, TICKET_LENGTH, type Ticket } from './ticket.ts'
 import { createSecretKey, hash, randomBytes } from 'node:crypto'
@@ -79,7 +80,7 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
   const write = async (handle: SessionHandle, record: SessionRecord, fence?: SessionLock): Promise<boolean> => {
     const ttlMs = ttlMsFor(record)
     if (ttlMs <= 0) return false
-    const sealed = seal(handle.recordKey, Buffer.from(JSON.stringify(record)), Buffer.from(handle.storageKey))
+    const sealed = seal(handle.recordKey, encodeRecord(record), Buffer.from(handle.storageKey))
     if (fence !== undefined && !(await backend.writeFenced(handle.storageKey, sealed, indexKeysOf(record), ttlMs, fence))) return false
     if (fence === undefined) await backend.write(handle.storageKey, sealed, indexKeysOf(record), ttlMs)
     rememberOpened(handle, sealed, record)
@@ -111,7 +112,7 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     if (cached !== undefined && cached.handle === handle && cached.expiresAt > now() && sameSealing(cached, sealed)) return cached.record
     const plaintext = open(handle.recordKey, sealed, Buffer.from(handle.storageKey))
     if (plaintext === undefined) return undefined
-    const record = JSON.parse(plaintext.toString('utf8')) as SessionRecord
+    const record = decodeRecord(plaintext)
     rememberOpened(handle, sealed, record)
     return record
   }

@@ -148,7 +148,7 @@ describe('client authentication at the token endpoint', { concurrency: true }, (
       assert.ok(failed, 'a login.failed event was logged')
       assert.equal(failed.oauthError, 'invalid_client')
       assert.equal((await fetch(`${stack.url}/bff/user`, { headers: { ...CSRF, cookie: cookieHeader(stack, browser) } })).status, 401)
-      assert.deepEqual(await redis.client().keys(`${stack.keyPrefix}s:*`), [], 'no session in Redis')
+      assert.deepEqual(await redis.client().keys(`${stack.keyPrefix}session:*`), [], 'no session in Redis')
     })
   }
 })

@@ -256,7 +256,7 @@ describe('bffgate refuses bad ID tokens and tampered callbacks without creating 
   /** Every session, sid-index and sub-index key under the stack's prefix. */
   async function sessionKeys (): Promise<string[]> {
     const client = redis.client()
-    const keys = await Promise.all(['s:', 'sid:', 'sub:'].map((kind) => client.keys(`${stack.keyPrefix}${kind}*`)))
+    const keys = await Promise.all(['session:', 'bysid:', 'bysub:'].map((kind) => client.keys(`${stack.keyPrefix}${kind}*`)))
     return keys.flat().sort()
   }
 
@@ -300,7 +300,7 @@ describe('bffgate refuses bad ID tokens and tampered callbacks without creating 
     assert.equal(result.url.href, `${stack.url}/`)
     assert.ok(browser.cookie(stack.url, SESSION_COOKIE))
     const added = (await sessionKeys()).filter((key) => !keysBefore.includes(key))
-    assert.ok(added.some((key) => key.startsWith(`${stack.keyPrefix}s:`)), `a session key was added: ${added.join(', ')}`)
+    assert.ok(added.some((key) => key.startsWith(`${stack.keyPrefix}session:`)), `a session key was added: ${added.join(', ')}`)
   })
 
   for (const kind of ID_TOKEN_MISBEHAVIOURS) {

@@ -291,7 +291,7 @@ describe('logout', () => {
 
   test('logout deletes the session from Redis, clears the cookie and returns the IdP end-session URL', async () => {
     const { browser } = await stack.login()
-    const keysBefore = (await redisDump()).keys.filter((k) => k.startsWith(`${stack.keyPrefix}s:`)).length
+    const keysBefore = (await redisDump()).keys.filter((k) => k.startsWith(`${stack.keyPrefix}session:`)).length
     const res = await browser.post(`${stack.url}/bff/logout`, '', CSRF)
     assert.equal(res.status, 200)
     assert.equal(res.headers.get('cache-control'), 'no-store')
@@ -303,7 +303,7 @@ describe('logout', () => {
     const hint = decodeJwt(url.searchParams.get('id_token_hint')!)
     assert.equal(hint.sub, 'user-alice')
     assert.equal(browser.cookie(stack.url, '__Host-Http-bff'), undefined, 'cookie cleared')
-    const keysAfter = (await redisDump()).keys.filter((k) => k.startsWith(`${stack.keyPrefix}s:`)).length
+    const keysAfter = (await redisDump()).keys.filter((k) => k.startsWith(`${stack.keyPrefix}session:`)).length
     assert.equal(keysAfter, keysBefore - 1)
     assert.equal((await browser.get(`${stack.url}/bff/user`)).status, 401)
 

@@ -28,7 +28,7 @@ after(async () => {
 
 const cookieOf = (browser: Browser) => browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
 const userStatus = async (base: string, cookie: string) => (await fetch(`${base}/bff/user`, { headers: { cookie } })).status
-const sessionCount = async () => (await redis.client().keys(`${stack.keyPrefix}s:*`)).length
+const sessionCount = async () => (await redis.client().keys(`${stack.keyPrefix}session:*`)).length
 
 /** A second browser holding the first one's IdP session cookie: its login is SSO, one IdP session for two bffgate sessions. */
 function sharingIdpSession (browser: Browser): Browser {

@@ -41,7 +41,7 @@ async function callApi (base: string, cookie: string, path = '/api/hello'): Prom
 const tokenOf = (echo: Echo) => echo.headers.authorization!.replace(/^Bearer /, '')
 
 async function sessionKeys (stack: Stack): Promise<string[]> {
-  return (await redis.client().keys(`${stack.keyPrefix}s:*`))
+  return (await redis.client().keys(`${stack.keyPrefix}session:*`))
 }
 
 /**
@@ -142,7 +142,7 @@ describe('teardown', () => {
     const aliceCookie = cookieHeader(stack, alice.browser)
     const bobCookie = cookieHeader(stack, bob.browser)
     assert.equal((await sessionKeys(stack)).length, 2)
-    assert.equal((await redis.client().keys(`${stack.keyPrefix}sid:*`)).length, 2)
+    assert.equal((await redis.client().keys(`${stack.keyPrefix}bysid:*`)).length, 2)
     assert.equal(await stack.idp.revokeSessions('user-alice'), 1)
     await waitForExpiry(stack, aliceCookie)
     const res = await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie: aliceCookie } })
@@ -152,8 +152,8 @@ describe('teardown', () => {
     const left = await sessionKeys(stack)
     assert.equal(left.length, 1, 'alice\'s session key is gone, bob\'s remains')
     // Emptied index sets disappear: one sid and one sub index left, bob's.
-    assert.equal((await redis.client().keys(`${stack.keyPrefix}sid:*`)).length, 1)
-    assert.equal((await redis.client().keys(`${stack.keyPrefix}sub:*`)).length, 1)
+    assert.equal((await redis.client().keys(`${stack.keyPrefix}bysid:*`)).length, 1)
+    assert.equal((await redis.client().keys(`${stack.keyPrefix}bysub:*`)).length, 1)
     assert.equal((await callApi(stack.url, bobCookie)).status, 200)
     assert.ok(stack.logs.lines.some((l) => l.event === 'session.ended' && l.cause === 'invalid_grant'))
   })

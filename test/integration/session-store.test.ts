@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test'
 import { createKeyNames } from '../../src/session/keys.ts'
 import { createKeyring } from '../../src/session/keyring.ts'
 import { createMemoryBackend } from '../../src/session/memory-backend.ts'
-import { createRedisBackend } from '../../src/session/redis-backend.ts'
+import { createRedisBackend, deadlineBytes, decodeSessionValue, encodeSessionValue } from '../../src/session/redis-backend.ts'
 import { createSessionStore } from '../../src/session/store.ts'
 import { runSessionStoreContract, sampleRecord, SECRET_A } from '../contracts/session-store.contract.ts'
 import { dumpRedis, startTestRedis, type TestRedis } from '../helpers/redis.ts'
@@ -31,29 +31,44 @@ runSessionStoreContract('memory', async ({ idleSeconds, secrets = [SECRET_A], pr
 })
 
 describe('redis session layout', () => {
-  test('a read is one HMGET; a record written before the deadline field still loads, with its lifetime from PTTL', async (t) => {
+  test('a session is one string (deadline, index keys, sealed record) read with one GET; indexes are hashes of session keys', async (t) => {
     const client = redis.client()
     const keyPrefix = redis.prefix()
     const store = createSessionStore({ backend: createRedisBackend(client), keyring: createKeyring([SECRET_A]), keys: createKeyNames(keyPrefix), idleSeconds: 60 })
     t.after(() => store.close())
     const { cookieValue } = await store.create(sampleRecord())
-    const [key] = await client.keys(`${keyPrefix}s:*`)
+    const [key] = await client.keys(`${keyPrefix}session:*`)
     assert.ok(key !== undefined)
-    assert.deepEqual((await client.hkeys(key)).sort(), ['d', 'r', 'x'])
-    const deadline = Number(await client.hget(key, 'd'))
-    assert.ok(Math.abs(deadline - (Date.now() + (await client.pttl(key)))) < 1000, 'the deadline field matches the key\'s lifetime')
+    assert.equal(await client.type(key), 'string')
+    const value = decodeSessionValue((await client.getBuffer(key))!)!
+    assert.ok(Math.abs(value.deadlineMs - (Date.now() + (await client.pttl(key)))) < 1000, 'the deadline matches the key\'s lifetime')
+    assert.equal(value.indexKeys.length, 2)
+    for (const index of value.indexKeys) {
+      assert.equal(await client.type(index), 'hash')
+      assert.deepEqual(await client.hkeys(index), [key])
+    }
 
-    await client.hdel(key, 'd')
+    // As if 30 s had passed: sliding then sets the deadline and the lifetime together.
+    await client.setrange(key, 1, deadlineBytes(Date.now() + 30_000))
     await client.pexpire(key, 30_000)
-    const loaded = await store.load(cookieValue, { slide: false })
-    assert.equal(loaded?.record.sub, 'user-1')
-    assert.ok(loaded.expiresIn > 25 && loaded.expiresIn <= 30, `expiresIn ${loaded.expiresIn}`)
-    // Sliding writes the field again.
-    assert.ok((await store.load(cookieValue, { slide: true }))!.expiresIn > 55)
-    assert.ok(Number(await client.hget(key, 'd')) > Date.now() + 55_000)
-    // A slide that comes after the record ended (elsewhere) never recreates it.
+    assert.ok((await store.load(cookieValue, { slide: false }))!.expiresIn <= 30)
+    const slid = await store.load(cookieValue, { slide: true })
+    assert.ok(slid!.expiresIn > 55, `expiresIn ${slid!.expiresIn}`)
+    assert.ok(decodeSessionValue((await client.getBuffer(key))!)!.deadlineMs > Date.now() + 55_000)
+    assert.ok(await client.pttl(key) > 55_000)
+    // A slide that comes after the session ended (elsewhere) never recreates it.
     await client.del(key)
-    await createRedisBackend(client).expire(key, [], 60_000)
+    await createRedisBackend(client).expire(key, value.indexKeys, 60_000)
     assert.equal(await client.exists(key), 0)
+  })
+
+  test('session values round-trip, and anything else reads as no session', () => {
+    const sealed = Buffer.from('sealed-bytes')
+    const value = { deadlineMs: 1_795_000_000_123, indexKeys: ['p:bysub:abc', 'p:bysid:déf'], sealed }
+    assert.deepEqual(decodeSessionValue(encodeSessionValue(value)), value)
+    for (const bad of [Buffer.alloc(0), Buffer.from('{"json":1}'), Buffer.of(1, 0, 0, 0, 0, 0, 1, 3, 200)]) {
+      assert.equal(decodeSessionValue(bad), undefined, bad.toString('hex'))
+    }
+    assert.throws(() => encodeSessionValue({ ...value, indexKeys: ['x'.repeat(256)] }), /BFF_REDIS_KEY_PREFIX/)
   })
 })

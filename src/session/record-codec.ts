@@ -1,0 +1,71 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib'
+import type { SessionRecord } from './types.ts'
+
+/**
+ * The session record's bytes before sealing, made small: Redis memory per session is mostly
+ * this record, and its tokens are JWTs, whose base64url text is a third larger than their
+ * bytes and hides the JSON inside from compression.
+ *
+ * Layout: a format byte (1), the count of JWT signatures (1), each signature as a length
+ * (2, big-endian) and its bytes, then the record as deflated JSON in which every JWT is
+ * `{"\u0000jwt":[header JSON, payload JSON, signature index]}`. A JWT segment is unpacked only
+ * when encoding it again gives back the exact same text; anything else stays a string.
+ * Records sealed before this format (plain JSON, first byte `{`) still open.
+ * Encoding costs ~75 µs and decoding ~40 µs (at login and refresh, and when a record is not
+ * in the store's opened-record cache); the 2 KiB record of the development IdP becomes 1.1 KiB.
+ */
+const COMPACT_V1 = 1
+/** Deflated JSON as it is: for the (absurd) record that holds the JWT marker key itself. */
+const DEFLATED_JSON = 2
+const JWT_MARKER = '\u0000jwt'
+const JWT_MARKER_JSON = JSON.stringify(JWT_MARKER)
+const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+const MAX_SIGNATURES = 255
+
+type PackedJwt = { readonly [JWT_MARKER]: [header: string, payload: string, signature: number] }
+
+/** A base64url segment as a latin1 string of its bytes, if that round-trips exactly. */
+function unpackSegment (segment: string): Buffer | undefined {
+  const bytes = Buffer.from(segment, 'base64url')
+  return bytes.toString('base64url') === segment ? bytes : undefined
+}
+
+export function encodeRecord (record: SessionRecord): Buffer {
+  const plain = JSON.stringify(record)
+  if (plain.includes(JWT_MARKER_JSON)) return Buffer.concat([Buffer.of(DEFLATED_JSON), deflateRawSync(plain, { level: 9 })])
+  const signatures: Buffer[] = []
+  const json = JSON.stringify(record, (_key, value: unknown) => {
+    if (typeof value !== 'string' || value.length < 32 || signatures.length === MAX_SIGNATURES || !JWT.test(value)) return value
+    const [header, payload, signature] = value.split('.') as [string, string, string]
+    const parts = [unpackSegment(header), unpackSegment(payload), unpackSegment(signature)]
+    if (parts.some((part) => part === undefined) || parts[2]!.length > 0xffff) return value
+    signatures.push(parts[2]!)
+    const packed: PackedJwt = { [JWT_MARKER]: [parts[0]!.toString('latin1'), parts[1]!.toString('latin1'), signatures.length - 1] }
+    return packed
+  })
+  const head = Buffer.allocUnsafe(2 + signatures.length * 2)
+  head[0] = COMPACT_V1
+  head[1] = signatures.length
+  signatures.forEach((signature, i) => head.writeUInt16BE(signature.length, 2 + i * 2))
+  return Buffer.concat([head, ...signatures, deflateRawSync(json, { level: 9 })])
+}
+
+export function decodeRecord (bytes: Buffer): SessionRecord {
+  if (bytes[0] === 0x7b) return JSON.parse(bytes.toString('utf8')) as SessionRecord // `{`: plain JSON
+  if (bytes[0] === DEFLATED_JSON) return JSON.parse(inflateRawSync(bytes.subarray(1)).toString('utf8')) as SessionRecord
+  if (bytes[0] !== COMPACT_V1) throw new Error(`unknown session record format ${bytes[0]}`)
+  const count = bytes[1]!
+  const signatures: string[] = []
+  let offset = 2 + count * 2
+  for (let i = 0; i < count; i++) {
+    const length = bytes.readUInt16BE(2 + i * 2)
+    signatures.push(bytes.subarray(offset, offset + length).toString('base64url'))
+    offset += length
+  }
+  const json = inflateRawSync(bytes.subarray(offset)).toString('utf8')
+  return JSON.parse(json, (_key, value: unknown) => {
+    if (value === null || typeof value !== 'object' || !(JWT_MARKER in value)) return value
+    const [header, payload, signature] = (value as PackedJwt)[JWT_MARKER]
+    return `${Buffer.from(header, 'latin1').toString('base64url')}.${Buffer.from(payload, 'latin1').toString('base64url')}.${signatures[signature]}`
+  }) as SessionRecord
+}

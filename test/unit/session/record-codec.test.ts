@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { test } from 'node:test'
+import { decodeRecord, encodeRecord } from '../../../src/session/record-codec.ts'
+import type { SessionRecord } from '../../../src/session/types.ts'
+
+const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
+const jwt = (payload: object) => `${b64({ alg: 'RS256', typ: 'JWT', kid: 'k1' })}.${b64(payload)}.${randomBytes(256).toString('base64url')}`
+
+function record (): SessionRecord {
+  const now = 1_795_000_000
+  const claims = { sub: 'auth0|1234', name: 'Zoë Ünal 🙂', email: 'zoe@example.com', email_verified: true }
+  return {
+    v: 1,
+    iss: 'https://tenant.eu.auth0.com/',
+    sub: 'auth0|1234',
+    sid: 'sid-abc',
+    claims,
+    id_token: jwt({ ...claims, iss: 'https://tenant.eu.auth0.com/', aud: 'client', iat: now, exp: now + 36000, sid: 'sid-abc', nonce: 'n' }),
+    refresh_token: 'v1.MnXoN3-opaque-refresh-token',
+    tokens: { '': { access_token: jwt({ iss: 'https://tenant.eu.auth0.com/', sub: 'auth0|1234', aud: ['https://api', 'https://tenant.eu.auth0.com/userinfo'], scope: 'openid profile online_access' }), token_type: 'Bearer', expires_at: now + 300 } },
+    created_at: now,
+    absolute_expires_at: now + 86400,
+    refreshed_at: now,
+  }
+}
+
+test('a record round-trips exactly, JWTs included, and is much smaller than its JSON', () => {
+  const original = record()
+  const encoded = encodeRecord(original)
+  assert.deepEqual(decodeRecord(encoded), original)
+  const json = Buffer.byteLength(JSON.stringify(original))
+  assert.ok(encoded.length < json * 0.7, `${encoded.length} bytes against ${json} of JSON`)
+})
+
+test('strings that only look like JWTs, or whose base64url is not canonical, stay as they are', () => {
+  const nonCanonical = `${b64({ a: 1 })}.${b64({ b: 2 })}.AB` // 'AB' has non-zero padding bits
+  const odd = { ...record(), refresh_token: nonCanonical, claims: { note: 'a.b.c', dotted: 'x'.repeat(40) + '.y.z', marker: { '\u0000jwt': 'not ours' } } }
+  const decoded = decodeRecord(encodeRecord(odd))
+  assert.equal(decoded.refresh_token, nonCanonical)
+  assert.deepEqual(decoded.claims, odd.claims)
+})
+
+test('records sealed before the compact format (plain JSON) still decode; unknown formats are refused', () => {
+  const original = record()
+  assert.deepEqual(decodeRecord(Buffer.from(JSON.stringify(original))), original)
+  assert.throws(() => decodeRecord(Buffer.of(9, 0)), /unknown session record format 9/)
+})
