@@ -18,6 +18,8 @@ export interface LoadRun {
   /** Store operations (each one Redis round trip) per request, from bffgate's metrics. */
   storeRoundTripsPerRequest?: number
   storeOperations?: Record<string, number>
+  /** req/s of every interleaved round; the run shown is the median one. */
+  roundsRps?: number[]
 }
 
 export interface BenchResults {
@@ -31,6 +33,8 @@ export interface BenchResults {
   pinned?: boolean
   durationSeconds: number
   warmupSeconds: number
+  /** Interleaved rounds per comparison (absent in results written before rounds existed). */
+  rounds?: number
   runs: LoadRun[]
   gatewayStartRssMiB?: number
   sessions?: number
@@ -50,17 +54,23 @@ export function renderMarkdown (r: BenchResults): string {
   const lines = [
     `# bffgate benchmark (${r.label}, ${r.date})`,
     '',
-    `Node ${r.node}, ${r.cpus} CPUs, loopback; ${r.durationSeconds} s per run after ${r.warmupSeconds} s warm-up${r.quick ? ' (BENCH_QUICK)' : ''}; gateway log level ${r.logLevel}${r.pinned === true ? '; the proxy under test pinned to CPU 1, load generator, upstream, Redis and IdP to CPU 0' : ''}.`,
+    `Node ${r.node}, ${r.cpus} CPUs, loopback; ${r.durationSeconds} s per run after ${r.warmupSeconds} s warm-up${r.quick ? ' (BENCH_QUICK)' : ''}${r.rounds !== undefined && r.rounds > 1 ? `; bare proxy and bffgate compared in ${r.rounds} interleaved rounds, the median round shown (every round's req/s in the last column)` : ''}; gateway log level ${r.logLevel}${r.pinned === true ? '; the proxy under test pinned to CPU 1, load generator, upstream, Redis and IdP to CPU 0' : ''}.`,
     'bffgate-1: one logged-in session; bffgate-10k: requests spread over distinct sessions. Ratios are to bare-proxy at the same connections and body.',
     '',
-    '| target | body | conns | req/s | p50 ms | p99 ms | non-2xx | rss MiB | CPU µs/req | Redis cmds/req | Redis round trips/req | req/s ÷ bare | p99 ÷ bare | CPU ÷ bare |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| target | body | conns | req/s | p50 ms | p99 ms | non-2xx | rss MiB | CPU µs/req | Redis cmds/req | Redis round trips/req | req/s ÷ bare | p99 ÷ bare | CPU ÷ bare | rounds req/s |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ]
   for (const run of r.runs) {
     const bare = r.runs.find((b) => b.target === 'bare-proxy' && b.body === run.body && b.connections === run.connections)
     const isGateway = run.target.startsWith('bffgate') || run.target === 'express-peer'
     lines.push(`| ${run.target} | ${run.body} | ${run.connections} | ${run.rps} | ${run.p50Ms} | ${run.p99Ms} | ${run.non2xx + run.errors} | ${run.rssMiB ?? ''} | ${run.cpuUsPerRequest ?? ''} | ${run.redisCommandsPerRequest ?? ''} | ${run.storeRoundTripsPerRequest ?? ''} | ` +
-      `${isGateway ? ratio(run.rps, bare?.rps) : ''} | ${isGateway ? ratio(run.p99Ms, bare?.p99Ms) : ''} | ${isGateway ? ratio(run.cpuUsPerRequest, bare?.cpuUsPerRequest) : ''} |`)
+      `${isGateway ? ratio(run.rps, bare?.rps) : ''} | ${isGateway ? ratio(run.p99Ms, bare?.p99Ms) : ''} | ${isGateway ? ratio(run.cpuUsPerRequest, bare?.cpuUsPerRequest) : ''} | ${run.roundsRps?.join(' / ') ?? ''} |`)
+  }
+  const peer = r.runs.find((run) => run.target === 'express-peer')
+  const gatewayAt = (connections: number) => r.runs.find((run) => run.target === 'bffgate-1' && run.body === 'small' && run.connections === connections)
+  if (peer !== undefined && gatewayAt(peer.connections) !== undefined) {
+    const gateway = gatewayAt(peer.connections)!
+    lines.push('', `bffgate-1 against the Express peer at ${peer.connections} connections: req/s ${ratio(gateway.rps, peer.rps)}×, p99 ${ratio(gateway.p99Ms, peer.p99Ms)}× (lower is better), CPU per request ${ratio(gateway.cpuUsPerRequest, peer.cpuUsPerRequest)}×.`)
   }
   lines.push('')
   if (r.sessions !== undefined) lines.push(`- Sessions: ${r.sessions}, each of its own user and IdP session; Redis memory per session ${r.redisBytesPerSession} bytes (INFO used_memory delta ÷ sessions, the session key and its two index entries; sealed record ${r.sealedRecordBytes} bytes).`)

@@ -32,6 +32,12 @@ const resultsDir = join(root, 'bench', 'results')
 const QUICK = process.env.BENCH_QUICK === '1'
 const DURATION = QUICK ? 2 : 6
 const WARMUP = QUICK ? 1 : 2
+/**
+ * Each comparison runs this many times, the targets interleaved and their order rotated per
+ * round; the median run (by req/s) is reported. A shared machine drifts by tens of percent
+ * within a minute: back-to-back single runs made the ratios noise.
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '10,50,200').split(',').map(Number)
 /** Which targets to run (comma list of upstream, bare-proxy, bffgate-1, bffgate-10k, 64k, express-peer, storm); default all. */
 const TARGETS = new Set((process.env.BENCH_TARGETS ?? 'upstream,bare-proxy,bffgate-1,bffgate-10k,64k,express-peer,storm').split(','))
@@ -232,6 +238,29 @@ async function measure (target: string, body: 'small' | '64k', options: LoadOpti
   return run
 }
 
+interface Comparison {
+  readonly target: string
+  readonly body: 'small' | '64k'
+  readonly options: LoadOptions
+  readonly around: Measured
+}
+
+/** {@link ROUNDS} interleaved rounds of the compared targets; the median run of each. */
+async function measureInterleaved (compared: readonly Comparison[]): Promise<LoadRun[]> {
+  const rounds = compared.map((): LoadRun[] => [])
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < compared.length; k++) {
+      const i = (k + round) % compared.length
+      const { target, body, options, around } = compared[i]!
+      rounds[i]!.push(await measure(target, body, options, around))
+    }
+  }
+  return rounds.map((runs) => {
+    const sorted = [...runs].sort((a, b) => a.rps - b.rps)
+    return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, roundsRps: runs.map((run) => run.rps) }
+  })
+}
+
 function gatewayEnv (port: number, idp: DevIdp, upstream: string, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     BFF_PORT: String(port),
@@ -293,6 +322,7 @@ async function main (): Promise<void> {
     logLevel: LOG_LEVEL,
     durationSeconds: DURATION,
     warmupSeconds: WARMUP,
+    rounds: ROUNDS,
     pinned: PIN,
     runs,
   }
@@ -341,13 +371,19 @@ async function main (): Promise<void> {
 
     for (const connections of CONNECTIONS) {
       if (TARGETS.has('upstream')) runs.push(await measure('upstream', 'small', { url: `${upstreamUrl}/api/small`, connections, duration: DURATION }))
-      if (TARGETS.has('bare-proxy')) runs.push(await measure('bare-proxy', 'small', { url: `${bareUrl}/api/small`, connections, duration: DURATION }, { pid: bare.child.pid! }))
-      if (TARGETS.has('bffgate-1')) runs.push(await measure('bffgate-1', 'small', { url: `${gatewayUrl}/api/small`, connections, duration: DURATION, cookies: [cookie] }, { pid: gateway.pid!, gatewayUrl, redis }))
-      if (TARGETS.has('bffgate-10k')) runs.push(await measure('bffgate-10k', 'small', { url: `${gatewayUrl}/api/small`, connections, duration: DURATION, cookies }, { pid: gateway.pid!, gatewayUrl, redis }))
+      runs.push(...await measureInterleaved([
+        ...(TARGETS.has('bare-proxy') ? [{ target: 'bare-proxy', body: 'small' as const, options: { url: `${bareUrl}/api/small`, connections, duration: DURATION }, around: { pid: bare.child.pid! } }] : []),
+        ...(TARGETS.has('bffgate-1') ? [{ target: 'bffgate-1', body: 'small' as const, options: { url: `${gatewayUrl}/api/small`, connections, duration: DURATION, cookies: [cookie] }, around: { pid: gateway.pid!, gatewayUrl, redis } }] : []),
+        ...(TARGETS.has('bffgate-10k') ? [{ target: 'bffgate-10k', body: 'small' as const, options: { url: `${gatewayUrl}/api/small`, connections, duration: DURATION, cookies }, around: { pid: gateway.pid!, gatewayUrl, redis } }] : []),
+      ]))
     }
-    if (TARGETS.has('64k')) runs.push(await measure('upstream', '64k', { url: `${upstreamUrl}/api/big`, connections: 50, duration: DURATION }))
-    if (TARGETS.has('64k')) runs.push(await measure('bare-proxy', '64k', { url: `${bareUrl}/api/big`, connections: 50, duration: DURATION }, { pid: bare.child.pid! }))
-    if (TARGETS.has('64k')) runs.push(await measure('bffgate-1', '64k', { url: `${gatewayUrl}/api/big`, connections: 50, duration: DURATION, cookies: [cookie] }, { pid: gateway.pid!, gatewayUrl, redis }))
+    if (TARGETS.has('64k')) {
+      runs.push(await measure('upstream', '64k', { url: `${upstreamUrl}/api/big`, connections: 50, duration: DURATION }))
+      runs.push(...await measureInterleaved([
+        { target: 'bare-proxy', body: '64k', options: { url: `${bareUrl}/api/big`, connections: 50, duration: DURATION }, around: { pid: bare.child.pid! } },
+        { target: 'bffgate-1', body: '64k', options: { url: `${gatewayUrl}/api/big`, connections: 50, duration: DURATION, cookies: [cookie] }, around: { pid: gateway.pid!, gatewayUrl, redis } },
+      ]))
+    }
 
     if (SOAK_SECONDS > 0) {
       const samples: number[] = []
