@@ -5,10 +5,11 @@ import { Pool, type Dispatcher } from 'undici'
 
 /**
  * Responses whose declared length is at most this many bytes are collected and sent as one
- * buffer (one write, no stream per request); longer or unsized ones (downloads, server-sent
- * events) stream with backpressure. Memory held per in-flight request is bounded by this.
+ * buffer (one write, no stream per request, and a failure midway is still a clean 502);
+ * longer or unsized ones (downloads, server-sent events) stream with backpressure, without
+ * copies. At 64 KiB the copies and the garbage they make cost more than the stream saves.
  */
-export const BUFFERED_RESPONSE_MAX_BYTES = 64 * 1024
+export const BUFFERED_RESPONSE_MAX_BYTES = 16 * 1024
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1) and `expect`: they describe one connection, never the
@@ -118,7 +119,12 @@ export function createForwarder (options: ForwarderOptions): Forwarder {
         headers: request.headers,
         body: request.body ?? null,
       }
-      poolFor(request.origin).dispatch(dispatch, new RelayHandler(reply, request.method === 'HEAD', handlers))
+      try {
+        poolFor(request.origin).dispatch(dispatch, new RelayHandler(reply, request.method === 'HEAD', handlers))
+      } catch (err) {
+        // undici refused the request itself (a header it will not send): nothing left, nothing answered.
+        handlers.onFailure('unreachable', err as Error)
+      }
     },
     async close () {
       await Promise.all([...pools.values()].map(async (pool) => pool.close()))
@@ -192,6 +198,7 @@ class RelayHandler implements Dispatcher.DispatchHandler {
 
   onResponseError (_controller: Dispatcher.DispatchController, err: Error): void {
     const state = this.state
+    if (state === 'done') return // the answer is complete already
     this.state = 'done'
     this.chunks = []
     if (state === 'streaming') {
