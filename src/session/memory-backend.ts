@@ -47,12 +47,12 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
         indexes.set(index, entry)
         raiseIndex(index, expiresAt)
       }
-      records.set(key, { value: { sealed, indexKeys: [...indexKeys] }, expiresAt })
+      records.set(key, { value: { sealed: ownBytes(sealed), indexKeys: [...indexKeys] }, expiresAt })
     },
     async writeFenced (key, sealed, indexKeys, ttlMs, fence) {
       if (live(locks, fence.lockKey)?.value !== fence.token || live(records, key) === undefined) return false
       const expiresAt = now() + ttlMs
-      records.set(key, { value: { sealed, indexKeys: [...indexKeys] }, expiresAt })
+      records.set(key, { value: { sealed: ownBytes(sealed), indexKeys: [...indexKeys] }, expiresAt })
       for (const index of indexKeys) raiseIndex(index, expiresAt)
       return true
     },
@@ -102,4 +102,11 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
       locks.clear()
     },
   }
+}
+
+/** A copy outside Buffer's shared pool: a kept slice would keep its whole 8 KiB slab alive. */
+function ownBytes (bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length)
+  bytes.copy(copy)
+  return copy
 }
