@@ -43,6 +43,8 @@ export interface BenchResults {
   soak?: { seconds: number; rps: number; rssFirstMiB: number; rssLastMiB: number; rssMaxMiB: number; growth: number }
   storm?: Record<string, number>
   wallSeconds?: number
+  /** The gateway's V8 heap and external memory after the runs (MiB). */
+  gatewayMemory?: { heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }
   /** Why the Express peer produced no figures, when it did not. */
   expressPeerError?: string
 }
@@ -74,7 +76,7 @@ export function renderMarkdown (r: BenchResults): string {
   }
   lines.push('')
   if (r.sessions !== undefined) lines.push(`- Sessions: ${r.sessions}, each of its own user and IdP session; Redis memory per session ${r.redisBytesPerSession} bytes (INFO used_memory delta ÷ sessions, the session key and its two index entries; sealed record ${r.sealedRecordBytes} bytes).`)
-  if (r.gatewayStartRssMiB !== undefined) lines.push(`- bffgate RSS at start ${r.gatewayStartRssMiB} MiB.`)
+  if (r.gatewayStartRssMiB !== undefined) lines.push(`- bffgate RSS at start ${r.gatewayStartRssMiB} MiB${r.gatewayMemory !== undefined ? `; after the runs its V8 heap was ${r.gatewayMemory.heapUsedMiB} MiB used of ${r.gatewayMemory.heapTotalMiB} MiB, external memory ${r.gatewayMemory.externalMiB} MiB` : ''}.`)
   if (r.soak !== undefined) lines.push(`- Soak ${r.soak.seconds} s at 50 connections, ${r.soak.rps} req/s: RSS ${r.soak.rssFirstMiB.toFixed(1)} → ${r.soak.rssLastMiB.toFixed(1)} MiB (max ${r.soak.rssMaxMiB.toFixed(1)}), growth ${(r.soak.growth * 100).toFixed(1)} %.`)
   if (r.storm !== undefined) {
     const s = r.storm

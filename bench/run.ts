@@ -152,6 +152,13 @@ async function storeOperations (gatewayUrl: string): Promise<Record<string, numb
   return out
 }
 
+/** The gateway's V8 heap (total and used) and external memory, from its own metrics, in MiB. */
+async function gatewayMemory (gatewayUrl: string): Promise<{ heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }> {
+  const text = await (await fetch(`${gatewayUrl}/metrics`)).text()
+  const read = (name: string) => Math.round(Number(new RegExp(`^bff_process_${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576 * 10) / 10
+  return { heapTotalMiB: read('nodejs_heap_size_total_bytes'), heapUsedMiB: read('nodejs_heap_size_used_bytes'), externalMiB: read('nodejs_external_memory_bytes') }
+}
+
 function diff (after: Record<string, number>, before: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {}
   for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0)
@@ -396,6 +403,8 @@ async function main (): Promise<void> {
       results.soak = { seconds: SOAK_SECONDS, rps: Math.round(result.requests.average), rssFirstMiB: first, rssLastMiB: last, rssMaxMiB: Math.max(...samples), growth: first > 0 ? Math.round(((last - first) / first) * 1000) / 1000 : 0 }
       process.stdout.write(`soak ${SOAK_SECONDS}s: RSS ${first} → ${last} MiB (max ${results.soak.rssMaxMiB})\n`)
     }
+    results.gatewayMemory = await gatewayMemory(gatewayUrl)
+    process.stdout.write(`gateway memory at the end: ${JSON.stringify(results.gatewayMemory)}\n`)
     await store.close()
     await stopChild(gateway)
 
