@@ -86,7 +86,11 @@ async function startChild (script: string, env: Record<string, string>, execArgv
 
 /** bffgate as in production: `node src/server.ts`, configured by environment. */
 async function startGateway (env: Record<string, string>, profileName?: string): Promise<ChildProcess> {
-  const execArgv = profileName !== undefined ? ['--cpu-prof', '--cpu-prof-dir', join(resultsDir, 'tmp', 'prof'), '--cpu-prof-name', `${profileName}.cpuprofile`] : []
+  const execArgv = [
+    ...(profileName !== undefined ? ['--cpu-prof', '--cpu-prof-dir', join(resultsDir, 'tmp', 'prof'), '--cpu-prof-name', `${profileName}.cpuprofile`] : []),
+    // Node flags for bffgate only (space-separated), to try runtime tuning against the same floor.
+    ...(process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''),
+  ]
   const child = fork(join(root, 'src/server.ts'), [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   children.push(child)
   const url = env.BFF_PUBLIC_URL!
