@@ -82,13 +82,13 @@ describe('memory', () => {
     const store = createSessionStore({ backend: createRedisBackend(redis.client()), keyring: createKeyring([SECRET_A]), keys: createKeyNames(redis.prefix()), idleSeconds: 60 })
     t.after(() => store.close())
     gc()
-    const before = process.memoryUsage().arrayBuffers
+    const baseline = process.memoryUsage().arrayBuffers
     const cookies: string[] = []
     // One at a time, as logins come: each one's garbage lands between two cached records.
     for (let i = 0; i < 2000; i++) cookies.push((await store.create(sampleRecord({ sub: `user-${i}` }))).cookieValue)
     for (const cookie of cookies) assert.ok(await store.load(cookie, { slide: false }))
     gc()
-    const grown = process.memoryUsage().arrayBuffers - before
+    const grown = process.memoryUsage().arrayBuffers - baseline
     // Unpooled, the 2,000 cached fingerprints take ~60 KB; pooled, they kept ~40 MiB of slabs alive.
     assert.ok(grown < 4 * 1024 * 1024, `ArrayBuffer memory grew by ${Math.round(grown / 1024)} KiB for 2,000 cached sessions`)
   })
