@@ -87,6 +87,18 @@ export function renderMarkdown (r: BenchResults): string {
   return `${lines.join('\n')}\n`
 }
 
+const README_START = '<!-- bench-results:start (written by npm run bench) -->'
+const README_END = '<!-- bench-results:end -->'
+
+/** The README with its results section (between the markers) replaced by these results. */
+export function withResultsInReadme (readme: string, r: BenchResults): string {
+  const start = readme.indexOf(README_START)
+  const end = readme.indexOf(README_END)
+  if (start === -1 || end < start) return readme
+  const body = renderMarkdown(r).split('\n').slice(2).join('\n').trim() // without the title line
+  return `${readme.slice(0, start + README_START.length)}\n\n${body}\n\n${readme.slice(end)}`
+}
+
 const COLORS: Record<string, string> = { upstream: '#888', 'bare-proxy': '#1f77b4', 'bffgate-1': '#d62728', 'bffgate-10k': '#ff7f0e', 'express-peer': '#9467bd' }
 
 /** Two hand-drawn panels: throughput and p99 by connection count, one line per target (small body). */

@@ -25,7 +25,7 @@ import { decodeSessionValue } from '../src/session/redis-backend.ts'
 import { startDevIdp, DEFAULT_USER, type DevIdp } from '../dev/idp/index.ts'
 import { createBrowser, loginAtDevIdp } from '../test/helpers/browser.ts'
 import { freePort, startRedisServer } from '../test/helpers/redis.ts'
-import { renderChart, renderMarkdown, type BenchResults, type LoadRun } from './report.ts'
+import { renderChart, renderMarkdown, withResultsInReadme, type BenchResults, type LoadRun } from './report.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const resultsDir = join(root, 'bench', 'results')
@@ -502,7 +502,10 @@ async function main (): Promise<void> {
   if (results.label !== 'latest') writeFileSync(join(resultsDir, `${results.label}.json`), json)
   writeFileSync(join(resultsDir, 'latest.md'), renderMarkdown(results))
   writeFileSync(join(resultsDir, 'latest.svg'), renderChart(results))
-  process.stdout.write(`\n${renderMarkdown(results)}\nwrote bench/results/latest.{json,md,svg} in ${results.wallSeconds} s\n`)
+  // Only a complete run speaks for the project: quick or partial runs leave the README alone.
+  const complete = !QUICK && process.env.BENCH_TARGETS === undefined && process.env.BENCH_CONNECTIONS === undefined && !CPU_PROF
+  if (complete) writeFileSync(join(root, 'README.md'), withResultsInReadme(readFileSync(join(root, 'README.md'), 'utf8'), results))
+  process.stdout.write(`\n${renderMarkdown(results)}\nwrote bench/results/latest.{json,md,svg}${complete ? ' and the README\'s results' : ''} in ${results.wallSeconds} s\n`)
 }
 
 await main()
