@@ -218,6 +218,20 @@ describe('proxy', () => {
     assert.equal(echo.headers['x-forwarded-host'], new URL(stack.url).host)
   })
 
+  test('a proxied answer carries the request id, the upstream\'s headers and the security headers it did not set', async () => {
+    const { browser } = await stack.login()
+    const res = await browser.get(`${stack.url}/api/headers`, { ...CSRF, 'x-request-id': 'trace-42' })
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('x-request-id'), 'trace-42')
+    assert.equal(res.json<{ headers: Record<string, string> }>().headers['x-request-id'], 'trace-42', 'the same id upstream')
+    assert.match(res.headers.get('content-type') ?? '', /application\/json/)
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff')
+    assert.equal(res.headers.get('x-frame-options'), 'DENY')
+    assert.equal(res.headers.get('content-security-policy'), "frame-ancestors 'none'")
+    assert.equal(res.headers.get('referrer-policy'), 'no-referrer')
+    assert.equal(res.headers.get('content-length'), String(Buffer.byteLength(res.text)))
+  })
+
   test('a call without the CSRF header gets 403 JSON and never reaches the upstream', async () => {
     const { browser } = await stack.login()
     const callsBefore = stack.api.requests().length
