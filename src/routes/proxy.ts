@@ -19,18 +19,13 @@ import type { TokenRequest } from '../tokens/token-manager.ts'
 /** What the proxy preHandler learned, kept for the header rewrite and a possible replay. */
 interface ProxyState {
   session: LoadedSession
-  tokenRequest: TokenRequest
   /** The access token sent upstream (its `Authorization` value is derived from it). */
   token: StoredAccessToken
   /** The `DPoP` proof for this request, when the token is DPoP-bound. */
   dpopProof: string | null
-  /** Whether the request was already sent again once (never twice), and why. */
-  replayed: boolean
+  /** Why the request was sent again, once it was (never twice). */
   replayReason?: 'invalid_token' | 'use_dpop_nonce'
 }
-
-/** When the proxied request left for the upstream (`performance.now()`), for its latency metric. */
-const upstreamStarted = new WeakMap<FastifyRequest, number>()
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -139,28 +134,27 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
       ...(route.scope !== undefined && { scope: route.scope }),
     }
 
-    /** The URL the upstream sees for this request (a DPoP proof's `htu`). */
-    const upstreamUrlOf = (request: FastifyRequest): string => {
-      const path = request.url.split('?', 1)[0]!.slice(route.path.length)
-      return `${route.upstream}${route.rewritePrefix}${path.startsWith('/') || path === '' ? path : `/${path}`}`
-    }
-
-    /** Signs a fresh DPoP proof for this request when its token is DPoP-bound. */
-    const proveToken = async (request: FastifyRequest, state: ProxyState): Promise<void> => {
+    /**
+     * Signs a fresh DPoP proof when the token is DPoP-bound, for the upstream path the request
+     * goes to (`htu` has no query). HTTP requests sign the path @fastify/http-proxy computed and
+     * validated; a WebSocket handshake, whose upgrade never reaches our handler, signs its URL's
+     * path under the route's rewrite.
+     */
+    const proveToken = async (request: FastifyRequest, state: ProxyState, path: string): Promise<void> => {
       const key = state.session.record.dpop_key
       state.dpopProof = isDpopToken(state.token) && key !== undefined
-        ? await createDpopProof(key, { method: request.method, url: upstreamUrlOf(request), accessToken: state.token.access_token, nonce: dpopNonces.get(route.upstream) })
+        ? await createDpopProof(key, { method: request.method, url: `${route.upstream}${path.split('?', 1)[0]}`, accessToken: state.token.access_token, nonce: dpopNonces.get(route.upstream) })
         : null
     }
-
-    const observeUpstream = (request: FastifyRequest, statusCode: number) => {
-      const started = upstreamStarted.get(request)
-      if (started !== undefined) app.bff.metrics.upstreamResponse(route.path, statusCode, (performance.now() - started) / 1000)
+    const webSocketPathOf = (request: FastifyRequest): string => {
+      const path = request.url.split('?', 1)[0]!.slice(route.path.length)
+      return `${route.rewritePrefix}${path.startsWith('/') || path === '' ? path : `/${path}`}`
     }
 
     const forwarded = { host: new URL(route.upstream).host, publicHost, publicProto }
     const respond = (request: FastifyRequest, reply: FastifyReply, state: ProxyState | null, path: string): void => {
-      upstreamStarted.set(request, performance.now())
+      const started = performance.now()
+      const observeUpstream = (statusCode: number) => app.bff.metrics.upstreamResponse(route.path, statusCode, (performance.now() - started) / 1000)
       forwarder.forward(reply, {
         origin: route.upstream,
         path,
@@ -169,14 +163,13 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         body: request.body instanceof Readable ? request.body : undefined,
       }, {
         onHead (statusCode, headers) {
-          observeUpstream(request, statusCode)
+          observeUpstream(statusCode)
           const nonce = headers['dpop-nonce']
           if (typeof nonce === 'string' && nonce !== '') dpopNonces.set(route.upstream, nonce)
-          const why = state !== null && !state.replayed && statusCode === 401 && isReplayable(request)
+          const why = state !== null && state.replayReason === undefined && statusCode === 401 && isReplayable(request)
             ? challengeError(headers['www-authenticate'])
             : undefined
           if (state !== null && (why === 'invalid_token' || (why === 'use_dpop_nonce' && isDpopToken(state.token)))) {
-            state.replayed = true
             state.replayReason = why
             return 'drop'
           }
@@ -190,7 +183,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         },
         onFailure (kind, err) {
           request.log.warn({ event: 'upstream.failed', upstream: route.upstream, err }, 'upstream request failed')
-          observeUpstream(request, kind === 'timeout' ? 504 : 502)
+          observeUpstream(kind === 'timeout' ? 504 : 502)
           if (!reply.sent) sendError(reply, new BffError(kind === 'timeout' ? 'BFF_ERR_UPSTREAM_TIMEOUT' : 'BFF_ERR_UPSTREAM_UNREACHABLE'))
         },
       })
@@ -202,7 +195,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
      */
     const replay = async (request: FastifyRequest, reply: FastifyReply, state: ProxyState, path: string): Promise<void> => {
       if (state.replayReason === 'invalid_token') {
-        const result = await app.bff.tokens.getAccessToken(state.session, { ...state.tokenRequest, rejectedToken: state.token.access_token })
+        const result = await app.bff.tokens.getAccessToken(state.session, { ...tokenRequest, rejectedToken: state.token.access_token })
         if (result.kind === 'error') {
           if (result.sessionEnded) clearSessionCookie(reply)
           request.log.info({ event: 'proxy.replay_failed', code: result.error.code }, 'no new token after the upstream refused one')
@@ -211,7 +204,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         }
         state.token = result.token
       }
-      await proveToken(request, state)
+      await proveToken(request, state, path)
       request.log.info({ event: 'proxy.replayed', reason: state.replayReason }, 'upstream refused the request: replayed once')
       respond(request, reply, state, path)
     }
@@ -220,6 +213,9 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
       upstream: route.upstream,
       prefix: route.path,
       rewritePrefix: route.rewritePrefix,
+      // The query goes upstream as the browser sent it (the handler appends it); without this,
+      // http-proxy would parse and re-serialize it on every request only for us to drop it.
+      preRewrite: (url: string) => url.split('?', 1)[0]!,
       preHandler: async (request: FastifyRequest, reply: FastifyReply) => {
         const upgrade = isWebSocketUpgrade(request)
         // A WebSocket handshake cannot carry the CSRF header: its Origin must be ours instead.
@@ -236,15 +232,19 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
           if (result.sessionEnded) clearSessionCookie(reply)
           throw result.error
         }
-        request.proxyState = { session, tokenRequest, token: result.token, dpopProof: null, replayed: false }
-        if (isDpopToken(result.token)) await proveToken(request, request.proxyState)
-        if (upgrade) webSockets.expect(request.raw.socket as Socket, session)
+        request.proxyState = { session, token: result.token, dpopProof: null }
+        if (upgrade) {
+          await proveToken(request, request.proxyState, webSocketPathOf(request))
+          webSockets.expect(request.raw.socket as Socket, session)
+        }
       },
       // @fastify/http-proxy routes the request and validates `dest` (the rewritten path); the
       // hop itself is bffgate's forwarder, not reply-from (see forwarder.ts).
-      handler (request, reply, dest) {
+      async handler (request, reply, dest) {
+        const state = request.proxyState
+        if (state !== null && isDpopToken(state.token)) await proveToken(request, state, dest)
         const queryAt = request.url.indexOf('?')
-        respond(request, reply, request.proxyState, queryAt === -1 ? dest : dest + request.url.slice(queryAt))
+        respond(request, reply, state, queryAt === -1 ? dest : dest + request.url.slice(queryAt))
         return reply
       },
     } satisfies FastifyHttpProxyOptions
