@@ -142,7 +142,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
   // Reads made in the same turn of the event loop (one per proxied request, many at once under
   // load) go out as one pipeline: one socket write and one reply parse for all of them instead
   // of one each, which was a tenth of a proxied request's CPU. Each read is still its own
-  // HMGET answered in the same single round trip; only the write is shared.
+  // GET answered in the same single round trip; only the write is shared.
   let pendingReads: PendingRead[] = []
   const flushReads = (): void => {
     const batch = pendingReads
@@ -152,7 +152,8 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     pipeline.exec().then((results) => {
       batch.forEach((read, i) => {
         const result = results?.[i]
-        if (result === undefined) read.resolve(undefined)
+        // No answer is a failure (503), never "no session" (which would clear the cookie).
+        if (result === undefined) read.reject(new Error('no reply for a pipelined read'))
         else if (result[0]) read.reject(result[0])
         else read.resolve(entryOf(result[1] as Buffer | null))
       })
@@ -182,7 +183,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     write: (key, sealed, indexKeys, ttlMs) => wrap('write', async () => {
       if (cluster) {
         // Indexes first: a crash before the record leaves only a stale index entry.
-        await each(indexKeys, (target, index) => (target as RedisConnection).multi().hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT').exec())
+        await each(indexKeys, (target, index) => exec((target as RedisConnection).multi().hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')))
         await redis.set(key, encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed }), 'PX', ttlMs)
         return
       }
@@ -196,10 +197,16 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
 
     writeFenced: (key, sealed, indexKeys, ttlMs, fence) => wrap('writeFenced', async () => {
       const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed })
-      const written = await scripted.bffWriteFenced(fence.lockKey, key, fence.token, value, ttlMs)
-      if (written !== 1) return false
-      await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
-      return true
+      // Indexes first, as everywhere: raising an index's lifetime is harmless if the fence fails.
+      if (cluster) {
+        await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
+        return (await scripted.bffWriteFenced(fence.lockKey, key, fence.token, value, ttlMs)) === 1
+      }
+      const pipeline = redis.pipeline()
+      for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
+      const scriptedPipeline = pipeline as unknown as ScriptedRedis
+      scriptedPipeline.bffWriteFenced(fence.lockKey, key, fence.token, value, ttlMs)
+      return (await exec(pipeline)).at(-1) === 1
     }),
 
     acquireLock: (lockKey, token, ttlMs) => wrap('acquireLock', async () => (await redis.set(lockKey, token, 'PX', ttlMs, 'NX')) === 'OK'),
