@@ -21,23 +21,19 @@ const NOTHING: Promise<undefined> = Promise.resolve(undefined)
 
 /** How long a cookie's derived handle, and a record opened with it, are reused. */
 const CACHE_TTL_MS = 60_000
-/** Bound on cached handles (a few hundred bytes each); the oldest go first. */
-const HANDLE_CACHE_MAX = 20_000
-/** Bound on opened records kept (a few KiB each): the sessions most recently read. */
-const OPENED_CACHE_MAX = 10_000
+/**
+ * Bound on cached handles, and so on the records opened with them (a few KiB each): the
+ * sessions most recently used; the oldest go first.
+ */
+const HANDLE_CACHE_MAX = 10_000
 
 interface CachedHandle {
   readonly handle: SessionHandle
   readonly expiresAt: number
 }
 
-/** A record this process opened, with the handle that opened it and the sealing it came from. */
+/** A record this process opened, and the sealing it came from. */
 interface OpenedRecord {
-  /**
-   * The handle (so its record key) the record was opened with: a cookie with the same id but
-   * another secret names the same storage key, and must still fail to open it.
-   */
-  readonly handle: SessionHandle
   /** IV and GCM tag of the sealed record (copied: a slice would pin a whole socket buffer). */
   readonly fingerprint: Buffer
   readonly sealedLength: number
@@ -92,7 +88,9 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
   // store returns the very sealing this process opened last time with the same handle (same
   // random IV and GCM tag, same length), the record is the one decrypted and parsed then. Any write seals anew with
   // a fresh IV, so a changed record never matches. Opened records are dropped after a minute.
-  const opened = new Map<string, OpenedRecord>()
+  // Keyed by the handle itself, so by its record key: a cookie with the same id but another
+  // secret names the same storage key, and still fails to open it. Entries go with their handle.
+  const opened = new WeakMap<SessionHandle, OpenedRecord>()
   const fingerprintOf = (sealed: Buffer): Buffer => {
     // Not from Buffer's shared pool: a long-lived 28-byte slice would keep a whole 8 KiB slab
     // (mostly garbage) alive per cached record, ~80 MiB for 10,000 sessions.
@@ -106,12 +104,11 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     sealed.compare(cached.fingerprint, IV_BYTES, IV_BYTES + TAG_BYTES, sealed.length - TAG_BYTES) === 0
   /** Also after a write: the next read of what this process just sealed needs no decryption. */
   function rememberOpened (handle: SessionHandle, sealed: Buffer, record: SessionRecord): void {
-    if (!opened.delete(handle.storageKey) && opened.size >= OPENED_CACHE_MAX) opened.delete(opened.keys().next().value!)
-    opened.set(handle.storageKey, { handle, fingerprint: fingerprintOf(sealed), sealedLength: sealed.length, record, expiresAt: now() + CACHE_TTL_MS })
+    opened.set(handle, { fingerprint: fingerprintOf(sealed), sealedLength: sealed.length, record, expiresAt: now() + CACHE_TTL_MS })
   }
   const openRecord = (handle: SessionHandle, sealed: Buffer): SessionRecord | undefined => {
-    const cached = opened.get(handle.storageKey)
-    if (cached !== undefined && cached.handle === handle && cached.expiresAt > now() && sameSealing(cached, sealed)) return cached.record
+    const cached = opened.get(handle)
+    if (cached !== undefined && cached.expiresAt > now() && sameSealing(cached, sealed)) return cached.record
     const plaintext = open(handle.recordKey, sealed, Buffer.from(handle.storageKey))
     if (plaintext === undefined) return undefined
     const record = decodeRecord(plaintext)
@@ -191,7 +188,6 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     unlock: (lock) => backend.releaseLock(lock.lockKey, lock.token),
 
     async delete (handle) {
-      opened.delete(handle.storageKey)
       await backend.remove([handle.storageKey])
     },
 
