@@ -3,14 +3,12 @@ import fastifyStatic from '@fastify/static'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/types.ts'
 import { loggerOptions } from './logger.ts'
-import type { GatewayEvents } from './events.ts'
 import { createMetrics, type GatewayMetrics } from './metrics.ts'
 import { createOidcClient, type OidcClient } from './oidc/client.ts'
 import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
 import { registerErrorHandler } from './plugins/error-handler.ts'
 import { registerObservability, requestIdFor } from './plugins/observability.ts'
 import { registerSecurityHeaders } from './plugins/security-headers.ts'
-import { createWebSocketSessions } from './plugins/websocket-sessions.ts'
 import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.ts'
 import { registerCallbackRoute } from './routes/bff/callback.ts'
 import { registerLoginRoute } from './routes/bff/login.ts'
@@ -26,7 +24,6 @@ import { createTokenManager, type TokenManager } from './tokens/token-manager.ts
 /** What the routes work with, decorated on the fastify instance as `bff`. */
 export interface Gateway {
   readonly config: Config
-  readonly events: GatewayEvents
   readonly metrics: GatewayMetrics
   readonly keyring: Keyring
   readonly store: SessionStore
@@ -97,7 +94,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     exchangeTimeoutMs: config.oidc.timeoutSeconds * 1000,
     log: app.log,
   })
-  app.decorate('bff', { config, events: metrics, metrics, keyring, store, oidc, tokens })
+  app.decorate('bff', { config, metrics, keyring, store, oidc, tokens })
 
   registerErrorHandler(app)
   await registerObservability(app, { maxEventLoopDelayMs: config.server.maxEventLoopDelayMs })
@@ -117,9 +114,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       ...(oidc.signingAlgorithms !== undefined && { algorithms: oidc.signingAlgorithms }),
     }))
   }
-  const webSockets = createWebSocketSessions(store, { log: app.log })
-  app.addHook('onClose', async () => webSockets.close())
-  registerProxyRoutes(app, config.routes, webSockets)
+  registerProxyRoutes(app, config.routes)
   if (config.staticDir !== undefined) {
     await app.register(fastifyStatic, { root: config.staticDir, index: 'index.html', maxAge: 0 })
   }

@@ -6,7 +6,6 @@
  * (snake_case, for the SPA to branch on); responses are `{"error": ..., "message": ...}`.
  */
 export interface ErrorDefinition {
-  readonly code: string
   readonly error: string
   readonly statusCode: number
   readonly message: string
@@ -30,7 +29,7 @@ export const errorDefinitions = {
   BFF_ERR_NOT_FOUND: { error: 'not_found', statusCode: 404, message: 'Not found' },
   BFF_ERR_BAD_REQUEST: { error: 'bad_request', statusCode: 400, message: 'Bad request' },
   BFF_ERR_INTERNAL: { error: 'internal_error', statusCode: 500, message: 'Internal error' },
-} as const satisfies Record<string, Omit<ErrorDefinition, 'code'>>
+} as const satisfies Record<string, ErrorDefinition>
 
 export type ErrorCode = keyof typeof errorDefinitions
 
@@ -51,8 +50,4 @@ export class BffError extends Error {
     this.statusCode = def.statusCode
     if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter
   }
-}
-
-export function isBffError (err: unknown): err is BffError {
-  return err instanceof BffError
 }

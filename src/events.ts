@@ -19,7 +19,6 @@ export interface GatewayEvents {
   refreshLockWaited (): void
   /** A request joined a refresh already running for its session in this process instead of starting one. */
   refreshJoined (): void
-  storeOperation: StoreOperationObserver
 }
 
 /** Reports nothing (tests of the core that do not look at events). */
@@ -29,5 +28,4 @@ export const noEvents: GatewayEvents = {
   backchannelLogout () {},
   refreshLockWaited () {},
   refreshJoined () {},
-  storeOperation () {},
 }

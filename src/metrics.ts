@@ -1,8 +1,10 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { GatewayEvents } from './events.ts'
+import type { GatewayEvents, StoreOperationObserver } from './events.ts'
 
 export interface GatewayMetrics extends GatewayEvents {
   readonly registry: Registry
+  /** The session store's operations on Redis (duration and outcome). */
+  readonly storeOperation: StoreOperationObserver
   /**
    * One answered request. `route` is a bounded name (a configured route's path, a `/bff/*`
    * endpoint, a probe, or `unmatched`), never the raw URL.
@@ -13,7 +15,7 @@ export interface GatewayMetrics extends GatewayEvents {
 }
 
 /** `2xx` ... `5xx`: status classes keep label cardinality bounded. */
-export function statusClass (statusCode: number): string {
+function statusClass (statusCode: number): string {
   return statusCode >= 100 && statusCode < 600 ? `${Math.floor(statusCode / 100)}xx` : 'other'
 }
 

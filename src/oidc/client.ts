@@ -70,7 +70,7 @@ export interface OidcClient {
 const CLOCK_TOLERANCE_SECONDS = 30
 
 /** Discovers the IdP and returns the client bffgate uses for every exchange with it. */
-export async function createOidcClient (config: OidcConfig, options: { fetch?: oidc.CustomFetch } = {}): Promise<OidcClient> {
+export async function createOidcClient (config: OidcConfig): Promise<OidcClient> {
   const clientAuth = await createClientAuth(config)
   let configuration: oidc.Configuration
   try {
@@ -82,14 +82,12 @@ export async function createOidcClient (config: OidcConfig, options: { fetch?: o
       {
         execute: config.allowInsecureHttp ? [oidc.allowInsecureRequests] : [],
         timeout: config.timeoutSeconds,
-        ...(options.fetch !== undefined && { [oidc.customFetch]: options.fetch }),
       },
     )
   } catch (err) {
     throw classifyOidcError(err, `discovery of ${config.issuer} failed`)
   }
   configuration.timeout = config.timeoutSeconds
-  if (options.fetch !== undefined) configuration[oidc.customFetch] = options.fetch
   // openid-client trusts TLS for an ID token straight from the token endpoint (OIDC Core
   // allows it); a BFF verifies the signature anyway, as defence in depth.
   oidc.enableNonRepudiationChecks(configuration)
@@ -196,7 +194,7 @@ function toTokenSet (response: oidc.TokenEndpointResponse & oidc.TokenEndpointRe
 }
 
 /** Turns whatever openid-client threw into an {@link OidcError}; the only place that does. */
-export function classifyOidcError (err: unknown, context: string): OidcError {
+function classifyOidcError (err: unknown, context: string): OidcError {
   if (err instanceof OidcError) return err
   if (err instanceof oidc.ResponseBodyError) {
     if (err.status >= 500 || err.status === 429) return new OidcError('transient', `${context}: the IdP answered ${err.status}`, { cause: err, oauthError: err.error })

@@ -29,15 +29,12 @@ export interface LogoutTokenVerifierOptions {
   readonly jwksUri: string
   /** Signature algorithms the IdP may use; `none` and symmetric ones are never accepted. */
   readonly algorithms?: readonly string[]
-  /** Allowed clock difference, seconds. */
-  readonly clockToleranceSeconds?: number
-  /** Oldest `iat` accepted, seconds (Auth0's logout tokens live 2 minutes). */
-  readonly maxAgeSeconds?: number
-  /** Epoch milliseconds. */
-  readonly now?: () => number
-  /** Injected for tests; defaults to a cached remote JWKS. */
-  readonly keys?: Parameters<typeof jwtVerify>[1]
 }
+
+/** Allowed clock difference, seconds. */
+const CLOCK_TOLERANCE_SECONDS = 60
+/** Oldest `iat` accepted, seconds (Auth0's logout tokens live 2 minutes). */
+const MAX_AGE_SECONDS = 300
 
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']
 
@@ -48,11 +45,10 @@ const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
  * Replay of a `jti` is the caller's to refuse (it needs the shared store).
  */
 export function createLogoutTokenVerifier (options: LogoutTokenVerifierOptions): (token: string) => Promise<LogoutRequest> {
-  const keys = options.keys ?? createRemoteJWKSet(new URL(options.jwksUri), { timeoutDuration: 3000, cooldownDuration: 30_000 })
+  const keys = createRemoteJWKSet(new URL(options.jwksUri), { timeoutDuration: 3000, cooldownDuration: 30_000 })
   const algorithms = (options.algorithms ?? ASYMMETRIC).filter((alg) => ASYMMETRIC.includes(alg))
-  const tolerance = options.clockToleranceSeconds ?? 60
-  const maxAge = options.maxAgeSeconds ?? 300
-  const now = options.now ?? Date.now
+  const tolerance = CLOCK_TOLERANCE_SECONDS
+  const maxAge = MAX_AGE_SECONDS
 
   return async (token) => {
     let payload: JWTPayload
@@ -62,13 +58,13 @@ export function createLogoutTokenVerifier (options: LogoutTokenVerifierOptions):
         audience: options.clientId,
         algorithms: algorithms.length > 0 ? algorithms : ASYMMETRIC,
         clockTolerance: tolerance,
-        currentDate: new Date(now()),
+        currentDate: new Date(),
         requiredClaims: ['iat', 'jti'],
       }))
     } catch (err) {
       throw new LogoutTokenError(describeJoseError(err), { cause: err })
     }
-    const nowSeconds = Math.floor(now() / 1000)
+    const nowSeconds = Math.floor(Date.now() / 1000)
     if (payload.iat! > nowSeconds + tolerance) throw new LogoutTokenError('iat is in the future')
     if (payload.iat! < nowSeconds - maxAge - tolerance) throw new LogoutTokenError('iat is too old')
     const events = payload.events

@@ -23,7 +23,7 @@ export function requestIdFor (request: IncomingMessage): string {
  * route's wildcard removed (`/api/*` → `/api`), or `unmatched`. Never the raw URL, whose
  * paths and ids would make one series per request.
  */
-export function routeLabel (request: FastifyRequest): string {
+function routeLabel (request: FastifyRequest): string {
   const pattern = request.routeOptions.url
   if (pattern === undefined || request.is404) return 'unmatched'
   return pattern.endsWith('/*') ? pattern.slice(0, -2) || '/' : pattern

@@ -25,13 +25,13 @@ export function clearSessionCookie (reply: FastifyReply): void {
  * that is counted as an expiry; anything else is logged as an invalid cookie.
  */
 export function missingSessionError (request: FastifyRequest, reply: FastifyReply): BffError {
-  const { config, keyring, events } = request.server.bff
+  const { config, keyring, metrics } = request.server.bff
   const value = request.cookies[config.session.cookieName]
   if (value === undefined) return new BffError('BFF_ERR_SESSION_REQUIRED')
   clearSessionCookie(reply)
   const ticket = decodeTicket(value)
   if (ticket !== undefined && keyring.byKid(ticket.kid) !== undefined) {
-    events.sessionsEnded('expired', 1)
+    metrics.sessionsEnded('expired', 1)
     request.log.info({ event: 'session.expired' }, 'the cookie names a session that has ended')
   } else {
     request.log.info({ event: 'session.cookie_invalid' }, 'the session cookie is not one of ours')

@@ -8,14 +8,14 @@ export interface ClosableSocket {
 }
 
 /** WebSocket close code for "the session behind this connection has ended" (1008: policy violation). */
-export const SESSION_ENDED_CLOSE_CODE = 1008
+const SESSION_ENDED_CLOSE_CODE = 1008
 
 /**
  * The WebSocket connections this replica proxies, by session. A session ended on any replica
  * (logout, back-channel logout, teardown: the store announces it) closes its connections
  * here at once; a periodic sweep closes those whose session simply expired.
  */
-export function createWebSocketSessions (store: SessionStore, options: { sweepIntervalMs?: number; log: { info (obj: object, msg: string): void } }) {
+export function createWebSocketSessions (store: SessionStore, options: { log: { info (obj: object, msg: string): void } }) {
   /** Upgrade sockets between the session check and the WebSocket handshake. */
   const pending = new WeakMap<Socket, LoadedSession>()
   const open = new Map<string, { session: LoadedSession; sockets: Set<ClosableSocket> }>()
@@ -37,7 +37,7 @@ export function createWebSocketSessions (store: SessionStore, options: { sweepIn
         if (current === undefined) closeSessions([key], 'session_expired')
       }, () => {}) // Redis away: try again next sweep
     }
-  }, options.sweepIntervalMs ?? 30_000)
+  }, 30_000)
   sweep.unref()
 
   return {
@@ -61,8 +61,6 @@ export function createWebSocketSessions (store: SessionStore, options: { sweepIn
         if (entry.sockets.size === 0 && open.get(key) === entry) open.delete(key)
       })
     },
-    /** Open connections, for tests and metrics. */
-    count: () => [...open.values()].reduce((n, entry) => n + entry.sockets.size, 0),
     close (): void {
       clearInterval(sweep)
     },

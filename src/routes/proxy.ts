@@ -8,7 +8,7 @@ import { BffError } from '../errors.ts'
 import { connectionListed, createForwarder, isHopByHop } from '../gateway/forwarder.ts'
 import { guardCsrf } from '../plugins/csrf.ts'
 import { sendError } from '../plugins/error-handler.ts'
-import type { ClosableSocket, WebSocketSessions } from '../plugins/websocket-sessions.ts'
+import { createWebSocketSessions, type ClosableSocket } from '../plugins/websocket-sessions.ts'
 import { clearSessionCookie, loadRequestSession, missingSessionError } from '../plugins/session.ts'
 import { isLoginStateCookie } from '../session/cookie.ts'
 import type { LoadedSession, StoredAccessToken } from '../session/types.ts'
@@ -41,7 +41,7 @@ const REPLAYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE'])
  * token itself was refused, RFC 6750 §3.1: not the caller's rights) or `use_dpop_nonce`
  * (RFC 9449 §9: send the proof again with the upstream's nonce).
  */
-export function challengeError (header: string | string[] | undefined): 'invalid_token' | 'use_dpop_nonce' | undefined {
+function challengeError (header: string | string[] | undefined): 'invalid_token' | 'use_dpop_nonce' | undefined {
   const value = Array.isArray(header) ? header.join(', ') : header
   if (value === undefined || !/^\s*(bearer|dpop)\b/i.test(value)) return undefined
   const error = /\berror\s*=\s*"?([a-z_]+)"?/i.exec(value)?.[1]
@@ -107,7 +107,7 @@ function upstreamRequestHeaders (request: FastifyRequest, state: ProxyState | nu
  * reachable (http-proxy refuses absolute URLs and `..` traversal out of the prefix). Bodies
  * stream both ways. API routes never redirect: a missing or ended session is a JSON 401.
  */
-export function registerProxyRoutes (app: FastifyInstance, routes: readonly RouteConfig[], webSockets: WebSocketSessions): void {
+export function registerProxyRoutes (app: FastifyInstance, routes: readonly RouteConfig[]): void {
   app.decorateRequest('proxyState', null)
   /** The latest `DPoP-Nonce` each upstream origin handed out (RFC 9449 §9). */
   const dpopNonces = new Map<string, string>()
@@ -116,6 +116,9 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
   const publicProto = new URL(publicUrl).protocol.slice(0, -1)
   const forwarder = createForwarder({ headersTimeoutMs: app.bff.config.upstreamTimeoutSeconds * 1000 })
   app.addHook('onClose', async () => forwarder.close())
+  // Only with a WebSocket route: the registry holds a Redis subscription and a sweep timer.
+  const webSockets = routes.some((route) => route.websocket) ? createWebSocketSessions(app.bff.store, { log: app.log }) : undefined
+  if (webSockets !== undefined) app.addHook('onClose', async () => webSockets.close())
   /** An upstream must not set (or overwrite) bffgate's own cookies on the app's origin. */
   const withoutOurCookies = (headers: IncomingHttpHeaders): IncomingHttpHeaders => {
     const cookies = headers['set-cookie']
@@ -217,7 +220,8 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
       // http-proxy would parse and re-serialize it on every request only for us to drop it.
       preRewrite: (url: string) => url.split('?', 1)[0]!,
       preHandler: async (request: FastifyRequest, reply: FastifyReply) => {
-        const upgrade = isWebSocketUpgrade(request)
+        // Only a WebSocket route takes a handshake (elsewhere `Upgrade` changes nothing).
+        const upgrade = route.websocket && isWebSocketUpgrade(request)
         // A WebSocket handshake cannot carry the CSRF header: its Origin must be ours instead.
         if (upgrade) guardWebSocketOrigin(request)
         else guardCsrf(request)
@@ -235,7 +239,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         request.proxyState = { session, token: result.token, dpopProof: null }
         if (upgrade) {
           await proveToken(request, request.proxyState, webSocketPathOf(request))
-          webSockets.expect(request.raw.socket as Socket, session)
+          webSockets!.expect(request.raw.socket as Socket, session)
         }
       },
       // @fastify/http-proxy routes the request and validates `dest` (the rewritten path); the
@@ -258,7 +262,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
               ...upstreamCredentials(request.proxyState),
             }),
           },
-          wsHooks: { onConnect: (_context: unknown, source: ClosableSocket) => webSockets.opened(source) },
+          wsHooks: { onConnect: (_context: unknown, source: ClosableSocket) => webSockets!.opened(source) },
         }
       : {}
     // The plugin's option types are a union on `websocket`; each half is checked above.

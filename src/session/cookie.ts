@@ -7,7 +7,7 @@ import { sha256 } from './crypto.ts'
  * SameSite=Strict; the login-state cookie is Lax because the IdP's redirect back to
  * `/bff/callback` is a cross-site top-level navigation.
  */
-export const LOGIN_STATE_COOKIE_PREFIX = '__Host-bff-login-'
+const LOGIN_STATE_COOKIE_PREFIX = '__Host-bff-login-'
 /** Lifetime of a login attempt, in seconds. */
 export const LOGIN_STATE_TTL_SECONDS = 600
 /** Login attempts a browser may have pending at once (tabs logging in together); older ones are dropped. */

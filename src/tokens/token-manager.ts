@@ -204,19 +204,24 @@ function refreshParameters (request: TokenRequest): Record<string, string> | und
   }
 }
 
+/** The access token of an answer from the token endpoint, as a session stores it. */
+export function storedAccessToken (tokens: TokenSet): StoredAccessToken {
+  return { access_token: tokens.access_token, token_type: tokens.token_type, expires_at: tokens.expires_at, ...(tokens.scope !== undefined && { scope: tokens.scope }) }
+}
+
 /**
  * The session after an exchange: the new access token under its key, and the refresh token
  * rotated in the same write when the IdP rotated it. An online refresh token is not rotated:
  * the answer carries none and the stored one is kept.
  */
-export function mergeTokens (record: SessionRecord, tokens: TokenSet, tokenKey: string, nowSeconds: number): SessionRecord {
+function mergeTokens (record: SessionRecord, tokens: TokenSet, tokenKey: string, nowSeconds: number): SessionRecord {
   return {
     ...record,
     refresh_token: tokens.refresh_token ?? record.refresh_token,
     ...(tokens.id_token !== undefined && { id_token: tokens.id_token }),
     tokens: {
       ...record.tokens,
-      [tokenKey]: { access_token: tokens.access_token, token_type: tokens.token_type, expires_at: tokens.expires_at, ...(tokens.scope !== undefined && { scope: tokens.scope }) },
+      [tokenKey]: storedAccessToken(tokens),
     },
     refreshed_at: nowSeconds,
     refresh_count: (record.refresh_count ?? 0) + 1,

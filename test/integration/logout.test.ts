@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { SignJWT, importJWK, type JWK } from 'jose'
+import { BACKCHANNEL_LOGOUT_EVENT as EVENT } from '../../src/oidc/logout-token.ts'
 import { DEFAULT_USER, generateSigningKeys } from '../../dev/idp/index.ts'
 import { createBrowser, type Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
@@ -9,7 +10,6 @@ import { startReplica } from '../helpers/replica.ts'
 import { CLIENT_ID, startStack, type Stack } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
-const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 const BOB = { username: 'bob', password: 'bob-password', sub: 'user-bob', name: 'Bob Example', email: 'bob@example.com' }
 
 let redis: TestRedis

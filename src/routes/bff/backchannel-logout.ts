@@ -21,13 +21,12 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, verify: (t
     })
     scope.setErrorHandler((err: FastifyError | BffError, request, reply) => {
       const reason = err instanceof BffError ? err.message : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body too large' : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'content type must be application/x-www-form-urlencoded' : 'malformed request'
-      app.bff.events.backchannelLogout('rejected')
+      app.bff.metrics.backchannelLogout('rejected')
       request.log.warn({ event: 'backchannel_logout.rejected', reason }, 'back-channel logout refused')
       return sendError(reply, new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: reason }))
     })
 
     scope.post('/bff/backchannel-logout', async (request, reply) => {
-      reply.header('cache-control', 'no-store')
       const token = request.body instanceof URLSearchParams ? request.body.get('logout_token') : null
       if (token === null || token === '') throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'logout_token missing' })
       let logout: LogoutRequest
@@ -45,8 +44,8 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, verify: (t
       const ended = logout.sid !== undefined
         ? await store.deleteByIdpSession(logout.iss, logout.sid)
         : await store.deleteBySubject(logout.iss, logout.sub!)
-      app.bff.events.backchannelLogout('accepted')
-      app.bff.events.sessionsEnded('backchannel', ended)
+      app.bff.metrics.backchannelLogout('accepted')
+      app.bff.metrics.sessionsEnded('backchannel', ended)
       request.log.info({ event: 'session.ended', cause: 'backchannel', by: logout.sid !== undefined ? 'sid' : 'sub', sessions: ended }, 'back-channel logout')
       return reply.code(200).send()
     })

@@ -6,6 +6,7 @@ import { LOGIN_STATE_TTL_SECONDS, expiredCookieOptions, loginStateCookieName } f
 import { constantTimeEqual } from '../../session/crypto.ts'
 import { openLoginState } from '../../session/login-state.ts'
 import type { SessionRecord } from '../../session/types.ts'
+import { storedAccessToken } from '../../tokens/token-manager.ts'
 
 /** ID-token claims that describe the protocol exchange, not the user: never shown to the SPA. */
 const PROTOCOL_CLAIMS = new Set(['aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'azp', 'jti', 'sid', 'auth_time', 'acr', 'amr', 'iss', 'cnf'])
@@ -20,7 +21,6 @@ export function registerCallbackRoute (app: FastifyInstance): void {
   app.get<{ Querystring: Record<string, unknown> }>('/bff/callback', async (request, reply) => {
     const { oidc, keyring, config, store } = app.bff
     const nowSeconds = Math.floor(Date.now() / 1000)
-    reply.header('cache-control', 'no-store')
     const state = request.query.state
     // The attempt's own cookie, named after its state; consumed whatever happens next.
     const cookieName = typeof state === 'string' && state !== '' ? loginStateCookieName(state) : undefined
@@ -64,7 +64,7 @@ export function registerCallbackRoute (app: FastifyInstance): void {
       claims: Object.fromEntries(Object.entries(claims).filter(([name]) => !PROTOCOL_CLAIMS.has(name))),
       ...(tokens.id_token !== undefined && { id_token: tokens.id_token }),
       ...(tokens.refresh_token !== undefined && { refresh_token: tokens.refresh_token }),
-      tokens: { '': { access_token: tokens.access_token, token_type: tokens.token_type, expires_at: tokens.expires_at, ...(tokens.scope !== undefined && { scope: tokens.scope }) } },
+      tokens: { '': storedAccessToken(tokens) },
       created_at: nowSeconds,
       // The IdP session started at auth_time (it may predate this login through SSO).
       absolute_expires_at: authTime + config.session.absoluteSeconds,

@@ -31,7 +31,6 @@ export function registerLoginRoute (app: FastifyInstance): void {
     dropOldLoginAttempts(request, reply)
     return reply
       .setCookie(loginStateCookieName(checks.state), cookie, loginStateCookieOptions())
-      .header('cache-control', 'no-store')
       .redirect(url.href, 302)
   })
 }
@@ -49,6 +48,6 @@ function dropOldLoginAttempts (request: FastifyRequest, reply: FastifyReply): vo
 }
 
 /** Whether sessions need a DPoP key: DPoP for everything, or for at least one route. */
-export function usesDpop (config: Config): boolean {
+function usesDpop (config: Config): boolean {
   return config.oidc.dpop || config.routes.some((route) => route.dpop)
 }

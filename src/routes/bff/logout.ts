@@ -13,13 +13,12 @@ export function registerLogoutRoute (app: FastifyInstance): void {
   // sends the browser to the app, which finds itself logged out.
   app.get('/bff/logged-out', async (_request, reply) => {
     clearSessionCookie(reply)
-    return reply.header('cache-control', 'no-store').redirect('/', 302)
+    return reply.redirect('/', 302)
   })
 
   // onRequest: refused before the body is even parsed (a cross-site form POST gets 403, not 415).
   app.post('/bff/logout', { onRequest: async (request) => guardCsrf(request) }, async (request, reply) => {
     const { oidc, tokens } = app.bff
-    reply.header('cache-control', 'no-store')
     const session = await loadRequestSession(request, { slide: false })
     if (session !== undefined) {
       await tokens.endSession(session, 'logout')

@@ -7,7 +7,6 @@ import { loadRequestSession, missingSessionError } from '../../plugins/session.t
  */
 export function registerUserRoute (app: FastifyInstance): void {
   app.get('/bff/user', async (request, reply) => {
-    reply.header('cache-control', 'no-store')
     const session = await loadRequestSession(request, { slide: false })
     if (session === undefined) throw missingSessionError(request, reply)
     const nowSeconds = Math.floor(Date.now() / 1000)
