@@ -7,6 +7,8 @@ export interface StoreUnderTest {
   store: SessionStore
   /** Every raw value the backend holds (for "nothing in clear" checks), when it can tell. */
   dump?: () => Promise<Buffer[]>
+  /** The session keys a user's index holds (the backend's own view, stale entries included). */
+  subIndex: (iss: string, sub: string) => Promise<string[]>
 }
 
 /** `prefix`: stores made with the same prefix see the same sessions (as replicas do). */
@@ -176,13 +178,16 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
     })
 
     test('deleting by subject ends all of that user\'s sessions; deleted sessions leave their indexes', async (t) => {
-      const { store } = await makeStore({ idleSeconds: 60 })
+      const { store, subIndex } = await makeStore({ idleSeconds: 60 })
       t.after(() => store.close())
       const a = await store.create(sampleRecord())
       const b = await store.create(sampleRecord({ sid: 'idp-session-2' }))
       const other = await store.create(sampleRecord({ sub: 'user-2', sid: 'idp-session-3' }))
+      assert.equal((await subIndex('https://idp.example/', 'user-1')).length, 2)
       await store.delete(a.handle)
+      assert.deepEqual(await subIndex('https://idp.example/', 'user-1'), [b.handle.storageKey], 'the deleted session left the index')
       assert.equal(await store.deleteBySubject('https://idp.example/', 'user-1'), 1)
+      assert.deepEqual(await subIndex('https://idp.example/', 'user-1'), [])
       assert.equal(await store.load(b.cookieValue, { slide: false }), undefined)
       assert.ok(await store.load(other.cookieValue, { slide: false }))
     })

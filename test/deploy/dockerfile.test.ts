@@ -123,7 +123,7 @@ test('only production dependencies reach the runtime image', () => {
   }
 })
 
-test('every npm workspace the lock file installs reaches the stages that run npm install', () => {
+test('the stages that run npm install get package.json, the lock file and every npm workspace (none today)', () => {
   const workspaces = (pkg as { workspaces?: string[] }).workspaces ?? []
   for (const name of ['deps', 'build-deps']) {
     const copied = inherited(name, 'COPY').flatMap((i) => parseCopy(i).sources)

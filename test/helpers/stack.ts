@@ -133,7 +133,7 @@ async function startStackOnce (options: StackOptions): Promise<Stack> {
     env,
     url,
     redis: options.redis,
-    keyPrefix,
+    keyPrefix: config.redis.keyPrefix,
     logs,
     async login ({ returnTo, browser = createBrowser(), user = USER } = {}) {
       const start = `${url}/bff/login${returnTo !== undefined ? `?returnTo=${encodeURIComponent(returnTo)}` : ''}`

@@ -36,14 +36,12 @@ function contractOn (name: string, configFor: (prefix: string) => RedisConfig): 
   runSessionStoreContract(name, async ({ idleSeconds, secrets = [SECRET_A], prefix }) => {
     const keyPrefix = prefix ?? freshPrefix()
     const connection = createRedisConnection(configFor(keyPrefix))
-    const store = createSessionStore({
-      backend: createRedisBackend(connection, { removedChannel: `${keyPrefix}removed` }),
-      keyring: createKeyring(secrets),
-      keys: createKeyNames(keyPrefix),
-      idleSeconds,
-    })
+    const backend = createRedisBackend(connection, { removedChannel: `${keyPrefix}removed` })
+    const keys = createKeyNames(keyPrefix)
+    const store = createSessionStore({ backend, keyring: createKeyring(secrets), keys, idleSeconds })
     return {
       store,
+      subIndex: (iss, sub) => backend.members(keys.subIndex(iss, sub)),
       async dump () {
         const masters = connection instanceof Cluster ? connection.nodes('master') : [connection]
         const dumps = await Promise.all(masters.map((node) => dumpRedis(node, keyPrefix)))

@@ -129,7 +129,8 @@ describe('transparent refresh', () => {
     const res = await callApi(stack.url, cookie)
     const waited = Date.now() - started
     assert.equal(res.status, 200, JSON.stringify(res.body))
-    assert.ok(waited < 2000 + 1500, `waited ${waited} ms, beyond the 2 s lock TTL`)
+    // It waited for the dead winner's lock to lapse (it did not exchange at once), and no longer.
+    assert.ok(waited >= 1500 && waited < 2000 + 900, `waited ${waited} ms for a 2 s lock TTL`)
     assert.equal(stack.idp.stats().tokenRequests.refresh_token, 2, 'the dead winner\'s and the survivor\'s')
   })
 })
@@ -177,15 +178,19 @@ describe('keep-alive', () => {
     const poller = cookieHeader(stack, (await stack.login({ user: BOB })).browser)
     stack.idp.resetStats()
     const until = Date.now() + 8000
+    let calls = 0
     while (Date.now() < until) {
       assert.equal((await callApi(stack.url, active)).status, 200)
+      calls++
       const user = await fetch(`${stack.url}/bff/user`, { headers: { cookie: poller } })
       if (Date.now() < until - 5000) assert.equal(user.status, 200)
       await sleep(700)
     }
     assert.equal((await callApi(stack.url, active)).status, 200, 'the active user was logged out')
     assert.ok((stack.idp.stats().tokenRequests.refresh_token ?? 0) >= 3, 'keep-alive exchanges happened')
-    assert.ok((stack.idp.stats().tokenRequests.refresh_token ?? 0) <= 12, 'keep-alive exchanges are rare, not per request')
+    // One keep-alive per half idle period (1.5 s) over 8 s, plus the final call: about 6.
+    const exchanges = stack.idp.stats().tokenRequests.refresh_token ?? 0
+    assert.ok(exchanges <= Math.ceil(8 / 1.5) + 1 && exchanges < calls / 2, `${exchanges} exchanges for ${calls} API calls: keep-alive exchanges are rare, not per request`)
     assert.equal((await fetch(`${stack.url}/bff/user`, { headers: { cookie: poller } })).status, 401, 'polling /bff/user kept a session alive')
     assert.equal((await callApi(stack.url, poller)).status, 401)
   })

@@ -17,10 +17,13 @@ after(() => redis.stop())
 runSessionStoreContract('redis', async ({ idleSeconds, secrets = [SECRET_A], prefix }) => {
   const client = redis.client()
   const keyPrefix = prefix ?? redis.prefix()
-  const store = createSessionStore({ backend: createRedisBackend(client, { removedChannel: `${keyPrefix}removed` }), keyring: createKeyring(secrets), keys: createKeyNames(keyPrefix), idleSeconds })
+  const backend = createRedisBackend(client, { removedChannel: `${keyPrefix}removed` })
+  const keys = createKeyNames(keyPrefix)
+  const store = createSessionStore({ backend, keyring: createKeyring(secrets), keys, idleSeconds })
   return {
     store,
     dump: async () => (await dumpRedis(client, keyPrefix)).values,
+    subIndex: (iss, sub) => backend.members(keys.subIndex(iss, sub)),
   }
 })
 
@@ -28,8 +31,9 @@ runSessionStoreContract('redis', async ({ idleSeconds, secrets = [SECRET_A], pre
 const memory = createMemoryBackend()
 after(() => memory.close())
 runSessionStoreContract('memory', async ({ idleSeconds, secrets = [SECRET_A], prefix }) => {
-  const store = createSessionStore({ backend: { ...memory, close: async () => {} }, keyring: createKeyring(secrets), keys: createKeyNames(prefix ?? `m${Math.random()}:`), idleSeconds })
-  return { store }
+  const keys = createKeyNames(prefix ?? `m${Math.random()}:`)
+  const store = createSessionStore({ backend: { ...memory, close: async () => {} }, keyring: createKeyring(secrets), keys, idleSeconds })
+  return { store, subIndex: (iss, sub) => memory.members(keys.subIndex(iss, sub)) }
 })
 
 describe('redis session layout', () => {

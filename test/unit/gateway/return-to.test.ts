@@ -12,15 +12,14 @@ test('same-origin paths are kept with their query and fragment', () => {
 test('open-redirect attempts fall back to /', () => {
   for (const attack of [
     'https://evil.example/', '//evil.example/path', '/\\evil.example', '\\\\evil.example', 'javascript:alert(1)',
-    '/%0a/evil.example', '/\t/evil.example', '\n//evil.example', 'evil.example', '', ' /x', '/x\u0000', `/${'a'.repeat(3000)}`,
+    '/\t/evil.example', '\n//evil.example', 'evil.example', '', ' /x', '/x\u0000', `/${'a'.repeat(3000)}`,
     undefined, 42, ['/a'], 'https://app.example.com.evil.example/', 'http://app.example.com/',
   ]) {
-    const result = safeReturnTo(attack, origin)
-    assert.ok(result === '/' || (result.startsWith('/') && !result.startsWith('//')), `${JSON.stringify(attack)} → ${result}`)
-    assert.equal(new URL(result, origin).origin, origin, `${JSON.stringify(attack)} left the origin`)
+    assert.equal(safeReturnTo(attack, origin), '/', JSON.stringify(attack))
   }
-  assert.equal(safeReturnTo('//evil.example/path', origin), '/')
-  assert.equal(safeReturnTo('/\\evil.example', origin), '/')
+  // An encoded newline is an ordinary path segment here: kept, still on our origin.
+  assert.equal(safeReturnTo('/%0a/evil.example', origin), '/%0a/evil.example')
+  assert.equal(new URL('/%0a/evil.example', origin).origin, origin)
 })
 
 test('dot segments are resolved inside the origin', () => {
