@@ -1,3 +1,5 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 /** One measured load run. Latencies in milliseconds. */
 export interface LoadRun {
   target: string
@@ -20,6 +22,8 @@ export interface LoadRun {
   storeOperations?: Record<string, number>
   /** req/s of every interleaved round; the run shown is the median one. */
   roundsRps?: number[]
+  /** Every interleaved round's figures, in round order (round i of every target ran together). */
+  rounds?: Array<{ rps: number; p99Ms: number; cpuUsPerRequest?: number | undefined }>
 }
 
 export interface BenchResults {
@@ -35,6 +39,8 @@ export interface BenchResults {
   warmupSeconds: number
   /** Interleaved rounds per comparison (absent in results written before rounds existed). */
   rounds?: number
+  /** A run of every target with default settings: only such a run writes the README's table. */
+  complete?: boolean
   runs: LoadRun[]
   gatewayStartRssMiB?: number
   sessions?: number
@@ -51,12 +57,39 @@ export interface BenchResults {
 
 const ratio = (a: number | undefined, b: number | undefined) => a !== undefined && b !== undefined && b > 0 ? (a / b).toFixed(2) : ''
 
+function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+type Figure = 'rps' | 'p99Ms' | 'cpuUsPerRequest'
+
+/**
+ * A target's figure against the bare proxy's: the median of the ratios of rounds that ran
+ * together (the machine's drift cancels within a round), or, for results without rounds, the
+ * ratio of the runs shown.
+ */
+function pairedRatio (run: LoadRun, bare: LoadRun | undefined, figure: Figure): string {
+  if (bare === undefined) return ''
+  const paired = (run.rounds ?? []).flatMap((round, i) => {
+    const a = round[figure]
+    const b = bare.rounds?.[i]?.[figure]
+    return a !== undefined && b !== undefined && b > 0 ? [a / b] : []
+  })
+  if (paired.length > 0 && paired.length === run.rounds?.length) return median(paired).toFixed(2)
+  if (figure === 'rps' && run.roundsRps !== undefined && run.roundsRps.length === bare.roundsRps?.length) {
+    return median(run.roundsRps.map((rps, i) => rps / bare.roundsRps![i]!)).toFixed(2)
+  }
+  return ratio(run[figure], bare[figure])
+}
+
 /** The results as a Markdown table, every bffgate figure also as a ratio to the bare proxy. */
 export function renderMarkdown (r: BenchResults): string {
   const lines = [
     `# bffgate benchmark (${r.label}, ${r.date})`,
     '',
-    `Node ${r.node}, ${r.cpus} CPUs, loopback; ${r.durationSeconds} s per run after ${r.warmupSeconds} s warm-up${r.quick ? ' (BENCH_QUICK)' : ''}${r.rounds !== undefined && r.rounds > 1 ? `; bare proxy and bffgate compared in ${r.rounds} interleaved rounds, the median round shown (every round's req/s in the last column)` : ''}; gateway log level ${r.logLevel}${r.pinned === true ? '; the proxy under test pinned to CPU 1, load generator, upstream, Redis and IdP to CPU 0' : ''}.`,
+    `Node ${r.node}, ${r.cpus} CPUs, loopback; ${r.durationSeconds} s per run after ${r.warmupSeconds} s warm-up${r.quick ? ' (BENCH_QUICK)' : ''}${r.rounds !== undefined && r.rounds > 1 ? `; bare proxy and bffgate compared in ${r.rounds} interleaved rounds: the figures shown are the median round's, the ratios the median of each round's ratio (every round's req/s in the last column)` : ''}; gateway log level ${r.logLevel}${r.pinned === true ? '; the proxy under test pinned to CPU 1, load generator, upstream, Redis and IdP to CPU 0' : ''}.`,
     'bffgate-1: one logged-in session; bffgate-10k: requests spread over distinct sessions. Ratios are to bare-proxy at the same connections and body.',
     '',
     '| target | body | conns | req/s | p50 ms | p99 ms | non-2xx | rss MiB | CPU µs/req | Redis cmds/req | Redis round trips/req | req/s ÷ bare | p99 ÷ bare | CPU ÷ bare | rounds req/s |',
@@ -66,7 +99,7 @@ export function renderMarkdown (r: BenchResults): string {
     const bare = r.runs.find((b) => b.target === 'bare-proxy' && b.body === run.body && b.connections === run.connections)
     const isGateway = run.target.startsWith('bffgate') || run.target === 'express-peer'
     lines.push(`| ${run.target} | ${run.body} | ${run.connections} | ${run.rps} | ${run.p50Ms} | ${run.p99Ms} | ${run.non2xx + run.errors} | ${run.rssMiB ?? ''} | ${run.cpuUsPerRequest ?? ''} | ${run.redisCommandsPerRequest ?? ''} | ${run.storeRoundTripsPerRequest ?? ''} | ` +
-      `${isGateway ? ratio(run.rps, bare?.rps) : ''} | ${isGateway ? ratio(run.p99Ms, bare?.p99Ms) : ''} | ${isGateway ? ratio(run.cpuUsPerRequest, bare?.cpuUsPerRequest) : ''} | ${run.roundsRps?.join(' / ') ?? ''} |`)
+      `${isGateway ? pairedRatio(run, bare, 'rps') : ''} | ${isGateway ? pairedRatio(run, bare, 'p99Ms') : ''} | ${isGateway ? pairedRatio(run, bare, 'cpuUsPerRequest') : ''} | ${run.roundsRps?.join(' / ') ?? ''} |`)
   }
   const peer = r.runs.find((run) => run.target === 'express-peer')
   const gatewayAt = (connections: number) => r.runs.find((run) => run.target === 'bffgate-1' && run.body === 'small' && run.connections === connections)
@@ -85,6 +118,19 @@ export function renderMarkdown (r: BenchResults): string {
   }
   if (r.expressPeerError !== undefined) lines.push(`- Express peer: no figures (${r.expressPeerError}).`)
   return `${lines.join('\n')}\n`
+}
+
+/**
+ * Writes bench/results/latest.{json,md,svg} (and `<label>.json`), and the README's table when
+ * the results are of a complete run.
+ */
+export function writeResults (r: BenchResults, resultsDir: string, readmePath: string): void {
+  const json = JSON.stringify(r, null, 2)
+  writeFileSync(join(resultsDir, 'latest.json'), json)
+  if (r.label !== 'latest') writeFileSync(join(resultsDir, `${r.label}.json`), json)
+  writeFileSync(join(resultsDir, 'latest.md'), renderMarkdown(r))
+  writeFileSync(join(resultsDir, 'latest.svg'), renderChart(r))
+  if (r.complete === true) writeFileSync(readmePath, withResultsInReadme(readFileSync(readmePath, 'utf8'), r))
 }
 
 const README_START = '<!-- bench-results:start (written by npm run bench) -->'

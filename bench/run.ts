@@ -13,7 +13,7 @@
  */
 import autocannon from 'autocannon'
 import { execFileSync, fork, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -25,7 +25,7 @@ import { decodeSessionValue } from '../src/session/redis-backend.ts'
 import { startDevIdp, DEFAULT_USER, type DevIdp } from '../dev/idp/index.ts'
 import { createBrowser, loginAtDevIdp } from '../test/helpers/browser.ts'
 import { freePort, startRedisServer } from '../test/helpers/redis.ts'
-import { renderChart, renderMarkdown, withResultsInReadme, type BenchResults, type LoadRun } from './report.ts'
+import { renderMarkdown, writeResults, type BenchResults, type LoadRun } from './report.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const resultsDir = join(root, 'bench', 'results')
@@ -38,6 +38,7 @@ const WARMUP = QUICK ? 1 : 2
  * within a minute: back-to-back single runs made the ratios noise.
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`BENCH_ROUNDS must be a whole number of at least 1, not ${process.env.BENCH_ROUNDS}`)
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '10,50,200').split(',').map(Number)
 /** Which targets to run (comma list of upstream, bare-proxy, bffgate-1, bffgate-10k, 64k, express-peer, storm); default all. */
 const TARGETS = new Set((process.env.BENCH_TARGETS ?? 'upstream,bare-proxy,bffgate-1,bffgate-10k,64k,express-peer,storm').split(','))
@@ -71,10 +72,12 @@ function pin (pid: number, cpu: number): void {
 }
 
 const children: ChildProcess[] = []
+/** The measured processes see only their own settings: a BFF_* or NODE_OPTIONS in the shell must not change what is measured. */
+const measuredEnv = { PATH: process.env.PATH ?? '' }
 
 /** Starts a TypeScript child that reports its port over IPC. */
 async function startChild (script: string, env: Record<string, string>, execArgv: string[] = []): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(join(root, script), [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const child = fork(join(root, script), [], { env: { ...measuredEnv, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   children.push(child)
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port))
@@ -91,7 +94,7 @@ async function startGateway (env: Record<string, string>, profileName?: string):
     // Node flags for bffgate only (space-separated), to try runtime tuning against the same floor.
     ...(process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''),
   ]
-  const child = fork(join(root, 'src/server.ts'), [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const child = fork(join(root, 'src/server.ts'), [], { env: { ...measuredEnv, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   children.push(child)
   const url = env.BFF_PUBLIC_URL!
   const deadline = Date.now() + 20_000
@@ -268,7 +271,11 @@ async function measureInterleaved (compared: readonly Comparison[]): Promise<Loa
   }
   return rounds.map((runs) => {
     const sorted = [...runs].sort((a, b) => a.rps - b.rps)
-    return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, roundsRps: runs.map((run) => run.rps) }
+    return {
+      ...sorted[Math.floor((sorted.length - 1) / 2)]!,
+      roundsRps: runs.map((run) => run.rps),
+      rounds: runs.map(({ rps, p99Ms, cpuUsPerRequest }) => ({ rps, p99Ms, cpuUsPerRequest })),
+    }
   })
 }
 
@@ -497,15 +504,10 @@ async function main (): Promise<void> {
     await redisServer.stop()
   }
   results.wallSeconds = Math.round((Date.now() - started) / 1000)
-  const json = JSON.stringify(results, null, 2)
-  writeFileSync(join(resultsDir, 'latest.json'), json)
-  if (results.label !== 'latest') writeFileSync(join(resultsDir, `${results.label}.json`), json)
-  writeFileSync(join(resultsDir, 'latest.md'), renderMarkdown(results))
-  writeFileSync(join(resultsDir, 'latest.svg'), renderChart(results))
-  // Only a complete run speaks for the project: quick or partial runs leave the README alone.
-  const complete = !QUICK && process.env.BENCH_TARGETS === undefined && process.env.BENCH_CONNECTIONS === undefined && !CPU_PROF
-  if (complete) writeFileSync(join(root, 'README.md'), withResultsInReadme(readFileSync(join(root, 'README.md'), 'utf8'), results))
-  process.stdout.write(`\n${renderMarkdown(results)}\nwrote bench/results/latest.{json,md,svg}${complete ? ' and the README\'s results' : ''} in ${results.wallSeconds} s\n`)
+  // Only a complete run with default settings speaks for the project: others leave the README alone.
+  results.complete = !QUICK && !CPU_PROF && ['BENCH_TARGETS', 'BENCH_CONNECTIONS', 'BENCH_ROUNDS', 'BENCH_GATEWAY_NODE_FLAGS', 'BENCH_LOG_LEVEL', 'BENCH_PIN'].every((name) => process.env[name] === undefined)
+  writeResults(results, resultsDir, join(root, 'README.md'))
+  process.stdout.write(`\n${renderMarkdown(results)}\nwrote bench/results/latest.{json,md,svg}${results.complete ? ' and the README\'s results' : ''} in ${results.wallSeconds} s\n`)
 }
 
 await main()
