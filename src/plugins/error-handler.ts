@@ -1,14 +1,19 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { BffError, errorDefinitions, type ErrorCode } from '../errors.ts'
 
-/** Sends the JSON error body (`{"error": ..., "message": ...}`) of a known error. */
-export function sendError (reply: FastifyReply, error: BffError): FastifyReply {
+/**
+ * Sets a known error's status and headers on the reply and returns its JSON body
+ * (`{"error": ..., "message": ...}`), for callers that hand the body to someone else to send.
+ */
+export function prepareError (reply: FastifyReply, error: BffError): { error: string; message: string } {
   if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
-  return reply
-    .code(error.statusCode)
-    .header('cache-control', 'no-store')
-    .type('application/json; charset=utf-8')
-    .send({ error: error.error, message: error.message })
+  reply.code(error.statusCode).header('cache-control', 'no-store').type('application/json; charset=utf-8')
+  return { error: error.error, message: error.message }
+}
+
+/** Sends the JSON error body of a known error. */
+export function sendError (reply: FastifyReply, error: BffError): FastifyReply {
+  return reply.send(prepareError(reply, error))
 }
 
 /**

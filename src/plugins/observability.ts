@@ -2,7 +2,8 @@ import underPressure from '@fastify/under-pressure'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import { errorDefinitions } from '../errors.ts'
+import { BffError } from '../errors.ts'
+import { prepareError } from './error-handler.ts'
 
 /** An incoming `x-request-id` is kept only if it looks like an id (no log injection, bounded size). */
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/
@@ -45,17 +46,14 @@ export async function registerObservability (app: FastifyInstance, options: { ma
     done()
   })
   if (options.maxEventLoopDelayMs > 0) {
-    const overloaded = errorDefinitions.BFF_ERR_OVERLOADED
     const shed = (request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
-        // Probes answer regardless: restarting a busy pod (liveness) would make things worse.
-        if (PROBES.has(request.url.split('?')[0]!)) return undefined
-        request.log.warn({ event: 'load.shed', type, value }, 'overloaded: request refused')
-        reply.code(overloaded.statusCode).header('retry-after', String(OVERLOAD_RETRY_AFTER_SECONDS)).header('cache-control', 'no-store')
-        return { error: overloaded.error, message: overloaded.message }
+      // Probes answer regardless: restarting a busy pod (liveness) would make things worse.
+      if (PROBES.has(request.url.split('?')[0]!)) return undefined
+      request.log.warn({ event: 'load.shed', type, value }, 'overloaded: request refused')
+      return prepareError(reply, new BffError('BFF_ERR_OVERLOADED', { retryAfter: OVERLOAD_RETRY_AFTER_SECONDS }))
     }
     await app.register(underPressure, {
       maxEventLoopDelay: options.maxEventLoopDelayMs,
-      retryAfter: OVERLOAD_RETRY_AFTER_SECONDS,
       // The plugin sends what the handler returns (its types only admit void); undefined lets the request through.
       pressureHandler: shed as (request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => void,
     })

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { errorDefinitions } from '../errors.ts'
 
 /**
  * `/healthz`: the process is alive (no dependency). `/readyz`: the session store answers
@@ -17,7 +18,7 @@ export function registerHealthRoutes (app: FastifyInstance): void {
       return { status: 'ready' }
     } catch (err) {
       request.log.warn({ event: 'readiness.failed', err }, 'session store unreachable')
-      return reply.code(503).header('retry-after', '2').send({ status: 'unavailable', error: 'session_store_unavailable' })
+      return reply.code(503).header('retry-after', '2').send({ status: 'unavailable', error: errorDefinitions.BFF_ERR_STORE_UNAVAILABLE.error })
     }
   })
 }
