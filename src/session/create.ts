@@ -14,6 +14,7 @@ import type { SessionStore } from './types.ts'
  * and outcome of every Redis operation; `log` hears when Redis goes away and comes back.
  */
 export function createConfiguredStore (config: Config, keyring: Keyring, options: { observe?: StoreOperationObserver; log?: ConnectionLog } = {}): SessionStore {
+  const keys = createKeyNames(config.redis.keyPrefix)
   let backend
   if (config.session.store === 'memory') {
     backend = createMemoryBackend()
@@ -21,9 +22,9 @@ export function createConfiguredStore (config: Config, keyring: Keyring, options
     const connection = createRedisConnection(config.redis)
     if (options.log !== undefined) watchRedisConnection(connection, options.log)
     backend = createRedisBackend(connection, {
-      removedChannel: `${config.redis.keyPrefix}removed`,
+      removedChannel: keys.removedChannel,
       ...(options.observe !== undefined && { observe: options.observe }),
     })
   }
-  return createSessionStore({ backend, keyring, keys: createKeyNames(config.redis.keyPrefix), idleSeconds: config.session.idleSeconds })
+  return createSessionStore({ backend, keyring, keys, idleSeconds: config.session.idleSeconds })
 }

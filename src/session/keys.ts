@@ -16,6 +16,8 @@ export function createKeyNames (prefix: string) {
     sidIndex: (iss: string, sid: string) => `${prefix}bysid:${digest(iss, sid)}`,
     /** The session keys of one user (a hash, as above). */
     subIndex: (iss: string, sub: string) => `${prefix}bysub:${digest(iss, sub)}`,
+    /** Pub/sub channel announcing removed sessions to every replica sharing the prefix. */
+    removedChannel: `${prefix}removed`,
     /** One-time markers (used login states, logout-token ids). */
     once: (namespace: string, id: string) => `${prefix}once:${namespace}:${digest(id)}`,
   }

@@ -72,8 +72,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`
 
 export interface RedisBackendOptions {
-  /** Pub/sub channel announcing removed sessions to every replica. */
-  readonly removedChannel?: string
+  /** Pub/sub channel announcing removed sessions to every replica (`KeyNames.removedChannel`). */
+  readonly removedChannel: string
   /** Told the duration and outcome of every backend operation (metrics). */
   readonly observe?: StoreOperationObserver
 }
@@ -91,8 +91,8 @@ export interface RedisBackendOptions {
  * stale index entry (removal through it finds nothing), never a live session missing from
  * its index. The Lua scripts touch only the session's own slot (shared hash tag).
  */
-export function createRedisBackend (redis: RedisConnection, options: RedisBackendOptions = {}): SessionBackend {
-  const channel = options.removedChannel ?? 'bff:removed'
+export function createRedisBackend (redis: RedisConnection, options: RedisBackendOptions): SessionBackend {
+  const channel = options.removedChannel
   const cluster = redis instanceof Cluster
   let subscriber: RedisConnection | undefined
   if (typeof (redis as Partial<ScriptedRedis>).bffWriteFenced !== 'function') {

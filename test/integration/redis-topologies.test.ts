@@ -36,8 +36,8 @@ function contractOn (name: string, configFor: (prefix: string) => RedisConfig): 
   runSessionStoreContract(name, async ({ idleSeconds, secrets = [SECRET_A], prefix }) => {
     const keyPrefix = prefix ?? freshPrefix()
     const connection = createRedisConnection(configFor(keyPrefix))
-    const backend = createRedisBackend(connection, { removedChannel: `${keyPrefix}removed` })
     const keys = createKeyNames(keyPrefix)
+    const backend = createRedisBackend(connection, { removedChannel: keys.removedChannel })
     const store = createSessionStore({ backend, keyring: createKeyring(secrets), keys, idleSeconds })
     return {
       store,

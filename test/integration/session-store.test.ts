@@ -17,8 +17,8 @@ after(() => redis.stop())
 runSessionStoreContract('redis', async ({ idleSeconds, secrets = [SECRET_A], prefix }) => {
   const client = redis.client()
   const keyPrefix = prefix ?? redis.prefix()
-  const backend = createRedisBackend(client, { removedChannel: `${keyPrefix}removed` })
   const keys = createKeyNames(keyPrefix)
+  const backend = createRedisBackend(client, { removedChannel: keys.removedChannel })
   const store = createSessionStore({ backend, keyring: createKeyring(secrets), keys, idleSeconds })
   return {
     store,
@@ -40,7 +40,9 @@ describe('redis session layout', () => {
   test('a session is one string (deadline, index keys, sealed record) read with one GET; indexes are hashes of session keys', async (t) => {
     const client = redis.client()
     const keyPrefix = redis.prefix()
-    const store = createSessionStore({ backend: createRedisBackend(client), keyring: createKeyring([SECRET_A]), keys: createKeyNames(keyPrefix), idleSeconds: 60 })
+    const keys = createKeyNames(keyPrefix)
+    const backend = createRedisBackend(client, { removedChannel: keys.removedChannel })
+    const store = createSessionStore({ backend, keyring: createKeyring([SECRET_A]), keys, idleSeconds: 60 })
     t.after(() => store.close())
     const { cookieValue } = await store.create(sampleRecord())
     const [key] = await client.keys(`${keyPrefix}session:*`)
@@ -64,7 +66,7 @@ describe('redis session layout', () => {
     assert.ok(await client.pttl(key) > 55_000)
     // A slide that comes after the session ended (elsewhere) never recreates it.
     await client.del(key)
-    await createRedisBackend(client).expire(key, value.indexKeys, 60_000)
+    await backend.expire(key, value.indexKeys, 60_000)
     assert.equal(await client.exists(key), 0)
   })
 
@@ -83,7 +85,8 @@ describe('memory', () => {
   test('sessions this process opened keep no shared Buffer pool slabs alive (a 28-byte slice pinned 8 KiB each)', async (t) => {
     setFlagsFromString('--expose-gc')
     const gc = runInNewContext('gc') as () => void
-    const store = createSessionStore({ backend: createRedisBackend(redis.client()), keyring: createKeyring([SECRET_A]), keys: createKeyNames(redis.prefix()), idleSeconds: 60 })
+    const keys = createKeyNames(redis.prefix())
+    const store = createSessionStore({ backend: createRedisBackend(redis.client(), { removedChannel: keys.removedChannel }), keyring: createKeyring([SECRET_A]), keys, idleSeconds: 60 })
     t.after(() => store.close())
     gc()
     const baseline = process.memoryUsage().arrayBuffers
