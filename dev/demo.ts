@@ -18,7 +18,7 @@ const sessionSecret = `${crypto.randomUUID()}-${crypto.randomUUID()}`
 
 const idp = await startDevIdp({
   port: Number(process.env.IDP_PORT ?? 0),
-  accessTokenTtlSeconds: Number(process.env.IDP_ACCESS_TOKEN_TTL_SECONDS ?? 60),
+  accessTokenTtlSeconds: Number(process.env.IDP_ACCESS_TOKEN_TTL ?? 60),
   clients: [{
     client_id: clientId,
     client_secret: clientSecret,
@@ -63,7 +63,7 @@ process.stdout.write(`
     open        ${publicUrl}/
     log in as   ${DEFAULT_USER.username} / ${DEFAULT_USER.password}
 
-    IdP         ${idp.issuer}  (access tokens live ${process.env.IDP_ACCESS_TOKEN_TTL_SECONDS ?? 60} s)
+    IdP         ${idp.issuer}  (access tokens live ${process.env.IDP_ACCESS_TOKEN_TTL ?? 60} s)
     demo API    ${api.url}  (proxied at ${publicUrl}/api)
     sessions    ${config.session.store === 'redis' ? `Redis at ${new URL(config.redis.url).host}` : 'in memory (set BFF_REDIS_URL to use Redis)'}
 
