@@ -128,10 +128,8 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
   }
 
   for (const route of routes) {
-    // A DPoP route under bearer-by-default needs a token of its own, bound to the session's key.
-    const ownDpopToken = route.dpop && !app.bff.config.oidc.dpop
     const tokenRequest: TokenRequest = {
-      tokenKey: `${tokenKeyFor(route)}${ownDpopToken ? '#dpop' : ''}`,
+      tokenKey: tokenKeyFor(route, { ownDpop: route.dpop && !app.bff.config.oidc.dpop }),
       dpop: route.dpop || app.bff.config.oidc.dpop,
       ...(route.audience !== undefined && { audience: route.audience }),
       ...(route.scope !== undefined && { scope: route.scope }),

@@ -64,8 +64,12 @@ export function isStillValid (token: StoredAccessToken | undefined, nowSeconds: 
   return token !== undefined && token.expires_at > nowSeconds
 }
 
-/** The key under which a route's token is cached in the session: '' for the login's own. */
-export function tokenKeyFor (route: { readonly audience?: string; readonly scope?: string }): string {
-  if (route.audience === undefined && route.scope === undefined) return ''
-  return `${route.audience ?? ''} ${route.scope ?? ''}`
+/**
+ * The key under which a route's token is cached in the session: '' for the login's own. A
+ * token bound to the session's DPoP key where the login's is a bearer token (`ownDpop`) is
+ * another token, under a key of its own.
+ */
+export function tokenKeyFor (route: { readonly audience?: string; readonly scope?: string }, options: { ownDpop?: boolean } = {}): string {
+  const key = route.audience === undefined && route.scope === undefined ? '' : `${route.audience ?? ''} ${route.scope ?? ''}`
+  return options.ownDpop === true ? `${key}#dpop` : key
 }

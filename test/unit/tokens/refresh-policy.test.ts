@@ -58,5 +58,7 @@ describe('decideRefresh', () => {
     assert.equal(tokenKeyFor({}), '')
     assert.equal(tokenKeyFor({ audience: 'https://orders' }), 'https://orders ')
     assert.notEqual(tokenKeyFor({ audience: 'a', scope: 'read' }), tokenKeyFor({ audience: 'a' }))
+    assert.equal(tokenKeyFor({}, { ownDpop: true }), '#dpop')
+    assert.equal(tokenKeyFor({ audience: 'https://orders' }, { ownDpop: true }), 'https://orders #dpop')
   })
 })
