@@ -72,25 +72,25 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const issuerText = read.string('BFF_OIDC_ISSUER')
   const issuer = issuerText === undefined ? undefined : parseUrl('BFF_OIDC_ISSUER', issuerText, problems)
   const clientId = read.string('BFF_OIDC_CLIENT_ID')
-  const clientSecret = read.optionalString('BFF_OIDC_CLIENT_SECRET')
-  const clientPrivateKey = read.optionalString('BFF_OIDC_CLIENT_PRIVATE_KEY')
-  const authMethod = read.optionalString('BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD') as TokenEndpointAuthMethod | undefined
+  const clientSecret = read.string('BFF_OIDC_CLIENT_SECRET')
+  const clientPrivateKey = read.string('BFF_OIDC_CLIENT_PRIVATE_KEY')
+  const authMethod = read.string('BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD') as TokenEndpointAuthMethod | undefined
   const scopes = read.list('BFF_OIDC_SCOPES', /\s+/)
-  const audience = read.optionalString('BFF_OIDC_AUDIENCE')
+  const audience = read.string('BFF_OIDC_AUDIENCE')
   const timeoutSeconds = read.integer('BFF_OIDC_TIMEOUT_SECONDS')
   const allowInsecureHttp = read.boolean('BFF_ALLOW_INSECURE_HTTP')
-  const postLogoutRedirectUrl = read.optionalUrl('BFF_POST_LOGOUT_REDIRECT_URL')
+  const postLogoutRedirectUrl = read.url('BFF_POST_LOGOUT_REDIRECT_URL')
   const revokeOnLogout = read.boolean('BFF_LOGOUT_REVOKE_REFRESH_TOKEN')
   const dpop = read.boolean('BFF_DPOP')
   const par = read.boolean('BFF_OIDC_PAR')
   const redisUrl = read.url('BFF_REDIS_URL')
   const keyPrefix = read.string('BFF_REDIS_KEY_PREFIX')
-  const redisUsername = read.optionalString('BFF_REDIS_USERNAME')
-  const redisPassword = read.optionalString('BFF_REDIS_PASSWORD')
-  const sentinels = read.optionalList('BFF_REDIS_SENTINELS', /,/)
-  const sentinelMasterName = read.optionalString('BFF_REDIS_SENTINEL_MASTER_NAME')
-  const sentinelPassword = read.optionalString('BFF_REDIS_SENTINEL_PASSWORD')
-  const clusterNodes = read.optionalList('BFF_REDIS_CLUSTER_NODES', /,/)
+  const redisUsername = read.string('BFF_REDIS_USERNAME')
+  const redisPassword = read.string('BFF_REDIS_PASSWORD')
+  const sentinels = read.list('BFF_REDIS_SENTINELS', /,/)
+  const sentinelMasterName = read.string('BFF_REDIS_SENTINEL_MASTER_NAME')
+  const sentinelPassword = read.string('BFF_REDIS_SENTINEL_PASSWORD')
+  const clusterNodes = read.list('BFF_REDIS_CLUSTER_NODES', /,/)
   const upstreamTimeoutSeconds = read.integer('BFF_UPSTREAM_TIMEOUT_SECONDS')
   const connectionTimeoutSeconds = read.integer('BFF_CONNECTION_TIMEOUT_SECONDS')
   const requestTimeoutSeconds = read.integer('BFF_REQUEST_TIMEOUT_SECONDS')
@@ -104,10 +104,10 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const absoluteSeconds = read.integer('BFF_SESSION_ABSOLUTE_SECONDS')
   const refreshSkewSeconds = read.integer('BFF_REFRESH_SKEW_SECONDS')
   const refreshLockSeconds = read.integer('BFF_REFRESH_LOCK_SECONDS')
-  const checkSeconds = read.optionalInteger('BFF_SESSION_CHECK_SECONDS')
+  const checkSeconds = read.integer('BFF_SESSION_CHECK_SECONDS')
   const backchannelLogout = read.boolean('BFF_BACKCHANNEL_LOGOUT')
   const routesRaw = read.json('BFF_ROUTES')
-  const staticDir = read.optionalString('BFF_STATIC_DIR')
+  const staticDir = read.string('BFF_STATIC_DIR')
   const logLevel = read.string('BFF_LOG_LEVEL')
 
   if (publicUrl) {
@@ -275,7 +275,6 @@ class SettingReader {
   }
 
   string (name: SettingName): string | undefined { return this.#get(name) }
-  optionalString (name: SettingName): string | undefined { return this.#get(name) }
 
   integer (name: SettingName): number | undefined {
     const text = this.#get(name)
@@ -288,12 +287,6 @@ class SettingReader {
     }
     return value
   }
-
-  optionalList (name: SettingName, separator: RegExp): string[] | undefined {
-    return this.#raw(name) === undefined ? undefined : this.list(name, separator)
-  }
-
-  optionalInteger (name: SettingName): number | undefined { return this.integer(name) }
 
   boolean (name: SettingName): boolean | undefined {
     const text = this.#get(name)
@@ -309,8 +302,6 @@ class SettingReader {
     const text = this.#get(name)
     return text === undefined ? undefined : parseUrl(name, text, this.#problems)
   }
-
-  optionalUrl (name: SettingName): URL | undefined { return this.url(name) }
 
   list (name: SettingName, separator: RegExp): string[] | undefined {
     const text = this.#get(name)
