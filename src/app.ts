@@ -6,7 +6,8 @@ import { loggerOptions } from './logger.ts'
 import { createMetrics, type GatewayMetrics } from './metrics.ts'
 import { createOidcClient, type OidcClient } from './oidc/client.ts'
 import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
-import { registerErrorHandler } from './plugins/error-handler.ts'
+import { BffError } from './errors.ts'
+import { registerErrorHandler, sendError } from './plugins/error-handler.ts'
 import { registerObservability, requestIdFor } from './plugins/observability.ts'
 import { registerSecurityHeaders } from './plugins/security-headers.ts'
 import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.ts'
@@ -64,6 +65,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     // Idle keep-alive connections close as soon as close() starts; busy ones after their answer.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // A path the router cannot decode (bad percent-encoding, overlong UTF-8 such as `%c0%ae`)
+    // is refused before routing: in bffgate's JSON shape, like every other error.
+    frameworkErrors: (err, request, reply) => {
+      request.log.info({ event: 'request.rejected', code: err.code }, err.message)
+      sendError(reply, new BffError('BFF_ERR_BAD_REQUEST'))
+    },
   })
   for (const warning of config.warnings) app.log.warn({ event: 'config.warning' }, warning)
 

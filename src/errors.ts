@@ -27,6 +27,7 @@ export const errorDefinitions = {
   BFF_ERR_UPSTREAM_UNREACHABLE: { error: 'upstream_unavailable', statusCode: 502, message: 'The upstream API is unreachable' },
   BFF_ERR_UPSTREAM_TIMEOUT: { error: 'upstream_timeout', statusCode: 504, message: 'The upstream API did not answer in time' },
   BFF_ERR_NOT_FOUND: { error: 'not_found', statusCode: 404, message: 'Not found' },
+  BFF_ERR_PATH_DOT_SEGMENT: { error: 'invalid_path', statusCode: 400, message: 'The path has a "." or ".." segment (in some encoding, or with ";" parameters); it is not forwarded' },
   BFF_ERR_BAD_REQUEST: { error: 'bad_request', statusCode: 400, message: 'Bad request' },
   BFF_ERR_INTERNAL: { error: 'internal_error', statusCode: 500, message: 'Internal error' },
 } as const satisfies Record<string, ErrorDefinition>

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import type { RouteConfig } from '../config/types.ts'
 import { BffError } from '../errors.ts'
+import { hasDotSegment } from '../gateway/dot-segments.ts'
 import { connectionListed, createForwarder, isHopByHop } from '../gateway/forwarder.ts'
 import { guardCsrf } from '../plugins/csrf.ts'
 import { sendError } from '../plugins/error-handler.ts'
@@ -218,6 +219,11 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
       // http-proxy would parse and re-serialize it on every request only for us to drop it.
       preRewrite: (url: string) => url.split('?', 1)[0]!,
       preHandler: async (request: FastifyRequest, reply: FastifyReply) => {
+        // Before anything else: a path some upstream could read as leaving the route is never sent.
+        if (hasDotSegment(request.url.split('?', 1)[0]!)) {
+          request.log.warn({ event: 'proxy.path_refused', route: route.path }, 'path with a dot segment refused')
+          throw new BffError('BFF_ERR_PATH_DOT_SEGMENT')
+        }
         // Only a WebSocket route takes a handshake (elsewhere `Upgrade` changes nothing).
         const upgrade = route.websocket && isWebSocketUpgrade(request)
         // A WebSocket handshake cannot carry the CSRF header: its Origin must be ours instead.

@@ -225,7 +225,8 @@ describe('issue 13 item 4: no dot segment, however encoded, reaches an upstream'
     '/tomcat/..%3b/admin', '/tomcat/..%253b/admin', '/tomcat/..%5cadmin', '/tomcat/..\\admin', '/tomcat/a\\..\\..\\admin',
     '/tomcat/%2e%2e%2fadmin', '/tomcat/x%2f..%2f..%2fadmin', '/tomcat/x%252f..%252fadmin', '/tomcat/%2e%2e%5cadmin',
     '/tomcat/%c0%ae%c0%ae;/admin', '/tomcat/%ef%bc%8e%ef%bc%8e;/admin', '/tomcat/..%00/admin', '/tomcat/..%20/admin',
-    '/tomcat/..?x', '/tomcat/x/..', '/tomcat/.', '/raw/..;/admin', '/open/..;/admin', '/maybe/%2e%2e;/admin',
+    '/tomcat/..?x', '/tomcat/x/..', '/tomcat/.', '/tomcat/.../admin', '/tomcat/..%20.;/admin',
+    '/raw/..;/admin', '/open/..;/admin', '/maybe/%2e%2e;/admin',
   ]
 
   test('issue 13 item 4: `..;`, `.;`, encoded, double-encoded and backslash traversals answer 400 JSON and the upstream gets nothing', async () => {
@@ -257,7 +258,7 @@ describe('issue 13 item 4: no dot segment, however encoded, reaches an upstream'
     const cookie = cookieOf((await stack.login()).browser)
     for (const [path, upstream] of [
       ['/tomcat/file.txt', '/app/api/file.txt'], ['/tomcat/a..b/c', '/app/api/a..b/c'], ['/tomcat/.well-known/x', '/app/api/.well-known/x'],
-      ['/tomcat/...', '/app/api/...'], ['/tomcat/v1;v=2/items', '/app/api/v1;v=2/items'], ['/tomcat/%2e%2ex', '/app/api/%2e%2ex'],
+      ['/tomcat/v1;v=2/items', '/app/api/v1;v=2/items'], ['/tomcat/%2e%2ex', '/app/api/%2e%2ex'],
       ['/tomcat/q?path=../x', '/app/api/q?path=../x'], ['/raw/a%20b', '/a%20b'],
     ]) {
       const res = await send(path!, { ...CSRF, cookie })
