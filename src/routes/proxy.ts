@@ -7,6 +7,7 @@ import type { RouteConfig } from '../config/types.ts'
 import { BffError } from '../errors.ts'
 import { hasDotSegment } from '../gateway/dot-segments.ts'
 import { connectionListed, createForwarder, isHopByHop } from '../gateway/forwarder.ts'
+import { setCookieName } from '../gateway/set-cookie.ts'
 import { guardCsrf } from '../plugins/csrf.ts'
 import { sendError } from '../plugins/error-handler.ts'
 import { createWebSocketSessions, type ClosableSocket } from '../plugins/websocket-sessions.ts'
@@ -120,11 +121,17 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
   // Only with a WebSocket route: the registry holds a Redis subscription and a sweep timer.
   const webSockets = routes.some((route) => route.websocket) ? createWebSocketSessions(app.bff.store, { log: app.log }) : undefined
   if (webSockets !== undefined) app.addHook('onClose', async () => webSockets.close())
-  /** An upstream must not set (or overwrite) bffgate's own cookies on the app's origin. */
+  /**
+   * An upstream must not set (or overwrite) bffgate's own cookies on the app's origin: each
+   * line's name is read as a browser reads it (`__Host-Http-bff =x`, `=__Host-Http-bff=x`).
+   */
   const withoutOurCookies = (headers: IncomingHttpHeaders): IncomingHttpHeaders => {
     const cookies = headers['set-cookie']
     if (cookies === undefined) return headers
-    headers['set-cookie'] = cookies.filter((c) => !c.startsWith(`${cookieName}=`) && !isLoginStateCookie(c))
+    headers['set-cookie'] = cookies.filter((line) => {
+      const name = setCookieName(line)
+      return name !== cookieName && !isLoginStateCookie(name)
+    })
     return headers
   }
 
