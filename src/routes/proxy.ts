@@ -5,6 +5,7 @@ import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import type { RouteConfig } from '../config/types.ts'
 import { BffError } from '../errors.ts'
+import { privateForSharedCaches } from '../gateway/cache-control.ts'
 import { hasDotSegment } from '../gateway/dot-segments.ts'
 import { connectionListed, createForwarder, isHopByHop } from '../gateway/forwarder.ts'
 import { setCookieName } from '../gateway/set-cookie.ts'
@@ -182,7 +183,8 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
             state.replayReason = why
             return 'drop'
           }
-          return withoutOurCookies(headers)
+          // An answer fetched with the user's token is for this user only (RFC 9111 §3.5).
+          return withoutOurCookies(state === null ? headers : privateForSharedCaches(headers))
         },
         onDropped () {
           replay(request, reply, state!, path).catch((err: unknown) => {
