@@ -57,7 +57,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     // Ids come from requestIdFor: an incoming x-request-id only when it looks like one.
     requestIdHeader: false,
     genReqId: requestIdFor,
-    trustProxy: false,
+    // request.ip is the connection's peer, or, behind a proxy named in BFF_TRUSTED_PROXIES, the
+    // rightmost address of its X-Forwarded-For that is not a trusted proxy (proxy-addr).
+    trustProxy: config.trustedProxies.length === 0 ? false : [...config.trustedProxies],
     connectionTimeout: config.server.connectionTimeoutSeconds * 1000,
     requestTimeout: config.server.requestTimeoutSeconds * 1000,
     keepAliveTimeout: config.server.keepAliveTimeoutSeconds * 1000,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 import { settings, type SettingName, type SettingSpec } from './schema.ts'
 import type { Config, RefreshTokenKind, RouteConfig, RouteTokenMode, TokenEndpointAuthMethod } from './types.ts'
@@ -91,6 +92,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const sentinelMasterName = read.string('BFF_REDIS_SENTINEL_MASTER_NAME')
   const sentinelPassword = read.string('BFF_REDIS_SENTINEL_PASSWORD')
   const clusterNodes = read.list('BFF_REDIS_CLUSTER_NODES', /,/)
+  const trustedProxiesText = read.list('BFF_TRUSTED_PROXIES', /,/)
   const upstreamTimeoutSeconds = read.integer('BFF_UPSTREAM_TIMEOUT_SECONDS')
   const connectionTimeoutSeconds = read.integer('BFF_CONNECTION_TIMEOUT_SECONDS')
   const requestTimeoutSeconds = read.integer('BFF_REQUEST_TIMEOUT_SECONDS')
@@ -186,6 +188,10 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   }
 
   const routes = routesRaw === undefined ? undefined : parseRoutes(routesRaw, problems)
+  const trustedProxies = trustedProxiesText === undefined ? [] : parseCidrs('BFF_TRUSTED_PROXIES', trustedProxiesText, problems)
+  if (trustedProxies.some((range) => range.endsWith('/0'))) {
+    warnings.push('BFF_TRUSTED_PROXIES trusts every address (a /0 range): any client can then choose the address bffgate reports for it')
+  }
 
   if (problems.length > 0) throw new ConfigError(problems)
 
@@ -219,6 +225,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       ...(sentinelNodes !== undefined && { sentinel: { nodes: sentinelNodes, masterName: sentinelMasterName!, ...(sentinelPassword !== undefined && { password: sentinelPassword }) } }),
       ...(seedNodes !== undefined && { cluster: { nodes: seedNodes } }),
     },
+    trustedProxies,
     upstreamTimeoutSeconds: upstreamTimeoutSeconds!,
     server: {
       connectionTimeoutSeconds: connectionTimeoutSeconds!,
@@ -336,6 +343,23 @@ function parseHostPorts (name: string, items: readonly string[], problems: strin
     }
   }
   return nodes
+}
+
+/** IP addresses or CIDR ranges, each as `address/prefix`; each bad item is a problem naming `name`. */
+function parseCidrs (name: string, items: readonly string[], problems: string[]): string[] {
+  const ranges: string[] = []
+  for (const item of items) {
+    const match = /^([0-9A-Fa-f.:]+)(?:\/(\d{1,3}))?$/.exec(item)
+    const family = match === null ? 0 : isIP(match[1]!)
+    const bits = family === 4 ? 32 : 128
+    const prefix = match?.[2] === undefined ? bits : Number(match[2])
+    if (family === 0 || prefix > bits) {
+      problems.push(`"${name}" must be a comma-separated list of IP addresses or CIDR ranges (like 10.0.0.0/8 or 2001:db8::/32), got ${JSON.stringify(item)}`)
+    } else {
+      ranges.push(`${match![1]}/${prefix}`)
+    }
+  }
+  return ranges
 }
 
 function parseUrl (name: string, text: string, problems: string[]): URL | undefined {

@@ -218,6 +218,12 @@ export const settings = [
       'JSON array of proxied routes: `{"path":"/api","upstream":"http://api:9000"}` plus optional `rewritePrefix`, `audience`, `scope`, `token` (`required`, `optional`, `none`), `websocket`, `dpop`.',
   },
   {
+    name: 'BFF_TRUSTED_PROXIES',
+    kind: 'list',
+    description:
+      'Comma-separated IP addresses or CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`) of the proxies in front of bffgate (load balancer, ingress). Only when the connection comes from one of them is the client address taken from its `X-Forwarded-For`: the rightmost address there that is not itself a trusted proxy. Unset: the client address is the connection\'s peer. Either way, forwarding headers a client sends (`Forwarded`, `X-Forwarded-*`, `X-Real-IP` and kin) never reach an upstream; bffgate writes its own.',
+  },
+  {
     name: 'BFF_UPSTREAM_TIMEOUT_SECONDS',
     kind: 'integer',
     min: 1,

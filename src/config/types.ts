@@ -92,6 +92,11 @@ export interface Config {
   readonly publicUrl: string
   readonly oidc: OidcConfig
   readonly redis: RedisConfig
+  /**
+   * Addresses or CIDR ranges (`addr/prefix`) of the proxies whose `X-Forwarded-For` is believed
+   * (`BFF_TRUSTED_PROXIES`); empty: none.
+   */
+  readonly trustedProxies: readonly string[]
   /** Seconds a proxied request waits for the upstream's response headers (then 504). */
   readonly upstreamTimeoutSeconds: number
   readonly server: ServerLimits

@@ -1,5 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http'
-
 /**
  * Keeps shared caches from storing an answer fetched with a user's access token.
  *
@@ -20,7 +18,7 @@ import type { IncomingHttpHeaders } from 'node:http'
  *
  * Pure: returns the headers to send (the same object, changed).
  */
-export function privateForSharedCaches (headers: IncomingHttpHeaders): IncomingHttpHeaders {
+export function privateForSharedCaches<Headers extends NodeJS.Dict<string | string[]>> (headers: Headers): Headers {
   for (const name of Object.keys(headers)) if (TARGETED_CACHE_FIELD.test(name)) delete headers[name]
   const value = headers['cache-control']
   const directives = splitDirectives(Array.isArray(value) ? value.join(',') : value ?? '')
@@ -29,7 +27,7 @@ export function privateForSharedCaches (headers: IncomingHttpHeaders): IncomingH
   const saysPrivate = directives.some((directive) => directive.toLowerCase() === 'private') && !names.includes('public') && !names.includes('s-maxage')
   const saysNoStore = names.includes('no-store') && !names.includes('must-understand')
   if (saysPrivate || saysNoStore) return headers
-  headers['cache-control'] = ['private', ...directives.filter((_, i) => !SHARED_ONLY.has(names[i]!))].join(', ')
+  Object.assign(headers, { 'cache-control': ['private', ...directives.filter((_, i) => !SHARED_ONLY.has(names[i]!))].join(', ') })
   return headers
 }
 

@@ -8,6 +8,7 @@ import { BffError } from '../errors.ts'
 import { privateForSharedCaches } from '../gateway/cache-control.ts'
 import { hasDotSegment } from '../gateway/dot-segments.ts'
 import { connectionListed, createForwarder, isHopByHop } from '../gateway/forwarder.ts'
+import { forwardingHeaders, isForwardingHeader } from '../gateway/forwarding.ts'
 import { setCookieName } from '../gateway/set-cookie.ts'
 import { guardCsrf } from '../plugins/csrf.ts'
 import { sendError } from '../plugins/error-handler.ts'
@@ -84,24 +85,32 @@ function upstreamCredentials (state: ProxyState | null): { authorization?: strin
 const BROWSER_CREDENTIALS = new Set(['cookie', 'authorization', 'x-csrf', 'dpop', 'proxy-authorization', 'host'])
 
 /**
- * The headers an upstream gets: the browser's, without hop-by-hop headers and without its
- * credentials; the access token (and DPoP proof) when the route carries one; the request id
- * (the same as in our logs, so upstream logs correlate) and the `X-Forwarded-*` trio.
+ * The forwarding headers bffgate writes for a request: the client is the connection's peer,
+ * or, behind proxies named in `BFF_TRUSTED_PROXIES`, the rightmost untrusted address of their
+ * `X-Forwarded-For` (fastify's `trustProxy`: `request.ips` is that path, peer first).
+ */
+function ownForwardingHeaders (request: FastifyRequest, forwarded: { publicHost: string; publicProto: string }): Record<string, string> {
+  const chain = request.ips === undefined ? [request.ip] : request.ips.toReversed()
+  return forwardingHeaders(chain, forwarded.publicHost, forwarded.publicProto)
+}
+
+/**
+ * The headers an upstream gets: the browser's, without hop-by-hop headers, without its
+ * credentials and without forwarding headers (only bffgate's own reach the upstream); the
+ * access token (and DPoP proof) when the route carries one; the request id (the same as in
+ * our logs, so upstream logs correlate) and bffgate's forwarding headers.
  */
 function upstreamRequestHeaders (request: FastifyRequest, state: ProxyState | null, forwarded: { host: string; publicHost: string; publicProto: string }): IncomingHttpHeaders {
   const incoming = request.headers
   const listed = connectionListed(incoming)
   const out: IncomingHttpHeaders = {}
   for (const name in incoming) {
-    if (!BROWSER_CREDENTIALS.has(name) && !isHopByHop(name, listed)) out[name] = incoming[name]
+    if (!BROWSER_CREDENTIALS.has(name) && !isHopByHop(name, listed) && !isForwardingHeader(name)) out[name] = incoming[name]
   }
   out.host = forwarded.host
   if (state !== null) Object.assign(out, upstreamCredentials(state))
   out['x-request-id'] = request.id
-  const forwardedFor = incoming['x-forwarded-for']
-  out['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${request.ip}` : request.ip
-  out['x-forwarded-host'] = forwarded.publicHost
-  out['x-forwarded-proto'] = forwarded.publicProto
+  Object.assign(out, ownForwardingHeaders(request, forwarded))
   return out
 }
 
@@ -269,10 +278,12 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
       ? {
           websocket: true as const,
           wsClientOptions: {
-            // The upstream handshake carries the access token, never the browser's cookies.
+            // The upstream handshake carries the access token and bffgate's forwarding headers,
+            // never the browser's cookies or other headers.
             rewriteRequestHeaders: (headers: object, request: FastifyRequest) => ({
               ...headers,
               ...upstreamCredentials(request.proxyState),
+              ...ownForwardingHeaders(request, forwarded),
             }),
           },
           wsHooks: { onConnect: (_context: unknown, source: ClosableSocket) => webSockets!.opened(source) },

@@ -168,10 +168,10 @@ describe('issue 13 item 3: only forwarding headers bffgate wrote reach the upstr
   test('issue 13 item 3: a client\'s forged forwarding headers never reach the upstream, on every kind of route', async () => {
     const cookie = cookieOf((await stack.login()).browser)
     for (const path of ['/raw/whoami', '/open/whoami', '/maybe/whoami']) {
-      const before = received.length
+      const calls = received.length
       const res = await send(path, { ...forged, ...benign, ...CSRF, cookie })
       assert.equal(res.status, 200, `${path}: ${res.body}`)
-      assert.equal(received.length, before + 1)
+      assert.equal(received.length, calls + 1)
       assertOnlyOurs(received.at(-1)!.headers, '127.0.0.1', ['127.0.0.1'])
       assert.equal(received.at(-1)!.method, 'GET')
     }
@@ -232,12 +232,12 @@ describe('issue 13 item 4: no dot segment, however encoded, reaches an upstream'
   test('issue 13 item 4: `..;`, `.;`, encoded, double-encoded and backslash traversals answer 400 JSON and the upstream gets nothing', async () => {
     const cookie = cookieOf((await stack.login()).browser)
     for (const path of traversals) {
-      const before = received.length
+      const calls = received.length
       const res = await send(path, { ...CSRF, cookie })
       assert.equal(res.status, 400, `${path} → ${res.status} ${res.body}`)
       const body = JSON.parse(res.body) as { error: string; message: string }
       assert.deepEqual(Object.keys(body).sort(), ['error', 'message'], path)
-      assert.equal(received.length, before, `${path} reached the upstream as ${received.at(-1)?.url}`)
+      assert.equal(received.length, calls, `${path} reached the upstream as ${received.at(-1)?.url}`)
     }
   })
 

@@ -143,4 +143,15 @@ describe('loadConfig', () => {
     assert.ok(problemsOf({ ...minimal, BFF_SESSION_COOKIE_NAME: 'bff' }).some((p) => p.includes('"BFF_SESSION_COOKIE_NAME" must start with "__Host-"')))
     assert.ok(problemsOf({ ...minimal, BFF_SESSION_IDLE_SECONDS: '100', BFF_SESSION_ABSOLUTE_SECONDS: '50' }).some((p) => p.includes('must not exceed')))
   })
+
+  test('issue 13 item 3: BFF_TRUSTED_PROXIES takes addresses and CIDR ranges; anything else fails at start, naming it', () => {
+    assert.deepEqual(loadConfig(minimal).trustedProxies, [])
+    assert.deepEqual(loadConfig({ ...minimal, BFF_TRUSTED_PROXIES: '10.0.0.0/8, 192.168.1.7 ,2001:db8::/32,::1' }).trustedProxies, ['10.0.0.0/8', '192.168.1.7/32', '2001:db8::/32', '::1/128'])
+    for (const bad of ['10.0.0.0/33', '10.0.0/8', 'lb.internal', '10.0.0.0/8/1', '2001:db8::/129', '*', '10.0.0.0/-1', 'fe80::1%eth0']) {
+      const problems = problemsOf({ ...minimal, BFF_TRUSTED_PROXIES: `10.0.0.0/8,${bad}` })
+      assert.equal(problems.length, 1, bad)
+      assert.match(problems[0]!, /"BFF_TRUSTED_PROXIES" must be a comma-separated list of IP addresses or CIDR ranges/, bad)
+    }
+    assert.match(loadConfig({ ...minimal, BFF_TRUSTED_PROXIES: '0.0.0.0/0' }).warnings.join('\n'), /trusts every address/)
+  })
 })
