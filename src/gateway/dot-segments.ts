@@ -15,6 +15,8 @@
  * Pure; `path` is the request target without its query string.
  */
 export function hasDotSegment (path: string): boolean {
+  // Every form of a dot needs a `.`, a `%` escape or a non-ASCII character: most paths have none.
+  if (!MAY_HOLD_A_DOT.test(path)) return false
   let current = path
   for (let round = 0; round < MAX_DECODING_ROUNDS; round++) {
     if (formsOf(current).some(hasDotSegmentIn)) return true
@@ -29,6 +31,8 @@ export function hasDotSegment (path: string): boolean {
 /** Percent-encoding nested deeper than this is refused outright. */
 const MAX_DECODING_ROUNDS = 6
 
+// oxlint-disable-next-line no-control-regex
+const MAY_HOLD_A_DOT = /[.%\u0080-\uffff]/
 const SEPARATOR = /[/\\]/
 const PARAMETERS = /[;?#]/
 // oxlint-disable-next-line no-control-regex
