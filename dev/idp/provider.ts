@@ -69,7 +69,7 @@ export interface ProviderSettings {
   idTokenFaults: IdTokenFaults;
   /** Refuse authorization requests that were not pushed (PAR) first. */
   requirePushedAuthorizationRequests: boolean;
-  /** Demand a server-issued DPoP nonce in every token endpoint proof; needs {@link dpopNonceSecret}. */
+  /** Demand a server-issued DPoP nonce in every token and PAR endpoint proof; needs {@link dpopNonceSecret}. */
   requireDpopNonce: boolean;
   /** 32 bytes that DPoP nonces are derived from; undefined = the IdP issues no nonces. */
   dpopNonceSecret: Buffer | undefined;
@@ -205,11 +205,11 @@ export function createDevProvider(settings: ProviderSettings): Provider {
         requirePushedAuthorizationRequests: settings.requirePushedAuthorizationRequests,
       },
       // DPoP is on (oidc-provider's default). Nonces exist only when a secret is configured;
-      // the token endpoint then answers a proof without one with `use_dpop_nonce`.
+      // the token and PAR endpoints then answer a proof without one with `use_dpop_nonce`.
       dPoP: {
         enabled: true,
         ...(settings.dpopNonceSecret === undefined ? {} : { nonceSecret: settings.dpopNonceSecret }),
-        requireNonce: (ctx: KoaContextWithOIDC) => settings.requireDpopNonce && ctx.oidc?.route === 'token',
+        requireNonce: (ctx: KoaContextWithOIDC) => settings.requireDpopNonce && (ctx.oidc?.route === 'token' || ctx.oidc?.route === 'pushed_authorization_request'),
       },
       revocation: {
         enabled: true,

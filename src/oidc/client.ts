@@ -3,6 +3,7 @@ import { importJWK, importPKCS8, type JWK } from 'jose'
 import * as oidc from 'openid-client'
 import type { OidcConfig } from '../config/types.ts'
 import { importDpopKey, type DpopKey } from './dpop.ts'
+import { createDpopNonceCache } from './dpop-nonces.ts'
 
 /** Tokens from one token-endpoint answer. Times are epoch seconds. */
 export interface TokenSet {
@@ -97,9 +98,23 @@ export async function createOidcClient (config: OidcConfig): Promise<OidcClient>
     throw new OidcError('rejected', `"BFF_OIDC_PAR" is on but ${config.issuer} advertises no pushed_authorization_request_endpoint`)
   }
 
+  // The IdP's DPoP nonces, per origin and across calls: a handle is made per call (keys
+  // differ per session) and openid-client keeps nonces only inside a handle (RFC 9449 §8).
+  const dpopNonces = createDpopNonceCache()
+  configuration[oidc.customFetch] = async (url, options) => {
+    const response = await fetch(url, options)
+    dpopNonces.remember(url, response)
+    return response
+  }
+  const withKnownNonce: oidc.ModifyAssertionFunction = (_header, payload) => {
+    if (payload.nonce !== undefined || typeof payload.htu !== 'string') return
+    const nonce = dpopNonces.get(new URL(payload.htu).origin)
+    if (nonce !== undefined) payload.nonce = nonce
+  }
+
   /** openid-client signs the token-endpoint proofs and retries once on `use_dpop_nonce`. */
   const dpopOptions = async (key: DpopKey | undefined): Promise<oidc.DPoPOptions | undefined> =>
-    key === undefined ? undefined : { DPoP: oidc.getDPoPHandle(configuration, await importDpopKey(key)) }
+    key === undefined ? undefined : { DPoP: oidc.getDPoPHandle(configuration, await importDpopKey(key), { [oidc.modifyAssertion]: withKnownNonce }) }
 
   return {
     issuer: metadata.issuer,
