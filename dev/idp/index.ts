@@ -76,6 +76,11 @@ export interface DevIdpOptions {
    */
   requirePushedAuthorizationRequests?: boolean;
   /**
+   * Authorization request parameters the IdP pretends not to have received (e.g. `max_age`,
+   * `prompt`), as an IdP that ignores them would; front-channel requests only. Default none.
+   */
+  ignoreAuthorizationParameters?: string[];
+  /**
    * The token and pushed authorization request endpoints demand a server-issued nonce in every DPoP proof (RFC 9449 section 8):
    * a proof without one is answered 400 `use_dpop_nonce` with a `DPoP-Nonce` header; default
    * false (no nonces at all).
@@ -253,6 +258,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     faults,
     idTokenFaults,
     requirePushedAuthorizationRequests: options.requirePushedAuthorizationRequests ?? false,
+    ignoreAuthorizationParameters: options.ignoreAuthorizationParameters ?? [],
     requireDpopNonce,
     dpopNonceSecret: requireDpopNonce ? randomBytes(32) : undefined,
     issuedTokens,

@@ -119,6 +119,21 @@ export function peekBody(req: IncomingMessage, replace?: (body: Buffer) => Buffe
   });
 }
 
+/**
+ * Drops the named parameters from front-channel authorization requests, as an IdP that does
+ * not implement them would (e.g. one that ignores `max_age`); a test-only misbehaviour.
+ */
+export function ignoreAuthorizationParameters(names: readonly string[]): Middleware {
+  return async (ctx, next) => {
+    if (names.length > 0 && ctx.method === 'GET' && ctx.path === ROUTES.authorization) {
+      const query = new URLSearchParams(ctx.querystring);
+      for (const name of names) query.delete(name);
+      ctx.querystring = query.toString();
+    }
+    return next();
+  };
+}
+
 /** `grant_type` of a form body, or 'unknown'. */
 function grantTypeOf(body: Buffer, contentType: string | undefined): string {
   if (!isForm(contentType)) return 'unknown';
