@@ -14,7 +14,7 @@ export type StoreOperationObserver = (operation: string, seconds: number, outcom
 export interface GatewayEvents {
   sessionsEnded (cause: TeardownCause, count: number): void
   tokenExchange (outcome: ExchangeOutcome, reason: string): void
-  backchannelLogout (outcome: 'accepted' | 'rejected'): void
+  backchannelLogout (outcome: 'accepted' | 'rejected' | 'failed'): void
   /** A refresh found another replica (or process) holding the session's lock and waited for its result. */
   refreshLockWaited (): void
   /** A request joined a refresh already running for its session in this process instead of starting one. */

@@ -76,7 +76,12 @@ export interface DevIdpOptions {
    */
   requirePushedAuthorizationRequests?: boolean;
   /**
-   * The token endpoint demands a server-issued nonce in every DPoP proof (RFC 9449 section 8):
+   * Authorization request parameters the IdP pretends not to have received (e.g. `max_age`,
+   * `prompt`), as an IdP that ignores them would; front-channel requests only. Default none.
+   */
+  ignoreAuthorizationParameters?: string[];
+  /**
+   * The token and pushed authorization request endpoints demand a server-issued nonce in every DPoP proof (RFC 9449 section 8):
    * a proof without one is answered 400 `use_dpop_nonce` with a `DPoP-Nonce` header; default
    * false (no nonces at all).
    */
@@ -104,6 +109,8 @@ export interface DevIdp {
    * arrival, before an injected delay.
    */
   stats(): { tokenRequests: Record<string, number> };
+  /** Number of POST /request (pushed authorization requests), failures included; reset with {@link resetStats}. */
+  pushedAuthorizationRequests(): number;
   resetStats(): void;
   /**
    * Every token request waits `ms` before being handled (0 = off); requests answered by
@@ -251,6 +258,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     faults,
     idTokenFaults,
     requirePushedAuthorizationRequests: options.requirePushedAuthorizationRequests ?? false,
+    ignoreAuthorizationParameters: options.ignoreAuthorizationParameters ?? [],
     requireDpopNonce,
     dpopNonceSecret: requireDpopNonce ? randomBytes(32) : undefined,
     issuedTokens,
@@ -296,6 +304,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     port,
     revokeSessions,
     stats: () => stats.snapshot(),
+    pushedAuthorizationRequests: () => stats.pushedAuthorizationRequests(),
     resetStats: () => stats.reset(),
     setTokenDelay: (ms) => faults.setDelay(ms),
     failTokenRequests: (failure) => faults.fail(failure),

@@ -10,7 +10,7 @@
  *   secret in the body
  * - IDP_CLIENT_JWKS: the client's public JWKS (JSON) for private_key_jwt
  * - IDP_REQUIRE_PAR (default false): refuse authorization requests not pushed first (PAR)
- * - IDP_REQUIRE_DPOP_NONCE (default false): the token endpoint demands DPoP nonces
+ * - IDP_REQUIRE_DPOP_NONCE (default false): the token and PAR endpoints demand DPoP nonces
  * - IDP_ALLOW_PRIVATE_NETWORK (default false): send back-channel logout to private addresses
  *   too (a compose network); loopback always works
  * - IDP_REDIRECT_URIS (default http://localhost:8080/bff/callback)

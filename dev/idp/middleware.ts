@@ -34,9 +34,19 @@ export function isOnlineRefreshToken(token: RefreshToken | undefined): token is 
 /** Counts of token endpoint requests by grant type. */
 export class TokenStats {
   #counts: Record<string, number> = {};
+  #pushed = 0;
 
   count(grantType: string): void {
     this.#counts[grantType] = (this.#counts[grantType] ?? 0) + 1;
+  }
+
+  /** One more POST to the pushed authorization request endpoint (RFC 9126), failures included. */
+  countPushed(): void {
+    this.#pushed++;
+  }
+
+  pushedAuthorizationRequests(): number {
+    return this.#pushed;
   }
 
   snapshot(): { tokenRequests: Record<string, number> } {
@@ -45,6 +55,7 @@ export class TokenStats {
 
   reset(): void {
     this.#counts = {};
+    this.#pushed = 0;
   }
 }
 
@@ -108,6 +119,21 @@ export function peekBody(req: IncomingMessage, replace?: (body: Buffer) => Buffe
   });
 }
 
+/**
+ * Drops the named parameters from front-channel authorization requests, as an IdP that does
+ * not implement them would (e.g. one that ignores `max_age`); a test-only misbehaviour.
+ */
+export function ignoreAuthorizationParameters(names: readonly string[]): Middleware {
+  return async (ctx, next) => {
+    if (names.length > 0 && ctx.method === 'GET' && ctx.path === ROUTES.authorization) {
+      const query = new URLSearchParams(ctx.querystring);
+      for (const name of names) query.delete(name);
+      ctx.querystring = query.toString();
+    }
+    return next();
+  };
+}
+
 /** `grant_type` of a form body, or 'unknown'. */
 function grantTypeOf(body: Buffer, contentType: string | undefined): string {
   if (!isForm(contentType)) return 'unknown';
@@ -115,13 +141,14 @@ function grantTypeOf(body: Buffer, contentType: string | undefined): string {
 }
 
 /**
- * Counts every POST to the token endpoint by `grant_type`, failures included. A request is
+ * Counts every POST to the token endpoint by `grant_type` (and to the PAR endpoint), failures included. A request is
  * counted when it arrives, before any injected delay, so a test can see that an exchange
  * started; only a body without Content-Length (chunked) is counted after oidc-provider
  * parsed it.
  */
 export function countTokenRequests(stats: TokenStats): Middleware {
   return async (ctx, next) => {
+    if (ctx.method === 'POST' && ctx.path === ROUTES.pushedAuthorization) stats.countPushed();
     if (ctx.method !== 'POST' || ctx.path !== ROUTES.token) return next();
     const body = await peekBody(ctx.req);
     if (body !== undefined) {

@@ -14,6 +14,7 @@ import type { SessionLifetimes } from './lifetimes.ts';
 import {
   autoConfirmLogout,
   countTokenRequests,
+  ignoreAuthorizationParameters,
   enforceSecretAuthMethod,
   recordIssuedTokens,
   injectTokenFaults,
@@ -69,7 +70,9 @@ export interface ProviderSettings {
   idTokenFaults: IdTokenFaults;
   /** Refuse authorization requests that were not pushed (PAR) first. */
   requirePushedAuthorizationRequests: boolean;
-  /** Demand a server-issued DPoP nonce in every token endpoint proof; needs {@link dpopNonceSecret}. */
+  /** Front-channel authorization parameters dropped before oidc-provider sees them. */
+  ignoreAuthorizationParameters: readonly string[];
+  /** Demand a server-issued DPoP nonce in every token and PAR endpoint proof; needs {@link dpopNonceSecret}. */
   requireDpopNonce: boolean;
   /** 32 bytes that DPoP nonces are derived from; undefined = the IdP issues no nonces. */
   dpopNonceSecret: Buffer | undefined;
@@ -151,6 +154,9 @@ export function clientMetadata(client: DevIdpClient): Record<string, unknown> {
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: client.token_endpoint_auth_method ?? 'client_secret_basic',
+    // Every ID token states auth_time, as Auth0's do, so a login by single sign-on shows how
+    // old the IdP session's authentication is (not only when max_age asks for it).
+    require_auth_time: true,
   };
 }
 
@@ -205,11 +211,11 @@ export function createDevProvider(settings: ProviderSettings): Provider {
         requirePushedAuthorizationRequests: settings.requirePushedAuthorizationRequests,
       },
       // DPoP is on (oidc-provider's default). Nonces exist only when a secret is configured;
-      // the token endpoint then answers a proof without one with `use_dpop_nonce`.
+      // the token and PAR endpoints then answer a proof without one with `use_dpop_nonce`.
       dPoP: {
         enabled: true,
         ...(settings.dpopNonceSecret === undefined ? {} : { nonceSecret: settings.dpopNonceSecret }),
-        requireNonce: (ctx: KoaContextWithOIDC) => settings.requireDpopNonce && ctx.oidc?.route === 'token',
+        requireNonce: (ctx: KoaContextWithOIDC) => settings.requireDpopNonce && (ctx.oidc?.route === 'token' || ctx.oidc?.route === 'pushed_authorization_request'),
       },
       revocation: {
         enabled: true,
@@ -314,6 +320,7 @@ export function createDevProvider(settings: ProviderSettings): Provider {
     return this.scopes.has('online_access') ? `ORT${id}` : id;
   };
 
+  provider.use(ignoreAuthorizationParameters(settings.ignoreAuthorizationParameters));
   provider.use(countTokenRequests(settings.stats));
   provider.use(recordIssuedTokens(settings.issuedTokens));
   provider.use(injectTokenFaults(settings.faults));

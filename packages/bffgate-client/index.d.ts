@@ -31,7 +31,7 @@ export interface BffUser<Claims extends BffClaims = BffClaims> {
     /** When the session ends whatever happens, epoch seconds. */
     absoluteExpiresAt: number
   }
-  /** Where to POST to log out: `/bff/logout`. */
+  /** Where to navigate to log out: `/bff/logout?sid=...`, bound to this session. */
   logoutUrl: string
 }
 
@@ -103,8 +103,11 @@ export interface BffClient {
   /** Navigates to `/bff/login`; after login the browser lands on `returnTo` (default: this page). */
   login (returnTo?: string): void
   /**
-   * `POST /bff/logout`, tells the other tabs, then navigates to the IdP's end-session URL
-   * (which ends at `/`). With `navigate: false` it only returns that URL.
+   * Tells the other tabs, then navigates to the session's own logout URL (`logoutUrl` of
+   * `GET /bff/user`, `/bff/logout?sid=...`): bffgate ends the session and redirects to the
+   * IdP's end-session endpoint, which brings the browser back to `/`. No token passes through
+   * the page. Without a session it navigates to `/`. With `navigate: false` it ends the
+   * session at once (`POST /bff/logout`) and only returns the IdP's end-session URL.
    */
   logout (options?: { navigate?: boolean }): Promise<string>
   /** Stops listening to other tabs. */

@@ -199,11 +199,21 @@ export function createBffClient (options = {}) {
     login,
 
     async logout ({ navigate = true } = {}) {
+      if (navigate) {
+        // The session's own logout URL (`/bff/logout?sid=...`): bffgate ends the session there
+        // and sends the browser on to the IdP with the ID token as a hint, which this page never sees.
+        const response = await fetchImpl('/bff/user', { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
+        if (response.status !== 401 && !response.ok) throw await requestErrorOf(response)
+        const logoutUrl = response.status === 401 ? '/' : /** @type {{ logoutUrl: string }} */ (await response.json()).logoutUrl
+        announce('logout')
+        page().assign(logoutUrl)
+        return logoutUrl
+      }
+      // Without navigating: the session ends now; the answer is the IdP's end-session URL (no token in it).
       const response = await fetchImpl('/bff/logout', { method: 'POST', credentials: 'same-origin', headers: { [CSRF_HEADER]: '1', accept: 'application/json' } })
       if (!response.ok) throw await requestErrorOf(response)
       const { logoutUrl } = /** @type {{ logoutUrl: string }} */ (await response.json())
       announce('logout')
-      if (navigate) page().assign(logoutUrl)
       return logoutUrl
     },
 

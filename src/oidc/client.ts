@@ -3,6 +3,7 @@ import { importJWK, importPKCS8, type JWK } from 'jose'
 import * as oidc from 'openid-client'
 import type { OidcConfig } from '../config/types.ts'
 import { importDpopKey, type DpopKey } from './dpop.ts'
+import { createDpopNonceCache } from './dpop-nonces.ts'
 
 /** Tokens from one token-endpoint answer. Times are epoch seconds. */
 export interface TokenSet {
@@ -54,8 +55,12 @@ export interface OidcClient {
   readonly signingAlgorithms?: readonly string[]
   /** Fresh state, nonce and PKCE verifier for one login attempt. */
   createLoginChecks (): LoginChecks
-  /** The authorization request URL (code flow, PKCE S256; `dpop_jkt` binds the code to a DPoP key). */
-  buildLoginUrl (checks: LoginChecks, options?: { dpop?: DpopKey }): Promise<URL>
+  /**
+   * The authorization request URL (code flow, PKCE S256; `dpop_jkt` binds the code to a DPoP
+   * key). `maxAgeSeconds` is OIDC Core's `max_age` (§3.1.2.1): the IdP must authenticate the
+   * user afresh when its session is older; `prompt: 'login'` asks for that unconditionally.
+   */
+  buildLoginUrl (checks: LoginChecks, options?: { dpop?: DpopKey; maxAgeSeconds?: number; prompt?: 'login' }): Promise<URL>
   /** Finishes the login: validates the authorization response and the ID token, redeems the code. */
   exchangeAuthorizationCode (callbackUrl: URL, checks: LoginChecks, options?: { dpop?: DpopKey }): Promise<TokenSet & { claims: Readonly<Record<string, unknown>> }>
   /** Refresh token grant; with `dpop`, the new access token is bound to that key. */
@@ -97,9 +102,24 @@ export async function createOidcClient (config: OidcConfig): Promise<OidcClient>
     throw new OidcError('rejected', `"BFF_OIDC_PAR" is on but ${config.issuer} advertises no pushed_authorization_request_endpoint`)
   }
 
+  // The IdP's DPoP nonces, per origin and across calls: a handle is made per call (keys
+  // differ per session) and openid-client keeps nonces only inside a handle (RFC 9449 §8).
+  const dpopNonces = createDpopNonceCache()
+  configuration[oidc.customFetch] = async (url, options) => {
+    // openid-client's request options are fetch's (its FetchBody type is only declared wider).
+    const response = await fetch(url, options as RequestInit)
+    dpopNonces.remember(url, response)
+    return response
+  }
+  const withKnownNonce: oidc.ModifyAssertionFunction = (_header, payload) => {
+    if (payload.nonce !== undefined || typeof payload.htu !== 'string') return
+    const nonce = dpopNonces.get(new URL(payload.htu).origin)
+    if (nonce !== undefined) payload.nonce = nonce
+  }
+
   /** openid-client signs the token-endpoint proofs and retries once on `use_dpop_nonce`. */
   const dpopOptions = async (key: DpopKey | undefined): Promise<oidc.DPoPOptions | undefined> =>
-    key === undefined ? undefined : { DPoP: oidc.getDPoPHandle(configuration, await importDpopKey(key)) }
+    key === undefined ? undefined : { DPoP: oidc.getDPoPHandle(configuration, await importDpopKey(key), { [oidc.modifyAssertion]: withKnownNonce }) }
 
   return {
     issuer: metadata.issuer,
@@ -108,7 +128,7 @@ export async function createOidcClient (config: OidcConfig): Promise<OidcClient>
 
     createLoginChecks: () => ({ state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() }),
 
-    async buildLoginUrl (checks, { dpop } = {}) {
+    async buildLoginUrl (checks, { dpop, maxAgeSeconds, prompt } = {}) {
       const parameters: Record<string, string> = {
         redirect_uri: config.redirectUri,
         scope: config.scopes.join(' '),
@@ -119,6 +139,8 @@ export async function createOidcClient (config: OidcConfig): Promise<OidcClient>
       }
       if (config.audience !== undefined) parameters.audience = config.audience
       if (dpop !== undefined) parameters.dpop_jkt = dpop.jkt
+      if (maxAgeSeconds !== undefined) parameters.max_age = String(maxAgeSeconds)
+      if (prompt !== undefined) parameters.prompt = prompt
       if (config.par) {
         try {
           // The parameters travel authenticated over the back channel; the browser gets a request_uri.

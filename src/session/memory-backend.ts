@@ -90,6 +90,9 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
       markers.set(key, { value: true, expiresAt: now() + ttlMs })
       return true
     },
+    async isSet (key) {
+      return live(markers, key) !== undefined
+    },
     onRemoved (listener) {
       removedListeners.push(listener)
     },

@@ -253,6 +253,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     members: (indexKey) => wrap('members', () => redis.hkeys(indexKey)),
 
     setIfAbsent: (key, ttlMs) => wrap('setIfAbsent', async () => (await redis.set(key, '1', 'PX', ttlMs, 'NX')) === 'OK'),
+    isSet: (key) => wrap('isSet', async () => (await redis.exists(key)) === 1),
 
     onRemoved (listener) {
       if (subscriber === undefined) {

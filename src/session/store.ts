@@ -198,6 +198,8 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
       return backend.setIfAbsent(keys.once(namespace, id), Math.max(1, ttlSeconds) * 1000)
     },
 
+    isClaimed: (namespace, id) => backend.isSet(keys.once(namespace, id)),
+
     onSessionsEnded: (listener) => backend.onRemoved(listener),
     ping: () => backend.ping(),
     close: () => backend.close(),

@@ -95,6 +95,8 @@ export interface SessionStore {
   deleteBySubject (iss: string, sub: string): Promise<number>
   /** True the first time it is called for `id` within `ttlSeconds` (one-time login state, logout-token jti). */
   claimOnce (namespace: string, id: string, ttlSeconds: number): Promise<boolean>
+  /** Whether `id` was claimed (and the claim has not lapsed); a read, it claims nothing. */
+  isClaimed (namespace: string, id: string): Promise<boolean>
   /** Calls `listener` with the storage keys of sessions ended by any replica. */
   onSessionsEnded (listener: (storageKeys: readonly string[]) => void): void
   ping (): Promise<void>

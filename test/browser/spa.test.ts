@@ -227,7 +227,7 @@ describe('the demo SPA in Chromium', () => {
     await shot(page, 'signed-in-again')
   })
 
-  test('logging out in one tab logs the other tab out at once; the first ends the IdP session and lands on the home page', async () => {
+  test('logging out in one tab logs the other tab out at once; the first ends the IdP session and lands on the home page, and no token reaches page JavaScript (issue 13 item 11)', async () => {
     const context = await newContext()
     const first = await loggedInTab(context, '/?tab=first')
     const second = await context.newPage()
@@ -235,14 +235,32 @@ describe('the demo SPA in Chromium', () => {
     await second.locator('#signed-in').waitFor()
     await shot(second, 'second-tab-signed-in')
     const hops: string[] = []
+    const scriptReads: string[] = []
     first.on('request', (request) => {
       if (request.isNavigationRequest() && request.frame() === first.mainFrame()) hops.push(request.url().split('?')[0]!)
     })
+    // Everything page JavaScript could read during the logout: the answers to its fetch calls,
+    // as the page's own fetch sees them (reported through a binding that outlives navigations).
+    await first.exposeFunction('reportScriptRead', (text: string) => { scriptReads.push(text) })
+    const recordFetches = () => {
+      const original = window.fetch
+      window.fetch = async (...args: Parameters<typeof fetch>) => {
+        const response = await original(...args)
+        void response.clone().text().then((text) => (window as unknown as { reportScriptRead (t: string): void }).reportScriptRead(text), () => {})
+        return response
+      }
+    }
+    await first.addInitScript(recordFetches)
+    await first.evaluate(recordFetches)
 
     await Promise.all([first.waitForURL(at('/')), first.locator('#logout').click()])
     await first.locator('#anonymous').waitFor()
-    // Through the IdP's end-session endpoint (which, like Auth0, asks for no confirmation).
-    assert.deepEqual(hops.filter((url) => !url.includes('/auto-confirm')), [`${stack.idp.issuer}/session/end`, `${stack.url}/bff/logged-out`, `${stack.url}/`])
+    // Through bffgate's session-bound logout URL, then the IdP's end-session endpoint (which,
+    // like Auth0, asks for no confirmation).
+    assert.deepEqual(hops.filter((url) => !url.includes('/auto-confirm')), [`${stack.url}/bff/logout`, `${stack.idp.issuer}/session/end`, `${stack.url}/bff/logged-out`, `${stack.url}/`])
+    // Issue 13 item 11: no token of any kind reached page JavaScript on the way.
+    assert.ok(scriptReads.some((body) => body.includes('/bff/logout?sid=')), `the page read its logout URL: ${JSON.stringify(scriptReads)}`)
+    for (const body of scriptReads) assert.doesNotMatch(body, /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/, 'a JWT in an answer the page read')
     await shot(first, 'first-tab-logged-out')
 
     await second.locator('#anonymous').waitFor()

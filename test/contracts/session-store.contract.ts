@@ -201,6 +201,18 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       assert.equal(await store.claimOnce('jti', 'state-1', 60), true, 'namespaces are separate')
     })
 
+    test('isClaimed reads a claim without making one, and sees it lapse', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      assert.equal(await store.isClaimed('jti', 'read-only'), false)
+      assert.equal(await store.isClaimed('jti', 'read-only'), false)
+      assert.equal(await store.claimOnce('jti', 'read-only', 1), true, 'the reads claimed it')
+      assert.equal(await store.isClaimed('jti', 'read-only'), true)
+      assert.equal(await store.isClaimed('login', 'read-only'), false, 'namespaces are separate')
+      await sleep(1100)
+      assert.equal(await store.isClaimed('jti', 'read-only'), false)
+    })
+
     test('the refresh lock is exclusive, released only by its holder, and lapses after its TTL', async (t) => {
       const { store } = await makeStore({ idleSeconds: 60 })
       t.after(() => store.close())

@@ -106,3 +106,36 @@ describe('DPoP on one route', () => {
     assert.equal(plain.echo.headers.dpop, undefined)
   })
 })
+
+describe('DPoP nonces of the IdP (RFC 9449 §8)', () => {
+  test('issue 13 item 12: the IdP\'s DPoP nonce is reused across calls: after the first, PAR, code and refresh requests cost no refused round trip', async (t) => {
+    const stack = await startStack({
+      redis,
+      idp: { requireDpopNonce: true, accessTokenTtlSeconds: 2 },
+      env: { BFF_DPOP: 'true', BFF_OIDC_PAR: 'true', BFF_REFRESH_SKEW_SECONDS: '1' },
+    })
+    t.after(() => stack.close())
+    const counts = () => ({ par: stack.idp.pushedAuthorizationRequests(), code: stack.idp.stats().tokenRequests.authorization_code ?? 0, refresh: stack.idp.stats().tokenRequests.refresh_token ?? 0 })
+
+    // The very first request learns the nonce (one refusal at most); from then on none.
+    const first = await loginCookie(stack)
+    assert.equal((await call(stack, first)).status, 200)
+    const warm = counts()
+    assert.ok(warm.par <= 2 && warm.code <= 2, `first login: ${JSON.stringify(warm)}`)
+
+    // More logins, each with a new key pair (a new DPoP handle): one PAR and one code request each.
+    const cookies = [first]
+    for (let i = 0; i < 3; i++) cookies.push(await loginCookie(stack))
+    const afterLogins = counts()
+    assert.equal(afterLogins.par - warm.par, 3, `PAR requests for 3 logins: ${JSON.stringify(afterLogins)}`)
+    assert.equal(afterLogins.code - warm.code, 3, `code requests for 3 logins: ${JSON.stringify(afterLogins)}`)
+
+    // Refreshes of four sessions (four keys), twice: one token request each.
+    for (let round = 0; round < 2; round++) {
+      await sleep(2200)
+      for (const cookie of cookies) assert.equal((await call(stack, cookie)).status, 200)
+    }
+    const end = counts()
+    assert.equal(end.refresh - afterLogins.refresh, 8, `refresh requests for 8 refreshes: ${JSON.stringify(end)}`)
+  })
+})

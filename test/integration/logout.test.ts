@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { SignJWT, importJWK, type JWK } from 'jose'
+import { SignJWT, decodeJwt, importJWK, type JWK } from 'jose'
 import { BACKCHANNEL_LOGOUT_EVENT as EVENT } from '../../src/oidc/logout-token.ts'
 import { DEFAULT_USER, generateSigningKeys } from '../../dev/idp/index.ts'
 import { createBrowser, type Browser } from '../helpers/browser.ts'
@@ -182,5 +182,61 @@ describe('RP-initiated logout', () => {
     const again = await browser.follow(`${revoking.url}/bff/login`, { until: (u) => u.origin === revoking.url && !u.pathname.startsWith('/bff/') })
     assert.equal(again.matched, false, 'the IdP session survived the revocation')
     assert.match(again.response.text, /name="password"/)
+  })
+})
+
+describe('logout without any token in the browser (issue 13 item 11)', () => {
+  const JWT = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/
+
+  test('issue 13 item 11: the SPA navigates to its session-bound GET /bff/logout; bffgate ends the session and redirects to the IdP with id_token_hint, which never reaches page JavaScript', async () => {
+    const first = await stack.login()
+    const sharing = cookieOf((await stack.login({ browser: sharingIdpSession(first.browser) })).browser)
+    const user = await first.browser.get(`${stack.url}/bff/user`)
+    assert.equal(user.status, 200)
+    assert.doesNotMatch(user.text, JWT, 'a token in /bff/user')
+    const { logoutUrl } = user.json<{ logoutUrl: string }>()
+    assert.match(logoutUrl, /^\/bff\/logout\?sid=/)
+
+    const res = await first.browser.get(new URL(logoutUrl, stack.url))
+    assert.equal(res.status, 302)
+    const idp = res.location!
+    assert.equal(`${idp.origin}${idp.pathname}`, `${stack.idp.issuer}/session/end`)
+    assert.equal(decodeJwt(idp.searchParams.get('id_token_hint')!).sub, 'user-alice', 'the hint goes to the IdP in the redirect, not to JavaScript')
+    assert.equal(idp.searchParams.get('post_logout_redirect_uri'), `${stack.url}/bff/logged-out`)
+    assert.doesNotMatch(res.text, JWT, 'a token in the body')
+    assert.equal(first.browser.cookie(stack.url, '__Host-Http-bff'), undefined, 'cookie cleared')
+    assert.equal(await userStatus(stack.url, cookieOf(first.browser)), 401)
+    assert.equal(await userStatus(stack.url, sharing), 401, 'the session sharing the IdP session survived')
+
+    // Through the IdP back to the app; the IdP session is over, so the next login asks again.
+    const landing = await first.browser.follow(res)
+    assert.equal(landing.url.href, `${stack.url}/`)
+    const again = await first.browser.follow(`${stack.url}/bff/login`, { until: (u) => u.origin === stack.url && !u.pathname.startsWith('/bff/') })
+    assert.equal(again.matched, false, 'SSO still active after the logout')
+    assert.match(again.response.text, /name="password"/)
+  })
+
+  test('issue 13 item 11: a logout link that is not the session\'s own is refused and ends nothing; a cross-site navigation ends nothing', async () => {
+    const alice = (await stack.login()).browser
+    const bob = (await stack.login({ user: BOB })).browser
+    const own = new URL((await alice.get(`${stack.url}/bff/user`)).json<{ logoutUrl: string }>().logoutUrl, stack.url).searchParams.get('sid')!
+    const bobs = new URL((await bob.get(`${stack.url}/bff/user`)).json<{ logoutUrl: string }>().logoutUrl, stack.url).searchParams.get('sid')!
+    const flip = (s: string) => `${s.slice(0, -1)}${s.endsWith('A') ? 'B' : 'A'}`
+    const forged = ['', 'sid=', `sid=${bobs}`, `sid=${flip(own)}`, `sid=${own.toLowerCase() === own ? own.toUpperCase() : own.toLowerCase()}`, `sid=${own}x`, `sid=${own.slice(1)}`, `sid=${own}&sid=${own}`, `sid[]=${own}`, `SID=${own}`, `sid=%20${own}`]
+    for (const query of forged) {
+      const res = await alice.get(`${stack.url}/bff/logout${query === '' ? '' : `?${query}`}`)
+      assert.equal(res.status, 403, `${query}: ${res.status}`)
+      assert.equal(res.json<{ error: string }>().error, 'csrf_failed', query)
+      assert.deepEqual(res.setCookies, [], `${query} touched a cookie`)
+      assert.equal((await alice.get(`${stack.url}/bff/user`)).status, 200, `${query} ended the session`)
+    }
+    // A cross-site page navigating to the right URL: the Strict cookie is not sent, so nothing is
+    // known, nothing is ended and no cookie is touched.
+    const crossSite = await fetch(`${stack.url}/bff/logout?sid=${own}`, { redirect: 'manual', headers: { 'sec-fetch-site': 'cross-site' } })
+    assert.equal(crossSite.status, 302)
+    assert.equal(crossSite.headers.get('location'), '/')
+    assert.deepEqual(crossSite.headers.getSetCookie(), [])
+    assert.equal((await alice.get(`${stack.url}/bff/user`)).status, 200)
+    assert.equal((await bob.get(`${stack.url}/bff/user`)).status, 200)
   })
 })

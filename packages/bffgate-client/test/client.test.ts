@@ -248,23 +248,34 @@ describe('client.login', () => {
 })
 
 describe('client.logout', () => {
-  const answer = () => json(200, { logoutUrl: 'https://idp.example.com/logout?id_token_hint=x' })
+  const LOGOUT_URL = '/bff/logout?sid=Kyeu9N9_b6xrw83047VHjw'
+  const user = { claims: { sub: 'user-alice' }, session: { expiresAt: 2, absoluteExpiresAt: 3 }, logoutUrl: LOGOUT_URL }
+  const answer = (url: string) => (url === '/bff/user' ? json(200, user) : json(200, { logoutUrl: 'https://idp.example.com/logout?client_id=app' }))
 
-  test('posts /bff/logout with x-csrf: 1, then navigates to the logoutUrl it answers', async () => {
+  test('issue 13 item 11: navigates to the session-bound logout URL of /bff/user; no token passes through the page', async () => {
     const { client, location, calls } = setup({ answer })
-    assert.equal(await client.logout(), 'https://idp.example.com/logout?id_token_hint=x')
+    assert.equal(await client.logout(), LOGOUT_URL)
+    client.close()
+    assert.deepEqual(calls.map((c) => [c.init.method ?? 'GET', c.url]), [['GET', '/bff/user']], 'no POST: bffgate ends the session on the navigation')
+    assert.equal(calls[0]!.init.credentials, 'same-origin')
+    assert.deepEqual(location.assigned, [LOGOUT_URL])
+  })
+
+  test('without a session it navigates to /', async () => {
+    const { client, location } = setup({ answer: () => json(401, { error: 'login_required', message: 'x' }) })
+    assert.equal(await client.logout(), '/')
+    client.close()
+    assert.deepEqual(location.assigned, ['/'])
+  })
+
+  test('with navigate: false it posts /bff/logout with x-csrf: 1 and only returns the logoutUrl it answers', async () => {
+    const { client, location, calls } = setup({ answer })
+    assert.equal(await client.logout({ navigate: false }), 'https://idp.example.com/logout?client_id=app')
     client.close()
     assert.equal(calls[0]!.url, '/bff/logout')
     assert.equal(calls[0]!.init.method, 'POST')
     assert.equal(calls[0]!.init.credentials, 'same-origin')
     assert.equal(calls[0]!.headers.get('x-csrf'), '1')
-    assert.deepEqual(location.assigned, ['https://idp.example.com/logout?id_token_hint=x'])
-  })
-
-  test('with navigate: false only returns the logoutUrl', async () => {
-    const { client, location } = setup({ answer })
-    assert.equal(await client.logout({ navigate: false }), 'https://idp.example.com/logout?id_token_hint=x')
-    client.close()
     assert.deepEqual(location.assigned, [])
   })
 
@@ -288,6 +299,17 @@ describe('client.logout', () => {
     assert.deepEqual(other.location.assigned, [])
   })
 
+  test('rejects, telling no tab and not navigating, when bffgate cannot give the logout URL', async () => {
+    const { client, location, channelName } = setup({ answer: () => json(503, { error: 'session_store_unavailable', message: 'x' }) })
+    const heard: OtherTabLogoutEvent[] = []
+    const other = otherTab(channelName, { onOtherTabLogout: (event) => heard.push(event) })
+    await assert.rejects(client.logout(), { name: 'BffRequestError', code: 'session_store_unavailable', status: 503 })
+    await sleep(50)
+    closeAll(client, other.client)
+    assert.deepEqual(location.assigned, [])
+    assert.deepEqual(heard, [])
+  })
+
   test('rejects, telling no tab, when bffgate refuses the logout', async () => {
     let refuse = true
     const { client, location, channelName } = setup({
@@ -295,7 +317,7 @@ describe('client.logout', () => {
     })
     const heard: OtherTabLogoutEvent[] = []
     const other = otherTab(channelName, { onOtherTabLogout: (event) => heard.push(event) })
-    await assert.rejects(client.logout(), { name: 'BffRequestError', code: 'csrf_failed', status: 403 })
+    await assert.rejects(client.logout({ navigate: false }), { name: 'BffRequestError', code: 'csrf_failed', status: 403 })
     assert.deepEqual(location.assigned, [])
     refuse = false
     await client.logout({ navigate: false })

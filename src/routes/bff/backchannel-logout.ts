@@ -11,7 +11,10 @@ const BODY_LIMIT_BYTES = 16 * 1024
  * bffgate that an IdP session ended. Every bffgate session bound to that `sid` (or, with
  * only `sub`, every session of that user) is deleted from the shared store, so the next
  * request on any replica answers 401 `session_ended`. 200 with `Cache-Control: no-store`;
- * any failure is a 400 with a JSON error and deletes nothing; bad input never causes a 5xx.
+ * a token that fails validation is a 400 with a JSON error and deletes nothing; bad input
+ * never causes a 5xx. A session-store outage is a 503 with `Retry-After` (Back-Channel Logout
+ * 1.0 §2.8: an error the IdP may retry), and the `jti` is claimed only once the sessions are
+ * gone, so that retry is not refused as a replay.
  */
 export function registerBackchannelLogoutRoute (app: FastifyInstance, verify: (token: string) => Promise<LogoutRequest>): void {
   app.register(async (scope) => {
@@ -20,6 +23,12 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, verify: (t
       done(null, new URLSearchParams(body as string))
     })
     scope.setErrorHandler((err: FastifyError | BffError, request, reply) => {
+      if (err instanceof BffError && err.statusCode >= 500) {
+        // Not the token's fault: the IdP must retry (a 400 would make it give up, Auth0 does).
+        app.bff.metrics.backchannelLogout('failed')
+        request.log.error({ event: 'backchannel_logout.failed', code: err.code, err: err.cause ?? err }, 'back-channel logout could not be carried out')
+        return sendError(reply, err)
+      }
       const reason = err instanceof BffError ? err.message : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body too large' : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'content type must be application/x-www-form-urlencoded' : 'malformed request'
       app.bff.metrics.backchannelLogout('rejected')
       request.log.warn({ event: 'backchannel_logout.rejected', reason }, 'back-channel logout refused')
@@ -37,13 +46,16 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, verify: (t
         throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'the token could not be verified', cause: err })
       }
       const { store } = app.bff
-      // Refuse a replayed token before deleting anything.
-      if (!(await store.claimOnce('jti', `${logout.iss}\u0000${logout.jti}`, logout.rememberSeconds))) {
-        throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'jti already used' })
-      }
+      const jti = `${logout.iss}\u0000${logout.jti}`
+      // Refuse a replayed token before deleting anything, but claim its jti only once the
+      // sessions are gone: a store failure on the way leaves nothing claimed, and the IdP's
+      // retry of the same token is carried out. Two copies racing both delete the same
+      // sessions, which is what either asks for.
+      if (await store.isClaimed('jti', jti)) throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'jti already used' })
       const ended = logout.sid !== undefined
         ? await store.deleteByIdpSession(logout.iss, logout.sid)
         : await store.deleteBySubject(logout.iss, logout.sub!)
+      await store.claimOnce('jti', jti, logout.rememberSeconds)
       app.bff.metrics.backchannelLogout('accepted')
       app.bff.metrics.sessionsEnded('backchannel', ended)
       request.log.info({ event: 'session.ended', cause: 'backchannel', by: logout.sid !== undefined ? 'sid' : 'sub', sessions: ended }, 'back-channel logout')

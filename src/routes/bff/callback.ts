@@ -7,6 +7,7 @@ import { constantTimeEqual } from '../../session/crypto.ts'
 import { openLoginState } from '../../session/login-state.ts'
 import type { SessionRecord } from '../../session/types.ts'
 import { storedAccessToken } from '../../tokens/token-manager.ts'
+import { startLogin } from './login.ts'
 
 /** ID-token claims that describe the protocol exchange, not the user: never shown to the SPA. */
 const PROTOCOL_CLAIMS = new Set(['aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'azp', 'jti', 'sid', 'auth_time', 'acr', 'amr', 'iss', 'cnf'])
@@ -56,6 +57,17 @@ export function registerCallbackRoute (app: FastifyInstance): void {
 
     const { claims } = tokens
     const authTime = typeof claims.auth_time === 'number' && claims.auth_time <= nowSeconds ? claims.auth_time : nowSeconds
+    if (authTime + config.session.absoluteSeconds <= nowSeconds) {
+      // Single sign-on repeated an authentication older than the session's absolute lifetime
+      // (the IdP ignored max_age): such a session would be over at once. Ask once more, with
+      // prompt=login; if the IdP still answers with the old authentication, say so (no loop).
+      if (login.reauthenticate !== true) {
+        request.log.info({ event: 'login.reauthenticate' }, 'the IdP session is older than the absolute lifetime: asking for a fresh authentication')
+        return startLogin(request, reply, { returnTo: login.returnTo, ...(login.previousSession !== undefined && { previousSession: login.previousSession }), reauthenticate: true })
+      }
+      request.log.warn({ event: 'login.failed', kind: 'stale_authentication' }, 'the IdP did not authenticate afresh')
+      throw new BffError('BFF_ERR_LOGIN_FAILED', { message: 'The identity provider did not authenticate you afresh; sign out at the identity provider and log in again' })
+    }
     const record: SessionRecord = {
       v: 1,
       iss: oidc.issuer,
@@ -72,9 +84,12 @@ export function registerCallbackRoute (app: FastifyInstance): void {
       ...(login.dpop !== undefined && { dpop_key: login.dpop }),
     }
 
-    // A login always gets a new session; one the browser may already hold is ended.
-    const previous = await loadRequestSession(request, { slide: false })
-    if (previous !== undefined) await store.delete(previous.handle)
+    // A login always gets a new session; one the browser may already hold is ended: the one
+    // whose cookie came with this request (rare: the Strict cookie stays home on the IdP's
+    // cross-site redirect) and the one it sent to /bff/login, remembered in the login state.
+    const previous = [await loadRequestSession(request, { slide: false }), login.previousSession !== undefined ? await store.load(login.previousSession, { slide: false }) : undefined]
+    for (const session of previous) if (session !== undefined) await store.delete(session.handle)
+    if (previous.some((session) => session !== undefined)) request.log.info({ event: 'login.replaced_session' }, 'a new login ended the session this browser had')
 
     const { cookieValue } = await store.create(record)
     setSessionCookie(reply, cookieValue, record.absolute_expires_at - nowSeconds)

@@ -5,7 +5,11 @@ import { BffError } from '../../errors.ts'
 import { OidcError } from '../../oidc/client.ts'
 import { createDpopKey } from '../../oidc/dpop.ts'
 import { LOGIN_STATE_TTL_SECONDS, MAX_PENDING_LOGINS, expiredCookieOptions, isLoginStateCookie, loginStateCookieName, loginStateCookieOptions } from '../../session/cookie.ts'
-import { openLoginState, sealLoginState } from '../../session/login-state.ts'
+import { MAX_LOGIN_COOKIE_LENGTH, openLoginState, sealLoginState } from '../../session/login-state.ts'
+import { TICKET_LENGTH } from '../../session/ticket.ts'
+
+/** A `returnTo` longer than this is refused outright (it could never fit the login cookie). */
+const MAX_RETURN_TO_LENGTH = MAX_LOGIN_COOKIE_LENGTH
 
 /**
  * `GET /bff/login?returnTo=/path`: starts the authorization code flow with PKCE (S256),
@@ -13,26 +17,57 @@ import { openLoginState, sealLoginState } from '../../session/login-state.ts'
  */
 export function registerLoginRoute (app: FastifyInstance): void {
   app.get<{ Querystring: { returnTo?: unknown } }>('/bff/login', async (request, reply) => {
-    const { oidc, keyring, config } = app.bff
-    const checks = oidc.createLoginChecks()
-    const returnTo = safeReturnTo(request.query.returnTo, config.publicUrl)
-    // The session's DPoP key is made now: with global DPoP the code is bound to it (`dpop_jkt`).
-    const dpop = usesDpop(config) ? await createDpopKey() : undefined
-    const cookie = sealLoginState(keyring, { ...checks, returnTo, expiresAt: Math.floor(Date.now() / 1000) + LOGIN_STATE_TTL_SECONDS, ...(dpop !== undefined && { dpop }) })
-    let url: URL
-    try {
-      url = await oidc.buildLoginUrl(checks, config.oidc.dpop && dpop !== undefined ? { dpop } : {})
-    } catch (err) {
-      // Only a pushed authorization request talks to the IdP here.
-      request.log.warn({ event: 'login.par_failed', err }, 'pushed authorization request failed')
-      throw new BffError(err instanceof OidcError && err.kind === 'transient' ? 'BFF_ERR_IDP_UNREACHABLE' : 'BFF_ERR_IDP_RESPONSE_INVALID', { cause: err })
-    }
-    request.log.info({ event: 'login.started' }, 'login started')
-    dropOldLoginAttempts(request, reply)
-    return reply
-      .setCookie(loginStateCookieName(checks.state), cookie, loginStateCookieOptions())
-      .redirect(url.href, 302)
+    const { config } = app.bff
+    const raw = request.query.returnTo
+    if (typeof raw === 'string' && raw.length > MAX_RETURN_TO_LENGTH) throw new BffError('BFF_ERR_LOGIN_RETURN_TO_TOO_LONG')
+    // The SameSite=Strict session cookie is sent here (a same-site navigation from the SPA) but
+    // not on the IdP's redirect to the callback: remember it, so the callback can end that session.
+    const current = request.cookies[config.session.cookieName]
+    const previousSession = current !== undefined && current.length === TICKET_LENGTH ? current : undefined
+    return startLogin(request, reply, { returnTo: safeReturnTo(raw, config.publicUrl), ...(previousSession !== undefined && { previousSession }) })
   })
+}
+
+/**
+ * Sends the browser to the IdP's authorization endpoint with a new login attempt. Always with
+ * `max_age` = the session's absolute lifetime (OIDC Core §3.1.2.1): an IdP session older than
+ * that would only give a session that is over at once. With `reauthenticate`, also
+ * `prompt=login` (the callback's one retry when the IdP ignored `max_age`).
+ */
+export async function startLogin (
+  request: FastifyRequest,
+  reply: FastifyReply,
+  attempt: { returnTo: string; previousSession?: string; reauthenticate?: true },
+): Promise<FastifyReply> {
+  const { oidc, keyring, config } = request.server.bff
+  const checks = oidc.createLoginChecks()
+  // The session's DPoP key is made now: with global DPoP the code is bound to it (`dpop_jkt`).
+  const dpop = usesDpop(config) ? await createDpopKey() : undefined
+  const cookie = sealLoginState(keyring, { ...checks, ...attempt, expiresAt: Math.floor(Date.now() / 1000) + LOGIN_STATE_TTL_SECONDS, ...(dpop !== undefined && { dpop }) })
+  // Sized before the IdP round trip: a login cookie the callback would refuse must not cost
+  // the user an authentication first. What fills it varies (returnTo after percent-encoding,
+  // a DPoP key), so the sealed result itself is measured.
+  if (cookie.length > MAX_LOGIN_COOKIE_LENGTH) {
+    request.log.info({ event: 'login.return_to_too_long', returnToLength: attempt.returnTo.length }, 'returnTo does not fit the login cookie')
+    throw new BffError('BFF_ERR_LOGIN_RETURN_TO_TOO_LONG')
+  }
+  let url: URL
+  try {
+    url = await oidc.buildLoginUrl(checks, {
+      ...(config.oidc.dpop && dpop !== undefined && { dpop }),
+      maxAgeSeconds: config.session.absoluteSeconds,
+      ...(attempt.reauthenticate === true && { prompt: 'login' as const }),
+    })
+  } catch (err) {
+    // Only a pushed authorization request talks to the IdP here.
+    request.log.warn({ event: 'login.par_failed', err }, 'pushed authorization request failed')
+    throw new BffError(err instanceof OidcError && err.kind === 'transient' ? 'BFF_ERR_IDP_UNREACHABLE' : 'BFF_ERR_IDP_RESPONSE_INVALID', { cause: err })
+  }
+  request.log.info({ event: 'login.started', reauthenticate: attempt.reauthenticate === true }, 'login started')
+  dropOldLoginAttempts(request, reply)
+  return reply
+    .setCookie(loginStateCookieName(checks.state), cookie, loginStateCookieOptions())
+    .redirect(url.href, 302)
 }
 
 /** Keeps the number of pending login cookies bounded: the oldest (or unreadable) ones go. */

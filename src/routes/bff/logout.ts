@@ -1,37 +1,63 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { BffError } from '../../errors.ts'
 import { guardCsrf } from '../../plugins/csrf.ts'
 import { clearSessionCookie, loadRequestSession } from '../../plugins/session.ts'
+import { constantTimeEqual } from '../../session/crypto.ts'
+import { logoutIdOf } from '../../session/logout-id.ts'
+import type { LoadedSession } from '../../session/types.ts'
 
 /**
- * `POST /bff/logout` (CSRF header required): ends the session and every session sharing
- * its IdP session, clears the cookie, and answers with the IdP end-session URL
- * (RP-initiated logout with `id_token_hint`, `post_logout_redirect_uri` and `client_id`)
- * for the SPA to navigate to.
+ * Logout, without any token reaching the browser (RFC 10017: the ID token stays in the BFF).
+ *
+ * - `GET /bff/logout?sid=<logoutId>`, the URL `/bff/user` gives as `logoutUrl`: the SPA
+ *   navigates there; bffgate ends the session (and every session sharing its IdP session),
+ *   clears the cookie and redirects to the IdP's end-session endpoint with `id_token_hint`,
+ *   `post_logout_redirect_uri` and `client_id` (RP-Initiated Logout 1.0). The `sid` binds the
+ *   link to the session, so a cross-site page cannot log the user out (and the SameSite=Strict
+ *   cookie is not even sent on its navigation).
+ * - `POST /bff/logout` (CSRF header required), for SPAs written before: ends the session the
+ *   same way and answers `{ logoutUrl }`, the end-session URL without `id_token_hint`.
  */
 export function registerLogoutRoute (app: FastifyInstance): void {
-  // The post-logout landing (`post_logout_redirect_uri`): clears whatever cookie is left and
-  // sends the browser to the app, which finds itself logged out.
-  app.get('/bff/logged-out', async (_request, reply) => {
+  // The post-logout landing (`post_logout_redirect_uri`): back to the app, which finds itself
+  // logged out. It touches no cookie: any page can navigate here, and clearing the cookie of a
+  // session that stays alive would only orphan it (the logout itself cleared the cookie).
+  app.get('/bff/logged-out', async (_request, reply) => reply.redirect('/', 302))
+
+  app.get<{ Querystring: { sid?: unknown } }>('/bff/logout', async (request, reply) => {
+    const session = await loadRequestSession(request, { slide: false })
+    // No session (none, ended, or a cross-site navigation that carried no Strict cookie): nothing to end.
+    if (session === undefined) return reply.redirect('/', 302)
+    const sid = request.query.sid
+    if (typeof sid !== 'string' || !constantTimeEqual(sid, logoutIdOf(session.handle))) {
+      request.log.warn({ event: 'logout.sid_invalid', present: typeof sid === 'string' }, 'logout link not bound to this session')
+      throw new BffError('BFF_ERR_LOGOUT_SID_INVALID')
+    }
+    await endSession(request, session)
     clearSessionCookie(reply)
-    return reply.redirect('/', 302)
+    return reply.redirect(app.bff.oidc.buildEndSessionUrl(session.record.id_token) ?? '/', 302)
   })
 
   // onRequest: refused before the body is even parsed (a cross-site form POST gets 403, not 415).
   app.post('/bff/logout', { onRequest: async (request) => guardCsrf(request) }, async (request, reply) => {
-    const { oidc, tokens } = app.bff
     const session = await loadRequestSession(request, { slide: false })
-    if (session !== undefined) {
-      await tokens.endSession(session, 'logout')
-      const refreshToken = session.record.refresh_token
-      if (app.bff.config.oidc.revokeRefreshTokenOnLogout && refreshToken !== undefined) {
-        // The local session is gone whatever happens here; a failed revocation is only logged.
-        await oidc.revokeRefreshToken(refreshToken).then(
-          () => request.log.info({ event: 'logout.refresh_token_revoked' }, 'refresh token revoked'),
-          (err: unknown) => request.log.warn({ event: 'logout.revocation_failed', err }, 'could not revoke the refresh token'),
-        )
-      }
-    }
+    if (session !== undefined) await endSession(request, session)
     clearSessionCookie(reply)
-    return { logoutUrl: oidc.buildEndSessionUrl(session?.record.id_token) ?? '/' }
+    // No id_token_hint: the answer is read by page JavaScript, and no token may reach it.
+    return { logoutUrl: app.bff.oidc.buildEndSessionUrl(undefined) ?? '/' }
   })
+}
+
+/** Ends the session and those sharing its IdP session; revokes the refresh token when configured. */
+async function endSession (request: FastifyRequest, session: LoadedSession): Promise<void> {
+  const { oidc, tokens, config } = request.server.bff
+  await tokens.endSession(session, 'logout')
+  const refreshToken = session.record.refresh_token
+  if (config.oidc.revokeRefreshTokenOnLogout && refreshToken !== undefined) {
+    // The local session is gone whatever happens here; a failed revocation is only logged.
+    await oidc.revokeRefreshToken(refreshToken).then(
+      () => request.log.info({ event: 'logout.refresh_token_revoked' }, 'refresh token revoked'),
+      (err: unknown) => request.log.warn({ event: 'logout.revocation_failed', err }, 'could not revoke the refresh token'),
+    )
+  }
 }

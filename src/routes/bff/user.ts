@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { loadRequestSession, missingSessionError } from '../../plugins/session.ts'
+import { logoutIdOf } from '../../session/logout-id.ts'
 
 /**
  * `GET /bff/user`: the user's claims and session expiry for the SPA; never a token. It
@@ -17,7 +18,8 @@ export function registerUserRoute (app: FastifyInstance): void {
         expiresAt: nowSeconds + session.expiresIn,
         absoluteExpiresAt: session.record.absolute_expires_at,
       },
-      logoutUrl: '/bff/logout',
+      /** Where the SPA navigates to log out: bound to this session (a cross-site page cannot know it). */
+      logoutUrl: `/bff/logout?sid=${logoutIdOf(session.handle)}`,
     }
   })
 }
