@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { BffError } from '../errors.ts'
 import { noEvents, type GatewayEvents, type TeardownCause } from '../events.ts'
 import { OidcError, type OidcClient, type TokenSet } from '../oidc/client.ts'
+import { endReasonFor } from '../session/end-reason.ts'
 import type { LoadedSession, SessionHandle, SessionLock, SessionRecord, SessionStore, StoredAccessToken } from '../session/types.ts'
 import { decideRefresh, isStillValid, type RefreshPolicy, type RefreshReason } from './refresh-policy.ts'
 
@@ -75,8 +76,8 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
   const flights = new Map<string, Promise<Outcome>>()
 
   const endSession: TokenManager['endSession'] = async ({ handle, record }, cause) => {
-    await store.delete(handle)
-    const others = record.sid !== undefined ? await store.deleteByIdpSession(record.iss, record.sid) : 0
+    await store.delete(handle, endReasonFor(cause))
+    const others = record.sid !== undefined ? await store.deleteByIdpSession(record.iss, record.sid, endReasonFor(cause)) : 0
     events.sessionsEnded(cause, 1 + others)
     log.info({ event: 'session.ended', cause, sessions: 1 + others }, 'session ended')
   }

@@ -42,8 +42,8 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, verify: (t
         throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'jti already used' })
       }
       const ended = logout.sid !== undefined
-        ? await store.deleteByIdpSession(logout.iss, logout.sid)
-        : await store.deleteBySubject(logout.iss, logout.sub!)
+        ? await store.deleteByIdpSession(logout.iss, logout.sid, 'backchannel_logout')
+        : await store.deleteBySubject(logout.iss, logout.sub!, 'backchannel_logout')
       app.bff.metrics.backchannelLogout('accepted')
       app.bff.metrics.sessionsEnded('backchannel', ended)
       request.log.info({ event: 'session.ended', cause: 'backchannel', by: logout.sid !== undefined ? 'sid' : 'sub', sessions: ended }, 'back-channel logout')

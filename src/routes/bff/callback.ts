@@ -74,7 +74,7 @@ export function registerCallbackRoute (app: FastifyInstance): void {
 
     // A login always gets a new session; one the browser may already hold is ended.
     const previous = await loadRequestSession(request, { slide: false })
-    if (previous !== undefined) await store.delete(previous.handle)
+    if (previous !== undefined) await store.delete(previous.handle, 'replaced')
 
     const { cookieValue } = await store.create(record)
     setSessionCookie(reply, cookieValue, record.absolute_expires_at - nowSeconds)
