@@ -148,9 +148,11 @@ export interface BffClient {
    * Calls `listener` once when bffgate says this session ended, pushed within a second over
    * `GET /bff/session-events` (opened with the first listener, closed with the last; the
    * browser reconnects it by itself after a network blip or a replica restart). Save work and
-   * offer a login there. If the stream was refused after it had been open, the client asks
-   * `/bff/user` and reports `ended` when the session is gone. `logout()` of this client closes
-   * the stream first: the tab that logs out hears nothing. Returns the unsubscribe function.
+   * offer a login there. Subscribe while signed in: a stream refused at once (no session, too
+   * many tabs) is given up silently. If a stream that was open is refused on reconnection, the
+   * client asks `/bff/user` and reports `ended` when the session is gone. `logout()` of this
+   * client closes the stream first: the tab that logs out hears nothing. Returns the
+   * unsubscribe function.
    */
   onSessionEnded (listener: (event: SessionEndedEvent) => void): () => void
   /** Calls `listener` when the session's absolute end is `BFF_SESSION_WARNING_SECONDS` away. Returns the unsubscribe function. */

@@ -217,13 +217,12 @@ export function createBffClient (options = {}) {
       // dropped). CLOSED means bffgate refused the stream: find out whether the session is gone.
       if (stream.readyState !== EVENT_SOURCE_CLOSED || source !== stream) return
       disconnect()
+      // Refused at once: no session (listen only while signed in), or too many tabs. Give up.
+      if (!opened) return
       client.getUser().then((user) => {
-        if (user === null) {
-          // Gone while the stream was down; a page that never had a stream is simply logged out.
-          if (opened) sessionEnded('ended')
-          return
-        }
-        retryTimer = setTimeout(connect, STREAM_RETRY_MS)
+        // Gone while the stream was down (the announcement was missed): tell the page now.
+        if (user === null) sessionEnded('ended')
+        else retryTimer = setTimeout(connect, STREAM_RETRY_MS)
       }, () => { retryTimer = setTimeout(connect, STREAM_RETRY_MS) })
     })
   }
