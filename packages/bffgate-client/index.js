@@ -204,10 +204,12 @@ export function createBffClient (options = {}) {
     source = stream
     stream.addEventListener('open', () => { opened = true })
     stream.addEventListener('session-ended', (event) => {
+      if (source !== stream) return // closed meanwhile: told once is enough
       const { reason } = parse(/** @type {MessageEvent} */ (event).data)
       sessionEnded(END_REASONS.has(reason) ? reason : 'ended')
     })
     stream.addEventListener('session-expiring', (event) => {
+      if (source !== stream) return
       const { absoluteExpiresAt, secondsLeft } = parse(/** @type {MessageEvent} */ (event).data)
       if (typeof absoluteExpiresAt !== 'number' || typeof secondsLeft !== 'number') return
       for (const listener of [...expiringListeners]) listener({ absoluteExpiresAt, secondsLeft })

@@ -3,6 +3,7 @@ import { BffError } from '../errors.ts'
 import { noEvents, type GatewayEvents, type TeardownCause } from '../events.ts'
 import { OidcError, type OidcClient, type TokenSet } from '../oidc/client.ts'
 import { endReasonFor } from '../session/end-reason.ts'
+import { capAbsoluteDeadline } from '../session/session-expiry.ts'
 import type { LoadedSession, SessionHandle, SessionLock, SessionRecord, SessionStore, StoredAccessToken } from '../session/types.ts'
 import { decideRefresh, isStillValid, type RefreshPolicy, type RefreshReason } from './refresh-policy.ts'
 
@@ -226,5 +227,7 @@ function mergeTokens (record: SessionRecord, tokens: TokenSet, tokenKey: string,
     },
     refreshed_at: nowSeconds,
     refresh_count: (record.refresh_count ?? 0) + 1,
+    // A new ID token may lower the IdP's declared ceiling (session_expiry); never raise it.
+    absolute_expires_at: capAbsoluteDeadline(record.absolute_expires_at, tokens.claims),
   }
 }
