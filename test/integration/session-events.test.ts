@@ -51,6 +51,18 @@ describe('issue 17 item 4: GET /bff/session-events', () => {
     assert.doesNotMatch(ended.data, /eyJ|ORT/, 'no token in any event')
   })
 
+  test('issue 17 item 4: a replica shutting down ends its streams without an event (the browser reconnects elsewhere) and does not wait for them', async () => {
+    const replica = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
+    const cookie = cookieOf(stack, (await stack.login()).browser)
+    const stream = await openEventStream(`${replica.url}/bff/session-events`, { cookie, ...sameOrigin })
+    assert.equal(stream.status, 200)
+    const started = performance.now()
+    assert.equal(await replica.stop(), 0)
+    await stream.closed
+    assert.ok(performance.now() - started < 5000, `stopped after ${(performance.now() - started).toFixed(0)} ms`)
+    assert.deepEqual(stream.events.filter((e) => e.event === 'session-ended'), [], 'the session lives on: no session-ended')
+  })
+
   test('issue 17 item 4: a logout in another tab, posted to another replica, ends this tab\'s stream with reason logout', async (t) => {
     const replica = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
     t.after(async () => { await replica.stop() })

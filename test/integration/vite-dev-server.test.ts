@@ -4,7 +4,7 @@
  * the login, an API call, the session-events stream and a logout all go through Vite.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -42,6 +42,13 @@ after(async () => {
   await bffgate?.stop()
   await stack?.close()
   if (root !== undefined) rmSync(root, { recursive: true, force: true })
+})
+
+test('issue 17 item 6: docs/spa.md shows dev/vite/vite.config.js as it is', () => {
+  const doc = readFileSync(new URL('../../docs/spa.md', import.meta.url), 'utf8')
+  const block = /```js\n([\s\S]*?)```/.exec(doc.slice(doc.indexOf('### With the Vite dev server')))?.[1]
+  assert.ok(block !== undefined)
+  assert.ok(readFileSync(CONFIG_FILE, 'utf8').endsWith(block), 'the documented config is the tested file (after its header comment)')
 })
 
 test('issue 17 item 6: through the Vite dev server of dev/vite/vite.config.js: the SPA from Vite, the login, an API call, the session-events stream and a logout from bffgate', async () => {
