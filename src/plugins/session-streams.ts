@@ -40,6 +40,8 @@ export interface SessionStreamsLog {
 export function createSessionStreams (store: SessionStore, config: SessionEventsConfig, log: SessionStreamsLog) {
   const bySession = new Map<string, Set<Stream>>()
   let count = 0
+  /** Whether the last re-read failed: an outage is logged once, not once per stream. */
+  let storeDown = false
 
   const deadlinesOf = (session: LoadedSession, nowMs: number, warned: boolean): StreamDeadlines => {
     const absoluteEndsAtMs = session.record.absolute_expires_at * 1000
@@ -89,6 +91,7 @@ export function createSessionStreams (store: SessionStore, config: SessionEvents
 
   const check = (stream: Stream): void => {
     store.reload(stream.session.handle).then((current) => {
+      storeDown = false
       if (stream.done) return
       if (current === undefined) return end(stream, silentEndReason(stream.deadlines, Date.now()))
       const warned = stream.deadlines.warnAtMs === undefined && config.warningSeconds > 0
@@ -99,8 +102,10 @@ export function createSessionStreams (store: SessionStore, config: SessionEvents
       plan(stream)
     }, (err: unknown) => {
       if (stream.done) return
-      log.warn({ event: 'session_events.store_unavailable', err }, 'could not re-read a streamed session; trying again')
-      schedule(stream, STORE_RETRY_MS)
+      if (!storeDown) log.warn({ event: 'session_events.store_unavailable', err }, 'could not re-read a streamed session; the streams stay open and try again')
+      storeDown = true
+      // Jittered, so that thousands of streams do not come back at once.
+      schedule(stream, STORE_RETRY_MS + Math.floor(Math.random() * STORE_RETRY_MS))
     })
   }
 
