@@ -99,6 +99,11 @@ describe('issue 17 item 4: GET /bff/session-events', () => {
     assert.deepEqual(await refused({ cookie, 'sec-fetch-site': 'same-site' }), { status: 403, error: 'csrf_failed' })
     assert.deepEqual(await refused({ cookie, origin: 'https://evil.example' }), { status: 403, error: 'csrf_failed' })
     assert.deepEqual(await refused({ ...sameOrigin }), { status: 401, error: 'login_required' })
+    const head = await fetch(`${stack.url}/bff/session-events`, { method: 'HEAD', headers: { cookie, ...sameOrigin } })
+    assert.equal(head.status, 404, 'no HEAD twin holding a stream open')
+    const post = await fetch(`${stack.url}/bff/session-events`, { method: 'POST', headers: { cookie, ...sameOrigin } })
+    assert.equal(post.status, 404)
+    assert.equal(((await post.json()) as { error: string }).error, 'not_found')
     assert.deepEqual(await refused({ ...sameOrigin, cookie: '__Host-Http-bff=garbage' }), { status: 401, error: 'session_ended' })
 
     const open = await Promise.all([1, 2, 3].map(() => openEventStream(`${stack.url}/bff/session-events`, { cookie, ...sameOrigin })))

@@ -17,7 +17,8 @@ export function registerSessionEventsRoute (app: FastifyInstance): void {
   // Before the server stops accepting: open streams would hold close() until they end.
   app.addHook('preClose', async () => { streams.close() })
 
-  app.get('/bff/session-events', async (request, reply) => {
+  // No HEAD twin: a HEAD request would hold a stream open with no body to carry it.
+  app.get('/bff/session-events', { exposeHeadRoute: false }, async (request, reply) => {
     if (!isSameOriginStream(request.headers, app.bff.config.publicUrl)) {
       request.log.warn({ event: 'csrf.rejected', reason: 'session_events_origin' }, 'session-events stream from another origin refused')
       throw new BffError('BFF_ERR_CSRF_ORIGIN_MISMATCH')
