@@ -134,3 +134,29 @@ test('issue 17 item 4: a logout in one tab (served by one replica) pushes reason
   }
   assert.deepEqual(errors, [])
 })
+
+test('issue 17 item 4: a page on another site cannot open the session\'s stream, even with credentials', async () => {
+  const { startAttackerSite } = await import('./attacker.ts')
+  const attacker = await startAttackerSite(stack.url)
+  const context = await browser.newContext()
+  context.setDefaultTimeout(WAIT_MS)
+  try {
+    await signedIn(context)
+    const evil = await context.newPage()
+    const refusedBefore = stack.logs.lines.filter((line) => line.reason === 'session_events_origin').length
+    await evil.goto(attacker.url)
+    const outcome = await evil.evaluate(async (target) => new Promise<string>((resolve) => {
+      const source = new EventSource(`${target}/bff/session-events`, { withCredentials: true })
+      source.onopen = () => resolve('open')
+      source.onerror = () => resolve(`error, readyState ${source.readyState}`)
+    }), stack.url)
+    assert.equal(outcome, 'error, readyState 2')
+    // bffgate refused it (403 csrf_failed) before looking at the session; the page learnt nothing.
+    const refused = stack.logs.lines.filter((line) => line.reason === 'session_events_origin')
+    assert.equal(refused.length, refusedBefore + 1)
+    assert.equal(refused.at(-1)!.event, 'csrf.rejected')
+  } finally {
+    await context.close()
+    await attacker.close()
+  }
+})
