@@ -160,3 +160,39 @@ test('issue 17 item 4: a page on another site cannot open the session\'s stream,
     await attacker.close()
   }
 })
+
+test('issue 17 item 4: the demo warns BFF_SESSION_WARNING_SECONDS before the absolute end and says the session ended at it, with no call from the page', async (t) => {
+  const idpPort = await freePort()
+  const short = await startStack({
+    redis,
+    idp: { port: idpPort, issuer: `http://localhost:${idpPort}` },
+    env: { BFF_STATIC_DIR: DEMO_DIR, BFF_SESSION_ABSOLUTE_SECONDS: '8', BFF_SESSION_IDLE_SECONDS: '8', BFF_SESSION_WARNING_SECONDS: '5' },
+  })
+  t.after(() => short.close())
+  const context = await browser.newContext()
+  context.setDefaultTimeout(WAIT_MS)
+  const errors = pageErrors(context)
+  try {
+    const page = await context.newPage()
+    await page.goto(`${short.url}/`)
+    await page.locator('#anonymous #login').click()
+    await page.waitForURL((url) => url.origin === short.idp.issuer)
+    await page.locator('#username').fill(USER.username)
+    await page.locator('#password').fill(USER.password)
+    await Promise.all([page.waitForURL((url) => url.origin === short.url && url.pathname === '/'), page.locator('#login').click()])
+    await page.locator('#signed-in').waitFor()
+    const calls: string[] = []
+    page.on('request', (request) => calls.push(new URL(request.url()).pathname))
+
+    await page.locator('#notice', { hasText: 'whatever you do: save your work' }).waitFor()
+    await shot(page, 'session-expiring-warning')
+    await page.locator('#session-ended').waitFor()
+    assert.equal(await page.locator('#session-ended').getAttribute('data-reason'), 'absolute_timeout')
+    assert.match(await page.locator('#session-ended-text').textContent() ?? '', /maximum lifetime/)
+    await shot(page, 'session-absolute-end')
+    assert.deepEqual(calls.filter((path) => path !== '/bff/session-events'), [], 'learnt without polling')
+  } finally {
+    await context.close()
+  }
+  assert.deepEqual(errors, [])
+})

@@ -43,6 +43,7 @@ const onSessionEnded = ({ reason }) => {
     $('notice').textContent = 'You logged out in another tab.'
     return
   }
+  $('notice').textContent = '' // a session-expiring warning is moot now
   $('session-ended-text').textContent = `${ENDED[reason] ?? 'Your session has ended.'} Save your work, then log in again. `
   $('session-ended').hidden = false
   $('session-ended').dataset.reason = reason
