@@ -30,6 +30,9 @@ export interface SessionStreamsLog {
   warn (obj: object, msg: string): void
 }
 
+/** Told every event a stream sends (metrics). */
+export type SessionStreamObserver = (event: 'session-ended' | 'session-expiring', reason?: SessionEndReason) => void
+
 /**
  * The `GET /bff/session-events` streams this replica holds, by session. A session ended
  * anywhere (the store announces it over Redis pub/sub with its reason) ends its streams here
@@ -37,7 +40,7 @@ export interface SessionStreamsLog {
  * stream's own timer at the deadline it knows, re-checked against the store. Reads never
  * slide the session and never exchange a token: an open page must not keep a session alive.
  */
-export function createSessionStreams (store: SessionStore, config: SessionEventsConfig, log: SessionStreamsLog) {
+export function createSessionStreams (store: SessionStore, config: SessionEventsConfig, log: SessionStreamsLog, observe: SessionStreamObserver = () => {}) {
   const bySession = new Map<string, Set<Stream>>()
   let count = 0
   /** Whether the last re-read failed: an outage is logged once, not once per stream. */
@@ -68,6 +71,7 @@ export function createSessionStreams (store: SessionStore, config: SessionEvents
   const end = (stream: Stream, reason: SessionEndReason): void => {
     if (stream.done) return
     stream.res.end(sessionEndedEvent(reason))
+    observe('session-ended', reason)
     log.info({ event: 'session_events.ended', reason }, 'told a page its session ended')
     remove(stream)
   }
@@ -83,6 +87,7 @@ export function createSessionStreams (store: SessionStore, config: SessionEvents
     const { warnAtMs } = stream.deadlines
     if (warnAtMs !== undefined && warnAtMs <= now) {
       stream.res.write(sessionExpiringEvent(stream.session.record.absolute_expires_at, now))
+      observe('session-expiring')
       const { warnAtMs: _sent, ...rest } = stream.deadlines
       stream.deadlines = rest
     }

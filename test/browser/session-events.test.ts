@@ -147,8 +147,8 @@ test('issue 17 item 4: a page on another site cannot open the session\'s stream,
     await evil.goto(attacker.url)
     const outcome = await evil.evaluate(async (target) => new Promise<string>((resolve) => {
       const source = new EventSource(`${target}/bff/session-events`, { withCredentials: true })
-      source.onopen = () => resolve('open')
-      source.onerror = () => resolve(`error, readyState ${source.readyState}`)
+      source.addEventListener('open', () => resolve('open'))
+      source.addEventListener('error', () => resolve(`error, readyState ${source.readyState}`))
     }), stack.url)
     assert.equal(outcome, 'error, readyState 2')
     // bffgate refused it (403 csrf_failed) before looking at the session; the page learnt nothing.

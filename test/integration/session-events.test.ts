@@ -49,6 +49,9 @@ describe('issue 17 item 4: GET /bff/session-events', () => {
     assert.ok(elapsed < 1000, `heard after ${elapsed.toFixed(0)} ms`)
     await stream.closed
     assert.doesNotMatch(ended.data, /eyJ|ORT/, 'no token in any event')
+    const metrics = await (await fetch(`${replica.url}/metrics`)).text()
+    assert.match(metrics, /bff_session_events_total\{event="session-ended",reason="backchannel_logout"\} 1/)
+    assert.match(metrics, /bff_session_event_streams 0/)
   })
 
   test('issue 17 item 4: a replica shutting down ends its streams without an event (the browser reconnects elsewhere) and does not wait for them', async () => {
