@@ -14,6 +14,7 @@ import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.
 import { registerCallbackRoute } from './routes/bff/callback.ts'
 import { registerLoginRoute } from './routes/bff/login.ts'
 import { registerLogoutRoute } from './routes/bff/logout.ts'
+import { registerSessionEventsRoute } from './routes/bff/session-events.ts'
 import { registerUserRoute } from './routes/bff/user.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerProxyRoutes } from './routes/proxy.ts'
@@ -114,6 +115,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   registerCallbackRoute(app)
   registerUserRoute(app)
   registerLogoutRoute(app)
+  registerSessionEventsRoute(app)
   if (config.backchannelLogout) {
     if (oidc.jwksUri === undefined) throw new Error('BFF_BACKCHANNEL_LOGOUT is on but the IdP publishes no jwks_uri')
     registerBackchannelLogoutRoute(app, createLogoutTokenVerifier({

@@ -25,6 +25,7 @@ export const errorDefinitions = {
   BFF_ERR_IDP_UNREACHABLE: { error: 'idp_unavailable', statusCode: 502, message: 'The identity provider could not be reached for the login; try again' },
   BFF_ERR_IDP_UNAVAILABLE: { error: 'idp_unavailable', statusCode: 503, message: 'The identity provider is unreachable; try again shortly' },
   BFF_ERR_STORE_UNAVAILABLE: { error: 'session_store_unavailable', statusCode: 503, message: 'The session store is unreachable; try again shortly' },
+  BFF_ERR_TOO_MANY_STREAMS: { error: 'too_many_streams', statusCode: 429, message: 'Too many session-event streams are open; close some tabs or try again later' },
   BFF_ERR_OVERLOADED: { error: 'overloaded', statusCode: 503, message: 'The gateway is overloaded; try again shortly' },
   BFF_ERR_UPSTREAM_UNREACHABLE: { error: 'upstream_unavailable', statusCode: 502, message: 'The upstream API is unreachable' },
   BFF_ERR_UPSTREAM_TIMEOUT: { error: 'upstream_timeout', statusCode: 504, message: 'The upstream API did not answer in time' },

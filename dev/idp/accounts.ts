@@ -23,7 +23,8 @@ export const DEFAULT_USER: Readonly<DevUser> = Object.freeze({
 
 /** Scope-to-claims mapping of the IdP (OIDC Core standard claims the dev users have). */
 export const CLAIMS_BY_SCOPE = {
-  openid: ['sub'],
+  // session_expiry (IPSIE SL1) only when the IdP is told to declare it (DevIdpOptions.sessionExpiryClaim).
+  openid: ['sub', 'session_expiry'],
   profile: ['name'],
   email: ['email', 'email_verified'],
 } as const;

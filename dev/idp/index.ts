@@ -91,6 +91,12 @@ export interface DevIdpOptions {
    * compose network (loopback always works); default false. Development only.
    */
   allowPrivateNetwork?: boolean;
+  /**
+   * Put IPSIE SL1 `session_expiry` (a NumericDate: when the IdP session ends, auth time +
+   * `sessionAbsoluteSeconds`) in every ID token, as Auth0 does for tenants that declare it;
+   * default false. {@link DevIdp.declareSessionExpiry} lowers it for a user.
+   */
+  sessionExpiryClaim?: boolean;
 }
 
 /** A running development IdP. */
@@ -145,6 +151,11 @@ export interface DevIdp {
    * Registering an id again replaces the earlier registration.
    */
   registerClient(client: DevIdpClient): Promise<void>;
+  /**
+   * The `session_expiry` the ID tokens of `sub` issued from now on declare (epoch seconds),
+   * instead of the session's own end; `undefined` goes back to that. Needs `sessionExpiryClaim`.
+   */
+  declareSessionExpiry(sub: string, epochSeconds: number | undefined): void;
   /** Stops listening (the IdP is "down") and keeps all state. */
   stop(): Promise<void>;
   /** Listens again on the same port with the same state. */
@@ -223,6 +234,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     if (client.token_endpoint_auth_method !== undefined) explicitAuthMethods.set(client.client_id, client.token_endpoint_auth_method);
   }
   const users = new UserDirectory(options.users ?? [{ ...DEFAULT_USER }]);
+  const sessionExpiry = { enabled: options.sessionExpiryClaim ?? false, overrides: new Map<string, number>() };
 
   let dispatch: (req: IncomingMessage, res: ServerResponse) => Promise<void> = async (_req, res) => {
     res.writeHead(503).end();
@@ -264,6 +276,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     issuedTokens,
     explicitAuthMethods,
     allowPrivateNetwork: options.allowPrivateNetwork ?? false,
+    sessionExpiry,
   });
   provider.on('server_error', (_ctx: unknown, error: Error) => log(`server_error: ${error.stack ?? error.message}`));
   provider.on('backchannel.error', (_ctx: unknown, error: Error, client: { clientId: string }) => {
@@ -312,6 +325,11 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     pendingMisbehaviour: () => idTokenFaults.pending,
     issuedTokens: () => issuedTokens.list(),
     registerClient,
+    declareSessionExpiry: (sub, epochSeconds) => {
+      if (!sessionExpiry.enabled) throw new TypeError('declareSessionExpiry needs the sessionExpiryClaim option');
+      if (epochSeconds === undefined) sessionExpiry.overrides.delete(sub);
+      else sessionExpiry.overrides.set(sub, epochSeconds);
+    },
     stop: () => stopListening(server),
     start: async () => {
       if (!server.listening) await listen(server, port, host);

@@ -12,6 +12,7 @@
  * - IDP_REQUIRE_PAR (default false): refuse authorization requests not pushed first (PAR)
  * - IDP_REQUIRE_DPOP_NONCE (default false): the token and PAR endpoints demand DPoP nonces
  * - IDP_ALLOW_PRIVATE_NETWORK (default false): send back-channel logout to private addresses
+ * - IDP_SESSION_EXPIRY_CLAIM (default false): ID tokens declare IPSIE SL1 `session_expiry`
  *   too (a compose network); loopback always works
  * - IDP_REDIRECT_URIS (default http://localhost:8080/bff/callback)
  * - IDP_POST_LOGOUT_REDIRECT_URIS (default http://localhost:8080/), IDP_BACKCHANNEL_LOGOUT_URI
@@ -61,6 +62,7 @@ const options = {
   requirePushedAuthorizationRequests: env.IDP_REQUIRE_PAR === 'true',
   requireDpopNonce: env.IDP_REQUIRE_DPOP_NONCE === 'true',
   allowPrivateNetwork: env.IDP_ALLOW_PRIVATE_NETWORK === 'true',
+  sessionExpiryClaim: env.IDP_SESSION_EXPIRY_CLAIM === 'true',
   clients: [{
     client_id: env.IDP_CLIENT_ID ?? 'bffgate-dev',
     client_secret: env.IDP_CLIENT_SECRET || randomBytes(24).toString('base64url'),

@@ -88,6 +88,12 @@ export interface ProviderSettings {
    * (static or at runtime): they must authenticate exactly that way.
    */
   explicitAuthMethods: ReadonlyMap<string, string>;
+  /**
+   * IPSIE SL1 `session_expiry` in ID tokens: when `enabled`, every ID token declares when the
+   * IdP session ends (its auth time + the absolute lifetime), or the value `overrides` holds
+   * for the user (a ceiling lowered later, as an IdP policy change would).
+   */
+  sessionExpiry: { enabled: boolean; overrides: Map<string, number> };
 }
 
 const BOTH_REFRESH_SCOPES = 'Cannot request both online_access and offline_access scopes';
@@ -295,10 +301,15 @@ export function createDevProvider(settings: ProviderSettings): Provider {
           : settings.offlineRefreshTokenTtlSeconds
       ),
     },
-    findAccount: async (_ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
+    // The token is the authorization code or refresh token the ID token is issued from.
+    findAccount: async (_ctx: KoaContextWithOIDC, sub: string, token?: { authTime?: number }): Promise<Account | undefined> => {
       const user = users.bySub(sub);
       if (!user) return undefined;
-      return { accountId: user.sub, claims: () => users.claimsOf(user) };
+      const { sessionExpiry } = settings;
+      const declared = !sessionExpiry.enabled
+        ? undefined
+        : sessionExpiry.overrides.get(sub) ?? (typeof token?.authTime === 'number' ? token.authTime + lifetimes.absoluteSeconds : undefined);
+      return { accountId: user.sub, claims: () => ({ ...users.claimsOf(user), ...(declared !== undefined && { session_expiry: declared }) }) };
     },
     interactions: { url: async (_ctx: KoaContextWithOIDC, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     clientBasedCORS: (_ctx: KoaContextWithOIDC, origin: string, client: Client) => client.redirectUris.some((uri) => URL.parse(uri)?.origin === origin),

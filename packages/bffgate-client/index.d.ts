@@ -11,6 +11,39 @@ export type UnauthenticatedCode = 'login_required' | 'session_ended'
 /** Why another tab says the session is over. */
 export type LogoutReason = 'logout' | 'session_ended'
 
+/**
+ * Why bffgate ended the session (`session-ended` of `GET /bff/session-events`):
+ * `logout` (this user logged out, in any tab, on any replica), `backchannel_logout` (the IdP
+ * said so), `revoked` (the IdP refused the refresh token: the IdP session is gone),
+ * `idle_timeout`, `absolute_timeout` (the maximum lifetime, or the IdP's `session_expiry`),
+ * `expired` (no refresh token left), `replaced` (a new login in this browser), `ended`
+ * (gone while the stream was down, or a reason this client does not know).
+ */
+export type SessionEndReason = 'logout' | 'backchannel_logout' | 'revoked' | 'idle_timeout' | 'absolute_timeout' | 'expired' | 'replaced' | 'ended'
+
+/** What `onSessionEnded` listeners receive. */
+export interface SessionEndedEvent {
+  reason: SessionEndReason
+}
+
+/** What `onSessionExpiring` listeners receive, `BFF_SESSION_WARNING_SECONDS` before the absolute end. */
+export interface SessionExpiringEvent {
+  /** When the session ends whatever happens, epoch seconds. */
+  absoluteExpiresAt: number
+  /** Seconds left when bffgate sent the warning. */
+  secondsLeft: number
+}
+
+/** The parts of an EventSource the client uses. */
+export interface EventSourceLike {
+  readonly readyState: number
+  addEventListener (type: string, listener: (event: Event) => void): void
+  close (): void
+}
+
+/** Where bffgate pushes the session's end: `/bff/session-events`. */
+export declare const DEFAULT_SESSION_EVENTS_URL: '/bff/session-events'
+
 /** Name of the BroadcastChannel the tabs of one app talk on, unless `channelName` says otherwise. */
 export declare const DEFAULT_CHANNEL_NAME: 'bffgate'
 
@@ -87,6 +120,10 @@ export interface BffClientOptions {
   location?: BffLocation
   /** Default: the global `BroadcastChannel`; `null`: none (as in a browser without it). */
   BroadcastChannel?: (new (name: string) => BroadcastChannelLike) | null
+  /** Default: the global `EventSource`; `null`: none (then `onSessionEnded` never fires). */
+  EventSource?: (new (url: string) => EventSourceLike) | null
+  /** Default: `/bff/session-events`. */
+  sessionEventsUrl?: string
 }
 
 export interface BffClient {
@@ -110,7 +147,20 @@ export interface BffClient {
    * session at once (`POST /bff/logout`) and only returns the IdP's end-session URL.
    */
   logout (options?: { navigate?: boolean }): Promise<string>
-  /** Stops listening to other tabs. */
+  /**
+   * Calls `listener` once when bffgate says this session ended, pushed within a second over
+   * `GET /bff/session-events` (opened with the first listener, closed with the last; the
+   * browser reconnects it by itself after a network blip or a replica restart). Save work and
+   * offer a login there. Subscribe while signed in: a stream refused at once (no session, too
+   * many tabs) is given up silently. If a stream that was open is refused on reconnection, the
+   * client asks `/bff/user` and reports `ended` when the session is gone. `logout()` of this
+   * client closes the stream first: the tab that logs out hears nothing. Returns the
+   * unsubscribe function.
+   */
+  onSessionEnded (listener: (event: SessionEndedEvent) => void): () => void
+  /** Calls `listener` when the session's absolute end is `BFF_SESSION_WARNING_SECONDS` away. Returns the unsubscribe function. */
+  onSessionExpiring (listener: (event: SessionExpiringEvent) => void): () => void
+  /** Stops listening to other tabs and to the session's events. */
   close (): void
 }
 

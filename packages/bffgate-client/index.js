@@ -6,7 +6,7 @@
  * The types are in index.d.ts; this file is checked against them (`tsc -p packages/bffgate-client`).
  */
 
-/** @import { BffClaims, BffClient, BffClientOptions, BffLocation, BffUser, BroadcastChannelLike, LogoutReason, OtherTabLogoutEvent, UnauthenticatedCode } from './index.js' */
+/** @import { BffClaims, BffClient, BffClientOptions, BffLocation, BffUser, BroadcastChannelLike, EventSourceLike, LogoutReason, OtherTabLogoutEvent, SessionEndedEvent, SessionEndReason, SessionExpiringEvent, UnauthenticatedCode } from './index.js' */
 
 /** Name of the BroadcastChannel the tabs of one app talk on, unless `channelName` says otherwise. */
 export const DEFAULT_CHANNEL_NAME = 'bffgate'
@@ -19,6 +19,18 @@ const UNAUTHENTICATED = new Set(['login_required', 'session_ended'])
 
 /** Within this many milliseconds of a login redirect, further 401s do not start another. */
 const REDIRECT_DEDUPE_MS = 5000
+
+/** Where bffgate pushes the session's end (server-sent events). */
+export const DEFAULT_SESSION_EVENTS_URL = '/bff/session-events'
+
+/** The reasons bffgate sends with `session-ended` (anything else reads as `ended`). */
+const END_REASONS = new Set(['logout', 'backchannel_logout', 'revoked', 'idle_timeout', 'absolute_timeout', 'expired', 'replaced', 'ended'])
+
+/** `EventSource.CLOSED`: the browser gave up on the stream (a refusal, not a network blip). */
+const EVENT_SOURCE_CLOSED = 2
+
+/** After the stream was refused while the session lives (429, 503), try again this much later. */
+const STREAM_RETRY_MS = 15_000
 
 /** A bffgate endpoint answered with an error (`{ error, message }`) the client does not handle itself. */
 export class BffRequestError extends Error {
@@ -150,6 +162,86 @@ export function createBffClient (options = {}) {
     }
   }
 
+  // The session's end, pushed: one EventSource per client, open while anyone listens.
+  const EventSourceImpl = options.EventSource === undefined ? globalThis.EventSource : options.EventSource
+  const sessionEventsUrl = options.sessionEventsUrl ?? DEFAULT_SESSION_EVENTS_URL
+  /** @type {Set<(event: SessionEndedEvent) => void>} */
+  const endedListeners = new Set()
+  /** @type {Set<(event: SessionExpiringEvent) => void>} */
+  const expiringListeners = new Set()
+  /** @type {EventSourceLike | undefined} */
+  let source
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let retryTimer
+  /** True once the session has ended (or this tab logs out): no stream until a listener asks again. */
+  let over = false
+
+  const disconnect = () => {
+    clearTimeout(retryTimer)
+    retryTimer = undefined
+    source?.close()
+    source = undefined
+  }
+  /** @param {SessionEndReason} reason */
+  const sessionEnded = (reason) => {
+    disconnect()
+    over = true
+    for (const listener of [...endedListeners]) listener({ reason })
+  }
+  /** @param {string} data */
+  const parse = (data) => {
+    try {
+      const value = JSON.parse(data)
+      return value !== null && typeof value === 'object' ? value : {}
+    } catch {
+      return {}
+    }
+  }
+  const connect = () => {
+    if (source !== undefined || over || typeof EventSourceImpl !== 'function' || endedListeners.size + expiringListeners.size === 0) return
+    let opened = false
+    const stream = new EventSourceImpl(sessionEventsUrl)
+    source = stream
+    stream.addEventListener('open', () => { opened = true })
+    stream.addEventListener('session-ended', (event) => {
+      if (source !== stream) return // closed meanwhile: told once is enough
+      const { reason } = parse(/** @type {MessageEvent} */ (event).data)
+      sessionEnded(END_REASONS.has(reason) ? reason : 'ended')
+    })
+    stream.addEventListener('session-expiring', (event) => {
+      if (source !== stream) return
+      const { absoluteExpiresAt, secondsLeft } = parse(/** @type {MessageEvent} */ (event).data)
+      if (typeof absoluteExpiresAt !== 'number' || typeof secondsLeft !== 'number') return
+      for (const listener of [...expiringListeners]) listener({ absoluteExpiresAt, secondsLeft })
+    })
+    stream.addEventListener('error', () => {
+      // While CONNECTING the browser reconnects by itself (a replica restarted, the network
+      // dropped). CLOSED means bffgate refused the stream: find out whether the session is gone.
+      if (stream.readyState !== EVENT_SOURCE_CLOSED || source !== stream) return
+      disconnect()
+      // Refused at once: no session (listen only while signed in), or too many tabs. Give up.
+      if (!opened) return
+      client.getUser().then((user) => {
+        // Gone while the stream was down (the announcement was missed): tell the page now.
+        if (user === null) sessionEnded('ended')
+        else retryTimer = setTimeout(connect, STREAM_RETRY_MS)
+      }, () => { retryTimer = setTimeout(connect, STREAM_RETRY_MS) })
+    })
+  }
+  /**
+   * @template T
+   * @param {Set<T>} listeners
+   * @param {T} listener
+   */
+  const listen = (listeners, listener) => {
+    listeners.add(listener)
+    connect()
+    return () => {
+      listeners.delete(listener)
+      if (endedListeners.size + expiringListeners.size === 0) disconnect()
+    }
+  }
+
   // The default reaction to a 401 navigates once, however many calls fail together (a page
   // restored from the back-forward cache later may need to navigate again).
   let redirectedAt = -Infinity
@@ -166,7 +258,8 @@ export function createBffClient (options = {}) {
     login()
   }
 
-  return {
+  /** @type {BffClient} */
+  const client = {
     async fetch (input, init = {}) {
       const url = urlOf(input, location)
       const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined))
@@ -199,11 +292,18 @@ export function createBffClient (options = {}) {
     login,
 
     async logout ({ navigate = true } = {}) {
+      // This tab ends the session itself: it needs no word of it from the stream.
+      disconnect()
+      over = true
       if (navigate) {
         // The session's own logout URL (`/bff/logout?sid=...`): bffgate ends the session there
         // and sends the browser on to the IdP with the ID token as a hint, which this page never sees.
         const response = await fetchImpl('/bff/user', { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
-        if (response.status !== 401 && !response.ok) throw await requestErrorOf(response)
+        if (response.status !== 401 && !response.ok) {
+          over = false
+          connect()
+          throw await requestErrorOf(response)
+        }
         const logoutUrl = response.status === 401 ? '/' : /** @type {{ logoutUrl: string }} */ (await response.json()).logoutUrl
         announce('logout')
         page().assign(logoutUrl)
@@ -211,17 +311,33 @@ export function createBffClient (options = {}) {
       }
       // Without navigating: the session ends now; the answer is the IdP's end-session URL (no token in it).
       const response = await fetchImpl('/bff/logout', { method: 'POST', credentials: 'same-origin', headers: { [CSRF_HEADER]: '1', accept: 'application/json' } })
-      if (!response.ok) throw await requestErrorOf(response)
+      if (!response.ok) {
+        over = false
+        connect()
+        throw await requestErrorOf(response)
+      }
       const { logoutUrl } = /** @type {{ logoutUrl: string }} */ (await response.json())
       announce('logout')
       return logoutUrl
     },
 
+    onSessionEnded (listener) {
+      return listen(endedListeners, listener)
+    },
+
+    onSessionExpiring (listener) {
+      return listen(expiringListeners, listener)
+    },
+
     close () {
+      endedListeners.clear()
+      expiringListeners.clear()
+      disconnect()
       if (channel === undefined) return
       channel.removeEventListener('message', onMessage)
       channel.close()
       channel = undefined
     },
   }
+  return client
 }

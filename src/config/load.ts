@@ -107,6 +107,10 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const refreshSkewSeconds = read.integer('BFF_REFRESH_SKEW_SECONDS')
   const refreshLockSeconds = read.integer('BFF_REFRESH_LOCK_SECONDS')
   const checkSeconds = read.integer('BFF_SESSION_CHECK_SECONDS')
+  const warningSeconds = read.integer('BFF_SESSION_WARNING_SECONDS')
+  const maxStreams = read.integer('BFF_SESSION_EVENTS_MAX_STREAMS')
+  const maxStreamsPerSession = read.integer('BFF_SESSION_EVENTS_MAX_PER_SESSION')
+  const heartbeatSeconds = read.integer('BFF_SESSION_EVENTS_HEARTBEAT_SECONDS')
   const backchannelLogout = read.boolean('BFF_BACKCHANNEL_LOGOUT')
   const routesRaw = read.json('BFF_ROUTES')
   const staticDir = read.string('BFF_STATIC_DIR')
@@ -244,6 +248,12 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       refreshLockSeconds: refreshLockSeconds!,
       ...(checkSeconds !== undefined && { checkSeconds }),
       refreshTokenKind,
+    },
+    sessionEvents: {
+      warningSeconds: warningSeconds!,
+      maxStreams: maxStreams!,
+      maxPerSession: maxStreamsPerSession!,
+      heartbeatSeconds: heartbeatSeconds!,
     },
     backchannelLogout: backchannelLogout!,
     routes: routes!,

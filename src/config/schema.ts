@@ -205,6 +205,35 @@ export const settings = [
       'When set, an active session exchanges its refresh token at least this often, bounding how long a revoked IdP session goes unnoticed without back-channel logout.',
   },
   {
+    name: 'BFF_SESSION_WARNING_SECONDS',
+    kind: 'integer',
+    min: 0,
+    default: '300',
+    description:
+      'How many seconds before a session\'s absolute end `GET /bff/session-events` sends the page a `session-expiring` event (time to save work); 0 sends none.',
+  },
+  {
+    name: 'BFF_SESSION_EVENTS_MAX_STREAMS',
+    kind: 'integer',
+    min: 0,
+    default: '10000',
+    description: 'Most `GET /bff/session-events` streams one process keeps open at once (further ones get 429 `too_many_streams`); 0 turns the endpoint off (404).',
+  },
+  {
+    name: 'BFF_SESSION_EVENTS_MAX_PER_SESSION',
+    kind: 'integer',
+    min: 1,
+    default: '10',
+    description: 'Most `GET /bff/session-events` streams one session may hold open on one process (one per open tab); further ones get 429 `too_many_streams`.',
+  },
+  {
+    name: 'BFF_SESSION_EVENTS_HEARTBEAT_SECONDS',
+    kind: 'integer',
+    min: 1,
+    default: '15',
+    description: 'Interval in seconds of the comment lines that keep an idle `GET /bff/session-events` stream from being cut by proxies and by `BFF_CONNECTION_TIMEOUT_SECONDS`.',
+  },
+  {
     name: 'BFF_BACKCHANNEL_LOGOUT',
     kind: 'boolean',
     default: 'true',

@@ -74,6 +74,16 @@ export interface RedisConfig {
   readonly cluster?: { readonly nodes: readonly HostPort[] }
 }
 
+/** `GET /bff/session-events`: the session's end pushed to the page. */
+export interface SessionEventsConfig {
+  /** Seconds before the absolute end that `session-expiring` is sent; 0: never. */
+  readonly warningSeconds: number
+  /** Streams per process; 0 turns the endpoint off. */
+  readonly maxStreams: number
+  readonly maxPerSession: number
+  readonly heartbeatSeconds: number
+}
+
 /** Browser-facing server limits. */
 export interface ServerLimits {
   readonly connectionTimeoutSeconds: number
@@ -101,6 +111,7 @@ export interface Config {
   readonly upstreamTimeoutSeconds: number
   readonly server: ServerLimits
   readonly session: SessionConfig
+  readonly sessionEvents: SessionEventsConfig
   readonly backchannelLogout: boolean
   readonly routes: readonly RouteConfig[]
   readonly staticDir?: string

@@ -1,3 +1,5 @@
+import type { SessionEndReason } from './end-reason.ts'
+
 /**
  * The storage primitives a session store needs, so that the session logic (tickets,
  * encryption, deadlines, indexes) is written once over Redis and over memory.
@@ -24,8 +26,11 @@ export interface SessionBackend {
   releaseLock (lockKey: string, token: string): Promise<void>
   /** Sets a new lifetime for a record and raises its indexes' lifetimes to match. */
   expire (key: string, indexKeys: readonly string[], ttlMs: number): Promise<void>
-  /** Deletes records and removes them from the indexes they were written with; returns how many existed. */
-  remove (keys: readonly string[]): Promise<number>
+  /**
+   * Deletes records and removes them from the indexes they were written with, and announces
+   * the removal (with `reason`) to every process sharing the store; returns how many existed.
+   */
+  remove (keys: readonly string[], reason?: SessionEndReason): Promise<number>
   /** The record keys an index holds (possibly stale). */
   members (indexKey: string): Promise<string[]>
   /** Sets `key` only if absent, with a lifetime; true when it was set. */
@@ -36,7 +41,7 @@ export interface SessionBackend {
    * Calls `listener` with the record keys removed by any process sharing this store (Redis
    * pub/sub), so that each replica can close what it holds for them (WebSockets).
    */
-  onRemoved (listener: (keys: readonly string[]) => void): void
+  onRemoved (listener: (keys: readonly string[], reason: SessionEndReason) => void): void
   ping (): Promise<void>
   close (): Promise<void>
 }

@@ -1,4 +1,5 @@
 import type { SessionBackend } from './backend.ts'
+import type { SessionEndReason } from './end-reason.ts'
 
 interface Entry<T> { value: T; expiresAt: number }
 
@@ -13,7 +14,7 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
   const indexes = new Map<string, Entry<Set<string>>>()
   const markers = new Map<string, Entry<true>>()
   const locks = new Map<string, Entry<string>>()
-  const removedListeners: Array<(keys: readonly string[]) => void> = []
+  const removedListeners: Array<(keys: readonly string[], reason: SessionEndReason) => void> = []
 
   const live = <T>(map: Map<string, Entry<T>>, key: string): Entry<T> | undefined => {
     const entry = map.get(key)
@@ -70,7 +71,7 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
       entry.expiresAt = now() + ttlMs
       for (const index of indexKeys) raiseIndex(index, entry.expiresAt)
     },
-    async remove (keys) {
+    async remove (keys, reason) {
       let removed = 0
       for (const key of keys) {
         const entry = records.get(key)
@@ -79,7 +80,7 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
         records.delete(key)
         if (entry.expiresAt > now()) removed++
       }
-      if (keys.length > 0) for (const listener of removedListeners) listener(keys)
+      if (keys.length > 0) for (const listener of removedListeners) listener(keys, reason ?? 'ended')
       return removed
     },
     async members (indexKey) {

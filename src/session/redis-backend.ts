@@ -2,6 +2,7 @@ import { Cluster, type ChainableCommander } from 'ioredis'
 import { BffError } from '../errors.ts'
 import type { StoreOperationObserver } from '../events.ts'
 import type { SessionBackend } from './backend.ts'
+import { decodeRemoval, encodeRemoval } from './end-reason.ts'
 import type { RedisConnection } from './redis-connection.ts'
 
 /**
@@ -228,7 +229,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       await exec(pipeline)
     }),
 
-    remove: (keys) => wrap('remove', async () => {
+    remove: (keys, reason) => wrap('remove', async () => {
       if (keys.length === 0) return 0
       const found = await each(keys, (target, key) => target.getBuffer(key)) as Array<Buffer | null>
       const indexEntries = keys.flatMap((key, i) => {
@@ -239,13 +240,13 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
         // The records first: a crash before the index cleanup leaves only stale entries.
         const deleted = (await each(keys, (target, key) => target.del(key)) as number[]).reduce((a, b) => a + b, 0)
         await each(indexEntries, (target, { index, key }) => target.hdel(index, key))
-        await redis.publish(channel, keys.join(' '))
+        await redis.publish(channel, encodeRemoval(keys, reason))
         return deleted
       }
       const multi = redis.multi()
       for (const { index, key } of indexEntries) multi.hdel(index, key)
       multi.del(...keys)
-      multi.publish(channel, keys.join(' '))
+      multi.publish(channel, encodeRemoval(keys, reason))
       const results = await exec(multi)
       return results.at(-2) as number
     }),
@@ -265,7 +266,9 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
         subscriber = duplicate
       }
       subscriber.on('message', (from: string, message: string) => {
-        if (from === channel) listener(message.split(' '))
+        if (from !== channel) return
+        const removal = decodeRemoval(message)
+        listener(removal.keys, removal.reason)
       })
     },
 

@@ -1,5 +1,6 @@
 import type { SessionBackend } from './backend.ts'
 import { deriveKey, hmac, IV_BYTES, open, seal, TAG_BYTES } from './crypto.ts'
+import type { SessionEndReason } from './end-reason.ts'
 import type { KeyNames } from './keys.ts'
 import { decodeRecord, encodeRecord } from './record-codec.ts'
 import type { Keyring } from './keyring.ts'
@@ -129,7 +130,7 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
         ttlMs = fullTtlMs
       }
     }
-    return { handle, record, expiresIn: Math.max(0, Math.floor(ttlMs / 1000)) }
+    return { handle, record, expiresIn: Math.max(0, Math.floor(ttlMs / 1000)), expiresInMs: Math.max(0, ttlMs) }
   }
 
   // Deriving a handle (an HMAC for the key, HKDF for the record key) was a fifth of a proxied
@@ -142,7 +143,7 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     handles.set(cacheKey, { handle, expiresAt: now() + CACHE_TTL_MS })
   }
 
-  const deleteIndexed = async (indexKey: string): Promise<number> => backend.remove(await backend.members(indexKey))
+  const deleteIndexed = async (indexKey: string, reason?: SessionEndReason): Promise<number> => backend.remove(await backend.members(indexKey), reason)
 
   return {
     async create (record) {
@@ -176,7 +177,7 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     async update (handle, record, fence) {
       if (await write(handle, record, fence)) return true
       // Past its absolute deadline: the session is over.
-      if (ttlMsFor(record) <= 0) await backend.remove([handle.storageKey])
+      if (ttlMsFor(record) <= 0) await backend.remove([handle.storageKey], 'absolute_timeout')
       return false
     },
 
@@ -187,12 +188,12 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
 
     unlock: (lock) => backend.releaseLock(lock.lockKey, lock.token),
 
-    async delete (handle) {
-      await backend.remove([handle.storageKey])
+    async delete (handle, reason) {
+      await backend.remove([handle.storageKey], reason)
     },
 
-    deleteByIdpSession: (iss, sid) => deleteIndexed(keys.sidIndex(iss, sid)),
-    deleteBySubject: (iss, sub) => deleteIndexed(keys.subIndex(iss, sub)),
+    deleteByIdpSession: (iss, sid, reason) => deleteIndexed(keys.sidIndex(iss, sid), reason),
+    deleteBySubject: (iss, sub, reason) => deleteIndexed(keys.subIndex(iss, sub), reason),
 
     async claimOnce (namespace, id, ttlSeconds) {
       return backend.setIfAbsent(keys.once(namespace, id), Math.max(1, ttlSeconds) * 1000)

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto'
+import type { SessionEndReason } from './end-reason.ts'
 
 /**
  * DPoP (RFC 9449) key material of one session: an ES256 key pair kept as JWKs inside the
@@ -50,6 +51,8 @@ export interface LoadedSession {
   readonly record: SessionRecord
   /** Seconds until the local session expires (idle or absolute, whichever is first). */
   readonly expiresIn: number
+  /** The same in milliseconds, when the store knows it that precisely. */
+  readonly expiresInMs?: number
 }
 
 /** Opaque to callers: names one session in the store. */
@@ -87,18 +90,18 @@ export interface SessionStore {
   lock (handle: SessionHandle, ttlMs: number): Promise<SessionLock | undefined>
   /** Releases a lock if it is still ours. */
   unlock (lock: SessionLock): Promise<void>
-  /** Deletes one session and its index entries. */
-  delete (handle: SessionHandle): Promise<void>
+  /** Deletes one session and its index entries; every replica hears why (`onSessionsEnded`). */
+  delete (handle: SessionHandle, reason?: SessionEndReason): Promise<void>
   /** Deletes every session bound to that IdP session; returns how many. */
-  deleteByIdpSession (iss: string, sid: string): Promise<number>
+  deleteByIdpSession (iss: string, sid: string, reason?: SessionEndReason): Promise<number>
   /** Deletes every session of that user; returns how many. */
-  deleteBySubject (iss: string, sub: string): Promise<number>
+  deleteBySubject (iss: string, sub: string, reason?: SessionEndReason): Promise<number>
   /** True the first time it is called for `id` within `ttlSeconds` (one-time login state, logout-token jti). */
   claimOnce (namespace: string, id: string, ttlSeconds: number): Promise<boolean>
   /** Whether `id` was claimed (and the claim has not lapsed); a read, it claims nothing. */
   isClaimed (namespace: string, id: string): Promise<boolean>
-  /** Calls `listener` with the storage keys of sessions ended by any replica. */
-  onSessionsEnded (listener: (storageKeys: readonly string[]) => void): void
+  /** Calls `listener` with the storage keys of sessions ended by any replica, and why (`ended` when not said). */
+  onSessionsEnded (listener: (storageKeys: readonly string[], reason: SessionEndReason) => void): void
   ping (): Promise<void>
   close (): Promise<void>
 }

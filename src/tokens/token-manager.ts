@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { BffError } from '../errors.ts'
 import { noEvents, type GatewayEvents, type TeardownCause } from '../events.ts'
 import { OidcError, type OidcClient, type TokenSet } from '../oidc/client.ts'
+import { endReasonFor } from '../session/end-reason.ts'
+import { capAbsoluteDeadline } from '../session/session-expiry.ts'
 import type { LoadedSession, SessionHandle, SessionLock, SessionRecord, SessionStore, StoredAccessToken } from '../session/types.ts'
 import { decideRefresh, isStillValid, type RefreshPolicy, type RefreshReason } from './refresh-policy.ts'
 
@@ -75,8 +77,8 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
   const flights = new Map<string, Promise<Outcome>>()
 
   const endSession: TokenManager['endSession'] = async ({ handle, record }, cause) => {
-    await store.delete(handle)
-    const others = record.sid !== undefined ? await store.deleteByIdpSession(record.iss, record.sid) : 0
+    await store.delete(handle, endReasonFor(cause))
+    const others = record.sid !== undefined ? await store.deleteByIdpSession(record.iss, record.sid, endReasonFor(cause)) : 0
     events.sessionsEnded(cause, 1 + others)
     log.info({ event: 'session.ended', cause, sessions: 1 + others }, 'session ended')
   }
@@ -225,5 +227,7 @@ function mergeTokens (record: SessionRecord, tokens: TokenSet, tokenKey: string,
     },
     refreshed_at: nowSeconds,
     refresh_count: (record.refresh_count ?? 0) + 1,
+    // A new ID token may lower the IdP's declared ceiling (session_expiry); never raise it.
+    absolute_expires_at: capAbsoluteDeadline(record.absolute_expires_at, tokens.claims),
   }
 }

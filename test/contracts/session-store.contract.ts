@@ -262,6 +262,27 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       assert.ok(!heard.includes(other.handle.storageKey))
     })
 
+    test('issue 17 item 4: every store sharing it hears why a session ended (ended when nobody said)', async (t) => {
+      const prefix = `reasons-${Math.random().toString(36).slice(2)}:`
+      const here = await makeStore({ idleSeconds: 60, prefix })
+      const there = await makeStore({ idleSeconds: 60, prefix })
+      t.after(() => Promise.all([here.store.close(), there.store.close()]).then(() => {}))
+      const heard = new Map<string, string>()
+      here.store.onSessionsEnded((keys, reason) => { for (const key of keys) heard.set(key, reason) })
+      await sleep(100) // let a subscription settle
+      const a = await there.store.create(sampleRecord({ sub: 'user-a', sid: 'sid-a' }))
+      const b = await there.store.create(sampleRecord({ sub: 'user-b', sid: 'sid-b' }))
+      const c = await there.store.create(sampleRecord({ sub: 'user-c', sid: 'sid-c' }))
+      const d = await there.store.create(sampleRecord({ sub: 'user-d', sid: 'sid-d' }))
+      await there.store.delete(a.handle, 'logout')
+      await there.store.deleteByIdpSession('https://idp.example/', 'sid-b', 'backchannel_logout')
+      await there.store.deleteBySubject('https://idp.example/', 'user-c', 'revoked')
+      await there.store.delete(d.handle)
+      const deadline = Date.now() + 2000
+      while (heard.size < 4 && Date.now() < deadline) await sleep(20)
+      assert.deepEqual([a, b, c, d].map(({ handle }) => heard.get(handle.storageKey)), ['logout', 'backchannel_logout', 'revoked', 'ended'])
+    })
+
     test('after secret rotation old sessions still load and new ones use the new secret', async (t) => {
       const prefix = `rotation-${Math.random().toString(36).slice(2)}:`
       const before = await makeStore({ idleSeconds: 60, secrets: [SECRET_A], prefix })

@@ -25,6 +25,33 @@ const bff = createBffClient({
   // page to the login, which brings the user back here.
 })
 
+/** What the page says when bffgate pushes the session's end (GET /bff/session-events). */
+const ENDED = {
+  backchannel_logout: 'You were signed out by the identity provider.',
+  revoked: 'Your sign-in was revoked at the identity provider.',
+  idle_timeout: 'Your session ended after a period of inactivity.',
+  absolute_timeout: 'Your session reached its maximum lifetime.',
+}
+// Pushed within a second of the end, whatever ended it and on whichever replica. The page keeps
+// what is on screen (unsaved work stays) and offers the login; the next call would go there too.
+// Subscribed once signed in (below): the stream needs a session.
+const onSessionEnded = ({ reason }) => {
+  stopAuto()
+  if (reason === 'logout') {
+    // Only another tab's logout reaches this tab: bff.logout() closes its own stream first.
+    show(null)
+    $('notice').textContent = 'You logged out in another tab.'
+    return
+  }
+  $('notice').textContent = '' // a session-expiring warning is moot now
+  $('session-ended-text').textContent = `${ENDED[reason] ?? 'Your session has ended.'} Save your work, then log in again. `
+  $('session-ended').hidden = false
+  $('session-ended').dataset.reason = reason
+}
+const onSessionExpiring = ({ absoluteExpiresAt }) => {
+  $('notice').textContent = `Your session ends ${fromNow(absoluteExpiresAt)} whatever you do: save your work.`
+}
+
 /** Every access token the API has seen, by jti, in order. */
 const tokens = new Map()
 let currentJti
@@ -122,6 +149,7 @@ function stopAuto () {
 }
 
 $('login').addEventListener('click', () => bff.login())
+$('login-again').addEventListener('click', () => bff.login())
 $('call').addEventListener('click', () => callApi())
 $('auto').addEventListener('change', () => {
   if (!$('auto').checked) return stopAuto()
@@ -136,7 +164,12 @@ $('logout').addEventListener('click', async () => {
 setInterval(renderTokens, 1000)
 
 try {
-  show(await bff.getUser())
+  const user = await bff.getUser()
+  show(user)
+  if (user !== null) {
+    bff.onSessionEnded(onSessionEnded)
+    bff.onSessionExpiring(onSessionExpiring)
+  }
 } catch (err) {
   $('loading').textContent = `bffgate answered an error: ${err.code ?? err.message}`
 }

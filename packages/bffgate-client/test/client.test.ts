@@ -391,3 +391,138 @@ describe('the cross-tab channel', () => {
     assert.deepEqual(other.location.assigned, [])
   })
 })
+
+/** A scripted EventSource: the test plays the server's side. */
+class FakeEventSource {
+  static instances: FakeEventSource[] = []
+  readonly url: string
+  readyState = 0
+  closed = false
+  readonly #listeners = new Map<string, Array<(event: Event) => void>>()
+  constructor (url: string) {
+    this.url = url
+    FakeEventSource.instances.push(this)
+  }
+
+  addEventListener (type: string, listener: (event: Event) => void) {
+    this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener])
+  }
+
+  close () {
+    this.closed = true
+    this.readyState = 2
+  }
+
+  emit (type: string, data?: string) {
+    const event = data === undefined ? new Event(type) : new MessageEvent(type, { data })
+    for (const listener of this.#listeners.get(type) ?? []) listener(event)
+  }
+
+  open () {
+    this.readyState = 1
+    this.emit('open')
+  }
+
+  /** What the browser does when bffgate refuses a (re)connection: CLOSED, then error. */
+  refuse () {
+    this.readyState = 2
+    this.emit('error')
+  }
+}
+
+describe('issue 17 item 4: the session\'s end, pushed (onSessionEnded, onSessionExpiring)', () => {
+  const streamSetup = (answer?: (url: string, init: RequestInit) => Response) => {
+    FakeEventSource.instances = []
+    return setup({ EventSource: FakeEventSource, channelName: false, ...(answer !== undefined && { answer }) })
+  }
+
+  test('issue 17 item 4: the first listener opens one stream at /bff/session-events; every listener hears session-ended once with its reason, and the stream is closed', () => {
+    const { client } = streamSetup()
+    assert.equal(FakeEventSource.instances.length, 0, 'no stream before anyone listens')
+    const heard: string[] = []
+    client.onSessionEnded(({ reason }) => heard.push(`a:${reason}`))
+    client.onSessionEnded(({ reason }) => heard.push(`b:${reason}`))
+    assert.equal(FakeEventSource.instances.length, 1)
+    const [source] = FakeEventSource.instances
+    assert.equal(source!.url, '/bff/session-events')
+    source!.open()
+    source!.emit('session-ended', '{"reason":"backchannel_logout"}')
+    source!.emit('session-ended', '{"reason":"logout"}')
+    assert.deepEqual(heard, ['a:backchannel_logout', 'b:backchannel_logout'])
+    assert.equal(source!.closed, true, 'closed, so EventSource does not reconnect to a dead session')
+    client.close()
+  })
+
+  test('issue 17 item 4: an unknown or malformed reason reads as ended', () => {
+    const { client } = streamSetup()
+    const heard: string[] = []
+    client.onSessionEnded(({ reason }) => heard.push(reason))
+    FakeEventSource.instances[0]!.emit('session-ended', '{"reason":"<script>"}')
+    client.close()
+    const second = streamSetup()
+    second.client.onSessionEnded(({ reason }) => heard.push(reason))
+    FakeEventSource.instances[0]!.emit('session-ended', 'not json')
+    second.client.close()
+    assert.deepEqual(heard, ['ended', 'ended'])
+  })
+
+  test('issue 17 item 4: session-expiring reaches onSessionExpiring listeners; the last unsubscribe closes the stream', () => {
+    const { client } = streamSetup()
+    const warnings: unknown[] = []
+    const off = client.onSessionExpiring((event) => warnings.push(event))
+    const source = FakeEventSource.instances[0]!
+    source.emit('session-expiring', '{"absoluteExpiresAt":1767225600,"secondsLeft":300}')
+    source.emit('session-expiring', '{"absoluteExpiresAt":"soon"}')
+    assert.deepEqual(warnings, [{ absoluteExpiresAt: 1767225600, secondsLeft: 300 }])
+    off()
+    assert.equal(source.closed, true)
+    client.close()
+  })
+
+  test('issue 17 item 4: a stream refused after it had been open asks /bff/user and reports ended when the session is gone', async () => {
+    const { client, calls } = streamSetup((url) => (url === '/bff/user' ? json(401, { error: 'session_ended' }) : json(200, {})))
+    const heard: string[] = []
+    client.onSessionEnded(({ reason }) => heard.push(reason))
+    const source = FakeEventSource.instances[0]!
+    source.open()
+    source.readyState = 0
+    source.emit('error') // a network blip: the browser reconnects by itself
+    assert.equal(calls.length, 0)
+    source.refuse()
+    await until(() => heard.length === 1, 'the listener')
+    assert.deepEqual(heard, ['ended'])
+    assert.deepEqual(calls.map((c) => c.url), ['/bff/user'])
+    client.close()
+  })
+
+  test('issue 17 item 4: a stream refused at once (no session) is given up silently: no /bff/user call, no event', async () => {
+    const { client, calls } = streamSetup()
+    const heard: string[] = []
+    client.onSessionEnded(({ reason }) => heard.push(reason))
+    FakeEventSource.instances[0]!.refuse()
+    await sleep(20)
+    assert.deepEqual(heard, [])
+    assert.deepEqual(calls, [])
+    client.close()
+  })
+
+  test('issue 17 item 4: logout() closes this tab\'s stream before posting, so the tab that logs out is not told its own logout', async () => {
+    const { client } = streamSetup(logoutOk(() => json(200, {})))
+    const heard: string[] = []
+    client.onSessionEnded(({ reason }) => heard.push(reason))
+    const source = FakeEventSource.instances[0]!
+    source.open()
+    await client.logout({ navigate: false })
+    assert.equal(source.closed, true)
+    source.emit('session-ended', '{"reason":"logout"}')
+    assert.deepEqual(heard, [])
+    client.close()
+  })
+
+  test('issue 17 item 4: without EventSource (null) listening is harmless and nothing fires', () => {
+    const { client } = setup({ EventSource: null, channelName: false })
+    const off = client.onSessionEnded(() => assert.fail('never'))
+    off()
+    client.close()
+  })
+})

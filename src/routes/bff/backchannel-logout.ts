@@ -53,8 +53,8 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, verify: (t
       // sessions, which is what either asks for.
       if (await store.isClaimed('jti', jti)) throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'jti already used' })
       const ended = logout.sid !== undefined
-        ? await store.deleteByIdpSession(logout.iss, logout.sid)
-        : await store.deleteBySubject(logout.iss, logout.sub!)
+        ? await store.deleteByIdpSession(logout.iss, logout.sid, 'backchannel_logout')
+        : await store.deleteBySubject(logout.iss, logout.sub!, 'backchannel_logout')
       await store.claimOnce('jti', jti, logout.rememberSeconds)
       app.bff.metrics.backchannelLogout('accepted')
       app.bff.metrics.sessionsEnded('backchannel', ended)

@@ -5,12 +5,13 @@ import { loadRequestSession, setSessionCookie } from '../../plugins/session.ts'
 import { LOGIN_STATE_TTL_SECONDS, expiredCookieOptions, loginStateCookieName } from '../../session/cookie.ts'
 import { constantTimeEqual } from '../../session/crypto.ts'
 import { openLoginState } from '../../session/login-state.ts'
+import { capAbsoluteDeadline } from '../../session/session-expiry.ts'
 import type { SessionRecord } from '../../session/types.ts'
 import { storedAccessToken } from '../../tokens/token-manager.ts'
 import { startLogin } from './login.ts'
 
 /** ID-token claims that describe the protocol exchange, not the user: never shown to the SPA. */
-const PROTOCOL_CLAIMS = new Set(['aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'azp', 'jti', 'sid', 'auth_time', 'acr', 'amr', 'iss', 'cnf'])
+const PROTOCOL_CLAIMS = new Set(['aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'azp', 'jti', 'sid', 'auth_time', 'acr', 'amr', 'iss', 'cnf', 'session_expiry'])
 
 /**
  * `GET /bff/callback`: finishes the login. The login state must come from this browser's
@@ -78,17 +79,23 @@ export function registerCallbackRoute (app: FastifyInstance): void {
       ...(tokens.refresh_token !== undefined && { refresh_token: tokens.refresh_token }),
       tokens: { '': storedAccessToken(tokens) },
       created_at: nowSeconds,
-      // The IdP session started at auth_time (it may predate this login through SSO).
-      absolute_expires_at: authTime + config.session.absoluteSeconds,
+      // The IdP session started at auth_time (it may predate this login through SSO), and
+      // ends at the latest when the IdP says (`session_expiry`, IPSIE SL1).
+      absolute_expires_at: capAbsoluteDeadline(authTime + config.session.absoluteSeconds, claims),
       refreshed_at: nowSeconds,
       ...(login.dpop !== undefined && { dpop_key: login.dpop }),
+    }
+
+    if (record.absolute_expires_at <= nowSeconds) {
+      request.log.warn({ event: 'login.failed', kind: 'session_expiry_passed' }, 'the ID token declares a session_expiry already passed')
+      throw new BffError('BFF_ERR_LOGIN_FAILED', { message: 'The identity provider declared a session that has already ended (session_expiry): log in again' })
     }
 
     // A login always gets a new session; one the browser may already hold is ended: the one
     // whose cookie came with this request (rare: the Strict cookie stays home on the IdP's
     // cross-site redirect) and the one it sent to /bff/login, remembered in the login state.
     const previous = [await loadRequestSession(request, { slide: false }), login.previousSession !== undefined ? await store.load(login.previousSession, { slide: false }) : undefined]
-    for (const session of previous) if (session !== undefined) await store.delete(session.handle)
+    for (const session of previous) if (session !== undefined) await store.delete(session.handle, 'replaced')
     if (previous.some((session) => session !== undefined)) request.log.info({ event: 'login.replaced_session' }, 'a new login ended the session this browser had')
 
     const { cookieValue } = await store.create(record)

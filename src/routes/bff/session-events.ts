@@ -1,0 +1,52 @@
+import type { FastifyInstance } from 'fastify'
+import { Counter, Gauge } from 'prom-client'
+import { BffError } from '../../errors.ts'
+import { isSameOriginStream } from '../../gateway/session-events.ts'
+import { createSessionStreams } from '../../plugins/session-streams.ts'
+import { loadRequestSession, missingSessionError } from '../../plugins/session.ts'
+
+/**
+ * `GET /bff/session-events` (`text/event-stream`): stays open while the session lives and
+ * tells the page, within a second and without polling, when it ends (`session-ended` with a
+ * reason: logout in any tab or on any replica, back-channel logout, revocation found at a
+ * refresh, idle or absolute expiry) and `BFF_SESSION_WARNING_SECONDS` before its absolute end
+ * (`session-expiring`). Same-origin pages only; the cookie authenticates; never a token; it
+ * does not slide the session (an open tab must not keep it alive).
+ */
+export function registerSessionEventsRoute (app: FastifyInstance): void {
+  const registers = [app.bff.metrics.registry]
+  const sent = new Counter({
+    name: 'bff_session_events_total',
+    help: 'Events sent on GET /bff/session-events streams, by event and (for session-ended) reason.',
+    labelNames: ['event', 'reason'] as const,
+    registers,
+  })
+  const streams = createSessionStreams(app.bff.store, app.bff.config.sessionEvents, app.log, (event, reason) => sent.inc({ event, reason: reason ?? '' }))
+  app.bff.metrics.registry.registerMetric(new Gauge({
+    name: 'bff_session_event_streams',
+    help: 'GET /bff/session-events streams open on this process.',
+    registers: [],
+    collect () { this.set(streams.size()) },
+  }))
+  // Before the server stops accepting: open streams would hold close() until they end.
+  app.addHook('preClose', async () => { streams.close() })
+
+  // No HEAD twin: a HEAD request would hold a stream open with no body to carry it.
+  app.get('/bff/session-events', { exposeHeadRoute: false }, async (request, reply) => {
+    if (!isSameOriginStream(request.headers, app.bff.config.publicUrl)) {
+      request.log.warn({ event: 'csrf.rejected', reason: 'session_events_origin' }, 'session-events stream from another origin refused')
+      throw new BffError('BFF_ERR_CSRF_ORIGIN_MISMATCH')
+    }
+    const session = await loadRequestSession(request, { slide: false })
+    if (session === undefined) throw missingSessionError(request, reply)
+    const refusal = streams.refusal(session)
+    if (refusal === 'disabled') throw new BffError('BFF_ERR_NOT_FOUND')
+    if (refusal === 'too_many') {
+      request.log.warn({ event: 'session_events.refused', open: streams.size() }, 'too many session-event streams')
+      throw new BffError('BFF_ERR_TOO_MANY_STREAMS')
+    }
+    // The stream is written straight to the socket: no hook may buffer or compress it.
+    reply.hijack()
+    streams.open(session, reply.raw)
+  })
+}
