@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml'
 import { settings, type SettingName, type SettingSpec } from './schema.ts'
-import type { Config, RefreshTokenKind, RouteConfig, RouteTokenMode, TokenEndpointAuthMethod } from './types.ts'
+import type { Config, RefreshTokenKind, RouteConfig, RouteCsrfPolicy, RouteTokenMode, TokenEndpointAuthMethod } from './types.ts'
 
 /** Thrown by {@link loadConfig}: every problem found, one per line, each naming its variable. */
 export class ConfigError extends Error {
@@ -378,8 +378,9 @@ function readConfigFile (path: string | undefined, readFile: (path: string) => s
   return values
 }
 
-const ROUTE_KEYS = new Set(['path', 'upstream', 'rewritePrefix', 'audience', 'scope', 'token', 'websocket', 'dpop'])
+const ROUTE_KEYS = new Set(['path', 'upstream', 'rewritePrefix', 'audience', 'scope', 'token', 'csrf', 'websocket', 'dpop'])
 const TOKEN_MODES: readonly RouteTokenMode[] = ['required', 'optional', 'none']
+const CSRF_POLICIES: readonly RouteCsrfPolicy[] = ['header', 'same-origin']
 const RESERVED_PREFIXES = ['/bff', '/healthz', '/readyz', '/metrics']
 
 function parseRoutes (value: unknown, problems: string[]): RouteConfig[] {
@@ -420,6 +421,8 @@ function parseRoutes (value: unknown, problems: string[]): RouteConfig[] {
     }
     const token = r.token ?? 'required'
     if (!TOKEN_MODES.includes(token as RouteTokenMode)) problems.push(`${where}.token must be one of ${TOKEN_MODES.join(', ')}`)
+    const csrf = r.csrf ?? 'header'
+    if (!CSRF_POLICIES.includes(csrf as RouteCsrfPolicy)) problems.push(`${where}.csrf must be one of ${CSRF_POLICIES.join(', ')}`)
     for (const key of ['audience', 'scope'] as const) {
       if (r[key] !== undefined && (typeof r[key] !== 'string' || r[key] === '')) problems.push(`${where}.${key} must be a non-empty string`)
     }
@@ -434,6 +437,7 @@ function parseRoutes (value: unknown, problems: string[]): RouteConfig[] {
         ...(typeof r.audience === 'string' && { audience: r.audience }),
         ...(typeof r.scope === 'string' && { scope: r.scope }),
         token: token as RouteTokenMode,
+        csrf: csrf as RouteCsrfPolicy,
         websocket: r.websocket === true,
         dpop: r.dpop === true,
       })

@@ -215,7 +215,7 @@ export const settings = [
     kind: 'json',
     default: '[]',
     description:
-      'JSON array of proxied routes: `{"path":"/api","upstream":"http://api:9000"}` plus optional `rewritePrefix`, `audience`, `scope`, `token` (`required`, `optional`, `none`), `websocket`, `dpop`.',
+      'JSON array of proxied routes: `{"path":"/api","upstream":"http://api:9000"}` plus optional `rewritePrefix`, `audience`, `scope`, `token` (`required`, `optional`, `none`), `csrf` (`header`, the default: every request needs `x-csrf: 1`; `same-origin`: GET and HEAD are also accepted on the browser\'s own same-origin signal, for `EventSource`, images and downloads; see docs/spa.md), `websocket`, `dpop`.',
   },
   {
     name: 'BFF_UPSTREAM_TIMEOUT_SECONDS',

@@ -1,6 +1,14 @@
 /** Whether and how a route attaches the session's access token. */
 export type RouteTokenMode = 'required' | 'optional' | 'none'
 
+/**
+ * How a route refuses cross-site requests (docs/spa.md): `header` needs `x-csrf: 1` on every
+ * request; `same-origin` also takes GET and HEAD on the browser's own signal that the
+ * request comes from this origin (Fetch Metadata), for `EventSource`, `<img>`, `<a download>`
+ * and `<video>`, which cannot set headers. Unsafe methods always need the header.
+ */
+export type RouteCsrfPolicy = 'header' | 'same-origin'
+
 /** One proxied API route (design §6): requests under `path` go to `upstream`, nowhere else. */
 export interface RouteConfig {
   /** Path prefix, starting with `/`, without a trailing slash, e.g. `/api`. */
@@ -12,6 +20,7 @@ export interface RouteConfig {
   readonly audience?: string
   readonly scope?: string
   readonly token: RouteTokenMode
+  readonly csrf: RouteCsrfPolicy
   readonly websocket: boolean
   readonly dpop: boolean
 }
