@@ -1,5 +1,4 @@
 import cookie from '@fastify/cookie'
-import fastifyStatic from '@fastify/static'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/types.ts'
 import { loggerOptions } from './logger.ts'
@@ -9,6 +8,7 @@ import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
 import { registerErrorHandler } from './plugins/error-handler.ts'
 import { registerObservability, requestIdFor } from './plugins/observability.ts'
 import { registerSecurityHeaders } from './plugins/security-headers.ts'
+import { registerSpa } from './plugins/spa.ts'
 import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.ts'
 import { registerCallbackRoute } from './routes/bff/callback.ts'
 import { registerLoginRoute } from './routes/bff/login.ts'
@@ -116,7 +116,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   }
   registerProxyRoutes(app, config.routes)
   if (config.staticDir !== undefined) {
-    await app.register(fastifyStatic, { root: config.staticDir, index: 'index.html', maxAge: 0 })
+    await registerSpa(app, { root: config.staticDir, contentSecurityPolicy: config.contentSecurityPolicy, routePrefixes: config.routes.map((route) => route.path) })
   }
   return app
 }

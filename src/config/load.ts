@@ -1,4 +1,5 @@
 import { parse as parseYaml } from 'yaml'
+import { checkContentSecurityPolicy } from './csp.ts'
 import { settings, type SettingName, type SettingSpec } from './schema.ts'
 import type { Config, RefreshTokenKind, RouteConfig, RouteCsrfPolicy, RouteTokenMode, TokenEndpointAuthMethod } from './types.ts'
 
@@ -108,6 +109,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const backchannelLogout = read.boolean('BFF_BACKCHANNEL_LOGOUT')
   const routesRaw = read.json('BFF_ROUTES')
   const staticDir = read.string('BFF_STATIC_DIR')
+  const contentSecurityPolicy = read.string('BFF_CONTENT_SECURITY_POLICY')
   const logLevel = read.string('BFF_LOG_LEVEL')
 
   if (publicUrl) {
@@ -186,6 +188,11 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   }
 
   const routes = routesRaw === undefined ? undefined : parseRoutes(routesRaw, problems)
+  if (contentSecurityPolicy !== undefined) {
+    const csp = checkContentSecurityPolicy(contentSecurityPolicy, 'BFF_CONTENT_SECURITY_POLICY')
+    problems.push(...csp.problems)
+    warnings.push(...csp.warnings)
+  }
 
   if (problems.length > 0) throw new ConfigError(problems)
 
@@ -241,6 +248,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     backchannelLogout: backchannelLogout!,
     routes: routes!,
     ...(staticDir !== undefined && { staticDir }),
+    contentSecurityPolicy: contentSecurityPolicy!.trim(),
     logLevel: logLevel!,
     warnings,
   })
@@ -381,7 +389,8 @@ function readConfigFile (path: string | undefined, readFile: (path: string) => s
 const ROUTE_KEYS = new Set(['path', 'upstream', 'rewritePrefix', 'audience', 'scope', 'token', 'csrf', 'websocket', 'dpop'])
 const TOKEN_MODES: readonly RouteTokenMode[] = ['required', 'optional', 'none']
 const CSRF_POLICIES: readonly RouteCsrfPolicy[] = ['header', 'same-origin']
-const RESERVED_PREFIXES = ['/bff', '/healthz', '/readyz', '/metrics']
+/** bffgate's own paths: no route may take them, and the SPA's history fallback never answers them. */
+export const RESERVED_PREFIXES = ['/bff', '/healthz', '/readyz', '/metrics']
 
 function parseRoutes (value: unknown, problems: string[]): RouteConfig[] {
   if (!Array.isArray(value)) {

@@ -5,6 +5,8 @@
  * from it (`npm run docs:config`; a test fails when the two disagree).
  */
 
+import { DEFAULT_CONTENT_SECURITY_POLICY } from './csp.ts'
+
 /** How a raw value (a string from the environment, or any JSON value from `BFF_CONFIG`) is read. */
 export type SettingKind = 'string' | 'url' | 'integer' | 'boolean' | 'enum' | 'list' | 'json'
 
@@ -263,6 +265,13 @@ export const settings = [
     name: 'BFF_STATIC_DIR',
     kind: 'string',
     description: 'A folder of static files (the SPA) served at `/`; nothing is served there when unset.',
+  },
+  {
+    name: 'BFF_CONTENT_SECURITY_POLICY',
+    kind: 'string',
+    default: DEFAULT_CONTENT_SECURITY_POLICY,
+    description:
+      'Content-Security-Policy sent with the SPA\'s files from `BFF_STATIC_DIR`. The default is strict: scripts, styles, fonts and API calls from this origin only (no inline script or style, no `eval`), images also as `data:`, no plugins, no `<base>`, no framing. Checked at start: one policy of known directives, none repeated; a script directive allowing inline code, `eval` or any host is warned about. Add hashes (`\'sha256-...\'`) for inline scripts you cannot move to files (docs/spa.md).',
   },
   {
     name: 'BFF_LOG_LEVEL',

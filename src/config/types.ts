@@ -108,6 +108,8 @@ export interface Config {
   readonly backchannelLogout: boolean
   readonly routes: readonly RouteConfig[]
   readonly staticDir?: string
+  /** Sent with the static files (the SPA). */
+  readonly contentSecurityPolicy: string
   readonly logLevel: string
   /** Things that are allowed but deserve a loud warning at start. */
   readonly warnings: readonly string[]

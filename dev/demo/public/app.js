@@ -18,6 +18,7 @@ const bff = createBffClient({
   // cookie is shared. Show it in place; never start a login from here (docs/spa.md, "Several tabs").
   onOtherTabLogout ({ reason }) {
     stopAuto()
+    stopLive()
     show(null)
     $('notice').textContent = reason === 'logout' ? 'You logged out in another tab.' : 'Your session ended in another tab.'
   },
@@ -115,6 +116,31 @@ async function callApi () {
   if (user !== null) show(user)
 }
 
+/**
+ * Server-sent events from the API through bffgate: an EventSource sends no custom header, so
+ * the route is `"csrf": "same-origin"`. bffgate cuts the stream when the session ends; the
+ * browser's reconnect then gets a 401, which closes the EventSource for good.
+ */
+let live
+function startLive () {
+  if (live !== undefined) return
+  live = new EventSource('/live/events')
+  live.addEventListener('tick', (event) => {
+    const { n } = JSON.parse(event.data)
+    $('live').textContent = `tick ${n}`
+    $('live').dataset.ticks = String(n)
+  })
+  live.addEventListener('error', () => {
+    if (live?.readyState === EventSource.CLOSED) $('live').textContent = 'closed (the session ended)'
+    else $('live').textContent = 'reconnecting…'
+  })
+  $('avatar').src = '/live/avatar.svg'
+}
+function stopLive () {
+  live?.close()
+  live = undefined
+}
+
 function stopAuto () {
   clearInterval(autoTimer)
   autoTimer = undefined
@@ -130,13 +156,16 @@ $('auto').addEventListener('change', () => {
 })
 $('logout').addEventListener('click', async () => {
   stopAuto()
+  stopLive()
   await bff.logout()
 })
 // The countdown of the current token.
 setInterval(renderTokens, 1000)
 
 try {
-  show(await bff.getUser())
+  const user = await bff.getUser()
+  show(user)
+  if (user !== null) startLive()
 } catch (err) {
   $('loading').textContent = `bffgate answered an error: ${err.code ?? err.message}`
 }

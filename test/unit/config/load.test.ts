@@ -131,6 +131,13 @@ describe('loadConfig', () => {
     }
   })
 
+  test('issue 17 item 2: BFF_CONTENT_SECURITY_POLICY is strict by default, configurable, and checked at start', () => {
+    assert.match(loadConfig(minimal).contentSecurityPolicy, /^default-src 'self'; script-src 'self';/)
+    assert.equal(loadConfig({ ...minimal, BFF_CONTENT_SECURITY_POLICY: " default-src 'self' " }).contentSecurityPolicy, "default-src 'self'")
+    assert.ok(problemsOf({ ...minimal, BFF_CONTENT_SECURITY_POLICY: "default-src 'self', img-src *" }).some((p) => p.includes('"BFF_CONTENT_SECURITY_POLICY" must be one policy')))
+    assert.ok(loadConfig({ ...minimal, BFF_CONTENT_SECURITY_POLICY: "script-src 'unsafe-inline'" }).warnings.some((w) => w.includes('BFF_CONTENT_SECURITY_POLICY')))
+  })
+
   test('a YAML config file provides settings; the environment wins; secrets are not allowed in it', () => {
     const yaml = 'BFF_PORT: 9090\nBFF_SESSION_IDLE_SECONDS: 600\nBFF_ROUTES:\n  - path: /api\n    upstream: http://api:9000\n'
     const config = loadConfig({ ...minimal, BFF_CONFIG: '/etc/bff.yaml', BFF_PORT: '7070' }, { readFile: () => yaml })
