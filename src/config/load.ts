@@ -1,5 +1,6 @@
 import { parse as parseYaml } from 'yaml'
 import { checkContentSecurityPolicy } from './csp.ts'
+import { checkLoginErrorPath, checkLoginParameterNames } from './login.ts'
 import { settings, type SettingName, type SettingSpec } from './schema.ts'
 import type { Config, RefreshTokenKind, RouteConfig, RouteCsrfPolicy, RouteTokenMode, TokenEndpointAuthMethod } from './types.ts'
 
@@ -110,6 +111,8 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const routesRaw = read.json('BFF_ROUTES')
   const staticDir = read.string('BFF_STATIC_DIR')
   const contentSecurityPolicy = read.string('BFF_CONTENT_SECURITY_POLICY')
+  const loginParametersRaw = read.list('BFF_LOGIN_PARAMETERS', /[\s,]+/)
+  const loginErrorPath = read.string('BFF_LOGIN_ERROR_PATH')
   const logLevel = read.string('BFF_LOG_LEVEL')
 
   if (publicUrl) {
@@ -188,6 +191,9 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   }
 
   const routes = routesRaw === undefined ? undefined : parseRoutes(routesRaw, problems)
+  const loginParameters = loginParametersRaw?.length === 1 && loginParametersRaw[0] === 'none' ? [] : loginParametersRaw
+  if (loginParameters !== undefined) problems.push(...checkLoginParameterNames(loginParameters, 'BFF_LOGIN_PARAMETERS'))
+  if (loginErrorPath !== undefined) problems.push(...checkLoginErrorPath(loginErrorPath.trim(), 'BFF_LOGIN_ERROR_PATH'))
   if (contentSecurityPolicy !== undefined) {
     const csp = checkContentSecurityPolicy(contentSecurityPolicy, 'BFF_CONTENT_SECURITY_POLICY')
     problems.push(...csp.problems)
@@ -246,6 +252,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       refreshTokenKind,
     },
     backchannelLogout: backchannelLogout!,
+    login: { parameters: [...new Set(loginParameters!)], errorPath: loginErrorPath!.trim() },
     routes: routes!,
     ...(staticDir !== undefined && { staticDir }),
     contentSecurityPolicy: contentSecurityPolicy!.trim(),

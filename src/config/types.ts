@@ -47,6 +47,14 @@ export interface OidcConfig {
   readonly dpop: boolean
 }
 
+/** Login options (`BFF_LOGIN_PARAMETERS`, `BFF_LOGIN_ERROR_PATH`). */
+export interface LoginConfig {
+  /** Query parameters of `/bff/login` forwarded to the authorization request. */
+  readonly parameters: readonly string[]
+  /** Where a navigating browser lands when a login fails. */
+  readonly errorPath: string
+}
+
 /** Which kind of refresh token the scopes ask for. */
 export type RefreshTokenKind = 'online' | 'offline' | 'none'
 
@@ -106,6 +114,7 @@ export interface Config {
   readonly server: ServerLimits
   readonly session: SessionConfig
   readonly backchannelLogout: boolean
+  readonly login: LoginConfig
   readonly routes: readonly RouteConfig[]
   readonly staticDir?: string
   /** Sent with the static files (the SPA). */

@@ -54,8 +54,12 @@ export interface OidcClient {
   readonly signingAlgorithms?: readonly string[]
   /** Fresh state, nonce and PKCE verifier for one login attempt. */
   createLoginChecks (): LoginChecks
-  /** The authorization request URL (code flow, PKCE S256; `dpop_jkt` binds the code to a DPoP key). */
-  buildLoginUrl (checks: LoginChecks, options?: { dpop?: DpopKey }): Promise<URL>
+  /**
+   * The authorization request URL (code flow, PKCE S256; `dpop_jkt` binds the code to a DPoP
+   * key). `parameters` are checked login options (`prompt`, `login_hint` ...); they can never
+   * replace a protocol parameter.
+   */
+  buildLoginUrl (checks: LoginChecks, options?: { dpop?: DpopKey; parameters?: Readonly<Record<string, string>> }): Promise<URL>
   /** Finishes the login: validates the authorization response and the ID token, redeems the code. */
   exchangeAuthorizationCode (callbackUrl: URL, checks: LoginChecks, options?: { dpop?: DpopKey }): Promise<TokenSet & { claims: Readonly<Record<string, unknown>> }>
   /** Refresh token grant; with `dpop`, the new access token is bound to that key. */
@@ -108,8 +112,9 @@ export async function createOidcClient (config: OidcConfig): Promise<OidcClient>
 
     createLoginChecks: () => ({ state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() }),
 
-    async buildLoginUrl (checks, { dpop } = {}) {
+    async buildLoginUrl (checks, { dpop, parameters: options = {} } = {}) {
       const parameters: Record<string, string> = {
+        ...options,
         redirect_uri: config.redirectUri,
         scope: config.scopes.join(' '),
         state: checks.state,

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { BffError } from '../../errors.ts'
 import { OidcError } from '../../oidc/client.ts'
+import { loginErrorHandler } from '../../plugins/login-errors.ts'
 import { loadRequestSession, setSessionCookie } from '../../plugins/session.ts'
 import { LOGIN_STATE_TTL_SECONDS, expiredCookieOptions, loginStateCookieName } from '../../session/cookie.ts'
 import { constantTimeEqual } from '../../session/crypto.ts'
@@ -18,7 +19,8 @@ const PROTOCOL_CLAIMS = new Set(['aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash',
  * is created, never reusing an earlier id.
  */
 export function registerCallbackRoute (app: FastifyInstance): void {
-  app.get<{ Querystring: Record<string, unknown> }>('/bff/callback', async (request, reply) => {
+  // A failure sends a navigating browser to the SPA's login error page (loginErrorHandler).
+  app.get<{ Querystring: Record<string, unknown> }>('/bff/callback', { errorHandler: loginErrorHandler }, async (request, reply) => {
     const { oidc, keyring, config, store } = app.bff
     const nowSeconds = Math.floor(Date.now() / 1000)
     const state = request.query.state

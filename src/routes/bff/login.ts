@@ -2,7 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config/types.ts'
 import { safeReturnTo } from '../../gateway/return-to.ts'
 import { BffError } from '../../errors.ts'
+import { pickLoginParameters } from '../../gateway/login-parameters.ts'
 import { OidcError } from '../../oidc/client.ts'
+import { loginErrorHandler } from '../../plugins/login-errors.ts'
 import { createDpopKey } from '../../oidc/dpop.ts'
 import { LOGIN_STATE_TTL_SECONDS, MAX_PENDING_LOGINS, expiredCookieOptions, isLoginStateCookie, loginStateCookieName, loginStateCookieOptions } from '../../session/cookie.ts'
 import { openLoginState, sealLoginState } from '../../session/login-state.ts'
@@ -12,8 +14,12 @@ import { openLoginState, sealLoginState } from '../../session/login-state.ts'
  * state and nonce, kept in an encrypted login-state cookie bound to this browser.
  */
 export function registerLoginRoute (app: FastifyInstance): void {
-  app.get<{ Querystring: { returnTo?: unknown } }>('/bff/login', async (request, reply) => {
+  app.get<{ Querystring: Record<string, unknown> }>('/bff/login', { errorHandler: loginErrorHandler }, async (request, reply) => {
     const { oidc, keyring, config } = app.bff
+    // Login options (prompt, login_hint, organization ...): allowlisted and checked; others dropped.
+    const options = pickLoginParameters(request.query, config.login.parameters)
+    if (!options.ok) throw new BffError('BFF_ERR_LOGIN_PARAMETER_INVALID', { message: `The login parameter "${options.invalid}" is repeated, empty or malformed` })
+    if (options.dropped.length > 0) request.log.info({ event: 'login.parameters_dropped', names: options.dropped }, 'login parameters outside BFF_LOGIN_PARAMETERS dropped')
     const checks = oidc.createLoginChecks()
     const returnTo = safeReturnTo(request.query.returnTo, config.publicUrl)
     // The session's DPoP key is made now: with global DPoP the code is bound to it (`dpop_jkt`).
@@ -21,7 +27,7 @@ export function registerLoginRoute (app: FastifyInstance): void {
     const cookie = sealLoginState(keyring, { ...checks, returnTo, expiresAt: Math.floor(Date.now() / 1000) + LOGIN_STATE_TTL_SECONDS, ...(dpop !== undefined && { dpop }) })
     let url: URL
     try {
-      url = await oidc.buildLoginUrl(checks, config.oidc.dpop && dpop !== undefined ? { dpop } : {})
+      url = await oidc.buildLoginUrl(checks, { parameters: options.parameters, ...(config.oidc.dpop && dpop !== undefined && { dpop }) })
     } catch (err) {
       // Only a pushed authorization request talks to the IdP here.
       request.log.warn({ event: 'login.par_failed', err }, 'pushed authorization request failed')

@@ -138,6 +138,16 @@ describe('loadConfig', () => {
     assert.ok(loadConfig({ ...minimal, BFF_CONTENT_SECURITY_POLICY: "script-src 'unsafe-inline'" }).warnings.some((w) => w.includes('BFF_CONTENT_SECURITY_POLICY')))
   })
 
+  test('issue 17 item 3: login options default to the documented list and a SPA page; bad ones name their variable', () => {
+    const config = loadConfig(minimal)
+    assert.deepEqual(config.login, { parameters: ['prompt', 'login_hint', 'screen_hint', 'organization', 'invitation', 'ui_locales', 'acr_values'], errorPath: '/' })
+    assert.deepEqual(loadConfig({ ...minimal, BFF_LOGIN_PARAMETERS: 'prompt, max_age prompt', BFF_LOGIN_ERROR_PATH: '/oops' }).login, { parameters: ['prompt', 'max_age'], errorPath: '/oops' })
+    assert.deepEqual(loadConfig({ ...minimal, BFF_LOGIN_PARAMETERS: 'none' }).login.parameters, [])
+    const problems = problemsOf({ ...minimal, BFF_LOGIN_PARAMETERS: 'prompt redirect_uri', BFF_LOGIN_ERROR_PATH: 'https://evil.example/' })
+    assert.ok(problems.some((p) => p.includes('"BFF_LOGIN_PARAMETERS" must not allow "redirect_uri"')))
+    assert.ok(problems.some((p) => p.includes('"BFF_LOGIN_ERROR_PATH" must be a path')))
+  })
+
   test('a YAML config file provides settings; the environment wins; secrets are not allowed in it', () => {
     const yaml = 'BFF_PORT: 9090\nBFF_SESSION_IDLE_SECONDS: 600\nBFF_ROUTES:\n  - path: /api\n    upstream: http://api:9000\n'
     const config = loadConfig({ ...minimal, BFF_CONFIG: '/etc/bff.yaml', BFF_PORT: '7070' }, { readFile: () => yaml })
