@@ -45,6 +45,8 @@ export async function registerSpa (app: FastifyInstance, options: SpaOptions): P
       const pathname = request.url.split('?', 1)[0]!
       if (!isHistoryFallback(request.method, pathname, request.headers, reserved)) return
       if (await isFileOrFolder(root, pathname)) return
+      // The same URL is a JSON 404 for a fetch: a cache must keep the two apart.
+      reply.header('vary', 'Sec-Fetch-Mode, Accept')
       return reply.sendFile('index.html')
     })
     await spa.register(fastifyStatic, {

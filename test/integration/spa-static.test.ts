@@ -62,6 +62,8 @@ describe('issue 17 item 2: the SPA served like a static host', () => {
         assert.equal(res.body.toString(), INDEX)
         assert.equal(res.headers['cache-control'], 'no-cache')
         assert.equal(res.headers['content-security-policy'], DEFAULT_CONTENT_SECURITY_POLICY)
+        assert.match(String(res.headers.vary), /sec-fetch-mode/i, 'a cache must not serve this HTML to a fetch')
+        assert.match(String(res.headers.vary), /\baccept\b/i)
       }
     }
     // A real folder with its own index.html is still itself.
