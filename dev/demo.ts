@@ -3,10 +3,12 @@
  * page served by bffgate. Uses Redis when BFF_REDIS_URL is set, the memory store otherwise;
  * listens on BFF_PORT (default 8080). Prints the URL and the test user's credentials.
  */
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { buildApp } from '../src/app.ts'
 import { ConfigError, loadConfig } from '../src/config/load.ts'
 import { startDemoApi } from './api/index.ts'
+import { inlineScriptHashes, policyWithScriptHashes } from './demo/csp.ts'
 import { DEFAULT_USER, startDevIdp } from './idp/index.ts'
 
 const port = Number(process.env.BFF_PORT ?? 8080)
@@ -42,7 +44,10 @@ try {
     BFF_SESSION_SECRET: sessionSecret,
     BFF_SESSION_STORE: process.env.BFF_REDIS_URL ? 'redis' : 'memory',
     ...(process.env.BFF_REDIS_URL && { BFF_REDIS_URL: process.env.BFF_REDIS_URL }),
-    BFF_ROUTES: JSON.stringify([{ path: '/api', upstream: api.url }]),
+    // /live takes the GETs of an EventSource, an <img> and a download, which cannot send x-csrf.
+    BFF_ROUTES: JSON.stringify([{ path: '/api', upstream: api.url }, { path: '/live', upstream: api.url, csrf: 'same-origin' }]),
+    // The strict default, plus the hashes of minimal.html's inline scripts.
+    BFF_CONTENT_SECURITY_POLICY: policyWithScriptHashes(inlineScriptHashes(readFileSync(new URL('./demo/public/minimal.html', import.meta.url), 'utf8'))),
     BFF_STATIC_DIR: fileURLToPath(new URL('./demo/public', import.meta.url)),
     BFF_LOG_LEVEL: process.env.BFF_LOG_LEVEL ?? 'info',
   })

@@ -1,5 +1,4 @@
 import cookie from '@fastify/cookie'
-import fastifyStatic from '@fastify/static'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/types.ts'
 import { loggerOptions } from './logger.ts'
@@ -10,6 +9,7 @@ import { BffError } from './errors.ts'
 import { registerErrorHandler, sendError } from './plugins/error-handler.ts'
 import { registerObservability, requestIdFor } from './plugins/observability.ts'
 import { registerSecurityHeaders } from './plugins/security-headers.ts'
+import { registerSpa } from './plugins/spa.ts'
 import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.ts'
 import { registerCallbackRoute } from './routes/bff/callback.ts'
 import { registerLoginRoute } from './routes/bff/login.ts'
@@ -127,7 +127,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   }
   registerProxyRoutes(app, config.routes)
   if (config.staticDir !== undefined) {
-    await app.register(fastifyStatic, { root: config.staticDir, index: 'index.html', maxAge: 0 })
+    await registerSpa(app, { root: config.staticDir, contentSecurityPolicy: config.contentSecurityPolicy, routePrefixes: config.routes.map((route) => route.path) })
   }
   return app
 }

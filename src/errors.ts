@@ -20,6 +20,7 @@ export const errorDefinitions = {
   BFF_ERR_LOGIN_STATE_INVALID: { error: 'login_state_invalid', statusCode: 400, message: 'The login attempt is unknown, expired, already used or belongs to another browser: start again at /bff/login' },
   BFF_ERR_LOGOUT_TOKEN_INVALID: { error: 'invalid_request', statusCode: 400, message: 'Invalid logout token' },
   BFF_ERR_LOGIN_RETURN_TO_TOO_LONG: { error: 'return_to_too_long', statusCode: 400, message: 'returnTo is too long to be carried through the login: use a shorter path' },
+  BFF_ERR_LOGIN_PARAMETER_INVALID: { error: 'invalid_login_parameter', statusCode: 400, message: 'A login parameter is malformed' },
   BFF_ERR_LOGIN_FAILED: { error: 'login_failed', statusCode: 400, message: 'The identity provider refused the login' },
   BFF_ERR_IDP_RESPONSE_INVALID: { error: 'idp_response_invalid', statusCode: 502, message: 'The identity provider answered with something that failed validation' },
   BFF_ERR_IDP_UNREACHABLE: { error: 'idp_unavailable', statusCode: 502, message: 'The identity provider could not be reached for the login; try again' },

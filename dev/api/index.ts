@@ -1,7 +1,8 @@
 /**
  * Demo upstream API for development and tests: answers any path and method once the request
  * carries a valid access token from the configured issuer, and echoes what it received
- * (method, path, token claims, headers, and the size and SHA-256 of the body).
+ * (method, path, token claims, headers, and the size and SHA-256 of the body). A few paths
+ * answer content instead, for the SPA's streams, images and downloads (see `contentFor`).
  */
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -59,6 +60,8 @@ export interface DemoApi {
   rejectNext(count: number): void;
   /** Every answer (refusals included) waits `ms` before it is sent, for upstream timeout tests; 0 = off. */
   setDelay(ms: number): void;
+  /** Server-sent event streams (`.../events`) open right now. */
+  openStreams(): number;
 }
 
 /** The body of a successful answer. */
@@ -119,6 +122,33 @@ function headerValues(value: string | string[] | undefined): string[] {
   return Array.isArray(value) ? value : [value];
 }
 
+/** A small SVG picture, for `<img src>` through the gateway. */
+const AVATAR_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48" viewBox="0 0 64 48"><rect width="64" height="48" fill="#2a6"/><circle cx="32" cy="24" r="14" fill="#fff"/></svg>';
+
+type Content = 'events' | { type: string; body: string; disposition?: string };
+
+/**
+ * Authorized content besides the echo, by the path's last segment: `events` (server-sent
+ * events), `avatar.svg` (an image) and `report.csv` (a download, `Content-Disposition:
+ * attachment`).
+ */
+function contentFor(path: string): Content | undefined {
+  const last = path.split('?')[0]!.split('/').pop();
+  if (last === 'events') return 'events';
+  if (last === 'avatar.svg') return { type: 'image/svg+xml', body: AVATAR_SVG };
+  if (last === 'report.csv') return { type: 'text/csv; charset=utf-8', body: 'order,total\n42,19.99\n43,5.00\n', disposition: 'attachment; filename="report.csv"' };
+  return undefined;
+}
+
+function sendContent(res: ServerResponse, content: Exclude<Content, 'events'>): void {
+  res.writeHead(200, {
+    'content-type': content.type,
+    'content-length': Buffer.byteLength(content.body),
+    ...(content.disposition !== undefined && { 'content-disposition': content.disposition }),
+  });
+  res.end(content.body);
+}
+
 /** Starts the demo API and resolves once it is listening. */
 export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
   const host = options.host ?? '127.0.0.1';
@@ -163,11 +193,50 @@ export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
 
     entry.authorized = true;
     entry.claims = result.claims;
+    const content = contentFor(path);
+    if (content !== undefined) {
+      req.resume();
+      entry.status = 200;
+      if (content === 'events') streamEvents(res, result.claims, path);
+      else sendContent(res, content);
+      return;
+    }
     const body = await digestBody(req);
     const echo: DemoApiEcho = { method, path, claims: result.claims, headers: req.headers, body };
     await delayAnswer();
     entry.status = 200;
     sendJson(res, 200, echo);
+  }
+
+  let openStreams = 0;
+  /**
+   * Server-sent events for the caller: `retry: 500`, then one `tick` event (`{"n", "sub",
+   * "writtenAt"}`) right away and every `every` ms (query, default 1000, at least 20), `count`
+   * of them (query; default: until the client goes away), each written on its own.
+   */
+  function streamEvents(res: ServerResponse, claims: JWTPayload, path: string): void {
+    const query = new URLSearchParams(path.split('?')[1] ?? '');
+    const every = Math.max(20, Number(query.get('every') ?? 1000) || 1000);
+    const count = Number(query.get('count') ?? 0) || Infinity;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+    res.write('retry: 500\n\n');
+    openStreams += 1;
+    let n = 0;
+    const tick = () => {
+      n += 1;
+      res.write(`id: ${n}\nevent: tick\ndata: ${JSON.stringify({ n, sub: claims.sub, writtenAt: Date.now() })}\n\n`);
+      if (n >= count) {
+        clearInterval(timer);
+        res.end();
+      }
+    };
+    const timer = setInterval(tick, every);
+    timer.unref();
+    res.once('close', () => {
+      clearInterval(timer);
+      openStreams -= 1;
+    });
+    tick();
   }
 
   const server = createServer((req, res) => {
@@ -213,6 +282,7 @@ export async function startDemoApi(options: DemoApiOptions): Promise<DemoApi> {
     url: `http://${isIPv6(host) ? `[${host}]` : host}:${port}`,
     port,
     requests: () => log.map((entry) => ({ ...entry })),
+    openStreams: () => openStreams,
     rejectNext: (count) => {
       rejectRemaining = nonNegativeInteger('count', count);
     },

@@ -111,6 +111,11 @@ export interface DevIdp {
    */
   revokeSessions(sub: string): Promise<number>;
   /**
+   * The query of every request the authorization endpoint received, oldest first: what a
+   * client sent, including parameters this IdP ignores (Auth0's `organization`, `invitation`).
+   */
+  authorizationRequests(): URLSearchParams[];
+  /**
    * Number of POST /token requests by grant_type, failures included. A request is counted on
    * arrival, before an injected delay.
    */
@@ -162,6 +167,9 @@ export interface DevIdp {
   start(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** oidc-provider's default path of the authorization endpoint (the discovery document names it). */
+const AUTHORIZATION_PATH = '/auth';
 
 const DEFAULTS = {
   host: '127.0.0.1',
@@ -305,8 +313,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     else explicitAuthMethods.set(client.client_id, client.token_endpoint_auth_method);
   };
 
+  const authorizationQueries: URLSearchParams[] = [];
   dispatch = async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://dev-idp.invalid');
+    if (url.pathname === AUTHORIZATION_PATH && req.method === 'GET') authorizationQueries.push(new URLSearchParams(url.search));
     if (await handleInteraction(req, res, url)) return;
     if (handleHook && await handleHook(req, res, url)) return;
     providerCallback(req, res);
@@ -316,6 +326,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     issuer,
     port,
     revokeSessions,
+    authorizationRequests: () => authorizationQueries.map((query) => new URLSearchParams(query)),
     stats: () => stats.snapshot(),
     pushedAuthorizationRequests: () => stats.pushedAuthorizationRequests(),
     resetStats: () => stats.reset(),

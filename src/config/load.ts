@@ -1,7 +1,9 @@
 import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
+import { checkContentSecurityPolicy } from './csp.ts'
+import { checkLoginErrorPath, checkLoginParameterNames } from './login.ts'
 import { settings, type SettingName, type SettingSpec } from './schema.ts'
-import type { Config, RefreshTokenKind, RouteConfig, RouteTokenMode, TokenEndpointAuthMethod } from './types.ts'
+import type { Config, RefreshTokenKind, RouteConfig, RouteCsrfPolicy, RouteTokenMode, TokenEndpointAuthMethod } from './types.ts'
 
 /** Thrown by {@link loadConfig}: every problem found, one per line, each naming its variable. */
 export class ConfigError extends Error {
@@ -114,6 +116,9 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const backchannelLogout = read.boolean('BFF_BACKCHANNEL_LOGOUT')
   const routesRaw = read.json('BFF_ROUTES')
   const staticDir = read.string('BFF_STATIC_DIR')
+  const contentSecurityPolicy = read.string('BFF_CONTENT_SECURITY_POLICY')
+  const loginParametersRaw = read.list('BFF_LOGIN_PARAMETERS', /[\s,]+/)
+  const loginErrorPath = read.string('BFF_LOGIN_ERROR_PATH')
   const logLevel = read.string('BFF_LOG_LEVEL')
 
   if (publicUrl) {
@@ -196,6 +201,14 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   if (trustedProxies.some((range) => range.endsWith('/0'))) {
     warnings.push('BFF_TRUSTED_PROXIES trusts every address (a /0 range): any client can then choose the address bffgate reports for it')
   }
+  const loginParameters = loginParametersRaw?.length === 1 && loginParametersRaw[0] === 'none' ? [] : loginParametersRaw
+  if (loginParameters !== undefined) problems.push(...checkLoginParameterNames(loginParameters, 'BFF_LOGIN_PARAMETERS'))
+  if (loginErrorPath !== undefined) problems.push(...checkLoginErrorPath(loginErrorPath.trim(), 'BFF_LOGIN_ERROR_PATH'))
+  if (contentSecurityPolicy !== undefined) {
+    const csp = checkContentSecurityPolicy(contentSecurityPolicy, 'BFF_CONTENT_SECURITY_POLICY')
+    problems.push(...csp.problems)
+    warnings.push(...csp.warnings)
+  }
 
   if (problems.length > 0) throw new ConfigError(problems)
 
@@ -256,8 +269,10 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       heartbeatSeconds: heartbeatSeconds!,
     },
     backchannelLogout: backchannelLogout!,
+    login: { parameters: [...new Set(loginParameters!)], errorPath: loginErrorPath!.trim() },
     routes: routes!,
     ...(staticDir !== undefined && { staticDir }),
+    contentSecurityPolicy: contentSecurityPolicy!.trim(),
     logLevel: logLevel!,
     warnings,
   })
@@ -412,9 +427,11 @@ function readConfigFile (path: string | undefined, readFile: (path: string) => s
   return values
 }
 
-const ROUTE_KEYS = new Set(['path', 'upstream', 'rewritePrefix', 'audience', 'scope', 'token', 'websocket', 'dpop'])
+const ROUTE_KEYS = new Set(['path', 'upstream', 'rewritePrefix', 'audience', 'scope', 'token', 'csrf', 'websocket', 'dpop'])
 const TOKEN_MODES: readonly RouteTokenMode[] = ['required', 'optional', 'none']
-const RESERVED_PREFIXES = ['/bff', '/healthz', '/readyz', '/metrics']
+const CSRF_POLICIES: readonly RouteCsrfPolicy[] = ['header', 'same-origin']
+/** bffgate's own paths: no route may take them, and the SPA's history fallback never answers them. */
+export const RESERVED_PREFIXES = ['/bff', '/healthz', '/readyz', '/metrics']
 
 function parseRoutes (value: unknown, problems: string[]): RouteConfig[] {
   if (!Array.isArray(value)) {
@@ -454,6 +471,8 @@ function parseRoutes (value: unknown, problems: string[]): RouteConfig[] {
     }
     const token = r.token ?? 'required'
     if (!TOKEN_MODES.includes(token as RouteTokenMode)) problems.push(`${where}.token must be one of ${TOKEN_MODES.join(', ')}`)
+    const csrf = r.csrf ?? 'header'
+    if (!CSRF_POLICIES.includes(csrf as RouteCsrfPolicy)) problems.push(`${where}.csrf must be one of ${CSRF_POLICIES.join(', ')}`)
     for (const key of ['audience', 'scope'] as const) {
       if (r[key] !== undefined && (typeof r[key] !== 'string' || r[key] === '')) problems.push(`${where}.${key} must be a non-empty string`)
     }
@@ -468,6 +487,7 @@ function parseRoutes (value: unknown, problems: string[]): RouteConfig[] {
         ...(typeof r.audience === 'string' && { audience: r.audience }),
         ...(typeof r.scope === 'string' && { scope: r.scope }),
         token: token as RouteTokenMode,
+        csrf: csrf as RouteCsrfPolicy,
         websocket: r.websocket === true,
         dpop: r.dpop === true,
       })

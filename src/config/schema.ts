@@ -5,6 +5,9 @@
  * from it (`npm run docs:config`; a test fails when the two disagree).
  */
 
+import { DEFAULT_CONTENT_SECURITY_POLICY } from './csp.ts'
+import { DEFAULT_LOGIN_PARAMETERS } from './login.ts'
+
 /** How a raw value (a string from the environment, or any JSON value from `BFF_CONFIG`) is read. */
 export type SettingKind = 'string' | 'url' | 'integer' | 'boolean' | 'enum' | 'list' | 'json'
 
@@ -108,6 +111,20 @@ export const settings = [
     default: 'false',
     description:
       'Sender-constrain every access token with DPoP (RFC 9449): a key pair per session, `dpop_jkt` at login, proofs at the token endpoint and on every upstream call. A route can ask for DPoP on its own with `"dpop": true`.',
+  },
+  {
+    name: 'BFF_LOGIN_PARAMETERS',
+    kind: 'list',
+    default: DEFAULT_LOGIN_PARAMETERS.join(' '),
+    description:
+      'Space- or comma-separated names of the query parameters of `/bff/login` forwarded to the authorization request (e.g. `/bff/login?screen_hint=signup`, Auth0 `organization` and `invitation`); `none` forwards none. Values are checked (length, characters; `prompt`, `max_age`, `ui_locales` by their grammar): a malformed one is a 400 (a navigation goes to `BFF_LOGIN_ERROR_PATH`). Other parameters are dropped and logged by name, never by value. Protocol parameters (`redirect_uri`, `scope`, `state`, `audience` ...) cannot be listed.',
+  },
+  {
+    name: 'BFF_LOGIN_ERROR_PATH',
+    kind: 'string',
+    default: '/',
+    description:
+      'Page of the SPA a navigating browser is sent to when a login fails (at `/bff/login` or `/bff/callback`), with bffgate\'s error code in `login_error` (and a registered OAuth error of the IdP, like `login_required`, in `login_error_reason`). Programmatic callers still get the JSON error. A same-origin path outside `/bff/`.',
   },
   {
     name: 'BFF_REDIS_URL',
@@ -244,7 +261,7 @@ export const settings = [
     kind: 'json',
     default: '[]',
     description:
-      'JSON array of proxied routes: `{"path":"/api","upstream":"http://api:9000"}` plus optional `rewritePrefix`, `audience`, `scope`, `token` (`required`, `optional`, `none`), `websocket`, `dpop`.',
+      'JSON array of proxied routes: `{"path":"/api","upstream":"http://api:9000"}` plus optional `rewritePrefix`, `audience`, `scope`, `token` (`required`, `optional`, `none`), `csrf` (`header`, the default: every request needs `x-csrf: 1`; `same-origin`: GET and HEAD are also accepted on the browser\'s own same-origin signal, for `EventSource`, images and downloads; see docs/spa.md), `websocket`, `dpop`.',
   },
   {
     name: 'BFF_TRUSTED_PROXIES',
@@ -298,6 +315,13 @@ export const settings = [
     name: 'BFF_STATIC_DIR',
     kind: 'string',
     description: 'A folder of static files (the SPA) served at `/`; nothing is served there when unset.',
+  },
+  {
+    name: 'BFF_CONTENT_SECURITY_POLICY',
+    kind: 'string',
+    default: DEFAULT_CONTENT_SECURITY_POLICY,
+    description:
+      'Content-Security-Policy sent with the SPA\'s files from `BFF_STATIC_DIR`. The default is strict: scripts, styles, fonts and API calls from this origin only (no inline script or style, no `eval`), images also as `data:`, no plugins, no `<base>`, no framing. Checked at start: one policy of known directives, none repeated; a script directive allowing inline code, `eval` or any host is warned about. Add hashes (`\'sha256-...\'`) for inline scripts you cannot move to files (docs/spa.md).',
   },
   {
     name: 'BFF_LOG_LEVEL',

@@ -1,6 +1,14 @@
 /** Whether and how a route attaches the session's access token. */
 export type RouteTokenMode = 'required' | 'optional' | 'none'
 
+/**
+ * How a route refuses cross-site requests (docs/spa.md): `header` needs `x-csrf: 1` on every
+ * request; `same-origin` also takes GET and HEAD on the browser's own signal that the
+ * request comes from this origin (Fetch Metadata), for `EventSource`, `<img>`, `<a download>`
+ * and `<video>`, which cannot set headers. Unsafe methods always need the header.
+ */
+export type RouteCsrfPolicy = 'header' | 'same-origin'
+
 /** One proxied API route (design §6): requests under `path` go to `upstream`, nowhere else. */
 export interface RouteConfig {
   /** Path prefix, starting with `/`, without a trailing slash, e.g. `/api`. */
@@ -12,6 +20,7 @@ export interface RouteConfig {
   readonly audience?: string
   readonly scope?: string
   readonly token: RouteTokenMode
+  readonly csrf: RouteCsrfPolicy
   readonly websocket: boolean
   readonly dpop: boolean
 }
@@ -36,6 +45,14 @@ export interface OidcConfig {
   readonly par: boolean
   /** DPoP for every token (`BFF_DPOP`). */
   readonly dpop: boolean
+}
+
+/** Login options (`BFF_LOGIN_PARAMETERS`, `BFF_LOGIN_ERROR_PATH`). */
+export interface LoginConfig {
+  /** Query parameters of `/bff/login` forwarded to the authorization request. */
+  readonly parameters: readonly string[]
+  /** Where a navigating browser lands when a login fails. */
+  readonly errorPath: string
 }
 
 /** Which kind of refresh token the scopes ask for. */
@@ -113,8 +130,11 @@ export interface Config {
   readonly session: SessionConfig
   readonly sessionEvents: SessionEventsConfig
   readonly backchannelLogout: boolean
+  readonly login: LoginConfig
   readonly routes: readonly RouteConfig[]
   readonly staticDir?: string
+  /** Sent with the static files (the SPA). */
+  readonly contentSecurityPolicy: string
   readonly logLevel: string
   /** Things that are allowed but deserve a loud warning at start. */
   readonly warnings: readonly string[]

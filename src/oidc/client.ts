@@ -59,8 +59,10 @@ export interface OidcClient {
    * The authorization request URL (code flow, PKCE S256; `dpop_jkt` binds the code to a DPoP
    * key). `maxAgeSeconds` is OIDC Core's `max_age` (§3.1.2.1): the IdP must authenticate the
    * user afresh when its session is older; `prompt: 'login'` asks for that unconditionally.
+   * `parameters` are checked login options (`prompt`, `login_hint` ...); they can never
+   * replace a protocol parameter, and bffgate's own `max_age` and `prompt` win over them.
    */
-  buildLoginUrl (checks: LoginChecks, options?: { dpop?: DpopKey; maxAgeSeconds?: number; prompt?: 'login' }): Promise<URL>
+  buildLoginUrl (checks: LoginChecks, options?: { dpop?: DpopKey; maxAgeSeconds?: number; prompt?: 'login'; parameters?: Readonly<Record<string, string>> }): Promise<URL>
   /** Finishes the login: validates the authorization response and the ID token, redeems the code. */
   exchangeAuthorizationCode (callbackUrl: URL, checks: LoginChecks, options?: { dpop?: DpopKey }): Promise<TokenSet & { claims: Readonly<Record<string, unknown>> }>
   /** Refresh token grant; with `dpop`, the new access token is bound to that key. */
@@ -128,8 +130,9 @@ export async function createOidcClient (config: OidcConfig): Promise<OidcClient>
 
     createLoginChecks: () => ({ state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() }),
 
-    async buildLoginUrl (checks, { dpop, maxAgeSeconds, prompt } = {}) {
+    async buildLoginUrl (checks, { dpop, maxAgeSeconds, prompt, parameters: options = {} } = {}) {
       const parameters: Record<string, string> = {
+        ...options,
         redirect_uri: config.redirectUri,
         scope: config.scopes.join(' '),
         state: checks.state,

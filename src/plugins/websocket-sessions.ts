@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import type { LoadedSession, SessionStore } from '../session/types.ts'
 
-/** The part of a `ws` WebSocket this registry uses. */
+/** The part of a `ws` WebSocket this registry uses (a long-lived HTTP answer is adapted to it). */
 export interface ClosableSocket {
   close (code: number, reason: string): void
   once (event: 'close', listener: () => void): unknown
@@ -11,9 +11,10 @@ export interface ClosableSocket {
 const SESSION_ENDED_CLOSE_CODE = 1008
 
 /**
- * The WebSocket connections this replica proxies, by session. A session ended on any replica
- * (logout, back-channel logout, teardown: the store announces it) closes its connections
- * here at once; a periodic sweep closes those whose session simply expired.
+ * The WebSocket connections and long-lived HTTP answers (server-sent events, streamed
+ * downloads) this replica proxies, by session. A session ended on any replica (logout,
+ * back-channel logout, teardown: the store announces it) closes its connections here at
+ * once; a periodic sweep closes those whose session simply expired.
  */
 export function createWebSocketSessions (store: SessionStore, options: { log: { info (obj: object, msg: string): void } }) {
   /** Upgrade sockets between the session check and the WebSocket handshake. */
@@ -26,7 +27,7 @@ export function createWebSocketSessions (store: SessionStore, options: { log: { 
       if (entry === undefined) continue
       open.delete(key)
       for (const socket of entry.sockets) socket.close(SESSION_ENDED_CLOSE_CODE, 'session_ended')
-      options.log.info({ event: 'websocket.closed', reason, connections: entry.sockets.size }, 'closed the WebSockets of an ended session')
+      options.log.info({ event: 'websocket.closed', reason, connections: entry.sockets.size }, 'closed the connections of an ended session')
     }
   }
   store.onSessionsEnded((keys) => closeSessions(keys, 'session_ended'))
@@ -40,6 +41,17 @@ export function createWebSocketSessions (store: SessionStore, options: { log: { 
   }, 30_000)
   sweep.unref()
 
+  const track = (session: LoadedSession, socket: ClosableSocket): void => {
+    const key = session.handle.storageKey
+    const entry = open.get(key) ?? { session, sockets: new Set<ClosableSocket>() }
+    entry.sockets.add(socket)
+    open.set(key, entry)
+    socket.once('close', () => {
+      entry.sockets.delete(socket)
+      if (entry.sockets.size === 0 && open.get(key) === entry) open.delete(key)
+    })
+  }
+
   return {
     /** Remembers which session an upgrade request belongs to, until its WebSocket opens. */
     expect (rawSocket: Socket, session: LoadedSession): void {
@@ -51,16 +63,10 @@ export function createWebSocketSessions (store: SessionStore, options: { log: { 
       // checked upgrade request meet, since @fastify/http-proxy's hook receives no request.
       const raw = Reflect.get(socket, '_socket') as Socket | undefined
       const session = raw === undefined ? undefined : pending.get(raw)
-      if (session === undefined) return
-      const key = session.handle.storageKey
-      const entry = open.get(key) ?? { session, sockets: new Set<ClosableSocket>() }
-      entry.sockets.add(socket)
-      open.set(key, entry)
-      socket.once('close', () => {
-        entry.sockets.delete(socket)
-        if (entry.sockets.size === 0 && open.get(key) === entry) open.delete(key)
-      })
+      if (session !== undefined) track(session, socket)
     },
+    /** Binds a connection to its session until it closes: it is closed when the session ends. */
+    track,
     close (): void {
       clearInterval(sweep)
     },

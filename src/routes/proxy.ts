@@ -7,7 +7,7 @@ import type { RouteConfig } from '../config/types.ts'
 import { BffError } from '../errors.ts'
 import { privateForSharedCaches } from '../gateway/cache-control.ts'
 import { hasDotSegment } from '../gateway/dot-segments.ts'
-import { connectionListed, createForwarder, isHopByHop } from '../gateway/forwarder.ts'
+import { BUFFERED_RESPONSE_MAX_BYTES, connectionListed, createForwarder, isHopByHop } from '../gateway/forwarder.ts'
 import { forwardingHeaders, isForwardingHeader } from '../gateway/forwarding.ts'
 import { setCookieName } from '../gateway/set-cookie.ts'
 import { guardCsrf } from '../plugins/csrf.ts'
@@ -72,6 +72,14 @@ function guardWebSocketOrigin (request: FastifyRequest): void {
   throw new BffError('BFF_ERR_CSRF_ORIGIN_MISMATCH')
 }
 
+/** A streamed answer as the session registry closes it: the connection is cut (the upstream request is aborted with it). */
+function closableAnswer (reply: FastifyReply): ClosableSocket {
+  return {
+    close: () => { reply.raw.destroy() },
+    once: (event, listener) => reply.raw.once(event, listener),
+  }
+}
+
 /** The `Authorization` (and `DPoP`) headers for the upstream; none without a token. */
 function upstreamCredentials (state: ProxyState | null): { authorization?: string; dpop?: string } {
   if (state === null) return {}
@@ -128,8 +136,9 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
   const publicProto = new URL(publicUrl).protocol.slice(0, -1)
   const forwarder = createForwarder({ headersTimeoutMs: app.bff.config.upstreamTimeoutSeconds * 1000 })
   app.addHook('onClose', async () => forwarder.close())
-  // Only with a WebSocket route: the registry holds a Redis subscription and a sweep timer.
-  const webSockets = routes.some((route) => route.websocket) ? createWebSocketSessions(app.bff.store, { log: app.log }) : undefined
+  // Only with a route that carries a session: the registry holds a Redis subscription and a
+  // sweep timer, and closes WebSockets and long-lived answers when their session ends.
+  const webSockets = routes.some((route) => route.token !== 'none') ? createWebSocketSessions(app.bff.store, { log: app.log }) : undefined
   if (webSockets !== undefined) app.addHook('onClose', async () => webSockets.close())
   /**
    * An upstream must not set (or overwrite) bffgate's own cookies on the app's origin: each
@@ -192,6 +201,9 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
             state.replayReason = why
             return 'drop'
           }
+          // An answer that streams (server-sent events, a download) may outlive its session: it is
+          // cut when the session ends, as a WebSocket is closed.
+          if (state !== null && !(Number(headers['content-length']) <= BUFFERED_RESPONSE_MAX_BYTES)) webSockets!.track(state.session, closableAnswer(reply))
           // An answer fetched with the user's token is for this user only (RFC 9111 §3.5).
           return withoutOurCookies(state === null ? headers : privateForSharedCaches(headers))
         },
@@ -246,7 +258,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
         const upgrade = route.websocket && isWebSocketUpgrade(request)
         // A WebSocket handshake cannot carry the CSRF header: its Origin must be ours instead.
         if (upgrade) guardWebSocketOrigin(request)
-        else guardCsrf(request)
+        else guardCsrf(request, route.csrf)
         if (route.token === 'none') return
         const session = await loadRequestSession(request, { slide: true })
         if (session === undefined) {

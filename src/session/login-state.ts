@@ -22,6 +22,8 @@ export interface LoginState {
    * is remembered here, where it is sent.
    */
   readonly previousSession?: string
+  /** The checked login options (`BFF_LOGIN_PARAMETERS`) sent with the attempt, kept for a retry. */
+  readonly parameters?: Readonly<Record<string, string>>
   /** This attempt already asked the IdP for a fresh authentication (`prompt=login`). */
   readonly reauthenticate?: true
 }

@@ -12,8 +12,11 @@ export interface AttackerSite {
   close (): Promise<void>
 }
 
-/** Serves one page with two auto-submittable forms aimed at `target` (bffgate's origin). */
-export async function startAttackerSite (target: string): Promise<AttackerSite> {
+/**
+ * Serves one page with two auto-submittable forms aimed at `target` (bffgate's origin), and
+ * `extra` HTML (more attempts on `target`) after them.
+ */
+export async function startAttackerSite (target: string, extra = ''): Promise<AttackerSite> {
   const page = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Win a prize</title></head>
 <body>
@@ -25,6 +28,7 @@ export async function startAttackerSite (target: string): Promise<AttackerSite> 
   <form id="logout" method="post" action="${target}/bff/logout">
     <button id="submit-logout">Unsubscribe</button>
   </form>
+${extra}
 </body></html>`
   const server = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { after, afterEach, before, describe, test } from 'node:test'
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core'
 import type * as BffClientModule from '../../packages/bffgate-client/index.js'
+import { inlineScriptHashes, policyWithScriptHashes } from '../../dev/demo/csp.ts'
 import { freePort, startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { USER, startStack, type Stack } from '../helpers/stack.ts'
 import { startAttackerSite, type AttackerSite } from './attacker.ts'
@@ -42,7 +43,14 @@ before(async () => {
     redis,
     backchannel: true,
     idp: { port: idpPort, issuer: `http://localhost:${idpPort}`, accessTokenTtlSeconds: ACCESS_TOKEN_TTL_SECONDS },
-    env: { BFF_STATIC_DIR: DEMO_DIR, BFF_REFRESH_SKEW_SECONDS: '1', BFF_LOG_LEVEL: 'info' },
+    env: {
+      BFF_STATIC_DIR: DEMO_DIR,
+      BFF_REFRESH_SKEW_SECONDS: '1',
+      BFF_LOG_LEVEL: 'info',
+      // The strict default CSP, plus the hashes of minimal.html's inline scripts (as `npm run demo` does).
+      BFF_CONTENT_SECURITY_POLICY: policyWithScriptHashes(inlineScriptHashes(readFileSync(`${DEMO_DIR}minimal.html`, 'utf8'))),
+    },
+    routes: (api) => [{ path: '/api', upstream: api }, { path: '/live', upstream: api, csrf: 'same-origin' }],
   })
   attacker = await startAttackerSite(stack.url)
 })

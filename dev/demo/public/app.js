@@ -18,6 +18,7 @@ const bff = createBffClient({
   // cookie is shared. Show it in place; never start a login from here (docs/spa.md, "Several tabs").
   onOtherTabLogout ({ reason }) {
     stopAuto()
+    stopLive()
     show(null)
     $('notice').textContent = reason === 'logout' ? 'You logged out in another tab.' : 'Your session ended in another tab.'
   },
@@ -37,6 +38,7 @@ const ENDED = {
 // Subscribed once signed in (below): the stream needs a session.
 const onSessionEnded = ({ reason }) => {
   stopAuto()
+  stopLive()
   if (reason === 'logout') {
     // Only another tab's logout reaches this tab: bff.logout() closes its own stream first.
     show(null)
@@ -142,6 +144,31 @@ async function callApi () {
   if (user !== null) show(user)
 }
 
+/**
+ * Server-sent events from the API through bffgate: an EventSource sends no custom header, so
+ * the route is `"csrf": "same-origin"`. bffgate cuts the stream when the session ends; the
+ * browser's reconnect then gets a 401, which closes the EventSource for good.
+ */
+let live
+function startLive () {
+  if (live !== undefined) return
+  live = new EventSource('/live/events')
+  live.addEventListener('tick', (event) => {
+    const { n } = JSON.parse(event.data)
+    $('live').textContent = `tick ${n}`
+    $('live').dataset.ticks = String(n)
+  })
+  live.addEventListener('error', () => {
+    if (live?.readyState === EventSource.CLOSED) $('live').textContent = 'closed (the session ended)'
+    else $('live').textContent = 'reconnecting…'
+  })
+  $('avatar').src = '/live/avatar.svg'
+}
+function stopLive () {
+  live?.close()
+  live = undefined
+}
+
 function stopAuto () {
   clearInterval(autoTimer)
   autoTimer = undefined
@@ -158,6 +185,7 @@ $('auto').addEventListener('change', () => {
 })
 $('logout').addEventListener('click', async () => {
   stopAuto()
+  stopLive()
   await bff.logout()
 })
 // The countdown of the current token.
@@ -169,6 +197,7 @@ try {
   if (user !== null) {
     bff.onSessionEnded(onSessionEnded)
     bff.onSessionExpiring(onSessionExpiring)
+    startLive()
   }
 } catch (err) {
   $('loading').textContent = `bffgate answered an error: ${err.code ?? err.message}`

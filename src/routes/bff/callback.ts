@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { BffError } from '../../errors.ts'
 import { OidcError } from '../../oidc/client.ts'
+import { loginErrorHandler } from '../../plugins/login-errors.ts'
 import { loadRequestSession, setSessionCookie } from '../../plugins/session.ts'
 import { LOGIN_STATE_TTL_SECONDS, expiredCookieOptions, loginStateCookieName } from '../../session/cookie.ts'
 import { constantTimeEqual } from '../../session/crypto.ts'
@@ -20,7 +21,8 @@ const PROTOCOL_CLAIMS = new Set(['aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash',
  * is created, never reusing an earlier id.
  */
 export function registerCallbackRoute (app: FastifyInstance): void {
-  app.get<{ Querystring: Record<string, unknown> }>('/bff/callback', async (request, reply) => {
+  // A failure sends a navigating browser to the SPA's login error page (loginErrorHandler).
+  app.get<{ Querystring: Record<string, unknown> }>('/bff/callback', { errorHandler: loginErrorHandler }, async (request, reply) => {
     const { oidc, keyring, config, store } = app.bff
     const nowSeconds = Math.floor(Date.now() / 1000)
     const state = request.query.state
@@ -64,7 +66,7 @@ export function registerCallbackRoute (app: FastifyInstance): void {
       // prompt=login; if the IdP still answers with the old authentication, say so (no loop).
       if (login.reauthenticate !== true) {
         request.log.info({ event: 'login.reauthenticate' }, 'the IdP session is older than the absolute lifetime: asking for a fresh authentication')
-        return startLogin(request, reply, { returnTo: login.returnTo, ...(login.previousSession !== undefined && { previousSession: login.previousSession }), reauthenticate: true })
+        return startLogin(request, reply, { returnTo: login.returnTo, ...(login.parameters !== undefined && { parameters: login.parameters }), ...(login.previousSession !== undefined && { previousSession: login.previousSession }), reauthenticate: true })
       }
       request.log.warn({ event: 'login.failed', kind: 'stale_authentication' }, 'the IdP did not authenticate afresh')
       throw new BffError('BFF_ERR_LOGIN_FAILED', { message: 'The identity provider did not authenticate you afresh; sign out at the identity provider and log in again' })

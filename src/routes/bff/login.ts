@@ -2,7 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config/types.ts'
 import { safeReturnTo } from '../../gateway/return-to.ts'
 import { BffError } from '../../errors.ts'
+import { pickLoginParameters } from '../../gateway/login-parameters.ts'
 import { OidcError } from '../../oidc/client.ts'
+import { loginErrorHandler } from '../../plugins/login-errors.ts'
 import { createDpopKey } from '../../oidc/dpop.ts'
 import { LOGIN_STATE_TTL_SECONDS, MAX_PENDING_LOGINS, expiredCookieOptions, isLoginStateCookie, loginStateCookieName, loginStateCookieOptions } from '../../session/cookie.ts'
 import { MAX_LOGIN_COOKIE_LENGTH, openLoginState, sealLoginState } from '../../session/login-state.ts'
@@ -16,15 +18,23 @@ const MAX_RETURN_TO_LENGTH = MAX_LOGIN_COOKIE_LENGTH
  * state and nonce, kept in an encrypted login-state cookie bound to this browser.
  */
 export function registerLoginRoute (app: FastifyInstance): void {
-  app.get<{ Querystring: { returnTo?: unknown } }>('/bff/login', async (request, reply) => {
+  app.get<{ Querystring: Record<string, unknown> }>('/bff/login', { errorHandler: loginErrorHandler }, async (request, reply) => {
     const { config } = app.bff
     const raw = request.query.returnTo
     if (typeof raw === 'string' && raw.length > MAX_RETURN_TO_LENGTH) throw new BffError('BFF_ERR_LOGIN_RETURN_TO_TOO_LONG')
+    // Login options (prompt, login_hint, organization ...): allowlisted and checked; others dropped.
+    const options = pickLoginParameters(request.query, config.login.parameters)
+    if (!options.ok) throw new BffError('BFF_ERR_LOGIN_PARAMETER_INVALID', { message: `The login parameter "${options.invalid}" is repeated, empty or malformed` })
+    if (options.dropped.length > 0) request.log.info({ event: 'login.parameters_dropped', names: options.dropped }, 'login parameters outside BFF_LOGIN_PARAMETERS dropped')
     // The SameSite=Strict session cookie is sent here (a same-site navigation from the SPA) but
     // not on the IdP's redirect to the callback: remember it, so the callback can end that session.
     const current = request.cookies[config.session.cookieName]
     const previousSession = current !== undefined && current.length === TICKET_LENGTH ? current : undefined
-    return startLogin(request, reply, { returnTo: safeReturnTo(raw, config.publicUrl), ...(previousSession !== undefined && { previousSession }) })
+    return startLogin(request, reply, {
+      returnTo: safeReturnTo(raw, config.publicUrl),
+      ...(Object.keys(options.parameters).length > 0 && { parameters: options.parameters }),
+      ...(previousSession !== undefined && { previousSession }),
+    })
   })
 }
 
@@ -37,7 +47,7 @@ export function registerLoginRoute (app: FastifyInstance): void {
 export async function startLogin (
   request: FastifyRequest,
   reply: FastifyReply,
-  attempt: { returnTo: string; previousSession?: string; reauthenticate?: true },
+  attempt: { returnTo: string; parameters?: Readonly<Record<string, string>>; previousSession?: string; reauthenticate?: true },
 ): Promise<FastifyReply> {
   const { oidc, keyring, config } = request.server.bff
   const checks = oidc.createLoginChecks()
@@ -55,6 +65,7 @@ export async function startLogin (
   try {
     url = await oidc.buildLoginUrl(checks, {
       ...(config.oidc.dpop && dpop !== undefined && { dpop }),
+      ...(attempt.parameters !== undefined && { parameters: attempt.parameters }),
       maxAgeSeconds: config.session.absoluteSeconds,
       ...(attempt.reauthenticate === true && { prompt: 'login' as const }),
     })

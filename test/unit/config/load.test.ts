@@ -113,14 +113,39 @@ describe('loadConfig', () => {
   test('routes are validated one by one with their index', () => {
     const config = loadConfig({ ...minimal, BFF_ROUTES: JSON.stringify([{ path: '/api/', upstream: 'http://api:9000' }, { path: '/orders', upstream: 'https://orders.internal', rewritePrefix: '/v2', token: 'optional', audience: 'https://orders' }]) })
     assert.deepEqual(config.routes, [
-      { path: '/api', upstream: 'http://api:9000', rewritePrefix: '', token: 'required', websocket: false, dpop: false },
-      { path: '/orders', upstream: 'https://orders.internal', rewritePrefix: '/v2', audience: 'https://orders', token: 'optional', websocket: false, dpop: false },
+      { path: '/api', upstream: 'http://api:9000', rewritePrefix: '', token: 'required', csrf: 'header', websocket: false, dpop: false },
+      { path: '/orders', upstream: 'https://orders.internal', rewritePrefix: '/v2', audience: 'https://orders', token: 'optional', csrf: 'header', websocket: false, dpop: false },
     ])
     const problems = problemsOf({ ...minimal, BFF_ROUTES: JSON.stringify([{ path: 'api', upstream: 'ftp://x' }, { path: '/bff/x', upstream: 'http://a' }, { path: '/a', upstream: 'http://a/base', token: 'sometimes', extra: 1 }, { path: '/b/../c', upstream: 'http://a' }]) })
     for (const expected of ['"BFF_ROUTES"[0].path', '"BFF_ROUTES"[0].upstream', '"BFF_ROUTES"[1].path "/bff/x" collides', '"BFF_ROUTES"[2].upstream must be an origin only', '"BFF_ROUTES"[2].token', '"BFF_ROUTES"[2] has an unknown key "extra"', '"BFF_ROUTES"[3].path']) {
       assert.ok(problems.some((p) => p.includes(expected)), `missing ${expected} in ${problems.join('; ')}`)
     }
     assert.ok(problemsOf({ ...minimal, BFF_ROUTES: '[{' }).some((p) => p.includes('"BFF_ROUTES" must be valid JSON')))
+  })
+
+  test('issue 17 item 1: a route\'s CSRF policy is header (the default) or same-origin, nothing else', () => {
+    const config = loadConfig({ ...minimal, BFF_ROUTES: JSON.stringify([{ path: '/events', upstream: 'http://api:9000', csrf: 'same-origin' }]) })
+    assert.equal(config.routes[0]?.csrf, 'same-origin')
+    for (const csrf of ['none', 'off', true, 'SAME-ORIGIN', '']) {
+      assert.ok(problemsOf({ ...minimal, BFF_ROUTES: JSON.stringify([{ path: '/a', upstream: 'http://a', csrf }]) }).some((p) => p.includes('"BFF_ROUTES"[0].csrf must be one of header, same-origin')), String(csrf))
+    }
+  })
+
+  test('issue 17 item 2: BFF_CONTENT_SECURITY_POLICY is strict by default, configurable, and checked at start', () => {
+    assert.match(loadConfig(minimal).contentSecurityPolicy, /^default-src 'self'; script-src 'self';/)
+    assert.equal(loadConfig({ ...minimal, BFF_CONTENT_SECURITY_POLICY: " default-src 'self' " }).contentSecurityPolicy, "default-src 'self'")
+    assert.ok(problemsOf({ ...minimal, BFF_CONTENT_SECURITY_POLICY: "default-src 'self', img-src *" }).some((p) => p.includes('"BFF_CONTENT_SECURITY_POLICY" must be one policy')))
+    assert.ok(loadConfig({ ...minimal, BFF_CONTENT_SECURITY_POLICY: "script-src 'unsafe-inline'" }).warnings.some((w) => w.includes('BFF_CONTENT_SECURITY_POLICY')))
+  })
+
+  test('issue 17 item 3: login options default to the documented list and a SPA page; bad ones name their variable', () => {
+    const config = loadConfig(minimal)
+    assert.deepEqual(config.login, { parameters: ['prompt', 'login_hint', 'screen_hint', 'organization', 'invitation', 'ui_locales', 'acr_values'], errorPath: '/' })
+    assert.deepEqual(loadConfig({ ...minimal, BFF_LOGIN_PARAMETERS: 'prompt, max_age prompt', BFF_LOGIN_ERROR_PATH: '/oops' }).login, { parameters: ['prompt', 'max_age'], errorPath: '/oops' })
+    assert.deepEqual(loadConfig({ ...minimal, BFF_LOGIN_PARAMETERS: 'none' }).login.parameters, [])
+    const problems = problemsOf({ ...minimal, BFF_LOGIN_PARAMETERS: 'prompt redirect_uri', BFF_LOGIN_ERROR_PATH: 'https://evil.example/' })
+    assert.ok(problems.some((p) => p.includes('"BFF_LOGIN_PARAMETERS" must not allow "redirect_uri"')))
+    assert.ok(problems.some((p) => p.includes('"BFF_LOGIN_ERROR_PATH" must be a path')))
   })
 
   test('a YAML config file provides settings; the environment wins; secrets are not allowed in it', () => {
