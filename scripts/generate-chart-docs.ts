@@ -27,6 +27,7 @@ export const valuesFile = new URL('values.yaml', chartDir)
  */
 export const chartManagedSettings: Readonly<Record<string, string>> = {
   BFF_PORT: '`containerPort`',
+  BFF_ADMIN_PORT: '`adminPort`',
   BFF_OIDC_CLIENT_SECRET: '`secrets.clientSecret` or `secrets.existingSecret` (as `BFF_OIDC_CLIENT_SECRET_FILE`)',
   BFF_OIDC_CLIENT_PRIVATE_KEY: '`secrets.clientPrivateKey` or `secrets.existingSecret` (as `BFF_OIDC_CLIENT_PRIVATE_KEY_FILE`)',
   BFF_SESSION_SECRET: '`secrets.sessionSecret` or `secrets.existingSecret` (as `BFF_SESSION_SECRET_FILE`)',

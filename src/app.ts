@@ -2,6 +2,7 @@ import cookie from '@fastify/cookie'
 import fastifyStatic from '@fastify/static'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/types.ts'
+import { buildAdminApp } from './admin.ts'
 import { loggerOptions } from './logger.ts'
 import { createMetrics, type GatewayMetrics } from './metrics.ts'
 import { createOidcClient, type OidcClient } from './oidc/client.ts'
@@ -34,6 +35,11 @@ export interface Gateway {
 declare module 'fastify' {
   interface FastifyInstance {
     bff: Gateway
+    /**
+     * The admin listener's instance (`/metrics` and the probes, see `admin.ts`); not listening
+     * until its owner calls `listen` on it; closed when the browser-facing app starts closing.
+     */
+    admin: FastifyInstance
   }
 }
 
@@ -94,7 +100,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     exchangeTimeoutMs: config.oidc.timeoutSeconds * 1000,
     log: app.log,
   })
-  app.decorate('bff', { config, metrics, keyring, store, oidc, tokens })
+  const gateway: Gateway = { config, metrics, keyring, store, oidc, tokens }
+  app.decorate('bff', gateway)
+  const admin = buildAdminApp(gateway, app.log)
+  app.decorate('admin', admin)
+  // Closed first: the kubelet's readiness probe then fails at once while requests drain.
+  app.addHook('preClose', async () => { await admin.close() })
 
   registerErrorHandler(app)
   await registerObservability(app, { maxEventLoopDelayMs: config.server.maxEventLoopDelayMs })

@@ -51,12 +51,14 @@ async function main (): Promise<void> {
   process.once('SIGTERM', () => shutdown('SIGTERM'))
   process.once('SIGINT', () => shutdown('SIGINT'))
 
-  try {
-    await app.listen({ port: config.port, host: config.host })
-  } catch (err) {
-    process.stderr.write(`bffgate: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}\n`)
-    await app.close().catch(() => {})
-    process.exit(1)
+  for (const [server, { host, port }, setting] of [[app, config, 'BFF_PORT'], [app.admin, config.admin, 'BFF_ADMIN_PORT']] as const) {
+    try {
+      await server.listen({ port, host })
+    } catch (err) {
+      process.stderr.write(`bffgate: cannot listen on ${host}:${port}: ${(err as Error).message} (${setting})\n`)
+      await app.close().catch(() => {})
+      process.exit(1)
+    }
   }
 }
 

@@ -68,6 +68,8 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
 
   const port = read.integer('BFF_PORT')
   const host = read.string('BFF_HOST')
+  const adminPort = read.integer('BFF_ADMIN_PORT')
+  const adminHost = read.string('BFF_ADMIN_HOST')
   const publicUrl = read.url('BFF_PUBLIC_URL')
   const issuerText = read.string('BFF_OIDC_ISSUER')
   const issuer = issuerText === undefined ? undefined : parseUrl('BFF_OIDC_ISSUER', issuerText, problems)
@@ -110,6 +112,9 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const staticDir = read.string('BFF_STATIC_DIR')
   const logLevel = read.string('BFF_LOG_LEVEL')
 
+  if (port !== undefined && adminPort !== undefined && port !== 0 && port === adminPort) {
+    problems.push('"BFF_ADMIN_PORT" must differ from "BFF_PORT" (the admin listener serves /metrics apart from the browser port)')
+  }
   if (publicUrl) {
     if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
       problems.push('"BFF_PUBLIC_URL" must be an origin only (scheme, host, port), e.g. https://app.example.com')
@@ -193,6 +198,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   return deepFreeze({
     port: port!,
     host: host!,
+    admin: { port: adminPort!, host: adminHost! },
     publicUrl: origin,
     oidc: {
       // Kept as written: openid-client compares the issuer exactly, trailing slash included.
@@ -279,10 +285,14 @@ class SettingReader {
   integer (name: SettingName): number | undefined {
     const text = this.#get(name)
     if (text === undefined) return undefined
-    const min = specByName.get(name)!.min ?? 0
+    const { min = 0, max } = specByName.get(name)!
     const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN
     if (!Number.isSafeInteger(value) || value < min) {
       this.#problems.push(`"${name}" must be ${min > 0 ? 'a positive' : 'a non-negative'} integer${min > 1 ? ` of at least ${min}` : ''}, got ${JSON.stringify(text)}`)
+      return undefined
+    }
+    if (max !== undefined && value > max) {
+      this.#problems.push(`"${name}" must be at most ${max}, got ${JSON.stringify(text)}`)
       return undefined
     }
     return value

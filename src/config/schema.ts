@@ -23,11 +23,27 @@ export interface SettingSpec {
   readonly values?: readonly string[]
   /** Lower bound for `integer`. */
   readonly min?: number
+  /** Upper bound for `integer`. */
+  readonly max?: number
 }
 
 export const settings = [
-  { name: 'BFF_PORT', kind: 'integer', min: 0, default: '8080', description: 'TCP port to listen on.' },
-  { name: 'BFF_HOST', kind: 'string', default: '0.0.0.0', description: 'Address to listen on.' },
+  { name: 'BFF_PORT', kind: 'integer', min: 0, max: 65535, default: '8080', description: 'TCP port of the browser-facing listener (the SPA, `/bff/*`, the proxied routes, and `/healthz` and `/readyz` for load balancers).' },
+  { name: 'BFF_HOST', kind: 'string', default: '0.0.0.0', description: 'Address of the browser-facing listener.' },
+  {
+    name: 'BFF_ADMIN_PORT',
+    kind: 'integer',
+    min: 0,
+    max: 65535,
+    default: '9090',
+    description: 'TCP port of the admin listener, which serves `/metrics`, `/healthz` and `/readyz` and nothing else; never publish it through an Ingress or load balancer. Must differ from `BFF_PORT`.',
+  },
+  {
+    name: 'BFF_ADMIN_HOST',
+    kind: 'string',
+    default: '0.0.0.0',
+    description: 'Address of the admin listener. All interfaces by default, so that in-cluster Prometheus and the kubelet\'s probes reach it at the pod IP; `127.0.0.1` keeps it to the host (then probe the browser port).',
+  },
   {
     name: 'BFF_PUBLIC_URL',
     kind: 'url',

@@ -86,8 +86,11 @@ export interface ServerLimits {
 
 /** The validated, frozen configuration `buildApp()` runs on. */
 export interface Config {
+  /** Browser-facing listener. */
   readonly port: number
   readonly host: string
+  /** Admin listener: `/metrics` and the probes, never published. */
+  readonly admin: { readonly port: number; readonly host: string }
   /** Origin only, no trailing slash, e.g. `https://app.example.com`. */
   readonly publicUrl: string
   readonly oidc: OidcConfig

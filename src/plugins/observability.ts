@@ -7,7 +7,7 @@ import { prepareError } from './error-handler.ts'
 
 /** An incoming `x-request-id` is kept only if it looks like an id (no log injection, bounded size). */
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/
-const PROBES = new Set(['/healthz', '/readyz', '/metrics'])
+const PROBES = new Set(['/healthz', '/readyz'])
 const OVERLOAD_RETRY_AFTER_SECONDS = 2
 
 /**

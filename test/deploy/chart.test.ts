@@ -178,13 +178,46 @@ test('the pod runs restricted: non-root, read-only root filesystem, no capabilit
   }
 })
 
-test('liveness probes /healthz and readiness probes /readyz on the container\'s http port', () => {
+/** The Service the Ingress and the helm test use (not the headless `-metrics` one). */
+function mainService (manifests: Manifest[]): Manifest {
+  const services = ofKind(manifests, 'Service').filter((s) => s.metadata.labels?.['app.kubernetes.io/component'] !== 'metrics')
+  assert.equal(services.length, 1)
+  return services[0]!
+}
+
+test('liveness probes /healthz and readiness probes /readyz on the container\'s admin port', () => {
   for (const file of scenarios) {
     const { container, config } = scenario(file)
-    assert.deepEqual(container.livenessProbe?.httpGet, { path: '/healthz', port: 'http' }, file)
-    assert.deepEqual(container.readinessProbe?.httpGet, { path: '/readyz', port: 'http' }, file)
-    assert.equal(container.startupProbe?.httpGet?.path, '/healthz', file)
+    assert.deepEqual(container.livenessProbe?.httpGet, { path: '/healthz', port: 'admin' }, file)
+    assert.deepEqual(container.readinessProbe?.httpGet, { path: '/readyz', port: 'admin' }, file)
+    assert.deepEqual(container.startupProbe?.httpGet, { path: '/healthz', port: 'admin' }, file)
     assert.deepEqual(container.ports?.find((p) => p.name === 'http')?.containerPort, config.port, file)
+    assert.deepEqual(container.ports?.find((p) => p.name === 'admin')?.containerPort, config.admin.port, file)
+    assert.equal(config.admin.port, 9090, file)
+    assert.equal(config.admin.host, '0.0.0.0', `${file}: the kubelet and Prometheus reach the admin port at the pod IP`)
+  }
+})
+
+test('the Service and the Ingress publish only the browser port; the ServiceMonitor scrapes the admin port through a headless Service of its own', () => {
+  for (const file of scenarios) {
+    const { manifests, values } = renderedScenario(file)
+    const service = mainService(manifests)
+    assert.deepEqual((service.spec.ports as Array<{ targetPort: string }>).map((p) => p.targetPort), ['http'], file)
+    for (const ingress of ofKind(manifests, 'Ingress')) {
+      for (const rule of (ingress.spec as { rules: Array<{ http: { paths: Array<{ backend: { service: { name: string, port: { name: string } } } }> } }> }).rules) {
+        for (const path of rule.http.paths) assert.deepEqual(path.backend.service, { name: service.metadata.name, port: { name: 'http' } }, file)
+      }
+    }
+    const monitored = (values.serviceMonitor as { enabled?: boolean } | undefined)?.enabled === true
+    const metrics = ofKind(manifests, 'Service').filter((s) => s !== service)
+    assert.equal(metrics.length, monitored ? 1 : 0, file)
+    if (!monitored) continue
+    const monitor = one(manifests, 'ServiceMonitor')
+    const selector = (monitor.spec.selector as { matchLabels: Record<string, string> }).matchLabels
+    const selects = (s: Manifest) => Object.entries(selector).every(([k, v]) => s.metadata.labels?.[k] === v)
+    assert.ok(selects(metrics[0]!) && !selects(service), `${file}: the ServiceMonitor must select the metrics Service only`)
+    assert.deepEqual((metrics[0]!.spec.ports as Array<{ name: string, targetPort: string }>).map((p) => [p.name, p.targetPort]), [['admin', 'admin']])
+    assert.equal(metrics[0]!.spec.clusterIP, 'None')
   }
 })
 
@@ -275,7 +308,7 @@ test('the Ingress serves the public URL\'s host over TLS and routes to the Servi
   const spec = ingress.spec as { tls: Array<{ hosts: string[], secretName: string }>, rules: Array<{ host: string, http: { paths: Array<{ backend: { service: { name: string, port: { name: string } } } }> } }> }
   assert.deepEqual(spec.rules.map((r) => r.host), [host])
   assert.ok(spec.tls.some((t) => t.hosts.includes(host) && t.secretName !== ''))
-  const service = one(manifests, 'Service')
+  const service = mainService(manifests)
   assert.deepEqual(spec.rules[0]!.http.paths[0]!.backend.service, { name: service.metadata.name, port: { name: 'http' } })
   for (const file of scenarios.filter((f) => f !== 'ingress-tls-values.yaml')) {
     const values = scenario(file).values as { ingress?: { enabled?: boolean } }
@@ -293,14 +326,14 @@ test('ServiceMonitor, NetworkPolicy and HTTPRoute render only when enabled; the 
   }
   const { manifests } = renderedScenario('ingress-tls-values.yaml')
   const monitor = one(manifests, 'ServiceMonitor')
-  assert.deepEqual((monitor.spec.endpoints as Array<{ port: string, path: string }>).map((e) => [e.port, e.path]), [['http', '/metrics']])
+  assert.deepEqual((monitor.spec.endpoints as Array<{ port: string, path: string }>).map((e) => [e.port, e.path]), [['admin', '/metrics']])
   const policy = one(manifests, 'NetworkPolicy')
   const from = (policy.spec.ingress as Array<{ from: Array<{ podSelector?: { matchLabels: Record<string, string> } }> }>)[0]!.from
   const testPod = ofKind(manifests, 'Pod')[0]!
   assert.ok(from.some((peer) => peer.podSelector && Object.entries(peer.podSelector.matchLabels).every(([k, v]) => testPod.metadata.labels?.[k] === v)))
   const route = one(renderedScenario('private-key-httproute-values.yaml').manifests, 'HTTPRoute')
   const backend = (route.spec.rules as Array<{ backendRefs: Array<{ name: string }> }>)[0]!.backendRefs[0]!
-  assert.equal(backend.name, one(renderedScenario('private-key-httproute-values.yaml').manifests, 'Service').metadata.name)
+  assert.equal(backend.name, mainService(renderedScenario('private-key-httproute-values.yaml').manifests).metadata.name)
 })
 
 test('private_key_jwt takes the private key from a file instead of a client secret, and numbers arrive as integers', () => {
@@ -325,7 +358,7 @@ test('the helm test pod calls /healthz through the Service, restricted, with the
     const spec = podSpec(testPod)
     const probe = spec.containers[0]!
     assert.equal(probe.image, container.image, file)
-    const service = one(manifests, 'Service')
+    const service = mainService(manifests)
     const port = (service.spec.ports as Array<{ port: number }>)[0]!.port
     assert.ok(probe.command?.includes(`http://${service.metadata.name}:${port}/healthz`), `${file}: ${probe.command?.join(' ')}`)
     assert.equal(spec.securityContext?.runAsNonRoot, true)

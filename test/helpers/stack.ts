@@ -28,6 +28,8 @@ export interface Stack {
   readonly env: Readonly<Record<string, string>>
   /** `http://127.0.0.1:<port>` of the gateway. */
   readonly url: string
+  /** `http://127.0.0.1:<port>` of the gateway's admin listener (`/metrics`, probes). */
+  readonly adminUrl: string
   readonly redis: TestRedis | undefined
   readonly keyPrefix: string
   readonly logs: LogSink
@@ -115,8 +117,10 @@ async function startStackOnce (options: StackOptions): Promise<Stack> {
       },
     },
   })
+  let adminUrl: string
   try {
     await app.listen({ port, host: '127.0.0.1' })
+    adminUrl = await app.admin.listen({ port: 0, host: '127.0.0.1' })
   } catch (err) {
     // Nothing may outlive a failed start: open servers would keep the test process alive.
     await app.close()
@@ -132,6 +136,7 @@ async function startStackOnce (options: StackOptions): Promise<Stack> {
     config,
     env,
     url,
+    adminUrl,
     redis: options.redis,
     keyPrefix: config.redis.keyPrefix,
     logs,

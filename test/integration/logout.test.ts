@@ -82,7 +82,7 @@ describe('back-channel logout', () => {
     assert.notEqual(a, b)
     assert.equal(await userStatus(stack.url, a), 200)
     assert.equal(await userStatus(stack.url, b), 200)
-    const counter = async (pattern: RegExp) => Number(pattern.exec(await (await fetch(`${stack.url}/metrics`)).text())?.[1] ?? 0)
+    const counter = async (pattern: RegExp) => Number(pattern.exec(await (await fetch(`${stack.adminUrl}/metrics`)).text())?.[1] ?? 0)
     const ended = /bff_sessions_ended_total\{cause="backchannel"\} (\d+)/
     const accepted = /bff_backchannel_logouts_total\{outcome="accepted"\} (\d+)/
     const [endedBefore, acceptedBefore] = [await counter(ended), await counter(accepted)]

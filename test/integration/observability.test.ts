@@ -21,7 +21,7 @@ async function stackWith (t: { after: (fn: () => Promise<void>) => void }, optio
 const cookieHeader = (stack: Stack, browser: Browser) => browser.cookies(stack.url).map((c) => `${c.name}=${c.value}`).join('; ')
 
 async function metricsText (stack: Stack): Promise<string> {
-  return (await fetch(`${stack.url}/metrics`)).text()
+  return (await fetch(`${stack.adminUrl}/metrics`)).text()
 }
 
 /** The value of one sample line, e.g. `bff_http_requests_total{route="/api",...}`. */
@@ -34,6 +34,27 @@ function sample (text: string, name: string, labels: Record<string, string>): nu
 }
 
 describe('metrics', () => {
+  test('/metrics is served on the admin listener only; both listeners answer the probes', async (t) => {
+    const stack = await stackWith(t)
+    const browserPort = await fetch(`${stack.url}/metrics`)
+    assert.equal(browserPort.status, 404)
+    assert.deepEqual(await browserPort.json(), { error: 'not_found', message: 'Not found' })
+    const admin = await fetch(`${stack.adminUrl}/metrics`)
+    assert.equal(admin.status, 200)
+    assert.match(admin.headers.get('content-type') ?? '', /^text\/plain/)
+    assert.match(await admin.text(), /# TYPE bff_http_requests_total counter/)
+    for (const base of [stack.url, stack.adminUrl]) {
+      assert.deepEqual(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' })
+      assert.deepEqual(await (await fetch(`${base}/readyz`)).json(), { status: 'ready' })
+    }
+    // Nothing else is reachable through the admin port.
+    for (const path of ['/bff/login', '/api/hello', '/bff/user']) {
+      assert.equal((await fetch(`${stack.adminUrl}${path}`, { redirect: 'manual' })).status, 404, path)
+    }
+    // Scrapes are not counted as browser requests.
+    assert.equal(sample(await metricsText(stack), 'bff_http_requests_total', { route: '/metrics' }), undefined)
+  })
+
   test('requests are counted by route pattern and status class, never by raw path; upstream and Redis latencies are recorded', async (t) => {
     const stack = await stackWith(t)
     const { browser } = await stack.login()

@@ -10,19 +10,20 @@ const serverEntry = new URL('../../src/server.ts', import.meta.url).pathname
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
-function runServer (env: Record<string, string>, untilListening = false): { done: Promise<Run>; kill: (signal: NodeJS.Signals) => void; listening: Promise<void> } {
-  const child = spawn(process.execPath, [serverEntry], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+function runServer (env: Record<string, string>, untilListening = false): { done: Promise<Run>; kill: (signal: NodeJS.Signals) => void; listening: Promise<void>; output: () => string } {
+  const child = spawn(process.execPath, [serverEntry], { env: { PATH: process.env.PATH ?? '', BFF_ADMIN_PORT: '0', BFF_ADMIN_HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   let resolveListening: () => void = () => {}
   const listening = new Promise<void>((resolve) => { resolveListening = resolve })
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString()
-    if (untilListening && stdout.includes('Server listening')) resolveListening()
+    // Both listeners: the browser port's and the admin port's.
+    if (untilListening && stdout.split('Server listening').length > 2) resolveListening()
   })
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const done = once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }))
-  return { done, kill: (signal) => child.kill(signal), listening }
+  return { done, kill: (signal) => child.kill(signal), listening, output: () => stdout }
 }
 
 let idp: DevIdp
@@ -85,6 +86,11 @@ test('with a valid configuration it serves, and SIGTERM stops it with status 0',
     BFF_SESSION_SECRET: 'server-test-secret-0123456789-abcdefghijklmnop', BFF_REDIS_URL: redis.url,
   }, true)
   await Promise.race([server.listening, server.done.then((r) => { throw new Error(`exited early: ${r.stderr}${r.stdout}`) })])
+  const adminPort = /"listener":"admin"[^\n]*Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(server.output())?.[1]
+  assert.ok(adminPort !== undefined, 'the admin listener logged its address')
+  assert.equal((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status, 200)
+  assert.match(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text(), /# TYPE bff_http_requests_total counter/)
+  assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 404)
   const health = await fetch(`http://127.0.0.1:${port}/healthz`)
   assert.equal(health.status, 200)
   const ready = await fetch(`http://127.0.0.1:${port}/readyz`)

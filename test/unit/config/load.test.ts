@@ -61,6 +61,21 @@ describe('loadConfig', () => {
     }
   })
 
+  test('the admin listener defaults to 9090 on all interfaces and must not share the browser port', () => {
+    const config = loadConfig(minimal)
+    assert.deepEqual(config.admin, { port: 9090, host: '0.0.0.0' })
+    assert.deepEqual(problemsOf({ ...minimal, BFF_PORT: '9000', BFF_ADMIN_PORT: '9000' }), ['"BFF_ADMIN_PORT" must differ from "BFF_PORT" (the admin listener serves /metrics apart from the browser port)'])
+    assert.equal(loadConfig({ ...minimal, BFF_PORT: '0', BFF_ADMIN_PORT: '0' }).admin.port, 0, 'two ephemeral ports do not collide')
+  })
+
+  test('a port beyond 65535 is a configuration error naming the variable', () => {
+    assert.deepEqual(problemsOf({ ...minimal, BFF_PORT: '99999', BFF_ADMIN_PORT: '65536' }), [
+      '"BFF_PORT" must be at most 65535, got "99999"',
+      '"BFF_ADMIN_PORT" must be at most 65535, got "65536"',
+    ])
+    assert.equal(loadConfig({ ...minimal, BFF_PORT: '65535' }).port, 65535)
+  })
+
   test('online_access together with offline_access is a configuration error', () => {
     const problems = problemsOf({ ...minimal, BFF_OIDC_SCOPES: 'openid offline_access online_access' })
     assert.equal(problems.length, 1)
