@@ -162,7 +162,7 @@ async function storeOperations (gatewayUrl: string): Promise<Record<string, numb
 /** The gateway's V8 heap (total and used) and external memory, from its own metrics, in MiB. */
 async function gatewayMemory (gatewayUrl: string): Promise<{ heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }> {
   const text = await (await fetch(`${adminUrls.get(gatewayUrl)}/metrics`)).text()
-  const read = (name: string) => Math.round(Number(new RegExp(`^bff_process_${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576 * 10) / 10
+  const read = (name: string) => Math.round(Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576 * 10) / 10
   return { heapTotalMiB: read('nodejs_heap_size_total_bytes'), heapUsedMiB: read('nodejs_heap_size_used_bytes'), externalMiB: read('nodejs_external_memory_bytes') }
 }
 

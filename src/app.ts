@@ -8,6 +8,7 @@ import { createMetrics, type GatewayMetrics } from './metrics.ts'
 import { createOidcClient, type OidcClient } from './oidc/client.ts'
 import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
 import { registerErrorHandler } from './plugins/error-handler.ts'
+import { registerLoginMetrics } from './plugins/login-metrics.ts'
 import { registerObservability, requestIdFor } from './plugins/observability.ts'
 import { registerSecurityHeaders } from './plugins/security-headers.ts'
 import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.ts'
@@ -80,7 +81,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
 
   let oidc: OidcClient
   try {
-    oidc = await createOidcClient(config.oidc)
+    oidc = await createOidcClient(config.oidc, { observe: metrics.idpRequest })
   } catch (err) {
     await app.close()
     throw err
@@ -110,6 +111,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   registerErrorHandler(app)
   await registerObservability(app, { maxEventLoopDelayMs: config.server.maxEventLoopDelayMs })
   registerSecurityHeaders(app)
+  registerLoginMetrics(app)
   await app.register(cookie)
   registerHealthRoutes(app)
   registerLoginRoute(app)

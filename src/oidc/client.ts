@@ -66,12 +66,47 @@ export interface OidcClient {
   buildEndSessionUrl (idTokenHint: string | undefined): string | undefined
 }
 
+/** Which of the IdP's endpoints a call went to; the `endpoint` label of its latency. */
+export type IdpEndpoint = 'discovery' | 'token' | 'par' | 'jwks' | 'revocation' | 'userinfo' | 'other'
+
+/** `success` (2xx/3xx), `client_error` (4xx), `server_error` (5xx), `network_error` (no answer: refused, DNS, TLS, timeout). */
+export type IdpOutcome = 'success' | 'client_error' | 'server_error' | 'network_error'
+
+/** Told the endpoint, outcome and duration in seconds (to the response headers) of every call to the IdP. */
+export type IdpRequestObserver = (endpoint: IdpEndpoint, outcome: IdpOutcome, seconds: number) => void
+
+export interface OidcClientOptions {
+  readonly observe?: IdpRequestObserver
+}
+
+/**
+ * A fetch for openid-client that times each call and names its endpoint from the discovered
+ * metadata (`endpoints`, filled in after discovery; until then every call is the discovery).
+ */
+function observedFetch (observe: IdpRequestObserver, endpoints: { discovered: boolean; byUrl: Map<string, IdpEndpoint> }): oidc.CustomFetch {
+  return async (url, options) => {
+    const href = url.split('?')[0]!
+    const endpoint = endpoints.discovered ? endpoints.byUrl.get(href) ?? 'other' : 'discovery'
+    const started = performance.now()
+    try {
+      const response = await fetch(url, options as RequestInit)
+      const outcome = response.status >= 500 ? 'server_error' : response.status >= 400 ? 'client_error' : 'success'
+      observe(endpoint, outcome, (performance.now() - started) / 1000)
+      return response
+    } catch (err) {
+      observe(endpoint, 'network_error', (performance.now() - started) / 1000)
+      throw err
+    }
+  }
+}
+
 /** Tolerated clock difference with the IdP, in seconds, for `iat` in the future. */
 const CLOCK_TOLERANCE_SECONDS = 30
 
 /** Discovers the IdP and returns the client bffgate uses for every exchange with it. */
-export async function createOidcClient (config: OidcConfig): Promise<OidcClient> {
+export async function createOidcClient (config: OidcConfig, options: OidcClientOptions = {}): Promise<OidcClient> {
   const clientAuth = await createClientAuth(config)
+  const endpoints = { discovered: false, byUrl: new Map<string, IdpEndpoint>() }
   let configuration: oidc.Configuration
   try {
     configuration = await oidc.discovery(
@@ -82,6 +117,7 @@ export async function createOidcClient (config: OidcConfig): Promise<OidcClient>
       {
         execute: config.allowInsecureHttp ? [oidc.allowInsecureRequests] : [],
         timeout: config.timeoutSeconds,
+        ...(options.observe !== undefined && { [oidc.customFetch]: observedFetch(options.observe, endpoints) }),
       },
     )
   } catch (err) {
@@ -93,6 +129,15 @@ export async function createOidcClient (config: OidcConfig): Promise<OidcClient>
   oidc.enableNonRepudiationChecks(configuration)
 
   const metadata = configuration.serverMetadata()
+  const named: Array<[string | undefined, IdpEndpoint]> = [
+    [metadata.token_endpoint, 'token'],
+    [metadata.pushed_authorization_request_endpoint, 'par'],
+    [metadata.jwks_uri, 'jwks'],
+    [metadata.revocation_endpoint, 'revocation'],
+    [metadata.userinfo_endpoint, 'userinfo'],
+  ]
+  for (const [url, name] of named) if (url !== undefined) endpoints.byUrl.set(url, name)
+  endpoints.discovered = true
   if (config.par && metadata.pushed_authorization_request_endpoint === undefined) {
     throw new OidcError('rejected', `"BFF_OIDC_PAR" is on but ${config.issuer} advertises no pushed_authorization_request_endpoint`)
   }
