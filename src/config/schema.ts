@@ -276,6 +276,14 @@ export const settings = [
     description: 'Answer 503 with `Retry-After` (load shedding, probes exempt) while the event loop lags more than this many milliseconds; 0 disables the check.',
   },
   {
+    name: 'BFF_STARTUP_TIMEOUT_SECONDS',
+    kind: 'integer',
+    min: 0,
+    default: '60',
+    description:
+      'How long, in seconds, the start waits for an unreachable identity provider (discovery) or Redis, retrying with backoff, before it exits with status 1; meanwhile the admin port answers `/healthz` 200 and `/readyz` 503. 0 gives up at the first failure. A wrong issuer or a refused client is not waited for.',
+  },
+  {
     name: 'BFF_STATIC_DIR',
     kind: 'string',
     description: 'A folder of static files (the SPA) served at `/`; nothing is served there when unset.',

@@ -103,6 +103,8 @@ export interface Config {
   readonly routes: readonly RouteConfig[]
   readonly staticDir?: string
   readonly logLevel: string
+  /** Seconds the start retries an unreachable IdP or Redis before giving up (0: no retry). */
+  readonly startupTimeoutSeconds: number
   /** Things that are allowed but deserve a loud warning at start. */
   readonly warnings: readonly string[]
 }

@@ -2,6 +2,7 @@ import { createPrivateKey } from 'node:crypto'
 import { importJWK, importPKCS8, type JWK } from 'jose'
 import * as oidc from 'openid-client'
 import type { OidcConfig } from '../config/types.ts'
+import { describeNetworkCause } from '../net-error.ts'
 import { importDpopKey, type DpopKey } from './dpop.ts'
 
 /** Tokens from one token-endpoint answer. Times are epoch seconds. */
@@ -121,6 +122,10 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
       },
     )
   } catch (err) {
+    const reported = reportedIssuer(err)
+    if (reported !== undefined) {
+      throw new OidcError('invalid_response', `discovery of ${config.issuer} failed: the IdP reports the issuer ${JSON.stringify(reported.slice(0, 300))}; set "BFF_OIDC_ISSUER" to exactly that (compared character by character, trailing slash included)`, { cause: err })
+    }
     throw classifyOidcError(err, `discovery of ${config.issuer} failed`)
   }
   configuration.timeout = config.timeoutSeconds
@@ -238,6 +243,13 @@ function toTokenSet (response: oidc.TokenEndpointResponse & oidc.TokenEndpointRe
   }
 }
 
+/** The issuer the IdP's metadata names, when discovery failed because it differs from the configured one. */
+function reportedIssuer (err: unknown): string | undefined {
+  if (!(err instanceof oidc.ClientError) || err.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED') return undefined
+  const detail = err.cause as { attribute?: unknown; body?: { issuer?: unknown } } | undefined
+  return detail?.attribute === 'issuer' && typeof detail.body?.issuer === 'string' ? detail.body.issuer : undefined
+}
+
 /** Turns whatever openid-client threw into an {@link OidcError}; the only place that does. */
 function classifyOidcError (err: unknown, context: string): OidcError {
   if (err instanceof OidcError) return err
@@ -265,8 +277,11 @@ function classifyOidcError (err: unknown, context: string): OidcError {
     }
     return new OidcError('invalid_response', `${context}: ${err.message}`, { cause: err })
   }
-  // fetch() failures (connection refused, DNS, TLS) surface as TypeError.
-  if (err instanceof TypeError) return new OidcError('transient', `${context}: ${err.message}`, { cause: err })
+  // fetch() failures (connection refused, DNS, TLS) surface as TypeError ("fetch failed"), the reason in its cause.
+  if (err instanceof TypeError) {
+    const reason = describeNetworkCause(err)
+    return new OidcError('transient', `${context}: ${err.message}${reason !== undefined ? ` (${reason})` : ''}`, { cause: err })
+  }
   return new OidcError('invalid_response', `${context}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
 }
 

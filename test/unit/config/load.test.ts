@@ -154,6 +154,21 @@ describe('loadConfig', () => {
     assert.ok(config.warnings.some((w) => w.includes('"BFF_SESION_SECRET"')))
   })
 
+  test('a mistyped variable gets a "did you mean", in the warnings and beside the errors it likely caused', () => {
+    assert.ok(loadConfig({ ...minimal, BFF_SESSION_IDEL_SECONDS: '60' }).warnings.includes('unknown setting "BFF_SESSION_IDEL_SECONDS" ignored: did you mean "BFF_SESSION_IDLE_SECONDS"?'))
+    assert.ok(loadConfig({ ...minimal, BFF_REDIS_PASSWROD_FILE: '/x' }).warnings.includes('unknown setting "BFF_REDIS_PASSWROD_FILE" ignored: did you mean "BFF_REDIS_PASSWORD_FILE"?'))
+    assert.ok(loadConfig({ ...minimal, BFF_SOMETHING_ELSE_ENTIRELY: '1' }).warnings.includes('unknown setting "BFF_SOMETHING_ELSE_ENTIRELY" ignored (a typo?)'))
+    const { BFF_OIDC_CLIENT_ID: _, ...withoutClientId } = minimal
+    try {
+      loadConfig({ ...withoutClientId, BFF_OIDC_CLIENTID: 'client-1' })
+      assert.fail('accepted')
+    } catch (err) {
+      assert.ok(err instanceof ConfigError)
+      assert.deepEqual(err.hints, ['unknown setting "BFF_OIDC_CLIENTID" ignored: did you mean "BFF_OIDC_CLIENT_ID"?'])
+      assert.match(err.message, /"BFF_OIDC_CLIENT_ID" is required\nnote: unknown setting "BFF_OIDC_CLIENTID" ignored: did you mean "BFF_OIDC_CLIENT_ID"\?$/)
+    }
+  })
+
   test('the cookie name must keep the __Host- prefix; idle may not exceed absolute', () => {
     assert.ok(problemsOf({ ...minimal, BFF_SESSION_COOKIE_NAME: 'bff' }).some((p) => p.includes('"BFF_SESSION_COOKIE_NAME" must start with "__Host-"')))
     assert.ok(problemsOf({ ...minimal, BFF_SESSION_IDLE_SECONDS: '100', BFF_SESSION_ABSOLUTE_SECONDS: '50' }).some((p) => p.includes('must not exceed')))
