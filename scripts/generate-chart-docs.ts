@@ -118,8 +118,10 @@ function renderExtraEnvSchema (): JsonSchema {
           pattern: '^[-._a-zA-Z][-._a-zA-Z0-9]*$',
         },
       },
-      if: { properties: { name: { pattern: '^BFF_' } } },
-      then: { properties: { name: { enum: names } } },
+      anyOf: [
+        { properties: { name: { not: { pattern: '^BFF_' } } } },
+        { properties: { name: { enum: names } } },
+      ],
     },
   }
 }
