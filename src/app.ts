@@ -10,6 +10,7 @@ import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
 import { registerErrorHandler } from './plugins/error-handler.ts'
 import { registerLoginMetrics } from './plugins/login-metrics.ts'
 import { registerObservability, requestIdFor } from './plugins/observability.ts'
+import { registerRateLimits } from './plugins/rate-limit.ts'
 import { registerSecurityHeaders } from './plugins/security-headers.ts'
 import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.ts'
 import { registerCallbackRoute } from './routes/bff/callback.ts'
@@ -113,6 +114,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   registerSecurityHeaders(app)
   registerLoginMetrics(app)
   await app.register(cookie)
+  await registerRateLimits(app, config)
   registerHealthRoutes(app)
   registerLoginRoute(app)
   registerCallbackRoute(app)

@@ -21,6 +21,8 @@ export interface GatewayMetrics extends GatewayEvents {
   readonly idpRequest: IdpRequestObserver
   /** A login finished at `/bff/callback`, one way or another. */
   login (outcome: LoginOutcome): void
+  /** A request to a rate-limited endpoint was refused with 429. */
+  rateLimited (route: string): void
 }
 
 /** This package's version, read once from its package.json (beside `src/` and `dist/`). */
@@ -61,6 +63,12 @@ export function createMetrics (): GatewayMetrics {
     help: 'Time from sending a request to the identity provider to its response headers (or its failure), in seconds, by endpoint and outcome.',
     labelNames: ['endpoint', 'outcome'] as const,
     buckets: IDP_BUCKETS,
+    registers: [registry],
+  })
+  const rateLimited = new Counter({
+    name: 'bff_rate_limited_total',
+    help: 'Requests refused with 429 by the per-client-IP rate limits, by route.',
+    labelNames: ['route'] as const,
     registers: [registry],
   })
   const logins = new Counter({
@@ -151,5 +159,6 @@ export function createMetrics (): GatewayMetrics {
     },
     idpRequest: (endpoint, outcome, seconds) => idpDuration.observe({ endpoint, outcome }, seconds),
     login: (outcome) => logins.inc({ outcome }),
+    rateLimited: (route) => rateLimited.inc({ route }),
   }
 }

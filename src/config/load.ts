@@ -118,6 +118,10 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const staticDir = read.string('BFF_STATIC_DIR')
   const logLevel = read.string('BFF_LOG_LEVEL')
   const startupTimeoutSeconds = read.integer('BFF_STARTUP_TIMEOUT_SECONDS')
+  const rateLimitWindowSeconds = read.integer('BFF_RATE_LIMIT_WINDOW_SECONDS')
+  const rateLimitLogin = read.integer('BFF_RATE_LIMIT_LOGIN')
+  const rateLimitCallback = read.integer('BFF_RATE_LIMIT_CALLBACK')
+  const rateLimitBackchannel = read.integer('BFF_RATE_LIMIT_BACKCHANNEL_LOGOUT')
 
   if (port !== undefined && adminPort !== undefined && port !== 0 && port === adminPort) {
     problems.push('"BFF_ADMIN_PORT" must differ from "BFF_PORT" (the admin listener serves /metrics apart from the browser port)')
@@ -256,6 +260,12 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     ...(staticDir !== undefined && { staticDir }),
     logLevel: logLevel!,
     startupTimeoutSeconds: startupTimeoutSeconds!,
+    rateLimits: {
+      windowSeconds: rateLimitWindowSeconds!,
+      login: rateLimitLogin!,
+      callback: rateLimitCallback!,
+      backchannelLogout: rateLimitBackchannel!,
+    },
     warnings,
   })
 }

@@ -105,6 +105,13 @@ export interface Config {
   readonly logLevel: string
   /** Seconds the start retries an unreachable IdP or Redis before giving up (0: no retry). */
   readonly startupTimeoutSeconds: number
+  /** Requests per client IP per window on the public `/bff/*` endpoints; 0 turns one off. */
+  readonly rateLimits: {
+    readonly windowSeconds: number
+    readonly login: number
+    readonly callback: number
+    readonly backchannelLogout: number
+  }
   /** Things that are allowed but deserve a loud warning at start. */
   readonly warnings: readonly string[]
 }

@@ -101,6 +101,10 @@ async function startStackOnce (options: StackOptions): Promise<Stack> {
     // The gateway shares this process with the test (key generation, parsing): load shedding on
     // the event-loop delay would measure the test, not the gateway. Tests of shedding turn it on.
     BFF_MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Tests log in far more often from one address than a person does; the rate-limit tests set their own.
+    BFF_RATE_LIMIT_LOGIN: '100000',
+    BFF_RATE_LIMIT_CALLBACK: '100000',
+    BFF_RATE_LIMIT_BACKCHANNEL_LOGOUT: '100000',
     ...options.env,
   }
   const config = loadConfig(env)
