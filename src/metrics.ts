@@ -23,6 +23,8 @@ export interface GatewayMetrics extends GatewayEvents {
   login (outcome: LoginOutcome): void
   /** A request to a rate-limited endpoint was refused with 429. */
   rateLimited (route: string): void
+  /** A request was refused with 503 because the event loop lagged (load shedding). */
+  loadShed (): void
 }
 
 /** This package's version, read once from its package.json (beside `src/` and `dist/`). */
@@ -69,6 +71,11 @@ export function createMetrics (): GatewayMetrics {
     name: 'bff_rate_limited_total',
     help: 'Requests refused with 429 by the per-client-IP rate limits, by route.',
     labelNames: ['route'] as const,
+    registers: [registry],
+  })
+  const loadShed = new Counter({
+    name: 'bff_load_shed_total',
+    help: 'Requests refused with 503 overloaded while the event loop lagged beyond BFF_MAX_EVENT_LOOP_DELAY_MS.',
     registers: [registry],
   })
   const logins = new Counter({
@@ -160,5 +167,6 @@ export function createMetrics (): GatewayMetrics {
     idpRequest: (endpoint, outcome, seconds) => idpDuration.observe({ endpoint, outcome }, seconds),
     login: (outcome) => logins.inc({ outcome }),
     rateLimited: (route) => rateLimited.inc({ route }),
+    loadShed: () => loadShed.inc(),
   }
 }

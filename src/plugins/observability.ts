@@ -50,6 +50,7 @@ export async function registerObservability (app: FastifyInstance, options: { ma
       // Probes answer regardless: restarting a busy pod (liveness) would make things worse.
       if (PROBES.has(request.url.split('?')[0]!)) return undefined
       request.log.warn({ event: 'load.shed', type, value }, 'overloaded: request refused')
+      app.bff.metrics.loadShed()
       return prepareError(reply, new BffError('BFF_ERR_OVERLOADED', { retryAfter: OVERLOAD_RETRY_AFTER_SECONDS }))
     }
     await app.register(underPressure, {

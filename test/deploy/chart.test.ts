@@ -356,7 +356,7 @@ test('the Ingress serves the public URL\'s host over TLS and routes to the Servi
 test('ServiceMonitor, NetworkPolicy and HTTPRoute render only when enabled; the NetworkPolicy admits the helm test pod', () => {
   for (const file of scenarios) {
     const { manifests, values } = renderedScenario(file)
-    for (const [key, kind] of [['serviceMonitor', 'ServiceMonitor'], ['networkPolicy', 'NetworkPolicy'], ['httpRoute', 'HTTPRoute']] as const) {
+    for (const [key, kind] of [['serviceMonitor', 'ServiceMonitor'], ['networkPolicy', 'NetworkPolicy'], ['httpRoute', 'HTTPRoute'], ['prometheusRule', 'PrometheusRule']] as const) {
       const enabled = (values[key] as { enabled?: boolean } | undefined)?.enabled === true
       assert.equal(ofKind(manifests, kind).length, enabled ? 1 : 0, `${file}: ${kind}`)
     }
@@ -371,6 +371,21 @@ test('ServiceMonitor, NetworkPolicy and HTTPRoute render only when enabled; the 
   const route = one(renderedScenario('private-key-httproute-values.yaml').manifests, 'HTTPRoute')
   const backend = (route.spec.rules as Array<{ backendRefs: Array<{ name: string }> }>)[0]!.backendRefs[0]!
   assert.equal(backend.name, mainService(renderedScenario('private-key-httproute-values.yaml').manifests).metadata.name)
+})
+
+test('the alert rules and the Grafana dashboard ship as a PrometheusRule and a sidecar-labelled ConfigMap, exactly as in charts/bffgate/files', () => {
+  const { manifests } = renderedScenario('ingress-tls-values.yaml')
+  const rules = parseYaml(readFileSync(join(chartDir, 'files', 'prometheus-rules.yaml'), 'utf8')) as { groups: unknown[] }
+  const rule = one(manifests, 'PrometheusRule')
+  assert.deepEqual(rule.spec.groups, rules.groups)
+  assert.equal(rule.metadata.labels?.release, 'prometheus')
+  const dashboards = ofKind(manifests, 'ConfigMap').filter((c) => c.metadata.labels?.grafana_dashboard === '1')
+  assert.equal(dashboards.length, 1)
+  assert.equal(dashboards[0]!.metadata.annotations?.grafana_folder, 'Gateways')
+  assert.equal(dashboards[0]!.data?.['bffgate.json'], readFileSync(join(chartDir, 'files', 'grafana-dashboard.json'), 'utf8').trimEnd())
+  for (const file of scenarios.filter((f) => f !== 'ingress-tls-values.yaml')) {
+    assert.deepEqual(ofKind(renderedScenario(file).manifests, 'ConfigMap').filter((c) => c.metadata.labels?.grafana_dashboard !== undefined), [], file)
+  }
 })
 
 test('private_key_jwt takes the private key from a file instead of a client secret, and numbers arrive as integers', () => {

@@ -184,5 +184,7 @@ describe('load shedding', () => {
       assert.ok(Date.now() < deadline, 'still shedding load long after the stall')
       await sleep(200)
     }
+    // The admin listener is never shed, and it counts what was.
+    assert.ok(sample(await metricsText(stack), 'bff_load_shed_total', {})! >= 1)
   })
 })
