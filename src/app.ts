@@ -1,6 +1,7 @@
 import cookie from '@fastify/cookie'
 import fastifyStatic from '@fastify/static'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Config } from './config/types.ts'
 import { buildAdminApp } from './admin.ts'
 import { loggerOptions } from './logger.ts'
@@ -23,6 +24,8 @@ import { createConfiguredStore } from './session/create.ts'
 import { createKeyring, type Keyring } from './session/keyring.ts'
 import type { SessionStore } from './session/types.ts'
 import { createTokenManager, type TokenManager } from './tokens/token-manager.ts'
+import { inSpan, nameServerSpan } from './span.ts'
+import type { Tracing } from './tracing.ts'
 
 /** What the routes work with, decorated on the fastify instance as `bff`. */
 export interface Gateway {
@@ -50,6 +53,8 @@ export interface BuildAppOptions {
   readonly store?: SessionStore
   /** Replaces fastify's logger options (tests capture logs). */
   readonly logger?: FastifyServerOptions['logger']
+  /** OpenTelemetry tracing (`startTracing`); absent means none, at no cost. */
+  readonly tracing?: Tracing
 }
 
 /**
@@ -72,17 +77,26 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     // Idle keep-alive connections close as soon as close() starts; busy ones after their answer.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // With tracing, each browser request runs inside its server span (context for every child span).
+    ...(options.tracing !== undefined && {
+      serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) =>
+        createServer({ maxHeaderSize: config.server.maxHeaderBytes }, (request, response) => options.tracing!.serveRequest(request, response, () => handler(request, response))),
+    }),
   })
   for (const warning of config.warnings) app.log.warn({ event: 'config.warning' }, warning)
 
   const keyring = createKeyring(config.session.secrets)
   const metrics = createMetrics()
-  const store = options.store ?? createConfiguredStore(config, keyring, { observe: metrics.storeOperation, log: app.log })
+  const configuredStore = options.store ?? createConfiguredStore(config, keyring, { observe: metrics.storeOperation, log: app.log })
+  const { tracing } = options
+  const store: SessionStore = tracing === undefined
+    ? configuredStore
+    : { ...configuredStore, load: (cookieValue, loadOptions) => inSpan(tracing.tracer, 'session.read', {}, () => configuredStore.load(cookieValue, loadOptions)) }
   app.addHook('onClose', async () => { await store.close() })
 
   let oidc: OidcClient
   try {
-    oidc = await createOidcClient(config.oidc, { observe: metrics.idpRequest })
+    oidc = await createOidcClient(config.oidc, { observe: metrics.idpRequest, ...(tracing !== undefined && { tracer: tracing.tracer }) })
   } catch (err) {
     await app.close()
     throw err
@@ -110,6 +124,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.addHook('preClose', async () => { await admin.close() })
 
   registerErrorHandler(app)
+  if (tracing !== undefined) {
+    app.addHook('onRequest', (request, _reply, done) => {
+      nameServerSpan(request.method, request.routeOptions.url)
+      done()
+    })
+  }
   await registerObservability(app, { maxEventLoopDelayMs: config.server.maxEventLoopDelayMs })
   registerSecurityHeaders(app)
   registerLoginMetrics(app)

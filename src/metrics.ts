@@ -28,7 +28,7 @@ export interface GatewayMetrics extends GatewayEvents {
 }
 
 /** This package's version, read once from its package.json (beside `src/` and `dist/`). */
-function packageVersion (): string {
+export function packageVersion (): string {
   for (const path of ['../package.json', '../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string }

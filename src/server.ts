@@ -3,7 +3,9 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config/load.ts'
+import { packageVersion } from './metrics.ts'
 import { OidcError } from './oidc/client.ts'
+import { tracesEndpoint } from './span.ts'
 import { describeFailure, describeRedisTarget, listenStarting, probeTcp, redisAddresses, retryUntilDeadline } from './startup.ts'
 
 /**
@@ -22,6 +24,9 @@ async function main (): Promise<void> {
     }
     throw err
   }
+
+  // OpenTelemetry only when the standard OTEL_* variables ask for it; the SDK is not even loaded otherwise.
+  const tracing = tracesEndpoint(process.env) === undefined ? undefined : (await import('./tracing.ts')).startTracing(process.env, packageVersion())
 
   // While the start waits for the IdP or Redis, the admin port already answers: alive, not ready.
   let adminPort = config.admin.port
@@ -43,7 +48,7 @@ async function main (): Promise<void> {
 
   let app
   try {
-    app = await retryUntilDeadline(() => buildApp(config), {
+    app = await retryUntilDeadline(() => buildApp(config, tracing !== undefined ? { tracing } : {}), {
       deadline,
       // An outage may end; a wrong issuer or a refused client will not.
       isTransient: (err) => err instanceof OidcError && err.kind === 'transient',
@@ -93,7 +98,10 @@ async function main (): Promise<void> {
     // its keep-alive timeout, so sweep idle connections until the server has closed.
     const sweep = setInterval(() => app.server.closeIdleConnections(), 100)
     sweep.unref()
-    app.close().then(() => process.exit(0), (err: unknown) => {
+    app.close().then(async () => {
+      await tracing?.shutdown().catch(() => {})
+      process.exit(0)
+    }, (err: unknown) => {
       app.log.error({ event: 'server.stop_failed', err }, 'error while stopping')
       process.exit(1)
     })

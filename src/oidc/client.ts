@@ -2,7 +2,9 @@ import { createPrivateKey } from 'node:crypto'
 import { importJWK, importPKCS8, type JWK } from 'jose'
 import * as oidc from 'openid-client'
 import type { OidcConfig } from '../config/types.ts'
+import type { Tracer } from '@opentelemetry/api'
 import { describeNetworkCause } from '../net-error.ts'
+import { inSpan } from '../span.ts'
 import { importDpopKey, type DpopKey } from './dpop.ts'
 
 /** Tokens from one token-endpoint answer. Times are epoch seconds. */
@@ -78,16 +80,17 @@ export type IdpRequestObserver = (endpoint: IdpEndpoint, outcome: IdpOutcome, se
 
 export interface OidcClientOptions {
   readonly observe?: IdpRequestObserver
+  /** With tracing: a span per IdP call, named by its endpoint (`idp.token` ...). */
+  readonly tracer?: Tracer
 }
 
 /**
  * A fetch for openid-client that times each call and names its endpoint from the discovered
  * metadata (`endpoints`, filled in after discovery; until then every call is the discovery).
  */
-function observedFetch (observe: IdpRequestObserver, endpoints: { discovered: boolean; byUrl: Map<string, IdpEndpoint> }): oidc.CustomFetch {
-  return async (url, options) => {
-    const href = url.split('?')[0]!
-    const endpoint = endpoints.discovered ? endpoints.byUrl.get(href) ?? 'other' : 'discovery'
+function observedFetch (observe: IdpRequestObserver, endpoints: { discovered: boolean; byUrl: Map<string, IdpEndpoint> }, tracer?: Tracer): oidc.CustomFetch {
+  const call: oidc.CustomFetch = async (url, options) => {
+    const endpoint = endpointOf(url, endpoints)
     const started = performance.now()
     try {
       const response = await fetch(url, options as RequestInit)
@@ -99,6 +102,12 @@ function observedFetch (observe: IdpRequestObserver, endpoints: { discovered: bo
       throw err
     }
   }
+  if (tracer === undefined) return call
+  return (url, options) => inSpan(tracer, `idp.${endpointOf(url, endpoints)}`, { 'idp.endpoint': endpointOf(url, endpoints) }, () => call(url, options))
+}
+
+function endpointOf (url: string, endpoints: { discovered: boolean; byUrl: Map<string, IdpEndpoint> }): IdpEndpoint {
+  return endpoints.discovered ? endpoints.byUrl.get(url.split('?')[0]!) ?? 'other' : 'discovery'
 }
 
 /** Tolerated clock difference with the IdP, in seconds, for `iat` in the future. */
@@ -118,7 +127,7 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
       {
         execute: config.allowInsecureHttp ? [oidc.allowInsecureRequests] : [],
         timeout: config.timeoutSeconds,
-        ...(options.observe !== undefined && { [oidc.customFetch]: observedFetch(options.observe, endpoints) }),
+        ...(options.observe !== undefined && { [oidc.customFetch]: observedFetch(options.observe, endpoints, options.tracer) }),
       },
     )
   } catch (err) {
