@@ -6,7 +6,7 @@ import type { Config } from './config/types.ts'
 import { buildAdminApp } from './admin.ts'
 import { loggerOptions } from './logger.ts'
 import { createMetrics, type GatewayMetrics } from './metrics.ts'
-import { createOidcClient, type OidcClient } from './oidc/client.ts'
+import { createOidcClient, observedIdpFetch, type OidcClient } from './oidc/client.ts'
 import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
 import { registerErrorHandler } from './plugins/error-handler.ts'
 import { registerLoginMetrics } from './plugins/login-metrics.ts'
@@ -147,6 +147,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       clientId: config.oidc.clientId,
       jwksUri: oidc.jwksUri,
       ...(oidc.signingAlgorithms !== undefined && { algorithms: oidc.signingAlgorithms }),
+      fetch: observedIdpFetch(metrics.idpRequest, () => 'jwks', tracing?.tracer),
     }))
   }
   registerProxyRoutes(app, config.routes)

@@ -85,15 +85,15 @@ export interface OidcClientOptions {
 }
 
 /**
- * A fetch for openid-client that times each call and names its endpoint from the discovered
- * metadata (`endpoints`, filled in after discovery; until then every call is the discovery).
+ * A fetch that times each call to the IdP and names its endpoint (`endpointOf`), and with a
+ * tracer runs it in an `idp.<endpoint>` span.
  */
-function observedFetch (observe: IdpRequestObserver, endpoints: { discovered: boolean; byUrl: Map<string, IdpEndpoint> }, tracer?: Tracer): oidc.CustomFetch {
-  const call: oidc.CustomFetch = async (url, options) => {
-    const endpoint = endpointOf(url, endpoints)
+export function observedIdpFetch (observe: IdpRequestObserver, endpointOf: (url: string) => IdpEndpoint, tracer?: Tracer): (url: string, options?: RequestInit) => Promise<Response> {
+  const call = async (url: string, options?: RequestInit): Promise<Response> => {
+    const endpoint = endpointOf(url)
     const started = performance.now()
     try {
-      const response = await fetch(url, options as RequestInit)
+      const response = await fetch(url, options)
       const outcome = response.status >= 500 ? 'server_error' : response.status >= 400 ? 'client_error' : 'success'
       observe(endpoint, outcome, (performance.now() - started) / 1000)
       return response
@@ -103,11 +103,12 @@ function observedFetch (observe: IdpRequestObserver, endpoints: { discovered: bo
     }
   }
   if (tracer === undefined) return call
-  return (url, options) => inSpan(tracer, `idp.${endpointOf(url, endpoints)}`, { 'idp.endpoint': endpointOf(url, endpoints) }, () => call(url, options))
+  return (url, options) => inSpan(tracer, `idp.${endpointOf(url)}`, { 'idp.endpoint': endpointOf(url) }, () => call(url, options))
 }
 
-function endpointOf (url: string, endpoints: { discovered: boolean; byUrl: Map<string, IdpEndpoint> }): IdpEndpoint {
-  return endpoints.discovered ? endpoints.byUrl.get(url.split('?')[0]!) ?? 'other' : 'discovery'
+/** openid-client's calls: the discovery until the metadata is known, then by the metadata's endpoint URLs. */
+function endpointResolver (endpoints: { discovered: boolean; byUrl: Map<string, IdpEndpoint> }): (url: string) => IdpEndpoint {
+  return (url) => endpoints.discovered ? endpoints.byUrl.get(url.split('?')[0]!) ?? 'other' : 'discovery'
 }
 
 /** Tolerated clock difference with the IdP, in seconds, for `iat` in the future. */
@@ -127,7 +128,7 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
       {
         execute: config.allowInsecureHttp ? [oidc.allowInsecureRequests] : [],
         timeout: config.timeoutSeconds,
-        ...(options.observe !== undefined && { [oidc.customFetch]: observedFetch(options.observe, endpoints, options.tracer) }),
+        ...(options.observe !== undefined && { [oidc.customFetch]: observedIdpFetch(options.observe, endpointResolver(endpoints), options.tracer) as oidc.CustomFetch }),
       },
     )
   } catch (err) {

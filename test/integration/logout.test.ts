@@ -94,6 +94,17 @@ describe('back-channel logout', () => {
     assert.equal(await counter(ended) - endedBefore, 2, 'two sessions ended by it')
   })
 
+  test('the logout token\'s key fetch is timed as the IdP\'s jwks endpoint', async (t) => {
+    // A fresh process: it has fetched nothing from the IdP but the discovery document.
+    const replica = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
+    t.after(() => replica.stop())
+    const jwks = async () => Number(/^bff_idp_request_duration_seconds_count\{endpoint="jwks",outcome="success"\} (\d+)$/m.exec(await (await fetch(`${replica.adminUrl}/metrics`)).text())?.[1] ?? 0)
+    assert.equal(await jwks(), 0)
+    const res = await fetch(`${replica.url}/bff/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: await signLogoutToken(validClaims({ sub: 'nobody' })) }).toString() })
+    assert.equal(res.status, 200)
+    assert.equal(await jwks(), 1)
+  })
+
   test('a valid token with only sub ends every session of that user; the answer is 200 no-store', async () => {
     const one = cookieOf((await stack.login()).browser)
     const two = cookieOf((await stack.login()).browser)
