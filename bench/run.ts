@@ -150,7 +150,7 @@ async function usedMemory (redis: Redis): Promise<number> {
  * in flight when a run ends, whose Redis reads were already made.
  */
 async function storeOperations (gatewayUrl: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${gatewayUrl}/metrics`)).text()
+  const text = await (await fetch(`${adminUrls.get(gatewayUrl)}/metrics`)).text()
   const out: Record<string, number> = {}
   for (const m of text.matchAll(/^bff_redis_operation_duration_seconds_count\{[^}]*operation="([^"]+)"[^}]*\} (\d+)/gm)) {
     out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2])
@@ -161,8 +161,8 @@ async function storeOperations (gatewayUrl: string): Promise<Record<string, numb
 
 /** The gateway's V8 heap (total and used) and external memory, from its own metrics, in MiB. */
 async function gatewayMemory (gatewayUrl: string): Promise<{ heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }> {
-  const text = await (await fetch(`${gatewayUrl}/metrics`)).text()
-  const read = (name: string) => Math.round(Number(new RegExp(`^bff_process_${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576 * 10) / 10
+  const text = await (await fetch(`${adminUrls.get(gatewayUrl)}/metrics`)).text()
+  const read = (name: string) => Math.round(Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576 * 10) / 10
   return { heapTotalMiB: read('nodejs_heap_size_total_bytes'), heapUsedMiB: read('nodejs_heap_size_used_bytes'), externalMiB: read('nodejs_external_memory_bytes') }
 }
 
@@ -279,10 +279,16 @@ async function measureInterleaved (compared: readonly Comparison[]): Promise<Loa
   })
 }
 
-function gatewayEnv (port: number, idp: DevIdp, upstream: string, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+/** Admin (metrics) URL of each gateway started here, by its public URL. */
+const adminUrls = new Map<string, string>()
+
+function gatewayEnv (port: number, adminPort: number, idp: DevIdp, upstream: string, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  adminUrls.set(`http://127.0.0.1:${port}`, `http://127.0.0.1:${adminPort}`)
   return {
     BFF_PORT: String(port),
     BFF_HOST: '127.0.0.1',
+    BFF_ADMIN_PORT: String(adminPort),
+    BFF_ADMIN_HOST: '127.0.0.1',
     BFF_PUBLIC_URL: `http://127.0.0.1:${port}`,
     BFF_OIDC_ISSUER: idp.issuer,
     BFF_OIDC_CLIENT_ID: CLIENT_ID,
@@ -347,13 +353,15 @@ async function main (): Promise<void> {
   const gatewayPort = await freePort()
   const stormPort = await freePort()
   const peerPort = await freePort()
+  const gatewayAdminPort = await freePort()
+  const stormAdminPort = await freePort()
   const idp = await startIdp([gatewayPort], 3600, peerPort)
   try {
     const upstream = await startChild('bench/upstream.ts', {})
     const upstreamUrl = `http://127.0.0.1:${upstream.port}`
     const bare = await startChild('bench/bare-proxy.ts', { UPSTREAM: upstreamUrl })
     const bareUrl = `http://127.0.0.1:${bare.port}`
-    const env = gatewayEnv(gatewayPort, idp, upstreamUrl, redisServer.url)
+    const env = gatewayEnv(gatewayPort, gatewayAdminPort, idp, upstreamUrl, redisServer.url)
     const gateway = await startGateway(env, CPU_PROF ? 'gateway' : undefined)
     const gatewayUrl = env.BFF_PUBLIC_URL!
     const cookie = await login(gatewayUrl)
@@ -457,7 +465,7 @@ async function main (): Promise<void> {
     // Refresh storm: short access tokens expire under load; each expiry must cost one exchange.
     const stormIdp = TARGETS.has('storm') ? await startIdp([stormPort], STORM_TOKEN_TTL) : undefined
     if (stormIdp !== undefined) try {
-      const stormEnv = gatewayEnv(stormPort, stormIdp, upstreamUrl, redisServer.url, { BFF_REFRESH_SKEW_SECONDS: String(STORM_SKEW) })
+      const stormEnv = gatewayEnv(stormPort, stormAdminPort, stormIdp, upstreamUrl, redisServer.url, { BFF_REFRESH_SKEW_SECONDS: String(STORM_SKEW) })
       const stormGateway = await startGateway(stormEnv)
       const stormUrl = stormEnv.BFF_PUBLIC_URL!
       const stormCookies: string[] = []

@@ -34,6 +34,7 @@ let config
 try {
   config = loadConfig({
     BFF_HOST: '127.0.0.1',
+    BFF_ADMIN_HOST: '127.0.0.1',
     BFF_PORT: String(port),
     BFF_PUBLIC_URL: publicUrl,
     BFF_OIDC_ISSUER: idp.issuer,
@@ -61,6 +62,7 @@ try {
 
 const app = await buildApp(config)
 await app.listen({ port: config.port, host: config.host })
+const adminUrl = await app.admin.listen({ port: config.admin.port, host: config.admin.host })
 
 process.stdout.write(`
   bffgate demo is running
@@ -70,6 +72,7 @@ process.stdout.write(`
 
     IdP         ${idp.issuer}  (access tokens live ${process.env.IDP_ACCESS_TOKEN_TTL ?? 60} s)
     demo API    ${api.url}  (proxied at ${publicUrl}/api)
+    metrics     ${adminUrl}/metrics  (admin port, BFF_ADMIN_PORT)
     sessions    ${config.session.store === 'redis' ? `Redis at ${new URL(config.redis.url).host}` : 'in memory (set BFF_REDIS_URL to use Redis)'}
 
   Ctrl+C stops everything.

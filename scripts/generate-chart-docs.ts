@@ -27,6 +27,7 @@ export const valuesFile = new URL('values.yaml', chartDir)
  */
 export const chartManagedSettings: Readonly<Record<string, string>> = {
   BFF_PORT: '`containerPort`',
+  BFF_ADMIN_PORT: '`adminPort`',
   BFF_OIDC_CLIENT_SECRET: '`secrets.clientSecret` or `secrets.existingSecret` (as `BFF_OIDC_CLIENT_SECRET_FILE`)',
   BFF_OIDC_CLIENT_PRIVATE_KEY: '`secrets.clientPrivateKey` or `secrets.existingSecret` (as `BFF_OIDC_CLIENT_PRIVATE_KEY_FILE`)',
   BFF_SESSION_SECRET: '`secrets.sessionSecret` or `secrets.existingSecret` (as `BFF_SESSION_SECRET_FILE`)',
@@ -100,9 +101,35 @@ export function renderConfigSchema (): JsonSchema {
 }
 
 /** values.schema.json with its `config` property regenerated. */
+/**
+ * `extraEnv`: any name Kubernetes accepts (`NODE_EXTRA_CA_CERTS`, `HTTPS_PROXY` ...), but a
+ * `BFF_*` name must be a setting or the `_FILE` form of a secret one, so a typo fails the install.
+ */
+function renderExtraEnvSchema (): JsonSchema {
+  const names = settings.flatMap((s: SettingSpec) => s.secret === true ? [s.name, `${s.name}_FILE`] : [s.name])
+  return {
+    type: 'array',
+    items: {
+      type: 'object',
+      required: ['name'],
+      properties: {
+        name: {
+          type: 'string',
+          pattern: '^[-._a-zA-Z][-._a-zA-Z0-9]*$',
+        },
+      },
+      anyOf: [
+        { properties: { name: { not: { pattern: '^BFF_' } } } },
+        { properties: { name: { enum: names } } },
+      ],
+    },
+  }
+}
+
 export function renderValuesSchema (current: string): string {
   const schema = JSON.parse(current) as { properties: Record<string, unknown> }
   schema.properties.config = renderConfigSchema()
+  schema.properties.extraEnv = renderExtraEnvSchema()
   return `${JSON.stringify(schema, null, 2)}\n`
 }
 

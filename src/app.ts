@@ -1,13 +1,17 @@
 import cookie from '@fastify/cookie'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Config } from './config/types.ts'
+import { buildAdminApp } from './admin.ts'
 import { loggerOptions } from './logger.ts'
 import { createMetrics, type GatewayMetrics } from './metrics.ts'
-import { createOidcClient, type OidcClient } from './oidc/client.ts'
+import { createOidcClient, observedIdpFetch, type OidcClient } from './oidc/client.ts'
 import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
 import { BffError } from './errors.ts'
 import { registerErrorHandler, sendError } from './plugins/error-handler.ts'
+import { registerLoginMetrics } from './plugins/login-metrics.ts'
 import { registerObservability, requestIdFor } from './plugins/observability.ts'
+import { registerRateLimits } from './plugins/rate-limit.ts'
 import { registerSecurityHeaders } from './plugins/security-headers.ts'
 import { registerSpa } from './plugins/spa.ts'
 import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.ts'
@@ -22,6 +26,8 @@ import { createConfiguredStore } from './session/create.ts'
 import { createKeyring, type Keyring } from './session/keyring.ts'
 import type { SessionStore } from './session/types.ts'
 import { createTokenManager, type TokenManager } from './tokens/token-manager.ts'
+import { inSpan, nameServerSpan } from './span.ts'
+import type { Tracing } from './tracing.ts'
 
 /** What the routes work with, decorated on the fastify instance as `bff`. */
 export interface Gateway {
@@ -36,6 +42,11 @@ export interface Gateway {
 declare module 'fastify' {
   interface FastifyInstance {
     bff: Gateway
+    /**
+     * The admin listener's instance (`/metrics` and the probes, see `admin.ts`); not listening
+     * until its owner calls `listen` on it; closed when the browser-facing app starts closing.
+     */
+    admin: FastifyInstance
   }
 }
 
@@ -44,6 +55,8 @@ export interface BuildAppOptions {
   readonly store?: SessionStore
   /** Replaces fastify's logger options (tests capture logs). */
   readonly logger?: FastifyServerOptions['logger']
+  /** OpenTelemetry tracing (`startTracing`); absent means none, at no cost. */
+  readonly tracing?: Tracing
 }
 
 /**
@@ -74,17 +87,26 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       request.log.info({ event: 'request.rejected', code: err.code }, err.message)
       sendError(reply, new BffError('BFF_ERR_BAD_REQUEST'))
     },
+    // With tracing, each browser request runs inside its server span (context for every child span).
+    ...(options.tracing !== undefined && {
+      serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) =>
+        createServer({ maxHeaderSize: config.server.maxHeaderBytes }, (request, response) => options.tracing!.serveRequest(request, response, () => handler(request, response))),
+    }),
   })
   for (const warning of config.warnings) app.log.warn({ event: 'config.warning' }, warning)
 
   const keyring = createKeyring(config.session.secrets)
   const metrics = createMetrics()
-  const store = options.store ?? createConfiguredStore(config, keyring, { observe: metrics.storeOperation, log: app.log })
+  const configuredStore = options.store ?? createConfiguredStore(config, keyring, { observe: metrics.storeOperation, log: app.log })
+  const { tracing } = options
+  const store: SessionStore = tracing === undefined
+    ? configuredStore
+    : { ...configuredStore, load: (cookieValue, loadOptions) => inSpan(tracing.tracer, 'session.read', {}, () => configuredStore.load(cookieValue, loadOptions)) }
   app.addHook('onClose', async () => { await store.close() })
 
   let oidc: OidcClient
   try {
-    oidc = await createOidcClient(config.oidc)
+    oidc = await createOidcClient(config.oidc, { observe: metrics.idpRequest, ...(tracing !== undefined && { tracer: tracing.tracer }) })
   } catch (err) {
     await app.close()
     throw err
@@ -104,12 +126,25 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     exchangeTimeoutMs: config.oidc.timeoutSeconds * 1000,
     log: app.log,
   })
-  app.decorate('bff', { config, metrics, keyring, store, oidc, tokens })
+  const gateway: Gateway = { config, metrics, keyring, store, oidc, tokens }
+  app.decorate('bff', gateway)
+  const admin = buildAdminApp(gateway, app.log)
+  app.decorate('admin', admin)
+  // Closed first: the kubelet's readiness probe then fails at once while requests drain.
+  app.addHook('preClose', async () => { await admin.close() })
 
   registerErrorHandler(app)
+  if (tracing !== undefined) {
+    app.addHook('onRequest', (request, _reply, done) => {
+      nameServerSpan(request.method, request.routeOptions.url)
+      done()
+    })
+  }
   await registerObservability(app, { maxEventLoopDelayMs: config.server.maxEventLoopDelayMs })
   registerSecurityHeaders(app)
+  registerLoginMetrics(app)
   await app.register(cookie)
+  await registerRateLimits(app, config)
   registerHealthRoutes(app)
   registerLoginRoute(app)
   registerCallbackRoute(app)
@@ -123,6 +158,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       clientId: config.oidc.clientId,
       jwksUri: oidc.jwksUri,
       ...(oidc.signingAlgorithms !== undefined && { algorithms: oidc.signingAlgorithms }),
+      fetch: observedIdpFetch(metrics.idpRequest, () => 'jwks', tracing?.tracer),
     }))
   }
   registerProxyRoutes(app, config.routes)

@@ -30,6 +30,7 @@ export const errorDefinitions = {
   BFF_ERR_OVERLOADED: { error: 'overloaded', statusCode: 503, message: 'The gateway is overloaded; try again shortly' },
   BFF_ERR_UPSTREAM_UNREACHABLE: { error: 'upstream_unavailable', statusCode: 502, message: 'The upstream API is unreachable' },
   BFF_ERR_UPSTREAM_TIMEOUT: { error: 'upstream_timeout', statusCode: 504, message: 'The upstream API did not answer in time' },
+  BFF_ERR_RATE_LIMITED: { error: 'rate_limited', statusCode: 429, message: 'Too many requests from this address; try again later' },
   BFF_ERR_NOT_FOUND: { error: 'not_found', statusCode: 404, message: 'Not found' },
   BFF_ERR_PATH_DOT_SEGMENT: { error: 'invalid_path', statusCode: 400, message: 'The path has a "." or ".." segment (in some encoding, or with ";" parameters); it is not forwarded' },
   BFF_ERR_BAD_REQUEST: { error: 'bad_request', statusCode: 400, message: 'Bad request' },
@@ -43,7 +44,7 @@ export class BffError extends Error {
   readonly code: ErrorCode
   readonly error: string
   readonly statusCode: number
-  /** Seconds, sent as `Retry-After` on 503s. */
+  /** Seconds, sent as `Retry-After` on 503s and 429s. */
   readonly retryAfter?: number
 
   constructor (code: ErrorCode, options: { cause?: unknown; message?: string; retryAfter?: number } = {}) {

@@ -1,5 +1,10 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { readFileSync } from 'node:fs'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { GatewayEvents, StoreOperationObserver } from './events.ts'
+import type { IdpRequestObserver } from './oidc/client.ts'
+
+/** How a browser's login ended at `/bff/callback`; the label of `bff_logins_total`. */
+export type LoginOutcome = 'success' | 'state_invalid' | 'rejected' | 'idp_unreachable' | 'idp_response_invalid' | 'error'
 
 export interface GatewayMetrics extends GatewayEvents {
   readonly registry: Registry
@@ -12,6 +17,25 @@ export interface GatewayMetrics extends GatewayEvents {
   httpRequest (route: string, method: string, statusCode: number, seconds: number): void
   /** An upstream's response headers arrived (or it failed: status 502/504) after `seconds`. */
   upstreamResponse (route: string, statusCode: number, seconds: number): void
+  /** One HTTP call to the identity provider (discovery, token, PAR, JWKS ...). */
+  readonly idpRequest: IdpRequestObserver
+  /** A login finished at `/bff/callback`, one way or another. */
+  login (outcome: LoginOutcome): void
+  /** A request to a rate-limited endpoint was refused with 429. */
+  rateLimited (route: string): void
+  /** A request was refused with 503 because the event loop lagged (load shedding). */
+  loadShed (): void
+}
+
+/** This package's version, read once from its package.json (beside `src/` and `dist/`). */
+export function packageVersion (): string {
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'bffgate' && typeof pkg.version === 'string') return pkg.version
+    } catch {}
+  }
+  return 'unknown'
 }
 
 /** `2xx` ... `5xx`: status classes keep label cardinality bounded. */
@@ -22,11 +46,44 @@ function statusClass (statusCode: number): string {
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 const REDIS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5]
+const IDP_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 /** Prometheus metrics (prom-client), in a registry of their own. Labels are bounded enums. */
 export function createMetrics (): GatewayMetrics {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'bff_process_' })
+  // Standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes ...), which stock
+  // Node.js dashboards query; the job/instance labels tell bffgate's apart.
+  collectDefaultMetrics({ register: registry })
+  new Gauge({
+    name: 'bff_build_info',
+    help: 'Always 1; the labels name the running bffgate version and Node.js version.',
+    labelNames: ['version', 'node_version'] as const,
+    registers: [registry],
+  }).set({ version: packageVersion(), node_version: process.versions.node }, 1)
+  const idpDuration = new Histogram({
+    name: 'bff_idp_request_duration_seconds',
+    help: 'Time from sending a request to the identity provider to its response headers (or its failure), in seconds, by endpoint and outcome.',
+    labelNames: ['endpoint', 'outcome'] as const,
+    buckets: IDP_BUCKETS,
+    registers: [registry],
+  })
+  const rateLimited = new Counter({
+    name: 'bff_rate_limited_total',
+    help: 'Requests refused with 429 by the per-client-IP rate limits, by route.',
+    labelNames: ['route'] as const,
+    registers: [registry],
+  })
+  const loadShed = new Counter({
+    name: 'bff_load_shed_total',
+    help: 'Requests refused with 503 overloaded while the event loop lagged beyond BFF_MAX_EVENT_LOOP_DELAY_MS.',
+    registers: [registry],
+  })
+  const logins = new Counter({
+    name: 'bff_logins_total',
+    help: 'Logins finished at /bff/callback, by outcome.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  })
   const sessionsEnded = new Counter({
     name: 'bff_sessions_ended_total',
     help: 'Sessions ended by bffgate, by cause (invalid_grant, logout, expired, backchannel).',
@@ -107,5 +164,9 @@ export function createMetrics (): GatewayMetrics {
     upstreamResponse (route, statusCode, seconds) {
       upstreamDuration.observe({ route, status_class: statusClass(statusCode) }, seconds)
     },
+    idpRequest: (endpoint, outcome, seconds) => idpDuration.observe({ endpoint, outcome }, seconds),
+    login: (outcome) => logins.inc({ outcome }),
+    rateLimited: (route) => rateLimited.inc({ route }),
+    loadShed: () => loadShed.inc(),
   }
 }

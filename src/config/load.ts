@@ -9,10 +9,13 @@ import type { Config, RefreshTokenKind, RouteConfig, RouteCsrfPolicy, RouteToken
 export class ConfigError extends Error {
   readonly code = 'BFF_ERR_CONFIG_INVALID'
   readonly problems: readonly string[]
-  constructor (problems: readonly string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+  /** Unknown variables that look like typos: often the reason a required setting is "missing". */
+  readonly hints: readonly string[]
+  constructor (problems: readonly string[], hints: readonly string[] = []) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}${hints.map((h) => `\nnote: ${h}`).join('')}`)
     this.name = 'ConfigError'
     this.problems = problems
+    this.hints = hints
   }
 }
 
@@ -40,11 +43,14 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const warnings: string[] = []
 
   const fileValues = readConfigFile(env.BFF_CONFIG, readFile, problems)
+  const unknown: string[] = []
   for (const key of Object.keys(env)) {
     if (key.startsWith('BFF_') && !specByName.has(key) && !(key.endsWith('_FILE') && specByName.get(key.slice(0, -5))?.secret)) {
-      warnings.push(`unknown setting "${key}" ignored (a typo?)`)
+      const suggestion = closestSettingName(key)
+      unknown.push(`unknown setting "${key}" ignored${suggestion !== undefined ? `: did you mean "${suggestion}"?` : ' (a typo?)'}`)
     }
   }
+  warnings.push(...unknown)
 
   const raw = (name: SettingName): Raw => {
     const spec = specByName.get(name)!
@@ -71,6 +77,8 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
 
   const port = read.integer('BFF_PORT')
   const host = read.string('BFF_HOST')
+  const adminPort = read.integer('BFF_ADMIN_PORT')
+  const adminHost = read.string('BFF_ADMIN_HOST')
   const publicUrl = read.url('BFF_PUBLIC_URL')
   const issuerText = read.string('BFF_OIDC_ISSUER')
   const issuer = issuerText === undefined ? undefined : parseUrl('BFF_OIDC_ISSUER', issuerText, problems)
@@ -120,7 +128,15 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const loginParametersRaw = read.list('BFF_LOGIN_PARAMETERS', /[\s,]+/)
   const loginErrorPath = read.string('BFF_LOGIN_ERROR_PATH')
   const logLevel = read.string('BFF_LOG_LEVEL')
+  const startupTimeoutSeconds = read.integer('BFF_STARTUP_TIMEOUT_SECONDS')
+  const rateLimitWindowSeconds = read.integer('BFF_RATE_LIMIT_WINDOW_SECONDS')
+  const rateLimitLogin = read.integer('BFF_RATE_LIMIT_LOGIN')
+  const rateLimitCallback = read.integer('BFF_RATE_LIMIT_CALLBACK')
+  const rateLimitBackchannel = read.integer('BFF_RATE_LIMIT_BACKCHANNEL_LOGOUT')
 
+  if (port !== undefined && adminPort !== undefined && port !== 0 && port === adminPort) {
+    problems.push('"BFF_ADMIN_PORT" must differ from "BFF_PORT" (the admin listener serves /metrics apart from the browser port)')
+  }
   if (publicUrl) {
     if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
       problems.push('"BFF_PUBLIC_URL" must be an origin only (scheme, host, port), e.g. https://app.example.com')
@@ -210,12 +226,13 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     warnings.push(...csp.warnings)
   }
 
-  if (problems.length > 0) throw new ConfigError(problems)
+  if (problems.length > 0) throw new ConfigError(problems, unknown)
 
   const origin = publicUrl!.origin
   return deepFreeze({
     port: port!,
     host: host!,
+    admin: { port: adminPort!, host: adminHost! },
     publicUrl: origin,
     oidc: {
       // Kept as written: openid-client compares the issuer exactly, trailing slash included.
@@ -274,6 +291,13 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     ...(staticDir !== undefined && { staticDir }),
     contentSecurityPolicy: contentSecurityPolicy!.trim(),
     logLevel: logLevel!,
+    startupTimeoutSeconds: startupTimeoutSeconds!,
+    rateLimits: {
+      windowSeconds: rateLimitWindowSeconds!,
+      login: rateLimitLogin!,
+      callback: rateLimitCallback!,
+      backchannelLogout: rateLimitBackchannel!,
+    },
     warnings,
   })
 }
@@ -311,10 +335,14 @@ class SettingReader {
   integer (name: SettingName): number | undefined {
     const text = this.#get(name)
     if (text === undefined) return undefined
-    const min = specByName.get(name)!.min ?? 0
+    const { min = 0, max } = specByName.get(name)!
     const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN
     if (!Number.isSafeInteger(value) || value < min) {
       this.#problems.push(`"${name}" must be ${min > 0 ? 'a positive' : 'a non-negative'} integer${min > 1 ? ` of at least ${min}` : ''}, got ${JSON.stringify(text)}`)
+      return undefined
+    }
+    if (max !== undefined && value > max) {
+      this.#problems.push(`"${name}" must be at most ${max}, got ${JSON.stringify(text)}`)
       return undefined
     }
     return value
@@ -353,6 +381,35 @@ class SettingReader {
       return undefined
     }
   }
+}
+
+/**
+ * The declared setting closest to a mistyped name (`BFF_SESION_SECRET` → `BFF_SESSION_SECRET`,
+ * `BFF_SESSION_SECRET_FLIE` → `BFF_SESSION_SECRET_FILE`), if one is near enough to be meant.
+ */
+export function closestSettingName (name: string): string | undefined {
+  const candidates = settings.flatMap((s: SettingSpec) => s.secret ? [s.name, `${s.name}_FILE`] : [s.name])
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const candidate of candidates) {
+    const d = editDistance(name, candidate)
+    if (d < bestDistance) { best = candidate; bestDistance = d }
+  }
+  // Up to a quarter of the name's letters (at least 2) may differ: typos, not other settings.
+  return bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined
+}
+
+/** Damerau-Levenshtein distance (optimal string alignment): a swap of neighbours counts once. */
+function editDistance (a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_row, i) => Array.from({ length: b.length + 1 }, (_column, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
+    }
+  }
+  return d[a.length]![b.length]!
 }
 
 /** `host:port` items (IPv6 in brackets); each bad item is a problem naming `name`. */

@@ -26,11 +26,27 @@ export interface SettingSpec {
   readonly values?: readonly string[]
   /** Lower bound for `integer`. */
   readonly min?: number
+  /** Upper bound for `integer`. */
+  readonly max?: number
 }
 
 export const settings = [
-  { name: 'BFF_PORT', kind: 'integer', min: 0, default: '8080', description: 'TCP port to listen on.' },
-  { name: 'BFF_HOST', kind: 'string', default: '0.0.0.0', description: 'Address to listen on.' },
+  { name: 'BFF_PORT', kind: 'integer', min: 0, max: 65535, default: '8080', description: 'TCP port of the browser-facing listener (the SPA, `/bff/*`, the proxied routes, and `/healthz` and `/readyz` for load balancers).' },
+  { name: 'BFF_HOST', kind: 'string', default: '0.0.0.0', description: 'Address of the browser-facing listener.' },
+  {
+    name: 'BFF_ADMIN_PORT',
+    kind: 'integer',
+    min: 0,
+    max: 65535,
+    default: '9090',
+    description: 'TCP port of the admin listener, which serves `/metrics`, `/healthz` and `/readyz` and nothing else; never publish it through an Ingress or load balancer. Must differ from `BFF_PORT`.',
+  },
+  {
+    name: 'BFF_ADMIN_HOST',
+    kind: 'string',
+    default: '0.0.0.0',
+    description: 'Address of the admin listener. All interfaces by default, so that in-cluster Prometheus and the kubelet\'s probes reach it at the pod IP; `127.0.0.1` keeps it to the host (then probe the browser port).',
+  },
   {
     name: 'BFF_PUBLIC_URL',
     kind: 'url',
@@ -310,6 +326,42 @@ export const settings = [
     min: 0,
     default: '1000',
     description: 'Answer 503 with `Retry-After` (load shedding, probes exempt) while the event loop lags more than this many milliseconds; 0 disables the check.',
+  },
+  {
+    name: 'BFF_RATE_LIMIT_WINDOW_SECONDS',
+    kind: 'integer',
+    min: 1,
+    default: '60',
+    description: 'Length in seconds of the window the rate limits of `/bff/login`, `/bff/callback` and `/bff/backchannel-logout` count in. The counts live in Redis (with the Redis store), so every replica shares them.',
+  },
+  {
+    name: 'BFF_RATE_LIMIT_LOGIN',
+    kind: 'integer',
+    min: 0,
+    default: '60',
+    description: 'Requests to `/bff/login` allowed per client IP per window; more get 429 with `Retry-After`. Raise it when many users share one address (an office behind NAT); 0 disables the limit.',
+  },
+  {
+    name: 'BFF_RATE_LIMIT_CALLBACK',
+    kind: 'integer',
+    min: 0,
+    default: '60',
+    description: 'Requests to `/bff/callback` allowed per client IP per window; 0 disables the limit.',
+  },
+  {
+    name: 'BFF_RATE_LIMIT_BACKCHANNEL_LOGOUT',
+    kind: 'integer',
+    min: 0,
+    default: '600',
+    description: 'Requests to `/bff/backchannel-logout` allowed per client IP per window. They come from the identity provider\'s few addresses, one per ended session, so keep it well above your logout rate; 0 disables the limit.',
+  },
+  {
+    name: 'BFF_STARTUP_TIMEOUT_SECONDS',
+    kind: 'integer',
+    min: 0,
+    default: '60',
+    description:
+      'How long, in seconds, the start waits for an unreachable identity provider (discovery) or Redis, retrying with backoff, before it exits with status 1; meanwhile the admin port answers `/healthz` 200 and `/readyz` 503. 0 gives up at the first failure. A wrong issuer or a refused client is not waited for.',
   },
   {
     name: 'BFF_STATIC_DIR',

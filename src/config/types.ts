@@ -113,8 +113,11 @@ export interface ServerLimits {
 
 /** The validated, frozen configuration `buildApp()` runs on. */
 export interface Config {
+  /** Browser-facing listener. */
   readonly port: number
   readonly host: string
+  /** Admin listener: `/metrics` and the probes, never published. */
+  readonly admin: { readonly port: number; readonly host: string }
   /** Origin only, no trailing slash, e.g. `https://app.example.com`. */
   readonly publicUrl: string
   readonly oidc: OidcConfig
@@ -136,6 +139,15 @@ export interface Config {
   /** Sent with the static files (the SPA). */
   readonly contentSecurityPolicy: string
   readonly logLevel: string
+  /** Seconds the start retries an unreachable IdP or Redis before giving up (0: no retry). */
+  readonly startupTimeoutSeconds: number
+  /** Requests per client IP per window on the public `/bff/*` endpoints; 0 turns one off. */
+  readonly rateLimits: {
+    readonly windowSeconds: number
+    readonly login: number
+    readonly callback: number
+    readonly backchannelLogout: number
+  }
   /** Things that are allowed but deserve a loud warning at start. */
   readonly warnings: readonly string[]
 }

@@ -2,6 +2,9 @@ import { createPrivateKey } from 'node:crypto'
 import { importJWK, importPKCS8, type JWK } from 'jose'
 import * as oidc from 'openid-client'
 import type { OidcConfig } from '../config/types.ts'
+import type { Tracer } from '@opentelemetry/api'
+import { describeNetworkCause } from '../net-error.ts'
+import { inSpan } from '../span.ts'
 import { importDpopKey, type DpopKey } from './dpop.ts'
 import { createDpopNonceCache } from './dpop-nonces.ts'
 
@@ -73,12 +76,55 @@ export interface OidcClient {
   buildEndSessionUrl (idTokenHint: string | undefined): string | undefined
 }
 
+/** Which of the IdP's endpoints a call went to; the `endpoint` label of its latency. */
+export type IdpEndpoint = 'discovery' | 'token' | 'par' | 'jwks' | 'revocation' | 'userinfo' | 'other'
+
+/** `success` (2xx/3xx), `client_error` (4xx), `server_error` (5xx), `network_error` (no answer: refused, DNS, TLS, timeout). */
+export type IdpOutcome = 'success' | 'client_error' | 'server_error' | 'network_error'
+
+/** Told the endpoint, outcome and duration in seconds (to the response headers) of every call to the IdP. */
+export type IdpRequestObserver = (endpoint: IdpEndpoint, outcome: IdpOutcome, seconds: number) => void
+
+export interface OidcClientOptions {
+  readonly observe?: IdpRequestObserver
+  /** With tracing: a span per IdP call, named by its endpoint (`idp.token` ...). */
+  readonly tracer?: Tracer
+}
+
+/**
+ * A fetch that times each call to the IdP and names its endpoint (`endpointOf`), and with a
+ * tracer runs it in an `idp.<endpoint>` span.
+ */
+export function observedIdpFetch (observe: IdpRequestObserver, endpointOf: (url: string) => IdpEndpoint, tracer?: Tracer): (url: string, options?: RequestInit) => Promise<Response> {
+  const call = async (url: string, options?: RequestInit): Promise<Response> => {
+    const endpoint = endpointOf(url)
+    const started = performance.now()
+    try {
+      const response = await fetch(url, options)
+      const outcome = response.status >= 500 ? 'server_error' : response.status >= 400 ? 'client_error' : 'success'
+      observe(endpoint, outcome, (performance.now() - started) / 1000)
+      return response
+    } catch (err) {
+      observe(endpoint, 'network_error', (performance.now() - started) / 1000)
+      throw err
+    }
+  }
+  if (tracer === undefined) return call
+  return (url, options) => inSpan(tracer, `idp.${endpointOf(url)}`, { 'idp.endpoint': endpointOf(url) }, () => call(url, options))
+}
+
+/** openid-client's calls: the discovery until the metadata is known, then by the metadata's endpoint URLs. */
+function endpointResolver (endpoints: { discovered: boolean; byUrl: Map<string, IdpEndpoint> }): (url: string) => IdpEndpoint {
+  return (url) => endpoints.discovered ? endpoints.byUrl.get(url.split('?')[0]!) ?? 'other' : 'discovery'
+}
+
 /** Tolerated clock difference with the IdP, in seconds, for `iat` in the future. */
 const CLOCK_TOLERANCE_SECONDS = 30
 
 /** Discovers the IdP and returns the client bffgate uses for every exchange with it. */
-export async function createOidcClient (config: OidcConfig): Promise<OidcClient> {
+export async function createOidcClient (config: OidcConfig, options: OidcClientOptions = {}): Promise<OidcClient> {
   const clientAuth = await createClientAuth(config)
+  const endpoints = { discovered: false, byUrl: new Map<string, IdpEndpoint>() }
   let configuration: oidc.Configuration
   try {
     configuration = await oidc.discovery(
@@ -89,9 +135,14 @@ export async function createOidcClient (config: OidcConfig): Promise<OidcClient>
       {
         execute: config.allowInsecureHttp ? [oidc.allowInsecureRequests] : [],
         timeout: config.timeoutSeconds,
+        ...(options.observe !== undefined && { [oidc.customFetch]: observedIdpFetch(options.observe, endpointResolver(endpoints), options.tracer) as oidc.CustomFetch }),
       },
     )
   } catch (err) {
+    const reported = reportedIssuer(err)
+    if (reported !== undefined) {
+      throw new OidcError('invalid_response', `discovery of ${config.issuer} failed: the IdP reports the issuer ${JSON.stringify(reported.slice(0, 300))}; set "BFF_OIDC_ISSUER" to exactly that (compared character by character, trailing slash included)`, { cause: err })
+    }
     throw classifyOidcError(err, `discovery of ${config.issuer} failed`)
   }
   configuration.timeout = config.timeoutSeconds
@@ -100,6 +151,15 @@ export async function createOidcClient (config: OidcConfig): Promise<OidcClient>
   oidc.enableNonRepudiationChecks(configuration)
 
   const metadata = configuration.serverMetadata()
+  const named: Array<[string | undefined, IdpEndpoint]> = [
+    [metadata.token_endpoint, 'token'],
+    [metadata.pushed_authorization_request_endpoint, 'par'],
+    [metadata.jwks_uri, 'jwks'],
+    [metadata.revocation_endpoint, 'revocation'],
+    [metadata.userinfo_endpoint, 'userinfo'],
+  ]
+  for (const [url, name] of named) if (url !== undefined) endpoints.byUrl.set(url, name)
+  endpoints.discovered = true
   if (config.par && metadata.pushed_authorization_request_endpoint === undefined) {
     throw new OidcError('rejected', `"BFF_OIDC_PAR" is on but ${config.issuer} advertises no pushed_authorization_request_endpoint`)
   }
@@ -107,9 +167,11 @@ export async function createOidcClient (config: OidcConfig): Promise<OidcClient>
   // The IdP's DPoP nonces, per origin and across calls: a handle is made per call (keys
   // differ per session) and openid-client keeps nonces only inside a handle (RFC 9449 §8).
   const dpopNonces = createDpopNonceCache()
+  // Wraps the observed fetch given to discovery (IdP metrics and traces), when there is one.
+  const innerFetch = configuration[oidc.customFetch]
   configuration[oidc.customFetch] = async (url, options) => {
     // openid-client's request options are fetch's (its FetchBody type is only declared wider).
-    const response = await fetch(url, options as RequestInit)
+    const response = innerFetch !== undefined ? await innerFetch(url, options) : await fetch(url, options as RequestInit)
     dpopNonces.remember(url, response)
     return response
   }
@@ -218,6 +280,13 @@ function toTokenSet (response: oidc.TokenEndpointResponse & oidc.TokenEndpointRe
   }
 }
 
+/** The issuer the IdP's metadata names, when discovery failed because it differs from the configured one. */
+function reportedIssuer (err: unknown): string | undefined {
+  if (!(err instanceof oidc.ClientError) || err.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED') return undefined
+  const detail = err.cause as { attribute?: unknown; body?: { issuer?: unknown } } | undefined
+  return detail?.attribute === 'issuer' && typeof detail.body?.issuer === 'string' ? detail.body.issuer : undefined
+}
+
 /** Turns whatever openid-client threw into an {@link OidcError}; the only place that does. */
 function classifyOidcError (err: unknown, context: string): OidcError {
   if (err instanceof OidcError) return err
@@ -245,8 +314,11 @@ function classifyOidcError (err: unknown, context: string): OidcError {
     }
     return new OidcError('invalid_response', `${context}: ${err.message}`, { cause: err })
   }
-  // fetch() failures (connection refused, DNS, TLS) surface as TypeError.
-  if (err instanceof TypeError) return new OidcError('transient', `${context}: ${err.message}`, { cause: err })
+  // fetch() failures (connection refused, DNS, TLS) surface as TypeError ("fetch failed"), the reason in its cause.
+  if (err instanceof TypeError) {
+    const reason = describeNetworkCause(err)
+    return new OidcError('transient', `${context}: ${err.message}${reason !== undefined ? ` (${reason})` : ''}`, { cause: err })
+  }
   return new OidcError('invalid_response', `${context}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
 }
 

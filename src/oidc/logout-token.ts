@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose'
+import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type FetchImplementation, type JWTPayload } from 'jose'
 
 /** The event a back-channel logout token must carry (OpenID Connect Back-Channel Logout 1.0 §2.4). */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
@@ -29,6 +29,8 @@ export interface LogoutTokenVerifierOptions {
   readonly jwksUri: string
   /** Signature algorithms the IdP may use; `none` and symmetric ones are never accepted. */
   readonly algorithms?: readonly string[]
+  /** Fetches the JWKS (timed and traced by the caller); the global fetch when absent. */
+  readonly fetch?: FetchImplementation
 }
 
 /** Allowed clock difference, seconds. */
@@ -45,7 +47,11 @@ const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
  * Replay of a `jti` is the caller's to refuse (it needs the shared store).
  */
 export function createLogoutTokenVerifier (options: LogoutTokenVerifierOptions): (token: string) => Promise<LogoutRequest> {
-  const keys = createRemoteJWKSet(new URL(options.jwksUri), { timeoutDuration: 3000, cooldownDuration: 30_000 })
+  const keys = createRemoteJWKSet(new URL(options.jwksUri), {
+    timeoutDuration: 3000,
+    cooldownDuration: 30_000,
+    ...(options.fetch !== undefined && { [customFetch]: options.fetch }),
+  })
   const algorithms = (options.algorithms ?? ASYMMETRIC).filter((alg) => ASYMMETRIC.includes(alg))
   const tolerance = CLOCK_TOLERANCE_SECONDS
   const maxAge = MAX_AGE_SECONDS

@@ -7,7 +7,7 @@ import { prepareError } from './error-handler.ts'
 
 /** An incoming `x-request-id` is kept only if it looks like an id (no log injection, bounded size). */
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/
-const PROBES = new Set(['/healthz', '/readyz', '/metrics'])
+const PROBES = new Set(['/healthz', '/readyz'])
 const OVERLOAD_RETRY_AFTER_SECONDS = 2
 
 /**
@@ -50,6 +50,7 @@ export async function registerObservability (app: FastifyInstance, options: { ma
       // Probes answer regardless: restarting a busy pod (liveness) would make things worse.
       if (PROBES.has(request.url.split('?')[0]!)) return undefined
       request.log.warn({ event: 'load.shed', type, value }, 'overloaded: request refused')
+      app.bff.metrics.loadShed()
       return prepareError(reply, new BffError('BFF_ERR_OVERLOADED', { retryAfter: OVERLOAD_RETRY_AFTER_SECONDS }))
     }
     await app.register(underPressure, {

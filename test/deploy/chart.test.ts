@@ -122,15 +122,50 @@ test('chart-check renders every scenario with helm 3 and 4 alike and validates i
   assert.match(result.stdout, /RESULT: PASS/)
 })
 
-test('every environment variable the chart sets is a bffgate setting or the _FILE form of a secret one', () => {
+test('every environment variable the chart sets is a bffgate setting or the _FILE form of a secret one; others come only from extraEnv or envFrom', () => {
   for (const file of scenarios) {
-    const { input } = renderedScenario(file)
+    const { input, values, manifests } = renderedScenario(file)
+    const fromValues = new Set(((values.extraEnv ?? []) as Array<{ name: string }>).map((e) => e.name))
+    const fromEnvFrom = new Set(ofKind(manifests, 'ConfigMap').filter((c) => c.metadata.name !== one(manifests, 'Deployment').metadata.name).flatMap((c) => Object.keys(c.data ?? {})))
     for (const name of Object.keys(input.env)) {
-      if (name === 'NODE_OPTIONS') continue // only from the scenario's own extraEnv
       const known = settingNames.has(name) || (name.endsWith('_FILE') && secretNames.has(name.slice(0, -5)))
-      assert.ok(known, `${file}: the chart sets ${name}, which src/config/schema.ts does not declare`)
+      if (name.startsWith('BFF_')) assert.ok(known, `${file}: the chart sets ${name}, which src/config/schema.ts does not declare`)
+      else assert.ok(fromValues.has(name) || fromEnvFrom.has(name), `${file}: ${name} is set, but not by the scenario's extraEnv or envFrom`)
     }
   }
+})
+
+test('the escape hatches reach the manifests: any extraEnv name, envFrom, init and sidecar containers, volumes, extraObjects through tpl, pod metadata, DNS, ServiceMonitor relabelings, ingress extra paths', () => {
+  const { manifests, pod, container, input, deployment, config } = scenario('escape-hatches-values.yaml')
+  assert.equal(input.env.NODE_EXTRA_CA_CERTS, '/etc/ssl/corp/ca.pem')
+  assert.equal(input.env.HTTPS_PROXY, 'http://proxy.corp.example:3128')
+  assert.equal(input.env.OTEL_SERVICE_NAME, `${release}-bffgate`, 'extraEnv is rendered with tpl')
+  assert.equal(input.env.NO_PROXY, '.svc,.cluster.local,10.0.0.0/8', 'envFrom reads the ConfigMap that extraObjects created')
+  assert.equal(config.logLevel, 'warn', 'a BFF_* extraEnv wins over the ConfigMap')
+  assert.equal(input.files.get('/etc/ssl/corp/ca.pem'), '-----BEGIN CERTIFICATE-----', 'the extra volume is mounted')
+  assert.deepEqual(container.envFrom?.map((e) => e.configMapRef?.name), [deployment.metadata.name, `${release}-proxy-env`])
+  const full = pod as PodSpec & { initContainers?: Container[], hostAliases?: unknown, dnsConfig?: unknown, priorityClassName?: string }
+  assert.deepEqual(full.initContainers?.map((c) => [c.name, c.image]), [['wait-for-redis', container.image.replace(/@.*$/, '')]])
+  assert.deepEqual(pod.containers.map((c) => c.name), ['bffgate', 'log-shipper'])
+  assert.deepEqual(pod.containers[1]!.args, ['--source', 'bffgate'], 'sidecars are rendered with tpl')
+  assert.deepEqual(full.hostAliases, [{ ip: '10.0.0.10', hostnames: ['login.example.com'] }])
+  assert.deepEqual(full.dnsConfig, { options: [{ name: 'ndots', value: '2' }] })
+  assert.equal(full.priorityClassName, 'business-critical')
+  const podTemplate = podSpecTemplate(deployment)
+  assert.equal(podTemplate.labels?.team, 'identity')
+  assert.equal(podTemplate.annotations?.['sidecar.istio.io/inject'], 'false')
+  assert.equal(deployment.metadata.annotations?.['reloader.stakater.com/auto'], 'true')
+  assert.equal(deployment.spec.revisionHistoryLimit, 3)
+  const corpCa = ofKind(manifests, 'ConfigMap').find((c) => c.metadata.name === 'corp-ca')
+  assert.equal(corpCa?.metadata.labels?.['app.kubernetes.io/instance'], release, 'a string extraObject is rendered with tpl')
+  assert.equal(mainService(manifests).metadata.labels?.exposure, 'internal')
+  const ingress = one(manifests, 'Ingress')
+  assert.equal(ingress.metadata.labels?.exposure, 'public')
+  const paths = (ingress.spec as { rules: Array<{ http: { paths: Array<{ path: string }> } }> }).rules[0]!.http.paths.map((p) => p.path)
+  assert.deepEqual(paths, ['/maintenance', '/'], 'extra paths come first')
+  const endpoint = (one(manifests, 'ServiceMonitor').spec.endpoints as Array<Record<string, unknown>>)[0]!
+  assert.deepEqual(endpoint.relabelings, [{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }])
+  assert.deepEqual(endpoint.metricRelabelings, [{ sourceLabels: ['__name__'], regex: 'nodejs_heap_space_.*', action: 'drop' }])
 })
 
 test('every scenario\'s pod configuration passes bffgate\'s own configuration loader', () => {
@@ -146,9 +181,9 @@ test('every scenario\'s pod configuration passes bffgate\'s own configuration lo
 
 test('secrets reach the pod only as read-only files from a Secret, never as environment values or in the ConfigMap', () => {
   for (const file of scenarios) {
-    const { input, container, manifests } = renderedScenario(file)
+    const { input, container, manifests, deployment } = renderedScenario(file)
     assert.deepEqual(input.secretEnv, [], `${file}: environment values taken from a Secret`)
-    const configMap = one(manifests, 'ConfigMap')
+    const configMap = ofKind(manifests, 'ConfigMap').find((c) => c.metadata.name === deployment.metadata.name)!
     for (const name of Object.keys(configMap.data ?? {})) {
       assert.ok(!secretNames.has(name) || name === 'BFF_REDIS_URL', `${file}: secret setting ${name} is in the ConfigMap`)
     }
@@ -178,13 +213,48 @@ test('the pod runs restricted: non-root, read-only root filesystem, no capabilit
   }
 })
 
-test('liveness probes /healthz and readiness probes /readyz on the container\'s http port', () => {
+/** The Service the Ingress and the helm test use (not the headless `-metrics` one). */
+function mainService (manifests: Manifest[]): Manifest {
+  const services = ofKind(manifests, 'Service').filter((s) => s.metadata.labels?.['app.kubernetes.io/component'] !== 'metrics' && s.metadata.labels?.['helm.sh/chart'] !== undefined)
+  assert.equal(services.length, 1)
+  return services[0]!
+}
+
+test('liveness probes /healthz and readiness probes /readyz on the container\'s admin port', () => {
   for (const file of scenarios) {
     const { container, config } = scenario(file)
-    assert.deepEqual(container.livenessProbe?.httpGet, { path: '/healthz', port: 'http' }, file)
-    assert.deepEqual(container.readinessProbe?.httpGet, { path: '/readyz', port: 'http' }, file)
-    assert.equal(container.startupProbe?.httpGet?.path, '/healthz', file)
+    assert.deepEqual(container.livenessProbe?.httpGet, { path: '/healthz', port: 'admin' }, file)
+    assert.deepEqual(container.readinessProbe?.httpGet, { path: '/readyz', port: 'admin' }, file)
+    assert.deepEqual(container.startupProbe?.httpGet, { path: '/healthz', port: 'admin' }, file)
     assert.deepEqual(container.ports?.find((p) => p.name === 'http')?.containerPort, config.port, file)
+    assert.deepEqual(container.ports?.find((p) => p.name === 'admin')?.containerPort, config.admin.port, file)
+    assert.equal(config.admin.port, 9090, file)
+    assert.equal(config.admin.host, '0.0.0.0', `${file}: the kubelet and Prometheus reach the admin port at the pod IP`)
+  }
+})
+
+test('the Service and the Ingress publish only the browser port; the ServiceMonitor scrapes the admin port through a headless Service of its own', () => {
+  for (const file of scenarios) {
+    const { manifests, values } = renderedScenario(file)
+    const service = mainService(manifests)
+    assert.deepEqual((service.spec.ports as Array<{ targetPort: string }>).map((p) => p.targetPort), ['http'], file)
+    for (const ingress of ofKind(manifests, 'Ingress')) {
+      for (const rule of (ingress.spec as { rules: Array<{ http: { paths: Array<{ backend: { service: { name: string, port: { name?: string } } } }> } }> }).rules) {
+        // ingress.extraPaths may route elsewhere; every path to this release goes to the browser port.
+        for (const path of rule.http.paths.filter((p) => p.backend.service.name === service.metadata.name)) assert.deepEqual(path.backend.service.port, { name: 'http' }, file)
+        assert.ok(rule.http.paths.some((p) => p.backend.service.name === service.metadata.name), file)
+      }
+    }
+    const monitored = (values.serviceMonitor as { enabled?: boolean } | undefined)?.enabled === true
+    const metrics = ofKind(manifests, 'Service').filter((s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'metrics')
+    assert.equal(metrics.length, monitored ? 1 : 0, file)
+    if (!monitored) continue
+    const monitor = one(manifests, 'ServiceMonitor')
+    const selector = (monitor.spec.selector as { matchLabels: Record<string, string> }).matchLabels
+    const selects = (s: Manifest) => Object.entries(selector).every(([k, v]) => s.metadata.labels?.[k] === v)
+    assert.ok(selects(metrics[0]!) && !selects(service), `${file}: the ServiceMonitor must select the metrics Service only`)
+    assert.deepEqual((metrics[0]!.spec.ports as Array<{ name: string, targetPort: string }>).map((p) => [p.name, p.targetPort]), [['admin', 'admin']])
+    assert.equal(metrics[0]!.spec.clusterIP, 'None')
   }
 })
 
@@ -275,7 +345,7 @@ test('the Ingress serves the public URL\'s host over TLS and routes to the Servi
   const spec = ingress.spec as { tls: Array<{ hosts: string[], secretName: string }>, rules: Array<{ host: string, http: { paths: Array<{ backend: { service: { name: string, port: { name: string } } } }> } }> }
   assert.deepEqual(spec.rules.map((r) => r.host), [host])
   assert.ok(spec.tls.some((t) => t.hosts.includes(host) && t.secretName !== ''))
-  const service = one(manifests, 'Service')
+  const service = mainService(manifests)
   assert.deepEqual(spec.rules[0]!.http.paths[0]!.backend.service, { name: service.metadata.name, port: { name: 'http' } })
   for (const file of scenarios.filter((f) => f !== 'ingress-tls-values.yaml')) {
     const values = scenario(file).values as { ingress?: { enabled?: boolean } }
@@ -286,21 +356,36 @@ test('the Ingress serves the public URL\'s host over TLS and routes to the Servi
 test('ServiceMonitor, NetworkPolicy and HTTPRoute render only when enabled; the NetworkPolicy admits the helm test pod', () => {
   for (const file of scenarios) {
     const { manifests, values } = renderedScenario(file)
-    for (const [key, kind] of [['serviceMonitor', 'ServiceMonitor'], ['networkPolicy', 'NetworkPolicy'], ['httpRoute', 'HTTPRoute']] as const) {
+    for (const [key, kind] of [['serviceMonitor', 'ServiceMonitor'], ['networkPolicy', 'NetworkPolicy'], ['httpRoute', 'HTTPRoute'], ['prometheusRule', 'PrometheusRule']] as const) {
       const enabled = (values[key] as { enabled?: boolean } | undefined)?.enabled === true
       assert.equal(ofKind(manifests, kind).length, enabled ? 1 : 0, `${file}: ${kind}`)
     }
   }
   const { manifests } = renderedScenario('ingress-tls-values.yaml')
   const monitor = one(manifests, 'ServiceMonitor')
-  assert.deepEqual((monitor.spec.endpoints as Array<{ port: string, path: string }>).map((e) => [e.port, e.path]), [['http', '/metrics']])
+  assert.deepEqual((monitor.spec.endpoints as Array<{ port: string, path: string }>).map((e) => [e.port, e.path]), [['admin', '/metrics']])
   const policy = one(manifests, 'NetworkPolicy')
   const from = (policy.spec.ingress as Array<{ from: Array<{ podSelector?: { matchLabels: Record<string, string> } }> }>)[0]!.from
   const testPod = ofKind(manifests, 'Pod')[0]!
   assert.ok(from.some((peer) => peer.podSelector && Object.entries(peer.podSelector.matchLabels).every(([k, v]) => testPod.metadata.labels?.[k] === v)))
   const route = one(renderedScenario('private-key-httproute-values.yaml').manifests, 'HTTPRoute')
   const backend = (route.spec.rules as Array<{ backendRefs: Array<{ name: string }> }>)[0]!.backendRefs[0]!
-  assert.equal(backend.name, one(renderedScenario('private-key-httproute-values.yaml').manifests, 'Service').metadata.name)
+  assert.equal(backend.name, mainService(renderedScenario('private-key-httproute-values.yaml').manifests).metadata.name)
+})
+
+test('the alert rules and the Grafana dashboard ship as a PrometheusRule and a sidecar-labelled ConfigMap, exactly as in charts/bffgate/files', () => {
+  const { manifests } = renderedScenario('ingress-tls-values.yaml')
+  const rules = parseYaml(readFileSync(join(chartDir, 'files', 'prometheus-rules.yaml'), 'utf8')) as { groups: unknown[] }
+  const rule = one(manifests, 'PrometheusRule')
+  assert.deepEqual(rule.spec.groups, rules.groups)
+  assert.equal(rule.metadata.labels?.release, 'prometheus')
+  const dashboards = ofKind(manifests, 'ConfigMap').filter((c) => c.metadata.labels?.grafana_dashboard === '1')
+  assert.equal(dashboards.length, 1)
+  assert.equal(dashboards[0]!.metadata.annotations?.grafana_folder, 'Gateways')
+  assert.equal(dashboards[0]!.data?.['bffgate.json'], readFileSync(join(chartDir, 'files', 'grafana-dashboard.json'), 'utf8').trimEnd())
+  for (const file of scenarios.filter((f) => f !== 'ingress-tls-values.yaml')) {
+    assert.deepEqual(ofKind(renderedScenario(file).manifests, 'ConfigMap').filter((c) => c.metadata.labels?.grafana_dashboard !== undefined), [], file)
+  }
 })
 
 test('private_key_jwt takes the private key from a file instead of a client secret, and numbers arrive as integers', () => {
@@ -325,7 +410,7 @@ test('the helm test pod calls /healthz through the Service, restricted, with the
     const spec = podSpec(testPod)
     const probe = spec.containers[0]!
     assert.equal(probe.image, container.image, file)
-    const service = one(manifests, 'Service')
+    const service = mainService(manifests)
     const port = (service.spec.ports as Array<{ port: number }>)[0]!.port
     assert.ok(probe.command?.includes(`http://${service.metadata.name}:${port}/healthz`), `${file}: ${probe.command?.join(' ')}`)
     assert.equal(spec.securityContext?.runAsNonRoot, true)
@@ -363,7 +448,8 @@ const badValues: Array<[string, string[], RegExp]> = [
   ['a Redis URL with a password in it', ['--set', 'redis.url=redis://:pw@redis:6379'], /redis[./]url/],
   ['a sentinel without port', ['--set-json', 'redis.sentinel.nodes=["redis-sentinel"]'], /redis[./]sentinel[./]nodes/],
   ['a short session secret', ['--set', 'secrets.sessionSecret=short'], /sessionSecret/],
-  ['an extra variable that is no setting', ['--set', 'extraEnv[0].name=PATH', '--set', 'extraEnv[0].value=/tmp'], /extraEnv/],
+  ['an extra BFF_ variable that is no setting', ['--set', 'extraEnv[0].name=BFF_SESION_SECRET', '--set', 'extraEnv[0].value=x'], /extraEnv/],
+  ['an extra variable whose name is no environment variable name', ['--set', 'extraEnv[0].name=A=B', '--set', 'extraEnv[0].value=x'], /extraEnv/],
   ['a misspelt top-level key', ['--set', 'replicas=3'], /replicas/],
   ['a disruption budget that is no number or percentage', ['--set', 'podDisruptionBudget.maxUnavailable=half'], /maxUnavailable/],
 ]

@@ -9,6 +9,8 @@ const serverEntry = new URL('../../src/server.ts', import.meta.url).pathname
 export interface Replica {
   /** `http://127.0.0.1:<port>` of this process. */
   readonly url: string
+  /** `http://127.0.0.1:<port>` of its admin listener (`/metrics`, probes). */
+  readonly adminUrl: string
   readonly pid: number
   readonly output: () => string
   /** SIGKILL: a crash, nothing finishes. */
@@ -33,8 +35,9 @@ export async function startReplica (env: Record<string, string>): Promise<Replic
 
 async function startReplicaOnce (env: Record<string, string>): Promise<Replica> {
   const port = await freePort()
+  const adminPort = await freePort()
   const child: ChildProcess = spawn(process.execPath, [serverEntry], {
-    env: { PATH: process.env.PATH ?? '', ...env, BFF_PORT: String(port), BFF_HOST: '127.0.0.1' },
+    env: { PATH: process.env.PATH ?? '', ...env, BFF_PORT: String(port), BFF_HOST: '127.0.0.1', BFF_ADMIN_PORT: String(adminPort), BFF_ADMIN_HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
@@ -49,12 +52,13 @@ async function startReplicaOnce (env: Record<string, string>): Promise<Replica> 
     if (exitCode !== undefined) throw new Error(`replica exited with ${exitCode} before listening:\n${output}`)
     if (Date.now() > deadline) throw new Error(`replica did not listen within 15 s:\n${output}`)
     try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok && (await fetch(`http://127.0.0.1:${adminPort}/healthz`)).ok) break
     } catch {}
     await sleep(50)
   }
   return {
     url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
     pid: child.pid!,
     output: () => output,
     async kill () {

@@ -28,6 +28,8 @@ export interface Stack {
   readonly env: Readonly<Record<string, string>>
   /** `http://127.0.0.1:<port>` of the gateway. */
   readonly url: string
+  /** `http://127.0.0.1:<port>` of the gateway's admin listener (`/metrics`, probes). */
+  readonly adminUrl: string
   readonly redis: TestRedis | undefined
   readonly keyPrefix: string
   readonly logs: LogSink
@@ -99,6 +101,10 @@ async function startStackOnce (options: StackOptions): Promise<Stack> {
     // The gateway shares this process with the test (key generation, parsing): load shedding on
     // the event-loop delay would measure the test, not the gateway. Tests of shedding turn it on.
     BFF_MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Tests log in far more often from one address than a person does; the rate-limit tests set their own.
+    BFF_RATE_LIMIT_LOGIN: '100000',
+    BFF_RATE_LIMIT_CALLBACK: '100000',
+    BFF_RATE_LIMIT_BACKCHANNEL_LOGOUT: '100000',
     ...options.env,
   }
   const config = loadConfig(env)
@@ -115,8 +121,10 @@ async function startStackOnce (options: StackOptions): Promise<Stack> {
       },
     },
   })
+  let adminUrl: string
   try {
     await app.listen({ port, host: '127.0.0.1' })
+    adminUrl = await app.admin.listen({ port: 0, host: '127.0.0.1' })
   } catch (err) {
     // Nothing may outlive a failed start: open servers would keep the test process alive.
     await app.close()
@@ -132,6 +140,7 @@ async function startStackOnce (options: StackOptions): Promise<Stack> {
     config,
     env,
     url,
+    adminUrl,
     redis: options.redis,
     keyPrefix: config.redis.keyPrefix,
     logs,

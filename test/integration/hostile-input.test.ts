@@ -16,6 +16,8 @@ let redis: TestRedis
 let stack: Stack
 let monitor: Awaited<ReturnType<Redis['monitor']>>
 const writes: string[][] = []
+/** Writes of the rate limiter's per-address counters (bounded and expiring; checked apart). */
+const rateLimitWrites: string[][] = []
 const WRITE_COMMANDS = new Set(['set', 'hset', 'sadd', 'srem', 'del', 'unlink', 'expire', 'pexpire', 'evalsha', 'eval', 'getdel', 'publish', 'multi'])
 
 before(async () => {
@@ -23,7 +25,9 @@ before(async () => {
   stack = await startStack({ redis, backchannel: true })
   monitor = await redis.client().monitor()
   monitor.on('monitor', (_time: string, args: string[]) => {
-    if (WRITE_COMMANDS.has(String(args[0]).toLowerCase()) && args.some((a) => String(a).includes(stack.keyPrefix))) writes.push(args)
+    if (!WRITE_COMMANDS.has(String(args[0]).toLowerCase()) || !args.some((a) => String(a).includes(stack.keyPrefix))) return
+    if (args.some((a) => String(a).startsWith(`${stack.keyPrefix}ratelimit:`))) rateLimitWrites.push(args)
+    else writes.push(args)
   })
 })
 after(async () => {
@@ -110,6 +114,13 @@ test('random and hostile requests never get a 5xx and never write to Redis witho
   )
   assert.equal(requests >= 400, true)
   assert.deepEqual(writes, [], 'an unauthenticated request wrote to Redis')
+  // Only the rate limiter counts unauthenticated requests: one expiring counter per limited
+  // endpoint and client address, whatever the requests were.
+  const counters = new Set(rateLimitWrites.flatMap((args) => args.filter((a) => String(a).startsWith(`${stack.keyPrefix}ratelimit:`))))
+  assert.ok(counters.size <= 3, `rate-limit counters: ${[...counters].join(', ')}`)
+  for (const key of counters) {
+    assert.ok(rateLimitWrites.some((args) => String(args[0]).toLowerCase() === 'pexpire' && args[1] === key && Number(args[2]) <= 60_000), `${key} does not expire`)
+  }
   assert.equal((await fetch(`${stack.url}/healthz`)).status, 200, 'the server is still up')
   // The watcher itself works: a login writes, and it sees it.
   await stack.login()

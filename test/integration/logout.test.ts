@@ -82,7 +82,7 @@ describe('back-channel logout', () => {
     assert.notEqual(a, b)
     assert.equal(await userStatus(stack.url, a), 200)
     assert.equal(await userStatus(stack.url, b), 200)
-    const counter = async (pattern: RegExp) => Number(pattern.exec(await (await fetch(`${stack.url}/metrics`)).text())?.[1] ?? 0)
+    const counter = async (pattern: RegExp) => Number(pattern.exec(await (await fetch(`${stack.adminUrl}/metrics`)).text())?.[1] ?? 0)
     const ended = /bff_sessions_ended_total\{cause="backchannel"\} (\d+)/
     const accepted = /bff_backchannel_logouts_total\{outcome="accepted"\} (\d+)/
     const [endedBefore, acceptedBefore] = [await counter(ended), await counter(accepted)]
@@ -92,6 +92,17 @@ describe('back-channel logout', () => {
     assert.equal(await userStatus(stack.url, bob), 200)
     assert.equal(await counter(accepted) - acceptedBefore, 1, 'one logout token')
     assert.equal(await counter(ended) - endedBefore, 2, 'two sessions ended by it')
+  })
+
+  test('the logout token\'s key fetch is timed as the IdP\'s jwks endpoint', async (t) => {
+    // A fresh process: it has fetched nothing from the IdP but the discovery document.
+    const replica = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
+    t.after(() => replica.stop())
+    const jwks = async () => Number(/^bff_idp_request_duration_seconds_count\{endpoint="jwks",outcome="success"\} (\d+)$/m.exec(await (await fetch(`${replica.adminUrl}/metrics`)).text())?.[1] ?? 0)
+    assert.equal(await jwks(), 0)
+    const res = await fetch(`${replica.url}/bff/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: await signLogoutToken(validClaims({ sub: 'nobody' })) }).toString() })
+    assert.equal(res.status, 200)
+    assert.equal(await jwks(), 1)
   })
 
   test('a valid token with only sub ends every session of that user; the answer is 200 no-store', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { decodeJwt } from 'jose'
@@ -21,7 +22,7 @@ async function stackWith (t: { after: (fn: () => Promise<void>) => void }, optio
 const cookieHeader = (stack: Stack, browser: Browser) => browser.cookies(stack.url).map((c) => `${c.name}=${c.value}`).join('; ')
 
 async function metricsText (stack: Stack): Promise<string> {
-  return (await fetch(`${stack.url}/metrics`)).text()
+  return (await fetch(`${stack.adminUrl}/metrics`)).text()
 }
 
 /** The value of one sample line, e.g. `bff_http_requests_total{route="/api",...}`. */
@@ -34,6 +35,27 @@ function sample (text: string, name: string, labels: Record<string, string>): nu
 }
 
 describe('metrics', () => {
+  test('/metrics is served on the admin listener only; both listeners answer the probes', async (t) => {
+    const stack = await stackWith(t)
+    const browserPort = await fetch(`${stack.url}/metrics`)
+    assert.equal(browserPort.status, 404)
+    assert.deepEqual(await browserPort.json(), { error: 'not_found', message: 'Not found' })
+    const admin = await fetch(`${stack.adminUrl}/metrics`)
+    assert.equal(admin.status, 200)
+    assert.match(admin.headers.get('content-type') ?? '', /^text\/plain/)
+    assert.match(await admin.text(), /# TYPE bff_http_requests_total counter/)
+    for (const base of [stack.url, stack.adminUrl]) {
+      assert.deepEqual(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' })
+      assert.deepEqual(await (await fetch(`${base}/readyz`)).json(), { status: 'ready' })
+    }
+    // Nothing else is reachable through the admin port.
+    for (const path of ['/bff/login', '/api/hello', '/bff/user']) {
+      assert.equal((await fetch(`${stack.adminUrl}${path}`, { redirect: 'manual' })).status, 404, path)
+    }
+    // Scrapes are not counted as browser requests.
+    assert.equal(sample(await metricsText(stack), 'bff_http_requests_total', { route: '/metrics' }), undefined)
+  })
+
   test('requests are counted by route pattern and status class, never by raw path; upstream and Redis latencies are recorded', async (t) => {
     const stack = await stackWith(t)
     const { browser } = await stack.login()
@@ -54,6 +76,45 @@ describe('metrics', () => {
     assert.ok(sample(text, 'bff_redis_operation_duration_seconds_count', { operation: 'read', outcome: 'ok' })! >= 3)
     assert.ok(sample(text, 'bff_redis_operation_duration_seconds_count', { operation: 'write', outcome: 'ok' })! >= 1)
     assert.ok(text.includes('# TYPE bff_redis_errors_total counter'))
+  })
+
+  test('Node\'s default metrics keep their standard names; build info, IdP latency by endpoint and login outcomes are exported', async (t) => {
+    const stack = await stackWith(t)
+    await stack.login()
+    // A callback with a state this browser never started.
+    assert.equal((await fetch(`${stack.url}/bff/callback?state=forged&code=x`)).status, 400)
+    const text = await metricsText(stack)
+    assert.ok(!text.includes('bff_process_'), 'no doubled prefix')
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_gc_duration_seconds']) {
+      assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name)
+    }
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+    assert.equal(sample(text, 'bff_build_info', { version: pkg.version, node_version: process.versions.node }), 1)
+    assert.ok(sample(text, 'bff_idp_request_duration_seconds_count', { endpoint: 'discovery', outcome: 'success' })! >= 1)
+    assert.equal(sample(text, 'bff_idp_request_duration_seconds_count', { endpoint: 'token', outcome: 'success' }), 1, 'one code exchange')
+    assert.equal(sample(text, 'bff_logins_total', { outcome: 'success' }), 1)
+    assert.equal(sample(text, 'bff_logins_total', { outcome: 'state_invalid' }), 1)
+  })
+
+  test('an IdP that fails is recorded by endpoint and outcome', async (t) => {
+    const stack = await stackWith(t, { idp: { accessTokenTtlSeconds: 3 }, env: { BFF_REFRESH_SKEW_SECONDS: '1', BFF_OIDC_TIMEOUT_SECONDS: '2', BFF_REFRESH_LOCK_SECONDS: '5' } })
+    const { browser } = await stack.login()
+    const cookie = cookieHeader(stack, browser)
+    await stack.idp.stop()
+    await sleep(3500)
+    assert.notEqual((await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })).status, 200)
+    const text = await metricsText(stack)
+    assert.ok(sample(text, 'bff_idp_request_duration_seconds_count', { endpoint: 'token', outcome: 'network_error' })! >= 1, text.split('\n').filter((l) => l.startsWith('bff_idp')).join('\n'))
+  })
+
+  test('docs/operations.md lists exactly the series /metrics exports', async (t) => {
+    const stack = await stackWith(t)
+    const exported = new Set([...(await metricsText(stack)).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!))
+    const doc = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8')
+    const section = doc.slice(doc.indexOf('\n## Metrics\n'), doc.indexOf('\n## ', doc.indexOf('\n## Metrics\n') + 1))
+    const documented = new Set([...section.matchAll(/^\| `([a-z0-9_]+)` \|/gm)].map((m) => m[1]!))
+    assert.deepEqual([...exported].filter((n) => !documented.has(n)).sort(), [], 'exported but not documented')
+    assert.deepEqual([...documented].filter((n) => !exported.has(n)).sort(), [], 'documented but not exported')
   })
 
   test('concurrent requests that share one refresh are counted as single-flight joins', async (t) => {
@@ -123,5 +184,7 @@ describe('load shedding', () => {
       assert.ok(Date.now() < deadline, 'still shedding load long after the stall')
       await sleep(200)
     }
+    // The admin listener is never shed, and it counts what was.
+    assert.ok(sample(await metricsText(stack), 'bff_load_shed_total', {})! >= 1)
   })
 })

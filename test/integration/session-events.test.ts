@@ -49,7 +49,7 @@ describe('issue 17 item 4: GET /bff/session-events', () => {
     assert.ok(elapsed < 1000, `heard after ${elapsed.toFixed(0)} ms`)
     await stream.closed
     assert.doesNotMatch(ended.data, /eyJ|ORT/, 'no token in any event')
-    const metrics = await (await fetch(`${replica.url}/metrics`)).text()
+    const metrics = await (await fetch(`${replica.adminUrl}/metrics`)).text()
     assert.match(metrics, /bff_session_events_total\{event="session-ended",reason="backchannel_logout"\} 1/)
     assert.match(metrics, /bff_session_event_streams 0/)
   })

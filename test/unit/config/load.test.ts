@@ -61,6 +61,21 @@ describe('loadConfig', () => {
     }
   })
 
+  test('the admin listener defaults to 9090 on all interfaces and must not share the browser port', () => {
+    const config = loadConfig(minimal)
+    assert.deepEqual(config.admin, { port: 9090, host: '0.0.0.0' })
+    assert.deepEqual(problemsOf({ ...minimal, BFF_PORT: '9000', BFF_ADMIN_PORT: '9000' }), ['"BFF_ADMIN_PORT" must differ from "BFF_PORT" (the admin listener serves /metrics apart from the browser port)'])
+    assert.equal(loadConfig({ ...minimal, BFF_PORT: '0', BFF_ADMIN_PORT: '0' }).admin.port, 0, 'two ephemeral ports do not collide')
+  })
+
+  test('a port beyond 65535 is a configuration error naming the variable', () => {
+    assert.deepEqual(problemsOf({ ...minimal, BFF_PORT: '99999', BFF_ADMIN_PORT: '65536' }), [
+      '"BFF_PORT" must be at most 65535, got "99999"',
+      '"BFF_ADMIN_PORT" must be at most 65535, got "65536"',
+    ])
+    assert.equal(loadConfig({ ...minimal, BFF_PORT: '65535' }).port, 65535)
+  })
+
   test('online_access together with offline_access is a configuration error', () => {
     const problems = problemsOf({ ...minimal, BFF_OIDC_SCOPES: 'openid offline_access online_access' })
     assert.equal(problems.length, 1)
@@ -162,6 +177,21 @@ describe('loadConfig', () => {
   test('an unknown BFF_ variable is a warning (likely a typo), not an error', () => {
     const config = loadConfig({ ...minimal, BFF_SESION_SECRET: 'x' })
     assert.ok(config.warnings.some((w) => w.includes('"BFF_SESION_SECRET"')))
+  })
+
+  test('a mistyped variable gets a "did you mean", in the warnings and beside the errors it likely caused', () => {
+    assert.ok(loadConfig({ ...minimal, BFF_SESSION_IDEL_SECONDS: '60' }).warnings.includes('unknown setting "BFF_SESSION_IDEL_SECONDS" ignored: did you mean "BFF_SESSION_IDLE_SECONDS"?'))
+    assert.ok(loadConfig({ ...minimal, BFF_REDIS_PASSWROD_FILE: '/x' }).warnings.includes('unknown setting "BFF_REDIS_PASSWROD_FILE" ignored: did you mean "BFF_REDIS_PASSWORD_FILE"?'))
+    assert.ok(loadConfig({ ...minimal, BFF_SOMETHING_ELSE_ENTIRELY: '1' }).warnings.includes('unknown setting "BFF_SOMETHING_ELSE_ENTIRELY" ignored (a typo?)'))
+    const { BFF_OIDC_CLIENT_ID: _, ...withoutClientId } = minimal
+    try {
+      loadConfig({ ...withoutClientId, BFF_OIDC_CLIENTID: 'client-1' })
+      assert.fail('accepted')
+    } catch (err) {
+      assert.ok(err instanceof ConfigError)
+      assert.deepEqual(err.hints, ['unknown setting "BFF_OIDC_CLIENTID" ignored: did you mean "BFF_OIDC_CLIENT_ID"?'])
+      assert.match(err.message, /"BFF_OIDC_CLIENT_ID" is required\nnote: unknown setting "BFF_OIDC_CLIENTID" ignored: did you mean "BFF_OIDC_CLIENT_ID"\?$/)
+    }
   })
 
   test('the cookie name must keep the __Host- prefix; idle may not exceed absolute', () => {

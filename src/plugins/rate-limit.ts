@@ -1,0 +1,66 @@
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Config } from '../config/types.ts'
+import { BffError } from '../errors.ts'
+import { createRedisConnection } from '../session/redis-connection.ts'
+import { sendError } from './error-handler.ts'
+
+interface LimitResult { readonly isAllowed: boolean; readonly isExceeded?: boolean; readonly ttl?: number }
+type Limiter = (request: FastifyRequest) => Promise<LimitResult>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** From @fastify/rate-limit: a limiter to call by hand. */
+    createRateLimit (options: object): Limiter
+  }
+}
+
+/**
+ * Per-client-IP rate limits on the public endpoints an attacker can hit without a session:
+ * `/bff/login` (each starts a login transaction and a redirect to the IdP), `/bff/callback`
+ * (each may redeem a code at the IdP) and `/bff/backchannel-logout` (each verifies a JWT and
+ * may fetch the IdP's keys). Counted in Redis with the Redis store, so the limit holds
+ * across replicas; in process with the memory store. Keyed by `request.ip`, so it is as
+ * honest as the client address behind the configured trusted proxies.
+ *
+ * Checked in an `onRequest` hook of the app, before any body is read or route handler (or
+ * route-scoped error handler) runs; the route files stay unaware. A Redis that fails does
+ * not turn the limits into an outage: the request goes through.
+ */
+export async function registerRateLimits (app: FastifyInstance, config: Config): Promise<void> {
+  const { windowSeconds, login, callback, backchannelLogout } = config.rateLimits
+  const wanted = ([['/bff/login', login], ['/bff/callback', callback], ['/bff/backchannel-logout', backchannelLogout]] as const)
+    .filter(([, max]) => max > 0)
+  if (wanted.length === 0) return
+
+  let redis
+  if (config.session.store === 'redis') {
+    // A connection of its own: the session store's is private to it.
+    redis = createRedisConnection(config.redis)
+    redis.on('error', () => {}) // the session store's watcher logs Redis outages
+    app.addHook('onClose', async () => { redis!.disconnect() })
+  }
+  await app.register(rateLimit, {
+    global: false,
+    ...(redis !== undefined && { redis, nameSpace: `${config.redis.keyPrefix}ratelimit:` }),
+    skipOnError: true,
+  })
+  const limiters = new Map<string, Limiter>(wanted.map(([route, max]) => [route, app.createRateLimit({
+    max,
+    timeWindow: windowSeconds * 1000,
+    // One bucket per endpoint and client address.
+    keyGenerator: (request: FastifyRequest) => `${route}:${request.ip}`,
+  })]))
+
+  app.addHook('onRequest', (request, reply, done) => {
+    const limiter = limiters.get(request.routeOptions.url ?? '')
+    if (limiter === undefined) return done()
+    limiter(request).then((result) => {
+      if (result.isAllowed || result.isExceeded !== true) return done()
+      const route = request.routeOptions.url!
+      app.bff.metrics.rateLimited(route)
+      request.log.warn({ event: 'rate_limit.exceeded', route }, 'rate limit exceeded')
+      sendError(reply, new BffError('BFF_ERR_RATE_LIMITED', { retryAfter: Math.max(1, Math.ceil((result.ttl ?? 1000) / 1000)) }))
+    }, done)
+  })
+}

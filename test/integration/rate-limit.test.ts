@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Agent, fetch as undiciFetch } from 'undici'
+import { startReplica, type Replica } from '../helpers/replica.ts'
+import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
+import { startStack, type Stack } from '../helpers/stack.ts'
+
+let redis: TestRedis
+before(async () => { redis = await startTestRedis() })
+after(() => redis.stop())
+
+async function gatewayWith (t: { after: (fn: () => Promise<unknown>) => void }, env: Record<string, string>): Promise<{ stack: Stack; replicas: Replica[] }> {
+  const stack = await startStack({ redis, backchannel: true, env })
+  t.after(() => stack.close())
+  // Two more bffgate processes over the same Redis and key prefix: three replicas in all.
+  const replicas = await Promise.all([startReplica(stack.env), startReplica(stack.env)])
+  for (const replica of replicas) t.after(() => replica.stop())
+  return { stack, replicas }
+}
+
+describe('rate limits', () => {
+  test('/bff/login is limited per client IP across replicas that share one Redis, with a 429 JSON and Retry-After', async (t) => {
+    const { stack, replicas } = await gatewayWith(t, { BFF_RATE_LIMIT_LOGIN: '5', BFF_RATE_LIMIT_WINDOW_SECONDS: '30' })
+    const urls = [stack.url, replicas[0]!.url, replicas[1]!.url]
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) statuses.push((await fetch(`${urls[i % 3]}/bff/login`, { redirect: 'manual' })).status)
+    assert.deepEqual(statuses, [302, 302, 302, 302, 302])
+    // The sixth, on any replica, is over the shared limit.
+    for (const url of urls) {
+      const refused = await fetch(`${url}/bff/login`, { redirect: 'manual' })
+      assert.equal(refused.status, 429, url)
+      assert.deepEqual(await refused.json(), { error: 'rate_limited', message: 'Too many requests from this address; try again later' })
+      const retryAfter = Number(refused.headers.get('retry-after'))
+      assert.ok(retryAfter >= 1 && retryAfter <= 30, `Retry-After ${retryAfter}`)
+      assert.equal(refused.headers.get('location'), null, 'no redirect to the IdP')
+    }
+    // Other endpoints have buckets of their own.
+    assert.equal((await fetch(`${replicas[0]!.url}/bff/callback?state=x&code=y`)).status, 400)
+    const metrics = await (await fetch(`${replicas[1]!.adminUrl}/metrics`)).text()
+    assert.match(metrics, /^bff_rate_limited_total\{route="\/bff\/login"\} 1$/m)
+  })
+
+  test('another client address has its own allowance, and the window ends', async (t) => {
+    const { stack, replicas } = await gatewayWith(t, { BFF_RATE_LIMIT_LOGIN: '2', BFF_RATE_LIMIT_WINDOW_SECONDS: '2' })
+    for (let i = 0; i < 2; i++) assert.equal((await fetch(`${stack.url}/bff/login`, { redirect: 'manual' })).status, 302)
+    assert.equal((await fetch(`${replicas[0]!.url}/bff/login`, { redirect: 'manual' })).status, 429)
+    // The same replicas, reached from 127.0.0.2: a different request.ip.
+    const other = new Agent({ localAddress: '127.0.0.2' })
+    t.after(() => other.close())
+    assert.equal((await undiciFetch(`${replicas[1]!.url}/bff/login`, { redirect: 'manual', dispatcher: other })).status, 302)
+    await sleep(2500)
+    assert.equal((await fetch(`${replicas[1]!.url}/bff/login`, { redirect: 'manual' })).status, 302, 'a new window')
+  })
+
+  test('/bff/callback and /bff/backchannel-logout have limits of their own', async (t) => {
+    const { stack, replicas } = await gatewayWith(t, { BFF_RATE_LIMIT_CALLBACK: '3', BFF_RATE_LIMIT_BACKCHANNEL_LOGOUT: '2', BFF_RATE_LIMIT_LOGIN: '0' })
+    const callbacks = []
+    for (let i = 0; i < 4; i++) callbacks.push((await fetch(`${[stack.url, replicas[0]!.url][i % 2]}/bff/callback?state=s${i}&code=c`)).status)
+    assert.deepEqual(callbacks, [400, 400, 400, 429])
+    const logouts = []
+    for (let i = 0; i < 3; i++) {
+      logouts.push((await fetch(`${[replicas[0]!.url, replicas[1]!.url][i % 2]}/bff/backchannel-logout`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'logout_token=not.a.jwt',
+      })).status)
+    }
+    assert.deepEqual(logouts, [400, 400, 429])
+    // BFF_RATE_LIMIT_LOGIN=0: no limit at all.
+    for (let i = 0; i < 10; i++) assert.equal((await fetch(`${replicas[1]!.url}/bff/login`, { redirect: 'manual' })).status, 302)
+  })
+})
