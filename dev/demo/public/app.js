@@ -38,7 +38,6 @@ const ENDED = {
 // Subscribed once signed in (below): the stream needs a session.
 const onSessionEnded = ({ reason }) => {
   stopAuto()
-  stopLive()
   if (reason === 'logout') {
     // Only another tab's logout reaches this tab: bff.logout() closes its own stream first.
     show(null)
