@@ -181,10 +181,6 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     problems.push('"BFF_SESSION_IDLE_SECONDS" must not exceed "BFF_SESSION_ABSOLUTE_SECONDS"')
   }
 
-  if (refreshLockSeconds !== undefined && timeoutSeconds !== undefined && refreshLockSeconds <= timeoutSeconds) {
-    problems.push('"BFF_REFRESH_LOCK_SECONDS" must exceed "BFF_OIDC_TIMEOUT_SECONDS", so a refresh finishes while its lock is held')
-  }
-
   const routes = routesRaw === undefined ? undefined : parseRoutes(routesRaw, problems)
 
   if (problems.length > 0) throw new ConfigError(problems)

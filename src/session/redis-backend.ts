@@ -14,13 +14,23 @@ import type { RedisConnection } from './redis-connection.ts'
  * session found through one index leave all of them without being decrypted.
  */
 const LAYOUT_V1 = 1
+/**
+ * Layout 2 adds, after the deadline, a fingerprint of the record's refresh token (16 bytes,
+ * an HMAC under the record's own key, see `store.ts`), so that a compare-and-set on the
+ * refresh token a write replaces runs inside Redis without opening anything.
+ */
+const LAYOUT_V2 = 2
 const DEADLINE_OFFSET = 1
 const DEADLINE_BYTES = 6
+const FINGERPRINT_OFFSET = DEADLINE_OFFSET + DEADLINE_BYTES
+export const FINGERPRINT_BYTES = 16
 
 export interface SessionValue {
   readonly deadlineMs: number
   readonly indexKeys: readonly string[]
   readonly sealed: Buffer
+  /** Fingerprint of the record's refresh token (layout 2); absent in layout 1. */
+  readonly fingerprint?: Buffer
 }
 
 export function deadlineBytes (deadlineMs: number): Buffer {
@@ -29,21 +39,26 @@ export function deadlineBytes (deadlineMs: number): Buffer {
   return bytes
 }
 
-export function encodeSessionValue ({ deadlineMs, indexKeys, sealed }: SessionValue): Buffer {
+export function encodeSessionValue ({ deadlineMs, indexKeys, sealed, fingerprint }: SessionValue): Buffer {
   const names = indexKeys.map((key) => Buffer.from(key, 'utf8'))
   if (names.length > 255 || names.some((name) => name.length > 255)) throw new RangeError('index key names must be at most 255 bytes (shorten BFF_REDIS_KEY_PREFIX)')
-  const head = Buffer.allocUnsafe(DEADLINE_OFFSET + DEADLINE_BYTES + 1)
-  head[0] = LAYOUT_V1
+  if (fingerprint !== undefined && fingerprint.length !== FINGERPRINT_BYTES) throw new RangeError(`a fingerprint is ${FINGERPRINT_BYTES} bytes`)
+  const fingerprintBytes = fingerprint?.length ?? 0
+  const head = Buffer.allocUnsafe(DEADLINE_OFFSET + DEADLINE_BYTES + fingerprintBytes + 1)
+  head[0] = fingerprint === undefined ? LAYOUT_V1 : LAYOUT_V2
   deadlineBytes(deadlineMs).copy(head, DEADLINE_OFFSET)
-  head[DEADLINE_OFFSET + DEADLINE_BYTES] = names.length
+  fingerprint?.copy(head, FINGERPRINT_OFFSET)
+  head[FINGERPRINT_OFFSET + fingerprintBytes] = names.length
   return Buffer.concat([head, ...names.flatMap((name) => [Buffer.of(name.length), name]), sealed])
 }
 
 /** The parts of a session value; undefined for anything that is not one. */
 export function decodeSessionValue (value: Buffer): SessionValue | undefined {
-  if (value.length < DEADLINE_OFFSET + DEADLINE_BYTES + 1 || value[0] !== LAYOUT_V1) return undefined
+  const fingerprintBytes = value[0] === LAYOUT_V2 ? FINGERPRINT_BYTES : 0
+  if (value.length < FINGERPRINT_OFFSET + fingerprintBytes + 1 || (value[0] !== LAYOUT_V1 && value[0] !== LAYOUT_V2)) return undefined
   const deadlineMs = value.readUIntBE(DEADLINE_OFFSET, DEADLINE_BYTES)
-  let offset = DEADLINE_OFFSET + DEADLINE_BYTES
+  const fingerprint = fingerprintBytes === 0 ? undefined : Buffer.from(value.subarray(FINGERPRINT_OFFSET, FINGERPRINT_OFFSET + FINGERPRINT_BYTES))
+  let offset = FINGERPRINT_OFFSET + fingerprintBytes
   const count = value[offset++]!
   const indexKeys: string[] = []
   for (let i = 0; i < count; i++) {
@@ -52,7 +67,7 @@ export function decodeSessionValue (value: Buffer): SessionValue | undefined {
     indexKeys.push(value.toString('utf8', offset, offset + length))
     offset += length
   }
-  return { deadlineMs, indexKeys, sealed: value.subarray(offset) }
+  return { deadlineMs, indexKeys, sealed: value.subarray(offset), ...(fingerprint !== undefined && { fingerprint }) }
 }
 
 /** KEYS: lock, session. ARGV: token, value, ttl ms. Replaces a session only while the lock is ours. */
@@ -61,6 +76,21 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return 1`
+/**
+ * KEYS: session. ARGV: expected fingerprint, value, ttl ms. Replaces a session only while it
+ * still holds the refresh token the new record's replaced (compare-and-set on the
+ * fingerprint in the value's header; nothing is opened).
+ */
+const WRITE_IF_FINGERPRINT = `
+local head = redis.call('GETRANGE', KEYS[1], 0, ${FINGERPRINT_OFFSET + FINGERPRINT_BYTES - 1})
+if string.len(head) < ${FINGERPRINT_OFFSET + FINGERPRINT_BYTES} or string.byte(head, 1) ~= ${LAYOUT_V2} then return 0 end
+if string.sub(head, ${FINGERPRINT_OFFSET + 1}, ${FINGERPRINT_OFFSET + FINGERPRINT_BYTES}) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`
+/** KEYS: lock. ARGV: token, ttl ms. Extends a lock's lease only while it is still ours. */
+const RENEW_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`
 /** KEYS: session. ARGV: ttl ms, deadline bytes. A new lifetime for a session that still exists (never recreates it). */
 const SLIDE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -99,6 +129,10 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     redis.defineCommand('bffWriteFenced', { numberOfKeys: 2, lua: WRITE_FENCED })
     redis.defineCommand('bffReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK })
     redis.defineCommand('bffSlide', { numberOfKeys: 1, lua: SLIDE })
+  }
+  if (typeof (redis as Partial<ScriptedRedis>).bffRenewLock !== 'function') {
+    redis.defineCommand('bffWriteIfFingerprint', { numberOfKeys: 1, lua: WRITE_IF_FINGERPRINT })
+    redis.defineCommand('bffRenewLock', { numberOfKeys: 1, lua: RENEW_LOCK })
   }
   const scripted = redis as unknown as ScriptedRedis
   const observe = options.observe
@@ -180,23 +214,24 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
   return {
     read: (key) => cluster ? wrap('read', () => readOne(key)) : readBatched(key),
 
-    write: (key, sealed, indexKeys, ttlMs) => wrap('write', async () => {
+    write: (key, sealed, indexKeys, ttlMs, fingerprint) => wrap('write', async () => {
+      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
       if (cluster) {
         // Indexes first: a crash before the record leaves only a stale index entry.
         await each(indexKeys, (target, index) => exec((target as RedisConnection).multi().hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')))
-        await redis.set(key, encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed }), 'PX', ttlMs)
+        await redis.set(key, value, 'PX', ttlMs)
         return
       }
       const multi = redis.multi()
       for (const index of indexKeys) {
         multi.hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')
       }
-      multi.set(key, encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed }), 'PX', ttlMs)
+      multi.set(key, value, 'PX', ttlMs)
       await exec(multi)
     }),
 
-    writeFenced: (key, sealed, indexKeys, ttlMs, fence) => wrap('writeFenced', async () => {
-      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed })
+    writeFenced: (key, sealed, indexKeys, ttlMs, fence, fingerprint) => wrap('writeFenced', async () => {
+      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
       // Indexes first, as everywhere: raising an index's lifetime is harmless if the fence fails.
       if (cluster) {
         await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
@@ -208,6 +243,21 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       scriptedPipeline.bffWriteFenced(fence.lockKey, key, fence.token, value, ttlMs)
       return (await exec(pipeline)).at(-1) === 1
     }),
+
+    writeIfFingerprint: (key, sealed, indexKeys, ttlMs, expected, fingerprint) => wrap('writeIfFingerprint', async () => {
+      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, fingerprint })
+      if (cluster) {
+        await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
+        return (await scripted.bffWriteIfFingerprint(key, expected, value, ttlMs)) === 1
+      }
+      const pipeline = redis.pipeline()
+      for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
+      const scriptedPipeline = pipeline as unknown as ScriptedRedis
+      scriptedPipeline.bffWriteIfFingerprint(key, expected, value, ttlMs)
+      return (await exec(pipeline)).at(-1) === 1
+    }),
+
+    renewLock: (lockKey, token, ttlMs) => wrap('renewLock', async () => (await scripted.bffRenewLock(lockKey, token, ttlMs)) === 1),
 
     acquireLock: (lockKey, token, ttlMs) => wrap('acquireLock', async () => (await redis.set(lockKey, token, 'PX', ttlMs, 'NX')) === 'OK'),
 
@@ -300,4 +350,6 @@ interface ScriptedRedis {
   bffWriteFenced (lockKey: string, key: string, token: string, value: Buffer, ttlMs: number): Promise<number>
   bffSlide (key: string, ttlMs: number, deadline: Buffer): Promise<number>
   bffReleaseLock (lockKey: string, token: string): Promise<number>
+  bffWriteIfFingerprint (key: string, expected: Buffer, value: Buffer, ttlMs: number): Promise<number>
+  bffRenewLock (lockKey: string, token: string, ttlMs: number): Promise<number>
 }
