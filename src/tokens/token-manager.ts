@@ -186,7 +186,6 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
       }
       events.tokenExchange('success', decision.reason)
       const updated = mergeTokens(record, tokens, request.tokenKey, nowSeconds())
-      reportSkew(updated.tokens[request.tokenKey])
       const stored = await storeResult(handle, record, updated, lock, lease.lost)
       if (stored !== undefined) return stored
       log.debug({ event: 'token.refreshed', reason: decision.reason, rotated: tokens.refresh_token !== undefined && tokens.refresh_token !== record.refresh_token }, 'token refreshed')
@@ -275,6 +274,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
     async getAccessToken (session, request = DEFAULT_REQUEST) {
       const decision = needs(session.record, request)
       const current = session.record.tokens[request.tokenKey]
+      if (!skewReported) reportSkew(current)
       if (!decision.refresh) return { kind: 'bearer', token: current! }
       if (session.record.refresh_token === undefined) {
         if (isStillValid(current, nowSeconds()) && decision.reason !== 'rejected') return { kind: 'bearer', token: current }
