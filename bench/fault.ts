@@ -112,9 +112,12 @@ async function main (): Promise<void> {
     await startGateway(env(portA))
     const urls = [publicUrl, `http://127.0.0.1:${portB}`]
 
-    process.stdout.write(`logging in ${SESSIONS} sessions ...\n`)
+    // Logins spread over one token lifetime, as real users' are: their refreshes are spread too.
+    process.stdout.write(`logging in ${SESSIONS} sessions over ${TOKEN_SECONDS} s ...\n`)
     const cookies: string[] = []
+    const loginStart = Date.now()
     for (let i = 0; i < SESSIONS; i++) {
+      await sleep(Math.max(0, loginStart + (i * TOKEN_SECONDS * 1000) / SESSIONS - Date.now()))
       const browser = createBrowser()
       await loginAtDevIdp(browser, `${publicUrl}/bff/login`, { username: DEFAULT_USER.username, password: DEFAULT_USER.password }, {
         until: (next) => next.origin === publicUrl && !next.pathname.startsWith('/bff/'),
@@ -220,6 +223,15 @@ async function main (): Promise<void> {
       }
     })
     const outside = samples.filter((s) => !inWindow(s))
+    /** Refresh counters of both replicas (replica B's since its restart). */
+    const counters: Record<string, number> = {}
+    for (const url of urls) {
+      const text = await (await fetch(`${url}/metrics`)).text()
+      for (const name of ['bff_refresh_background_total', 'bff_refresh_lock_waits_total', 'bff_refresh_lock_takeovers_total', 'bff_refresh_lock_leases_lost_total', 'bff_refresh_single_flight_joins_total']) {
+        const value = new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]
+        counters[name] = (counters[name] ?? 0) + Number(value ?? 0)
+      }
+    }
     const summary = {
       seconds: SECONDS,
       sessions: SESSIONS,
@@ -231,6 +243,7 @@ async function main (): Promise<void> {
       longestOutsideRedisDownMs: samples.filter((s) => !(s.end >= windows[0]![1] && s.start <= windows[0]![2])).reduce((max, s) => Math.max(max, s.end - s.start), 0),
       status5xxOutsideFaultWindows: outside.filter((s) => s.status >= 500 || s.status === 0).length,
       sessionsLost: lost,
+      counters,
       events,
     }
     process.stdout.write('\n| phase | from s | requests | > 1 s | > 5 s | longest ms | 5xx | no answer | 401 | token calls / session / lifetime |\n|---|---|---|---|---|---|---|---|---|---|\n')

@@ -248,12 +248,15 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
   // Sessions whose last background refresh failed or found the lock held elsewhere, until when
   // (epoch ms) the next one waits: an IdP outage must not turn every request into a token call.
   const backoff = new Map<string, number>()
+  // And after the IdP itself failed (5xx, 429, timeout), every session's background refresh
+  // in this process waits: still-valid tokens carry the traffic, the IdP is not hammered.
+  let idpBackoffUntil = 0
   /** Starts one background refresh for the session unless one runs (or failed just now). */
   const refreshInBackground = (session: LoadedSession, request: TokenRequest): void => {
     const key = session.handle.storageKey
     if (flights.has(key)) return
     const until = backoff.get(key)
-    if (until !== undefined && until > now()) return
+    if ((until !== undefined && until > now()) || idpBackoffUntil > now()) return
     backoff.delete(key)
     events.backgroundRefreshStarted()
     const promise = refreshAcrossReplicas(session, request, true)
@@ -264,6 +267,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
       if (outcome.kind === 'refreshed' || outcome.kind === 'ended') return
       if (backoff.size >= BACKOFF_MAX) backoff.delete(backoff.keys().next().value!)
       backoff.set(key, now() + BACKGROUND_BACKOFF_MS)
+      if (outcome.kind === 'failed' && outcome.cause instanceof OidcError && outcome.cause.kind === 'transient') idpBackoffUntil = now() + BACKGROUND_BACKOFF_MS
       if (outcome.kind === 'failed') log.warn({ event: 'token.background_refresh_failed', err: outcome.cause }, 'a background refresh failed; the current access token is still valid')
     }, () => {})
   }

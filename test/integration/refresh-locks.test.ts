@@ -123,6 +123,35 @@ describe('issue 14 item 1: a request never waits for a refresh it does not need'
   }
 })
 
+describe('issue 14 item 1: background refresh failures', () => {
+  test('issue 14 item 1: while the token endpoint answers 503, requests inside the skew get 200 at once and the IdP is not hammered', async (t) => {
+    const stack = await stackWith(t, { ttl: 9, skew: 3 })
+    const cookies: string[] = []
+    for (let i = 0; i < 3; i++) cookies.push(cookieHeader(stack, (await stack.login()).browser))
+    const tokens = await Promise.all(cookies.map(async (cookie) => tokenOf((await callApi(stack.url, cookie)).body)))
+    // Inside the skew of the newest token (the older ones are further in, all still valid).
+    const newestExp = Math.max(...tokens.map((token) => decodeJwt(token).exp!))
+    await sleep(Math.max(0, (newestExp - 3) * 1000 + 300 - Date.now()))
+    assert.ok(Math.min(...tokens.map((token) => decodeJwt(token).exp!)) * 1000 > Date.now() + 1000, 'all tokens still valid')
+    stack.idp.resetStats()
+    stack.idp.failTokenRequests({ status: 503, count: 1000 })
+    t.after(async () => { stack.idp.failTokenRequests({ status: 503, count: 0 }) })
+    const results = await Promise.all(cookies.flatMap((cookie) => Array.from({ length: 10 }, () => callApi(stack.url, cookie))))
+    assert.deepEqual(results.filter((r) => r.status !== 200).map((r) => r.body), [], 'the IdP\'s failure is never shown to a request with a valid token')
+    await until('the background attempts', () => stack.logs.lines.filter((line) => line.event === 'token.background_refresh_failed').length >= 1)
+    await sleep(200)
+    const first = refreshCalls(stack)
+    assert.ok(first >= 1 && first <= 3, `${first} attempts for 30 requests of 3 sessions: at most one each`)
+    for (let i = 0; i < 5; i++) {
+      await sleep(100)
+      for (const cookie of cookies) assert.equal((await callApi(stack.url, cookie)).status, 200)
+    }
+    // After a failure, every session's background refresh backs off (2 s): no call per request.
+    assert.equal(refreshCalls(stack), first, 'background retries are spaced while the IdP fails')
+    assert.ok(stack.logs.lines.some((line) => line.event === 'token.background_refresh_failed'), 'the failure is logged')
+  })
+})
+
 describe('issue 14 item 2: the refresh point fits the token', () => {
   test('issue 14 item 2: with the default 30 s skew and 6 s tokens, fresh tokens are used without exchanges; the capped skew is reported once', async (t) => {
     const stack = await stackWith(t, { ttl: 6 })
