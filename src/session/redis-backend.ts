@@ -14,22 +14,23 @@ import type { RedisConnection } from './redis-connection.ts'
  * session found through one index leave all of them without being decrypted.
  */
 const LAYOUT_V1 = 1
-/**
- * Layout 2 adds, after the deadline, a fingerprint of the record's refresh token (16 bytes,
- * an HMAC under the record's own key, see `store.ts`), so that a compare-and-set on the
- * refresh token a write replaces runs inside Redis without opening anything.
- */
-const LAYOUT_V2 = 2
 const DEADLINE_OFFSET = 1
 const DEADLINE_BYTES = 6
-const FINGERPRINT_OFFSET = DEADLINE_OFFSET + DEADLINE_BYTES
+/**
+ * The fingerprint of the record's refresh token (an HMAC under the record's own key, see
+ * `store.ts`) travels as one more entry of the index list, marked by these bytes, so that a
+ * compare-and-set on the refresh token a write replaces runs inside Redis without opening
+ * anything, and the layout stays the one every release reads (a replica that does not know
+ * the marker takes it for an index key, and at most deletes a field of a key that does not exist).
+ */
+const FINGERPRINT_MARKER = Buffer.from('\u0000bff-rt1:', 'latin1')
 export const FINGERPRINT_BYTES = 16
 
 export interface SessionValue {
   readonly deadlineMs: number
   readonly indexKeys: readonly string[]
   readonly sealed: Buffer
-  /** Fingerprint of the record's refresh token (layout 2); absent in layout 1. */
+  /** Fingerprint of the record's refresh token, when written with one. */
   readonly fingerprint?: Buffer
 }
 
@@ -39,53 +40,69 @@ export function deadlineBytes (deadlineMs: number): Buffer {
   return bytes
 }
 
+/** The index-list entry that carries a fingerprint. */
+function fingerprintEntry (fingerprint: Buffer): Buffer {
+  if (fingerprint.length !== FINGERPRINT_BYTES) throw new RangeError(`a fingerprint is ${FINGERPRINT_BYTES} bytes`)
+  return Buffer.concat([FINGERPRINT_MARKER, fingerprint])
+}
+
 export function encodeSessionValue ({ deadlineMs, indexKeys, sealed, fingerprint }: SessionValue): Buffer {
-  const names = indexKeys.map((key) => Buffer.from(key, 'utf8'))
+  const names: Buffer[] = indexKeys.map((key) => Buffer.from(key, 'utf8'))
+  if (fingerprint !== undefined) names.push(fingerprintEntry(fingerprint))
   if (names.length > 255 || names.some((name) => name.length > 255)) throw new RangeError('index key names must be at most 255 bytes (shorten BFF_REDIS_KEY_PREFIX)')
-  if (fingerprint !== undefined && fingerprint.length !== FINGERPRINT_BYTES) throw new RangeError(`a fingerprint is ${FINGERPRINT_BYTES} bytes`)
-  const fingerprintBytes = fingerprint?.length ?? 0
-  const head = Buffer.allocUnsafe(DEADLINE_OFFSET + DEADLINE_BYTES + fingerprintBytes + 1)
-  head[0] = fingerprint === undefined ? LAYOUT_V1 : LAYOUT_V2
+  const head = Buffer.allocUnsafe(DEADLINE_OFFSET + DEADLINE_BYTES + 1)
+  head[0] = LAYOUT_V1
   deadlineBytes(deadlineMs).copy(head, DEADLINE_OFFSET)
-  fingerprint?.copy(head, FINGERPRINT_OFFSET)
-  head[FINGERPRINT_OFFSET + fingerprintBytes] = names.length
+  head[DEADLINE_OFFSET + DEADLINE_BYTES] = names.length
   return Buffer.concat([head, ...names.flatMap((name) => [Buffer.of(name.length), name]), sealed])
 }
 
 /** The parts of a session value; undefined for anything that is not one. */
 export function decodeSessionValue (value: Buffer): SessionValue | undefined {
-  const fingerprintBytes = value[0] === LAYOUT_V2 ? FINGERPRINT_BYTES : 0
-  if (value.length < FINGERPRINT_OFFSET + fingerprintBytes + 1 || (value[0] !== LAYOUT_V1 && value[0] !== LAYOUT_V2)) return undefined
+  if (value.length < DEADLINE_OFFSET + DEADLINE_BYTES + 1 || value[0] !== LAYOUT_V1) return undefined
   const deadlineMs = value.readUIntBE(DEADLINE_OFFSET, DEADLINE_BYTES)
-  const fingerprint = fingerprintBytes === 0 ? undefined : Buffer.from(value.subarray(FINGERPRINT_OFFSET, FINGERPRINT_OFFSET + FINGERPRINT_BYTES))
-  let offset = FINGERPRINT_OFFSET + fingerprintBytes
+  let offset = DEADLINE_OFFSET + DEADLINE_BYTES
   const count = value[offset++]!
   const indexKeys: string[] = []
+  let fingerprint: Buffer | undefined
   for (let i = 0; i < count; i++) {
     const length = value[offset++]
     if (length === undefined || offset + length > value.length) return undefined
-    indexKeys.push(value.toString('utf8', offset, offset + length))
+    if (length === FINGERPRINT_MARKER.length + FINGERPRINT_BYTES && value.compare(FINGERPRINT_MARKER, 0, FINGERPRINT_MARKER.length, offset, offset + FINGERPRINT_MARKER.length) === 0) {
+      fingerprint = Buffer.from(value.subarray(offset + FINGERPRINT_MARKER.length, offset + length))
+    } else {
+      indexKeys.push(value.toString('utf8', offset, offset + length))
+    }
     offset += length
   }
   return { deadlineMs, indexKeys, sealed: value.subarray(offset), ...(fingerprint !== undefined && { fingerprint }) }
 }
 
+/**
+ * KEYS: session. ARGV: the expected fingerprint entry (marker and fingerprint), value, ttl ms.
+ * Replaces a session only while it still holds the refresh token the new record's replaced
+ * (compare-and-set on the fingerprint entry of the value's index list; nothing is opened).
+ */
+const WRITE_IF_FINGERPRINT = `
+local v = redis.call('GET', KEYS[1])
+if not v or string.byte(v, 1) ~= ${LAYOUT_V1} then return 0 end
+local count = string.byte(v, ${DEADLINE_OFFSET + DEADLINE_BYTES + 1})
+local offset = ${DEADLINE_OFFSET + DEADLINE_BYTES + 2}
+local found = false
+for i = 1, count do
+  local len = string.byte(v, offset)
+  if len == nil then return 0 end
+  if string.sub(v, offset + 1, offset + len) == ARGV[1] then found = true end
+  offset = offset + 1 + len
+end
+if not found then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`
 /** KEYS: lock, session. ARGV: token, value, ttl ms. Replaces a session only while the lock is ours. */
 const WRITE_FENCED = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-return 1`
-/**
- * KEYS: session. ARGV: expected fingerprint, value, ttl ms. Replaces a session only while it
- * still holds the refresh token the new record's replaced (compare-and-set on the
- * fingerprint in the value's header; nothing is opened).
- */
-const WRITE_IF_FINGERPRINT = `
-local head = redis.call('GETRANGE', KEYS[1], 0, ${FINGERPRINT_OFFSET + FINGERPRINT_BYTES - 1})
-if string.len(head) < ${FINGERPRINT_OFFSET + FINGERPRINT_BYTES} or string.byte(head, 1) ~= ${LAYOUT_V2} then return 0 end
-if string.sub(head, ${FINGERPRINT_OFFSET + 1}, ${FINGERPRINT_OFFSET + FINGERPRINT_BYTES}) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`
 /** KEYS: lock. ARGV: token, ttl ms. Extends a lock's lease only while it is still ours. */
 const RENEW_LOCK = `
@@ -248,12 +265,12 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, fingerprint })
       if (cluster) {
         await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
-        return (await scripted.bffWriteIfFingerprint(key, expected, value, ttlMs)) === 1
+        return (await scripted.bffWriteIfFingerprint(key, fingerprintEntry(expected), value, ttlMs)) === 1
       }
       const pipeline = redis.pipeline()
       for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
       const scriptedPipeline = pipeline as unknown as ScriptedRedis
-      scriptedPipeline.bffWriteIfFingerprint(key, expected, value, ttlMs)
+      scriptedPipeline.bffWriteIfFingerprint(key, fingerprintEntry(expected), value, ttlMs)
       return (await exec(pipeline)).at(-1) === 1
     }),
 
