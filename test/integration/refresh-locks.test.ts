@@ -89,12 +89,12 @@ async function metric (stack: Stack, name: string): Promise<number> {
 describe('issue 14 item 1: a request never waits for a refresh it does not need', () => {
   for (const processes of [1, 3]) {
     test(`issue 14 item 1: a valid token inside the skew is used at once, even while the lock is held, and refreshed once in the background (${processes} replica${processes > 1 ? 's' : ''})`, async (t) => {
-      const stack = await stackWith(t, { ttl: 9, skew: 3 })
+      const stack = await stackWith(t, { ttl: 12, skew: 4 })
       const replicas = await replicasOf(t, stack, processes - 1)
       const bases = [stack.url, ...replicas.map((r) => r.url)]
       const client = redis.client()
       const cookie = cookieHeader(stack, (await stack.login()).browser)
-      const current = await waitFor(stack, cookie, 'inside-skew')
+      const current = await waitFor(stack, cookie, 'inside-skew', 4)
       stack.idp.resetStats()
 
       // Another holder has the lock (for 10 s): requests with a valid token must not wait for it.
@@ -125,14 +125,14 @@ describe('issue 14 item 1: a request never waits for a refresh it does not need'
 
 describe('issue 14 item 1: background refresh failures', () => {
   test('issue 14 item 1: while the token endpoint answers 503, requests inside the skew get 200 at once and the IdP is not hammered', async (t) => {
-    const stack = await stackWith(t, { ttl: 9, skew: 3 })
+    const stack = await stackWith(t, { ttl: 15, skew: 5 })
     const cookies: string[] = []
     for (let i = 0; i < 3; i++) cookies.push(cookieHeader(stack, (await stack.login()).browser))
     const tokens = await Promise.all(cookies.map(async (cookie) => tokenOf((await callApi(stack.url, cookie)).body)))
     // Inside the skew of the newest token (the older ones are further in, all still valid).
     const newestExp = Math.max(...tokens.map((token) => decodeJwt(token).exp!))
-    await sleep(Math.max(0, (newestExp - 3) * 1000 + 300 - Date.now()))
-    assert.ok(Math.min(...tokens.map((token) => decodeJwt(token).exp!)) * 1000 > Date.now() + 1000, 'all tokens still valid')
+    await sleep(Math.max(0, (newestExp - 5) * 1000 + 300 - Date.now()))
+    assert.ok(Math.min(...tokens.map((token) => decodeJwt(token).exp!)) * 1000 > Date.now() + 3000, 'all tokens valid for the whole test')
     stack.idp.resetStats()
     stack.idp.failTokenRequests({ status: 503, count: 1000 })
     t.after(async () => { stack.idp.failTokenRequests({ status: 503, count: 0 }) })
@@ -178,7 +178,7 @@ describe('issue 14 item 3: crash-safe locks', () => {
   for (const processes of [1, 3]) {
     test(`issue 14 item 3: a lock left by a killed process: a valid token never waits, an expired one about one lease (${processes} replica${processes > 1 ? 's' : ''})`, async (t) => {
       // Default lock settings.
-      const stack = await stackWith(t, { ttl: 9, skew: 3 })
+      const stack = await stackWith(t, { ttl: 12, skew: 4 })
       assert.equal(stack.config.session.refreshLockSeconds, 2, 'the default lease')
       const survivors = [stack.url, ...(await replicasOf(t, stack, processes - 1)).map((r) => r.url)]
       const client = redis.client()
@@ -186,11 +186,13 @@ describe('issue 14 item 3: crash-safe locks', () => {
       const lockKey = await lockKeyOf(stack, client)
 
       // A: the token is inside the skew; a replica starts its background refresh and dies in it.
-      const current = await waitFor(stack, cookie, 'inside-skew')
-      stack.idp.resetStats()
-      stack.idp.setTokenDelay(60_000)
       const doomed = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
       t.after(() => doomed.kill())
+      const doomed2 = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
+      t.after(() => doomed2.kill())
+      const current = await waitFor(stack, cookie, 'inside-skew', 4)
+      stack.idp.resetStats()
+      stack.idp.setTokenDelay(60_000)
       assert.equal((await callApi(doomed.url, cookie)).status, 200)
       await until('the doomed replica\'s exchange', () => refreshCalls(stack) === 1)
       await doomed.kill()
@@ -205,8 +207,6 @@ describe('issue 14 item 3: crash-safe locks', () => {
 
       // B: the token has expired; another replica dies mid-exchange holding the lock.
       await waitFor(stack, cookie, 'expired')
-      const doomed2 = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
-      t.after(() => doomed2.kill())
       const callsBefore = refreshCalls(stack)
       const pending = callApi(doomed2.url, cookie).catch(() => undefined)
       await until('the second doomed replica\'s exchange', () => refreshCalls(stack) === callsBefore + 1)
