@@ -209,7 +209,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
         if (waited) {
           // We waited for a holder, and its lease lapsed with no result (checked just before).
           events.refreshLockTakenOver()
-          log.warn({ event: 'token.lock_taken_over', lockTtlMs }, 'took over a refresh lock whose holder left no result (it died or lost Redis)')
+          log.warn({ event: 'token.lock_taken_over', lockTtlMs }, 'took over a refresh lock whose holder left no result (it failed, died, or lost Redis)')
         }
         try {
           return await exchangeHoldingLock(session.handle, request, lock)
