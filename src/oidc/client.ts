@@ -102,8 +102,10 @@ export async function createOidcClient (config: OidcConfig): Promise<OidcClient>
   // if the ID token then fails a check, a rotated refresh token must not be lost with it.
   const tokenAnswers = new AsyncLocalStorage<{ refreshToken?: string }>()
   const tokenEndpoint = metadataTokenEndpoint(configuration)
+  // Wraps whatever fetch the configuration already has (e.g. an observed one).
+  const fetchBefore = configuration[oidc.customFetch]
   configuration[oidc.customFetch] = async (url, init) => {
-    const response = await fetch(url, init as RequestInit)
+    const response = fetchBefore !== undefined ? await fetchBefore(url, init) : await fetch(url, init as RequestInit)
     const seen = tokenAnswers.getStore()
     if (seen !== undefined && response.ok && new URL(url).href === tokenEndpoint) {
       try {
