@@ -19,6 +19,14 @@ export interface GatewayEvents {
   refreshLockWaited (): void
   /** A request joined a refresh already running for its session in this process instead of starting one. */
   refreshJoined (): void
+  /** An early refresh started in the background of a request that went on with its still-valid token. */
+  backgroundRefreshStarted (): void
+  /** A refresh took a session's lock after waiting for a holder that left no result (it died, or lost Redis). */
+  refreshLockTakenOver (): void
+  /** A refresh lost its lock's lease while exchanging (its result is then stored by compare-and-set). */
+  refreshLeaseLost (): void
+  /** The configured refresh skew is longer than a share of the tokens the IdP issues, so it was capped (reported once per process). */
+  refreshSkewCapped (configuredSeconds: number, issuedLifetimeSeconds: number): void
 }
 
 /** Reports nothing (tests of the core that do not look at events). */
@@ -28,4 +36,8 @@ export const noEvents: GatewayEvents = {
   backchannelLogout () {},
   refreshLockWaited () {},
   refreshJoined () {},
+  backgroundRefreshStarted () {},
+  refreshLockTakenOver () {},
+  refreshLeaseLost () {},
+  refreshSkewCapped () {},
 }

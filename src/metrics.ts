@@ -112,6 +112,26 @@ export function createMetrics (): GatewayMetrics {
     help: 'Requests that joined a refresh already running for their session in this process.',
     registers: [registry],
   })
+  const backgroundRefreshes = new Counter({
+    name: 'bff_refresh_background_total',
+    help: 'Early refreshes started in the background of a request that went on with its still-valid access token.',
+    registers: [registry],
+  })
+  const lockTakeovers = new Counter({
+    name: 'bff_refresh_lock_takeovers_total',
+    help: 'Refresh locks taken after waiting for a holder that left no result (it died, or lost Redis, and its lease lapsed).',
+    registers: [registry],
+  })
+  const leasesLost = new Counter({
+    name: 'bff_refresh_lock_leases_lost_total',
+    help: 'Refreshes whose lock lease could not be renewed while exchanging (the result is then stored by compare-and-set on the refresh token).',
+    registers: [registry],
+  })
+  const skewCapped = new Gauge({
+    name: 'bff_refresh_skew_capped',
+    help: '1 once the configured BFF_REFRESH_SKEW_SECONDS was found longer than a third of the access-token lifetime the IdP issues (the skew is capped to fit).',
+    registers: [registry],
+  })
   const requests = new Counter({
     name: 'bff_http_requests_total',
     help: 'Answered requests, by route (configured route path or bffgate endpoint), method and status class.',
@@ -152,6 +172,10 @@ export function createMetrics (): GatewayMetrics {
     backchannelLogout: (outcome) => backchannel.inc({ outcome }),
     refreshLockWaited: () => lockWaits.inc(),
     refreshJoined: () => joins.inc(),
+    backgroundRefreshStarted: () => backgroundRefreshes.inc(),
+    refreshLockTakenOver: () => lockTakeovers.inc(),
+    refreshLeaseLost: () => leasesLost.inc(),
+    refreshSkewCapped: () => skewCapped.set(1),
     storeOperation (operation, seconds, outcome) {
       redisDuration.observe({ operation, outcome }, seconds)
       if (outcome === 'error') redisErrors.inc({ operation })

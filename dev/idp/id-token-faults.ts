@@ -51,19 +51,30 @@ export function isIdTokenMisbehaviour(value: unknown): value is IdTokenMisbehavi
 }
 
 /** The one pending misbehaviour, armed by a test and claimed by the next matching response. */
+/** The grants whose token responses a misbehaviour can be armed for. */
+export type MisbehavingGrant = 'authorization_code' | 'refresh_token';
+
 export class IdTokenFaults {
   #next: IdTokenMisbehaviour | undefined;
+  #grant: MisbehavingGrant = 'authorization_code';
+
+  /** The grant whose next successful response the armed misbehaviour corrupts. */
+  get grant(): MisbehavingGrant {
+    return this.#grant;
+  }
 
   get pending(): IdTokenMisbehaviour | undefined {
     return this.#next;
   }
 
-  /** Arms `kind` for the next authorization_code token response; 'none' disarms. */
-  arm(kind: IdTokenMisbehaviour | 'none'): void {
+  /** Arms `kind` for the next token response of `grant` (default authorization_code); 'none' disarms. */
+  arm(kind: IdTokenMisbehaviour | 'none', grant: MisbehavingGrant = 'authorization_code'): void {
     if (kind !== 'none' && !isIdTokenMisbehaviour(kind)) {
       throw new TypeError(`kind must be one of ${ID_TOKEN_MISBEHAVIOURS.join(', ')} or none, got ${String(kind)}`);
     }
+    if (grant !== 'authorization_code' && grant !== 'refresh_token') throw new TypeError(`grant must be authorization_code or refresh_token, got ${String(grant)}`);
     this.#next = kind === 'none' ? undefined : kind;
+    this.#grant = grant;
   }
 
   take(): IdTokenMisbehaviour | undefined {
@@ -158,15 +169,15 @@ export class IdTokenCorrupter {
 }
 
 /**
- * Replaces the ID token of the next successful authorization_code token response with a
- * corrupted one when a misbehaviour is armed. Other grants, failed exchanges and responses
+ * Replaces the ID token of the next successful token response of the armed grant
+ * (authorization_code unless armed for refresh_token) with a corrupted one when a misbehaviour is armed. Other grants, failed exchanges and responses
  * without an ID token leave the misbehaviour armed. The code is consumed as usual.
  */
 export function corruptIdTokens(faults: IdTokenFaults, corrupter: IdTokenCorrupter): Middleware {
   return async (ctx, next) => {
     await next();
     if (faults.pending === undefined || ctx.method !== 'POST' || ctx.path !== ROUTES.token) return;
-    if (ctx.oidc?.route !== 'token' || ctx.status !== 200 || ctx.oidc.params?.grant_type !== 'authorization_code') return;
+    if (ctx.oidc?.route !== 'token' || ctx.status !== 200 || ctx.oidc.params?.grant_type !== faults.grant) return;
     const body = ctx.body as Record<string, unknown> | undefined;
     if (!body || typeof body !== 'object' || typeof body.id_token !== 'string') return;
     const kind = faults.take();

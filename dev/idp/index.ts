@@ -141,7 +141,7 @@ export interface DevIdp {
    * re-signed with the IdP's real key, so only the named check fails. One-shot; other grants
    * and failed exchanges leave it armed; arming again replaces it; 'none' disarms.
    */
-  misbehaveNextTokenResponse(kind: IdTokenMisbehaviour | 'none'): void;
+  misbehaveNextTokenResponse(kind: IdTokenMisbehaviour | 'none', options?: { grant?: 'authorization_code' | 'refresh_token' }): void;
   /** The misbehaviour still armed, if any. */
   pendingMisbehaviour(): IdTokenMisbehaviour | undefined;
   /**
@@ -332,7 +332,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     resetStats: () => stats.reset(),
     setTokenDelay: (ms) => faults.setDelay(ms),
     failTokenRequests: (failure) => faults.fail(failure),
-    misbehaveNextTokenResponse: (kind) => idTokenFaults.arm(kind),
+    misbehaveNextTokenResponse: (kind, { grant } = {}) => idTokenFaults.arm(kind, grant),
     pendingMisbehaviour: () => idTokenFaults.pending,
     issuedTokens: () => issuedTokens.list(),
     registerClient,

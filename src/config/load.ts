@@ -208,10 +208,6 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     problems.push('"BFF_SESSION_IDLE_SECONDS" must not exceed "BFF_SESSION_ABSOLUTE_SECONDS"')
   }
 
-  if (refreshLockSeconds !== undefined && timeoutSeconds !== undefined && refreshLockSeconds <= timeoutSeconds) {
-    problems.push('"BFF_REFRESH_LOCK_SECONDS" must exceed "BFF_OIDC_TIMEOUT_SECONDS", so a refresh finishes while its lock is held')
-  }
-
   const routes = routesRaw === undefined ? undefined : parseRoutes(routesRaw, problems)
   const trustedProxies = trustedProxiesText === undefined ? [] : parseCidrs('BFF_TRUSTED_PROXIES', trustedProxiesText, problems)
   if (trustedProxies.some((range) => range.endsWith('/0'))) {

@@ -220,15 +220,15 @@ export const settings = [
     kind: 'integer',
     min: 0,
     default: '30',
-    description: 'Refresh an access token this many seconds before it expires.',
+    description: 'Refresh an access token this many seconds before it expires, in the background of a request that still uses it; never more than a third of the lifetime the IdP issued the token with (a longer setting is capped, and reported once in the log and the `bff_refresh_skew_capped` metric).',
   },
   {
     name: 'BFF_REFRESH_LOCK_SECONDS',
     kind: 'integer',
     min: 1,
-    default: '10',
+    default: '2',
     description:
-      'Lifetime in seconds of the lock that lets one replica at a time exchange a session\'s refresh token; a crashed holder blocks the session no longer than this. Must exceed `BFF_OIDC_TIMEOUT_SECONDS`.',
+      'Lease in seconds of the lock that lets one replica at a time exchange a session\'s refresh token. The holder renews it every third of that while its exchange runs (however long), so a crashed holder, or one cut off from Redis, blocks a session whose access token has expired no longer than this; a request whose token is still valid never waits for it.',
   },
   {
     name: 'BFF_SESSION_CHECK_SECONDS',

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { createPrivateKey } from 'node:crypto'
 import { importJWK, importPKCS8, type JWK } from 'jose'
 import * as oidc from 'openid-client'
@@ -49,6 +50,12 @@ export class OidcError extends Error {
     this.kind = kind
     if (options.oauthError !== undefined) this.oauthError = options.oauthError
   }
+
+  /**
+   * A refresh token the IdP issued in an answer that then failed validation (e.g. its ID
+   * token): the IdP has rotated, so the caller must keep it. Not enumerable: never logged.
+   */
+  declare readonly issuedRefreshToken?: string
 }
 
 export interface OidcClient {
@@ -149,6 +156,23 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
   // openid-client trusts TLS for an ID token straight from the token endpoint (OIDC Core
   // allows it); a BFF verifies the signature anyway, as defence in depth.
   oidc.enableNonRepudiationChecks(configuration)
+  // The refresh token of a token-endpoint answer, seen before openid-client validates the rest:
+  // if the ID token then fails a check, a rotated refresh token must not be lost with it.
+  const tokenAnswers = new AsyncLocalStorage<{ refreshToken?: string }>()
+  const tokenEndpoint = metadataTokenEndpoint(configuration)
+  // Wraps whatever fetch the configuration already has (e.g. an observed one).
+  const fetchBefore = configuration[oidc.customFetch]
+  configuration[oidc.customFetch] = async (url, init) => {
+    const response = fetchBefore !== undefined ? await fetchBefore(url, init) : await fetch(url, init as RequestInit)
+    const seen = tokenAnswers.getStore()
+    if (seen !== undefined && response.ok && new URL(url).href === tokenEndpoint) {
+      try {
+        const body = await response.clone().json() as { refresh_token?: unknown }
+        if (typeof body.refresh_token === 'string') seen.refreshToken = body.refresh_token
+      } catch {}
+    }
+    return response
+  }
 
   const metadata = configuration.serverMetadata()
   const named: Array<[string | undefined, IdpEndpoint]> = [
@@ -239,10 +263,15 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
     },
 
     async refresh (refreshToken, parameters, { dpop } = {}) {
+      const seen: { refreshToken?: string } = {}
       try {
-        return toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken, parameters, await dpopOptions(dpop)))
+        return await tokenAnswers.run(seen, async () => toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken, parameters, await dpopOptions(dpop))))
       } catch (err) {
-        throw classifyOidcError(err, 'refresh token exchange failed')
+        const error = classifyOidcError(err, 'refresh token exchange failed')
+        if (error.kind === 'invalid_response' && seen.refreshToken !== undefined) {
+          Object.defineProperty(error, 'issuedRefreshToken', { value: seen.refreshToken, enumerable: false })
+        }
+        throw error
       }
     },
 
@@ -285,6 +314,11 @@ function reportedIssuer (err: unknown): string | undefined {
   if (!(err instanceof oidc.ClientError) || err.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED') return undefined
   const detail = err.cause as { attribute?: unknown; body?: { issuer?: unknown } } | undefined
   return detail?.attribute === 'issuer' && typeof detail.body?.issuer === 'string' ? detail.body.issuer : undefined
+}
+
+function metadataTokenEndpoint (configuration: oidc.Configuration): string | undefined {
+  const endpoint = configuration.serverMetadata().token_endpoint
+  return endpoint === undefined ? undefined : new URL(endpoint).href
 }
 
 /** Turns whatever openid-client threw into an {@link OidcError}; the only place that does. */

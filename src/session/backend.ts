@@ -13,13 +13,21 @@ export interface SessionBackend {
    * raised (never lowered) to at least the record's. Index writes come first, so a failure
    * can leave a stale index entry but never a live record missing from its index.
    */
-  write (key: string, sealed: Buffer, indexKeys: readonly string[], ttlMs: number): Promise<void>
+  write (key: string, sealed: Buffer, indexKeys: readonly string[], ttlMs: number, fingerprint?: Buffer): Promise<void>
   /**
    * Replaces an existing record only while `fence` holds the lock with its token (the lock
    * and the record share a hash tag, so this is one atomic step even on Redis Cluster), then
    * raises the indexes' lifetimes. False when the lock was lost: nothing was written.
    */
-  writeFenced (key: string, sealed: Buffer, indexKeys: readonly string[], ttlMs: number, fence: { lockKey: string; token: string }): Promise<boolean>
+  writeFenced (key: string, sealed: Buffer, indexKeys: readonly string[], ttlMs: number, fence: { lockKey: string; token: string }, fingerprint?: Buffer): Promise<boolean>
+  /**
+   * Replaces an existing record only while its stored refresh-token `fingerprint` (written
+   * with the record; opaque bytes) equals `expected`: a compare-and-set for a result whose
+   * lock was lost. False when nothing was written.
+   */
+  writeIfFingerprint (key: string, sealed: Buffer, indexKeys: readonly string[], ttlMs: number, expected: Buffer, fingerprint: Buffer): Promise<boolean>
+  /** Extends a lock's lease to `ttlMs` from now only while it still holds `token`; false when lost. */
+  renewLock (lockKey: string, token: string, ttlMs: number): Promise<boolean>
   /** Takes a lock if free: `SET key token NX PX ttl`. */
   acquireLock (lockKey: string, token: string, ttlMs: number): Promise<boolean>
   /** Releases a lock only if it still holds `token` (never someone else's). */

@@ -10,7 +10,7 @@ interface Entry<T> { value: T; expiresAt: number }
  */
 export function createMemoryBackend (options: { now?: () => number } = {}): SessionBackend {
   const now = options.now ?? Date.now
-  const records = new Map<string, Entry<{ sealed: Buffer; indexKeys: readonly string[] }>>()
+  const records = new Map<string, Entry<{ sealed: Buffer; indexKeys: readonly string[]; fingerprint?: Buffer }>>()
   const indexes = new Map<string, Entry<Set<string>>>()
   const markers = new Map<string, Entry<true>>()
   const locks = new Map<string, Entry<string>>()
@@ -40,7 +40,7 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
       const entry = live(records, key)
       return entry === undefined ? undefined : { sealed: entry.value.sealed, ttlMs: entry.expiresAt - now() }
     },
-    async write (key, sealed, indexKeys, ttlMs) {
+    async write (key, sealed, indexKeys, ttlMs, fingerprint) {
       const expiresAt = now() + ttlMs
       for (const index of indexKeys) {
         const entry = live(indexes, index) ?? { value: new Set<string>(), expiresAt }
@@ -48,13 +48,27 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
         indexes.set(index, entry)
         raiseIndex(index, expiresAt)
       }
-      records.set(key, { value: { sealed: ownBytes(sealed), indexKeys: [...indexKeys] }, expiresAt })
+      records.set(key, { value: { sealed: ownBytes(sealed), indexKeys: [...indexKeys], ...(fingerprint !== undefined && { fingerprint: ownBytes(fingerprint) }) }, expiresAt })
     },
-    async writeFenced (key, sealed, indexKeys, ttlMs, fence) {
+    async writeFenced (key, sealed, indexKeys, ttlMs, fence, fingerprint) {
       if (live(locks, fence.lockKey)?.value !== fence.token || live(records, key) === undefined) return false
       const expiresAt = now() + ttlMs
-      records.set(key, { value: { sealed: ownBytes(sealed), indexKeys: [...indexKeys] }, expiresAt })
+      records.set(key, { value: { sealed: ownBytes(sealed), indexKeys: [...indexKeys], ...(fingerprint !== undefined && { fingerprint: ownBytes(fingerprint) }) }, expiresAt })
       for (const index of indexKeys) raiseIndex(index, expiresAt)
+      return true
+    },
+    async writeIfFingerprint (key, sealed, indexKeys, ttlMs, expected, fingerprint) {
+      const current = live(records, key)?.value.fingerprint
+      if (current === undefined || !current.equals(expected)) return false
+      const expiresAt = now() + ttlMs
+      records.set(key, { value: { sealed: ownBytes(sealed), indexKeys: [...indexKeys], fingerprint: ownBytes(fingerprint) }, expiresAt })
+      for (const index of indexKeys) raiseIndex(index, expiresAt)
+      return true
+    },
+    async renewLock (lockKey, token, ttlMs) {
+      const lock = live(locks, lockKey)
+      if (lock?.value !== token) return false
+      lock.expiresAt = now() + ttlMs
       return true
     },
     async acquireLock (lockKey, token, ttlMs) {

@@ -17,11 +17,22 @@ import type { RedisConnection } from './redis-connection.ts'
 const LAYOUT_V1 = 1
 const DEADLINE_OFFSET = 1
 const DEADLINE_BYTES = 6
+/**
+ * The fingerprint of the record's refresh token (an HMAC under the record's own key, see
+ * `store.ts`) travels as one more entry of the index list, marked by these bytes, so that a
+ * compare-and-set on the refresh token a write replaces runs inside Redis without opening
+ * anything, and the layout stays the one every release reads (a replica that does not know
+ * the marker takes it for an index key, and at most deletes a field of a key that does not exist).
+ */
+const FINGERPRINT_MARKER = Buffer.from('\u0000bff-rt1:', 'latin1')
+export const FINGERPRINT_BYTES = 16
 
 export interface SessionValue {
   readonly deadlineMs: number
   readonly indexKeys: readonly string[]
   readonly sealed: Buffer
+  /** Fingerprint of the record's refresh token, when written with one. */
+  readonly fingerprint?: Buffer
 }
 
 export function deadlineBytes (deadlineMs: number): Buffer {
@@ -30,8 +41,15 @@ export function deadlineBytes (deadlineMs: number): Buffer {
   return bytes
 }
 
-export function encodeSessionValue ({ deadlineMs, indexKeys, sealed }: SessionValue): Buffer {
-  const names = indexKeys.map((key) => Buffer.from(key, 'utf8'))
+/** The index-list entry that carries a fingerprint. */
+function fingerprintEntry (fingerprint: Buffer): Buffer {
+  if (fingerprint.length !== FINGERPRINT_BYTES) throw new RangeError(`a fingerprint is ${FINGERPRINT_BYTES} bytes`)
+  return Buffer.concat([FINGERPRINT_MARKER, fingerprint])
+}
+
+export function encodeSessionValue ({ deadlineMs, indexKeys, sealed, fingerprint }: SessionValue): Buffer {
+  const names: Buffer[] = indexKeys.map((key) => Buffer.from(key, 'utf8'))
+  if (fingerprint !== undefined) names.push(fingerprintEntry(fingerprint))
   if (names.length > 255 || names.some((name) => name.length > 255)) throw new RangeError('index key names must be at most 255 bytes (shorten BFF_REDIS_KEY_PREFIX)')
   const head = Buffer.allocUnsafe(DEADLINE_OFFSET + DEADLINE_BYTES + 1)
   head[0] = LAYOUT_V1
@@ -47,21 +65,50 @@ export function decodeSessionValue (value: Buffer): SessionValue | undefined {
   let offset = DEADLINE_OFFSET + DEADLINE_BYTES
   const count = value[offset++]!
   const indexKeys: string[] = []
+  let fingerprint: Buffer | undefined
   for (let i = 0; i < count; i++) {
     const length = value[offset++]
     if (length === undefined || offset + length > value.length) return undefined
-    indexKeys.push(value.toString('utf8', offset, offset + length))
+    if (length === FINGERPRINT_MARKER.length + FINGERPRINT_BYTES && value.compare(FINGERPRINT_MARKER, 0, FINGERPRINT_MARKER.length, offset, offset + FINGERPRINT_MARKER.length) === 0) {
+      fingerprint = Buffer.from(value.subarray(offset + FINGERPRINT_MARKER.length, offset + length))
+    } else {
+      indexKeys.push(value.toString('utf8', offset, offset + length))
+    }
     offset += length
   }
-  return { deadlineMs, indexKeys, sealed: value.subarray(offset) }
+  return { deadlineMs, indexKeys, sealed: value.subarray(offset), ...(fingerprint !== undefined && { fingerprint }) }
 }
 
+/**
+ * KEYS: session. ARGV: the expected fingerprint entry (marker and fingerprint), value, ttl ms.
+ * Replaces a session only while it still holds the refresh token the new record's replaced
+ * (compare-and-set on the fingerprint entry of the value's index list; nothing is opened).
+ */
+const WRITE_IF_FINGERPRINT = `
+local v = redis.call('GET', KEYS[1])
+if not v or string.byte(v, 1) ~= ${LAYOUT_V1} then return 0 end
+local count = string.byte(v, ${DEADLINE_OFFSET + DEADLINE_BYTES + 1})
+local offset = ${DEADLINE_OFFSET + DEADLINE_BYTES + 2}
+local found = false
+for i = 1, count do
+  local len = string.byte(v, offset)
+  if len == nil then return 0 end
+  if string.sub(v, offset + 1, offset + len) == ARGV[1] then found = true end
+  offset = offset + 1 + len
+end
+if not found then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`
 /** KEYS: lock, session. ARGV: token, value, ttl ms. Replaces a session only while the lock is ours. */
 const WRITE_FENCED = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return 1`
+/** KEYS: lock. ARGV: token, ttl ms. Extends a lock's lease only while it is still ours. */
+const RENEW_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`
 /** KEYS: session. ARGV: ttl ms, deadline bytes. A new lifetime for a session that still exists (never recreates it). */
 const SLIDE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -100,6 +147,10 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     redis.defineCommand('bffWriteFenced', { numberOfKeys: 2, lua: WRITE_FENCED })
     redis.defineCommand('bffReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK })
     redis.defineCommand('bffSlide', { numberOfKeys: 1, lua: SLIDE })
+  }
+  if (typeof (redis as Partial<ScriptedRedis>).bffRenewLock !== 'function') {
+    redis.defineCommand('bffWriteIfFingerprint', { numberOfKeys: 1, lua: WRITE_IF_FINGERPRINT })
+    redis.defineCommand('bffRenewLock', { numberOfKeys: 1, lua: RENEW_LOCK })
   }
   const scripted = redis as unknown as ScriptedRedis
   const observe = options.observe
@@ -181,23 +232,24 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
   return {
     read: (key) => cluster ? wrap('read', () => readOne(key)) : readBatched(key),
 
-    write: (key, sealed, indexKeys, ttlMs) => wrap('write', async () => {
+    write: (key, sealed, indexKeys, ttlMs, fingerprint) => wrap('write', async () => {
+      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
       if (cluster) {
         // Indexes first: a crash before the record leaves only a stale index entry.
         await each(indexKeys, (target, index) => exec((target as RedisConnection).multi().hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')))
-        await redis.set(key, encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed }), 'PX', ttlMs)
+        await redis.set(key, value, 'PX', ttlMs)
         return
       }
       const multi = redis.multi()
       for (const index of indexKeys) {
         multi.hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')
       }
-      multi.set(key, encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed }), 'PX', ttlMs)
+      multi.set(key, value, 'PX', ttlMs)
       await exec(multi)
     }),
 
-    writeFenced: (key, sealed, indexKeys, ttlMs, fence) => wrap('writeFenced', async () => {
-      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed })
+    writeFenced: (key, sealed, indexKeys, ttlMs, fence, fingerprint) => wrap('writeFenced', async () => {
+      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
       // Indexes first, as everywhere: raising an index's lifetime is harmless if the fence fails.
       if (cluster) {
         await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
@@ -209,6 +261,21 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       scriptedPipeline.bffWriteFenced(fence.lockKey, key, fence.token, value, ttlMs)
       return (await exec(pipeline)).at(-1) === 1
     }),
+
+    writeIfFingerprint: (key, sealed, indexKeys, ttlMs, expected, fingerprint) => wrap('writeIfFingerprint', async () => {
+      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, fingerprint })
+      if (cluster) {
+        await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
+        return (await scripted.bffWriteIfFingerprint(key, fingerprintEntry(expected), value, ttlMs)) === 1
+      }
+      const pipeline = redis.pipeline()
+      for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
+      const scriptedPipeline = pipeline as unknown as ScriptedRedis
+      scriptedPipeline.bffWriteIfFingerprint(key, fingerprintEntry(expected), value, ttlMs)
+      return (await exec(pipeline)).at(-1) === 1
+    }),
+
+    renewLock: (lockKey, token, ttlMs) => wrap('renewLock', async () => (await scripted.bffRenewLock(lockKey, token, ttlMs)) === 1),
 
     acquireLock: (lockKey, token, ttlMs) => wrap('acquireLock', async () => (await redis.set(lockKey, token, 'PX', ttlMs, 'NX')) === 'OK'),
 
@@ -304,4 +371,6 @@ interface ScriptedRedis {
   bffWriteFenced (lockKey: string, key: string, token: string, value: Buffer, ttlMs: number): Promise<number>
   bffSlide (key: string, ttlMs: number, deadline: Buffer): Promise<number>
   bffReleaseLock (lockKey: string, token: string): Promise<number>
+  bffWriteIfFingerprint (key: string, expected: Buffer, value: Buffer, ttlMs: number): Promise<number>
+  bffRenewLock (lockKey: string, token: string, ttlMs: number): Promise<number>
 }

@@ -5,7 +5,8 @@ import type { KeyNames } from './keys.ts'
 import { decodeRecord, encodeRecord } from './record-codec.ts'
 import type { Keyring } from './keyring.ts'
 import { createTicket, decodeTicket, encodeTicket, TICKET_LENGTH, type Ticket } from './ticket.ts'
-import { createSecretKey, hash, randomBytes } from 'node:crypto'
+import { createHmac, createSecretKey, hash, randomBytes } from 'node:crypto'
+import { FINGERPRINT_BYTES } from './redis-backend.ts'
 import type { LoadedSession, SessionHandle, SessionLock, SessionRecord, SessionStore } from './types.ts'
 
 export interface SessionStoreOptions {
@@ -73,13 +74,27 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
   /** Remaining lifetime: the earlier of the idle and the absolute deadline. */
   const ttlMsFor = (record: SessionRecord): number => Math.min(idleMs, record.absolute_expires_at * 1000 - now())
 
-  /** Without a fence only for a new session; an existing one is written only under its lock. */
-  const write = async (handle: SessionHandle, record: SessionRecord, fence?: SessionLock): Promise<boolean> => {
+  /**
+   * What the backend can compare without opening the record: an HMAC of its refresh token
+   * under the record's own key (so it says nothing about the token, and differs per session).
+   */
+  const refreshTokenFingerprint = (handle: SessionHandle, refreshToken: string | undefined): Buffer =>
+    createHmac('sha256', handle.recordKey).update(`bffgate refresh token v1\u0000${refreshToken ?? ''}`).digest().subarray(0, FINGERPRINT_BYTES)
+
+  /**
+   * Without a condition only for a new session; an existing one is written only under its
+   * lock, or (a result whose lock was lost) only while it still holds the refresh token the
+   * new record's replaced.
+   */
+  const write = async (handle: SessionHandle, record: SessionRecord, condition?: { fence: SessionLock } | { previousRefreshToken: string | undefined }): Promise<boolean> => {
     const ttlMs = ttlMsFor(record)
     if (ttlMs <= 0) return false
     const sealed = seal(handle.recordKey, encodeRecord(record), Buffer.from(handle.storageKey))
-    if (fence !== undefined && !(await backend.writeFenced(handle.storageKey, sealed, indexKeysOf(record), ttlMs, fence))) return false
-    if (fence === undefined) await backend.write(handle.storageKey, sealed, indexKeysOf(record), ttlMs)
+    const fingerprint = refreshTokenFingerprint(handle, record.refresh_token)
+    if (condition === undefined) await backend.write(handle.storageKey, sealed, indexKeysOf(record), ttlMs, fingerprint)
+    else if ('fence' in condition) {
+      if (!(await backend.writeFenced(handle.storageKey, sealed, indexKeysOf(record), ttlMs, condition.fence, fingerprint))) return false
+    } else if (!(await backend.writeIfFingerprint(handle.storageKey, sealed, indexKeysOf(record), ttlMs, refreshTokenFingerprint(handle, condition.previousRefreshToken), fingerprint))) return false
     rememberOpened(handle, sealed, record)
     return true
   }
@@ -175,11 +190,19 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     reload: (handle) => read(handle, false),
 
     async update (handle, record, fence) {
-      if (await write(handle, record, fence)) return true
+      if (await write(handle, record, { fence })) return true
       // Past its absolute deadline: the session is over.
       if (ttlMsFor(record) <= 0) await backend.remove([handle.storageKey], 'absolute_timeout')
       return false
     },
+
+    async updateIfRefreshToken (handle, record, previousRefreshToken) {
+      if (await write(handle, record, { previousRefreshToken })) return true
+      if (ttlMsFor(record) <= 0) await backend.remove([handle.storageKey])
+      return false
+    },
+
+    renewLock: (lock, ttlMs) => backend.renewLock(lock.lockKey, lock.token, ttlMs),
 
     async lock (handle, ttlMs) {
       const token = randomBytes(16).toString('base64url')

@@ -17,6 +17,8 @@ export interface StoredAccessToken {
   readonly access_token: string
   readonly token_type: string
   readonly expires_at: number
+  /** When bffgate received it: `expires_at - issued_at` is the lifetime the IdP issued. */
+  readonly issued_at?: number
   readonly scope?: string
 }
 
@@ -86,6 +88,14 @@ export interface SessionStore {
    * another replica just ended.
    */
   update (handle: SessionHandle, record: SessionRecord, fence: SessionLock): Promise<boolean>
+  /**
+   * Replaces a session's record only while it still holds `previousRefreshToken` (the one the
+   * new record's refresh token replaced): how an exchange whose lock was lost still stores a
+   * rotated refresh token, never over a newer one. False when nothing was written.
+   */
+  updateIfRefreshToken (handle: SessionHandle, record: SessionRecord, previousRefreshToken: string | undefined): Promise<boolean>
+  /** Extends a held lock's lease to `ttlMs` from now; false when the lock is no longer ours. */
+  renewLock (lock: SessionLock, ttlMs: number): Promise<boolean>
   /** Takes the session's refresh lock for `ttlMs`, or undefined when another holder has it. */
   lock (handle: SessionHandle, ttlMs: number): Promise<SessionLock | undefined>
   /** Releases a lock if it is still ours. */

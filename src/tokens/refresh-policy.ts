@@ -44,7 +44,7 @@ export function decideRefresh (
   const token = record.tokens[tokenKey]
   if (token === undefined) return { refresh: true, reason: 'missing' }
   if (rejectedToken !== undefined && token.access_token === rejectedToken) return { refresh: true, reason: 'rejected' }
-  if (needsRefresh(token, nowSeconds, policy.skewSeconds)) return { refresh: true, reason: 'expiring' }
+  if (needsRefresh(token, nowSeconds, effectiveSkewSeconds(token, policy.skewSeconds))) return { refresh: true, reason: 'expiring' }
   if (record.refresh_token === undefined) return NO_REFRESH
   const sinceExchange = nowSeconds - record.refreshed_at
   // Half the idle window: early enough that a user active at a steady pace never meets the
@@ -52,6 +52,46 @@ export function decideRefresh (
   if (policy.refreshTokenKind === 'online' && sinceExchange >= policy.idleSeconds / 2) return { refresh: true, reason: 'keep_alive' }
   if (policy.checkSeconds !== undefined && sinceExchange >= policy.checkSeconds) return { refresh: true, reason: 'session_check' }
   return NO_REFRESH
+}
+
+/**
+ * Of the lifetime the IdP actually issued, at most this share is spent refreshing early: a
+ * configured skew longer than that would make every token look stale as soon as it arrives.
+ */
+export const MAX_SKEW_SHARE = 1 / 3
+
+/** The lifetime the IdP issued the token with, in seconds; undefined when not recorded. */
+export function issuedLifetimeSeconds (token: StoredAccessToken): number | undefined {
+  return token.issued_at === undefined ? undefined : Math.max(0, token.expires_at - token.issued_at)
+}
+
+/**
+ * The skew that fits this token: the configured one, but never more than
+ * {@link MAX_SKEW_SHARE} of its issued lifetime (a token issued for 20 s with a 30 s skew is
+ * refreshed 6 s before it expires, not at once). Tokens stored without `issued_at` keep the
+ * configured skew.
+ */
+export function effectiveSkewSeconds (token: StoredAccessToken, configuredSkewSeconds: number): number {
+  const lifetime = issuedLifetimeSeconds(token)
+  return lifetime === undefined ? configuredSkewSeconds : Math.min(configuredSkewSeconds, Math.floor(lifetime * MAX_SKEW_SHARE))
+}
+
+/** True when the configured skew does not fit this token's issued lifetime (it is capped). */
+export function skewCapped (token: StoredAccessToken, configuredSkewSeconds: number): boolean {
+  return effectiveSkewSeconds(token, configuredSkewSeconds) < configuredSkewSeconds
+}
+
+/**
+ * Whether a request must wait for the exchange `decision` asked for, or goes on with the
+ * current token while the exchange runs in the background: it waits only when there is no
+ * token to send (missing, expired), the upstream just refused this very one, or the operator
+ * asked for a session check (`BFF_SESSION_CHECK_SECONDS`: a revoked IdP session must not get
+ * one more request through after the interval).
+ */
+export function mustWaitForRefresh (decision: RefreshDecision, token: StoredAccessToken | undefined, nowSeconds: number): boolean {
+  if (!decision.refresh) return false
+  if (decision.reason === 'missing' || decision.reason === 'rejected' || decision.reason === 'session_check') return true
+  return !isStillValid(token, nowSeconds)
 }
 
 /** True when the token is missing or expires within `skewSeconds` of `nowSeconds`. */

@@ -120,6 +120,42 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       assert.equal(await store.load(cookieValue, { slide: false }), undefined)
     })
 
+    test('issue 13 item 2: a lock\'s lease is renewed only by its holder, and lapses when not renewed', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const { handle } = await store.create(sampleRecord())
+      const lock = (await store.lock(handle, 600))!
+      for (let i = 0; i < 4; i++) {
+        await sleep(300)
+        assert.equal(await store.renewLock(lock, 600), true, `renewal ${i}`)
+      }
+      assert.equal(await store.lock(handle, 600), undefined, 'still held after 1.2 s of a 600 ms lease, renewed')
+      assert.equal(await store.renewLock({ ...lock, token: 'someone-else' }, 600), false, 'another token renews nothing')
+      await sleep(800)
+      assert.equal(await store.renewLock(lock, 600), false, 'a lapsed lease is not revived')
+      const next = await store.lock(handle, 600)
+      assert.ok(next !== undefined, 'a lapsed lease frees the lock')
+      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'stale-holder' }), lock), false, 'the old holder no longer writes')
+    })
+
+    test('issue 13 item 2: a result whose lock was lost is stored only over the refresh token it replaced', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const { cookieValue, handle } = await store.create(sampleRecord({ refresh_token: 'RT-1' }))
+      assert.equal(await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-2' }), 'RT-0'), false, 'not over another refresh token')
+      assert.equal((await store.load(cookieValue, { slide: false }))?.record.refresh_token, 'RT-1')
+      assert.equal(await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-2' }), 'RT-1'), true)
+      assert.equal((await store.load(cookieValue, { slide: false }))?.record.refresh_token, 'RT-2')
+      assert.equal(await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-2b' }), 'RT-1'), false, 'a second result from the spent token loses')
+      // Fenced writes keep the fingerprint current too.
+      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'RT-3' }), (await store.lock(handle, 5000))!), true)
+      assert.equal(await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-4' }), 'RT-2'), false)
+      assert.equal(await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-4' }), 'RT-3'), true)
+      await store.delete(handle)
+      assert.equal(await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-5' }), 'RT-4'), false, 'never brings back an ended session')
+      assert.equal(await store.load(cookieValue, { slide: false }), undefined)
+    })
+
     test('a session expires after the idle timeout without activity', async (t) => {
       const { store } = await makeStore({ idleSeconds: 1 })
       t.after(() => store.close())

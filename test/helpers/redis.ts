@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { homedir } from 'node:os'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
@@ -89,14 +90,20 @@ export interface RedisServerProcess {
   stop (): Promise<void>
 }
 
-/** Starts `redis-server` on a free loopback port, without persistence. */
-export async function startRedisServer (options: { binary?: string } = {}): Promise<RedisServerProcess> {
+/**
+ * Starts `redis-server` on a free loopback port, without persistence; with `appendOnly`, with
+ * an append-only file (fsync on every write) in a temporary directory of its own, so that
+ * `restart()` after `kill()` brings back what it held, as a production Redis does.
+ */
+export async function startRedisServer (options: { binary?: string; appendOnly?: boolean } = {}): Promise<RedisServerProcess> {
   const binary = options.binary ?? process.env.REDIS_SERVER_BIN ?? 'redis-server'
   const port = await freePort()
   let child: ChildProcess | undefined
+  const dir = options.appendOnly === true ? await mkdtemp(join(tmpdir(), 'bff-redis-aof-')) : undefined
+  const persistence = dir === undefined ? ['--appendonly', 'no'] : ['--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always']
 
   const launch = async () => {
-    const proc = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const proc = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--protected-mode', 'yes'], { stdio: ['ignore', 'ignore', 'pipe'] })
     child = proc
     const spawnError = new Promise<never>((_, reject) => proc.once('error', reject))
     spawnError.catch(() => {})
@@ -117,7 +124,10 @@ export async function startRedisServer (options: { binary?: string } = {}): Prom
     get pid () { return child?.pid ?? -1 },
     kill,
     restart: launch,
-    stop: kill,
+    async stop () {
+      await kill()
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    },
   }
 }
 

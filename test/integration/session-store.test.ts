@@ -77,4 +77,19 @@ describe('redis session layout', () => {
     }
     assert.throws(() => encodeSessionValue({ ...value, indexKeys: ['x'.repeat(256)] }), /BFF_REDIS_KEY_PREFIX/)
   })
+
+  test('issue 13 item 2: the refresh-token fingerprint rides in the layout every release reads', () => {
+    const sealed = Buffer.from('sealed-bytes')
+    const fingerprint = Buffer.alloc(16, 0xab)
+    const value = { deadlineMs: 1_795_000_000_123, indexKeys: ['p:bysub:abc', 'p:bysid:déf'], sealed, fingerprint }
+    const encoded = encodeSessionValue(value)
+    assert.deepEqual(decodeSessionValue(encoded), value)
+    // A replica of an earlier release (layout 1, no fingerprint) still finds the deadline and
+    // the very sealed record: the fingerprint is one more entry of the index list.
+    assert.equal(encoded[0], 1)
+    let offset = 8
+    for (let i = 0; i < encoded[7]!; i++) offset += 1 + encoded[offset]!
+    assert.deepEqual(encoded.subarray(offset), sealed)
+    assert.equal(encoded[7], 3)
+  })
 })

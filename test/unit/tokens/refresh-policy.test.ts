@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { SessionRecord } from '../../../src/session/types.ts'
-import { decideRefresh, isStillValid, needsRefresh, tokenKeyFor, type RefreshPolicy } from '../../../src/tokens/refresh-policy.ts'
+import { decideRefresh, effectiveSkewSeconds, isStillValid, mustWaitForRefresh, needsRefresh, skewCapped, tokenKeyFor, type RefreshPolicy } from '../../../src/tokens/refresh-policy.ts'
 
 const token = (expiresAt: number) => ({ access_token: 'a', token_type: 'Bearer', expires_at: expiresAt })
 const record = (overrides: Partial<SessionRecord> = {}): SessionRecord => ({
@@ -60,5 +60,47 @@ describe('decideRefresh', () => {
     assert.notEqual(tokenKeyFor({ audience: 'a', scope: 'read' }), tokenKeyFor({ audience: 'a' }))
     assert.equal(tokenKeyFor({}, { ownDpop: true }), '#dpop')
     assert.equal(tokenKeyFor({ audience: 'https://orders' }, { ownDpop: true }), 'https://orders #dpop')
+  })
+})
+
+describe('issue 14 item 2: the refresh point fits the token', () => {
+  const issued = (at: number, lifetime: number) => ({ access_token: 'a', token_type: 'Bearer', issued_at: at, expires_at: at + lifetime })
+
+  test('issue 14 item 2: a skew longer than the issued lifetime never makes a fresh token look stale', () => {
+    // 20 s tokens, the default 30 s skew: refreshed at most a third of the lifetime early.
+    assert.equal(effectiveSkewSeconds(issued(1000, 20), 30), 6)
+    assert.equal(needsRefresh(issued(1000, 20), 1000, effectiveSkewSeconds(issued(1000, 20), 30)), false)
+    assert.deepEqual(decideRefresh(record({ tokens: { '': issued(1000, 20) } }), '', 1000, online), { refresh: false }, 'fresh token')
+    assert.deepEqual(decideRefresh(record({ tokens: { '': issued(1000, 20) } }), '', 1013, online), { refresh: false })
+    assert.deepEqual(decideRefresh(record({ tokens: { '': issued(1000, 20) } }), '', 1014, online), { refresh: true, reason: 'expiring' })
+    for (const lifetime of [1, 2, 5, 9, 60, 299]) {
+      const skew = effectiveSkewSeconds(issued(1000, lifetime), 300)
+      assert.ok(skew <= lifetime / 3, `${lifetime} s token: skew ${skew}`)
+      assert.equal(needsRefresh(issued(1000, lifetime), 1000, skew), false, `${lifetime} s token looks stale when issued`)
+    }
+    // A skew that fits is kept; a token stored without issued_at keeps the configured skew.
+    assert.equal(effectiveSkewSeconds(issued(1000, 3600), 30), 30)
+    assert.equal(effectiveSkewSeconds(token(1100), 30), 30)
+  })
+
+  test('issue 14 item 2: a capped skew is recognised (reported once by the token manager)', () => {
+    assert.equal(skewCapped(issued(1000, 20), 30), true)
+    assert.equal(skewCapped(issued(1000, 20), 6), false)
+    assert.equal(skewCapped(issued(1000, 3600), 30), false)
+    assert.equal(skewCapped(token(1100), 30), false, 'unknown lifetime: nothing to report')
+  })
+})
+
+describe('issue 14 item 1: only a request with no usable token waits', () => {
+  test('issue 14 item 1: a valid token inside the skew refreshes in the background; missing, expired, rejected and session checks wait', () => {
+    const valid = token(1120)
+    assert.equal(mustWaitForRefresh({ refresh: true, reason: 'expiring' }, valid, 1100), false)
+    assert.equal(mustWaitForRefresh({ refresh: true, reason: 'keep_alive' }, valid, 1100), false)
+    assert.equal(mustWaitForRefresh({ refresh: true, reason: 'expiring' }, valid, 1120), true, 'expired at exp')
+    assert.equal(mustWaitForRefresh({ refresh: true, reason: 'expiring' }, valid, 1200), true)
+    assert.equal(mustWaitForRefresh({ refresh: true, reason: 'missing' }, undefined, 1100), true)
+    assert.equal(mustWaitForRefresh({ refresh: true, reason: 'rejected' }, valid, 1100), true)
+    assert.equal(mustWaitForRefresh({ refresh: true, reason: 'session_check' }, valid, 1100), true)
+    assert.equal(mustWaitForRefresh({ refresh: false }, valid, 1100), false)
   })
 })
