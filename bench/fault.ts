@@ -78,6 +78,7 @@ async function kill (child: ChildProcess, signal: NodeJS.Signals): Promise<void>
 async function main (): Promise<void> {
   const redis = await startRedisServer({ appendOnly: true })
   const [portA, portB] = [await freePort(), await freePort()]
+  const adminPorts = new Map([[portA, await freePort()], [portB, await freePort()]])
   const publicUrl = `http://127.0.0.1:${portA}`
   const idp = await startDevIdp({
     accessTokenTtlSeconds: TOKEN_SECONDS,
@@ -89,6 +90,8 @@ async function main (): Promise<void> {
   const env = (port: number): Record<string, string> => ({
     BFF_PORT: String(port),
     BFF_HOST: '127.0.0.1',
+    BFF_ADMIN_PORT: String(adminPorts.get(port)),
+    BFF_ADMIN_HOST: '127.0.0.1',
     BFF_PUBLIC_URL: publicUrl,
     BFF_OIDC_ISSUER: idp.issuer,
     BFF_OIDC_CLIENT_ID: CLIENT_ID,
@@ -225,8 +228,8 @@ async function main (): Promise<void> {
     const outside = samples.filter((s) => !inWindow(s))
     /** Refresh counters of both replicas (replica B's since its restart). */
     const counters: Record<string, number> = {}
-    for (const url of urls) {
-      const text = await (await fetch(`${url}/metrics`)).text()
+    for (const adminPort of adminPorts.values()) {
+      const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()
       for (const name of ['bff_refresh_background_total', 'bff_refresh_lock_waits_total', 'bff_refresh_lock_takeovers_total', 'bff_refresh_lock_leases_lost_total', 'bff_refresh_single_flight_joins_total']) {
         const value = new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]
         counters[name] = (counters[name] ?? 0) + Number(value ?? 0)
