@@ -1,8 +1,9 @@
 import cookie from '@fastify/cookie'
 import fastifyStatic from '@fastify/static'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/types.ts'
 import { loggerOptions } from './logger.ts'
+import { lazyChildLogger } from './request-logger.ts'
 import { createMetrics, type GatewayMetrics } from './metrics.ts'
 import { createOidcClient, type OidcClient } from './oidc/client.ts'
 import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
@@ -51,6 +52,10 @@ export interface BuildAppOptions {
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config.logLevel),
+    // fastify's own two lines per request are off; observability writes one access line.
+    logController: new LogController({ disableRequestLogging: true }),
+    // A request's child logger is made only when the request logs something.
+    childLoggerFactory: lazyChildLogger,
     // Proxied request bodies stream and are not subject to this limit; it guards bffgate's own endpoints.
     bodyLimit: 64 * 1024,
     // Ids come from requestIdFor: an incoming x-request-id only when it looks like one.
