@@ -99,9 +99,17 @@ async function startChild (script: string, env: Record<string, string>, execArgv
   return { child, port }
 }
 
-/** bffgate as in production: `node src/server.ts`, configured by environment. */
+/**
+ * The Node flags bffgate runs with in production: those of `npm start` (which the image's CMD
+ * repeats; test/deploy/dockerfile.test.ts checks that they agree).
+ */
+const PRODUCTION_NODE_FLAGS = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
+  .split(' ').filter((word) => word.startsWith('--'))
+
+/** bffgate as in production: `node <production flags> src/server.ts`, configured by environment. */
 async function startGateway (env: Record<string, string>, profileName?: string, fromRoot = root): Promise<ChildProcess> {
   const execArgv = [
+    ...PRODUCTION_NODE_FLAGS,
     ...(profileName !== undefined ? ['--cpu-prof', '--cpu-prof-dir', join(resultsDir, 'tmp', 'prof'), '--cpu-prof-name', `${profileName}.cpuprofile`] : []),
     // Node flags for bffgate only (space-separated), to try runtime tuning against the same floor.
     ...(process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''),
