@@ -24,6 +24,15 @@ export function loggedCode (value: unknown): string | undefined {
   return typeof value === 'string' && ERROR_CODE.test(value) ? value : '[redacted]'
 }
 
+function messageWithCauses (err: Error): string {
+  let message = err.message
+  let cause = err.cause
+  for (let depth = 0; cause instanceof Error && depth < CAUSE_DEPTH; depth++, cause = cause.cause) {
+    if (cause.message !== '') message += `: ${cause.message}`
+  }
+  return message
+}
+
 /**
  * An error as logged: its type, message, error code, stack and causes, and nothing else.
  * Libraries hang response bodies, token sets and request options on their errors (openid-client's
@@ -33,7 +42,8 @@ export function loggedCode (value: unknown): string | undefined {
 export function loggedError (err: unknown, options: { stack?: boolean } = {}, depth = 0): LoggedError {
   // Not an Error (a response body, a string): only its type, since anything could be in it.
   if (!(err instanceof Error)) return { type: err === null ? 'null' : typeof err, message: '(not an Error: not logged)' }
-  const out: LoggedError = { type: err.name, message: err.message }
+  // As pino's own serializer: the message followed by its causes' (`a: b: c`), so one field says what failed and why.
+  const out: LoggedError = { type: err.name, message: depth === 0 ? messageWithCauses(err) : err.message }
   const code = loggedCode((err as { code?: unknown }).code)
   if (code !== undefined) out.code = code
   if (options.stack !== false && err.stack !== undefined) out.stack = err.stack

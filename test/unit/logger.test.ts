@@ -21,6 +21,8 @@ describe('logged errors and codes', () => {
     const text = JSON.stringify(logged)
     assert.equal(logged.type, 'AggregateError')
     assert.equal(logged.errors?.[0]?.cause?.code, 'ECONNREFUSED')
+    assert.equal(logged.errors?.[0]?.message, 'fetch failed', 'below the top, each error has its own message')
+    assert.equal(loggedError(failed).message, 'fetch failed: connect ECONNREFUSED 127.0.0.1:1', 'the top message names the causes, as pino\'s does')
     assert.equal(logged.errors?.[1]?.code, '[redacted]')
     assert.deepEqual(logged.errors?.[1]?.cause, { type: 'object', message: '(not an Error: not logged)' })
     for (const secret of ['secret', 'ORT-', 'the-authorization-code', 'SplxlOBeZQQYbYS6WxSbIA', 'address']) assert.ok(!text.includes(secret), secret)
