@@ -75,4 +75,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.BFF_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/src/server.js"]
+# --max-semi-space-size=8: V8's young generation capped at 2 × 8 MiB instead of Node 24's
+# default (2 × 16 MiB, grown further under load): about 100 MiB less RSS under load with 10,000
+# sessions for no measurable CPU per request (bench/README.md). The same flags as `npm start`.
+CMD ["node", "--max-semi-space-size=8", "dist/src/server.js"]

@@ -70,7 +70,7 @@ type Figure = 'rps' | 'p99Ms' | 'cpuUsPerRequest'
  * together (the machine's drift cancels within a round), or, for results without rounds, the
  * ratio of the runs shown.
  */
-function pairedRatio (run: LoadRun, bare: LoadRun | undefined, figure: Figure): string {
+export function pairedRatio (run: LoadRun, bare: LoadRun | undefined, figure: Figure): string {
   if (bare === undefined) return ''
   const paired = (run.rounds ?? []).flatMap((round, i) => {
     const a = round[figure]
@@ -89,7 +89,7 @@ export function renderMarkdown (r: BenchResults): string {
   const lines = [
     `# bffgate benchmark (${r.label}, ${r.date})`,
     '',
-    `Node ${r.node}, ${r.cpus} CPUs, loopback; ${r.durationSeconds} s per run after ${r.warmupSeconds} s warm-up${r.quick ? ' (BENCH_QUICK)' : ''}${r.rounds !== undefined && r.rounds > 1 ? `; bare proxy and bffgate compared in ${r.rounds} interleaved rounds: the figures shown are the median round's, the ratios the median of each round's ratio (every round's req/s in the last column)` : ''}; gateway log level ${r.logLevel}${r.pinned === true ? '; the proxy under test pinned to CPU 1, load generator, upstream, Redis and IdP to CPU 0' : ''}.`,
+    `Node ${r.node}, ${r.cpus} CPUs, loopback; ${r.durationSeconds} s per run after ${r.warmupSeconds} s warm-up${r.quick ? ' (BENCH_QUICK)' : ''}${r.rounds !== undefined && r.rounds > 1 ? `; bare proxy, bffgate and the Express peer compared in ${r.rounds} interleaved rounds: the figures shown are the median round's, the ratios the median of each round's ratio (every round's req/s in the last column)` : ''}; gateway log level ${r.logLevel}${r.pinned === true ? '; the proxy under test pinned to CPU 1, load generator, upstream, Redis and IdP to CPU 0' : ''}.`,
     'bffgate-1: one logged-in session; bffgate-10k: requests spread over distinct sessions. Ratios are to bare-proxy at the same connections and body.',
     '',
     '| target | body | conns | req/s | p50 ms | p99 ms | non-2xx | rss MiB | CPU µs/req | Redis cmds/req | Redis round trips/req | req/s ÷ bare | p99 ÷ bare | CPU ÷ bare | rounds req/s |',
@@ -101,12 +101,16 @@ export function renderMarkdown (r: BenchResults): string {
     lines.push(`| ${run.target} | ${run.body} | ${run.connections} | ${run.rps} | ${run.p50Ms} | ${run.p99Ms} | ${run.non2xx + run.errors} | ${run.rssMiB ?? ''} | ${run.cpuUsPerRequest ?? ''} | ${run.redisCommandsPerRequest ?? ''} | ${run.storeRoundTripsPerRequest ?? ''} | ` +
       `${isGateway ? pairedRatio(run, bare, 'rps') : ''} | ${isGateway ? pairedRatio(run, bare, 'p99Ms') : ''} | ${isGateway ? pairedRatio(run, bare, 'cpuUsPerRequest') : ''} | ${run.roundsRps?.join(' / ') ?? ''} |`)
   }
-  const peer = r.runs.find((run) => run.target === 'express-peer')
-  const gatewayAt = (connections: number) => r.runs.find((run) => run.target === 'bffgate-1' && run.body === 'small' && run.connections === connections)
-  if (peer !== undefined && gatewayAt(peer.connections) !== undefined) {
-    const gateway = gatewayAt(peer.connections)!
-    lines.push('', `bffgate-1 against the Express peer at ${peer.connections} connections: req/s ${ratio(gateway.rps, peer.rps)}×, p99 ${ratio(gateway.p99Ms, peer.p99Ms)}× (lower is better), CPU per request ${ratio(gateway.cpuUsPerRequest, peer.cpuUsPerRequest)}×.`)
+  // Against the Express peer, measured in the same interleaved rounds: the median of the per-round ratios.
+  const peerLines: string[] = []
+  for (const peer of r.runs.filter((run) => run.target === 'express-peer')) {
+    for (const target of ['bffgate-1', 'bffgate-10k']) {
+      const gateway = r.runs.find((run) => run.target === target && run.body === 'small' && run.connections === peer.connections)
+      if (gateway === undefined) continue
+      peerLines.push(`- ${target} ÷ Express peer at ${peer.connections} connections: req/s ${pairedRatio(gateway, peer, 'rps')}×, p99 ${pairedRatio(gateway, peer, 'p99Ms')}× (lower is better), CPU per request ${pairedRatio(gateway, peer, 'cpuUsPerRequest')}×.`)
+    }
   }
+  if (peerLines.length > 0) lines.push('', ...peerLines)
   lines.push('')
   if (r.sessions !== undefined) lines.push(`- Sessions: ${r.sessions}, each of its own user and IdP session; Redis memory per session ${r.redisBytesPerSession} bytes (INFO used_memory delta ÷ sessions, the session key and its two index entries; sealed record ${r.sealedRecordBytes} bytes).`)
   if (r.gatewayStartRssMiB !== undefined) lines.push(`- bffgate RSS at start ${r.gatewayStartRssMiB} MiB${r.gatewayMemory !== undefined ? `; after the runs its V8 heap was ${r.gatewayMemory.heapUsedMiB} MiB used of ${r.gatewayMemory.heapTotalMiB} MiB, external memory ${r.gatewayMemory.externalMiB} MiB` : ''}.`)
@@ -145,7 +149,7 @@ export function withResultsInReadme (readme: string, r: BenchResults): string {
   return `${readme.slice(0, start + README_START.length)}\n\n${body}\n\n${readme.slice(end)}`
 }
 
-const COLORS: Record<string, string> = { upstream: '#888', 'bare-proxy': '#1f77b4', 'bffgate-1': '#d62728', 'bffgate-10k': '#ff7f0e', 'express-peer': '#9467bd' }
+const COLORS: Record<string, string> = { upstream: '#888', 'bare-proxy': '#1f77b4', 'bffgate-1': '#d62728', 'bffgate-10k': '#ff7f0e', 'bffgate-10k-ab': '#8c564b', 'express-peer': '#9467bd' }
 
 /** Two hand-drawn panels: throughput and p99 by connection count, one line per target (small body). */
 export function renderChart (r: BenchResults): string {

@@ -8,7 +8,10 @@
  *
  * Environment: BENCH_QUICK=1 (about a minute), BENCH_SOAK_SECONDS=<n> (RSS over a long run),
  * BENCH_CPU_PROF=1 (writes the gateway's .cpuprofile to bench/results/tmp/prof/),
- * BENCH_LABEL=<name> (also writes bench/results/<name>.json), BENCH_LOG_LEVEL (default warn),
+ * BENCH_LABEL=<name> (also writes bench/results/<name>.json), BENCH_LOG_LEVEL (default: unset, so
+ * the gateway's own default, info), BENCH_AB_ROOT=<dir> (a second bffgate from another checkout,
+ * measured as `bffgate-10k-ab` in the same interleaved rounds, for A/B comparisons), BENCH_AB_ENV
+ * (JSON: that second gateway's extra settings; without BENCH_AB_ROOT, this checkout's),
  * BENCH_TARGETS / BENCH_CONNECTIONS (comma lists, to profile one case).
  */
 import autocannon from 'autocannon'
@@ -42,14 +45,23 @@ if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`BENCH_ROUNDS must 
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '10,50,200').split(',').map(Number)
 /** Which targets to run (comma list of upstream, bare-proxy, bffgate-1, bffgate-10k, 64k, express-peer, storm); default all. */
 const TARGETS = new Set((process.env.BENCH_TARGETS ?? 'upstream,bare-proxy,bffgate-1,bffgate-10k,64k,express-peer,storm').split(','))
-const SESSIONS = QUICK ? 2000 : 10_000
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? (QUICK ? 2000 : 10_000))
+if (!Number.isInteger(SESSIONS) || SESSIONS < 1) throw new Error(`BENCH_SESSIONS must be a whole number of at least 1, not ${process.env.BENCH_SESSIONS}`)
 const STORM_SESSIONS = QUICK ? 10 : 30
 const STORM_SECONDS = QUICK ? 6 : 12
 const STORM_TOKEN_TTL = 4
 const STORM_SKEW = 1
 const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 0)
 const CPU_PROF = process.env.BENCH_CPU_PROF === '1'
-const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn'
+/** The gateway's log level: unset by default, so the gateway runs with its own default (info), as users get it. */
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL
+/**
+ * A second bffgate measured beside this one (`bffgate-10k-ab`), on the same sessions: another
+ * checkout's (BENCH_AB_ROOT), and/or this one with other settings (BENCH_AB_ENV, a JSON object
+ * of environment variables, e.g. {"BFF_LOG_LEVEL":"warn"}).
+ */
+const AB_ENV = process.env.BENCH_AB_ENV !== undefined ? JSON.parse(process.env.BENCH_AB_ENV) as Record<string, string> : undefined
+const AB_ROOT = process.env.BENCH_AB_ROOT ?? (AB_ENV !== undefined ? root : undefined)
 const CLIENT_ID = 'bffgate-bench'
 const CLIENT_SECRET = 'bffgate-bench-client-secret-0123456789'
 const SESSION_SECRET = 'bench-session-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
@@ -87,14 +99,22 @@ async function startChild (script: string, env: Record<string, string>, execArgv
   return { child, port }
 }
 
-/** bffgate as in production: `node src/server.ts`, configured by environment. */
-async function startGateway (env: Record<string, string>, profileName?: string): Promise<ChildProcess> {
+/**
+ * The Node flags bffgate runs with in production: those of `npm start` (which the image's CMD
+ * repeats; test/deploy/dockerfile.test.ts checks that they agree).
+ */
+const PRODUCTION_NODE_FLAGS = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
+  .split(' ').filter((word) => word.startsWith('--'))
+
+/** bffgate as in production: `node <production flags> src/server.ts`, configured by environment. */
+async function startGateway (env: Record<string, string>, profileName?: string, fromRoot = root): Promise<ChildProcess> {
   const execArgv = [
+    ...PRODUCTION_NODE_FLAGS,
     ...(profileName !== undefined ? ['--cpu-prof', '--cpu-prof-dir', join(resultsDir, 'tmp', 'prof'), '--cpu-prof-name', `${profileName}.cpuprofile`] : []),
     // Node flags for bffgate only (space-separated), to try runtime tuning against the same floor.
     ...(process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''),
   ]
-  const child = fork(join(root, 'src/server.ts'), [], { env: { ...measuredEnv, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const child = fork(join(fromRoot, 'src/server.ts'), [], { env: { ...measuredEnv, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   children.push(child)
   const url = env.BFF_PUBLIC_URL!
   const deadline = Date.now() + 20_000
@@ -300,7 +320,7 @@ function gatewayEnv (port: number, adminPort: number, idp: DevIdp, upstream: str
     BFF_REDIS_URL: redisUrl,
     BFF_REDIS_KEY_PREFIX: `bench${port}:`,
     BFF_ROUTES: JSON.stringify([{ path: '/api', upstream }]),
-    BFF_LOG_LEVEL: LOG_LEVEL,
+    ...(LOG_LEVEL !== undefined && { BFF_LOG_LEVEL: LOG_LEVEL }),
     ...extra,
   }
 }
@@ -329,6 +349,44 @@ async function login (gatewayUrl: string): Promise<string> {
   return value
 }
 
+/**
+ * The Express peer (bench/peers), logged in through the dev IdP; undefined (and the reason in
+ * the results) when it is not wanted, cannot be installed or fails.
+ */
+async function startPeer (idp: DevIdp, peerPort: number, upstreamUrl: string, redisUrl: string, results: BenchResults): Promise<{ child: ChildProcess; pid: number; url: string; cookie: string } | undefined> {
+  if (!TARGETS.has('express-peer')) return undefined
+  if (!existsSync(join(root, 'bench/peers/node_modules/express-openid-connect'))) {
+    process.stderr.write('express-peer: installing its packages (npm install --prefix bench/peers)\n')
+    try {
+      execFileSync('npm', ['install', '--prefix', 'bench/peers', '--no-audit', '--no-fund'], { cwd: root, stdio: ['ignore', 2, 2], timeout: 300_000 })
+    } catch (err) {
+      results.expressPeerError = `skipped: npm install --prefix bench/peers failed: ${(err as Error).message.split('\n')[0]}`.slice(0, 200)
+      process.stdout.write(`express-peer ${results.expressPeerError}\n`)
+      return undefined
+    }
+  }
+  try {
+    const peer = await startChild('bench/peers/express-peer.mjs', {
+      PORT: String(peerPort), ISSUER: idp.issuer, CLIENT_ID, CLIENT_SECRET, UPSTREAM: upstreamUrl, REDIS_URL: redisUrl, AUDIENCE: 'https://api.bffgate.test',
+    })
+    const peerUrl = `http://127.0.0.1:${peerPort}`
+    const browser = createBrowser()
+    await loginAtDevIdp(browser, `${peerUrl}/login`, { username: DEFAULT_USER.username, password: DEFAULT_USER.password }, {
+      until: (next) => next.origin === peerUrl && next.pathname === '/',
+    })
+    const peerCookie = browser.cookie(peerUrl, 'appSession')?.value
+    if (peerCookie === undefined) throw new Error('the Express peer set no appSession cookie')
+    const probe = await fetch(`${peerUrl}/api/small`, { headers: { cookie: `appSession=${peerCookie}` } })
+    if (probe.status !== 200) throw new Error(`the Express peer answered ${probe.status}: ${(await probe.text()).slice(0, 300)}`)
+    return { child: peer.child, pid: peer.child.pid!, url: peerUrl, cookie: peerCookie }
+  } catch (err) {
+    // A broken peer must not cost the rest of the run.
+    results.expressPeerError = (err as Error).message.split('\n')[0]!.slice(0, 200)
+    process.stdout.write(`express-peer failed: ${results.expressPeerError}\n`)
+    return undefined
+  }
+}
+
 async function main (): Promise<void> {
   const started = Date.now()
   mkdirSync(resultsDir, { recursive: true })
@@ -343,7 +401,7 @@ async function main (): Promise<void> {
     quick: QUICK,
     node: process.version,
     cpus: (await import('node:os')).cpus().length,
-    logLevel: LOG_LEVEL,
+    logLevel: LOG_LEVEL ?? 'info (the default: BFF_LOG_LEVEL unset)',
     durationSeconds: DURATION,
     warmupSeconds: WARMUP,
     rounds: ROUNDS,
@@ -395,14 +453,31 @@ async function main (): Promise<void> {
     if (sampleValue !== null) results.sealedRecordBytes = decodeSessionValue(sampleValue)?.sealed.length
     process.stdout.write(`created ${SESSIONS} sessions: ${results.redisBytesPerSession} bytes of Redis memory each\n`)
 
+    // The A/B gateway: another checkout's bffgate on the same sessions (same prefix and secrets).
+    let abGateway: { url: string; pid: number } | undefined
+    if (AB_ROOT !== undefined) {
+      const [abPort, abAdminPort] = [await freePort(), await freePort()]
+      adminUrls.set(`http://127.0.0.1:${abPort}`, `http://127.0.0.1:${abAdminPort}`)
+      const abEnv = { ...env, ...AB_ENV, BFF_PORT: String(abPort), BFF_ADMIN_PORT: String(abAdminPort), BFF_PUBLIC_URL: `http://127.0.0.1:${abPort}` }
+      const child = await startGateway(abEnv, CPU_PROF ? 'gateway-ab' : undefined, AB_ROOT)
+      abGateway = { url: abEnv.BFF_PUBLIC_URL, pid: child.pid! }
+    }
+
+    // The Express peer (bench/peers), measured in the same interleaved rounds at every
+    // connection count; its packages are installed on first use.
+    const peer = await startPeer(idp, peerPort, upstreamUrl, redisServer.url, results)
+
     for (const connections of CONNECTIONS) {
       if (TARGETS.has('upstream')) runs.push(await measure('upstream', 'small', { url: `${upstreamUrl}/api/small`, connections, duration: DURATION }))
       runs.push(...await measureInterleaved([
         ...(TARGETS.has('bare-proxy') ? [{ target: 'bare-proxy', body: 'small' as const, options: { url: `${bareUrl}/api/small`, connections, duration: DURATION }, around: { pid: bare.child.pid! } }] : []),
         ...(TARGETS.has('bffgate-1') ? [{ target: 'bffgate-1', body: 'small' as const, options: { url: `${gatewayUrl}/api/small`, connections, duration: DURATION, cookies: [cookie] }, around: { pid: gateway.pid!, gatewayUrl, redis } }] : []),
         ...(TARGETS.has('bffgate-10k') ? [{ target: 'bffgate-10k', body: 'small' as const, options: { url: `${gatewayUrl}/api/small`, connections, duration: DURATION, cookies }, around: { pid: gateway.pid!, gatewayUrl, redis } }] : []),
+        ...(abGateway !== undefined ? [{ target: 'bffgate-10k-ab', body: 'small' as const, options: { url: `${abGateway.url}/api/small`, connections, duration: DURATION, cookies }, around: { pid: abGateway.pid, gatewayUrl: abGateway.url, redis } }] : []),
+        ...(peer !== undefined ? [{ target: 'express-peer', body: 'small' as const, options: { url: `${peer.url}/api/small`, connections, duration: DURATION, cookies: [peer.cookie], cookieName: 'appSession' }, around: { pid: peer.pid, redis } }] : []),
       ]))
     }
+    if (peer !== undefined) await stopChild(peer.child)
     if (TARGETS.has('64k')) {
       runs.push(await measure('upstream', '64k', { url: `${upstreamUrl}/api/big`, connections: 50, duration: DURATION }))
       runs.push(...await measureInterleaved([
@@ -427,39 +502,6 @@ async function main (): Promise<void> {
     await store.close()
     await stopChild(gateway)
 
-    // The Express peer (bench/peers) at 50 connections; its packages are installed on first use.
-    let peerSkipped: string | undefined
-    if (TARGETS.has('express-peer') && !existsSync(join(root, 'bench/peers/node_modules/express-openid-connect'))) {
-      process.stderr.write('express-peer: installing its packages (npm install --prefix bench/peers)\n')
-      try {
-        execFileSync('npm', ['install', '--prefix', 'bench/peers', '--no-audit', '--no-fund'], { cwd: root, stdio: ['ignore', 2, 2], timeout: 300_000 })
-      } catch (err) {
-        peerSkipped = `npm install --prefix bench/peers failed: ${(err as Error).message.split('\n')[0]}`
-      }
-    }
-    if (TARGETS.has('express-peer') && peerSkipped === undefined) try {
-      const peer = await startChild('bench/peers/express-peer.mjs', {
-        PORT: String(peerPort), ISSUER: idp.issuer, CLIENT_ID, CLIENT_SECRET, UPSTREAM: upstreamUrl, REDIS_URL: redisServer.url, AUDIENCE: 'https://api.bffgate.test',
-      })
-      const peerUrl = `http://127.0.0.1:${peerPort}`
-      const browser = createBrowser()
-      await loginAtDevIdp(browser, `${peerUrl}/login`, { username: DEFAULT_USER.username, password: DEFAULT_USER.password }, {
-        until: (next) => next.origin === peerUrl && next.pathname === '/',
-      })
-      const peerCookie = browser.cookie(peerUrl, 'appSession')?.value
-      if (peerCookie === undefined) throw new Error('the Express peer set no appSession cookie')
-      const probe = await fetch(`${peerUrl}/api/small`, { headers: { cookie: `appSession=${peerCookie}` } })
-      if (probe.status !== 200) throw new Error(`the Express peer answered ${probe.status}: ${(await probe.text()).slice(0, 300)}`)
-      runs.push(await measure('express-peer', 'small', { url: `${peerUrl}/api/small`, connections: 50, duration: DURATION, cookies: [peerCookie], cookieName: 'appSession' }, { pid: peer.child.pid!, redis }))
-      await stopChild(peer.child)
-    } catch (err) {
-      // A broken peer must not cost the rest of the run.
-      results.expressPeerError = (err as Error).message.split('\n')[0]!.slice(0, 200)
-      process.stdout.write(`express-peer failed: ${results.expressPeerError}\n`)
-    } else if (TARGETS.has('express-peer')) {
-      results.expressPeerError = `skipped: ${peerSkipped}`.slice(0, 200)
-      process.stdout.write(`express-peer skipped: ${peerSkipped}\n`)
-    }
     await stopChild(bare.child)
 
     // Refresh storm: short access tokens expire under load; each expiry must cost one exchange.
@@ -513,7 +555,7 @@ async function main (): Promise<void> {
   }
   results.wallSeconds = Math.round((Date.now() - started) / 1000)
   // Only a complete run with default settings speaks for the project: others leave the README alone.
-  results.complete = !QUICK && !CPU_PROF && ['BENCH_TARGETS', 'BENCH_CONNECTIONS', 'BENCH_ROUNDS', 'BENCH_GATEWAY_NODE_FLAGS', 'BENCH_LOG_LEVEL', 'BENCH_PIN'].every((name) => process.env[name] === undefined)
+  results.complete = !QUICK && !CPU_PROF && ['BENCH_TARGETS', 'BENCH_CONNECTIONS', 'BENCH_ROUNDS', 'BENCH_GATEWAY_NODE_FLAGS', 'BENCH_LOG_LEVEL', 'BENCH_PIN', 'BENCH_AB_ROOT', 'BENCH_AB_ENV', 'BENCH_SESSIONS'].every((name) => process.env[name] === undefined)
   writeResults(results, resultsDir, join(root, 'README.md'))
   process.stdout.write(`\n${renderMarkdown(results)}\nwrote bench/results/latest.{json,md,svg}${results.complete ? ' and the README\'s results' : ''} in ${results.wallSeconds} s\n`)
 }

@@ -1,9 +1,10 @@
 import cookie from '@fastify/cookie'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Config } from './config/types.ts'
 import { buildAdminApp } from './admin.ts'
 import { loggerOptions } from './logger.ts'
+import { lazyChildLogger } from './request-logger.ts'
 import { createMetrics, type GatewayMetrics } from './metrics.ts'
 import { createOidcClient, observedIdpFetch, type OidcClient } from './oidc/client.ts'
 import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
@@ -66,6 +67,10 @@ export interface BuildAppOptions {
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config.logLevel),
+    // fastify's own two lines per request are off; observability writes one access line.
+    logController: new LogController({ disableRequestLogging: true }),
+    // A request's child logger is made only when the request logs something.
+    childLoggerFactory: lazyChildLogger,
     // Proxied request bodies stream and are not subject to this limit; it guards bffgate's own endpoints.
     bodyLimit: 64 * 1024,
     // Ids come from requestIdFor: an incoming x-request-id only when it looks like one.
@@ -84,7 +89,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     // A path the router cannot decode (bad percent-encoding, overlong UTF-8 such as `%c0%ae`)
     // is refused before routing: in bffgate's JSON shape, like every other error.
     frameworkErrors: (err, request, reply) => {
-      request.log.info({ event: 'request.rejected', code: err.code }, err.message)
+      request.log.debug({ event: 'request.rejected', code: err.code }, err.message)
       sendError(reply, new BffError('BFF_ERR_BAD_REQUEST'))
     },
     // With tracing, each browser request runs inside its server span (context for every child span).

@@ -32,9 +32,9 @@ export function missingSessionError (request: FastifyRequest, reply: FastifyRepl
   const ticket = decodeTicket(value)
   if (ticket !== undefined && keyring.byKid(ticket.kid) !== undefined) {
     metrics.sessionsEnded('expired', 1)
-    request.log.info({ event: 'session.expired' }, 'the cookie names a session that has ended')
+    request.log.debug({ event: 'session.expired' }, 'the cookie names a session that has ended')
   } else {
-    request.log.info({ event: 'session.cookie_invalid' }, 'the session cookie is not one of ours')
+    request.log.debug({ event: 'session.cookie_invalid' }, 'the session cookie is not one of ours')
   }
   return new BffError('BFF_ERR_SESSION_ENDED')
 }

@@ -2,6 +2,7 @@ import type { SessionBackend } from './backend.ts'
 import { deriveKey, hmac, IV_BYTES, open, seal, TAG_BYTES } from './crypto.ts'
 import type { SessionEndReason } from './end-reason.ts'
 import type { KeyNames } from './keys.ts'
+import { RandomEvictionMap } from './bounded-map.ts'
 import { decodeRecord, encodeRecord } from './record-codec.ts'
 import type { Keyring } from './keyring.ts'
 import { createTicket, decodeTicket, encodeTicket, TICKET_LENGTH, type Ticket } from './ticket.ts'
@@ -24,8 +25,9 @@ const NOTHING: Promise<undefined> = Promise.resolve(undefined)
 /** How long a cookie's derived handle, and a record opened with it, are reused. */
 const CACHE_TTL_MS = 60_000
 /**
- * Bound on cached handles, and so on the records opened with them (a few KiB each): the
- * sessions most recently used; the oldest go first.
+ * Bound on cached handles, and so on the records opened with them (a few KiB each). When full,
+ * a random one makes room (see RandomEvictionMap: evicting the oldest made every lookup miss
+ * once the sessions in use outnumbered the bound, even by one).
  */
 const HANDLE_CACHE_MAX = 10_000
 
@@ -151,10 +153,9 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
   // Deriving a handle (an HMAC for the key, HKDF for the record key) was a fifth of a proxied
   // request's CPU. Cached briefly per cookie: keys derived from the ticket. The map is keyed
   // by a hash of the cookie, so a heap dump does not list live cookie values.
-  const handles = new Map<string, CachedHandle>()
+  const handles = new RandomEvictionMap<string, CachedHandle>(HANDLE_CACHE_MAX)
   const cacheKeyOf = (cookieValue: string): string => hash('sha256', cookieValue, 'base64')
   const remember = (cacheKey: string, handle: SessionHandle): void => {
-    if (handles.size >= HANDLE_CACHE_MAX) handles.delete(handles.keys().next().value!)
     handles.set(cacheKey, { handle, expiresAt: now() + CACHE_TTL_MS })
   }
 

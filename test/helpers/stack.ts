@@ -112,7 +112,7 @@ async function startStackOnce (options: StackOptions): Promise<Stack> {
   const app = await buildApp(config, {
     // The production logger's redaction and serializers, so tests see what production logs.
     logger: {
-      ...(loggerOptions('debug') as object),
+      ...(loggerOptions(config.logLevel) as object),
       stream: {
         write (line: string) {
           logs.raw.push(line)

@@ -186,8 +186,18 @@ describe('log hygiene', () => {
     assert.ok(secrets.codes.size >= 6, `codes: ${secrets.codes.size}`)
     assert.ok(needles >= 40, `needles: ${needles}`)
     t.diagnostic(`scanned ${lines.length} log lines for ${needles} needles: ${tokens.length} tokens, ${secrets.sessionCookies.size} session cookies, ${secrets.loginCookies.size} login cookies, ${secrets.codes.size} codes`)
-    assert.ok(lines.length >= 60, `log lines: ${lines.length}`)
+    // One access line per request now (fastify wrote two): 27 requests and the events, ~60 lines.
+    assert.ok(lines.length >= 45, `log lines: ${lines.length}`)
     assert.ok(stack.logs.lines.some((l) => l.level === 20), 'debug lines were written')
+    // No query string (it carries codes and states), and every `code` field is an error code.
+    assert.ok(!lines.some((l) => l.includes('expand=1') || l.includes('?code=')), 'a query string was logged')
+    const codes = stack.logs.lines.flatMap((l) => JSON.stringify(l).match(/"code":"[^"]*"/g) ?? [])
+    assert.ok(codes.length > 0, 'error codes were logged')
+    for (const code of codes) assert.match(code, /^"code":"(?:[A-Z][A-Z0-9_]*|\[redacted\])"$/)
+    // One access line per request, carrying its route pattern, never its URL.
+    const access = stack.logs.lines.filter((l) => l.msg === 'request completed')
+    assert.ok(access.length >= 20, `access lines: ${access.length}`)
+    assert.ok(access.every((l) => typeof l.route === 'string' && l.url === undefined && l.req === undefined && l.res === undefined), 'access lines carry the route only')
     const events = new Set(stack.logs.lines.map((l) => l.event))
     for (const event of ['login.started', 'login.succeeded', 'token.refreshed', 'logout.refresh_token_revoked', 'session.ended', 'login.state_invalid', 'login.failed', 'csrf.rejected']) {
       assert.ok(events.has(event), `the logs show ${event}`)

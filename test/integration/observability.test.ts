@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { decodeJwt } from 'jose'
 import type { Browser } from '../helpers/browser.ts'
-import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
+import { freePort, startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startStack, type Stack, type StackOptions } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
@@ -144,11 +144,84 @@ describe('request ids and logs', () => {
     assert.equal(echo.headers['x-request-id'], 'lb-abc-123')
     assert.ok(stack.logs.lines.some((l) => l.reqId === 'lb-abc-123'), 'the log lines carry the same id')
 
+    // Generated ids: a per-process random prefix and a counter (unique, not secret: they grant nothing).
+    const GENERATED = /^[A-Za-z0-9_-]{12}-[0-9a-z]+$/
     const bad = await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie, 'x-request-id': 'x'.repeat(300) } })
     const generated = bad.headers.get('x-request-id')!
-    assert.match(generated, /^[0-9a-f-]{36}$/)
+    assert.match(generated, GENERATED)
     assert.equal((await bad.json() as { headers: Record<string, string> }).headers['x-request-id'], generated)
-    assert.match((await fetch(`${stack.url}/healthz`)).headers.get('x-request-id')!, /^[0-9a-f-]{36}$/)
+    const probeIds = await Promise.all(Array.from({ length: 20 }, async () => (await fetch(`${stack.url}/healthz`)).headers.get('x-request-id')!))
+    for (const id of probeIds) assert.match(id, GENERATED)
+    assert.equal(new Set([generated, ...probeIds]).size, 21, 'every generated id is new')
+  })
+
+  test('at the default level each request writes exactly one access line: method, route pattern, status, duration, id, error code; no URL, query string or cookie', async (t) => {
+    const stack = await stackWith(t, { env: { BFF_LOG_LEVEL: 'info' } })
+    const { browser } = await stack.login()
+    const cookie = cookieHeader(stack, browser)
+    const session = browser.cookies(stack.url).find((c) => c.name === stack.config.session.cookieName)!
+    const sessionValue = session.value
+    const seen = stack.logs.lines.length
+    const answers = [
+      await fetch(`${stack.url}/api/orders/7?code=abc123secret&expand=1`, { headers: { ...CSRF, cookie } }),
+      await fetch(`${stack.url}/api/hello`, { headers: CSRF }),
+      await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie: `${session.name}=AAAAAAAA${sessionValue.slice(8)}` } }),
+      await fetch(`${stack.url}/nowhere?x=1`),
+      await fetch(`${stack.url}/bff/user`, { headers: { ...CSRF, cookie } }),
+    ]
+    for (const answer of answers) await answer.arrayBuffer()
+    await sleep(50)
+    assert.deepEqual(answers.map((a) => a.status), [200, 401, 401, 404, 200])
+    const lines = stack.logs.lines.slice(seen)
+    const raw = stack.logs.raw.slice(seen)
+    // One line per request, nothing else at info.
+    assert.equal(lines.length, answers.length, JSON.stringify(lines))
+    assert.deepEqual(lines.map((l) => l.reqId), answers.map((a) => a.headers.get('x-request-id')))
+    assert.deepEqual(lines.map((l) => [l.msg, l.method, l.route, l.status, l.code]), [
+      ['request completed', 'GET', '/api', 200, undefined],
+      ['request completed', 'GET', '/api', 401, 'BFF_ERR_SESSION_REQUIRED'],
+      ['request completed', 'GET', '/api', 401, 'BFF_ERR_SESSION_ENDED'],
+      ['request completed', 'GET', 'unmatched', 404, 'BFF_ERR_NOT_FOUND'],
+      ['request completed', 'GET', '/bff/user', 200, undefined],
+    ])
+    for (const line of lines) {
+      assert.equal(line.level, 30)
+      assert.ok(typeof line.ms === 'number' && line.ms >= 0, `duration in ms: ${line.ms}`)
+      assert.deepEqual(Object.keys(line).filter((k) => !['level', 'time', 'pid', 'hostname', 'reqId', 'method', 'route', 'status', 'ms', 'code', 'msg'].includes(k)), [])
+    }
+    for (const needle of ['abc123secret', 'expand', '/orders/7', 'nowhere', sessionValue, sessionValue.slice(10, 30), '"stack"']) {
+      assert.ok(!raw.some((l) => l.includes(needle)), `${needle} is not logged`)
+    }
+  })
+
+  test('an expected 4xx is logged without a stack trace, even at debug', async (t) => {
+    const stack = await stackWith(t)
+    const seen = stack.logs.lines.length
+    assert.equal((await fetch(`${stack.url}/api/hello`, { headers: CSRF })).status, 401)
+    assert.equal((await fetch(`${stack.url}/bff/user`, { method: 'POST', headers: { ...CSRF, 'content-type': 'application/json' }, body: '{not json' })).status, 400)
+    assert.equal((await fetch(`${stack.url}/bff/callback?state=x&code=y`)).status, 400)
+    await sleep(50)
+    const raw = stack.logs.raw.slice(seen)
+    const failed = stack.logs.lines.slice(seen).filter((l) => l.event === 'request.failed' || l.event === 'request.rejected')
+    assert.ok(failed.length >= 2, `4xx lines at debug: ${JSON.stringify(stack.logs.lines.slice(seen))}`)
+    assert.ok(!raw.some((l) => l.includes('"stack"')), raw.join('\n'))
+  })
+
+  test('an unreachable upstream is logged with its error code (ECONNREFUSED), not a redacted one', async (t) => {
+    const closed = await freePort()
+    const stack = await stackWith(t, { routes: (apiUrl) => [{ path: '/api', upstream: apiUrl }, { path: '/down', upstream: `http://127.0.0.1:${closed}` }] })
+    const { browser } = await stack.login()
+    const seen = stack.logs.raw.length
+    const res = await fetch(`${stack.url}/down/x`, { headers: { ...CSRF, cookie: cookieHeader(stack, browser) } })
+    assert.equal(res.status, 502)
+    await sleep(50)
+    const raw = stack.logs.raw.slice(seen)
+    const failed = raw.find((l) => l.includes('"event":"upstream.failed"'))
+    assert.ok(failed, raw.join('\n'))
+    assert.match(failed, /"code":"ECONNREFUSED"/)
+    assert.ok(!raw.some((l) => l.includes('[redacted]')), raw.join('\n'))
+    const access = stack.logs.lines.slice(-5).find((l) => l.msg === 'request completed' && l.status === 502)
+    assert.equal(access?.code, 'BFF_ERR_UPSTREAM_UNREACHABLE')
   })
 
   test('a proxied request logs one completed line, without reply-from\'s per-request lines', async (t) => {

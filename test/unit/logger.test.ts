@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { loggedCode, loggedError } from '../../src/logger.ts'
+
+describe('logged errors and codes', () => {
+  test('error codes are kept, anything else in a code field is not', () => {
+    for (const code of ['ECONNREFUSED', 'BFF_ERR_SESSION_ENDED', 'FST_ERR_CTP_INVALID_JSON_BODY', 'UND_ERR_CONNECT_TIMEOUT', 'ERR_INVALID_URL']) assert.equal(loggedCode(code), code)
+    // Authorization codes and other values someone put under `code`.
+    for (const value of ['SplxlOBeZQQYbYS6WxSbIA', 'abc123secret', 'a'.repeat(80), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789', 42, { code: 'x' }]) {
+      assert.equal(loggedCode(value), '[redacted]', String(value))
+    }
+    assert.equal(loggedCode(undefined), undefined)
+  })
+
+  test('an error is logged as type, message, code, stack and causes: nothing a library hung on it', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED', address: '127.0.0.1' })
+    const failed = new TypeError('fetch failed', { cause: refused })
+    const body = { access_token: 'eyJ.secret.token', refresh_token: 'ORT-secret', id_token: 'eyJ.id.token' }
+    const oauth = Object.assign(new Error('unexpected response', { cause: body }), { code: 'SplxlOBeZQQYbYS6WxSbIA', response: { body }, parameters: { code: 'the-authorization-code' } })
+    const logged = loggedError(new AggregateError([failed, oauth], 'both failed'))
+    const text = JSON.stringify(logged)
+    assert.equal(logged.type, 'AggregateError')
+    assert.equal(logged.errors?.[0]?.cause?.code, 'ECONNREFUSED')
+    assert.equal(logged.errors?.[0]?.message, 'fetch failed', 'below the top, each error has its own message')
+    assert.equal(loggedError(failed).message, 'fetch failed: connect ECONNREFUSED 127.0.0.1:1', 'the top message names the causes, as pino\'s does')
+    assert.equal(logged.errors?.[1]?.code, '[redacted]')
+    assert.deepEqual(logged.errors?.[1]?.cause, { type: 'object', message: '(not an Error: not logged)' })
+    for (const secret of ['secret', 'ORT-', 'the-authorization-code', 'SplxlOBeZQQYbYS6WxSbIA', 'address']) assert.ok(!text.includes(secret), secret)
+    assert.ok(typeof logged.stack === 'string')
+    assert.equal(loggedError(refused, { stack: false }).stack, undefined)
+  })
+
+  test('a cause chain is followed to a bounded depth', () => {
+    let err: Error = new Error('root')
+    for (let i = 0; i < 50; i++) err = new Error(`level ${i}`, { cause: err })
+    let depth = 0
+    for (let e = loggedError(err); e.cause !== undefined; e = e.cause) depth += 1
+    assert.ok(depth <= 4, `depth ${depth}`)
+  })
+})
