@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { findDockerCompose, repoRoot } from '../../scripts/deploy/tools.ts'
 import { launchChromium } from '../browser/chromium.ts'
-import { compose, driveHealthchecks, execIn, health, projectContainers, requireEngine, skipWithoutEngine, type Engine } from '../helpers/containers.ts'
+import { compose, driveHealthchecks, execIn, health, projectContainers, requireEngine, runHealthcheck, skipWithoutEngine, type Engine } from '../helpers/containers.ts'
 
 const skip = await skipWithoutEngine()
 const APP = 'http://localhost:8080'
@@ -24,6 +24,8 @@ const IDP = 'http://idp.localtest.me:4000'
 const USER = { username: 'alice', password: 'alice-password', sub: 'user-alice' }
 const WAIT_MS = 30_000
 const STOP_GRACE_SECONDS = 10 // docker-compose's default stop timeout
+/** The container started from the runtime image with its own HEALTHCHECK. */
+const IMAGE_CHECK = 'bffgatect-image-healthcheck'
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string>, devDependencies: Record<string, string> }
 
 function seconds (since: number): string {
@@ -66,6 +68,7 @@ function stack (file: string, project: string, journeys: (ctx: { engine: () => E
     before(async () => {
       engine = await requireEngine()
       await run(['down', '-v', '--remove-orphans']) // a stack left over by an interrupted run
+      await engine.delete(`/containers/${IMAGE_CHECK}?force=true`)
       for (const port of [8080, 4000]) assert.ok(await portFree(port), `127.0.0.1:${port} is taken: the compose files publish it`)
       stopHealthchecks = driveHealthchecks(engine, project)
     })
@@ -169,7 +172,7 @@ stack('docker-compose.yml', 'bffgatect', ({ engine, page, exec }) => {
   test('the runtime image runs as uid 1000 on a read-only root filesystem, answers its HEALTHCHECK, and carries no dev dependency', { timeout: 120_000 }, async () => {
     const [bffgate] = (await projectContainers(engine(), 'bffgatect')).filter((c) => c.Labels['com.docker.compose.service'] === 'bffgate')
     assert.ok(bffgate)
-    const inspect = await engine().get<{ Image: string, Config: { User: string }, HostConfig: { ReadonlyRootfs: boolean } }>(`/containers/${bffgate.Id}/json`)
+    const inspect = await engine().get<{ Image: string, Config: { User: string, Env: string[] }, HostConfig: { ReadonlyRootfs: boolean } }>(`/containers/${bffgate.Id}/json`)
     assert.equal(inspect.Config.User, '1000:1000')
     assert.equal(inspect.HostConfig.ReadonlyRootfs, true)
     const ids = await exec('bffgate', ['node', '-e', 'process.stdout.write(JSON.stringify([process.getuid(), process.getgid()]))'])
@@ -180,19 +183,44 @@ stack('docker-compose.yml', 'bffgatect', ({ engine, page, exec }) => {
       process.stdout.write(JSON.stringify({ app: tryWrite('/app/x'), root: tryWrite('/x'), tmp: tryWrite('/tmp/x') }))`])
     assert.deepEqual(JSON.parse(write.stdout), { app: 'EROFS', root: 'EROFS', tmp: 'written' }, write.stderr)
 
-    const image = await engine().get<{ Config: { Healthcheck?: { Test: string[] }, StopSignal?: string } }>(`/images/${inspect.Image}/json`)
-    const healthcheck = image.Config.Healthcheck?.Test ?? []
-    assert.equal(healthcheck[0], 'CMD', `the image lost its HEALTHCHECK (built in OCI format?): ${JSON.stringify(image.Config.Healthcheck)}`)
-    const probe = await exec('bffgate', healthcheck.slice(1))
-    assert.equal(probe.status, 0, `the image's HEALTHCHECK (${healthcheck.join(' ')}) failed: ${probe.stderr}`)
+    // The image's own HEALTHCHECK (compose replaces it with its own): a second container from
+    // the image, on the stack's network with bffgate's settings, read-only, without capabilities.
+    const own = await engine().post<{ Id: string }>(`/containers/create?name=${IMAGE_CHECK}`, {
+      Image: inspect.Image,
+      Env: inspect.Config.Env,
+      HostConfig: { ReadonlyRootfs: true, Tmpfs: { '/tmp': '' }, CapDrop: ['ALL'], NetworkMode: 'bffgatect_default' },
+    })
+    assert.equal(own.status, 201, JSON.stringify(own.body))
+    try {
+      assert.equal((await engine().post(`/containers/${own.body.Id}/start`)).status, 204)
+      const config = await engine().get<{ Config: { Healthcheck?: { Test: string[] } } }>(`/containers/${own.body.Id}/json`)
+      const healthcheck = config.Config.Healthcheck?.Test ?? []
+      assert.equal(healthcheck[0], 'CMD', `the image has no HEALTHCHECK of its own (built in OCI format?): ${JSON.stringify(config.Config.Healthcheck)}`)
+      assert.match(healthcheck.join(' '), /\/healthz/)
+      const started = Date.now()
+      await until('the image\'s HEALTHCHECK passes', async () => await runHealthcheck(engine(), own.body.Id) === 'healthy' ? true : undefined, 90_000)
+      process.stderr.write(`# docker-compose.yml: a container of the image, read-only, healthy by its own HEALTHCHECK after ${seconds(started)}\n`)
+    } finally {
+      await engine().delete(`/containers/${own.body.Id}?force=true`)
+    }
 
+    // Every installed package, nested ones included, against the lock file: none of them may be
+    // one that only the dev dependencies need (`"dev": true`), and every dependency is there.
     const modules = await exec('bffgate', ['node', '-e', `
       const fs = require('node:fs')
-      const names = fs.readdirSync('/app/node_modules').flatMap((n) => n.startsWith('@') ? fs.readdirSync('/app/node_modules/' + n).map((m) => n + '/' + m) : [n])
-      process.stdout.write(JSON.stringify(names))`])
-    const installed = new Set(JSON.parse(modules.stdout) as string[])
-    for (const name of Object.keys(pkg.devDependencies)) assert.ok(!installed.has(name), `dev dependency ${name} is in the runtime image`)
-    for (const name of Object.keys(pkg.dependencies)) assert.ok(installed.has(name), `dependency ${name} is missing from the runtime image`)
+      const walk = (dir) => fs.readdirSync(dir).filter((n) => !n.startsWith('.')).flatMap((n) => n.startsWith('@')
+        ? fs.readdirSync(dir + '/' + n).map((m) => dir + '/' + n + '/' + m) : [dir + '/' + n])
+        .flatMap((p) => [p, ...(fs.existsSync(p + '/node_modules') ? walk(p + '/node_modules') : [])])
+      process.stdout.write(JSON.stringify(walk('node_modules')))`])
+    const installed = JSON.parse(modules.stdout) as string[]
+    const lock = JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> }
+    const devOnly = installed.filter((path) => lock.packages[path]?.dev === true)
+    assert.deepEqual(devOnly, [], 'packages only the dev dependencies need are in the runtime image')
+    assert.deepEqual(installed.filter((path) => lock.packages[path] === undefined), [], 'packages the lock file does not name')
+    for (const name of Object.keys(pkg.devDependencies).filter((n) => lock.packages[`node_modules/${n}`]?.dev === true)) {
+      assert.ok(!installed.includes(`node_modules/${name}`), `dev dependency ${name} is in the runtime image`)
+    }
+    for (const name of Object.keys(pkg.dependencies)) assert.ok(installed.includes(`node_modules/${name}`), `dependency ${name} is missing from the runtime image`)
   })
 
   test('on SIGTERM bffgate exits 0 within its grace period', { timeout: 120_000 }, async () => {

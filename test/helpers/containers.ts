@@ -23,6 +23,7 @@ export interface Engine {
   name: string
   get<T = unknown> (path: string): Promise<T>
   post<T = unknown> (path: string, body?: unknown): Promise<{ status: number, body: T }>
+  delete (path: string): Promise<number>
 }
 
 function candidates (): string[] {
@@ -40,7 +41,7 @@ function candidates (): string[] {
 
 async function connect (socket: string): Promise<Engine | undefined> {
   const dispatcher = new Agent({ connect: { socketPath: socket } })
-  const call = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
+  const call = async (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) => {
     const res = await request(`http://engine${path}`, {
       method,
       dispatcher,
@@ -66,6 +67,9 @@ async function connect (socket: string): Promise<Engine | undefined> {
       },
       async post<T> (path: string, body?: unknown) {
         return call('POST', path, body) as Promise<{ status: number, body: T }>
+      },
+      async delete (path: string) {
+        return (await call('DELETE', path)).status
       },
     }
   } catch {
@@ -121,6 +125,15 @@ export async function health (engine: Engine, id: string): Promise<string | unde
   const inspect = await engine.get<{ State: { Health?: { Status: string }, Healthcheck?: { Status: string } } }>(`/containers/${id}/json`)
   const status = (inspect.State.Health ?? inspect.State.Healthcheck)?.Status
   return status === '' ? undefined : status
+}
+
+/**
+ * Runs a container's own health check once and answers its health: through podman's API
+ * (podman runs none by itself without systemd), or, on Docker, as Docker last recorded it.
+ */
+export async function runHealthcheck (engine: Engine, id: string): Promise<string | undefined> {
+  if (!engine.podman) return health(engine, id)
+  return (await engine.get<{ Status: string }>(`/v4.0.0/libpod/containers/${id}/healthcheck`)).Status
 }
 
 /**
