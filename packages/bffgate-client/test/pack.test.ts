@@ -15,7 +15,7 @@ import { promisify } from 'node:util'
 const run = promisify(execFile)
 const packageDir = fileURLToPath(new URL('../', import.meta.url))
 const tsc = fileURLToPath(new URL('../../../node_modules/typescript/bin/tsc', import.meta.url))
-const manifest = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { name: string, version: string }
+const manifest = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { name: string, version: string, files: string[], exports: Record<string, unknown> }
 
 let work: string
 let spa: string
@@ -61,8 +61,11 @@ after(() => {
   if (work) rmSync(work, { recursive: true, force: true })
 })
 
-test('npm pack ships the module, its types, README and LICENSE, and nothing else', () => {
-  assert.deepEqual(packed.files.map((f) => f.path).sort(), ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json'])
+test('npm pack ships what package.json lists, README and LICENSE, and every file its exports name', () => {
+  const shipped = packed.files.map((f) => f.path).sort()
+  assert.deepEqual(shipped, [...new Set([...manifest.files, 'package.json', 'README.md', 'LICENSE'])].sort())
+  const targets = (value: unknown): string[] => typeof value === 'string' ? [value] : Object.values(value as Record<string, unknown>).flatMap(targets)
+  for (const target of targets(manifest.exports)) assert.ok(shipped.includes(target.replace(/^\.\//, '')), `exports names ${target}, which the tarball lacks`)
   assert.equal(tarball.endsWith(`bffgate-client-${manifest.version}.tgz`), true)
 })
 
