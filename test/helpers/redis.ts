@@ -52,6 +52,8 @@ export async function startTestRedis (): Promise<TestRedis> {
       const container = await new RedisContainer('redis:7-alpine').start()
       return make(container.getConnectionUrl(), 'testcontainers', async () => { await container.stop() })
     } catch (err) {
+      // In CI the engine is there on purpose: the user's chosen path must work, not fall back.
+      if (process.env.CI === 'true') throw new Error(`testcontainers could not start Redis in CI: ${(err as Error).message}`, { cause: err })
       process.stderr.write(`testcontainers could not start Redis (${(err as Error).message.split('\n')[0]}); trying a redis-server binary\n`)
     }
   }
