@@ -193,9 +193,9 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
   const dpopNonces = createDpopNonceCache()
   // Wraps the observed fetch given to discovery (IdP metrics and traces), when there is one.
   const innerFetch = configuration[oidc.customFetch]
-  configuration[oidc.customFetch] = async (url, options) => {
+  configuration[oidc.customFetch] = async (url, init) => {
     // openid-client's request options are fetch's (its FetchBody type is only declared wider).
-    const response = innerFetch !== undefined ? await innerFetch(url, options) : await fetch(url, options as RequestInit)
+    const response = innerFetch !== undefined ? await innerFetch(url, init) : await fetch(url, init as RequestInit)
     dpopNonces.remember(url, response)
     return response
   }
@@ -216,9 +216,9 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
 
     createLoginChecks: () => ({ state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() }),
 
-    async buildLoginUrl (checks, { dpop, maxAgeSeconds, prompt, parameters: options = {} } = {}) {
+    async buildLoginUrl (checks, { dpop, maxAgeSeconds, prompt, parameters: loginOptions = {} } = {}) {
       const parameters: Record<string, string> = {
-        ...options,
+        ...loginOptions,
         redirect_uri: config.redirectUri,
         scope: config.scopes.join(' '),
         state: checks.state,
