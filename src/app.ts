@@ -94,8 +94,16 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     },
     // With tracing, each browser request runs inside its server span (context for every child span).
     ...(options.tracing !== undefined && {
-      serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) =>
-        createServer({ maxHeaderSize: config.server.maxHeaderBytes }, (request, response) => options.tracing!.serveRequest(request, response, () => handler(request, response))),
+      // fastify applies its timeout options only to a server it makes itself: set them here too.
+      serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => {
+        const server = createServer({
+          maxHeaderSize: config.server.maxHeaderBytes,
+          keepAliveTimeout: config.server.keepAliveTimeoutSeconds * 1000,
+          requestTimeout: config.server.requestTimeoutSeconds * 1000,
+        }, (request, response) => options.tracing!.serveRequest(request, response, () => handler(request, response)))
+        server.setTimeout(config.server.connectionTimeoutSeconds * 1000)
+        return server
+      },
     }),
   })
   for (const warning of config.warnings) app.log.warn({ event: 'config.warning' }, warning)

@@ -199,7 +199,7 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
 
     async updateIfRefreshToken (handle, record, previousRefreshToken) {
       if (await write(handle, record, { previousRefreshToken })) return true
-      if (ttlMsFor(record) <= 0) await backend.remove([handle.storageKey])
+      if (ttlMsFor(record) <= 0) await backend.remove([handle.storageKey], 'absolute_timeout')
       return false
     },
 

@@ -94,8 +94,8 @@ test('the runtime stage runs node directly as an unprivileged user, in productio
   const healthcheck = last(runtime, 'HEALTHCHECK')?.args ?? ''
   assert.match(healthcheck, /CMD \[/, 'HEALTHCHECK must use the exec form (the image needs no shell tools)')
   assert.match(healthcheck, /\/healthz/)
-  const port = settings.find((s) => s.name === 'BFF_PORT')?.default
-  assert.equal(last(runtime, 'EXPOSE')?.args, port, 'EXPOSE must be BFF_PORT\'s default')
+  const ports = ['BFF_PORT', 'BFF_ADMIN_PORT'].map((name) => settings.find((s) => s.name === name)?.default).join(' ')
+  assert.equal(last(runtime, 'EXPOSE')?.args, ports, 'EXPOSE must be the defaults of BFF_PORT and BFF_ADMIN_PORT')
   assert.equal(last(runtime, 'STOPSIGNAL')?.args ?? 'SIGTERM', 'SIGTERM')
 })
 

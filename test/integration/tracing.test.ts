@@ -120,3 +120,16 @@ test('with OTEL_EXPORTER_OTLP_ENDPOINT, a real process exports spans for the req
   const secrets = [...cookies.map((c) => c.value), echoed.headers.authorization!.replace(/^Bearer /, ''), first.headers.authorization!.replace(/^Bearer /, ''), stack.env.BFF_OIDC_CLIENT_SECRET!, ...stack.idp.issuedTokens()]
   for (const secret of secrets) assert.ok(secret === undefined || !exported.includes(secret), 'a secret reached a span attribute')
 })
+
+test('with tracing on, the browser port keeps its configured timeouts (the traced server is made by bffgate, not fastify)', async (t) => {
+  const receiver = await startReceiver()
+  t.after(() => new Promise<void>((resolve) => receiver.server.close(() => resolve())))
+  const stack = await startStack({ redis })
+  t.after(() => stack.close())
+  const replica = await startReplica({ ...stack.env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, BFF_KEEP_ALIVE_TIMEOUT_SECONDS: '61' })
+  t.after(() => replica.stop())
+  // Node announces the server's keep-alive timeout on every keep-alive answer; its default is 5 s.
+  const response = await fetch(`${replica.url}/healthz`)
+  assert.equal(response.status, 200)
+  assert.equal(response.headers.get('keep-alive'), 'timeout=61')
+})
