@@ -13,7 +13,8 @@ import { OidcError } from '../oidc/client.ts'
 export function loginErrorHandler (err: FastifyError | BffError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (!isNavigation(request.headers)) throw err
   const known = err instanceof BffError ? err : new BffError('BFF_ERR_INTERNAL', { cause: err })
-  const level = known.statusCode >= 500 ? 'error' : 'info'
+  // An expected 4xx is the access line's `code`; its details (without a stack) only at debug.
+  const level = known.statusCode >= 500 ? 'error' : 'debug'
   request.log[level]({ event: 'login.error_page', code: known.code, err: known.cause ?? known }, known.message)
   const oauthError = known.cause instanceof OidcError ? known.cause.oauthError : undefined
   return reply

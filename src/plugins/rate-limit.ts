@@ -52,14 +52,22 @@ export async function registerRateLimits (app: FastifyInstance, config: Config):
     keyGenerator: (request: FastifyRequest) => `${route}:${request.ip}`,
   })]))
 
+  // Behind a load balancer that nobody named in BFF_TRUSTED_PROXIES, request.ip is the
+  // balancer's, and every client shares one allowance: say so once, on the first sign of it.
+  let proxyUnnamed = config.trustedProxies.length === 0
   app.addHook('onRequest', (request, reply, done) => {
     const limiter = limiters.get(request.routeOptions.url ?? '')
     if (limiter === undefined) return done()
+    if (proxyUnnamed && request.headers['x-forwarded-for'] !== undefined) {
+      proxyUnnamed = false
+      request.log.warn({ event: 'rate_limit.proxy_not_trusted' }, 'requests arrive through a proxy (X-Forwarded-For) while BFF_TRUSTED_PROXIES is empty: the rate limits see the proxy\'s address, so all clients behind it share one allowance; name the proxy in BFF_TRUSTED_PROXIES')
+    }
     limiter(request).then((result) => {
       if (result.isAllowed || result.isExceeded !== true) return done()
       const route = request.routeOptions.url!
       app.bff.metrics.rateLimited(route)
-      request.log.warn({ event: 'rate_limit.exceeded', route }, 'rate limit exceeded')
+      // Counted in bff_rate_limited_total; a line per refused request would multiply a flood's log volume.
+      request.log.debug({ event: 'rate_limit.exceeded', route }, 'rate limit exceeded')
       sendError(reply, new BffError('BFF_ERR_RATE_LIMITED', { retryAfter: Math.max(1, Math.ceil((result.ttl ?? 1000) / 1000)) }))
     }, done)
   })

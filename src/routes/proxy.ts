@@ -251,7 +251,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
       preHandler: async (request: FastifyRequest, reply: FastifyReply) => {
         // Before anything else: a path some upstream could read as leaving the route is never sent.
         if (hasDotSegment(request.url.split('?', 1)[0]!)) {
-          request.log.warn({ event: 'proxy.path_refused', route: route.path }, 'path with a dot segment refused')
+          request.log.debug({ event: 'proxy.path_refused', route: route.path }, 'path with a dot segment refused')
           throw new BffError('BFF_ERR_PATH_DOT_SEGMENT')
         }
         // Only a WebSocket route takes a handshake (elsewhere `Upgrade` changes nothing).

@@ -11,7 +11,7 @@ import { builtinModules } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { settings } from '../../src/config/schema.ts'
+import { settings, type SettingSpec } from '../../src/config/schema.ts'
 import {
   buildContextFiles, isIgnored, listFiles, parseCopy, parseDockerignore, readDockerfile, rehearseStage, runCommand, stage, stageChain, words,
   type Instruction, type Stage,
@@ -94,7 +94,7 @@ test('the runtime stage runs node directly as an unprivileged user, in productio
   const healthcheck = last(runtime, 'HEALTHCHECK')?.args ?? ''
   assert.match(healthcheck, /CMD \[/, 'HEALTHCHECK must use the exec form (the image needs no shell tools)')
   assert.match(healthcheck, /\/healthz/)
-  const ports = ['BFF_PORT', 'BFF_ADMIN_PORT'].map((name) => settings.find((s) => s.name === name)?.default).join(' ')
+  const ports = ['BFF_PORT', 'BFF_ADMIN_PORT'].map((name) => (settings as readonly SettingSpec[]).find((s) => s.name === name)?.default).join(' ')
   assert.equal(last(runtime, 'EXPOSE')?.args, ports, 'EXPOSE must be the defaults of BFF_PORT and BFF_ADMIN_PORT')
   assert.equal(last(runtime, 'STOPSIGNAL')?.args ?? 'SIGTERM', 'SIGTERM')
 })

@@ -70,4 +70,17 @@ describe('rate limits', () => {
     // BFF_RATE_LIMIT_LOGIN=0: no limit at all.
     for (let i = 0; i < 10; i++) assert.equal((await fetch(`${replicas[1]!.url}/bff/login`, { redirect: 'manual' })).status, 302)
   })
+
+  test('behind a proxy nobody named in BFF_TRUSTED_PROXIES, bffgate says once that every client shares one allowance', async (t) => {
+    const stack = await startStack({ redis, env: { BFF_RATE_LIMIT_LOGIN: '50' } })
+    t.after(() => stack.close())
+    const warned = () => stack.logs.lines.filter((line) => line.event === 'rate_limit.proxy_not_trusted')
+    assert.equal((await fetch(`${stack.url}/bff/login`, { redirect: 'manual' })).status, 302)
+    assert.equal(warned().length, 0, 'a direct client is no sign of a proxy')
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await fetch(`${stack.url}/bff/login`, { redirect: 'manual', headers: { 'x-forwarded-for': `203.0.113.${i}` } })).status, 302)
+    }
+    assert.equal(warned().length, 1)
+    assert.equal(warned()[0]!.level, 40)
+  })
 })
