@@ -25,7 +25,8 @@ export function isValidLoginParameter (name: string, value: string): boolean {
       // BCP 47 tags, space-delimited.
       return value.split(' ').length <= 10 && value.split(' ').every((tag) => /^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$/.test(tag))
     case 'acr_values':
-      return value.split(' ').length <= 10 && value.split(' ').every((acr) => /^[\x21-\x7E]{1,200}$/.test(acr))
+      // At most 10 values and 512 characters: the whole login state must fit its cookie.
+      return value.length <= 512 && value.split(' ').length <= 10 && value.split(' ').every((acr) => /^[\x21-\x7E]{1,200}$/.test(acr))
     case 'screen_hint':
     case 'organization':
       return TOKEN.test(value)

@@ -99,6 +99,8 @@ describe('issue 17 item 3: login options', () => {
       'prompt=none%20login', 'prompt=bogus', 'prompt=login%20login', 'prompt=', 'prompt=login&prompt=none',
       `login_hint=${'a'.repeat(257)}`, 'login_hint=bob%0a%0dx', 'login_hint=%E2%80%AEevil', 'organization=%3Cscript%3E',
       'ui_locales=en_US', 'screen_hint=sign%20up', 'invitation=a%2Fb', 'acr_values=%22x%22%20y%0a',
+      // Ten values of 60 characters: each well-formed, together more than the login state can carry.
+      `acr_values=${Array.from({ length: 10 }, (_, i) => `urn:acr:${i}:${'x'.repeat(50)}`).join('%20')}`,
     ]
     for (const query of bad) {
       const name = query.split('=')[0]!
@@ -114,6 +116,21 @@ describe('issue 17 item 3: login options', () => {
     }
     assert.equal(stack.idp.authorizationRequests().length, seen)
     assert.equal((await get(`${stack.url}/bff/login?prompt=login%20consent&ui_locales=fr-CA`, NAVIGATION)).status, 302, 'valid values pass')
+  })
+
+  test('login options and returnTo are sized together, for the largest form the login state takes (the re-authentication retry): refused at /bff/login, never after the IdP', async () => {
+    // Each part is acceptable alone; together they do not fit the login cookie.
+    const hint = encodeURIComponent('é'.repeat(250))
+    const returnTo = encodeURIComponent(`/${'r'.repeat(1100)}`)
+    assert.equal((await get(`${stack.url}/bff/login?login_hint=${hint}`, { accept: 'application/json', 'sec-fetch-mode': 'cors' })).status, 302)
+    assert.equal((await get(`${stack.url}/bff/login?returnTo=${returnTo}`, { accept: 'application/json', 'sec-fetch-mode': 'cors' })).status, 302)
+    const both = await get(`${stack.url}/bff/login?login_hint=${hint}&returnTo=${returnTo}`, { accept: 'application/json', 'sec-fetch-mode': 'cors' })
+    assert.equal(both.status, 400)
+    const body = JSON.parse(both.body) as { error: string; message: string }
+    assert.equal(body.error, 'return_to_too_long')
+    assert.match(body.message, /login options/)
+    assert.equal(both.headers.location, undefined, 'not sent to the IdP')
+    assert.equal(both.headers['set-cookie'], undefined, 'no login state')
   })
 
   test('a login failing at the callback lands a navigating browser on BFF_LOGIN_ERROR_PATH with bffgate\'s code; fetch callers keep the JSON', async () => {

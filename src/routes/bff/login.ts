@@ -53,13 +53,16 @@ export async function startLogin (
   const checks = oidc.createLoginChecks()
   // The session's DPoP key is made now: with global DPoP the code is bound to it (`dpop_jkt`).
   const dpop = usesDpop(config) ? await createDpopKey() : undefined
-  const cookie = sealLoginState(keyring, { ...checks, ...attempt, expiresAt: Math.floor(Date.now() / 1000) + LOGIN_STATE_TTL_SECONDS, ...(dpop !== undefined && { dpop }) })
+  const state = { ...checks, ...attempt, expiresAt: Math.floor(Date.now() / 1000) + LOGIN_STATE_TTL_SECONDS, ...(dpop !== undefined && { dpop }) }
+  const cookie = sealLoginState(keyring, state)
   // Sized before the IdP round trip: a login cookie the callback would refuse must not cost
   // the user an authentication first. What fills it varies (returnTo after percent-encoding,
-  // a DPoP key), so the sealed result itself is measured.
-  if (cookie.length > MAX_LOGIN_COOKIE_LENGTH) {
-    request.log.info({ event: 'login.return_to_too_long', returnToLength: attempt.returnTo.length }, 'returnTo does not fit the login cookie')
-    throw new BffError('BFF_ERR_LOGIN_RETURN_TO_TOO_LONG')
+  // login options, a DPoP key), so the sealed result itself is measured, in its largest form:
+  // the callback's one re-authentication retry seals the same state with `reauthenticate`.
+  const largest = attempt.reauthenticate === true ? cookie : sealLoginState(keyring, { ...state, reauthenticate: true })
+  if (largest.length > MAX_LOGIN_COOKIE_LENGTH) {
+    request.log.debug({ event: 'login.return_to_too_long', returnToLength: attempt.returnTo.length, parameters: Object.keys(attempt.parameters ?? {}) }, 'returnTo and the login options do not fit the login cookie')
+    throw new BffError('BFF_ERR_LOGIN_RETURN_TO_TOO_LONG', attempt.parameters === undefined ? {} : { message: 'returnTo and the login options together are too long to be carried through the login: shorten them' })
   }
   let url: URL
   try {
