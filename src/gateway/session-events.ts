@@ -7,15 +7,18 @@ import type { SessionEndReason } from '../session/end-reason.ts'
 
 /**
  * An `EventSource` cannot send the `x-csrf` header, so the stream relies on the browser's own
- * signals: a present `Origin` must be bffgate's and a present `Sec-Fetch-Site` must say
- * same-origin (not even same-site: only the app's own pages listen). The `SameSite=Strict`
- * cookie is the authentication; a cross-site page could not read the stream anyway (no CORS).
+ * signals, as a route with `"csrf": "same-origin"` does (gateway/csrf.ts): `Sec-Fetch-Site`
+ * must say same-origin (not even same-site: only the app's own pages listen), or, from a
+ * browser without Fetch Metadata, `Origin` must be bffgate's. A request with neither signal is
+ * refused (fails closed). A present `Origin` must be bffgate's in any case. The
+ * `SameSite=Strict` cookie is the authentication; a cross-site page could not read the stream
+ * anyway (no CORS).
  */
 export function isSameOriginStream (headers: Readonly<Record<string, string | string[] | undefined>>, publicOrigin: string): boolean {
   const origin = headers.origin
   if (origin !== undefined && origin !== publicOrigin) return false
   const site = headers['sec-fetch-site']
-  return site === undefined || site === 'same-origin'
+  return site === undefined ? origin === publicOrigin : site === 'same-origin'
 }
 
 /** One server-sent event: `event: <name>` and one line of JSON (never a token). */

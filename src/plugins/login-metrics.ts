@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import { BffError, type ErrorCode } from '../errors.ts'
 import type { LoginOutcome } from '../metrics.ts'
 
@@ -13,17 +13,26 @@ const OUTCOME_BY_ERROR: Partial<Record<ErrorCode, LoginOutcome>> = {
 
 /**
  * Counts how each login ends at `/bff/callback` (`bff_logins_total`), from the outside of the
- * route: a redirect is a success; a failure is named by the error the route threw.
+ * route: a redirect that sets the session cookie is a success; a failure is named by the error
+ * the route threw. Not counted: the callback's one re-authentication retry (a redirect back to
+ * the IdP, whose own callback is counted) and a request the rate limits refused before the
+ * route ran (`bff_rate_limited_total` counts those).
  */
 export function registerLoginMetrics (app: FastifyInstance): void {
   const failures = new WeakMap<object, LoginOutcome>()
+  const sessionCookie = `${app.bff.config.session.cookieName}=`
+  const setsSession = (cookies: ReturnType<FastifyReply['getHeader']>): boolean =>
+    (Array.isArray(cookies) ? cookies : [String(cookies ?? '')]).some((cookie) => cookie.startsWith(sessionCookie) && !cookie.startsWith(`${sessionCookie};`))
   app.addHook('onError', (request, _reply, err, done) => {
     if (request.routeOptions.url === CALLBACK) failures.set(request, err instanceof BffError ? OUTCOME_BY_ERROR[err.code] ?? 'error' : 'error')
     done()
   })
   app.addHook('onResponse', (request, reply, done) => {
-    if (request.routeOptions.url === CALLBACK) {
-      app.bff.metrics.login(failures.get(request) ?? (reply.statusCode < 400 ? 'success' : 'error'))
+    if (request.routeOptions.url === CALLBACK && reply.statusCode !== 429) {
+      const failure = failures.get(request)
+      if (failure !== undefined) app.bff.metrics.login(failure)
+      else if (reply.statusCode >= 400) app.bff.metrics.login('error')
+      else if (setsSession(reply.getHeader('set-cookie'))) app.bff.metrics.login('success')
     }
     done()
   })

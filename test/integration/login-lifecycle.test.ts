@@ -124,6 +124,10 @@ describe('an IdP session older than the absolute lifetime (issue 13 item 8)', ()
     const authorizations = again.result.redirects.filter((u) => u.origin === stack.idp.issuer && u.pathname === '/auth')
     assert.deepEqual(authorizations.map((u) => u.searchParams.get('prompt')), [null, 'login'])
     assert.equal(await userStatus(stack, cookieOf(stack, browser)), 200)
+    // Two logins finished, each once: the retry's redirect back to the IdP is no login of its own.
+    const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text()
+    assert.match(metrics, /^bff_logins_total\{outcome="success"\} 2$/m)
+    assert.doesNotMatch(metrics, /^bff_logins_total\{outcome="(?!success)/m)
   })
 
   test('issue 13 item 8: with an IdP that ignores both max_age and prompt=login, the login ends in a clear 400, after one retry, not a loop', async (t) => {

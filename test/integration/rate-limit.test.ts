@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { get as httpGet, type IncomingMessage } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, fetch as undiciFetch } from 'undici'
@@ -82,5 +83,23 @@ describe('rate limits', () => {
     }
     assert.equal(warned().length, 1)
     assert.equal(warned()[0]!.level, 40)
+  })
+
+  test('a browser navigating to a rate-limited /bff/login lands on the login error page with rate_limited, not on JSON', async (t) => {
+    const stack = await startStack({ redis, env: { BFF_RATE_LIMIT_LOGIN: '1', BFF_LOGIN_ERROR_PATH: '/signed-out' } })
+    t.after(() => stack.close())
+    // A raw request: fetch would replace Sec-Fetch-Mode with its own.
+    const navigate = (): Promise<IncomingMessage> => new Promise((resolve, reject) => {
+      httpGet(`${stack.url}/bff/login`, { headers: { 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'none', accept: 'text/html' } }, (res) => { res.resume(); resolve(res) }).on('error', reject)
+    })
+    assert.equal((await navigate()).statusCode, 302)
+    const refused = await navigate()
+    assert.equal(refused.statusCode, 303)
+    assert.equal(refused.headers.location, '/signed-out?login_error=rate_limited')
+    assert.ok(Number(refused.headers['retry-after']) >= 1)
+    // A programmatic caller still gets the JSON.
+    const json = await fetch(`${stack.url}/bff/login`, { redirect: 'manual' })
+    assert.equal(json.status, 429)
+    assert.equal((await json.json() as { error: string }).error, 'rate_limited')
   })
 })

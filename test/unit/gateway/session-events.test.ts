@@ -5,7 +5,8 @@ import { isSameOriginStream, nextCheckDelayMs, RECHECK_MAX_MS, RECHECK_MIN_MS, s
 const ORIGIN = 'https://app.example.com'
 
 test('issue 17 item 4: a session-events stream is for same-origin pages only (EventSource cannot send x-csrf)', () => {
-  assert.equal(isSameOriginStream({}, ORIGIN), true, 'no browser signals: not a cross-site browser request')
+  assert.equal(isSameOriginStream({}, ORIGIN), false, 'no browser signal at all: refused, as a same-origin route refuses it')
+  assert.equal(isSameOriginStream({ origin: ORIGIN }, ORIGIN), true, 'a browser without Fetch Metadata, from our origin')
   assert.equal(isSameOriginStream({ 'sec-fetch-site': 'same-origin' }, ORIGIN), true)
   assert.equal(isSameOriginStream({ origin: ORIGIN, 'sec-fetch-site': 'same-origin' }, ORIGIN), true)
   for (const site of ['same-site', 'cross-site', 'none', 'SAME-ORIGIN', '']) assert.equal(isSameOriginStream({ 'sec-fetch-site': site }, ORIGIN), false, site)
