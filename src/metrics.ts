@@ -25,6 +25,10 @@ export interface GatewayMetrics extends GatewayEvents {
   rateLimited (route: string): void
   /** A request was refused with 503 because the event loop lagged (load shedding). */
   loadShed (): void
+  /** An event sent to an open page on `GET /bff/session-events` (`reason` only for session-ended). */
+  sessionEvent (event: 'session-ended' | 'session-expiring', reason: string | undefined): void
+  /** Where `bff_session_event_streams` reads the number of open streams from, at each scrape. */
+  countSessionStreams (count: () => number): void
 }
 
 /** This package's version, read once from its package.json (beside `src/` and `dist/`). */
@@ -67,6 +71,19 @@ export function createMetrics (): GatewayMetrics {
     buckets: IDP_BUCKETS,
     registers: [registry],
   })
+  const sessionEvents = new Counter({
+    name: 'bff_session_events_total',
+    help: 'Events sent on GET /bff/session-events streams, by event and (for session-ended) reason.',
+    labelNames: ['event', 'reason'] as const,
+    registers: [registry],
+  })
+  let openSessionStreams = (): number => 0
+  registry.registerMetric(new Gauge({
+    name: 'bff_session_event_streams',
+    help: 'GET /bff/session-events streams open on this process.',
+    registers: [],
+    collect () { this.set(openSessionStreams()) },
+  }))
   const rateLimited = new Counter({
     name: 'bff_rate_limited_total',
     help: 'Requests refused with 429 by the per-client-IP rate limits, by route.',
@@ -191,6 +208,8 @@ export function createMetrics (): GatewayMetrics {
     idpRequest: (endpoint, outcome, seconds) => idpDuration.observe({ endpoint, outcome }, seconds),
     login: (outcome) => logins.inc({ outcome }),
     rateLimited: (route) => rateLimited.inc({ route }),
+    sessionEvent: (event, reason) => sessionEvents.inc({ event, reason: reason ?? '' }),
+    countSessionStreams: (count) => { openSessionStreams = count },
     loadShed: () => loadShed.inc(),
   }
 }

@@ -292,33 +292,32 @@ export function createBffClient (options = {}) {
     login,
 
     async logout ({ navigate = true } = {}) {
-      // This tab ends the session itself: it needs no word of it from the stream.
+      // This tab ends the session itself: it needs no word of it from the stream. Any failure
+      // below (an error answer, or no answer at all) leaves the session as it was: listen again.
       disconnect()
       over = true
-      if (navigate) {
-        // The session's own logout URL (`/bff/logout?sid=...`): bffgate ends the session there
-        // and sends the browser on to the IdP with the ID token as a hint, which this page never sees.
-        const response = await fetchImpl('/bff/user', { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
-        if (response.status !== 401 && !response.ok) {
-          over = false
-          connect()
-          throw await requestErrorOf(response)
+      try {
+        if (navigate) {
+          // The session's own logout URL (`/bff/logout?sid=...`): bffgate ends the session there
+          // and sends the browser on to the IdP with the ID token as a hint, which this page never sees.
+          const response = await fetchImpl('/bff/user', { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
+          if (response.status !== 401 && !response.ok) throw await requestErrorOf(response)
+          const logoutUrl = response.status === 401 ? '/' : /** @type {{ logoutUrl: string }} */ (await response.json()).logoutUrl
+          announce('logout')
+          page().assign(logoutUrl)
+          return logoutUrl
         }
-        const logoutUrl = response.status === 401 ? '/' : /** @type {{ logoutUrl: string }} */ (await response.json()).logoutUrl
+        // Without navigating: the session ends now; the answer is the IdP's end-session URL (no token in it).
+        const response = await fetchImpl('/bff/logout', { method: 'POST', credentials: 'same-origin', headers: { [CSRF_HEADER]: '1', accept: 'application/json' } })
+        if (!response.ok) throw await requestErrorOf(response)
+        const { logoutUrl } = /** @type {{ logoutUrl: string }} */ (await response.json())
         announce('logout')
-        page().assign(logoutUrl)
         return logoutUrl
-      }
-      // Without navigating: the session ends now; the answer is the IdP's end-session URL (no token in it).
-      const response = await fetchImpl('/bff/logout', { method: 'POST', credentials: 'same-origin', headers: { [CSRF_HEADER]: '1', accept: 'application/json' } })
-      if (!response.ok) {
+      } catch (err) {
         over = false
         connect()
-        throw await requestErrorOf(response)
+        throw err
       }
-      const { logoutUrl } = /** @type {{ logoutUrl: string }} */ (await response.json())
-      announce('logout')
-      return logoutUrl
     },
 
     onSessionEnded (listener) {

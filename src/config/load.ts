@@ -207,6 +207,10 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   if (idleSeconds !== undefined && absoluteSeconds !== undefined && idleSeconds > absoluteSeconds) {
     problems.push('"BFF_SESSION_IDLE_SECONDS" must not exceed "BFF_SESSION_ABSOLUTE_SECONDS"')
   }
+  // An idle socket is cut after the connection timeout: the stream's heartbeat must come sooner.
+  if (heartbeatSeconds !== undefined && connectionTimeoutSeconds !== undefined && connectionTimeoutSeconds > 0 && heartbeatSeconds >= connectionTimeoutSeconds) {
+    problems.push('"BFF_SESSION_EVENTS_HEARTBEAT_SECONDS" must be less than "BFF_CONNECTION_TIMEOUT_SECONDS", or every idle session-events stream is cut')
+  }
 
   const routes = routesRaw === undefined ? undefined : parseRoutes(routesRaw, problems)
   const trustedProxies = trustedProxiesText === undefined ? [] : parseCidrs('BFF_TRUSTED_PROXIES', trustedProxiesText, problems)

@@ -519,6 +519,22 @@ describe('issue 17 item 4: the session\'s end, pushed (onSessionEnded, onSession
     client.close()
   })
 
+  test('issue 17 item 4: a logout that gets no answer (network error) or an error answer leaves the tab listening again', async () => {
+    for (const answer of [(): Response => { throw new TypeError('fetch failed') }, () => json(503, { error: 'unavailable', message: 'x' })]) {
+      const { client } = streamSetup(answer)
+      const heard: string[] = []
+      client.onSessionEnded(({ reason }) => heard.push(reason))
+      FakeEventSource.instances[0]!.open()
+      await assert.rejects(client.logout({ navigate: false }))
+      assert.equal(FakeEventSource.instances.length, 2, 'a new stream after the failed logout')
+      const again = FakeEventSource.instances[1]!
+      again.open()
+      again.emit('session-ended', '{"reason":"backchannel_logout"}')
+      assert.deepEqual(heard, ['backchannel_logout'])
+      client.close()
+    }
+  })
+
   test('issue 17 item 4: without EventSource (null) listening is harmless and nothing fires', () => {
     const { client } = setup({ EventSource: null, channelName: false })
     const off = client.onSessionEnded(() => assert.fail('never'))

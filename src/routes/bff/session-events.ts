@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify'
-import { Counter, Gauge } from 'prom-client'
 import { BffError } from '../../errors.ts'
 import { isSameOriginStream } from '../../gateway/session-events.ts'
 import { createSessionStreams } from '../../plugins/session-streams.ts'
@@ -14,20 +13,9 @@ import { loadRequestSession, missingSessionError } from '../../plugins/session.t
  * does not slide the session (an open tab must not keep it alive).
  */
 export function registerSessionEventsRoute (app: FastifyInstance): void {
-  const registers = [app.bff.metrics.registry]
-  const sent = new Counter({
-    name: 'bff_session_events_total',
-    help: 'Events sent on GET /bff/session-events streams, by event and (for session-ended) reason.',
-    labelNames: ['event', 'reason'] as const,
-    registers,
-  })
-  const streams = createSessionStreams(app.bff.store, app.bff.config.sessionEvents, app.log, (event, reason) => sent.inc({ event, reason: reason ?? '' }))
-  app.bff.metrics.registry.registerMetric(new Gauge({
-    name: 'bff_session_event_streams',
-    help: 'GET /bff/session-events streams open on this process.',
-    registers: [],
-    collect () { this.set(streams.size()) },
-  }))
+  const { metrics } = app.bff
+  const streams = createSessionStreams(app.bff.store, app.bff.config.sessionEvents, app.log, metrics.sessionEvent)
+  metrics.countSessionStreams(() => streams.size())
   // Before the server stops accepting: open streams would hold close() until they end.
   app.addHook('preClose', async () => { streams.close() })
 

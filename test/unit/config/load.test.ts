@@ -76,6 +76,14 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ...minimal, BFF_PORT: '65535' }).port, 65535)
   })
 
+  test('the session-events heartbeat must come before the connection timeout would cut an idle stream', () => {
+    assert.deepEqual(problemsOf({ ...minimal, BFF_CONNECTION_TIMEOUT_SECONDS: '10', BFF_SESSION_EVENTS_HEARTBEAT_SECONDS: '10' }), [
+      '"BFF_SESSION_EVENTS_HEARTBEAT_SECONDS" must be less than "BFF_CONNECTION_TIMEOUT_SECONDS", or every idle session-events stream is cut',
+    ])
+    assert.equal(loadConfig({ ...minimal, BFF_CONNECTION_TIMEOUT_SECONDS: '10', BFF_SESSION_EVENTS_HEARTBEAT_SECONDS: '9' }).sessionEvents.heartbeatSeconds, 9)
+    assert.equal(loadConfig({ ...minimal, BFF_CONNECTION_TIMEOUT_SECONDS: '0', BFF_SESSION_EVENTS_HEARTBEAT_SECONDS: '60' }).sessionEvents.heartbeatSeconds, 60, 'no timeout, no constraint')
+  })
+
   test('online_access together with offline_access is a configuration error', () => {
     const problems = problemsOf({ ...minimal, BFF_OIDC_SCOPES: 'openid offline_access online_access' })
     assert.equal(problems.length, 1)
