@@ -5,6 +5,7 @@
  */
 import { accessSync, constants, mkdirSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { DEFAULT_USER } from '../../dev/idp/index.ts'
 import type { Browser, BrowserContext, BrowserType, Page } from 'playwright-core'
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -62,4 +63,19 @@ export function pageErrors (context: BrowserContext): string[] {
   context.pages().forEach(watch)
   context.on('page', watch)
   return errors
+}
+
+/**
+ * Fills in the development IdP's login page (as `user`, default alice) once the page has
+ * reached `issuer`, and waits until the browser is back at `landing`; a login that lands
+ * elsewhere fails saying where the browser is and what it shows.
+ */
+export async function signInAtIdp (page: Page, issuer: string, landing: (url: URL) => boolean, user: { username: string; password: string } = DEFAULT_USER): Promise<void> {
+  await page.waitForURL((url) => url.origin === issuer)
+  await page.locator('#username').fill(user.username)
+  await page.locator('#password').fill(user.password)
+  await Promise.all([page.waitForURL(landing), page.locator('#login').click()]).catch(async (err: unknown) => {
+    const body = await page.locator('body').innerText().catch(() => '')
+    throw new Error(`the login did not land where expected: the browser is at ${page.url()}, showing ${JSON.stringify(body.slice(0, 400))}`, { cause: err })
+  })
 }

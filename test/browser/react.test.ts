@@ -12,8 +12,8 @@ import { after, before, test } from 'node:test'
 import { build } from 'esbuild'
 import type { Browser } from 'playwright-core'
 import { freePort, startTestRedis, type TestRedis } from '../helpers/redis.ts'
-import { USER, startStack, type Stack } from '../helpers/stack.ts'
-import { launchChromium, pageErrors, screenshotter } from './chromium.ts'
+import { startStack, type Stack } from '../helpers/stack.ts'
+import { launchChromium, pageErrors, screenshotter, signInAtIdp as signIn } from './chromium.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 let redis: TestRedis
@@ -61,11 +61,8 @@ test('issue 17 item 6: useUser shows the user after a real login; useSessionEnde
     const page = await context.newPage()
     await page.goto(`${stack.url}/`)
     await page.locator('#login').click()
-    await page.waitForURL((url) => url.origin === stack.idp.issuer)
-    await page.locator('#username').fill(USER.username)
-    await page.locator('#password').fill(USER.password)
     const streamOpen = page.waitForResponse((res) => res.url() === `${stack.url}/bff/session-events` && res.status() === 200)
-    await Promise.all([page.waitForURL((url) => url.origin === stack.url && url.pathname === '/'), page.locator('#login').click()])
+    await signIn(page, stack.idp.issuer, (url) => url.origin === stack.url && url.pathname === '/')
     assert.equal(await page.locator('#name').textContent(), 'Alice Example')
     await streamOpen
     await shot(page, 'react-signed-in')
@@ -82,10 +79,7 @@ test('issue 17 item 6: useUser shows the user after a real login; useSessionEnde
 
     // And the way back: the banner's login goes through the IdP and lands signed in.
     await page.locator('#again').click()
-    await page.waitForURL((url) => url.origin === stack.idp.issuer)
-    await page.locator('#username').fill(USER.username)
-    await page.locator('#password').fill(USER.password)
-    await Promise.all([page.waitForURL((url) => url.origin === stack.url && url.pathname === '/'), page.locator('#login').click()])
+    await signIn(page, stack.idp.issuer, (url) => url.origin === stack.url && url.pathname === '/')
     assert.equal(await page.locator('#name').textContent(), 'Alice Example')
   } finally {
     await context.close()

@@ -12,8 +12,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import type * as BffClientModule from '../../packages/bffgate-client/index.js'
 import { freePort, startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startReplica, type Replica } from '../helpers/replica.ts'
-import { USER, startStack, type Stack } from '../helpers/stack.ts'
-import { launchChromium, pageErrors, screenshotter } from './chromium.ts'
+import { startStack, type Stack } from '../helpers/stack.ts'
+import { launchChromium, pageErrors, screenshotter, signInAtIdp as signIn } from './chromium.ts'
 
 const DEMO_DIR = fileURLToPath(new URL('../../dev/demo/public/', import.meta.url))
 const WAIT_MS = 10_000
@@ -48,10 +48,7 @@ async function signedIn (context: BrowserContext): Promise<void> {
   const page = await context.newPage()
   await page.goto(`${stack.url}/`)
   await page.locator('#anonymous #login').click()
-  await page.waitForURL((url) => url.origin === stack.idp.issuer)
-  await page.locator('#username').fill(USER.username)
-  await page.locator('#password').fill(USER.password)
-  await Promise.all([page.waitForURL((url) => url.origin === stack.url && url.pathname === '/'), page.locator('#login').click()])
+  await signIn(page, stack.idp.issuer, (url) => url.origin === stack.url && url.pathname === '/')
   await page.locator('#signed-in').waitFor()
   await page.close()
 }
@@ -176,10 +173,7 @@ test('issue 17 item 4: the demo warns BFF_SESSION_WARNING_SECONDS before the abs
     const page = await context.newPage()
     await page.goto(`${short.url}/`)
     await page.locator('#anonymous #login').click()
-    await page.waitForURL((url) => url.origin === short.idp.issuer)
-    await page.locator('#username').fill(USER.username)
-    await page.locator('#password').fill(USER.password)
-    await Promise.all([page.waitForURL((url) => url.origin === short.url && url.pathname === '/'), page.locator('#login').click()])
+    await signIn(page, short.idp.issuer, (url) => url.origin === short.url && url.pathname === '/')
     await page.locator('#signed-in').waitFor()
     const calls: string[] = []
     page.on('request', (request) => calls.push(new URL(request.url()).pathname))

@@ -13,9 +13,9 @@ import { fileURLToPath } from 'node:url'
 import { after, afterEach, before, describe, test } from 'node:test'
 import type { Browser, BrowserContext, ConsoleMessage, Page } from 'playwright-core'
 import { freePort, startTestRedis, type TestRedis } from '../helpers/redis.ts'
-import { USER, startStack, type Stack } from '../helpers/stack.ts'
+import { startStack, type Stack } from '../helpers/stack.ts'
 import { startAttackerSite, type AttackerSite } from './attacker.ts'
-import { launchChromium, pageErrors, screenshotter } from './chromium.ts'
+import { launchChromium, pageErrors, screenshotter, signInAtIdp as signIn } from './chromium.ts'
 
 const DEMO_DIR = fileURLToPath(new URL('../../dev/demo/public/', import.meta.url))
 const WAIT_MS = 10_000
@@ -83,12 +83,7 @@ async function newContext (): Promise<{ context: BrowserContext; errors: string[
 
 const at = (path: string) => (url: URL) => url.origin === stack.url && `${url.pathname}${url.search}` === path
 
-async function signInAtIdp (page: Page, landing: (url: URL) => boolean): Promise<void> {
-  await page.waitForURL((url) => url.origin === stack.idp.issuer)
-  await page.locator('#username').fill(USER.username)
-  await page.locator('#password').fill(USER.password)
-  await Promise.all([page.waitForURL(landing), page.locator('#login').click()])
-}
+const signInAtIdp = (page: Page, landing: (url: URL) => boolean): Promise<void> => signIn(page, stack.idp.issuer, landing)
 
 /** The demo SPA opened at `path` and logged in from its own button, back at `path`. */
 async function loggedInTab (context: BrowserContext, path = '/'): Promise<Page> {

@@ -16,9 +16,9 @@ import type { Browser, BrowserContext, Page, Request } from 'playwright-core'
 import type * as BffClientModule from '../../packages/bffgate-client/index.js'
 import { inlineScriptHashes, policyWithScriptHashes } from '../../dev/demo/csp.ts'
 import { freePort, startTestRedis, type TestRedis } from '../helpers/redis.ts'
-import { USER, startStack, type Stack } from '../helpers/stack.ts'
+import { startStack, type Stack } from '../helpers/stack.ts'
 import { startAttackerSite, type AttackerSite } from './attacker.ts'
-import { launchChromium, pageErrors, screenshotter } from './chromium.ts'
+import { launchChromium, pageErrors, screenshotter, signInAtIdp as signIn } from './chromium.ts'
 
 const DEMO_DIR = fileURLToPath(new URL('../../dev/demo/public/', import.meta.url))
 const SESSION_COOKIE = '__Host-Http-bff'
@@ -85,15 +85,7 @@ const at = (path: string) => (url: URL) => url.origin === stack.url && `${url.pa
 const atIdp = (url: URL) => url.origin === stack.idp.issuer
 
 /** Fills in the IdP's login page and waits until the browser is back at `landing`. */
-async function signInAtIdp (page: Page, landing: (url: URL) => boolean): Promise<void> {
-  await page.waitForURL(atIdp)
-  await page.locator('#username').fill(USER.username)
-  await page.locator('#password').fill(USER.password)
-  await Promise.all([page.waitForURL(landing), page.locator('#login').click()]).catch(async (err: unknown) => {
-    const body = await page.locator('body').innerText().catch(() => '')
-    throw new Error(`the login did not land where expected: the browser is at ${page.url()}, showing ${JSON.stringify(body.slice(0, 400))}`, { cause: err })
-  })
-}
+const signInAtIdp = (page: Page, landing: (url: URL) => boolean): Promise<void> => signIn(page, stack.idp.issuer, landing)
 
 /** A tab of the demo SPA at `path`, logged in through the IdP's login page from the page's own button. */
 async function loggedInTab (context: BrowserContext, path = '/'): Promise<Page> {
