@@ -26,7 +26,7 @@ async function main (): Promise<void> {
   }
 
   // OpenTelemetry only when the standard OTEL_* variables ask for it; the SDK is not even loaded otherwise.
-  const tracing = tracesEndpoint(process.env) === undefined ? undefined : (await import('./tracing.ts')).startTracing(process.env, packageVersion())
+  const tracing = tracesEndpoint(process.env) === undefined ? undefined : (await import('./tracing.ts')).startTracing(process.env, packageVersion(), { trustedProxies: config.trustedProxies })
 
   // While the start waits for the IdP or Redis, the admin port already answers: alive, not ready.
   let adminPort = config.admin.port

@@ -5,6 +5,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { BlockList, isIPv6 } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { tracesEndpoint, type Env } from './span.ts'
 
@@ -47,8 +48,29 @@ function pathOnly (target: string): string {
 
 interface UndiciRequest { readonly origin: string | URL; readonly method: string; readonly path: string; addHeader (name: string, value: string): unknown }
 
+/**
+ * The peers whose trace context is continued: those of `BFF_TRUSTED_PROXIES` (a load balancer
+ * or mesh that starts traces). Anyone else's `traceparent` is dropped, so a browser can neither
+ * choose bffgate's trace ids nor force every request to be sampled.
+ */
+function trustedPeers (ranges: readonly string[]): (address: string | undefined) => boolean {
+  const list = new BlockList()
+  for (const range of ranges) {
+    const [address, bits] = range.split('/') as [string, string | undefined]
+    const family = isIPv6(address) ? 'ipv6' : 'ipv4'
+    if (bits === undefined) list.addAddress(address, family)
+    else list.addSubnet(address, Number(bits), family)
+  }
+  return (address) => {
+    if (address === undefined || ranges.length === 0) return false
+    // An IPv4 peer on a dual-stack socket reads as ::ffff:a.b.c.d.
+    const plain = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+    return list.check(plain, isIPv6(plain) ? 'ipv6' : 'ipv4')
+  }
+}
+
 /** Starts tracing when the environment asks for it; undefined (and nothing set up) otherwise. */
-export function startTracing (env: Env, version: string): Tracing | undefined {
+export function startTracing (env: Env, version: string, options: { trustedProxies?: readonly string[] } = {}): Tracing | undefined {
   const url = tracesEndpoint(env)
   if (url === undefined) return undefined
   const exporter = new OTLPTraceExporter({ url, headers: otlpHeaders(env) })
@@ -60,6 +82,7 @@ export function startTracing (env: Env, version: string): Tracing | undefined {
   propagation.setGlobalPropagator(new W3CTraceContextPropagator())
   trace.setGlobalTracerProvider(provider)
   const tracer = provider.getTracer('bffgate', version)
+  const isTrustedPeer = trustedPeers(options.trustedProxies ?? [])
 
   // Outgoing HTTP through undici (node's fetch and @fastify/reply-from alike): a client span
   // per request, child of whatever span is active, and its traceparent on the wire.
@@ -105,8 +128,8 @@ export function startTracing (env: Env, version: string): Tracing | undefined {
   return {
     tracer,
     serveRequest (request, response, handler) {
-      const parent = propagation.extract(ROOT_CONTEXT, request.headers)
-      // The caller's context is consumed here; the upstream hop gets bffgate's own (one traceparent, not two).
+      const parent = isTrustedPeer(request.socket.remoteAddress) ? propagation.extract(ROOT_CONTEXT, request.headers) : ROOT_CONTEXT
+      // The caller's context is consumed here (or refused); the upstream hop gets bffgate's own (one traceparent, not two).
       delete request.headers.traceparent
       delete request.headers.tracestate
       const method = request.method ?? 'GET'

@@ -65,7 +65,8 @@ test('with OTEL_EXPORTER_OTLP_ENDPOINT, a real process exports spans for the req
   t.after(() => new Promise<void>((resolve) => receiver.server.close(() => resolve())))
   const stack = await startStack({ redis, idp: { accessTokenTtlSeconds: 3 }, env: { BFF_REFRESH_SKEW_SECONDS: '1' } })
   t.after(() => stack.close())
-  const replica = await startReplica({ ...stack.env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'bffgate-under-test' })
+  // 127.0.0.1 plays the load balancer that starts traces: its trace context is continued.
+  const replica = await startReplica({ ...stack.env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'bffgate-under-test', BFF_TRUSTED_PROXIES: '127.0.0.1' })
   t.after(() => replica.stop())
 
   // Log in through the in-process gateway; the session lives in the shared Redis and the
@@ -132,4 +133,26 @@ test('with tracing on, the browser port keeps its configured timeouts (the trace
   const response = await fetch(`${replica.url}/healthz`)
   assert.equal(response.status, 200)
   assert.equal(response.headers.get('keep-alive'), 'timeout=61')
+})
+
+test('a traceparent from a peer outside BFF_TRUSTED_PROXIES is not continued: a browser cannot choose the trace id or force sampling', async (t) => {
+  const receiver = await startReceiver()
+  t.after(() => new Promise<void>((resolve) => receiver.server.close(() => resolve())))
+  const stack = await startStack({ redis })
+  t.after(() => stack.close())
+  const replica = await startReplica({ ...stack.env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url })
+  t.after(() => replica.stop())
+  const { browser } = await stack.login()
+  const cookie = browser.cookies(stack.url).map((c) => `${c.name}=${c.value}`).join('; ')
+  const chosen = '0af7651916cd43dd8448eb211c80319c'
+  const echoed = await (await fetch(`${replica.url}/api/hello`, { headers: { 'x-csrf': '1', cookie, traceparent: `00-${chosen}-b7ad6b7169203331-01` } })).json() as { headers: Record<string, string> }
+  const upstream = /^00-([0-9a-f]{32})-[0-9a-f]{16}-0[01]$/.exec(echoed.headers.traceparent ?? '')
+  assert.ok(upstream, `the upstream got no traceparent of bffgate's: ${echoed.headers.traceparent}`)
+  assert.notEqual(upstream[1], chosen, 'a trace of bffgate\'s own, not the caller\'s')
+  const deadline = Date.now() + 15_000
+  while (!receiver.spans.some((s) => s.traceId === upstream[1])) {
+    assert.ok(Date.now() < deadline, 'the request\'s spans did not arrive')
+    await sleep(200)
+  }
+  assert.equal(receiver.spans.some((s) => s.traceId === chosen), false, 'no span in the chosen trace')
 })
