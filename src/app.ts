@@ -22,7 +22,7 @@ import { registerLogoutRoute } from './routes/bff/logout.ts'
 import { registerSessionEventsRoute } from './routes/bff/session-events.ts'
 import { registerUserRoute } from './routes/bff/user.ts'
 import { registerHealthRoutes } from './routes/health.ts'
-import { registerProxyRoutes } from './routes/proxy.ts'
+import { registerProxyRoutes } from './proxy/routes.ts'
 import { createConfiguredStore } from './session/create.ts'
 import { createKeyring, type Keyring } from './session/keyring.ts'
 import type { SessionStore } from './session/types.ts'
@@ -174,7 +174,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       fetch: observedIdpFetch(metrics.idpRequest, () => 'jwks', tracing?.tracer),
     }))
   }
-  registerProxyRoutes(app, config.routes)
+  registerProxyRoutes(app, config.routes, { config, store, tokens, metrics })
   if (config.staticDir !== undefined) {
     await registerSpa(app, { root: config.staticDir, contentSecurityPolicy: config.contentSecurityPolicy, routePrefixes: config.routes.map((route) => route.path) })
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { setCookieName } from '../../../src/gateway/set-cookie.ts'
+import { setCookieName } from '../../../src/proxy/upstream-headers.ts'
 
 test('issue 13 item 5: the name a browser stores, spaces and tabs trimmed', () => {
   assert.equal(setCookieName('__Host-Http-bff=x; Path=/'), '__Host-Http-bff')

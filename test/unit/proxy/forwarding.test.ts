@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { forwardingHeaders, isForwardingHeader } from '../../../src/gateway/forwarding.ts'
+import { forwardingHeaders, isForwardingHeader } from '../../../src/proxy/upstream-headers.ts'
 
 test('issue 13 item 3: the class of headers upstreams trust as proxy-written is recognised, `_` spellings too', () => {
   for (const name of [

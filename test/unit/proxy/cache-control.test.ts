@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import * as fc from 'fast-check'
-import { privateForSharedCaches } from '../../../src/gateway/cache-control.ts'
+import { privateForSharedCaches } from '../../../src/proxy/upstream-headers.ts'
 
 const marked = (value?: string | string[]) => privateForSharedCaches(value === undefined ? {} : { 'cache-control': value })['cache-control']
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import * as fc from 'fast-check'
-import { hasDotSegment } from '../../../src/gateway/dot-segments.ts'
+import { hasDotSegment } from '../../../src/proxy/dot-segments.ts'
 
 test('issue 13 item 4: dot segments in any encoding, with `;` parameters or `\\` separators, are found', () => {
   for (const path of [

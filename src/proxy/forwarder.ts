@@ -2,6 +2,7 @@ import type { FastifyReply } from 'fastify'
 import type { IncomingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
+import { responseHeadersOf } from './upstream-headers.ts'
 
 /**
  * Responses whose declared length is at most this many bytes are collected and sent as one
@@ -10,50 +11,6 @@ import { Pool, type Dispatcher } from 'undici'
  * copies. At 64 KiB the copies and the garbage they make cost more than the stream saves.
  */
 export const BUFFERED_RESPONSE_MAX_BYTES = 16 * 1024
-
-/**
- * Hop-by-hop headers (RFC 9110 §7.6.1) and `expect`: they describe one connection, never the
- * next one, so they are not forwarded in either direction (undici refuses most of them).
- */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'http2-settings'])
-
-/** Characters that are not valid in a header value (HTAB, SP–~ and obs-text are). */
-const INVALID_HEADER_VALUE = /[^\t\x20-\x7E\x80-\xFF]/g
-
-/** The header names a message's `Connection` header lists: hop-by-hop for that message too. */
-export function connectionListed (headers: IncomingHttpHeaders): ReadonlySet<string> | undefined {
-  const connection = headers.connection
-  // The usual values name no other header (`keep-alive` is hop-by-hop anyway).
-  if (connection === undefined || connection === '' || connection === 'keep-alive' || connection === 'close') return undefined
-  return new Set(connection.toLowerCase().split(',').map((name) => name.trim()).filter((name) => name !== ''))
-}
-
-/** True for a header that must not cross the proxy (hop-by-hop, or listed in `Connection`). */
-export function isHopByHop (name: string, listed: ReadonlySet<string> | undefined): boolean {
-  return HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name))
-}
-
-/**
- * The upstream response's headers as the client gets them: hop-by-hop ones removed, and
- * characters a header value cannot hold stripped (an upstream's bad header must not fail
- * the answer).
- */
-export function responseHeadersOf (upstream: IncomingHttpHeaders): IncomingHttpHeaders {
-  const listed = connectionListed(upstream)
-  const out: IncomingHttpHeaders = {}
-  for (const name in upstream) {
-    if (isHopByHop(name, listed)) continue
-    const value = upstream[name]
-    if (typeof value === 'string') out[name] = sanitize(value)
-    else if (Array.isArray(value)) out[name] = value.map(sanitize)
-  }
-  return out
-}
-
-function sanitize (value: string): string {
-  INVALID_HEADER_VALUE.lastIndex = 0
-  return INVALID_HEADER_VALUE.test(value) ? value.replace(INVALID_HEADER_VALUE, '') : value
-}
 
 /** Why an upstream gave no answer: no response headers in time (504), or anything else (502). */
 export type UpstreamFailure = 'timeout' | 'unreachable'
