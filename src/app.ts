@@ -24,6 +24,7 @@ import { registerUserRoute } from './routes/bff/user.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerProxyRoutes } from './proxy/routes.ts'
 import { createConfiguredStore } from './session/create.ts'
+import { createSessionEnding, type SessionEnding } from './session/ending.ts'
 import { createKeyring, type Keyring } from './session/keyring.ts'
 import type { SessionStore } from './session/types.ts'
 import { createTokenManager, type TokenManager } from './tokens/token-manager.ts'
@@ -38,6 +39,8 @@ export interface Gateway {
   readonly store: SessionStore
   readonly oidc: OidcClient
   readonly tokens: TokenManager
+  /** Where sessions end (logout, back-channel logout, refresh refused, expiry). */
+  readonly ending: SessionEnding
 }
 
 declare module 'fastify' {
@@ -114,7 +117,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const { tracing } = options
   const store: SessionStore = tracing === undefined
     ? configuredStore
-    : { ...configuredStore, load: (cookieValue, loadOptions) => inSpan(tracing.tracer, 'session.read', {}, () => configuredStore.load(cookieValue, loadOptions)) }
+    : {
+        ...configuredStore,
+        load: (cookieValue, loadOptions) => inSpan(tracing.tracer, 'session.read', {}, () => configuredStore.load(cookieValue, loadOptions)),
+        find: (cookieValue, loadOptions) => inSpan(tracing.tracer, 'session.read', {}, () => configuredStore.find(cookieValue, loadOptions)),
+      }
   app.addHook('onClose', async () => { await store.close() })
 
   let oidc: OidcClient
@@ -125,10 +132,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     throw err
   }
   const { session } = config
+  const ending = createSessionEnding({ store, events: metrics, log: app.log })
   const tokens = createTokenManager({
     store,
     oidc,
     events: metrics,
+    ending,
     policy: {
       skewSeconds: session.refreshSkewSeconds,
       idleSeconds: session.idleSeconds,
@@ -139,7 +148,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     exchangeTimeoutMs: config.oidc.timeoutSeconds * 1000,
     log: app.log,
   })
-  const gateway: Gateway = { config, metrics, keyring, store, oidc, tokens }
+  const gateway: Gateway = { config, metrics, keyring, store, oidc, tokens, ending }
   app.decorate('bff', gateway)
   const admin = buildAdminApp(gateway, app.log)
   app.decorate('admin', admin)

@@ -7,7 +7,7 @@ import { BffError } from '../errors.ts'
 import type { GatewayMetrics } from '../metrics.ts'
 import { guardCsrf } from '../plugins/csrf.ts'
 import { sendError } from '../plugins/error-handler.ts'
-import { clearSessionCookie, loadRequestSession, missingSessionError } from '../plugins/session.ts'
+import { clearSessionCookie, findRequestSession, missingSessionError } from '../plugins/session.ts'
 import { isLoginStateCookie } from '../session/cookie.ts'
 import type { LoadedSession, SessionStore, StoredAccessToken } from '../session/types.ts'
 import { tokenKeyFor } from '../tokens/refresh-policy.ts'
@@ -142,10 +142,10 @@ async function checkRequest (proxyRoute: ProxyRoute, request: FastifyRequest, re
   if (upgrade) guardWebSocketOrigin(request, proxyRoute.publicUrl)
   else guardCsrf(request, route.csrf)
   if (route.token === 'none') return
-  const session = await loadRequestSession(request, { slide: true })
-  if (session === undefined) {
+  const session = await findRequestSession(request, { slide: true })
+  if ('missing' in session) {
     if (route.token === 'optional') return
-    throw missingSessionError(request, reply)
+    throw missingSessionError(request, reply, session)
   }
   const result = await deps.tokens.getAccessToken(session, proxyRoute.tokenRequest)
   if (result.kind === 'error') {

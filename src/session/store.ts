@@ -8,7 +8,7 @@ import type { Keyring } from './keyring.ts'
 import { createTicket, decodeTicket, encodeTicket, TICKET_LENGTH, type Ticket } from './ticket.ts'
 import { createHmac, createSecretKey, hash, randomBytes } from 'node:crypto'
 import { FINGERPRINT_BYTES } from './redis-backend.ts'
-import type { LoadedSession, SessionHandle, SessionLock, SessionRecord, SessionStore } from './types.ts'
+import type { LoadedSession, MissingSession, SessionHandle, SessionLock, SessionRecord, SessionStore } from './types.ts'
 
 export interface SessionStoreOptions {
   readonly backend: SessionBackend
@@ -21,6 +21,9 @@ export interface SessionStoreOptions {
 }
 
 const NOTHING: Promise<undefined> = Promise.resolve(undefined)
+const NO_COOKIE: MissingSession = Object.freeze({ missing: 'no_cookie' })
+const NOT_OURS: MissingSession = Object.freeze({ missing: 'not_ours' })
+const ENDED: MissingSession = Object.freeze({ missing: 'ended' })
 
 /** How long a cookie's derived handle, and a record opened with it, are reused. */
 const CACHE_TTL_MS = 60_000
@@ -134,11 +137,12 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     return record
   }
 
-  const read = async (handle: SessionHandle, slide: boolean): Promise<LoadedSession | undefined> => {
+  /** The session under `handle`, or `gone` when its record is not there (or does not open). */
+  const read = async <Gone>(handle: SessionHandle, slide: boolean, gone: Gone): Promise<LoadedSession | Gone> => {
     const entry = await backend.read(handle.storageKey)
-    if (entry === undefined) return undefined
+    if (entry === undefined) return gone
     const record = openRecord(handle, entry.sealed)
-    if (record === undefined) return undefined
+    if (record === undefined) return gone
     let ttlMs = entry.ttlMs
     if (slide) {
       const fullTtlMs = ttlMsFor(record)
@@ -159,6 +163,25 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     handles.set(cacheKey, { handle, expiresAt: now() + CACHE_TTL_MS })
   }
 
+  /** The handle a cookie names, or why it names none; derived once per cookie and cached. */
+  const handleOf = (cookieValue: string | undefined): SessionHandle | MissingSession => {
+    if (cookieValue === undefined) return NO_COOKIE
+    // Anything but a ticket's length is refused before any hashing (garbage cookies cost nothing).
+    if (cookieValue.length !== TICKET_LENGTH) return NOT_OURS
+    const cacheKey = cacheKeyOf(cookieValue)
+    // The keyring is fixed for the life of the process, so a cached handle stays valid.
+    const cached = handles.get(cacheKey)
+    if (cached !== undefined && cached.expiresAt > now()) return cached.handle
+    if (cached !== undefined) handles.delete(cacheKey)
+    const ticket = decodeTicket(cookieValue)
+    if (ticket === undefined) return NOT_OURS
+    const secretKeys = keyring.byKid(ticket.kid)
+    if (secretKeys === undefined) return NOT_OURS
+    const handle = handleFor(ticket, secretKeys.sessionIdKey)
+    remember(cacheKey, handle)
+    return handle
+  }
+
   const deleteIndexed = async (indexKey: string, reason?: SessionEndReason): Promise<number> => backend.remove(await backend.members(indexKey), reason)
 
   return {
@@ -172,23 +195,16 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     },
 
     load (cookieValue, { slide }): Promise<LoadedSession | undefined> {
-      // Anything but a ticket's length is refused before any hashing (garbage cookies cost nothing).
-      if (cookieValue === undefined || cookieValue.length !== TICKET_LENGTH) return NOTHING
-      const cacheKey = cacheKeyOf(cookieValue)
-      // The keyring is fixed for the life of the process, so a cached handle stays valid.
-      const cached = handles.get(cacheKey)
-      if (cached !== undefined && cached.expiresAt > now()) return read(cached.handle, slide)
-      if (cached !== undefined) handles.delete(cacheKey)
-      const ticket = decodeTicket(cookieValue)
-      if (ticket === undefined) return NOTHING
-      const secretKeys = keyring.byKid(ticket.kid)
-      if (secretKeys === undefined) return NOTHING
-      const handle = handleFor(ticket, secretKeys.sessionIdKey)
-      remember(cacheKey, handle)
-      return read(handle, slide)
+      const handle = handleOf(cookieValue)
+      return 'missing' in handle ? NOTHING : read(handle, slide, undefined)
     },
 
-    reload: (handle) => read(handle, false),
+    find (cookieValue, { slide }): Promise<LoadedSession | MissingSession> {
+      const handle = handleOf(cookieValue)
+      return 'missing' in handle ? Promise.resolve(handle) : read(handle, slide, ENDED)
+    },
+
+    reload: (handle) => read(handle, false, undefined),
 
     async update (handle, record, fence) {
       if (await write(handle, record, { fence })) return true

@@ -57,6 +57,15 @@ export interface LoadedSession {
   readonly expiresInMs?: number
 }
 
+/**
+ * Why a cookie names no session: there is no cookie, the cookie is not one of ours (garbage,
+ * another format, a secret no longer configured), or it is ours and its session has ended
+ * (expired, logged out, tampered with: its record is gone or does not open).
+ */
+export interface MissingSession {
+  readonly missing: 'no_cookie' | 'not_ours' | 'ended'
+}
+
 /** Opaque to callers: names one session in the store. */
 export interface SessionHandle {
   readonly storageKey: string
@@ -79,6 +88,8 @@ export interface SessionStore {
    * unknown secret, expired). `slide` moves the idle deadline (at most once per interval).
    */
   load (cookieValue: string | undefined, options: { slide: boolean }): Promise<LoadedSession | undefined>
+  /** {@link load}, saying why there is no session (so the caller need not decode the cookie again). */
+  find (cookieValue: string | undefined, options: { slide: boolean }): Promise<LoadedSession | MissingSession>
   /** Reads a session again by its handle (after waiting for another refresher). */
   reload (handle: SessionHandle): Promise<LoadedSession | undefined>
   /**

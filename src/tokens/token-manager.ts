@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { BffError } from '../errors.ts'
-import { noEvents, type GatewayEvents, type TeardownCause } from '../events.ts'
+import { noEvents, type GatewayEvents } from '../events.ts'
 import { OidcError, type OidcClient, type TokenSet } from '../oidc/client.ts'
-import { endReasonFor } from '../session/end-reason.ts'
+import { createSessionEnding, type SessionEnding } from '../session/ending.ts'
 import { capAbsoluteDeadline } from '../session/session-expiry.ts'
 import type { LoadedSession, SessionHandle, SessionLock, SessionRecord, SessionStore, StoredAccessToken } from '../session/types.ts'
 import { decideRefresh, isStillValid, issuedLifetimeSeconds, mustWaitForRefresh, skewCapped, type RefreshPolicy, type RefreshReason } from './refresh-policy.ts'
@@ -46,13 +46,13 @@ export interface TokenManagerOptions {
   readonly now?: () => number
   readonly log: TokenManagerLog
   readonly events?: GatewayEvents
+  /** Where sessions end (a refresh token refused, nothing left to renew with); made from `store` when absent. */
+  readonly ending?: SessionEnding
 }
 
 export interface TokenManager {
   /** A valid access token for the session and route, exchanging the refresh token first when needed. */
   getAccessToken (session: LoadedSession, request?: TokenRequest): Promise<AccessTokenResult>
-  /** Ends the session and every session bound to the same IdP session. */
-  endSession (session: { handle: SessionHandle; record: SessionRecord }, cause: TeardownCause): Promise<void>
 }
 
 /** Seconds a client should wait before retrying after a transient IdP failure. */
@@ -92,12 +92,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
   const nowSeconds = () => Math.floor(now() / 1000)
   const flights = new Map<string, Promise<Outcome>>()
 
-  const endSession: TokenManager['endSession'] = async ({ handle, record }, cause) => {
-    await store.delete(handle, endReasonFor(cause))
-    const others = record.sid !== undefined ? await store.deleteByIdpSession(record.iss, record.sid, endReasonFor(cause)) : 0
-    events.sessionsEnded(cause, 1 + others)
-    log.info({ event: 'session.ended', cause, sessions: 1 + others }, 'session ended')
-  }
+  const ending = options.ending ?? createSessionEnding({ store, events, log })
 
   const needs = (record: SessionRecord, request: TokenRequest) =>
     decideRefresh(record, request.tokenKey, nowSeconds(), policy, request.rejectedToken)
@@ -172,7 +167,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
             log.warn({ event: 'token.first_exchange_invalid_grant' },
               'the first refresh of a session got invalid_grant: probably a misconfiguration (e.g. an Auth0 API with ephemeral sessions, which online refresh tokens do not support)')
           }
-          await endSession({ handle, record }, 'invalid_grant')
+          await ending.endSession({ handle, record }, 'invalid_grant')
           return { kind: 'ended', cause: err }
         }
         // The IdP answered, but its answer failed a check (e.g. the ID token's): a refresh token
@@ -275,8 +270,6 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
   }
 
   return {
-    endSession,
-
     async getAccessToken (session, request = DEFAULT_REQUEST) {
       const decision = needs(session.record, request)
       const current = session.record.tokens[request.tokenKey]
@@ -287,7 +280,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
         if (request.tokenKey !== '' || decision.reason === 'rejected') {
           return { kind: 'error', error: new BffError('BFF_ERR_SESSION_ENDED', { message: 'The session has no refresh token to get a new access token' }), sessionEnded: false }
         }
-        await endSession(session, 'expired')
+        await ending.endSession(session, 'expired')
         return { kind: 'error', error: new BffError('BFF_ERR_SESSION_ENDED'), sessionEnded: true }
       }
       if (!mustWaitForRefresh(decision, current, nowSeconds())) {

@@ -52,13 +52,11 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, verify: (t
       // retry of the same token is carried out. Two copies racing both delete the same
       // sessions, which is what either asks for.
       if (await store.isClaimed('jti', jti)) throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'jti already used' })
-      const ended = logout.sid !== undefined
-        ? await store.deleteByIdpSession(logout.iss, logout.sid, 'backchannel_logout')
-        : await store.deleteBySubject(logout.iss, logout.sub!, 'backchannel_logout')
+      const { ending } = app.bff
+      if (logout.sid !== undefined) await ending.endIdpSession(logout.iss, logout.sid, 'backchannel', request.log)
+      else await ending.endSubject(logout.iss, logout.sub!, 'backchannel', request.log)
       await store.claimOnce('jti', jti, logout.rememberSeconds)
       app.bff.metrics.backchannelLogout('accepted')
-      app.bff.metrics.sessionsEnded('backchannel', ended)
-      request.log.info({ event: 'session.ended', cause: 'backchannel', by: logout.sid !== undefined ? 'sid' : 'sub', sessions: ended }, 'back-channel logout')
       return reply.code(200).send()
     })
   })

@@ -50,8 +50,8 @@ export function registerLogoutRoute (app: FastifyInstance): void {
 
 /** Ends the session and those sharing its IdP session; revokes the refresh token when configured. */
 async function endSession (request: FastifyRequest, session: LoadedSession): Promise<void> {
-  const { oidc, tokens, config } = request.server.bff
-  await tokens.endSession(session, 'logout')
+  const { oidc, ending, config } = request.server.bff
+  await ending.endSession(session, 'logout')
   const refreshToken = session.record.refresh_token
   if (config.oidc.revokeRefreshTokenOnLogout && refreshToken !== undefined) {
     // The local session is gone whatever happens here; a failed revocation is only logged.

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { BffError } from '../../errors.ts'
 import { isSameOriginStream } from '../../gateway/session-events.ts'
 import { createSessionStreams } from '../../plugins/session-streams.ts'
-import { loadRequestSession, missingSessionError } from '../../plugins/session.ts'
+import { findRequestSession, missingSessionError } from '../../plugins/session.ts'
 
 /**
  * `GET /bff/session-events` (`text/event-stream`): stays open while the session lives and
@@ -25,8 +25,8 @@ export function registerSessionEventsRoute (app: FastifyInstance): void {
       request.log.warn({ event: 'csrf.rejected', reason: 'session_events_origin' }, 'session-events stream from another origin refused')
       throw new BffError('BFF_ERR_CSRF_ORIGIN_MISMATCH')
     }
-    const session = await loadRequestSession(request, { slide: false })
-    if (session === undefined) throw missingSessionError(request, reply)
+    const session = await findRequestSession(request, { slide: false })
+    if ('missing' in session) throw missingSessionError(request, reply, session)
     const refusal = streams.refusal(session)
     if (refusal === 'disabled') throw new BffError('BFF_ERR_NOT_FOUND')
     if (refusal === 'too_many') {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { loadRequestSession, missingSessionError } from '../../plugins/session.ts'
+import { findRequestSession, missingSessionError } from '../../plugins/session.ts'
 import { logoutIdOf } from '../../session/logout-id.ts'
 
 /**
@@ -8,8 +8,8 @@ import { logoutIdOf } from '../../session/logout-id.ts'
  */
 export function registerUserRoute (app: FastifyInstance): void {
   app.get('/bff/user', async (request, reply) => {
-    const session = await loadRequestSession(request, { slide: false })
-    if (session === undefined) throw missingSessionError(request, reply)
+    const session = await findRequestSession(request, { slide: false })
+    if ('missing' in session) throw missingSessionError(request, reply, session)
     const nowSeconds = Math.floor(Date.now() / 1000)
     return {
       claims: session.record.claims,
