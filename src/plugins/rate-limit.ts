@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config } from '../config/types.ts'
 import { BffError } from '../errors.ts'
-import { loginErrorLocation } from '../gateway/login-error.ts'
+import { loginErrorLocation } from '../login/error-location.ts'
 import { isNavigation } from '../gateway/spa.ts'
 import { createRedisConnection } from '../session/redis-connection.ts'
 import { sendError } from './error-handler.ts'
@@ -72,7 +72,7 @@ export async function registerRateLimits (app: FastifyInstance, config: Config):
       request.log.debug({ event: 'rate_limit.exceeded', route }, 'rate limit exceeded')
       const error = new BffError('BFF_ERR_RATE_LIMITED', { retryAfter: Math.max(1, Math.ceil((result.ttl ?? 1000) / 1000)) })
       // A browser navigating to the login lands on the SPA's login error page, as for any other
-      // login failure (plugins/login-errors.ts); the IdP's back channel and fetch callers get JSON.
+      // login failure (login/error-page.ts); the IdP's back channel and fetch callers get JSON.
       if (route !== '/bff/backchannel-logout' && isNavigation(request.headers)) {
         reply.header('retry-after', String(error.retryAfter)).header('cache-control', 'no-store')
           .redirect(loginErrorLocation(config.login.errorPath, error.error, undefined), 303)

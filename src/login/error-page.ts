@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { BffError } from '../errors.ts'
-import { loginErrorLocation } from '../gateway/login-error.ts'
+import { loginErrorLocation } from './error-location.ts'
 import { isNavigation } from '../gateway/spa.ts'
 import { OidcError } from '../oidc/client.ts'
 

@@ -1,14 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Config } from '../../config/types.ts'
-import { safeReturnTo } from '../../gateway/return-to.ts'
-import { BffError } from '../../errors.ts'
-import { pickLoginParameters } from '../../gateway/login-parameters.ts'
-import { OidcError } from '../../oidc/client.ts'
-import { loginErrorHandler } from '../../plugins/login-errors.ts'
-import { createDpopKey } from '../../oidc/dpop.ts'
-import { LOGIN_STATE_TTL_SECONDS, MAX_PENDING_LOGINS, expiredCookieOptions, isLoginStateCookie, loginStateCookieName, loginStateCookieOptions } from '../../session/cookie.ts'
-import { MAX_LOGIN_COOKIE_LENGTH, openLoginState, sealLoginState } from '../../session/login-state.ts'
-import { TICKET_LENGTH } from '../../session/ticket.ts'
+import type { Config } from '../config/types.ts'
+import { BffError } from '../errors.ts'
+import { createDpopKey } from '../oidc/dpop.ts'
+import { bffErrorForOidcFailure } from '../oidc/failures.ts'
+import { TICKET_LENGTH } from '../session/ticket.ts'
+import { loginErrorHandler } from './error-page.ts'
+import { pickLoginParameters } from './parameters.ts'
+import { safeReturnTo } from './return-to.ts'
+import { beginLoginAttempt, LOGIN_STATE_TTL_SECONDS, MAX_LOGIN_COOKIE_LENGTH, sealLoginAttempt } from './transaction.ts'
 
 /** A `returnTo` longer than this is refused outright (it could never fit the login cookie). */
 const MAX_RETURN_TO_LENGTH = MAX_LOGIN_COOKIE_LENGTH
@@ -50,17 +49,13 @@ export async function startLogin (
   attempt: { returnTo: string; parameters?: Readonly<Record<string, string>>; previousSession?: string; reauthenticate?: true },
 ): Promise<FastifyReply> {
   const { oidc, keyring, config } = request.server.bff
+  const nowSeconds = Math.floor(Date.now() / 1000)
   const checks = oidc.createLoginChecks()
   // The session's DPoP key is made now: with global DPoP the code is bound to it (`dpop_jkt`).
   const dpop = usesDpop(config) ? await createDpopKey() : undefined
-  const state = { ...checks, ...attempt, expiresAt: Math.floor(Date.now() / 1000) + LOGIN_STATE_TTL_SECONDS, ...(dpop !== undefined && { dpop }) }
-  const cookie = sealLoginState(keyring, state)
-  // Sized before the IdP round trip: a login cookie the callback would refuse must not cost
-  // the user an authentication first. What fills it varies (returnTo after percent-encoding,
-  // login options, a DPoP key), so the sealed result itself is measured, in its largest form:
-  // the callback's one re-authentication retry seals the same state with `reauthenticate`.
-  const largest = attempt.reauthenticate === true ? cookie : sealLoginState(keyring, { ...state, reauthenticate: true })
-  if (largest.length > MAX_LOGIN_COOKIE_LENGTH) {
+  const state = { ...checks, ...attempt, expiresAt: nowSeconds + LOGIN_STATE_TTL_SECONDS, ...(dpop !== undefined && { dpop }) }
+  const cookie = sealLoginAttempt(keyring, state)
+  if (cookie === undefined) {
     request.log.debug({ event: 'login.return_to_too_long', returnToLength: attempt.returnTo.length, parameters: Object.keys(attempt.parameters ?? {}) }, 'returnTo and the login options do not fit the login cookie')
     throw new BffError('BFF_ERR_LOGIN_RETURN_TO_TOO_LONG', attempt.parameters === undefined ? {} : { message: 'returnTo and the login options together are too long to be carried through the login: shorten them' })
   }
@@ -75,25 +70,11 @@ export async function startLogin (
   } catch (err) {
     // Only a pushed authorization request talks to the IdP here.
     request.log.warn({ event: 'login.par_failed', err }, 'pushed authorization request failed')
-    throw new BffError(err instanceof OidcError && err.kind === 'transient' ? 'BFF_ERR_IDP_UNREACHABLE' : 'BFF_ERR_IDP_RESPONSE_INVALID', { cause: err })
+    throw bffErrorForOidcFailure(err, 'authorization')
   }
   request.log.info({ event: 'login.started', reauthenticate: attempt.reauthenticate === true }, 'login started')
-  dropOldLoginAttempts(request, reply)
-  return reply
-    .setCookie(loginStateCookieName(checks.state), cookie, loginStateCookieOptions())
-    .redirect(url.href, 302)
-}
-
-/** Keeps the number of pending login cookies bounded: the oldest (or unreadable) ones go. */
-function dropOldLoginAttempts (request: FastifyRequest, reply: FastifyReply): void {
-  const nowSeconds = Math.floor(Date.now() / 1000)
-  const pending = Object.entries(request.cookies)
-    .filter(([name]) => isLoginStateCookie(name))
-    .map(([name, value]) => ({ name, expiresAt: openLoginState(request.server.bff.keyring, value, nowSeconds)?.expiresAt ?? 0 }))
-    .sort((a, b) => b.expiresAt - a.expiresAt)
-  for (const [i, { name, expiresAt }] of pending.entries()) {
-    if (i >= MAX_PENDING_LOGINS - 1 || expiresAt === 0) reply.setCookie(name, '', expiredCookieOptions('lax'))
-  }
+  beginLoginAttempt(request, reply, keyring, state, cookie, Math.floor(Date.now() / 1000))
+  return reply.redirect(url.href, 302)
 }
 
 /** Whether sessions need a DPoP key: DPoP for everything, or for at least one route. */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { checkLoginErrorPath, checkLoginParameterNames, DEFAULT_LOGIN_PARAMETERS } from '../../../src/config/login.ts'
-import { loginErrorLocation } from '../../../src/gateway/login-error.ts'
-import { isValidLoginParameter, pickLoginParameters } from '../../../src/gateway/login-parameters.ts'
+import { loginErrorLocation } from '../../../src/login/error-location.ts'
+import { isValidLoginParameter, pickLoginParameters } from '../../../src/login/parameters.ts'
 
 describe('issue 17 item 3: login parameters and the login error page', () => {
   const allowed = [...DEFAULT_LOGIN_PARAMETERS, 'max_age', 'tenant']

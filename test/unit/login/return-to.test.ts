@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import * as fc from 'fast-check'
-import { safeReturnTo } from '../../../src/gateway/return-to.ts'
+import { safeReturnTo } from '../../../src/login/return-to.ts'
 
 const origin = 'https://app.example.com'
 

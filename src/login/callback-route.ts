@@ -1,18 +1,12 @@
 import type { FastifyInstance } from 'fastify'
-import { BffError } from '../../errors.ts'
-import { OidcError } from '../../oidc/client.ts'
-import { loginErrorHandler } from '../../plugins/login-errors.ts'
-import { loadRequestSession, setSessionCookie } from '../../plugins/session.ts'
-import { LOGIN_STATE_TTL_SECONDS, expiredCookieOptions, loginStateCookieName } from '../../session/cookie.ts'
-import { constantTimeEqual } from '../../session/crypto.ts'
-import { openLoginState } from '../../session/login-state.ts'
-import { capAbsoluteDeadline } from '../../session/session-expiry.ts'
-import type { SessionRecord } from '../../session/types.ts'
-import { storedAccessToken } from '../../tokens/token-manager.ts'
-import { startLogin } from './login.ts'
-
-/** ID-token claims that describe the protocol exchange, not the user: never shown to the SPA. */
-const PROTOCOL_CLAIMS = new Set(['aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'azp', 'jti', 'sid', 'auth_time', 'acr', 'amr', 'iss', 'cnf', 'session_expiry'])
+import { BffError } from '../errors.ts'
+import { OidcError } from '../oidc/client.ts'
+import { bffErrorForOidcFailure } from '../oidc/failures.ts'
+import { loadRequestSession, setSessionCookie } from '../plugins/session.ts'
+import { newSessionRecord } from '../tokens/session-record.ts'
+import { loginErrorHandler } from './error-page.ts'
+import { startLogin } from './login-route.ts'
+import { finishLoginAttempt } from './transaction.ts'
 
 /**
  * `GET /bff/callback`: finishes the login. The login state must come from this browser's
@@ -25,19 +19,7 @@ export function registerCallbackRoute (app: FastifyInstance): void {
   app.get<{ Querystring: Record<string, unknown> }>('/bff/callback', { errorHandler: loginErrorHandler }, async (request, reply) => {
     const { oidc, keyring, config, store } = app.bff
     const nowSeconds = Math.floor(Date.now() / 1000)
-    const state = request.query.state
-    // The attempt's own cookie, named after its state; consumed whatever happens next.
-    const cookieName = typeof state === 'string' && state !== '' ? loginStateCookieName(state) : undefined
-    if (cookieName !== undefined && request.cookies[cookieName] !== undefined) reply.setCookie(cookieName, '', expiredCookieOptions('lax'))
-    const login = cookieName === undefined ? undefined : openLoginState(keyring, request.cookies[cookieName], nowSeconds)
-    if (login === undefined || typeof state !== 'string' || !constantTimeEqual(state, login.state)) {
-      request.log.warn({ event: 'login.state_invalid', reason: login === undefined ? 'no_login_cookie' : 'state_mismatch' }, 'callback with an unknown or foreign state')
-      throw new BffError('BFF_ERR_LOGIN_STATE_INVALID')
-    }
-    if (!(await store.claimOnce('login', login.state, LOGIN_STATE_TTL_SECONDS))) {
-      request.log.warn({ event: 'login.state_replayed' }, 'callback replayed a used state')
-      throw new BffError('BFF_ERR_LOGIN_STATE_INVALID')
-    }
+    const login = await finishLoginAttempt(request, reply, { keyring, store, nowSeconds })
 
     // An answer without a code (and without an OAuth error) is a malformed callback, not an IdP failure.
     if (request.query.error === undefined && (typeof request.query.code !== 'string' || request.query.code === '')) {
@@ -51,11 +33,7 @@ export function registerCallbackRoute (app: FastifyInstance): void {
     } catch (err) {
       const oauthError = err instanceof OidcError ? err.oauthError : undefined
       request.log.warn({ event: 'login.failed', kind: err instanceof OidcError ? err.kind : 'unknown', oauthError, err }, 'login failed')
-      if (err instanceof OidcError && err.kind === 'transient') throw new BffError('BFF_ERR_IDP_UNREACHABLE', { cause: err })
-      if (err instanceof OidcError && err.kind === 'rejected') {
-        throw new BffError('BFF_ERR_LOGIN_FAILED', { cause: err, message: `The identity provider refused the login${oauthError !== undefined ? ` (${oauthError})` : ''}` })
-      }
-      throw new BffError('BFF_ERR_IDP_RESPONSE_INVALID', { cause: err })
+      throw bffErrorForOidcFailure(err, 'code_exchange')
     }
 
     const { claims } = tokens
@@ -71,22 +49,7 @@ export function registerCallbackRoute (app: FastifyInstance): void {
       request.log.warn({ event: 'login.failed', kind: 'stale_authentication' }, 'the IdP did not authenticate afresh')
       throw new BffError('BFF_ERR_LOGIN_FAILED', { message: 'The identity provider did not authenticate you afresh; sign out at the identity provider and log in again' })
     }
-    const record: SessionRecord = {
-      v: 1,
-      iss: oidc.issuer,
-      sub: String(claims.sub),
-      ...(typeof claims.sid === 'string' && { sid: claims.sid }),
-      claims: Object.fromEntries(Object.entries(claims).filter(([name]) => !PROTOCOL_CLAIMS.has(name))),
-      ...(tokens.id_token !== undefined && { id_token: tokens.id_token }),
-      ...(tokens.refresh_token !== undefined && { refresh_token: tokens.refresh_token }),
-      tokens: { '': storedAccessToken(tokens) },
-      created_at: nowSeconds,
-      // The IdP session started at auth_time (it may predate this login through SSO), and
-      // ends at the latest when the IdP says (`session_expiry`, IPSIE SL1).
-      absolute_expires_at: capAbsoluteDeadline(authTime + config.session.absoluteSeconds, claims),
-      refreshed_at: nowSeconds,
-      ...(login.dpop !== undefined && { dpop_key: login.dpop }),
-    }
+    const record = newSessionRecord({ issuer: oidc.issuer, tokens, authTime, absoluteSeconds: config.session.absoluteSeconds, nowSeconds, dpopKey: login.dpop })
 
     if (record.absolute_expires_at <= nowSeconds) {
       request.log.warn({ event: 'login.failed', kind: 'session_expiry_passed' }, 'the ID token declares a session_expiry already passed')
