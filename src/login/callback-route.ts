@@ -2,10 +2,9 @@ import type { FastifyInstance } from 'fastify'
 import { BffError } from '../errors.ts'
 import { OidcError } from '../oidc/client.ts'
 import { bffErrorForOidcFailure } from '../oidc/failures.ts'
-import { loadRequestSession, setSessionCookie } from '../plugins/session.ts'
 import { newSessionRecord } from '../tokens/session-record.ts'
 import { loginErrorHandler } from './error-page.ts'
-import { startLogin } from './login-route.ts'
+import { startLogin, type LoginDependencies } from './login-route.ts'
 import { finishLoginAttempt } from './transaction.ts'
 
 /**
@@ -14,11 +13,11 @@ import { finishLoginAttempt } from './transaction.ts'
  * is redeemed (PKCE verifier, nonce and ID-token signature checked) and a brand-new session
  * is created, never reusing an earlier id.
  */
-export function registerCallbackRoute (app: FastifyInstance): void {
+export function registerCallbackRoute (app: FastifyInstance, deps: LoginDependencies): void {
   // A failure sends a navigating browser to the SPA's login error page (loginErrorHandler).
-  app.get<{ Querystring: Record<string, unknown> }>('/bff/callback', { errorHandler: loginErrorHandler }, async (request, reply) => {
-    const { oidc, keyring, config, store } = app.bff
-    const nowSeconds = Math.floor(Date.now() / 1000)
+  app.get<{ Querystring: Record<string, unknown> }>('/bff/callback', { errorHandler: loginErrorHandler(deps.config.login.errorPath) }, async (request, reply) => {
+    const { oidc, keyring, config, store, sessions } = deps
+    const nowSeconds = Math.floor(deps.now() / 1000)
     const login = await finishLoginAttempt(request, reply, { keyring, store, nowSeconds })
 
     // An answer without a code (and without an OAuth error) is a malformed callback, not an IdP failure.
@@ -44,7 +43,7 @@ export function registerCallbackRoute (app: FastifyInstance): void {
       // prompt=login; if the IdP still answers with the old authentication, say so (no loop).
       if (login.reauthenticate !== true) {
         request.log.info({ event: 'login.reauthenticate' }, 'the IdP session is older than the absolute lifetime: asking for a fresh authentication')
-        return startLogin(request, reply, { returnTo: login.returnTo, ...(login.parameters !== undefined && { parameters: login.parameters }), ...(login.previousSession !== undefined && { previousSession: login.previousSession }), reauthenticate: true })
+        return startLogin(deps, request, reply, { returnTo: login.returnTo, ...(login.parameters !== undefined && { parameters: login.parameters }), ...(login.previousSession !== undefined && { previousSession: login.previousSession }), reauthenticate: true })
       }
       request.log.warn({ event: 'login.failed', kind: 'stale_authentication' }, 'the IdP did not authenticate afresh')
       throw new BffError('BFF_ERR_LOGIN_FAILED', { message: 'The identity provider did not authenticate you afresh; sign out at the identity provider and log in again' })
@@ -59,12 +58,12 @@ export function registerCallbackRoute (app: FastifyInstance): void {
     // A login always gets a new session; one the browser may already hold is ended: the one
     // whose cookie came with this request (rare: the Strict cookie stays home on the IdP's
     // cross-site redirect) and the one it sent to /bff/login, remembered in the login state.
-    const previous = [await loadRequestSession(request, { slide: false }), login.previousSession !== undefined ? await store.load(login.previousSession, { slide: false }) : undefined]
+    const previous = [await sessions.load(request, { slide: false }), login.previousSession !== undefined ? await store.load(login.previousSession, { slide: false }) : undefined]
     for (const session of previous) if (session !== undefined) await store.delete(session.handle, 'replaced')
     if (previous.some((session) => session !== undefined)) request.log.info({ event: 'login.replaced_session' }, 'a new login ended the session this browser had')
 
     const { cookieValue } = await store.create(record)
-    setSessionCookie(reply, cookieValue, record.absolute_expires_at - nowSeconds)
+    sessions.setCookie(reply, cookieValue, record.absolute_expires_at - nowSeconds)
     request.log.info({ event: 'login.succeeded', refreshToken: tokens.refresh_token !== undefined }, 'login succeeded')
     return reply.redirect(login.returnTo, 302)
   })

@@ -1,7 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/types.ts'
+import type { RequestSessions } from '../http/request-session.ts'
+import type { OidcClient } from '../oidc/client.ts'
+import type { Keyring } from '../session/keyring.ts'
+import type { SessionStore } from '../session/types.ts'
 import { BffError } from '../errors.ts'
-import { createDpopKey } from '../oidc/dpop.ts'
+import { createDpopKey } from '../dpop.ts'
 import { bffErrorForOidcFailure } from '../oidc/failures.ts'
 import { TICKET_LENGTH } from '../session/ticket.ts'
 import { loginErrorHandler } from './error-page.ts'
@@ -16,9 +20,20 @@ const MAX_RETURN_TO_LENGTH = MAX_LOGIN_COOKIE_LENGTH
  * `GET /bff/login?returnTo=/path`: starts the authorization code flow with PKCE (S256),
  * state and nonce, kept in an encrypted login-state cookie bound to this browser.
  */
-export function registerLoginRoute (app: FastifyInstance): void {
-  app.get<{ Querystring: Record<string, unknown> }>('/bff/login', { errorHandler: loginErrorHandler }, async (request, reply) => {
-    const { config } = app.bff
+/** What `/bff/login` and `/bff/callback` work with, handed in by app.ts. */
+export interface LoginDependencies {
+  readonly config: Pick<Config, 'publicUrl' | 'session' | 'login' | 'oidc' | 'routes'>
+  readonly oidc: OidcClient
+  readonly keyring: Keyring
+  readonly store: SessionStore
+  readonly sessions: RequestSessions
+  /** Epoch milliseconds. */
+  readonly now: () => number
+}
+
+export function registerLoginRoute (app: FastifyInstance, deps: LoginDependencies): void {
+  app.get<{ Querystring: Record<string, unknown> }>('/bff/login', { errorHandler: loginErrorHandler(deps.config.login.errorPath) }, async (request, reply) => {
+    const { config } = deps
     const raw = request.query.returnTo
     if (typeof raw === 'string' && raw.length > MAX_RETURN_TO_LENGTH) throw new BffError('BFF_ERR_LOGIN_RETURN_TO_TOO_LONG')
     // Login options (prompt, login_hint, organization ...): allowlisted and checked; others dropped.
@@ -29,7 +44,7 @@ export function registerLoginRoute (app: FastifyInstance): void {
     // not on the IdP's redirect to the callback: remember it, so the callback can end that session.
     const current = request.cookies[config.session.cookieName]
     const previousSession = current !== undefined && current.length === TICKET_LENGTH ? current : undefined
-    return startLogin(request, reply, {
+    return startLogin(deps, request, reply, {
       returnTo: safeReturnTo(raw, config.publicUrl),
       ...(Object.keys(options.parameters).length > 0 && { parameters: options.parameters }),
       ...(previousSession !== undefined && { previousSession }),
@@ -44,12 +59,13 @@ export function registerLoginRoute (app: FastifyInstance): void {
  * `prompt=login` (the callback's one retry when the IdP ignored `max_age`).
  */
 export async function startLogin (
+  deps: LoginDependencies,
   request: FastifyRequest,
   reply: FastifyReply,
   attempt: { returnTo: string; parameters?: Readonly<Record<string, string>>; previousSession?: string; reauthenticate?: true },
 ): Promise<FastifyReply> {
-  const { oidc, keyring, config } = request.server.bff
-  const nowSeconds = Math.floor(Date.now() / 1000)
+  const { oidc, keyring, config } = deps
+  const nowSeconds = Math.floor(deps.now() / 1000)
   const checks = oidc.createLoginChecks()
   // The session's DPoP key is made now: with global DPoP the code is bound to it (`dpop_jkt`).
   const dpop = usesDpop(config) ? await createDpopKey() : undefined
@@ -73,11 +89,11 @@ export async function startLogin (
     throw bffErrorForOidcFailure(err, 'authorization')
   }
   request.log.info({ event: 'login.started', reauthenticate: attempt.reauthenticate === true }, 'login started')
-  beginLoginAttempt(request, reply, keyring, state, cookie, Math.floor(Date.now() / 1000))
+  beginLoginAttempt(request, reply, keyring, state, cookie, Math.floor(deps.now() / 1000))
   return reply.redirect(url.href, 302)
 }
 
 /** Whether sessions need a DPoP key: DPoP for everything, or for at least one route. */
-function usesDpop (config: Config): boolean {
+function usesDpop (config: LoginDependencies['config']): boolean {
   return config.oidc.dpop || config.routes.some((route) => route.dpop)
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { BffError, type ErrorCode } from '../errors.ts'
-import type { LoginOutcome } from '../metrics.ts'
+import type { GatewayMetrics, LoginOutcome } from '../metrics.ts'
 
 const CALLBACK = '/bff/callback'
 
@@ -18,9 +18,9 @@ const OUTCOME_BY_ERROR: Partial<Record<ErrorCode, LoginOutcome>> = {
  * the IdP, whose own callback is counted) and a request the rate limits refused before the
  * route ran (`bff_rate_limited_total` counts those).
  */
-export function registerLoginMetrics (app: FastifyInstance): void {
+export function registerLoginMetrics (app: FastifyInstance, deps: { readonly cookieName: string; readonly metrics: Pick<GatewayMetrics, 'login'> }): void {
   const failures = new WeakMap<object, LoginOutcome>()
-  const sessionCookie = `${app.bff.config.session.cookieName}=`
+  const sessionCookie = `${deps.cookieName}=`
   const setsSession = (cookies: ReturnType<FastifyReply['getHeader']>): boolean =>
     (Array.isArray(cookies) ? cookies : [String(cookies ?? '')]).some((cookie) => cookie.startsWith(sessionCookie) && !cookie.startsWith(`${sessionCookie};`))
   app.addHook('onError', (request, _reply, err, done) => {
@@ -30,9 +30,9 @@ export function registerLoginMetrics (app: FastifyInstance): void {
   app.addHook('onResponse', (request, reply, done) => {
     if (request.routeOptions.url === CALLBACK && reply.statusCode !== 429) {
       const failure = failures.get(request)
-      if (failure !== undefined) app.bff.metrics.login(failure)
-      else if (reply.statusCode >= 400) app.bff.metrics.login('error')
-      else if (setsSession(reply.getHeader('set-cookie'))) app.bff.metrics.login('success')
+      if (failure !== undefined) deps.metrics.login(failure)
+      else if (reply.statusCode >= 400) deps.metrics.login('error')
+      else if (setsSession(reply.getHeader('set-cookie'))) deps.metrics.login('success')
     }
     done()
   })

@@ -1,10 +1,11 @@
 import type { SerializeOptions } from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { BffError } from '../errors.ts'
-import { constantTimeEqual, open, seal, sha256 } from '../session/crypto.ts'
+import { constantTimeEqual, open, seal, sha256 } from '../crypto.ts'
 import { expiredCookieOptions } from '../session/cookie.ts'
 import type { Keyring } from '../session/keyring.ts'
-import type { DpopKey, SessionStore } from '../session/types.ts'
+import type { DpopKey } from '../dpop.ts'
+import type { SessionStore } from '../session/types.ts'
 
 /**
  * The login transaction: one login attempt from `/bff/login` to `/bff/callback`.

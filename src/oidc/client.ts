@@ -6,7 +6,7 @@ import type { OidcConfig } from '../config/types.ts'
 import type { Tracer } from '@opentelemetry/api'
 import { describeNetworkCause } from '../net-error.ts'
 import { inSpan } from '../span.ts'
-import { importDpopKey, type DpopKey } from './dpop.ts'
+import { importDpopKey, type DpopKey } from '../dpop.ts'
 import { createDpopNonceCache } from './dpop-nonces.ts'
 
 /** Tokens from one token-endpoint answer. Times are epoch seconds. */

@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { createDpopProof } from '../oidc/dpop.ts'
-import type { DpopKey } from '../oidc/dpop.ts'
+import { createDpopProof, type DpopKey } from '../dpop.ts'
 import type { StoredAccessToken } from '../session/types.ts'
 import { isDpopToken } from './upstream-headers.ts'
 

@@ -5,9 +5,9 @@ import { Readable } from 'node:stream'
 import type { Config, RouteConfig } from '../config/types.ts'
 import { BffError } from '../errors.ts'
 import type { GatewayMetrics } from '../metrics.ts'
-import { guardCsrf } from '../plugins/csrf.ts'
-import { sendError } from '../plugins/error-handler.ts'
-import { clearSessionCookie, findRequestSession, missingSessionError } from '../plugins/session.ts'
+import { guardCsrf } from '../http/csrf.ts'
+import { sendError } from '../http/error-handler.ts'
+import type { RequestSessions } from '../http/request-session.ts'
 import { isLoginStateCookie } from '../login/transaction.ts'
 import type { LoadedSession, SessionStore, StoredAccessToken } from '../session/types.ts'
 import { tokenKeyFor } from '../tokens/refresh-policy.ts'
@@ -37,6 +37,7 @@ export interface ProxyDependencies {
   readonly store: SessionStore
   readonly tokens: TokenManager
   readonly metrics: Pick<GatewayMetrics, 'upstreamResponse'>
+  readonly sessions: RequestSessions
 }
 
 /** What the pre-handler learned, kept for the header rewrite and a possible replay. */
@@ -140,16 +141,16 @@ async function checkRequest (proxyRoute: ProxyRoute, request: FastifyRequest, re
   const upgrade = route.websocket && isWebSocketUpgrade(request)
   // A WebSocket handshake cannot carry the CSRF header: its Origin must be ours instead.
   if (upgrade) guardWebSocketOrigin(request, proxyRoute.publicUrl)
-  else guardCsrf(request, route.csrf)
+  else guardCsrf(request, proxyRoute.publicUrl, route.csrf)
   if (route.token === 'none') return
-  const session = await findRequestSession(request, { slide: true })
+  const session = await deps.sessions.find(request, { slide: true })
   if ('missing' in session) {
     if (route.token === 'optional') return
-    throw missingSessionError(request, reply, session)
+    throw deps.sessions.missingError(request, reply, session)
   }
   const result = await deps.tokens.getAccessToken(session, proxyRoute.tokenRequest)
   if (result.kind === 'error') {
-    if (result.sessionEnded) clearSessionCookie(reply)
+    if (result.sessionEnded) deps.sessions.clearCookie(reply)
     throw result.error
   }
   request.proxyState = { session, token: result.token, dpopProof: null }
@@ -230,7 +231,7 @@ async function replay (proxyRoute: ProxyRoute, request: FastifyRequest, reply: F
   if (state.replayReason === 'invalid_token') {
     const result = await proxyRoute.deps.tokens.getAccessToken(state.session, { ...proxyRoute.tokenRequest, rejectedToken: state.token.access_token })
     if (result.kind === 'error') {
-      if (result.sessionEnded) clearSessionCookie(reply)
+      if (result.sessionEnded) proxyRoute.deps.sessions.clearCookie(reply)
       request.log.info({ event: 'proxy.replay_failed', code: result.error.code }, 'no new token after the upstream refused one')
       sendError(reply, result.error)
       return

@@ -1,5 +1,5 @@
 import type { SessionBackend } from './backend.ts'
-import { deriveKey, hmac, IV_BYTES, open, seal, TAG_BYTES } from './crypto.ts'
+import { deriveKey, hmac, IV_BYTES, open, seal, TAG_BYTES } from '../crypto.ts'
 import type { SessionEndReason } from './end-reason.ts'
 import type { KeyNames } from './keys.ts'
 import { RandomEvictionMap } from './bounded-map.ts'

@@ -1,16 +1,6 @@
 import type { KeyObject } from 'node:crypto'
+import type { DpopKey } from '../dpop.ts'
 import type { SessionEndReason } from './end-reason.ts'
-
-/**
- * DPoP (RFC 9449) key material of one session: an ES256 key pair kept as JWKs inside the
- * session record, which is encrypted at rest, so the private key never leaves bffgate.
- */
-export interface DpopKey {
-  readonly privateJwk: JsonWebKey
-  readonly publicJwk: JsonWebKey
-  /** JWK SHA-256 thumbprint of the public key: the `dpop_jkt` and the tokens' `cnf.jkt`. */
-  readonly jkt: string
-}
 
 /** An access token as stored, for one audience/scope key. Times are epoch seconds. */
 export interface StoredAccessToken {

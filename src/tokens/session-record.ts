@@ -1,4 +1,4 @@
-import type { DpopKey } from '../oidc/dpop.ts'
+import type { DpopKey } from '../dpop.ts'
 import type { TokenSet } from '../oidc/client.ts'
 import { capAbsoluteDeadline } from '../session/session-expiry.ts'
 import type { SessionRecord, StoredAccessToken } from '../session/types.ts'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { isSameOriginStream, nextCheckDelayMs, RECHECK_MAX_MS, RECHECK_MIN_MS, sessionEndedEvent, sessionExpiringEvent, silentEndReason } from '../../../src/gateway/session-events.ts'
+import { isSameOriginStream, nextCheckDelayMs, RECHECK_MAX_MS, RECHECK_MIN_MS, sessionEndedEvent, sessionExpiringEvent, silentEndReason } from '../../../src/session-events/messages.ts'
 
 const ORIGIN = 'https://app.example.com'
 

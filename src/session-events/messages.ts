@@ -7,7 +7,7 @@ import type { SessionEndReason } from '../session/end-reason.ts'
 
 /**
  * An `EventSource` cannot send the `x-csrf` header, so the stream relies on the browser's own
- * signals, as a route with `"csrf": "same-origin"` does (gateway/csrf.ts): `Sec-Fetch-Site`
+ * signals, as a route with `"csrf": "same-origin"` does (http/csrf-policy.ts): `Sec-Fetch-Site`
  * must say same-origin (not even same-site: only the app's own pages listen), or, from a
  * browser without Fetch Metadata, `Origin` must be bffgate's. A request with neither signal is
  * refused (fails closed). A present `Origin` must be bffgate's in any case. The

@@ -6,7 +6,7 @@ import {
   sessionExpiringEvent,
   silentEndReason,
   type StreamDeadlines,
-} from '../gateway/session-events.ts'
+} from './messages.ts'
 import type { SessionEndReason } from '../session/end-reason.ts'
 import type { LoadedSession, SessionStore } from '../session/types.ts'
 

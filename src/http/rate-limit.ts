@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config } from '../config/types.ts'
 import { BffError } from '../errors.ts'
 import { loginErrorLocation } from '../login/error-location.ts'
-import { isNavigation } from '../gateway/spa.ts'
+import { isNavigation } from '../spa/policy.ts'
 import { createRedisConnection } from '../session/redis-connection.ts'
 import { sendError } from './error-handler.ts'
 

@@ -1,9 +1,23 @@
 import { randomUUID } from 'node:crypto'
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
-import { sha256 } from '../session/crypto.ts'
-import type { DpopKey } from '../session/types.ts'
+import { sha256 } from './crypto.ts'
 
-export type { DpopKey }
+/**
+ * DPoP (RFC 9449) primitives: a session's key pair, its import for signing, and proofs. Used
+ * by the login (a key per session), the OpenID client (token requests bound to the key) and
+ * the proxy (a proof per upstream request, proxy/dpop.ts).
+ */
+
+/**
+ * DPoP key material of one session: an ES256 key pair kept as JWKs inside the session
+ * record, which is encrypted at rest, so the private key never leaves bffgate.
+ */
+export interface DpopKey {
+  readonly privateJwk: JsonWebKey
+  readonly publicJwk: JsonWebKey
+  /** JWK SHA-256 thumbprint of the public key: the `dpop_jkt` and the tokens' `cnf.jkt`. */
+  readonly jkt: string
+}
 
 export async function createDpopKey (): Promise<DpopKey> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })

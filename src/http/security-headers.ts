@@ -7,8 +7,8 @@ import type { FastifyInstance } from 'fastify'
  * leaking paths to other sites. `/bff/*` answers are never cached: they carry user data or
  * one-time redirects.
  */
-export function registerSecurityHeaders (app: FastifyInstance): void {
-  const https = app.bff.config.publicUrl.startsWith('https:')
+export function registerSecurityHeaders (app: FastifyInstance, options: { readonly publicUrl: string }): void {
+  const https = options.publicUrl.startsWith('https:')
   const defaults: Array<[string, string]> = [
     ['x-content-type-options', 'nosniff'],
     ['x-frame-options', 'DENY'],

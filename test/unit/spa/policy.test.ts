@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { hasFileExtension, isHashedAsset, isHistoryFallback, isNavigation, staticCacheControl } from '../../../src/gateway/spa.ts'
+import { hasFileExtension, isHashedAsset, isHistoryFallback, isNavigation, staticCacheControl } from '../../../src/spa/policy.ts'
 
 describe('issue 17 item 2: which requests get index.html, and how long files are cached', () => {
   test('a navigation is Sec-Fetch-Mode: navigate, or without Fetch Metadata an Accept asking for HTML', () => {

@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises'
 import { resolve, sep } from 'node:path'
 import { constants as zlib } from 'node:zlib'
 import { RESERVED_PREFIXES } from '../config/load.ts'
-import { isHistoryFallback, staticCacheControl } from '../gateway/spa.ts'
+import { isHistoryFallback, staticCacheControl } from './policy.ts'
 
 export interface SpaOptions {
   /** The folder of the built SPA. */

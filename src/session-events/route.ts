@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify'
-import { BffError } from '../../errors.ts'
-import { isSameOriginStream } from '../../gateway/session-events.ts'
-import { createSessionStreams } from '../../plugins/session-streams.ts'
-import { findRequestSession, missingSessionError } from '../../plugins/session.ts'
+import { BffError } from '../errors.ts'
+import { isSameOriginStream } from './messages.ts'
+import { createSessionStreams } from './streams.ts'
+import type { Config } from '../config/types.ts'
+import type { RequestSessions } from '../http/request-session.ts'
+import type { GatewayMetrics } from '../metrics.ts'
+import type { SessionStore } from '../session/types.ts'
 
 /**
  * `GET /bff/session-events` (`text/event-stream`): stays open while the session lives and
@@ -12,21 +15,26 @@ import { findRequestSession, missingSessionError } from '../../plugins/session.t
  * (`session-expiring`). Same-origin pages only; the cookie authenticates; never a token; it
  * does not slide the session (an open tab must not keep it alive).
  */
-export function registerSessionEventsRoute (app: FastifyInstance): void {
-  const { metrics } = app.bff
-  const streams = createSessionStreams(app.bff.store, app.bff.config.sessionEvents, app.log, metrics.sessionEvent)
+export function registerSessionEventsRoute (app: FastifyInstance, deps: {
+  readonly config: Pick<Config, 'publicUrl' | 'sessionEvents'>
+  readonly store: SessionStore
+  readonly metrics: Pick<GatewayMetrics, 'sessionEvent' | 'countSessionStreams'>
+  readonly sessions: RequestSessions
+}): void {
+  const { metrics } = deps
+  const streams = createSessionStreams(deps.store, deps.config.sessionEvents, app.log, metrics.sessionEvent)
   metrics.countSessionStreams(() => streams.size())
   // Before the server stops accepting: open streams would hold close() until they end.
   app.addHook('preClose', async () => { streams.close() })
 
   // No HEAD twin: a HEAD request would hold a stream open with no body to carry it.
   app.get('/bff/session-events', { exposeHeadRoute: false }, async (request, reply) => {
-    if (!isSameOriginStream(request.headers, app.bff.config.publicUrl)) {
+    if (!isSameOriginStream(request.headers, deps.config.publicUrl)) {
       request.log.warn({ event: 'csrf.rejected', reason: 'session_events_origin' }, 'session-events stream from another origin refused')
       throw new BffError('BFF_ERR_CSRF_ORIGIN_MISMATCH')
     }
-    const session = await findRequestSession(request, { slide: false })
-    if ('missing' in session) throw missingSessionError(request, reply, session)
+    const session = await deps.sessions.find(request, { slide: false })
+    if ('missing' in session) throw deps.sessions.missingError(request, reply, session)
     const refusal = streams.refusal(session)
     if (refusal === 'disabled') throw new BffError('BFF_ERR_NOT_FOUND')
     if (refusal === 'too_many') {

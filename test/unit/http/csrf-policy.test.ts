@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { checkCsrf, checkRouteCsrf } from '../../../src/gateway/csrf.ts'
+import { checkCsrf, checkRouteCsrf } from '../../../src/http/csrf-policy.ts'
 
 const origin = 'https://app.example.com'
 
