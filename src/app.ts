@@ -117,7 +117,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const now = options.now ?? Date.now
   const keyring = createKeyring(config.session.secrets)
   const metrics = createMetrics()
-  const configuredStore = options.store ?? createConfiguredStore(config, keyring, { observe: metrics.storeOperation, log: app.log })
+  const configuredStore = options.store ?? createConfiguredStore(config, keyring, { observe: metrics.storeOperation, log: app.log, now })
   const { tracing } = options
   const store: SessionStore = tracing === undefined
     ? configuredStore
@@ -130,7 +130,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
 
   let oidc: OidcClient
   try {
-    oidc = await createOidcClient(config.oidc, { observe: metrics.idpRequest, ...(tracing !== undefined && { tracer: tracing.tracer }) })
+    oidc = await createOidcClient(config.oidc, { observe: metrics.idpRequest, now, ...(tracing !== undefined && { tracer: tracing.tracer }) })
   } catch (err) {
     await app.close()
     throw err
@@ -180,7 +180,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   registerCallbackRoute(app, login)
   registerUserRoute(app, { sessions, now })
   registerLogoutRoute(app, { config, oidc, sessions, ending })
-  registerSessionEventsRoute(app, { config, store, metrics, sessions })
+  registerSessionEventsRoute(app, { config, store, metrics, sessions, now })
   if (config.backchannelLogout) {
     if (oidc.jwksUri === undefined) throw new Error('BFF_BACKCHANNEL_LOGOUT is on but the IdP publishes no jwks_uri')
     const verify = createLogoutTokenVerifier({
@@ -189,6 +189,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       jwksUri: oidc.jwksUri,
       ...(oidc.signingAlgorithms !== undefined && { algorithms: oidc.signingAlgorithms }),
       fetch: observedIdpFetch(metrics.idpRequest, () => 'jwks', tracing?.tracer),
+      now,
     })
     registerBackchannelLogoutRoute(app, { verify, store, ending, metrics })
   }

@@ -1,7 +1,7 @@
 import type { RouteCsrfPolicy } from '../config/types.ts'
 
 /**
- * CSRF defence for proxied and state-changing calls (design §3): the request must carry
+ * CSRF defence for proxied and state-changing calls (docs/security.md): the request must carry
  * `x-csrf: 1` (a custom header forces a CORS preflight cross-site, which bffgate never
  * grants), and a present `Origin` must be ours and a present `Sec-Fetch-Site` must say
  * same-origin or same-site.

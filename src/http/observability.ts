@@ -20,7 +20,7 @@ const ID_PREFIX = randomBytes(9).toString('base64url')
 let lastId = 0
 
 /** A fresh request id: `<process prefix>-<counter in base 36>`. */
-export function newRequestId (): string {
+function newRequestId (): string {
   lastId = lastId === Number.MAX_SAFE_INTEGER ? 1 : lastId + 1
   return `${ID_PREFIX}-${lastId.toString(36)}`
 }

@@ -4,9 +4,9 @@
  */
 
 /** The query parameter that carries bffgate's error code (`login_failed`, `login_state_invalid` ...). */
-export const LOGIN_ERROR_PARAMETER = 'login_error'
+const LOGIN_ERROR_PARAMETER = 'login_error'
 /** The query parameter that carries the IdP's OAuth error code, when it is a registered one. */
-export const LOGIN_ERROR_REASON_PARAMETER = 'login_error_reason'
+const LOGIN_ERROR_REASON_PARAMETER = 'login_error_reason'
 
 /**
  * OAuth 2.0 and OpenID Connect error codes of an authorization response (RFC 6749 §4.1.2.1,

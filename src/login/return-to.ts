@@ -30,7 +30,7 @@ export function safeReturnTo (value: unknown, publicOrigin: string): string {
  * True when `path` is a path-absolute reference (`/x`, never `//x` or `/\x`) that stays on
  * `origin` wherever it is resolved from on that origin: what a `Location` may safely carry.
  */
-export function isOriginRelativePath (path: string, origin: string): boolean {
+function isOriginRelativePath (path: string, origin: string): boolean {
   if (!path.startsWith('/') || path[1] === '/' || path[1] === '\\') return false
   try {
     return new URL(path, `${origin}/bff/callback`).origin === origin

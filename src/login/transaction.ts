@@ -83,13 +83,13 @@ const LOGIN_STATE_COOKIE_PREFIX = '__Host-bff-login-'
 /** Lifetime of a login attempt, in seconds. */
 export const LOGIN_STATE_TTL_SECONDS = 600
 /** Login attempts a browser may have pending at once (tabs logging in together); older ones are dropped. */
-export const MAX_PENDING_LOGINS = 4
+const MAX_PENDING_LOGINS = 4
 
 /**
  * Each login attempt has a cookie of its own, named after its `state`, so that several tabs
  * logging in at once (say, after a session ended) never overwrite each other's attempt.
  */
-export function loginStateCookieName (state: string): string {
+function loginStateCookieName (state: string): string {
   return `${LOGIN_STATE_COOKIE_PREFIX}${sha256(state).subarray(0, 9).toString('base64url')}`
 }
 
@@ -97,7 +97,7 @@ export function isLoginStateCookie (name: string): boolean {
   return name.startsWith(LOGIN_STATE_COOKIE_PREFIX)
 }
 
-export function loginStateCookieOptions (): SerializeOptions {
+function loginStateCookieOptions (): SerializeOptions {
   return { httpOnly: true, secure: true, sameSite: 'lax', path: '/', maxAge: LOGIN_STATE_TTL_SECONDS }
 }
 

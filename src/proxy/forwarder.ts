@@ -8,7 +8,7 @@ import { responseHeadersOf } from './upstream-headers.ts'
  * Responses whose declared length is at most this many bytes are collected and sent as one
  * buffer (one write, no stream per request, and a failure midway is still a clean 502);
  * longer or unsized ones (downloads, server-sent events) stream with backpressure, without
- * copies. At 64 KiB the copies and the garbage they make cost more than the stream saves.
+ * copies. The bound is measured (bench/README.md, "Figures behind the code").
  */
 export const BUFFERED_RESPONSE_MAX_BYTES = 16 * 1024
 
@@ -54,8 +54,7 @@ export interface Forwarder {
  * The proxy's hop to the upstreams, on undici's dispatcher API: one keep-alive pool per
  * upstream origin, no per-request URL parsing, and small answers relayed as one buffer.
  * It replaces @fastify/reply-from under @fastify/http-proxy (which still routes, validates
- * paths and proxies WebSockets): measured on one core, reply-from's hop cost ~100–130 µs
- * of CPU per request and this one ~50–65 µs (bench/README.md).
+ * paths and proxies WebSockets), at about half reply-from's CPU per request (bench/README.md).
  */
 export function createForwarder (options: ForwarderOptions): Forwarder {
   const pools = new Map<string, Pool>()

@@ -22,7 +22,7 @@ export function isSameOriginStream (headers: Readonly<Record<string, string | st
 }
 
 /** One server-sent event: `event: <name>` and one line of JSON (never a token). */
-export function formatEvent (name: 'session-ended' | 'session-expiring', data: object): string {
+function formatEvent (name: 'session-ended' | 'session-expiring', data: object): string {
   return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`
 }
 

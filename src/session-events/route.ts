@@ -20,9 +20,11 @@ export function registerSessionEventsRoute (app: FastifyInstance, deps: {
   readonly store: SessionStore
   readonly metrics: Pick<GatewayMetrics, 'sessionEvent' | 'countSessionStreams'>
   readonly sessions: RequestSessions
+  /** Epoch milliseconds. */
+  readonly now: () => number
 }): void {
   const { metrics } = deps
-  const streams = createSessionStreams(deps.store, deps.config.sessionEvents, app.log, metrics.sessionEvent)
+  const streams = createSessionStreams(deps.store, deps.config.sessionEvents, app.log, metrics.sessionEvent, deps.now)
   metrics.countSessionStreams(() => streams.size())
   // Before the server stops accepting: open streams would hold close() until they end.
   app.addHook('preClose', async () => { streams.close() })

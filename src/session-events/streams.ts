@@ -40,7 +40,7 @@ export type SessionStreamObserver = (event: 'session-ended' | 'session-expiring'
  * stream's own timer at the deadline it knows, re-checked against the store. Reads never
  * slide the session and never exchange a token: an open page must not keep a session alive.
  */
-export function createSessionStreams (store: SessionStore, config: SessionEventsConfig, log: SessionStreamsLog, observe: SessionStreamObserver = () => {}) {
+export function createSessionStreams (store: SessionStore, config: SessionEventsConfig, log: SessionStreamsLog, observe: SessionStreamObserver = () => {}, clock: () => number = Date.now) {
   const bySession = new Map<string, Set<Stream>>()
   let count = 0
   /** Whether the last re-read failed: an outage is logged once, not once per stream. */
@@ -83,7 +83,7 @@ export function createSessionStreams (store: SessionStore, config: SessionEvents
 
   /** Sends the warning when it is due, then waits for the next deadline. */
   const plan = (stream: Stream): void => {
-    const now = Date.now()
+    const now = clock()
     const { warnAtMs } = stream.deadlines
     if (warnAtMs !== undefined && warnAtMs <= now) {
       stream.res.write(sessionExpiringEvent(stream.session.record.absolute_expires_at, now))
@@ -98,12 +98,12 @@ export function createSessionStreams (store: SessionStore, config: SessionEvents
     store.reload(stream.session.handle).then((current) => {
       storeDown = false
       if (stream.done) return
-      if (current === undefined) return end(stream, silentEndReason(stream.deadlines, Date.now()))
+      if (current === undefined) return end(stream, silentEndReason(stream.deadlines, clock()))
       const warned = stream.deadlines.warnAtMs === undefined && config.warningSeconds > 0
       // The IdP may have lowered the absolute end since (session_expiry in a refreshed ID token).
       const lowered = current.record.absolute_expires_at < stream.session.record.absolute_expires_at
       stream.session = current
-      stream.deadlines = deadlinesOf(current, Date.now(), warned && !lowered)
+      stream.deadlines = deadlinesOf(current, clock(), warned && !lowered)
       plan(stream)
     }, (err: unknown) => {
       if (stream.done) return
@@ -137,7 +137,7 @@ export function createSessionStreams (store: SessionStore, config: SessionEvents
      */
     open (session: LoadedSession, res: ServerResponse): void {
       const key = session.handle.storageKey
-      const stream: Stream = { key, session, res, deadlines: deadlinesOf(session, Date.now(), false), done: false }
+      const stream: Stream = { key, session, res, deadlines: deadlinesOf(session, clock(), false), done: false }
       const set = bySession.get(key) ?? new Set<Stream>()
       set.add(stream)
       bySession.set(key, set)

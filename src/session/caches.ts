@@ -68,7 +68,7 @@ export function createOpenedRecords (now: () => number) {
   const opened = new WeakMap<SessionHandle, OpenedRecord>()
   const fingerprintOf = (sealed: Buffer): Buffer => {
     // Not from Buffer's shared pool: a long-lived 28-byte slice would keep a whole 8 KiB slab
-    // (mostly garbage) alive per cached record, ~80 MiB for 10,000 sessions.
+    // (mostly garbage) alive per cached record.
     const fingerprint = Buffer.allocUnsafeSlow(IV_BYTES + TAG_BYTES)
     sealed.copy(fingerprint, 0, 0, IV_BYTES)
     sealed.copy(fingerprint, IV_BYTES, sealed.length - TAG_BYTES)

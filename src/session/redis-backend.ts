@@ -52,6 +52,8 @@ export interface RedisBackendOptions {
   readonly removedChannel: string
   /** Told the duration and outcome of every backend operation (metrics). */
   readonly observe?: StoreOperationObserver
+  /** The clock, epoch milliseconds (deadlines written into session values); `Date.now` by default. */
+  readonly now?: () => number
 }
 
 /**
@@ -82,6 +84,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
   }
   const scripted = redis as unknown as ScriptedRedis
   const observe = options.observe
+  const now = options.now ?? Date.now
   const wrap = async <T>(operation: string, run: () => Promise<T>): Promise<T> => {
     const started = performance.now()
     try {
@@ -115,7 +118,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
   const entryOf = (value: Buffer | null): SessionEntry | undefined => {
     const parts = value === null ? undefined : decodeSessionValue(value)
     if (parts === undefined) return undefined
-    const ttlMs = parts.deadlineMs - Date.now()
+    const ttlMs = parts.deadlineMs - now()
     return ttlMs > 0 ? { sealed: parts.sealed, ttlMs } : undefined
   }
   const readOne = async (key: string): Promise<SessionEntry | undefined> => entryOf(await redis.getBuffer(key))
@@ -129,7 +132,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     read: (key) => cluster ? wrap('read', () => readOne(key)) : readBatched(key),
 
     write: (key, sealed, indexKeys, ttlMs, fingerprint) => wrap('write', async () => {
-      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
+      const value = encodeSessionValue({ deadlineMs: now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
       if (cluster) {
         // Indexes first: a crash before the record leaves only a stale index entry.
         await each(indexKeys, (target, index) => exec((target as RedisConnection).multi().hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')))
@@ -145,7 +148,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     }),
 
     writeFenced: (key, sealed, indexKeys, ttlMs, fence, fingerprint) => wrap('writeFenced', async () => {
-      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
+      const value = encodeSessionValue({ deadlineMs: now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
       // Indexes first, as everywhere: raising an index's lifetime is harmless if the fence fails.
       if (cluster) {
         await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
@@ -159,7 +162,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     }),
 
     writeIfFingerprint: (key, sealed, indexKeys, ttlMs, expected, fingerprint) => wrap('writeIfFingerprint', async () => {
-      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, fingerprint })
+      const value = encodeSessionValue({ deadlineMs: now() + ttlMs, indexKeys, sealed, fingerprint })
       if (cluster) {
         await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
         return (await scripted.bffWriteIfFingerprint(key, fingerprintEntry(expected), value, ttlMs)) === 1
@@ -181,14 +184,14 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       if (cluster) {
         // Indexes first, so they never lapse before the record they lead to.
         await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
-        await scripted.bffSlide(key, ttlMs, deadlineBytes(Date.now() + ttlMs))
+        await scripted.bffSlide(key, ttlMs, deadlineBytes(now() + ttlMs))
         return
       }
       // One round trip, in order: the indexes' lifetimes first, then the record's.
       const pipeline = redis.pipeline()
       for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
       const scriptedPipeline = pipeline as unknown as ScriptedRedis
-      scriptedPipeline.bffSlide(key, ttlMs, deadlineBytes(Date.now() + ttlMs))
+      scriptedPipeline.bffSlide(key, ttlMs, deadlineBytes(now() + ttlMs))
       await exec(pipeline)
     }),
 

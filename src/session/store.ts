@@ -26,7 +26,7 @@ const NOT_OURS: MissingSession = Object.freeze({ missing: 'not_ours' })
 const ENDED: MissingSession = Object.freeze({ missing: 'ended' })
 
 /**
- * The session store of design §4 over any {@link SessionBackend}: the key is an HMAC of the
+ * The session store over any {@link SessionBackend}: the key is an HMAC of the
  * ticket's id under a server secret, the record is sealed with a key derived from the
  * ticket's own secret (a dump of the store alone yields no token), and the record lives until
  * the earlier of its idle and absolute deadlines.

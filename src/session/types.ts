@@ -69,7 +69,7 @@ export interface SessionLock {
   readonly token: string
 }
 
-/** The session store contract (design §4); Redis and memory both implement it. */
+/** The session store contract; Redis and memory both implement it (test/contracts/session-store.contract.ts). */
 export interface SessionStore {
   /** Writes a new session under a fresh ticket, with its sid/sub indexes; returns the cookie value. */
   create (record: SessionRecord): Promise<{ cookieValue: string; handle: SessionHandle }>

@@ -4,12 +4,12 @@
  */
 
 /**
- * A session's Redis value, one string (a hash of three fields cost ~240 bytes more per
- * session, and a read needed HMGET rather than GET):
+ * A session's Redis value, one string (smaller and cheaper to read than a hash of three
+ * fields: bench/README.md, "Figures behind the code"):
  * layout version (1) | deadline, epoch ms (6, big-endian) | index count (1) |
  * each index key as length (1) and UTF-8 bytes | the sealed record.
  * The deadline is the one last set with the key's lifetime, so a read needs no PTTL beside
- * the GET (a second command cost a proxied request ~10 µs of CPU); the index keys let a
+ * the GET (a second command costs CPU on every proxied request); the index keys let a
  * session found through one index leave all of them without being decrypted.
  */
 export const LAYOUT_V1 = 1

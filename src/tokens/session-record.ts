@@ -31,7 +31,7 @@ export function newSessionRecord (login: {
     claims: Object.fromEntries(Object.entries(claims).filter(([name]) => !PROTOCOL_CLAIMS.has(name))),
     ...(tokens.id_token !== undefined && { id_token: tokens.id_token }),
     ...(tokens.refresh_token !== undefined && { refresh_token: tokens.refresh_token }),
-    tokens: { '': storedAccessToken(tokens) },
+    tokens: { '': storedAccessToken(tokens, nowSeconds) },
     created_at: nowSeconds,
     // The IdP session started at auth_time (it may predate this login through SSO), and
     // ends at the latest when the IdP says (`session_expiry`, IPSIE SL1).
@@ -42,7 +42,7 @@ export function newSessionRecord (login: {
 }
 
 /** The access token of an answer from the token endpoint, as a session stores it. */
-export function storedAccessToken (tokens: TokenSet, receivedAt = Math.floor(Date.now() / 1000)): StoredAccessToken {
+function storedAccessToken (tokens: TokenSet, receivedAt: number): StoredAccessToken {
   return {
     access_token: tokens.access_token,
     token_type: tokens.token_type,

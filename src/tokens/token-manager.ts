@@ -70,7 +70,7 @@ type Outcome =
   | { readonly kind: 'busy' }
 
 /**
- * The token manager of design §5. A refresh token is exchanged exactly once per need, however
+ * The token manager (docs/architecture.md: a refresh across replicas). A refresh token is exchanged exactly once per need, however
  * many requests race for it: requests of one session in this process share one exchange
  * (a shared promise), and replicas take turns through a Redis lock whose token fences the
  * write. The lock is a short lease renewed while its holder exchanges, so it covers the whole
