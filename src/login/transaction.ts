@@ -7,7 +7,7 @@ import type { Keyring } from '../session/keyring.ts'
 import type { DpopKey } from '../dpop.ts'
 import type { SessionStore } from '../session/types.ts'
 
-/**
+/*
  * The login transaction: one login attempt from `/bff/login` to `/bff/callback`.
  *
  * Starting ({@link beginLoginAttempt}): the pre-login state (state, nonce, PKCE verifier,
@@ -20,6 +20,8 @@ import type { SessionStore } from '../session/types.ts'
  * opened, its `state` compared in constant time with the callback's, and claimed once in the
  * store (a replayed callback is refused).
  */
+
+/** What a login attempt carries from `/bff/login` to `/bff/callback` (sealed in its cookie). */
 export interface LoginState {
   readonly state: string
   readonly nonce: string
