@@ -64,7 +64,8 @@ interface ProxyRoute {
   readonly tokenRequest: TokenRequest
   readonly target: UpstreamTarget
   readonly publicUrl: string
-  readonly cookieName: string
+  /** Whether a cookie name is one of bffgate's (an upstream may not set it). */
+  readonly isOurCookie: (name: string) => boolean
   readonly deps: ProxyDependencies
   readonly forwarder: Forwarder
   readonly dpop: UpstreamDpop
@@ -84,6 +85,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
   const forwarder = createForwarder({ headersTimeoutMs: deps.config.upstreamTimeoutSeconds * 1000 })
   app.addHook('onClose', async () => forwarder.close())
   const dpop = createUpstreamDpop()
+  const isOurCookie = (name: string): boolean => name === cookieName || isLoginStateCookie(name)
   // Only with a route that carries a session: the registry holds a Redis subscription and a
   // sweep timer, and closes WebSockets and long-lived answers when their session ends.
   const webSockets = routes.some((route) => route.token !== 'none') ? createWebSocketSessions(deps.store, { log: app.log }) : undefined
@@ -100,7 +102,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
       },
       target: { host: new URL(route.upstream).host, publicHost, publicProto: protocol.slice(0, -1) },
       publicUrl,
-      cookieName,
+      isOurCookie,
       deps,
       forwarder,
       dpop,
@@ -217,8 +219,7 @@ function onUpstreamAnswer (
   if (state !== null && !(Number(headers['content-length']) <= BUFFERED_RESPONSE_MAX_BYTES)) proxyRoute.webSockets!.track(state.session, closableAnswer(reply))
   // An upstream must not set bffgate's cookies; an answer fetched with the user's token is for
   // this user only (RFC 9111 §3.5).
-  const isOurs = (name: string): boolean => name === proxyRoute.cookieName || isLoginStateCookie(name)
-  return withoutCookies(state === null ? headers : privateForSharedCaches(headers), isOurs)
+  return withoutCookies(state === null ? headers : privateForSharedCaches(headers), proxyRoute.isOurCookie)
 }
 
 type ForwardHeaders = Parameters<ForwardHandlers['onHead']>[1]
