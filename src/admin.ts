@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import type { Gateway } from './app.ts'
-import { registerErrorHandler } from './plugins/error-handler.ts'
+import type { BffServices } from './app.ts'
+import { registerErrorHandler } from './http/error-handler.ts'
 import { registerHealthRoutes, registerMetricsRoute } from './routes/health.ts'
 
 /**
@@ -8,7 +8,7 @@ import { registerHealthRoutes, registerMetricsRoute } from './routes/health.ts'
  * A fastify instance of its own, so the browser-facing port never answers `/metrics` and
  * scrapes and probes are neither shed under load nor mixed into the request metrics.
  */
-export function buildAdminApp (gateway: Gateway, log: FastifyBaseLogger): FastifyInstance {
+export function buildAdminApp (services: BffServices, log: FastifyBaseLogger): FastifyInstance {
   const admin = Fastify({
     loggerInstance: log.child({ listener: 'admin' }),
     // A scrape every few seconds and a probe per kubelet period would drown the request log.
@@ -17,9 +17,9 @@ export function buildAdminApp (gateway: Gateway, log: FastifyBaseLogger): Fastif
     trustProxy: false,
     forceCloseConnections: true,
   })
-  admin.decorate('bff', gateway)
+  admin.decorate('bff', services)
   registerErrorHandler(admin)
-  registerHealthRoutes(admin)
-  registerMetricsRoute(admin)
+  registerHealthRoutes(admin, services)
+  registerMetricsRoute(admin, services)
   return admin
 }

@@ -9,21 +9,23 @@ import { createMetrics, type GatewayMetrics } from './metrics.ts'
 import { createOidcClient, observedIdpFetch, type OidcClient } from './oidc/client.ts'
 import { createLogoutTokenVerifier } from './oidc/logout-token.ts'
 import { BffError } from './errors.ts'
-import { registerErrorHandler, sendError } from './plugins/error-handler.ts'
-import { registerLoginMetrics } from './plugins/login-metrics.ts'
-import { registerObservability, requestIdFor } from './plugins/observability.ts'
-import { registerRateLimits } from './plugins/rate-limit.ts'
-import { registerSecurityHeaders } from './plugins/security-headers.ts'
-import { registerSpa } from './plugins/spa.ts'
+import { registerErrorHandler, sendError } from './http/error-handler.ts'
+import { registerLoginMetrics } from './login/metrics.ts'
+import { registerObservability, requestIdFor } from './http/observability.ts'
+import { registerRateLimits } from './http/rate-limit.ts'
+import { registerSecurityHeaders } from './http/security-headers.ts'
+import { registerSpa } from './spa/static.ts'
 import { registerBackchannelLogoutRoute } from './routes/bff/backchannel-logout.ts'
-import { registerCallbackRoute } from './routes/bff/callback.ts'
-import { registerLoginRoute } from './routes/bff/login.ts'
+import { registerCallbackRoute } from './login/callback-route.ts'
+import { registerLoginRoute } from './login/login-route.ts'
 import { registerLogoutRoute } from './routes/bff/logout.ts'
-import { registerSessionEventsRoute } from './routes/bff/session-events.ts'
+import { registerSessionEventsRoute } from './session-events/route.ts'
 import { registerUserRoute } from './routes/bff/user.ts'
 import { registerHealthRoutes } from './routes/health.ts'
-import { registerProxyRoutes } from './routes/proxy.ts'
+import { registerProxyRoutes } from './proxy/routes.ts'
 import { createConfiguredStore } from './session/create.ts'
+import { createRequestSessions } from './http/request-session.ts'
+import { createSessionEnding, type SessionEnding } from './session/ending.ts'
 import { createKeyring, type Keyring } from './session/keyring.ts'
 import type { SessionStore } from './session/types.ts'
 import { createTokenManager, type TokenManager } from './tokens/token-manager.ts'
@@ -31,18 +33,20 @@ import { inSpan, nameServerSpan } from './span.ts'
 import type { Tracing } from './tracing.ts'
 
 /** What the routes work with, decorated on the fastify instance as `bff`. */
-export interface Gateway {
+export interface BffServices {
   readonly config: Config
   readonly metrics: GatewayMetrics
   readonly keyring: Keyring
   readonly store: SessionStore
   readonly oidc: OidcClient
   readonly tokens: TokenManager
+  /** Where sessions end (logout, back-channel logout, refresh refused, expiry). */
+  readonly ending: SessionEnding
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    bff: Gateway
+    bff: BffServices
     /**
      * The admin listener's instance (`/metrics` and the probes, see `admin.ts`); not listening
      * until its owner calls `listen` on it; closed when the browser-facing app starts closing.
@@ -58,6 +62,8 @@ export interface BuildAppOptions {
   readonly logger?: FastifyServerOptions['logger']
   /** OpenTelemetry tracing (`startTracing`); absent means none, at no cost. */
   readonly tracing?: Tracing
+  /** The clock where time decides behaviour, epoch milliseconds (tests); `Date.now` by default. */
+  readonly now?: () => number
 }
 
 /**
@@ -108,27 +114,34 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
   for (const warning of config.warnings) app.log.warn({ event: 'config.warning' }, warning)
 
+  const now = options.now ?? Date.now
   const keyring = createKeyring(config.session.secrets)
   const metrics = createMetrics()
-  const configuredStore = options.store ?? createConfiguredStore(config, keyring, { observe: metrics.storeOperation, log: app.log })
+  const configuredStore = options.store ?? createConfiguredStore(config, keyring, { observe: metrics.storeOperation, log: app.log, now })
   const { tracing } = options
   const store: SessionStore = tracing === undefined
     ? configuredStore
-    : { ...configuredStore, load: (cookieValue, loadOptions) => inSpan(tracing.tracer, 'session.read', {}, () => configuredStore.load(cookieValue, loadOptions)) }
+    : {
+        ...configuredStore,
+        load: (cookieValue, loadOptions) => inSpan(tracing.tracer, 'session.read', {}, () => configuredStore.load(cookieValue, loadOptions)),
+        find: (cookieValue, loadOptions) => inSpan(tracing.tracer, 'session.read', {}, () => configuredStore.find(cookieValue, loadOptions)),
+      }
   app.addHook('onClose', async () => { await store.close() })
 
   let oidc: OidcClient
   try {
-    oidc = await createOidcClient(config.oidc, { observe: metrics.idpRequest, ...(tracing !== undefined && { tracer: tracing.tracer }) })
+    oidc = await createOidcClient(config.oidc, { observe: metrics.idpRequest, now, ...(tracing !== undefined && { tracer: tracing.tracer }) })
   } catch (err) {
     await app.close()
     throw err
   }
   const { session } = config
+  const ending = createSessionEnding({ store, events: metrics, log: app.log })
   const tokens = createTokenManager({
     store,
     oidc,
     events: metrics,
+    ending,
     policy: {
       skewSeconds: session.refreshSkewSeconds,
       idleSeconds: session.idleSeconds,
@@ -137,11 +150,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     },
     lockTtlMs: session.refreshLockSeconds * 1000,
     exchangeTimeoutMs: config.oidc.timeoutSeconds * 1000,
+    now,
     log: app.log,
   })
-  const gateway: Gateway = { config, metrics, keyring, store, oidc, tokens }
-  app.decorate('bff', gateway)
-  const admin = buildAdminApp(gateway, app.log)
+  const services: BffServices = { config, metrics, keyring, store, oidc, tokens, ending }
+  app.decorate('bff', services)
+  const admin = buildAdminApp(services, app.log)
   app.decorate('admin', admin)
   // Closed first: the kubelet's readiness probe then fails at once while requests drain.
   app.addHook('preClose', async () => { await admin.close() })
@@ -154,27 +168,32 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     })
   }
   await registerObservability(app, { maxEventLoopDelayMs: config.server.maxEventLoopDelayMs })
-  registerSecurityHeaders(app)
-  registerLoginMetrics(app)
+  registerSecurityHeaders(app, { publicUrl: config.publicUrl })
+  registerLoginMetrics(app, { cookieName: config.session.cookieName, metrics })
   await app.register(cookie)
   await registerRateLimits(app, config)
-  registerHealthRoutes(app)
-  registerLoginRoute(app)
-  registerCallbackRoute(app)
-  registerUserRoute(app)
-  registerLogoutRoute(app)
-  registerSessionEventsRoute(app)
+  registerHealthRoutes(app, { store })
+  // Each area gets what it works with (rather than reaching into `app.bff`).
+  const sessions = createRequestSessions({ store, cookieName: config.session.cookieName, ending })
+  const login = { config, oidc, keyring, store, sessions, now }
+  registerLoginRoute(app, login)
+  registerCallbackRoute(app, login)
+  registerUserRoute(app, { sessions, now })
+  registerLogoutRoute(app, { config, oidc, sessions, ending })
+  registerSessionEventsRoute(app, { config, store, metrics, sessions, now })
   if (config.backchannelLogout) {
     if (oidc.jwksUri === undefined) throw new Error('BFF_BACKCHANNEL_LOGOUT is on but the IdP publishes no jwks_uri')
-    registerBackchannelLogoutRoute(app, createLogoutTokenVerifier({
+    const verify = createLogoutTokenVerifier({
       issuer: oidc.issuer,
       clientId: config.oidc.clientId,
       jwksUri: oidc.jwksUri,
       ...(oidc.signingAlgorithms !== undefined && { algorithms: oidc.signingAlgorithms }),
       fetch: observedIdpFetch(metrics.idpRequest, () => 'jwks', tracing?.tracer),
-    }))
+      now,
+    })
+    registerBackchannelLogoutRoute(app, { verify, store, ending, metrics })
   }
-  registerProxyRoutes(app, config.routes)
+  registerProxyRoutes(app, config.routes, { config, store, tokens, metrics, sessions })
   if (config.staticDir !== undefined) {
     await registerSpa(app, { root: config.staticDir, contentSecurityPolicy: config.contentSecurityPolicy, routePrefixes: config.routes.map((route) => route.path) })
   }

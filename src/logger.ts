@@ -57,7 +57,7 @@ export function loggedError (err: unknown, options: { stack?: boolean } = {}, de
 /**
  * pino options: JSON lines, secrets kept out by construction rather than by a walk over every
  * log object. fastify's own per-request lines are off (see `buildApp`): bffgate writes one access
- * line per request itself (plugins/observability.ts). Errors are logged through
+ * line per request itself (http/observability.ts). Errors are logged through
  * {@link loggedError} (type, message, code, stack, causes only) and `code` fields through
  * {@link loggedCode}, so neither a response body hung on an error nor an authorization code can be
  * logged; redaction is left with exact paths only (wildcard paths make pino copy and walk every

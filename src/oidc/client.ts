@@ -6,7 +6,7 @@ import type { OidcConfig } from '../config/types.ts'
 import type { Tracer } from '@opentelemetry/api'
 import { describeNetworkCause } from '../net-error.ts'
 import { inSpan } from '../span.ts'
-import { importDpopKey, type DpopKey } from './dpop.ts'
+import { importDpopKey, type DpopKey } from '../dpop.ts'
 import { createDpopNonceCache } from './dpop-nonces.ts'
 
 /** Tokens from one token-endpoint answer. Times are epoch seconds. */
@@ -96,6 +96,8 @@ export interface OidcClientOptions {
   readonly observe?: IdpRequestObserver
   /** With tracing: a span per IdP call, named by its endpoint (`idp.token` ...). */
   readonly tracer?: Tracer
+  /** The clock, epoch milliseconds (`iat` checks, tokens' `expires_at`); `Date.now` by default. */
+  readonly now?: () => number
 }
 
 /**
@@ -131,6 +133,7 @@ const CLOCK_TOLERANCE_SECONDS = 30
 /** Discovers the IdP and returns the client bffgate uses for every exchange with it. */
 export async function createOidcClient (config: OidcConfig, options: OidcClientOptions = {}): Promise<OidcClient> {
   const clientAuth = await createClientAuth(config)
+  const now = options.now ?? Date.now
   const endpoints = { discovered: false, byUrl: new Map<string, IdpEndpoint>() }
   let configuration: oidc.Configuration
   try {
@@ -256,16 +259,16 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
       const claims = response.claims()
       if (claims === undefined) throw new OidcError('invalid_response', 'the token endpoint returned no ID token')
       // openid-client accepts an `iat` in the future; a token from the future is not accepted here.
-      if (typeof claims.iat !== 'number' || claims.iat > Date.now() / 1000 + CLOCK_TOLERANCE_SECONDS) {
+      if (typeof claims.iat !== 'number' || claims.iat > now() / 1000 + CLOCK_TOLERANCE_SECONDS) {
         throw new OidcError('invalid_response', 'the ID token was issued in the future')
       }
-      return { ...toTokenSet(response), claims: { ...claims } }
+      return { ...toTokenSet(response, now()), claims: { ...claims } }
     },
 
     async refresh (refreshToken, parameters, { dpop } = {}) {
       const seen: { refreshToken?: string } = {}
       try {
-        return await tokenAnswers.run(seen, async () => toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken, parameters, await dpopOptions(dpop))))
+        return await tokenAnswers.run(seen, async () => toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken, parameters, await dpopOptions(dpop)), now()))
       } catch (err) {
         const error = classifyOidcError(err, 'refresh token exchange failed')
         if (error.kind === 'invalid_response' && seen.refreshToken !== undefined) {
@@ -294,14 +297,14 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
   }
 }
 
-function toTokenSet (response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenSet {
+function toTokenSet (response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, nowMs: number): TokenSet {
   const expiresIn = response.expiresIn()
   const claims = response.claims()
   return {
     access_token: response.access_token,
     token_type: response.token_type,
     // No expires_in: assume a short life (5 min) rather than forever, so it gets refreshed.
-    expires_at: Math.floor(Date.now() / 1000) + (expiresIn ?? 300),
+    expires_at: Math.floor(nowMs / 1000) + (expiresIn ?? 300),
     ...(response.refresh_token !== undefined && { refresh_token: response.refresh_token }),
     ...(response.id_token !== undefined && { id_token: response.id_token }),
     ...(response.scope !== undefined && { scope: response.scope }),

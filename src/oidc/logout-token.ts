@@ -31,6 +31,8 @@ export interface LogoutTokenVerifierOptions {
   readonly algorithms?: readonly string[]
   /** Fetches the JWKS (timed and traced by the caller); the global fetch when absent. */
   readonly fetch?: FetchImplementation
+  /** The clock, epoch milliseconds; `Date.now` by default. */
+  readonly now?: () => number
 }
 
 /** Allowed clock difference, seconds. */
@@ -47,6 +49,7 @@ const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
  * Replay of a `jti` is the caller's to refuse (it needs the shared store).
  */
 export function createLogoutTokenVerifier (options: LogoutTokenVerifierOptions): (token: string) => Promise<LogoutRequest> {
+  const now = options.now ?? Date.now
   const keys = createRemoteJWKSet(new URL(options.jwksUri), {
     timeoutDuration: 3000,
     cooldownDuration: 30_000,
@@ -64,13 +67,13 @@ export function createLogoutTokenVerifier (options: LogoutTokenVerifierOptions):
         audience: options.clientId,
         algorithms: algorithms.length > 0 ? algorithms : ASYMMETRIC,
         clockTolerance: tolerance,
-        currentDate: new Date(),
+        currentDate: new Date(now()),
         requiredClaims: ['iat', 'jti'],
       }))
     } catch (err) {
       throw new LogoutTokenError(describeJoseError(err), { cause: err })
     }
-    const nowSeconds = Math.floor(Date.now() / 1000)
+    const nowSeconds = Math.floor(now() / 1000)
     if (payload.iat! > nowSeconds + tolerance) throw new LogoutTokenError('iat is in the future')
     if (payload.iat! < nowSeconds - maxAge - tolerance) throw new LogoutTokenError('iat is too old')
     const events = payload.events

@@ -13,18 +13,19 @@ import type { SessionStore } from './types.ts'
  * (standalone, Sentinel or Cluster; see `redis-connection.ts`). `observe` sees the duration
  * and outcome of every Redis operation; `log` hears when Redis goes away and comes back.
  */
-export function createConfiguredStore (config: Config, keyring: Keyring, options: { observe?: StoreOperationObserver; log?: ConnectionLog } = {}): SessionStore {
+export function createConfiguredStore (config: Config, keyring: Keyring, options: { observe?: StoreOperationObserver; log?: ConnectionLog; now?: () => number } = {}): SessionStore {
   const keys = createKeyNames(config.redis.keyPrefix)
   let backend
   if (config.session.store === 'memory') {
-    backend = createMemoryBackend()
+    backend = createMemoryBackend(options.now !== undefined ? { now: options.now } : {})
   } else {
     const connection = createRedisConnection(config.redis)
     if (options.log !== undefined) watchRedisConnection(connection, options.log)
     backend = createRedisBackend(connection, {
       removedChannel: keys.removedChannel,
       ...(options.observe !== undefined && { observe: options.observe }),
+      ...(options.now !== undefined && { now: options.now }),
     })
   }
-  return createSessionStore({ backend, keyring, keys, idleSeconds: config.session.idleSeconds })
+  return createSessionStore({ backend, keyring, keys, idleSeconds: config.session.idleSeconds, ...(options.now !== undefined && { now: options.now }) })
 }

@@ -1,4 +1,4 @@
-import { deriveKey, sha256 } from './crypto.ts'
+import { deriveKey, sha256 } from '../crypto.ts'
 
 /** The keys derived from one `BFF_SESSION_SECRET` entry. */
 export interface SecretKeys {

@@ -1,4 +1,4 @@
-import { sha256 } from './crypto.ts'
+import { sha256 } from '../crypto.ts'
 
 /**
  * Redis key names, all in one place. The per-session keys share the hash tag `{<hashed id>}`,

@@ -11,8 +11,8 @@ import type { SessionRecord } from './types.ts'
  * `{"\u0000jwt":[header JSON, payload JSON, signature index]}`. A JWT segment is unpacked only
  * when encoding it again gives back the exact same text; anything else stays a string.
  * Records sealed before this format (plain JSON, first byte `{`) still open.
- * Encoding costs ~75 µs and decoding ~40 µs (at login and refresh, and when a record is not
- * in the store's opened-record cache); the 2 KiB record of the development IdP becomes 1.1 KiB.
+ * It runs at login and refresh, and when a record is not in the store's opened-record cache
+ * (its cost and the size it saves: bench/README.md, "Figures behind the code").
  */
 const COMPACT_V1 = 1
 /** Deflated JSON as it is: for the (absurd) record that holds the JWT marker key itself. */

@@ -3,81 +3,9 @@ import { BffError } from '../errors.ts'
 import type { StoreOperationObserver } from '../events.ts'
 import type { SessionBackend } from './backend.ts'
 import { decodeRemoval, encodeRemoval } from './end-reason.ts'
+import { createReadBatcher, type SessionEntry } from './read-batcher.ts'
 import type { RedisConnection } from './redis-connection.ts'
-
-/**
- * A session's Redis value, one string (a hash of three fields cost ~240 bytes more per
- * session, and a read needed HMGET rather than GET):
- * layout version (1) | deadline, epoch ms (6, big-endian) | index count (1) |
- * each index key as length (1) and UTF-8 bytes | the sealed record.
- * The deadline is the one last set with the key's lifetime, so a read needs no PTTL beside
- * the GET (a second command cost a proxied request ~10 µs of CPU); the index keys let a
- * session found through one index leave all of them without being decrypted.
- */
-const LAYOUT_V1 = 1
-const DEADLINE_OFFSET = 1
-const DEADLINE_BYTES = 6
-/**
- * The fingerprint of the record's refresh token (an HMAC under the record's own key, see
- * `store.ts`) travels as one more entry of the index list, marked by these bytes, so that a
- * compare-and-set on the refresh token a write replaces runs inside Redis without opening
- * anything, and the layout stays the one every release reads (a replica that does not know
- * the marker takes it for an index key, and at most deletes a field of a key that does not exist).
- */
-const FINGERPRINT_MARKER = Buffer.from('\u0000bff-rt1:', 'latin1')
-export const FINGERPRINT_BYTES = 16
-
-export interface SessionValue {
-  readonly deadlineMs: number
-  readonly indexKeys: readonly string[]
-  readonly sealed: Buffer
-  /** Fingerprint of the record's refresh token, when written with one. */
-  readonly fingerprint?: Buffer
-}
-
-export function deadlineBytes (deadlineMs: number): Buffer {
-  const bytes = Buffer.allocUnsafe(DEADLINE_BYTES)
-  bytes.writeUIntBE(Math.max(0, Math.round(deadlineMs)), 0, DEADLINE_BYTES)
-  return bytes
-}
-
-/** The index-list entry that carries a fingerprint. */
-function fingerprintEntry (fingerprint: Buffer): Buffer {
-  if (fingerprint.length !== FINGERPRINT_BYTES) throw new RangeError(`a fingerprint is ${FINGERPRINT_BYTES} bytes`)
-  return Buffer.concat([FINGERPRINT_MARKER, fingerprint])
-}
-
-export function encodeSessionValue ({ deadlineMs, indexKeys, sealed, fingerprint }: SessionValue): Buffer {
-  const names: Buffer[] = indexKeys.map((key) => Buffer.from(key, 'utf8'))
-  if (fingerprint !== undefined) names.push(fingerprintEntry(fingerprint))
-  if (names.length > 255 || names.some((name) => name.length > 255)) throw new RangeError('index key names must be at most 255 bytes (shorten BFF_REDIS_KEY_PREFIX)')
-  const head = Buffer.allocUnsafe(DEADLINE_OFFSET + DEADLINE_BYTES + 1)
-  head[0] = LAYOUT_V1
-  deadlineBytes(deadlineMs).copy(head, DEADLINE_OFFSET)
-  head[DEADLINE_OFFSET + DEADLINE_BYTES] = names.length
-  return Buffer.concat([head, ...names.flatMap((name) => [Buffer.of(name.length), name]), sealed])
-}
-
-/** The parts of a session value; undefined for anything that is not one. */
-export function decodeSessionValue (value: Buffer): SessionValue | undefined {
-  if (value.length < DEADLINE_OFFSET + DEADLINE_BYTES + 1 || value[0] !== LAYOUT_V1) return undefined
-  const deadlineMs = value.readUIntBE(DEADLINE_OFFSET, DEADLINE_BYTES)
-  let offset = DEADLINE_OFFSET + DEADLINE_BYTES
-  const count = value[offset++]!
-  const indexKeys: string[] = []
-  let fingerprint: Buffer | undefined
-  for (let i = 0; i < count; i++) {
-    const length = value[offset++]
-    if (length === undefined || offset + length > value.length) return undefined
-    if (length === FINGERPRINT_MARKER.length + FINGERPRINT_BYTES && value.compare(FINGERPRINT_MARKER, 0, FINGERPRINT_MARKER.length, offset, offset + FINGERPRINT_MARKER.length) === 0) {
-      fingerprint = Buffer.from(value.subarray(offset + FINGERPRINT_MARKER.length, offset + length))
-    } else {
-      indexKeys.push(value.toString('utf8', offset, offset + length))
-    }
-    offset += length
-  }
-  return { deadlineMs, indexKeys, sealed: value.subarray(offset), ...(fingerprint !== undefined && { fingerprint }) }
-}
+import { DEADLINE_BYTES, DEADLINE_OFFSET, LAYOUT_V1, deadlineBytes, decodeSessionValue, encodeSessionValue, fingerprintEntry } from './value-codec.ts'
 
 /**
  * KEYS: session. ARGV: the expected fingerprint entry (marker and fingerprint), value, ttl ms.
@@ -124,11 +52,13 @@ export interface RedisBackendOptions {
   readonly removedChannel: string
   /** Told the duration and outcome of every backend operation (metrics). */
   readonly observe?: StoreOperationObserver
+  /** The clock, epoch milliseconds (deadlines written into session values); `Date.now` by default. */
+  readonly now?: () => number
 }
 
 /**
  * {@link SessionBackend} on Redis (the only ioredis user besides the connection factory).
- * A session is one string (see {@link encodeSessionValue}); an index is a hash whose field
+ * A session is one string (see value-codec.ts); an index is a hash whose field
  * names are the session keys (small hashes are packed compactly by Redis, small sets are not
  * before Redis 7.2).
  *
@@ -154,6 +84,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
   }
   const scripted = redis as unknown as ScriptedRedis
   const observe = options.observe
+  const now = options.now ?? Date.now
   const wrap = async <T>(operation: string, run: () => Promise<T>): Promise<T> => {
     const started = performance.now()
     try {
@@ -187,53 +118,21 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
   const entryOf = (value: Buffer | null): SessionEntry | undefined => {
     const parts = value === null ? undefined : decodeSessionValue(value)
     if (parts === undefined) return undefined
-    const ttlMs = parts.deadlineMs - Date.now()
+    const ttlMs = parts.deadlineMs - now()
     return ttlMs > 0 ? { sealed: parts.sealed, ttlMs } : undefined
   }
   const readOne = async (key: string): Promise<SessionEntry | undefined> => entryOf(await redis.getBuffer(key))
-  // Reads made in the same turn of the event loop (one per proxied request, many at once under
-  // load) go out as one pipeline: one socket write and one reply parse for all of them instead
-  // of one each, which was a tenth of a proxied request's CPU. Each read is still its own
-  // GET answered in the same single round trip; only the write is shared.
-  let pendingReads: PendingRead[] = []
-  const flushReads = (): void => {
-    const batch = pendingReads
-    pendingReads = []
-    const pipeline = redis.pipeline()
-    for (const { key } of batch) pipeline.getBuffer(key)
-    pipeline.exec().then((results) => {
-      batch.forEach((read, i) => {
-        const result = results?.[i]
-        // No answer is a failure (503), never "no session" (which would clear the cookie).
-        if (result === undefined) read.reject(new Error('no reply for a pipelined read'))
-        else if (result[0]) read.reject(result[0])
-        else read.resolve(entryOf(result[1] as Buffer | null))
-      })
-    }, (err: unknown) => { for (const read of batch) read.reject(err) })
-  }
-  /** A read of the next batch, observed and with its failure mapped as {@link wrap} does. */
-  const readBatched = (key: string): Promise<SessionEntry | undefined> => new Promise((resolve, reject) => {
-    const started = performance.now()
-    // setImmediate, not nextTick: it runs after every socket callback of this poll phase.
-    if (pendingReads.length === 0) setImmediate(flushReads)
-    pendingReads.push({
-      key,
-      resolve (entry) {
-        observe?.('read', (performance.now() - started) / 1000, 'ok')
-        resolve(entry)
-      },
-      reject (err) {
-        observe?.('read', (performance.now() - started) / 1000, 'error')
-        reject(storeUnavailable('read', err))
-      },
-    })
+  const readBatched = createReadBatcher(redis, {
+    entryOf,
+    observe: (seconds, outcome) => observe?.('read', seconds, outcome),
+    failure: (err) => storeUnavailable('read', err),
   })
 
   return {
     read: (key) => cluster ? wrap('read', () => readOne(key)) : readBatched(key),
 
     write: (key, sealed, indexKeys, ttlMs, fingerprint) => wrap('write', async () => {
-      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
+      const value = encodeSessionValue({ deadlineMs: now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
       if (cluster) {
         // Indexes first: a crash before the record leaves only a stale index entry.
         await each(indexKeys, (target, index) => exec((target as RedisConnection).multi().hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')))
@@ -249,7 +148,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     }),
 
     writeFenced: (key, sealed, indexKeys, ttlMs, fence, fingerprint) => wrap('writeFenced', async () => {
-      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
+      const value = encodeSessionValue({ deadlineMs: now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
       // Indexes first, as everywhere: raising an index's lifetime is harmless if the fence fails.
       if (cluster) {
         await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
@@ -263,7 +162,7 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
     }),
 
     writeIfFingerprint: (key, sealed, indexKeys, ttlMs, expected, fingerprint) => wrap('writeIfFingerprint', async () => {
-      const value = encodeSessionValue({ deadlineMs: Date.now() + ttlMs, indexKeys, sealed, fingerprint })
+      const value = encodeSessionValue({ deadlineMs: now() + ttlMs, indexKeys, sealed, fingerprint })
       if (cluster) {
         await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
         return (await scripted.bffWriteIfFingerprint(key, fingerprintEntry(expected), value, ttlMs)) === 1
@@ -285,14 +184,14 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       if (cluster) {
         // Indexes first, so they never lapse before the record they lead to.
         await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
-        await scripted.bffSlide(key, ttlMs, deadlineBytes(Date.now() + ttlMs))
+        await scripted.bffSlide(key, ttlMs, deadlineBytes(now() + ttlMs))
         return
       }
       // One round trip, in order: the indexes' lifetimes first, then the record's.
       const pipeline = redis.pipeline()
       for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
       const scriptedPipeline = pipeline as unknown as ScriptedRedis
-      scriptedPipeline.bffSlide(key, ttlMs, deadlineBytes(Date.now() + ttlMs))
+      scriptedPipeline.bffSlide(key, ttlMs, deadlineBytes(now() + ttlMs))
       await exec(pipeline)
     }),
 
@@ -352,19 +251,8 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
   }
 }
 
-interface SessionEntry {
-  readonly sealed: Buffer
-  readonly ttlMs: number
-}
-
 function storeUnavailable (operation: string, err: unknown): BffError {
   return new BffError('BFF_ERR_STORE_UNAVAILABLE', { cause: new Error(`redis ${operation} failed`, { cause: err }), retryAfter: 2 })
-}
-
-interface PendingRead {
-  readonly key: string
-  resolve (entry: SessionEntry | undefined): void
-  reject (err: unknown): void
 }
 
 interface ScriptedRedis {

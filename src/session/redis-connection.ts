@@ -1,7 +1,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { RedisConfig } from '../config/types.ts'
 
-/** A connection to any of the three topologies; the backend tells them apart with `isCluster`. */
+/** A connection to any of the three topologies; the backend tells a Cluster apart with `instanceof Cluster`. */
 export type RedisConnection = Redis | Cluster
 
 /**

@@ -1,14 +1,14 @@
+import { createHmac, createSecretKey, randomBytes } from 'node:crypto'
+import { deriveKey, hmac, open, seal } from '../crypto.ts'
 import type { SessionBackend } from './backend.ts'
-import { deriveKey, hmac, IV_BYTES, open, seal, TAG_BYTES } from './crypto.ts'
+import { createHandleCache, createOpenedRecords } from './caches.ts'
 import type { SessionEndReason } from './end-reason.ts'
 import type { KeyNames } from './keys.ts'
-import { RandomEvictionMap } from './bounded-map.ts'
-import { decodeRecord, encodeRecord } from './record-codec.ts'
 import type { Keyring } from './keyring.ts'
+import { decodeRecord, encodeRecord } from './record-codec.ts'
 import { createTicket, decodeTicket, encodeTicket, TICKET_LENGTH, type Ticket } from './ticket.ts'
-import { createHmac, createSecretKey, hash, randomBytes } from 'node:crypto'
-import { FINGERPRINT_BYTES } from './redis-backend.ts'
-import type { LoadedSession, SessionHandle, SessionLock, SessionRecord, SessionStore } from './types.ts'
+import { FINGERPRINT_BYTES } from './value-codec.ts'
+import type { LoadedSession, MissingSession, SessionHandle, SessionLock, SessionRecord, SessionStore } from './types.ts'
 
 export interface SessionStoreOptions {
   readonly backend: SessionBackend
@@ -21,32 +21,12 @@ export interface SessionStoreOptions {
 }
 
 const NOTHING: Promise<undefined> = Promise.resolve(undefined)
-
-/** How long a cookie's derived handle, and a record opened with it, are reused. */
-const CACHE_TTL_MS = 60_000
-/**
- * Bound on cached handles, and so on the records opened with them (a few KiB each). When full,
- * a random one makes room (see RandomEvictionMap: evicting the oldest made every lookup miss
- * once the sessions in use outnumbered the bound, even by one).
- */
-const HANDLE_CACHE_MAX = 10_000
-
-interface CachedHandle {
-  readonly handle: SessionHandle
-  readonly expiresAt: number
-}
-
-/** A record this process opened, and the sealing it came from. */
-interface OpenedRecord {
-  /** IV and GCM tag of the sealed record (copied: a slice would pin a whole socket buffer). */
-  readonly fingerprint: Buffer
-  readonly sealedLength: number
-  readonly record: SessionRecord
-  readonly expiresAt: number
-}
+const NO_COOKIE: MissingSession = Object.freeze({ missing: 'no_cookie' })
+const NOT_OURS: MissingSession = Object.freeze({ missing: 'not_ours' })
+const ENDED: MissingSession = Object.freeze({ missing: 'ended' })
 
 /**
- * The session store of design §4 over any {@link SessionBackend}: the key is an HMAC of the
+ * The session store over any {@link SessionBackend}: the key is an HMAC of the
  * ticket's id under a server secret, the record is sealed with a key derived from the
  * ticket's own secret (a dump of the store alone yields no token), and the record lives until
  * the earlier of its idle and absolute deadlines.
@@ -97,48 +77,27 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     else if ('fence' in condition) {
       if (!(await backend.writeFenced(handle.storageKey, sealed, indexKeysOf(record), ttlMs, condition.fence, fingerprint))) return false
     } else if (!(await backend.writeIfFingerprint(handle.storageKey, sealed, indexKeysOf(record), ttlMs, refreshTokenFingerprint(handle, condition.previousRefreshToken), fingerprint))) return false
-    rememberOpened(handle, sealed, record)
+    opened.remember(handle, sealed, record)
     return true
   }
 
-  // Every read still goes to the store, which stays the one source of truth (a session ended
-  // on another replica is gone here at once). What is cached is the work after it: when the
-  // store returns the very sealing this process opened last time with the same handle (same
-  // random IV and GCM tag, same length), the record is the one decrypted and parsed then. Any write seals anew with
-  // a fresh IV, so a changed record never matches. Opened records are dropped after a minute.
-  // Keyed by the handle itself, so by its record key: a cookie with the same id but another
-  // secret names the same storage key, and still fails to open it. Entries go with their handle.
-  const opened = new WeakMap<SessionHandle, OpenedRecord>()
-  const fingerprintOf = (sealed: Buffer): Buffer => {
-    // Not from Buffer's shared pool: a long-lived 28-byte slice would keep a whole 8 KiB slab
-    // (mostly garbage) alive per cached record, ~80 MiB for 10,000 sessions.
-    const fingerprint = Buffer.allocUnsafeSlow(IV_BYTES + TAG_BYTES)
-    sealed.copy(fingerprint, 0, 0, IV_BYTES)
-    sealed.copy(fingerprint, IV_BYTES, sealed.length - TAG_BYTES)
-    return fingerprint
-  }
-  const sameSealing = (cached: OpenedRecord, sealed: Buffer): boolean => cached.sealedLength === sealed.length &&
-    sealed.compare(cached.fingerprint, 0, IV_BYTES, 0, IV_BYTES) === 0 &&
-    sealed.compare(cached.fingerprint, IV_BYTES, IV_BYTES + TAG_BYTES, sealed.length - TAG_BYTES) === 0
-  /** Also after a write: the next read of what this process just sealed needs no decryption. */
-  function rememberOpened (handle: SessionHandle, sealed: Buffer, record: SessionRecord): void {
-    opened.set(handle, { fingerprint: fingerprintOf(sealed), sealedLength: sealed.length, record, expiresAt: now() + CACHE_TTL_MS })
-  }
+  const opened = createOpenedRecords(now)
   const openRecord = (handle: SessionHandle, sealed: Buffer): SessionRecord | undefined => {
-    const cached = opened.get(handle)
-    if (cached !== undefined && cached.expiresAt > now() && sameSealing(cached, sealed)) return cached.record
+    const cached = opened.get(handle, sealed)
+    if (cached !== undefined) return cached
     const plaintext = open(handle.recordKey, sealed, Buffer.from(handle.storageKey))
     if (plaintext === undefined) return undefined
     const record = decodeRecord(plaintext)
-    rememberOpened(handle, sealed, record)
+    opened.remember(handle, sealed, record)
     return record
   }
 
-  const read = async (handle: SessionHandle, slide: boolean): Promise<LoadedSession | undefined> => {
+  /** The session under `handle`, or `gone` when its record is not there (or does not open). */
+  const read = async <Gone>(handle: SessionHandle, slide: boolean, gone: Gone): Promise<LoadedSession | Gone> => {
     const entry = await backend.read(handle.storageKey)
-    if (entry === undefined) return undefined
+    if (entry === undefined) return gone
     const record = openRecord(handle, entry.sealed)
-    if (record === undefined) return undefined
+    if (record === undefined) return gone
     let ttlMs = entry.ttlMs
     if (slide) {
       const fullTtlMs = ttlMsFor(record)
@@ -150,13 +109,23 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     return { handle, record, expiresIn: Math.max(0, Math.floor(ttlMs / 1000)), expiresInMs: Math.max(0, ttlMs) }
   }
 
-  // Deriving a handle (an HMAC for the key, HKDF for the record key) was a fifth of a proxied
-  // request's CPU. Cached briefly per cookie: keys derived from the ticket. The map is keyed
-  // by a hash of the cookie, so a heap dump does not list live cookie values.
-  const handles = new RandomEvictionMap<string, CachedHandle>(HANDLE_CACHE_MAX)
-  const cacheKeyOf = (cookieValue: string): string => hash('sha256', cookieValue, 'base64')
-  const remember = (cacheKey: string, handle: SessionHandle): void => {
-    handles.set(cacheKey, { handle, expiresAt: now() + CACHE_TTL_MS })
+  const handles = createHandleCache(now)
+
+  /** The handle a cookie names, or why it names none; derived once per cookie and cached. */
+  const handleOf = (cookieValue: string | undefined): SessionHandle | MissingSession => {
+    if (cookieValue === undefined) return NO_COOKIE
+    // Anything but a ticket's length is refused before any hashing (garbage cookies cost nothing).
+    if (cookieValue.length !== TICKET_LENGTH) return NOT_OURS
+    const cacheKey = handles.keyOf(cookieValue)
+    const cached = handles.get(cacheKey)
+    if (cached !== undefined) return cached
+    const ticket = decodeTicket(cookieValue)
+    if (ticket === undefined) return NOT_OURS
+    const secretKeys = keyring.byKid(ticket.kid)
+    if (secretKeys === undefined) return NOT_OURS
+    const handle = handleFor(ticket, secretKeys.sessionIdKey)
+    handles.set(cacheKey, handle)
+    return handle
   }
 
   const deleteIndexed = async (indexKey: string, reason?: SessionEndReason): Promise<number> => backend.remove(await backend.members(indexKey), reason)
@@ -167,28 +136,21 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
       const handle = handleFor(ticket, keyring.current.sessionIdKey)
       if (!(await write(handle, record))) throw new RangeError('session would expire at once (absolute deadline passed)')
       const cookieValue = encodeTicket(ticket)
-      remember(cacheKeyOf(cookieValue), handle)
+      handles.set(handles.keyOf(cookieValue), handle)
       return { cookieValue, handle }
     },
 
     load (cookieValue, { slide }): Promise<LoadedSession | undefined> {
-      // Anything but a ticket's length is refused before any hashing (garbage cookies cost nothing).
-      if (cookieValue === undefined || cookieValue.length !== TICKET_LENGTH) return NOTHING
-      const cacheKey = cacheKeyOf(cookieValue)
-      // The keyring is fixed for the life of the process, so a cached handle stays valid.
-      const cached = handles.get(cacheKey)
-      if (cached !== undefined && cached.expiresAt > now()) return read(cached.handle, slide)
-      if (cached !== undefined) handles.delete(cacheKey)
-      const ticket = decodeTicket(cookieValue)
-      if (ticket === undefined) return NOTHING
-      const secretKeys = keyring.byKid(ticket.kid)
-      if (secretKeys === undefined) return NOTHING
-      const handle = handleFor(ticket, secretKeys.sessionIdKey)
-      remember(cacheKey, handle)
-      return read(handle, slide)
+      const handle = handleOf(cookieValue)
+      return 'missing' in handle ? NOTHING : read(handle, slide, undefined)
     },
 
-    reload: (handle) => read(handle, false),
+    find (cookieValue, { slide }): Promise<LoadedSession | MissingSession> {
+      const handle = handleOf(cookieValue)
+      return 'missing' in handle ? Promise.resolve(handle) : read(handle, slide, ENDED)
+    },
+
+    reload: (handle) => read(handle, false, undefined),
 
     async update (handle, record, fence) {
       if (await write(handle, record, { fence })) return true

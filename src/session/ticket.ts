@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 
 /**
  * The session cookie's value: an opaque ticket of a random 128-bit session id and a random
- * 256-bit secret, plus the 4-byte id of the server secret that keys it (design §4).
+ * 256-bit secret, plus the 4-byte id of the server secret that keys it.
  *
  * Layout (base64url, 71 characters): version (1) | kid (4) | id (16) | secret (32).
  */

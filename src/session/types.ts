@@ -1,16 +1,6 @@
 import type { KeyObject } from 'node:crypto'
+import type { DpopKey } from '../dpop.ts'
 import type { SessionEndReason } from './end-reason.ts'
-
-/**
- * DPoP (RFC 9449) key material of one session: an ES256 key pair kept as JWKs inside the
- * session record, which is encrypted at rest, so the private key never leaves bffgate.
- */
-export interface DpopKey {
-  readonly privateJwk: JsonWebKey
-  readonly publicJwk: JsonWebKey
-  /** JWK SHA-256 thumbprint of the public key: the `dpop_jkt` and the tokens' `cnf.jkt`. */
-  readonly jkt: string
-}
 
 /** An access token as stored, for one audience/scope key. Times are epoch seconds. */
 export interface StoredAccessToken {
@@ -57,6 +47,15 @@ export interface LoadedSession {
   readonly expiresInMs?: number
 }
 
+/**
+ * Why a cookie names no session: there is no cookie, the cookie is not one of ours (garbage,
+ * another format, a secret no longer configured), or it is ours and its session has ended
+ * (expired, logged out, tampered with: its record is gone or does not open).
+ */
+export interface MissingSession {
+  readonly missing: 'no_cookie' | 'not_ours' | 'ended'
+}
+
 /** Opaque to callers: names one session in the store. */
 export interface SessionHandle {
   readonly storageKey: string
@@ -70,7 +69,7 @@ export interface SessionLock {
   readonly token: string
 }
 
-/** The session store contract (design §4); Redis and memory both implement it. */
+/** The session store contract; Redis and memory both implement it (test/contracts/session-store.contract.ts). */
 export interface SessionStore {
   /** Writes a new session under a fresh ticket, with its sid/sub indexes; returns the cookie value. */
   create (record: SessionRecord): Promise<{ cookieValue: string; handle: SessionHandle }>
@@ -79,6 +78,8 @@ export interface SessionStore {
    * unknown secret, expired). `slide` moves the idle deadline (at most once per interval).
    */
   load (cookieValue: string | undefined, options: { slide: boolean }): Promise<LoadedSession | undefined>
+  /** {@link load}, saying why there is no session (so the caller need not decode the cookie again). */
+  find (cookieValue: string | undefined, options: { slide: boolean }): Promise<LoadedSession | MissingSession>
   /** Reads a session again by its handle (after waiting for another refresher). */
   reload (handle: SessionHandle): Promise<LoadedSession | undefined>
   /**

@@ -1,7 +1,7 @@
 import type { RefreshTokenKind } from '../config/types.ts'
 import type { SessionRecord, StoredAccessToken } from '../session/types.ts'
 
-/** The timing rules of design §5, as numbers. Times are seconds. */
+/** The refresh timing rules (docs/sessions.md), as numbers. Times are seconds. */
 export interface RefreshPolicy {
   /** Refresh an access token this long before it expires. */
   readonly skewSeconds: number
@@ -58,7 +58,7 @@ export function decideRefresh (
  * Of the lifetime the IdP actually issued, at most this share is spent refreshing early: a
  * configured skew longer than that would make every token look stale as soon as it arrives.
  */
-export const MAX_SKEW_SHARE = 1 / 3
+const MAX_SKEW_SHARE = 1 / 3
 
 /** The lifetime the IdP issued the token with, in seconds; undefined when not recorded. */
 export function issuedLifetimeSeconds (token: StoredAccessToken): number | undefined {

@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { BffError } from '../errors.ts'
-import { noEvents, type GatewayEvents, type TeardownCause } from '../events.ts'
+import { noEvents, type GatewayEvents } from '../events.ts'
 import { OidcError, type OidcClient, type TokenSet } from '../oidc/client.ts'
-import { endReasonFor } from '../session/end-reason.ts'
-import { capAbsoluteDeadline } from '../session/session-expiry.ts'
+import { bffErrorForOidcFailure, IDP_RETRY_AFTER_SECONDS } from '../oidc/failures.ts'
+import { createSessionEnding, type SessionEnding } from '../session/ending.ts'
 import type { LoadedSession, SessionHandle, SessionLock, SessionRecord, SessionStore, StoredAccessToken } from '../session/types.ts'
+import { mergeTokens } from './session-record.ts'
 import { decideRefresh, isStillValid, issuedLifetimeSeconds, mustWaitForRefresh, skewCapped, type RefreshPolicy, type RefreshReason } from './refresh-policy.ts'
 
 /** What the proxy gets for one request: a token to attach, or an error to answer with. */
@@ -46,17 +47,15 @@ export interface TokenManagerOptions {
   readonly now?: () => number
   readonly log: TokenManagerLog
   readonly events?: GatewayEvents
+  /** Where sessions end (a refresh token refused, nothing left to renew with); made from `store` when absent. */
+  readonly ending?: SessionEnding
 }
 
 export interface TokenManager {
   /** A valid access token for the session and route, exchanging the refresh token first when needed. */
   getAccessToken (session: LoadedSession, request?: TokenRequest): Promise<AccessTokenResult>
-  /** Ends the session and every session bound to the same IdP session. */
-  endSession (session: { handle: SessionHandle; record: SessionRecord }, cause: TeardownCause): Promise<void>
 }
 
-/** Seconds a client should wait before retrying after a transient IdP failure. */
-const RETRY_AFTER_SECONDS = 5
 const DEFAULT_REQUEST: TokenRequest = { tokenKey: '' }
 /** After a background refresh failed (or found the lock held), the session's next one waits this long. */
 const BACKGROUND_BACKOFF_MS = 2000
@@ -71,7 +70,7 @@ type Outcome =
   | { readonly kind: 'busy' }
 
 /**
- * The token manager of design §5. A refresh token is exchanged exactly once per need, however
+ * The token manager (docs/architecture.md: a refresh across replicas). A refresh token is exchanged exactly once per need, however
  * many requests race for it: requests of one session in this process share one exchange
  * (a shared promise), and replicas take turns through a Redis lock whose token fences the
  * write. The lock is a short lease renewed while its holder exchanges, so it covers the whole
@@ -92,12 +91,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
   const nowSeconds = () => Math.floor(now() / 1000)
   const flights = new Map<string, Promise<Outcome>>()
 
-  const endSession: TokenManager['endSession'] = async ({ handle, record }, cause) => {
-    await store.delete(handle, endReasonFor(cause))
-    const others = record.sid !== undefined ? await store.deleteByIdpSession(record.iss, record.sid, endReasonFor(cause)) : 0
-    events.sessionsEnded(cause, 1 + others)
-    log.info({ event: 'session.ended', cause, sessions: 1 + others }, 'session ended')
-  }
+  const ending = options.ending ?? createSessionEnding({ store, events, log })
 
   const needs = (record: SessionRecord, request: TokenRequest) =>
     decideRefresh(record, request.tokenKey, nowSeconds(), policy, request.rejectedToken)
@@ -172,7 +166,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
             log.warn({ event: 'token.first_exchange_invalid_grant' },
               'the first refresh of a session got invalid_grant: probably a misconfiguration (e.g. an Auth0 API with ephemeral sessions, which online refresh tokens do not support)')
           }
-          await endSession({ handle, record }, 'invalid_grant')
+          await ending.endSession({ handle, record }, 'invalid_grant')
           return { kind: 'ended', cause: err }
         }
         // The IdP answered, but its answer failed a check (e.g. the ID token's): a refresh token
@@ -236,15 +230,13 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
     if (outcome.kind === 'refreshed') {
       const token = outcome.record.tokens[request.tokenKey]
       if (token !== undefined) return { kind: 'bearer', token }
-      return { kind: 'error', error: new BffError('BFF_ERR_IDP_UNAVAILABLE', { retryAfter: RETRY_AFTER_SECONDS }), sessionEnded: false }
+      return { kind: 'error', error: new BffError('BFF_ERR_IDP_UNAVAILABLE', { retryAfter: IDP_RETRY_AFTER_SECONDS }), sessionEnded: false }
     }
     if (outcome.kind === 'ended') return { kind: 'error', error: new BffError('BFF_ERR_SESSION_ENDED', { cause: outcome.cause }), sessionEnded: true }
     // Transient failure: never tear down; keep using the current token while it is valid.
     const current = session.record.tokens[request.tokenKey]
     if (reason !== 'rejected' && isStillValid(current, nowSeconds())) return { kind: 'bearer', token: current }
-    const cause = outcome.kind === 'failed' ? outcome.cause : undefined
-    const error = cause instanceof BffError ? cause : new BffError('BFF_ERR_IDP_UNAVAILABLE', { cause, retryAfter: RETRY_AFTER_SECONDS })
-    return { kind: 'error', error, sessionEnded: false }
+    return { kind: 'error', error: bffErrorForOidcFailure(outcome.kind === 'failed' ? outcome.cause : undefined, 'refresh'), sessionEnded: false }
   }
 
   // Sessions whose last background refresh failed or found the lock held elsewhere, until when
@@ -275,8 +267,6 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
   }
 
   return {
-    endSession,
-
     async getAccessToken (session, request = DEFAULT_REQUEST) {
       const decision = needs(session.record, request)
       const current = session.record.tokens[request.tokenKey]
@@ -287,7 +277,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
         if (request.tokenKey !== '' || decision.reason === 'rejected') {
           return { kind: 'error', error: new BffError('BFF_ERR_SESSION_ENDED', { message: 'The session has no refresh token to get a new access token' }), sessionEnded: false }
         }
-        await endSession(session, 'expired')
+        await ending.endSession(session, 'expired')
         return { kind: 'error', error: new BffError('BFF_ERR_SESSION_ENDED'), sessionEnded: true }
       }
       if (!mustWaitForRefresh(decision, current, nowSeconds())) {
@@ -323,38 +313,5 @@ function refreshParameters (request: TokenRequest): Record<string, string> | und
     // Auth0 names the API `audience`; RFC 8707 names it `resource`.
     ...(request.audience !== undefined && { audience: request.audience, resource: request.audience }),
     ...(request.scope !== undefined && { scope: request.scope }),
-  }
-}
-
-/** The access token of an answer from the token endpoint, as a session stores it. */
-export function storedAccessToken (tokens: TokenSet, receivedAt = Math.floor(Date.now() / 1000)): StoredAccessToken {
-  return {
-    access_token: tokens.access_token,
-    token_type: tokens.token_type,
-    expires_at: tokens.expires_at,
-    // With expires_at, the lifetime the IdP issued: the refresh skew is fitted to it.
-    issued_at: Math.min(receivedAt, tokens.expires_at),
-    ...(tokens.scope !== undefined && { scope: tokens.scope }),
-  }
-}
-
-/**
- * The session after an exchange: the new access token under its key, and the refresh token
- * rotated in the same write when the IdP rotated it. An online refresh token is not rotated:
- * the answer carries none and the stored one is kept.
- */
-function mergeTokens (record: SessionRecord, tokens: TokenSet, tokenKey: string, nowSeconds: number): SessionRecord {
-  return {
-    ...record,
-    refresh_token: tokens.refresh_token ?? record.refresh_token,
-    ...(tokens.id_token !== undefined && { id_token: tokens.id_token }),
-    tokens: {
-      ...record.tokens,
-      [tokenKey]: storedAccessToken(tokens, nowSeconds),
-    },
-    refreshed_at: nowSeconds,
-    refresh_count: (record.refresh_count ?? 0) + 1,
-    // A new ID token may lower the IdP's declared ceiling (session_expiry); never raise it.
-    absolute_expires_at: capAbsoluteDeadline(record.absolute_expires_at, tokens.claims),
   }
 }

@@ -278,6 +278,9 @@ describe('the demo SPA in Chromium', () => {
   test('a page on another site cannot use the session: its API calls are refused, its cross-site form POSTs get 403 csrf_failed, and the session survives', async () => {
     const context = await newContext()
     const victim = await loggedInTab(context)
+    // Once signed in, the demo opens its live stream and loads its avatar (two API requests):
+    // counted before the attack, not during it.
+    await victim.waitForFunction(() => Number(document.querySelector('#live')?.getAttribute('data-ticks')) >= 1 && (document.querySelector('#avatar') as HTMLImageElement | null)?.complete === true)
     const upstreamCalls = stack.api.requests().length
     const evil = await context.newPage()
     // What reached bffgate from the attacker's page: status and whether the cookie went along.

@@ -70,6 +70,27 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       }
     })
 
+    test('find says why there is no session: no cookie, not one of ours, or ours and ended', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const { cookieValue, handle } = await store.create(sampleRecord())
+      const found = await store.find(cookieValue, { slide: false })
+      assert.ok(!('missing' in found))
+      assert.equal(found.record.sub, 'user-1')
+      assert.deepEqual(await store.find(undefined, { slide: false }), { missing: 'no_cookie' })
+      for (const bad of ['', 'garbage', cookieValue.slice(1), '%00'.repeat(24)]) assert.deepEqual(await store.find(bad, { slide: false }), { missing: 'not_ours' }, JSON.stringify(bad))
+      // Another secret's cookie of the right shape is not ours either (its kid is unknown).
+      const { store: other } = await makeStore({ idleSeconds: 60, secrets: [SECRET_B] })
+      t.after(() => other.close())
+      const foreign = await other.create(sampleRecord())
+      assert.deepEqual(await store.find(foreign.cookieValue, { slide: false }), { missing: 'not_ours' })
+      // The secret part tampered with: ours, but no record opens with it.
+      const at = cookieValue.length - 2
+      assert.deepEqual(await store.find(cookieValue.slice(0, at) + (cookieValue[at] === 'A' ? 'B' : 'A') + cookieValue.slice(at + 1), { slide: false }), { missing: 'ended' })
+      await store.delete(handle)
+      assert.deepEqual(await store.find(cookieValue, { slide: false }), { missing: 'ended' })
+    })
+
     test('no token appears in clear in the backend', async (t) => {
       const under = await makeStore({ idleSeconds: 60 })
       t.after(() => under.store.close())

@@ -6,10 +6,11 @@ import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { BUFFERED_RESPONSE_MAX_BYTES, connectionListed, createForwarder, isHopByHop, responseHeadersOf, type UpstreamFailure } from '../../src/gateway/forwarder.ts'
+import { BUFFERED_RESPONSE_MAX_BYTES, createForwarder, type UpstreamFailure } from '../../src/proxy/forwarder.ts'
+import { connectionListed, isHopByHop, responseHeadersOf } from '../../src/proxy/upstream-headers.ts'
 
 /**
- * The proxy's hop (src/gateway/forwarder.ts) between a real fastify server and a real node:http
+ * The proxy's hop (src/proxy/forwarder.ts) between a real fastify server and a real node:http
  * upstream: what crosses, what does not, buffering against streaming, and failures.
  */
 

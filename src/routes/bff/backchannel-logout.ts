@@ -1,7 +1,10 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { BffError } from '../../errors.ts'
 import { LogoutTokenError, type LogoutRequest } from '../../oidc/logout-token.ts'
-import { sendError } from '../../plugins/error-handler.ts'
+import { sendError } from '../../http/error-handler.ts'
+import type { GatewayMetrics } from '../../metrics.ts'
+import type { SessionEnding } from '../../session/ending.ts'
+import type { SessionStore } from '../../session/types.ts'
 
 /** Largest request body accepted; logout tokens are a few hundred bytes. */
 const BODY_LIMIT_BYTES = 16 * 1024
@@ -16,7 +19,13 @@ const BODY_LIMIT_BYTES = 16 * 1024
  * 1.0 §2.8: an error the IdP may retry), and the `jti` is claimed only once the sessions are
  * gone, so that retry is not refused as a replay.
  */
-export function registerBackchannelLogoutRoute (app: FastifyInstance, verify: (token: string) => Promise<LogoutRequest>): void {
+export function registerBackchannelLogoutRoute (app: FastifyInstance, deps: {
+  readonly verify: (token: string) => Promise<LogoutRequest>
+  readonly store: Pick<SessionStore, 'isClaimed' | 'claimOnce'>
+  readonly ending: SessionEnding
+  readonly metrics: Pick<GatewayMetrics, 'backchannelLogout'>
+}): void {
+  const { verify, store, ending, metrics } = deps
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => {
@@ -25,12 +34,12 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, verify: (t
     scope.setErrorHandler((err: FastifyError | BffError, request, reply) => {
       if (err instanceof BffError && err.statusCode >= 500) {
         // Not the token's fault: the IdP must retry (a 400 would make it give up, Auth0 does).
-        app.bff.metrics.backchannelLogout('failed')
+        metrics.backchannelLogout('failed')
         request.log.error({ event: 'backchannel_logout.failed', code: err.code, err: err.cause ?? err }, 'back-channel logout could not be carried out')
         return sendError(reply, err)
       }
       const reason = err instanceof BffError ? err.message : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body too large' : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'content type must be application/x-www-form-urlencoded' : 'malformed request'
-      app.bff.metrics.backchannelLogout('rejected')
+      metrics.backchannelLogout('rejected')
       request.log.warn({ event: 'backchannel_logout.rejected', reason }, 'back-channel logout refused')
       return sendError(reply, new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: reason }))
     })
@@ -45,20 +54,16 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, verify: (t
         if (err instanceof LogoutTokenError) throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: err.reason, cause: err })
         throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'the token could not be verified', cause: err })
       }
-      const { store } = app.bff
       const jti = `${logout.iss}\u0000${logout.jti}`
       // Refuse a replayed token before deleting anything, but claim its jti only once the
       // sessions are gone: a store failure on the way leaves nothing claimed, and the IdP's
       // retry of the same token is carried out. Two copies racing both delete the same
       // sessions, which is what either asks for.
       if (await store.isClaimed('jti', jti)) throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'jti already used' })
-      const ended = logout.sid !== undefined
-        ? await store.deleteByIdpSession(logout.iss, logout.sid, 'backchannel_logout')
-        : await store.deleteBySubject(logout.iss, logout.sub!, 'backchannel_logout')
+      if (logout.sid !== undefined) await ending.endIdpSession(logout.iss, logout.sid, 'backchannel', request.log)
+      else await ending.endSubject(logout.iss, logout.sub!, 'backchannel', request.log)
       await store.claimOnce('jti', jti, logout.rememberSeconds)
-      app.bff.metrics.backchannelLogout('accepted')
-      app.bff.metrics.sessionsEnded('backchannel', ended)
-      request.log.info({ event: 'session.ended', cause: 'backchannel', by: logout.sid !== undefined ? 'sid' : 'sub', sessions: ended }, 'back-channel logout')
+      metrics.backchannelLogout('accepted')
       return reply.code(200).send()
     })
   })

@@ -1,8 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Config } from '../../config/types.ts'
 import { BffError } from '../../errors.ts'
-import { guardCsrf } from '../../plugins/csrf.ts'
-import { clearSessionCookie, loadRequestSession } from '../../plugins/session.ts'
-import { constantTimeEqual } from '../../session/crypto.ts'
+import { guardCsrf } from '../../http/csrf.ts'
+import type { RequestSessions } from '../../http/request-session.ts'
+import type { OidcClient } from '../../oidc/client.ts'
+import type { SessionEnding } from '../../session/ending.ts'
+import { constantTimeEqual } from '../../crypto.ts'
 import { logoutIdOf } from '../../session/logout-id.ts'
 import type { LoadedSession } from '../../session/types.ts'
 
@@ -18,14 +21,21 @@ import type { LoadedSession } from '../../session/types.ts'
  * - `POST /bff/logout` (CSRF header required), for SPAs written before: ends the session the
  *   same way and answers `{ logoutUrl }`, the end-session URL without `id_token_hint`.
  */
-export function registerLogoutRoute (app: FastifyInstance): void {
+export interface LogoutDependencies {
+  readonly config: Pick<Config, 'publicUrl' | 'oidc'>
+  readonly oidc: Pick<OidcClient, 'buildEndSessionUrl' | 'revokeRefreshToken'>
+  readonly sessions: RequestSessions
+  readonly ending: SessionEnding
+}
+
+export function registerLogoutRoute (app: FastifyInstance, deps: LogoutDependencies): void {
   // The post-logout landing (`post_logout_redirect_uri`): back to the app, which finds itself
   // logged out. It touches no cookie: any page can navigate here, and clearing the cookie of a
   // session that stays alive would only orphan it (the logout itself cleared the cookie).
   app.get('/bff/logged-out', async (_request, reply) => reply.redirect('/', 302))
 
   app.get<{ Querystring: { sid?: unknown } }>('/bff/logout', async (request, reply) => {
-    const session = await loadRequestSession(request, { slide: false })
+    const session = await deps.sessions.load(request, { slide: false })
     // No session (none, ended, or a cross-site navigation that carried no Strict cookie): nothing to end.
     if (session === undefined) return reply.redirect('/', 302)
     const sid = request.query.sid
@@ -33,25 +43,24 @@ export function registerLogoutRoute (app: FastifyInstance): void {
       request.log.warn({ event: 'logout.sid_invalid', present: typeof sid === 'string' }, 'logout link not bound to this session')
       throw new BffError('BFF_ERR_LOGOUT_SID_INVALID')
     }
-    await endSession(request, session)
-    clearSessionCookie(reply)
-    return reply.redirect(app.bff.oidc.buildEndSessionUrl(session.record.id_token) ?? '/', 302)
+    await endSession(deps, request, session)
+    deps.sessions.clearCookie(reply)
+    return reply.redirect(deps.oidc.buildEndSessionUrl(session.record.id_token) ?? '/', 302)
   })
 
   // onRequest: refused before the body is even parsed (a cross-site form POST gets 403, not 415).
-  app.post('/bff/logout', { onRequest: async (request) => guardCsrf(request) }, async (request, reply) => {
-    const session = await loadRequestSession(request, { slide: false })
-    if (session !== undefined) await endSession(request, session)
-    clearSessionCookie(reply)
+  app.post('/bff/logout', { onRequest: async (request) => guardCsrf(request, deps.config.publicUrl) }, async (request, reply) => {
+    const session = await deps.sessions.load(request, { slide: false })
+    if (session !== undefined) await endSession(deps, request, session)
+    deps.sessions.clearCookie(reply)
     // No id_token_hint: the answer is read by page JavaScript, and no token may reach it.
-    return { logoutUrl: app.bff.oidc.buildEndSessionUrl(undefined) ?? '/' }
+    return { logoutUrl: deps.oidc.buildEndSessionUrl(undefined) ?? '/' }
   })
 }
 
 /** Ends the session and those sharing its IdP session; revokes the refresh token when configured. */
-async function endSession (request: FastifyRequest, session: LoadedSession): Promise<void> {
-  const { oidc, tokens, config } = request.server.bff
-  await tokens.endSession(session, 'logout')
+async function endSession ({ oidc, ending, config }: LogoutDependencies, request: FastifyRequest, session: LoadedSession): Promise<void> {
+  await ending.endSession(session, 'logout', request.log)
   const refreshToken = session.record.refresh_token
   if (config.oidc.revokeRefreshTokenOnLogout && refreshToken !== undefined) {
     // The local session is gone whatever happens here; a failed revocation is only logged.

@@ -1,16 +1,16 @@
 import type { FastifyInstance } from 'fastify'
-import { loadRequestSession, missingSessionError } from '../../plugins/session.ts'
+import type { RequestSessions } from '../../http/request-session.ts'
 import { logoutIdOf } from '../../session/logout-id.ts'
 
 /**
  * `GET /bff/user`: the user's claims and session expiry for the SPA; never a token. It
  * does not slide the session: an SPA polling it must not keep an idle session alive.
  */
-export function registerUserRoute (app: FastifyInstance): void {
+export function registerUserRoute (app: FastifyInstance, deps: { readonly sessions: RequestSessions; readonly now: () => number }): void {
   app.get('/bff/user', async (request, reply) => {
-    const session = await loadRequestSession(request, { slide: false })
-    if (session === undefined) throw missingSessionError(request, reply)
-    const nowSeconds = Math.floor(Date.now() / 1000)
+    const session = await deps.sessions.find(request, { slide: false })
+    if ('missing' in session) throw deps.sessions.missingError(request, reply, session)
+    const nowSeconds = Math.floor(deps.now() / 1000)
     return {
       claims: session.record.claims,
       session: {

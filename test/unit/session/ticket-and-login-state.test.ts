@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createKeyring } from '../../../src/session/keyring.ts'
-import { openLoginState, sealLoginState } from '../../../src/session/login-state.ts'
+import { openLoginState, sealLoginState } from '../../../src/login/transaction.ts'
 import { createTicket, decodeTicket, encodeTicket, TICKET_LENGTH } from '../../../src/session/ticket.ts'
 
 const SECRET_A = 'unit-secret-A-0123456789abcdefghijklmnopqrstu'

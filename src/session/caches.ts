@@ -1,0 +1,91 @@
+import { hash } from 'node:crypto'
+import { IV_BYTES, TAG_BYTES } from '../crypto.ts'
+import { RandomEvictionMap } from './bounded-map.ts'
+import type { SessionHandle, SessionRecord } from './types.ts'
+
+/*
+ * The session store's two caches: work saved per request, never a second source of truth.
+ * Every read still goes to the backend (a session ended on another replica is gone here at
+ * once); what is cached is the CPU around it (bench/README.md has the measurements).
+ */
+
+/** How long a cookie's derived handle, and a record opened with it, are reused. */
+const CACHE_TTL_MS = 60_000
+/**
+ * Bound on cached handles, and so on the records opened with them (a few KiB each). When full,
+ * a random one makes room (see RandomEvictionMap: evicting the oldest made every lookup miss
+ * once the sessions in use outnumbered the bound, even by one).
+ */
+const HANDLE_CACHE_MAX = 10_000
+
+interface CachedHandle {
+  readonly handle: SessionHandle
+  readonly expiresAt: number
+}
+
+/**
+ * Handles by cookie: deriving one (an HMAC for the key, HKDF for the record key) is costly,
+ * so it is cached briefly per cookie. Keyed by a hash of the cookie, so a heap dump does not
+ * list live cookie values. The keyring is fixed for the life of the process, so a cached
+ * handle stays valid.
+ */
+export function createHandleCache (now: () => number) {
+  const handles = new RandomEvictionMap<string, CachedHandle>(HANDLE_CACHE_MAX)
+  return {
+    /** The key a cookie's handle is cached under. */
+    keyOf: (cookieValue: string): string => hash('sha256', cookieValue, 'base64'),
+    get (cacheKey: string): SessionHandle | undefined {
+      const cached = handles.get(cacheKey)
+      if (cached === undefined) return undefined
+      if (cached.expiresAt > now()) return cached.handle
+      handles.delete(cacheKey)
+      return undefined
+    },
+    set (cacheKey: string, handle: SessionHandle): void {
+      handles.set(cacheKey, { handle, expiresAt: now() + CACHE_TTL_MS })
+    },
+  }
+}
+
+/** A record this process opened, and the sealing it came from. */
+interface OpenedRecord {
+  /** IV and GCM tag of the sealed record (copied: a slice would pin a whole socket buffer). */
+  readonly fingerprint: Buffer
+  readonly sealedLength: number
+  readonly record: SessionRecord
+  readonly expiresAt: number
+}
+
+/**
+ * Records opened by this process: when the backend returns the very sealing this process
+ * opened last time with the same handle (same random IV and GCM tag, same length), the record
+ * is the one decrypted and parsed then. Any write seals anew with a fresh IV, so a changed
+ * record never matches. Opened records are dropped after a minute. Keyed by the handle
+ * itself, so by its record key: a cookie with the same id but another secret names the same
+ * storage key, and still fails to open it. Entries go with their handle.
+ */
+export function createOpenedRecords (now: () => number) {
+  const opened = new WeakMap<SessionHandle, OpenedRecord>()
+  const fingerprintOf = (sealed: Buffer): Buffer => {
+    // Not from Buffer's shared pool: a long-lived 28-byte slice would keep a whole 8 KiB slab
+    // (mostly garbage) alive per cached record.
+    const fingerprint = Buffer.allocUnsafeSlow(IV_BYTES + TAG_BYTES)
+    sealed.copy(fingerprint, 0, 0, IV_BYTES)
+    sealed.copy(fingerprint, IV_BYTES, sealed.length - TAG_BYTES)
+    return fingerprint
+  }
+  const sameSealing = (cached: OpenedRecord, sealed: Buffer): boolean => cached.sealedLength === sealed.length &&
+    sealed.compare(cached.fingerprint, 0, IV_BYTES, 0, IV_BYTES) === 0 &&
+    sealed.compare(cached.fingerprint, IV_BYTES, IV_BYTES + TAG_BYTES, sealed.length - TAG_BYTES) === 0
+  return {
+    /** The record opened from exactly this sealing, if this process opened (or wrote) it lately. */
+    get (handle: SessionHandle, sealed: Buffer): SessionRecord | undefined {
+      const cached = opened.get(handle)
+      return cached !== undefined && cached.expiresAt > now() && sameSealing(cached, sealed) ? cached.record : undefined
+    },
+    /** After an open, and after a write: the next read of what this process just sealed needs no decryption. */
+    remember (handle: SessionHandle, sealed: Buffer, record: SessionRecord): void {
+      opened.set(handle, { fingerprint: fingerprintOf(sealed), sealedLength: sealed.length, record, expiresAt: now() + CACHE_TTL_MS })
+    },
+  }
+}
