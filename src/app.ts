@@ -23,6 +23,7 @@ import { registerSessionEventsRoute } from './routes/bff/session-events.ts'
 import { registerUserRoute } from './routes/bff/user.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerProxyRoutes } from './routes/proxy.ts'
+import { registerRevocationChannels } from './revocation/register.ts'
 import { createConfiguredStore } from './session/create.ts'
 import { createKeyring, type Keyring } from './session/keyring.ts'
 import type { SessionStore } from './session/types.ts'
@@ -174,6 +175,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       fetch: observedIdpFetch(metrics.idpRequest, () => 'jwks', tracing?.tracer),
     }))
   }
+  registerRevocationChannels(app)
   registerProxyRoutes(app, config.routes)
   if (config.staticDir !== undefined) {
     await registerSpa(app, { root: config.staticDir, contentSecurityPolicy: config.contentSecurityPolicy, routePrefixes: config.routes.map((route) => route.path) })
