@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
 
 /**
- * Where a transmitter publishes its configuration (SSF 1.0 §7.2): `/.well-known/ssf-configuration`
+ * Where a transmitter publishes its configuration (SSF 1.0, Transmitter Configuration Discovery): `/.well-known/ssf-configuration`
  * inserted between the issuer's host and its path (a trailing `/` of the path dropped). Pure.
  */
 export function ssfConfigurationUrl (issuer: string): string {
@@ -21,7 +21,7 @@ export function authorizationServerMetadataUrls (issuer: string): string[] {
  * The key resolver for tokens of `issuer`: the JWKS at `jwksUri`, or at the `jwks_uri` of the
  * first metadata document that names this issuer (fetched on first use and again after a
  * failure, so a transmitter that is down at start does not stop bffgate). A metadata document
- * for another issuer is refused (SSF 1.0 §7.2.3: the issuer must be identical).
+ * for another issuer is refused (SSF 1.0: the issuer must be identical).
  */
 export function createIssuerKeys (options: { issuer: string; jwksUri?: string; metadataUrls: readonly string[]; timeoutMs: number }): JWTVerifyGetKey {
   const jwksOptions = { timeoutDuration: options.timeoutMs, cooldownDuration: 30_000 }
