@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { decodeJwt } from 'jose'
 import { DEFAULT_USER } from '../../dev/idp/index.ts'
-import { CREDENTIAL_CHANGE, SESSION_REVOKED, startDevTransmitter, VERIFICATION, type DevTransmitter } from '../../dev/ssf/transmitter.ts'
+import { SESSION_REVOKED, startDevTransmitter, VERIFICATION, type DevTransmitter } from '../../dev/ssf/transmitter.ts'
 import type { Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startReplica, type Replica } from '../helpers/replica.ts'
@@ -115,7 +115,7 @@ describe('Shared Signals push delivery (RFC 8935)', () => {
 
   test('verification events, unknown event types and unmappable subjects are accepted and end nothing', async () => {
     const alice = await login()
-    const before = await sessionCount()
+    const sessionsBefore = await sessionCount()
     const stream = { format: 'opaque', id: 'stream-1' }
     const accepted = [
       await transmitter.sign(VERIFICATION, { state: 'abc' }, stream),
@@ -125,7 +125,7 @@ describe('Shared Signals push delivery (RFC 8935)', () => {
     ]
     for (const set of accepted) assert.equal((await transmitter.push(pushUrl(), set.token, { authorization: PUSH_AUTHORIZATION })).status, 202)
     assert.deepEqual(await statusesOn(alice.cookie), [200, 200, 200])
-    assert.equal(await sessionCount(), before)
+    assert.equal(await sessionCount(), sessionsBefore)
     assert.ok(stack.logs.lines.some((l) => l.event === 'ssf.event_ignored' && l.level === 20), 'unknown event type logged at debug')
     assert.ok(stack.logs.lines.some((l) => l.event === 'ssf.subject_ignored'))
   })
@@ -275,4 +275,3 @@ describe('off by default', () => {
   })
 })
 
-export { CREDENTIAL_CHANGE }
