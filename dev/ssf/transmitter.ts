@@ -10,6 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isIPv6 } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { CryptoKey, JWK } from 'jose';
 import { readSmallBody, sendJson } from '../idp/http.ts';
@@ -159,7 +160,7 @@ export async function startDevTransmitter(options: TransmitterOptions): Promise<
   });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
-  issuer = `http://${host}:${port}`;
+  issuer = `http://${isIPv6(host) ? `[${host}]` : host}:${port}`;
 
   const signWith = (claims: Record<string, unknown>, typ: string, key: { privateKey: CryptoKey; kid: string }) => {
     for (const [name, value] of Object.entries(claims)) if (value === undefined) delete claims[name];
