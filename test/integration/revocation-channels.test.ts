@@ -265,6 +265,16 @@ describe('Global Token Revocation', () => {
   })
 })
 
+describe('log hygiene', () => {
+  test('no SET, caller token or push authorization value reaches the log', () => {
+    const secret = PUSH_AUTHORIZATION.slice('Bearer '.length)
+    const jws = /eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}/
+    const leaks = stack.logs.raw.filter((line) => line.includes(secret) || jws.test(line))
+    assert.deepEqual(leaks, [])
+    assert.ok(stack.logs.lines.some((l) => l.event === 'ssf.rejected'), 'the refusals above were logged')
+  })
+})
+
 describe('off by default', () => {
   test('without the settings there is no push endpoint and no revocation endpoint', async (t) => {
     const plain = await startStack({ redis })
