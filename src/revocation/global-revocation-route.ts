@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import { BffError } from '../errors.ts'
 import type { GatewayEvents } from '../events.ts'
@@ -13,6 +13,8 @@ const BODY_LIMIT_BYTES = 16 * 1024
 /** Longest lifetime (`exp` − `iat`) of a caller's token, seconds: it is a one-shot credential. */
 const MAX_TOKEN_LIFETIME_SECONDS = 600
 const CLOCK_TOLERANCE_SECONDS = 60
+/** Namespace of used caller-token ids in the store's one-time markers. */
+const JTI_NAMESPACE = 'gtr-jti'
 
 export interface GlobalRevocationOptions {
   readonly issuer: string
@@ -29,7 +31,8 @@ export interface GlobalRevocationOptions {
  *
  * The caller authenticates with a bearer JWT (RFC 7523 style, what Okta Universal Logout
  * sends): signed by a key of the configured issuer (asymmetric only), `aud` this endpoint,
- * `iat` and `exp` present with a short lifetime, and a `jti` used once. A JWT, not a shared
+ * `iat` and `exp` present with a short lifetime, and a `jti` (when present) honoured once: a
+ * token whose revocation was carried out is refused afterwards. A JWT, not a shared
  * secret: nothing to distribute or rotate on bffgate's side, it expires within minutes, and a
  * leaked one cannot be replayed (draft §6.1 asks for narrowly scoped credentials).
  *
@@ -39,6 +42,8 @@ export interface GlobalRevocationOptions {
  * format bffgate cannot map (e-mail); 503 when the session store is unreachable.
  */
 export function registerGlobalRevocationRoute (app: FastifyInstance, options: GlobalRevocationOptions): void {
+  // The verified caller token's replay key, from the authentication hook to the handler.
+  const callerTokens = new WeakMap<FastifyRequest, { replayKey: string; rememberSeconds: number }>()
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => {
@@ -84,8 +89,9 @@ export function registerGlobalRevocationRoute (app: FastifyInstance, options: Gl
       if (payload.exp! - payload.iat! > MAX_TOKEN_LIFETIME_SECONDS) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: `token lifetime over ${MAX_TOKEN_LIFETIME_SECONDS} s` })
       if (payload.iat! > Date.now() / 1000 + CLOCK_TOLERANCE_SECONDS) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: 'iat is in the future' })
       if (typeof payload.jti === 'string' && payload.jti !== '') {
-        const fresh = await options.store.claimOnce('gtr-jti', `${payload.iss}\u0000${payload.jti}`, payload.exp! - Math.floor(Date.now() / 1000) + CLOCK_TOLERANCE_SECONDS)
-        if (!fresh) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: 'token already used' })
+        const replayKey = `${payload.iss}\u0000${payload.jti}`
+        if (await options.store.isClaimed(JTI_NAMESPACE, replayKey)) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: 'token already used' })
+        callerTokens.set(request, { replayKey, rememberSeconds: payload.exp! - Math.floor(Date.now() / 1000) + CLOCK_TOLERANCE_SECONDS })
       }
     })
 
@@ -103,6 +109,10 @@ export function registerGlobalRevocationRoute (app: FastifyInstance, options: Gl
       if (target.kind === 'unmappable') throw new BffError('BFF_ERR_REVOCATION_SUBJECT_UNSUPPORTED', { message: `${errorMessage()}: ${target.reason}` })
       // "Revoke all of the user's tokens": a subject naming one session still ends the user where known.
       const ended = await endSessionsOf(options.store, options.oidcIssuer, target.kind === 'session' && target.sub !== undefined ? { kind: 'user', sub: target.sub } : target)
+      // Claimed only once the sessions are gone: a store failure on the way leaves the caller's
+      // retry with the same token possible (as for SETs and logout tokens).
+      const caller = callerTokens.get(request)
+      if (caller !== undefined) await options.store.claimOnce(JTI_NAMESPACE, caller.replayKey, caller.rememberSeconds)
       options.events.sessionsEnded('global_revocation', ended)
       request.log.info({ event: 'session.ended', cause: 'global_revocation', by: target.kind === 'session' ? 'sid' : 'sub', sessions: ended }, 'global token revocation')
       return reply.code(204).header('cache-control', 'no-store').send()
