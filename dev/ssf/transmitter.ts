@@ -26,6 +26,8 @@ export interface TransmitterOptions {
   audience: string;
   /** Issuer of the users its subjects name (`iss_sub`): the development IdP's; settable later. */
   userIssuer?: string;
+  /** Complex-subject members receivers must be able to process (`critical_subject_members`). */
+  criticalSubjectMembers?: string[];
 }
 
 /** A signed SET and its `jti`. */
@@ -104,6 +106,7 @@ export async function startDevTransmitter(options: TransmitterOptions): Promise<
         jwks_uri: `${issuer}/jwks`,
         delivery_methods_supported: ['urn:ietf:rfc:8935', 'urn:ietf:rfc:8936'],
         spec_version: '1_0',
+        ...(options.criticalSubjectMembers !== undefined && { critical_subject_members: options.criticalSubjectMembers }),
       });
     }
     if (req.method === 'GET' && path === '/.well-known/openid-configuration') return sendJson(res, 200, { issuer, jwks_uri: `${issuer}/jwks` });

@@ -54,3 +54,36 @@ export function createIssuerKeys (options: { issuer: string; jwksUri?: string; m
     return resolved(header, token)
   }
 }
+
+/** How long a transmitter's configuration document is reused before it is fetched again, ms. */
+const METADATA_TTL_MS = 5 * 60_000
+
+/**
+ * The `critical_subject_members` of a transmitter's SSF configuration, fetched on first use and
+ * again after {@link METADATA_TTL_MS}. While the document cannot be fetched (or names another
+ * issuer), the last list known is used, none at first: the SET's own checks still apply.
+ */
+export function createCriticalMembersSource (options: { issuer: string; timeoutMs: number; onError?: (reason: string) => void }): () => Promise<readonly string[]> {
+  let known: readonly string[] = []
+  let fetchedAt = -Infinity
+  let pending: Promise<readonly string[]> | undefined
+  const refresh = async (): Promise<readonly string[]> => {
+    try {
+      const response = await fetch(ssfConfigurationUrl(options.issuer), { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(options.timeoutMs) })
+      if (!response.ok) throw new Error(`ssf-configuration answered ${response.status}`)
+      const metadata = await response.json() as { issuer?: unknown; critical_subject_members?: unknown }
+      if (metadata.issuer !== options.issuer) throw new Error('ssf-configuration names another issuer')
+      const members = metadata.critical_subject_members
+      known = Array.isArray(members) ? members.filter((m): m is string => typeof m === 'string') : []
+      fetchedAt = Date.now()
+    } catch (err) {
+      options.onError?.((err as Error).message)
+    }
+    return known
+  }
+  return async () => {
+    if (Date.now() - fetchedAt < METADATA_TTL_MS) return known
+    pending ??= refresh().finally(() => { pending = undefined })
+    return pending
+  }
+}

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { createKeyNames } from '../session/keys.ts'
 import { registerGlobalRevocationRoute } from './global-revocation-route.ts'
-import { authorizationServerMetadataUrls, createIssuerKeys, ssfConfigurationUrl } from './keys.ts'
+import { authorizationServerMetadataUrls, createCriticalMembersSource, createIssuerKeys, ssfConfigurationUrl } from './keys.ts'
 import { createSetVerifier } from './security-event.ts'
 import { createSetProcessor } from './set-processor.ts'
 import { startSsfPoller } from './ssf-poller.ts'
@@ -27,6 +27,11 @@ export function registerRevocationChannels (app: FastifyInstance): void {
       store,
       oidcIssuer: oidc.issuer,
       subjects: { userIssuers: [oidc.issuer, ssf.issuer] },
+      criticalMembers: createCriticalMembersSource({
+        issuer: ssf.issuer,
+        timeoutMs,
+        onError: (reason) => app.log.warn({ event: 'ssf.configuration_unavailable', reason }, 'the SSF transmitter\'s configuration could not be read; using the critical subject members last known'),
+      }),
       events: metrics,
       log: app.log,
     })

@@ -16,6 +16,8 @@ export interface SetProcessorOptions {
   readonly store: SessionStore
   readonly oidcIssuer: string
   readonly subjects: SubjectContext
+  /** The transmitter's `critical_subject_members` (SSF configuration); none when absent. */
+  readonly criticalMembers?: () => Promise<readonly string[]>
   readonly events: Pick<GatewayEvents, 'sessionsEnded'>
   readonly log: FastifyBaseLogger
 }
@@ -34,7 +36,8 @@ export function createSetProcessor (options: SetProcessorOptions): (token: strin
   const { store, log } = options
   return async (token) => {
     const set = await options.verify(token)
-    const actions = interpretSet(set, options.subjects)
+    const criticalMembers = options.criticalMembers === undefined ? [] : await options.criticalMembers()
+    const actions = interpretSet(set, { ...options.subjects, criticalMembers })
     const replayKey = `${set.iss}\u0000${set.jti}`
     if (await store.isClaimed(JTI_NAMESPACE, replayKey)) return { kind: 'replayed' }
     let ended = 0

@@ -37,7 +37,15 @@ export interface SubjectContext {
    * to a custom authorization server), that one too.
    */
   readonly userIssuers: readonly string[]
+  /**
+   * Complex-subject members the transmitter declares critical (`critical_subject_members` of its
+   * SSF configuration): an event naming one that bffgate cannot process must be discarded.
+   */
+  readonly criticalMembers?: readonly string[]
 }
+
+/** The complex-subject members bffgate acts on; any other is not processed. */
+const PROCESSED_MEMBERS = new Set(['format', 'user', 'session'])
 
 /**
  * Maps a subject identifier. A complex subject with a `session` member names that IdP session
@@ -54,13 +62,17 @@ export function resolveSubject (subject: unknown, context: SubjectContext): Subj
 }
 
 function resolveComplex (subject: Record<string, unknown>, context: SubjectContext): SubjectTarget {
+  // SSF 1.0, receiver subject processing: a critical member that cannot be processed discards the event.
+  const unprocessed = Object.keys(subject).find((member) => !PROCESSED_MEMBERS.has(member) && (context.criticalMembers ?? []).includes(member))
+  if (unprocessed !== undefined) return { kind: 'unmappable', reason: `critical subject member "${unprocessed.slice(0, 40)}" cannot be processed` }
   const user = subject.user === undefined ? undefined : resolveSimpleMember(subject.user, 'user', context)
   if (subject.session !== undefined) {
     const session = asObject(subject.session, 'session')
     const sid = sessionIdOf(session)
     if (sid !== undefined) return { kind: 'session', sid, ...(user?.kind === 'user' && { sub: user.sub }) }
-    // A session named in a way bffgate cannot match: fall back to the user, who is certain.
-    if (user !== undefined) return user
+    // A session named in a way bffgate cannot match: fall back to the user, who is certain,
+    // unless the transmitter declared the session critical.
+    if (user !== undefined && !(context.criticalMembers ?? []).includes('session')) return user
     return { kind: 'unmappable', reason: `session identified by format "${String(session.format)}"` }
   }
   if (user !== undefined) return user

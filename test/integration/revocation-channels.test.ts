@@ -24,7 +24,7 @@ let urls: string[]
 
 before(async () => {
   redis = await startTestRedis()
-  transmitter = await startDevTransmitter({ audience: STREAM_AUDIENCE })
+  transmitter = await startDevTransmitter({ audience: STREAM_AUDIENCE, criticalSubjectMembers: ['tenant'] })
   stack = await startStack({
     redis,
     idp: { users: [{ ...DEFAULT_USER }, BOB] },
@@ -128,6 +128,18 @@ describe('Shared Signals push delivery (RFC 8935)', () => {
     assert.equal(await sessionCount(), sessionsBefore)
     assert.ok(stack.logs.lines.some((l) => l.event === 'ssf.event_ignored' && l.level === 20), 'unknown event type logged at debug')
     assert.ok(stack.logs.lines.some((l) => l.event === 'ssf.subject_ignored'))
+  })
+
+  test('an event whose subject has a critical member bffgate cannot process is discarded; a non-critical one is ignored', async () => {
+    const alice = await login()
+    const user = { format: 'iss_sub', iss: stack.idp.issuer, sub: ALICE }
+    const withTenant = await transmitter.sign(SESSION_REVOKED, {}, { format: 'complex', user, tenant: { format: 'opaque', id: 'tenant-1' } })
+    assert.equal((await transmitter.push(pushUrl(), withTenant.token, { authorization: PUSH_AUTHORIZATION })).status, 202)
+    assert.deepEqual(await statusesOn(alice.cookie), [200, 200, 200], 'an event with a critical tenant member was carried out')
+    assert.ok(stack.logs.lines.some((l) => l.event === 'ssf.subject_ignored' && String(l.reason).includes('critical')))
+    const withDevice = await transmitter.sign(SESSION_REVOKED, {}, { format: 'complex', user, device: { format: 'opaque', id: 'device-1' } })
+    assert.equal((await transmitter.push(pushUrl(), withDevice.token, { authorization: PUSH_AUTHORIZATION })).status, 202)
+    assert.deepEqual(await statusesOn(alice.cookie), [401, 401, 401])
   })
 
   test('every bad request gets the status and RFC 8935 error its spec prescribes, and ends nothing', async () => {

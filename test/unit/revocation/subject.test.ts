@@ -44,6 +44,16 @@ describe('resolveSubject', () => {
     assert.equal(resolveSubject({ format: 'complex', device: { format: 'opaque', id: 'd' } }, context).kind, 'unmappable')
   })
 
+  test('a critical member bffgate cannot process discards the event (SSF 1.0 receiver subject processing)', () => {
+    const critical = { ...context, criticalMembers: ['tenant', 'session'] }
+    const user = { format: 'opaque', id: 'u1' }
+    assert.equal(resolveSubject({ format: 'complex', user, tenant: { format: 'opaque', id: 't' } }, critical).kind, 'unmappable')
+    assert.deepEqual(resolveSubject({ format: 'complex', user, device: { format: 'opaque', id: 'd' } }, critical), { kind: 'user', sub: 'u1' })
+    assert.deepEqual(resolveSubject({ format: 'complex', user, session: { format: 'opaque', id: 's' } }, critical), { kind: 'session', sid: 's', sub: 'u1' })
+    assert.equal(resolveSubject({ format: 'complex', user, session: { format: 'uri', uri: 'urn:s' } }, critical).kind, 'unmappable', 'a critical session it cannot match')
+    assert.deepEqual(resolveSubject({ format: 'complex', user, tenant: { format: 'opaque', id: 't' } }, context), { kind: 'user', sub: 'u1' }, 'not critical: ignored')
+  })
+
   test('malformed identifiers are refused', () => {
     const bad: unknown[] = [
       null, 'u1', [], {}, { format: '' }, { format: 7 }, { format: 'nonsense', id: 'x' },
