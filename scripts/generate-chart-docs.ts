@@ -38,6 +38,8 @@ export const chartManagedSettings: Readonly<Record<string, string>> = {
   BFF_REDIS_SENTINEL_MASTER_NAME: '`redis.sentinel.masterName` with `redis.mode: sentinel`',
   BFF_REDIS_SENTINEL_PASSWORD: '`redis.sentinel.password` or `redis.existingSecret` (as `BFF_REDIS_SENTINEL_PASSWORD_FILE`)',
   BFF_REDIS_CLUSTER_NODES: '`redis.cluster.nodes` with `redis.mode: cluster`',
+  BFF_SSF_PUSH_AUTHORIZATION: '`secrets.ssfAuthorization` or `secrets.existingSecret` (as `BFF_SSF_PUSH_AUTHORIZATION_FILE`, with `config.BFF_SSF_DELIVERY: push`)',
+  BFF_SSF_POLL_AUTHORIZATION: '`secrets.ssfAuthorization` or `secrets.existingSecret` (as `BFF_SSF_POLL_AUTHORIZATION_FILE`, with `config.BFF_SSF_DELIVERY: poll`)',
   BFF_CONFIG: 'not used: the chart passes every setting as an environment variable',
 }
 

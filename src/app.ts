@@ -23,6 +23,7 @@ import { registerSessionEventsRoute } from './session-events/route.ts'
 import { registerUserRoute } from './routes/bff/user.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerProxyRoutes } from './proxy/routes.ts'
+import { registerRevocationChannels } from './revocation/register.ts'
 import { createConfiguredStore } from './session/create.ts'
 import { createRequestSessions } from './http/request-session.ts'
 import { createSessionEnding, type SessionEnding } from './session/ending.ts'
@@ -193,6 +194,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     })
     registerBackchannelLogoutRoute(app, { verify, store, ending, metrics })
   }
+  registerRevocationChannels(app, { config, store, ending, oidc })
   registerProxyRoutes(app, config.routes, { config, store, tokens, metrics, sessions })
   if (config.staticDir !== undefined) {
     await registerSpa(app, { root: config.staticDir, contentSecurityPolicy: config.contentSecurityPolicy, routePrefixes: config.routes.map((route) => route.path) })

@@ -1,5 +1,5 @@
 /** Why sessions end; the label of `bff_sessions_ended_total`. */
-export type TeardownCause = 'invalid_grant' | 'logout' | 'expired' | 'backchannel'
+export type TeardownCause = 'invalid_grant' | 'logout' | 'expired' | 'backchannel' | 'security_event' | 'global_revocation'
 
 /** Outcomes of a refresh-token exchange at the token endpoint. */
 export type ExchangeOutcome = 'success' | 'invalid_grant' | 'transient' | 'rejected'

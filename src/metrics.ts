@@ -103,7 +103,7 @@ export function createMetrics (): GatewayMetrics {
   })
   const sessionsEnded = new Counter({
     name: 'bff_sessions_ended_total',
-    help: 'Sessions ended by bffgate, by cause (invalid_grant, logout, expired, backchannel).',
+    help: 'Sessions ended by bffgate, by cause (invalid_grant, logout, expired, backchannel, security_event, global_revocation).',
     labelNames: ['cause'] as const,
     registers: [registry],
   })

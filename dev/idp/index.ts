@@ -20,6 +20,8 @@ import type { IdTokenMisbehaviour } from './id-token-faults.ts';
 import { IssuedTokens, TokenFaults, TokenStats } from './middleware.ts';
 import type { TokenFailure } from './middleware.ts';
 import { clientMetadata, createDevProvider } from './provider.ts';
+import { startDevTransmitter } from '../ssf/transmitter.ts';
+import type { DevTransmitter } from '../ssf/transmitter.ts';
 import type { DevIdpClient } from './provider.ts';
 
 export type { DevIdpClient } from './provider.ts';
@@ -97,12 +99,16 @@ export interface DevIdpOptions {
    * default false. {@link DevIdp.declareSessionExpiry} lowers it for a user.
    */
   sessionExpiryClaim?: boolean;
+  /** Also start a Shared Signals transmitter (dev/ssf) whose SETs carry this `aud` and name this IdP's users. */
+  ssfAudience?: string;
 }
 
 /** A running development IdP. */
 export interface DevIdp {
   /** `http://127.0.0.1:<port>` unless overridden; no trailing slash. */
   issuer: string;
+  /** The Shared Signals transmitter, with `ssfAudience`: its own port, key and issuer. */
+  transmitter?: DevTransmitter;
   port: number;
   /**
    * Ends every IdP session of `sub` server-side (Auth0's "revoke session"): its online refresh
@@ -257,6 +263,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   const port = await listen(server, options.port ?? 0, host);
   const issuer = options.issuer ?? `http://${isIPv6(host) ? `[${host}]` : host}:${port}`;
+  const transmitter = options.ssfAudience === undefined ? undefined : await startDevTransmitter({ audience: options.ssfAudience, userIssuer: issuer, host });
 
   const provider = createDevProvider({
     issuer,
@@ -345,6 +352,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     start: async () => {
       if (!server.listening) await listen(server, port, host);
     },
-    close: () => stopListening(server),
+    close: async () => {
+      await transmitter?.close();
+      await stopListening(server);
+    },
+    ...(transmitter !== undefined && { transmitter }),
   };
 }

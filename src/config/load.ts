@@ -2,6 +2,7 @@ import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 import { checkContentSecurityPolicy } from './csp.ts'
 import { checkLoginErrorPath, checkLoginParameterNames } from './login.ts'
+import { readRevocationConfig } from '../revocation/config.ts'
 import { settings, type SettingName, type SettingSpec } from './schema.ts'
 import type { Config, RefreshTokenKind, RouteConfig, RouteCsrfPolicy, RouteTokenMode, TokenEndpointAuthMethod } from './types.ts'
 
@@ -226,6 +227,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     warnings.push(...csp.warnings)
   }
 
+  const revocation = readRevocationConfig(read, publicUrl?.origin, problems, warnings)
   if (problems.length > 0) throw new ConfigError(problems, unknown)
 
   const origin = publicUrl!.origin
@@ -286,6 +288,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       heartbeatSeconds: heartbeatSeconds!,
     },
     backchannelLogout: backchannelLogout!,
+    revocation,
     login: { parameters: [...new Set(loginParameters!)], errorPath: loginErrorPath!.trim() },
     routes: routes!,
     ...(staticDir !== undefined && { staticDir }),

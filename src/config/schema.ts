@@ -273,6 +273,57 @@ export const settings = [
     description: 'Accept OpenID Connect back-channel logout at `/bff/backchannel-logout`.',
   },
   {
+    name: 'BFF_SSF_DELIVERY',
+    kind: 'enum',
+    values: ['none', 'push', 'poll'],
+    default: 'none',
+    description:
+      'Shared Signals (SSF 1.0, CAEP 1.0) receiver: `push` accepts Security Event Tokens at `POST /bff/ssf/events` (RFC 8935), `poll` fetches them from `BFF_SSF_POLL_URL` (RFC 8936, one replica at a time); CAEP `session-revoked` and `credential-change` end the matching sessions. `none` turns the receiver off. Needs `BFF_SSF_ISSUER`.',
+  },
+  {
+    name: 'BFF_SSF_ISSUER',
+    kind: 'url',
+    description: 'Issuer of the SSF transmitter: the `iss` every Security Event Token must carry; its keys are found through `<issuer host>/.well-known/ssf-configuration<issuer path>` unless `BFF_SSF_JWKS_URI` is set.',
+  },
+  { name: 'BFF_SSF_JWKS_URI', kind: 'url', description: 'The transmitter\'s JWKS, instead of the `jwks_uri` of its SSF configuration document.' },
+  {
+    name: 'BFF_SSF_AUDIENCE',
+    kind: 'string',
+    description: 'The `aud` every Security Event Token must carry (the audience of the stream at the transmitter). Defaults to `BFF_PUBLIC_URL`.',
+  },
+  {
+    name: 'BFF_SSF_PUSH_AUTHORIZATION',
+    kind: 'string',
+    secret: true,
+    description: 'With push delivery: the exact `Authorization` header value the transmitter sends with every SET (the stream\'s `authorization_header`, e.g. `Bearer <random>`), compared in constant time; at least 32 characters.',
+  },
+  { name: 'BFF_SSF_POLL_URL', kind: 'url', description: 'With poll delivery: the transmitter\'s poll endpoint for this stream (the stream\'s `delivery.endpoint_url`).' },
+  {
+    name: 'BFF_SSF_POLL_AUTHORIZATION',
+    kind: 'string',
+    secret: true,
+    description: 'With poll delivery: the `Authorization` header value sent to `BFF_SSF_POLL_URL` (e.g. `Bearer <token>`).',
+  },
+  {
+    name: 'BFF_SSF_MAX_AGE_SECONDS',
+    kind: 'integer',
+    min: 60,
+    default: '3600',
+    description: 'Oldest Security Event Token accepted, in seconds since its `iat`; its `jti` is remembered (in Redis, for every replica) this long, so a replay is refused. Cover how long events may wait in a poll queue or in push retries.',
+  },
+  {
+    name: 'BFF_GLOBAL_REVOCATION_ISSUER',
+    kind: 'url',
+    description:
+      'Turns on Global Token Revocation (draft-parecki-oauth-global-token-revocation) at `POST /bff/global-token-revocation`: a caller (e.g. Okta Universal Logout) authenticated by a signed JWT bearer token from this issuer ends every session of a user. Keys from `BFF_GLOBAL_REVOCATION_JWKS_URI` or the issuer\'s discovery document.',
+  },
+  { name: 'BFF_GLOBAL_REVOCATION_JWKS_URI', kind: 'url', description: 'JWKS of `BFF_GLOBAL_REVOCATION_ISSUER`, instead of the `jwks_uri` of its `.well-known/openid-configuration` (or `oauth-authorization-server`).' },
+  {
+    name: 'BFF_GLOBAL_REVOCATION_AUDIENCE',
+    kind: 'string',
+    description: 'The `aud` the caller\'s bearer JWT must carry. Defaults to `BFF_PUBLIC_URL` + `/bff/global-token-revocation` (the endpoint\'s URL, what Okta puts there).',
+  },
+  {
     name: 'BFF_ROUTES',
     kind: 'json',
     default: '[]',

@@ -1,3 +1,5 @@
+import type { RevocationConfig } from '../revocation/config.ts'
+
 /** Whether and how a route attaches the session's access token. */
 export type RouteTokenMode = 'required' | 'optional' | 'none'
 
@@ -133,6 +135,8 @@ export interface Config {
   readonly session: SessionConfig
   readonly sessionEvents: SessionEventsConfig
   readonly backchannelLogout: boolean
+  /** Shared Signals receiver and Global Token Revocation (src/revocation/config.ts). */
+  readonly revocation: RevocationConfig
   readonly login: LoginConfig
   readonly routes: readonly RouteConfig[]
   readonly staticDir?: string

@@ -56,5 +56,7 @@ export function endReasonFor (cause: TeardownCause): SessionEndReason {
     case 'backchannel': return 'backchannel_logout'
     case 'logout': return 'logout'
     case 'expired': return 'expired'
+    case 'security_event': return 'revoked'
+    case 'global_revocation': return 'revoked'
   }
 }

@@ -64,6 +64,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if or .Values.secrets.clientPrivateKey (eq (toString (index .Values.config "BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD" | default "")) "private_key_jwt") -}}true{{- end }}
 {{- end }}
 
+{{/* The Shared Signals delivery method: none, push or poll. */}}
+{{- define "bffgate.ssfDelivery" -}}
+{{- toString (index .Values.config "BFF_SSF_DELIVERY" | default "none") -}}
+{{- end }}
+
 {{/* "true" when bffgate gets a Redis password. */}}
 {{- define "bffgate.hasRedisPassword" -}}
 {{- if or .Values.redis.password .Values.redis.existingSecret -}}true{{- end }}
@@ -88,6 +93,9 @@ The data of the chart's own Secret, as a dict of key → value (may be empty: th
 {{- $_ := set $data "client-secret" .Values.secrets.clientSecret }}
 {{- end }}
 {{- $_ := set $data "session-secret" .Values.secrets.sessionSecret }}
+{{- if ne (include "bffgate.ssfDelivery" .) "none" }}
+{{- $_ := set $data "ssf-authorization" .Values.secrets.ssfAuthorization }}
+{{- end }}
 {{- end }}
 {{- if not .Values.redis.existingSecret }}
 {{- if .Values.redis.password }}
@@ -154,6 +162,9 @@ Every check values.schema.json cannot express, with a message that says what to 
 {{- end }}
 {{- else if not .Values.secrets.clientSecret }}
 {{- fail "secrets.clientSecret is required (or secrets.clientPrivateKey for private_key_jwt, or secrets.existingSecret)" }}
+{{- end }}
+{{- if and (ne (include "bffgate.ssfDelivery" .) "none") (not .Values.secrets.ssfAuthorization) }}
+{{- fail "config.BFF_SSF_DELIVERY is push or poll: set secrets.ssfAuthorization (or secrets.existingSecret)" }}
 {{- end }}
 {{- end }}
 {{- if and (eq .Values.redis.mode "sentinel") (not .Values.redis.sentinel.nodes) }}
