@@ -9,7 +9,7 @@ export type RouteTokenMode = 'required' | 'optional' | 'none'
  */
 export type RouteCsrfPolicy = 'header' | 'same-origin'
 
-/** One proxied API route (design §6): requests under `path` go to `upstream`, nowhere else. */
+/** One proxied API route (docs/configuration.md, "Routes"): requests under `path` go to `upstream`, nowhere else. */
 export interface RouteConfig {
   /** Path prefix, starting with `/`, without a trailing slash, e.g. `/api`. */
   readonly path: string
