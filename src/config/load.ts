@@ -3,9 +3,12 @@ import { checkClientAuthentication, checkHostCookieName, checkIssuer, checkListe
 import { checkLoginErrorPath, checkLoginParameterNames } from './login.ts'
 import { parseUrl, SettingReader } from './reader.ts'
 import { parseRoutes } from './routes.ts'
-import { createRawSource, readConfigFile, unknownSettingWarnings, type Env, type ReadFile } from './sources.ts'
+import { assembleFrontend, checkRuntimeSupportsFrontends, MULTI_FRONTEND_RUNTIME, parseFrontends, type FrontendDefaults, type FrontendParts } from './frontends.ts'
+import { settings, type SettingSpec } from './schema.ts'
+import { createRawSource, isSet, readConfigFile, unknownSettingWarnings, type Env, type ReadFile } from './sources.ts'
 import type { Config, RefreshTokenKind, TokenEndpointAuthMethod } from './types.ts'
 
+export { MULTI_FRONTEND_RUNTIME } from './frontends.ts'
 export { RESERVED_PREFIXES } from './routes.ts'
 
 /** Thrown by {@link loadConfig}: every problem found, one per line, each naming its variable. */
@@ -23,8 +26,10 @@ export class ConfigError extends Error {
 }
 
 export interface LoadConfigOptions {
-  /** Reads `*_FILE` secrets and `BFF_CONFIG`; injected so that tests need no files. */
+  /** Reads `*_FILE` secrets, `BFF_CONFIG` and the frontends' secret files; injected so that tests need no files. */
   readonly readFile?: ReadFile
+  /** Whether the request path selects frontends per request; {@link MULTI_FRONTEND_RUNTIME} unless given (tests). */
+  readonly multiFrontendRuntime?: boolean
 }
 
 const ENV_CLIENT_LABELS = {
@@ -50,7 +55,10 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const unknown = unknownSettingWarnings(env)
   warnings.push(...unknown)
   const raw = createRawSource(env, file.values, readFile, problems)
-  const read = new SettingReader(raw, problems)
+  // With a frontends list, the settings a frontend takes over are not required here.
+  const withFrontends = file.frontends !== undefined
+  const read = new SettingReader(raw, problems, withFrontends ? FRONTEND_SETTINGS : undefined)
+  if (withFrontends) problems.push(...checkNoOwnFrontendSettings(env, file.values))
 
   const port = read.integer('BFF_PORT')
   const host = read.string('BFF_HOST')
@@ -118,7 +126,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const { sentinelNodes, seedNodes } = checkRedisTopology({ url: redisUrl, sentinels, sentinelMasterName, sentinelPassword, clusterNodes }, problems)
   if (store === 'memory') warnings.push('BFF_SESSION_STORE=memory: sessions live in this process only, are lost on restart and are not shared between replicas; development only')
 
-  problems.push(...checkClientAuthentication(ENV_CLIENT_LABELS, { clientSecret, clientPrivateKey, authMethod }))
+  if (!withFrontends) problems.push(...checkClientAuthentication(ENV_CLIENT_LABELS, { clientSecret, clientPrivateKey, authMethod }))
   const refreshTokenKind: RefreshTokenKind = scopes === undefined ? 'none' : refreshTokenKindOf('"BFF_OIDC_SCOPES"', scopes, problems)
   if (secrets) problems.push(...checkSessionSecrets(secrets))
   if (cookieName !== undefined) problems.push(...checkHostCookieName('"BFF_SESSION_COOKIE_NAME"', cookieName))
@@ -135,31 +143,66 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     warnings.push(...csp.warnings)
   }
 
+  let frontendParts: FrontendParts[] = []
+  if (withFrontends) {
+    const defaults: FrontendDefaults = {
+      publicUrl: publicUrl !== undefined && checkPublicUrl('', publicUrl).length === 0 ? publicUrl : undefined,
+      issuer: issuerText,
+      authMethod,
+      scopes,
+      refreshTokenKind,
+      audience,
+      par,
+      dpop,
+      revokeRefreshTokenOnLogout: revokeOnLogout,
+      timeoutSeconds,
+      allowInsecureHttp,
+      contentSecurityPolicy,
+      loginParameters,
+      loginErrorPath: loginErrorPath?.trim(),
+    }
+    frontendParts = parseFrontends(file.frontends, defaults, readFile, problems, warnings)
+    problems.push(...checkRuntimeSupportsFrontends(frontendParts, options.multiFrontendRuntime ?? MULTI_FRONTEND_RUNTIME))
+  }
+
   if (problems.length > 0) throw new ConfigError(problems, unknown)
 
-  const origin = publicUrl!.origin
+  if (!withFrontends) {
+    // The frontend the environment describes: every host, no prefix, named `default`.
+    frontendParts = [{
+      name: 'default',
+      publicUrl: publicUrl!,
+      pathPrefix: '',
+      issuer: issuerText!,
+      clientId: clientId!,
+      clientSecret,
+      clientPrivateKey,
+      authMethod,
+      scopes: scopes!,
+      refreshTokenKind,
+      audience,
+      par: par!,
+      dpop: dpop!,
+      revokeRefreshTokenOnLogout: revokeOnLogout!,
+      timeoutSeconds: timeoutSeconds!,
+      allowInsecureHttp: allowInsecureHttp!,
+      postLogoutRedirectUrl,
+      cookieName: cookieName!,
+      routes: routes!,
+      staticDir,
+      contentSecurityPolicy: contentSecurityPolicy!,
+      loginParameters: loginParameters!,
+      loginErrorPath: loginErrorPath!.trim(),
+    }]
+  }
+  const frontends = frontendParts.map(assembleFrontend)
+  const primary = frontends[0]!
   return deepFreeze({
     port: port!,
     host: host!,
     admin: { port: adminPort!, host: adminHost! },
-    publicUrl: origin,
-    oidc: {
-      // Kept as written: openid-client compares the issuer exactly, trailing slash included.
-      issuer: issuerText!.trim(),
-      clientId: clientId!,
-      ...(clientSecret !== undefined && { clientSecret }),
-      ...(clientPrivateKey !== undefined && { clientPrivateKey }),
-      tokenEndpointAuthMethod: authMethod ?? (clientPrivateKey !== undefined ? 'private_key_jwt' : 'client_secret_post'),
-      scopes: scopes!,
-      ...(audience !== undefined && { audience }),
-      timeoutSeconds: timeoutSeconds!,
-      allowInsecureHttp: allowInsecureHttp!,
-      redirectUri: `${origin}/bff/callback`,
-      postLogoutRedirectUri: postLogoutRedirectUrl?.href ?? `${origin}/bff/logged-out`,
-      revokeRefreshTokenOnLogout: revokeOnLogout!,
-      dpop: dpop!,
-      par: par!,
-    },
+    publicUrl: primary.publicUrl,
+    oidc: primary.oidc,
     redis: {
       url: redisUrl!.href,
       keyPrefix: keyPrefix!,
@@ -180,13 +223,13 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     session: {
       store,
       secrets: secrets!,
-      cookieName: cookieName!,
+      cookieName: primary.cookie.name,
       idleSeconds: idleSeconds!,
       absoluteSeconds: absoluteSeconds!,
       refreshSkewSeconds: refreshSkewSeconds!,
       refreshLockSeconds: refreshLockSeconds!,
       ...(checkSeconds !== undefined && { checkSeconds }),
-      refreshTokenKind,
+      refreshTokenKind: primary.refreshTokenKind,
     },
     sessionEvents: {
       warningSeconds: warningSeconds!,
@@ -195,10 +238,10 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       heartbeatSeconds: heartbeatSeconds!,
     },
     backchannelLogout: backchannelLogout!,
-    login: { parameters: [...new Set(loginParameters!)], errorPath: loginErrorPath!.trim() },
-    routes: routes!,
-    ...(staticDir !== undefined && { staticDir }),
-    contentSecurityPolicy: contentSecurityPolicy!.trim(),
+    login: primary.login,
+    routes: primary.routes,
+    ...(primary.staticDir !== undefined && { staticDir: primary.staticDir }),
+    contentSecurityPolicy: primary.contentSecurityPolicy,
     logLevel: logLevel!,
     startupTimeoutSeconds: startupTimeoutSeconds!,
     rateLimits: {
@@ -207,8 +250,18 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       callback: rateLimitCallback!,
       backchannelLogout: rateLimitBackchannel!,
     },
+    frontends,
     warnings,
   })
+}
+
+/** Settings a frontend takes over (docs/frontends.md): not required beside a `frontends` list. */
+const FRONTEND_SETTINGS: ReadonlySet<string> = new Set(settings.filter((s: SettingSpec) => s.frontend !== undefined).map((s) => s.name))
+
+/** Settings each frontend gives itself (client, cookie, routes ...), set beside a `frontends` list: each is a problem. */
+function checkNoOwnFrontendSettings (env: Env, fileValues: Readonly<Record<string, unknown>>): string[] {
+  return settings.filter((s: SettingSpec) => s.frontend?.role === 'own' && isSet(s, env, fileValues))
+    .map((s: SettingSpec) => `"${s.name}" is set, but with a "frontends" list each frontend gives its own ("${s.frontend!.key}"): remove it`)
 }
 
 function deepFreeze<T> (value: T): T {

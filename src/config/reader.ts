@@ -6,16 +6,19 @@ import type { SettingName } from './schema.ts'
 export class SettingReader {
   readonly #raw: (name: SettingName) => Raw
   readonly #problems: string[]
-  constructor (raw: (name: SettingName) => Raw, problems: string[]) {
+  readonly #notRequired: ReadonlySet<string>
+  /** `notRequired`: settings whose `required` does not hold here (another source takes their place). */
+  constructor (raw: (name: SettingName) => Raw, problems: string[], notRequired: ReadonlySet<string> = new Set()) {
     this.#raw = raw
     this.#problems = problems
+    this.#notRequired = notRequired
   }
 
   #get (name: SettingName): string | undefined {
     const value = this.#raw(name)
     const spec = specByName.get(name)!
     if (value === undefined || value === '') {
-      if (spec.required) this.#problems.push(`"${name}" is required${spec.secret ? ` (or "${name}_FILE")` : ''}`)
+      if (spec.required && !this.#notRequired.has(name)) this.#problems.push(`"${name}" is required${spec.secret ? ` (or "${name}_FILE")` : ''}`)
       return undefined
     }
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {

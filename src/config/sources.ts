@@ -14,9 +14,11 @@ export type ReadFile = (path: string) => string
 
 export const specByName = new Map<string, SettingSpec>(settings.map((s) => [s.name, s]))
 
-/** The `BFF_CONFIG` file: its setting values. */
+/** The `BFF_CONFIG` file: its setting values, and the `frontends` list when it has one. */
 export interface ConfigFile {
   readonly values: Readonly<Record<string, unknown>>
+  /** As written; src/config/frontends.ts reads it. */
+  readonly frontends?: unknown
 }
 
 /**
@@ -44,13 +46,15 @@ export function readConfigFile (path: string | undefined, readFile: ReadFile, pr
     return { values: {} }
   }
   const values: Record<string, unknown> = {}
+  let frontends: unknown
   for (const [key, value] of Object.entries(parsed)) {
     const spec = specByName.get(key)
-    if (spec === undefined || key === 'BFF_CONFIG') problems.push(`"BFF_CONFIG" file has an unknown setting "${key}"`)
+    if (key === 'frontends') frontends = value ?? []
+    else if (spec === undefined || key === 'BFF_CONFIG') problems.push(`"BFF_CONFIG" file has an unknown setting "${key}"`)
     else if (spec.secret) problems.push(`"BFF_CONFIG" file must not hold the secret "${key}"; use the environment or "${key}_FILE"`)
     else values[key] = value
   }
-  return { values }
+  return { values, ...(frontends !== undefined && { frontends }) }
 }
 
 /**
@@ -86,6 +90,11 @@ export function readSecretFile (label: string, path: string, readFile: ReadFile,
     problems.push(`${label} names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
     return undefined
   }
+}
+
+/** Whether a setting is given at all (environment, `*_FILE` or the file), whatever its default. */
+export function isSet (spec: SettingSpec, env: Env, fileValues: Readonly<Record<string, unknown>>): boolean {
+  return (env[spec.name] !== undefined && env[spec.name] !== '') || (spec.secret === true && env[`${spec.name}_FILE`] !== undefined) || fileValues[spec.name] !== undefined
 }
 
 /** One warning per `BFF_` variable that is no setting, with the setting it was likely meant to be. */
