@@ -145,6 +145,9 @@ function parseFrontend (item: unknown, i: number, defaults: FrontendDefaults, re
   const publicUrl = publicUrlText === undefined ? defaults.publicUrl : parseUrl(field('publicUrl'), publicUrlText, problems)
   if (publicUrlText !== undefined && publicUrl !== undefined) problems.push(...checkPublicUrl(field('publicUrl'), publicUrl))
   if (publicUrlText === undefined && defaults.publicUrl === undefined) problems.push(`${field('publicUrl')} is required (or "BFF_PUBLIC_URL", the default of every frontend)`)
+  // Its host is what selects the frontend: one that no Host header can match would never be served.
+  const host = publicUrl === undefined ? undefined : normalizeHost(publicUrl.host)
+  if (publicUrl !== undefined && host === undefined) problems.push(`${field('publicUrl')} has a host no request can be matched to (a DNS name of labels up to 63 characters, or an IP address)`)
 
   const pathPrefix = text('pathPrefix') ?? ''
   if (pathPrefix !== '') {
@@ -211,13 +214,12 @@ function parseFrontend (item: unknown, i: number, defaults: FrontendDefaults, re
   const dpop = flag('dpop', defaults.dpop)
   const revoke = flag('revokeRefreshTokenOnLogout', defaults.revokeRefreshTokenOnLogout)
 
-  if (problems.length > before || publicUrl === undefined || clientId === undefined || name === undefined) return undefined
-  const host = normalizeHost(publicUrl.host)
+  if (problems.length > before || publicUrl === undefined || host === undefined || clientId === undefined || name === undefined) return undefined
   return {
     name,
     publicUrl,
     pathPrefix,
-    ...(host !== undefined && { hosts: [host] }),
+    hosts: [host],
     issuer: issuerText ?? defaults.issuer!,
     clientId,
     clientSecret,

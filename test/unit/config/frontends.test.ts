@@ -174,6 +174,7 @@ describe('frontends', () => {
     }
     assert.deepEqual(problemsOf(list(frontend('a', { pathPrefix: '/a', cookieName: '__Host-Http-a' }))), ['frontends[0] (a).cookieName must start with "__Secure-" and contain only cookie-name characters: under a pathPrefix the cookie is scoped to that path, which a "__Host-" cookie cannot be'])
     assert.equal(problemsOf(list(frontend('a', { cookieName: '__Secure-a' })))[0], 'frontends[0] (a).cookieName must start with "__Host-" and contain only cookie-name characters')
+    assert.deepEqual(problemsOf(list(frontend('a', { publicUrl: `https://${'x'.repeat(64)}.example.com` }))), ['frontends[0] (a).publicUrl has a host no request can be matched to (a DNS name of labels up to 63 characters, or an IP address)'], 'never a frontend for every host')
   })
 
   test('clashes are errors: a name, a cookie or a client used twice', () => {
