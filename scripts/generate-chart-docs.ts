@@ -13,7 +13,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
-import { settings, type SettingSpec } from '../src/config/schema.ts'
+import { frontendKeys, settings, type SettingSpec } from '../src/config/schema.ts'
 
 const chartDir = new URL('../charts/bffgate/', import.meta.url)
 export const valuesSchemaFile = new URL('values.schema.json', chartDir)
@@ -128,9 +128,44 @@ function renderExtraEnvSchema (): JsonSchema {
   }
 }
 
+/**
+ * `frontends`: bffgate's frontend keys (src/config/schema.ts), except the secret files the chart
+ * mounts itself, plus where each frontend's credential comes from.
+ */
+export function renderFrontendsSchema (): JsonSchema {
+  const typeOf = (type: string): JsonSchema => {
+    switch (type) {
+      case 'boolean': return { type: 'boolean' }
+      case 'url': return { type: 'string', pattern: '^https?://\\S+$' }
+      case 'path': return { type: 'string', pattern: '^/' }
+      case 'enum': return { enum: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] }
+      case 'list or string': return { type: ['array', 'string'], items: { type: 'string' } }
+      case 'list of routes': return { type: 'array', items: routeSchema }
+      default: return { type: 'string', minLength: 1 }
+    }
+  }
+  const properties: Record<string, JsonSchema> = {}
+  for (const k of frontendKeys) {
+    if (k.key === 'clientSecretFile' || k.key === 'clientPrivateKeyFile') continue
+    properties[k.key] = { ...typeOf(k.type), description: k.description }
+  }
+  properties.name = { type: 'string', pattern: '^[a-z][a-z0-9-]{0,31}$', description: frontendKeys.find((k) => k.key === 'name')!.description }
+  properties.publicUrl = { type: 'string', pattern: ORIGIN_PATTERN.replace('^$|', ''), description: frontendKeys.find((k) => k.key === 'publicUrl')!.description }
+  properties.clientSecret = { type: 'string', description: 'The client secret, kept in the chart\'s Secret and mounted as a file.' }
+  properties.clientPrivateKey = { type: 'string', description: 'The private key (JWK JSON or PKCS#8 PEM) for private_key_jwt, kept in the chart\'s Secret.' }
+  properties.existingSecret = { type: 'string', description: 'An existing Secret holding the credential, instead of clientSecret or clientPrivateKey.' }
+  properties.existingSecretKey = { type: 'string', description: 'Key of the credential in existingSecret; default `client-secret` (`client-private-key` for private_key_jwt).' }
+  return {
+    type: 'array',
+    description: 'Several SPAs on one release (docs/frontends.md); empty: one frontend from config and secrets.',
+    items: { type: 'object', required: ['name', 'clientId'], additionalProperties: false, properties },
+  }
+}
+
 export function renderValuesSchema (current: string): string {
   const schema = JSON.parse(current) as { properties: Record<string, unknown> }
   schema.properties.config = renderConfigSchema()
+  schema.properties.frontends = renderFrontendsSchema()
   schema.properties.extraEnv = renderExtraEnvSchema()
   return `${JSON.stringify(schema, null, 2)}\n`
 }

@@ -3,14 +3,20 @@
  * With `--check`, exits 1 when the file on disk differs (CI keeps the two in step).
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { settings, type SettingSpec } from '../src/config/schema.ts'
+import { frontendKeys, settings, type SettingSpec } from '../src/config/schema.ts'
 
 export function renderConfigurationDoc (): string {
   const rows = (settings as readonly SettingSpec[]).map((s) => {
     const name = s.secret ? `\`${s.name}\` (or \`${s.name}_FILE\`)` : `\`${s.name}\``
-    const dflt = s.required ? '**required**' : s.default !== undefined ? `\`${s.default}\`` : 'unset'
+    const dflt = s.required ? (s.frontend !== undefined ? '**required** without `frontends`' : '**required**') : s.default !== undefined ? `\`${s.default}\`` : 'unset'
     const type = s.kind === 'enum' ? s.values!.map((v) => `\`${v}\``).join(' \\| ') : s.kind
     return `| ${name} | ${type} | ${dflt} | ${s.description.replaceAll('|', '\\|')} |`
+  })
+  const settingOf = new Map((settings as readonly SettingSpec[]).filter((s) => s.frontend !== undefined).map((s) => [s.frontend!.key, s]))
+  const frontendRows = frontendKeys.map((k) => {
+    const setting = settingOf.get(k.key)
+    const dflt = k.required ? '**required**' : k.default ?? (setting?.frontend?.role === 'default' ? `\`${setting.name}\`` : 'unset')
+    return `| \`${k.key}\` | ${k.type} | ${dflt} | ${k.description.replaceAll('|', '\\|')}${setting !== undefined ? ` Takes the place of \`${setting.name}\`.` : ''} |`
   })
   return `<!-- Generated from src/config/schema.ts by \`npm run docs:config\`. Do not edit by hand. -->
 # Configuration reference
@@ -38,6 +44,17 @@ ${rows.join('\n')}
 | \`audience\`, \`scope\` | a token for another API (its own access token per session) | the login's |
 | \`websocket\` | proxy WebSocket upgrades | \`false\` |
 | \`dpop\` | send DPoP-bound tokens with a proof | \`false\` |
+
+## Frontends
+
+A \`frontends\` list in the \`BFF_CONFIG\` file serves several SPAs from one deployment, each
+with its own client, cookie, routes and static files (docs/frontends.md). A key that takes a
+setting's place defaults to that setting; the settings each frontend must give itself
+(client, cookie, routes, static files, post-logout landing) are refused beside the list.
+
+| key | type | default | meaning |
+|---|---|---|---|
+${frontendRows.join('\n')}
 `
 }
 

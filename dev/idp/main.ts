@@ -16,6 +16,12 @@
  *   too (a compose network); loopback always works
  * - IDP_REDIRECT_URIS (default http://localhost:8080/bff/callback)
  * - IDP_POST_LOGOUT_REDIRECT_URIS (default http://localhost:8080/), IDP_BACKCHANNEL_LOGOUT_URI
+ * - A second client, so that two SPAs can share one gateway (docs/frontends.md):
+ *   IDP_ADMIN_CLIENT_ID (default bffgate-admin), IDP_ADMIN_CLIENT_SECRET (default: random, as
+ *   above), IDP_ADMIN_CLIENT_AUTH_METHOD (as IDP_CLIENT_AUTH_METHOD, secrets only),
+ *   IDP_ADMIN_REDIRECT_URIS (default http://localhost:8080/admin/bff/callback),
+ *   IDP_ADMIN_POST_LOGOUT_REDIRECT_URIS (default http://localhost:8080/admin/bff/logged-out),
+ *   IDP_ADMIN_BACKCHANNEL_LOGOUT_URI
  * - IDP_API_AUDIENCE (default https://api.bffgate.test)
  * - IDP_ACCESS_TOKEN_TTL, IDP_SESSION_IDLE, IDP_SESSION_ABSOLUTE, IDP_REFRESH_TOKEN_TTL
  * - IDP_JWKS_FILE: private JWKS file; created on first start so restarts keep the signing keys
@@ -71,6 +77,13 @@ const options = {
     ...(env.IDP_BACKCHANNEL_LOGOUT_URI ? { backchannel_logout_uri: env.IDP_BACKCHANNEL_LOGOUT_URI } : {}),
     ...(env.IDP_CLIENT_AUTH_METHOD ? { token_endpoint_auth_method: env.IDP_CLIENT_AUTH_METHOD } : {}),
     ...(env.IDP_CLIENT_JWKS ? { jwks: JSON.parse(env.IDP_CLIENT_JWKS) as { keys: JWK[] } } : {}),
+  }, {
+    client_id: env.IDP_ADMIN_CLIENT_ID ?? 'bffgate-admin',
+    client_secret: env.IDP_ADMIN_CLIENT_SECRET || randomBytes(24).toString('base64url'),
+    redirect_uris: list(env.IDP_ADMIN_REDIRECT_URIS, ['http://localhost:8080/admin/bff/callback']),
+    post_logout_redirect_uris: list(env.IDP_ADMIN_POST_LOGOUT_REDIRECT_URIS, ['http://localhost:8080/admin/bff/logged-out']),
+    ...(env.IDP_ADMIN_BACKCHANNEL_LOGOUT_URI ? { backchannel_logout_uri: env.IDP_ADMIN_BACKCHANNEL_LOGOUT_URI } : {}),
+    ...(env.IDP_ADMIN_CLIENT_AUTH_METHOD ? { token_endpoint_auth_method: env.IDP_ADMIN_CLIENT_AUTH_METHOD } : {}),
   }],
 };
 const lifetimes = {
@@ -84,10 +97,11 @@ const idp = await startDevIdp({
   ...Object.fromEntries(Object.entries(lifetimes).filter(([, value]) => value !== undefined)),
 });
 
-const [client] = options.clients;
+const [client, adminClient] = options.clients;
 process.stdout.write(`dev IdP (Auth0-like, online refresh tokens) listening
   issuer      ${idp.issuer}
   client      ${client?.client_id}${clientSecretGenerated ? ' (secret generated for this run; set IDP_CLIENT_SECRET to share one)' : ''}
+  client      ${adminClient?.client_id}${env.IDP_ADMIN_CLIENT_SECRET ? '' : ' (secret generated for this run; set IDP_ADMIN_CLIENT_SECRET to share one)'}
   test user   ${DEFAULT_USER.username} / ${DEFAULT_USER.password}
 `);
 

@@ -3,6 +3,8 @@
  * and its validation. Pure.
  */
 
+import { settingLabel } from './label.ts'
+
 /**
  * Strict by default: scripts, styles, fonts and API calls from this origin only (no inline
  * script or style, no `eval`), no plugins, no `<base>` rewriting, no framing. Images may also
@@ -30,19 +32,19 @@ const WEAKENING = ["'unsafe-inline'", "'unsafe-eval'", '*', 'data:', 'http:', 'h
 export function checkContentSecurityPolicy (policy: string, name: string): { problems: string[]; warnings: string[] } {
   const problems: string[] = []
   const warnings: string[] = []
-  if (!/^[\x20-\x7E]*$/.test(policy)) problems.push(`"${name}" must be printable ASCII on one line`)
-  if (policy.includes(',')) problems.push(`"${name}" must be one policy: a comma would start a second one`)
+  if (!/^[\x20-\x7E]*$/.test(policy)) problems.push(`${settingLabel(name)} must be printable ASCII on one line`)
+  if (policy.includes(',')) problems.push(`${settingLabel(name)} must be one policy: a comma would start a second one`)
   const seen = new Set<string>()
   const directives = policy.split(';').map((d) => d.trim()).filter((d) => d !== '')
-  if (directives.length === 0) problems.push(`"${name}" has no directive`)
+  if (directives.length === 0) problems.push(`${settingLabel(name)} has no directive`)
   for (const directive of directives) {
     const [directiveName = '', ...sources] = directive.split(/\s+/)
     const lower = directiveName.toLowerCase()
-    if (!DIRECTIVES.has(lower)) problems.push(`"${name}" has an unknown directive ${JSON.stringify(directiveName.slice(0, 40))}`)
-    else if (seen.has(lower)) problems.push(`"${name}" repeats the directive "${lower}" (browsers ignore the repeat)`)
+    if (!DIRECTIVES.has(lower)) problems.push(`${settingLabel(name)} has an unknown directive ${JSON.stringify(directiveName.slice(0, 40))}`)
+    else if (seen.has(lower)) problems.push(`${settingLabel(name)} repeats the directive "${lower}" (browsers ignore the repeat)`)
     seen.add(lower)
     if ((lower === 'default-src' || lower.startsWith('script-src')) && sources.some((s) => WEAKENING.includes(s.toLowerCase()))) {
-      warnings.push(`"${name}": ${lower} allows ${sources.filter((s) => WEAKENING.includes(s.toLowerCase())).join(' ')}, which lets injected script run`)
+      warnings.push(`${settingLabel(name)}: ${lower} allows ${sources.filter((s) => WEAKENING.includes(s.toLowerCase())).join(' ')}, which lets injected script run`)
     }
   }
   return { problems, warnings }

@@ -1,10 +1,16 @@
-import { isIP } from 'node:net'
-import { parse as parseYaml } from 'yaml'
 import { checkContentSecurityPolicy } from './csp.ts'
+import { checkClientAuthentication, checkHostCookieName, checkIssuer, checkListeners, checkPublicUrl, checkRedisTopology, checkSessionSecrets, checkSessionTimings, parseTrustedProxies, refreshTokenKindOf } from './checks.ts'
 import { checkLoginErrorPath, checkLoginParameterNames } from './login.ts'
 import { readRevocationConfig } from '../revocation/config.ts'
-import { settings, type SettingName, type SettingSpec } from './schema.ts'
-import type { Config, RefreshTokenKind, RouteConfig, RouteCsrfPolicy, RouteTokenMode, TokenEndpointAuthMethod } from './types.ts'
+import { parseUrl, SettingReader } from './reader.ts'
+import { parseRoutes } from './routes.ts'
+import { assembleFrontend, checkRuntimeSupportsFrontends, MULTI_FRONTEND_RUNTIME, parseFrontends, type FrontendDefaults, type FrontendParts } from './frontends.ts'
+import { settings, type SettingSpec } from './schema.ts'
+import { createRawSource, isSet, readConfigFile, unknownSettingWarnings, type Env, type ReadFile } from './sources.ts'
+import type { Config, RefreshTokenKind, TokenEndpointAuthMethod } from './types.ts'
+
+export { MULTI_FRONTEND_RUNTIME } from './frontends.ts'
+export { RESERVED_PREFIXES } from './routes.ts'
 
 /** Thrown by {@link loadConfig}: every problem found, one per line, each naming its variable. */
 export class ConfigError extends Error {
@@ -21,60 +27,39 @@ export class ConfigError extends Error {
 }
 
 export interface LoadConfigOptions {
-  /** Reads `*_FILE` secrets and `BFF_CONFIG`; injected so that tests need no files. */
-  readonly readFile?: (path: string) => string
+  /** Reads `*_FILE` secrets, `BFF_CONFIG` and the frontends' secret files; injected so that tests need no files. */
+  readonly readFile?: ReadFile
+  /** Whether the request path selects frontends per request; {@link MULTI_FRONTEND_RUNTIME} unless given (tests). */
+  readonly multiFrontendRuntime?: boolean
 }
 
-type Env = Readonly<Record<string, string | undefined>>
-type Raw = unknown
-
-const specByName = new Map<string, SettingSpec>(settings.map((s) => [s.name, s]))
-const MIN_SECRET_LENGTH = 32
-const MIN_SECRET_DISTINCT_CHARS = 12
+const ENV_CLIENT_LABELS = {
+  secret: '"BFF_OIDC_CLIENT_SECRET"',
+  privateKey: '"BFF_OIDC_CLIENT_PRIVATE_KEY"',
+  authMethod: '"BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD"',
+}
 
 /**
  * Reads and validates the whole configuration. Pure apart from `readFile`.
  *
- * Precedence per setting: the environment variable, then `<NAME>_FILE` for secrets, then the
- * `BFF_CONFIG` file, then the default. Collects every problem and throws one {@link ConfigError}.
+ * Precedence per setting (src/config/sources.ts): the environment variable, then `<NAME>_FILE`
+ * for secrets, then the `BFF_CONFIG` file, then the default. Values are read and typed
+ * (reader.ts), checked area by area (checks.ts, routes.ts, login.ts, csp.ts) and assembled.
+ * Collects every problem and throws one {@link ConfigError}.
  */
 export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const readFile = options.readFile ?? (() => { throw new Error('no file reader') })
   const problems: string[] = []
   const warnings: string[] = []
 
-  const fileValues = readConfigFile(env.BFF_CONFIG, readFile, problems)
-  const unknown: string[] = []
-  for (const key of Object.keys(env)) {
-    if (key.startsWith('BFF_') && !specByName.has(key) && !(key.endsWith('_FILE') && specByName.get(key.slice(0, -5))?.secret)) {
-      const suggestion = closestSettingName(key)
-      unknown.push(`unknown setting "${key}" ignored${suggestion !== undefined ? `: did you mean "${suggestion}"?` : ' (a typo?)'}`)
-    }
-  }
+  const file = readConfigFile(env.BFF_CONFIG, readFile, problems)
+  const unknown = unknownSettingWarnings(env)
   warnings.push(...unknown)
-
-  const raw = (name: SettingName): Raw => {
-    const spec = specByName.get(name)!
-    const fileVar = `${name}_FILE`
-    if (spec.secret && env[fileVar] !== undefined) {
-      if (env[name] !== undefined) {
-        problems.push(`"${name}" and "${fileVar}" are both set; set one`)
-        return undefined
-      }
-      try {
-        return readFile(env[fileVar]!).replace(/\r?\n$/, '')
-      } catch (err) {
-        problems.push(`"${fileVar}" names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
-        return undefined
-      }
-    }
-    const fromEnv = env[name]
-    if (fromEnv !== undefined && fromEnv !== '') return fromEnv
-    if (fileValues[name] !== undefined) return fileValues[name]
-    return spec.default
-  }
-
-  const read = new SettingReader(raw, problems)
+  const raw = createRawSource(env, file.values, readFile, problems)
+  // With a frontends list, the settings a frontend takes over are not required here.
+  const withFrontends = file.frontends !== undefined
+  const read = new SettingReader(raw, problems, withFrontends ? FRONTEND_SETTINGS : undefined)
+  if (withFrontends) problems.push(...checkNoOwnFrontendSettings(env, file.values))
 
   const port = read.integer('BFF_PORT')
   const host = read.string('BFF_HOST')
@@ -82,7 +67,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const adminHost = read.string('BFF_ADMIN_HOST')
   const publicUrl = read.url('BFF_PUBLIC_URL')
   const issuerText = read.string('BFF_OIDC_ISSUER')
-  const issuer = issuerText === undefined ? undefined : parseUrl('BFF_OIDC_ISSUER', issuerText, problems)
+  const issuer = issuerText === undefined ? undefined : parseUrl('"BFF_OIDC_ISSUER"', issuerText, problems)
   const clientId = read.string('BFF_OIDC_CLIENT_ID')
   const clientSecret = read.string('BFF_OIDC_CLIENT_SECRET')
   const clientPrivateKey = read.string('BFF_OIDC_CLIENT_PRIVATE_KEY')
@@ -135,89 +120,21 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const rateLimitCallback = read.integer('BFF_RATE_LIMIT_CALLBACK')
   const rateLimitBackchannel = read.integer('BFF_RATE_LIMIT_BACKCHANNEL_LOGOUT')
 
-  if (port !== undefined && adminPort !== undefined && port !== 0 && port === adminPort) {
-    problems.push('"BFF_ADMIN_PORT" must differ from "BFF_PORT" (the admin listener serves /metrics apart from the browser port)')
-  }
-  if (publicUrl) {
-    if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
-      problems.push('"BFF_PUBLIC_URL" must be an origin only (scheme, host, port), e.g. https://app.example.com')
-    }
-    if (publicUrl.protocol === 'http:' && !isLoopbackHost(publicUrl.hostname)) {
-      problems.push('"BFF_PUBLIC_URL" must use https (plain http is accepted only on a loopback host, for development)')
-    } else if (publicUrl.protocol !== 'http:' && publicUrl.protocol !== 'https:') {
-      problems.push('"BFF_PUBLIC_URL" must be an http(s) URL')
-    }
-  }
-  if (issuer) {
-    if (issuer.protocol === 'http:' && !allowInsecureHttp) {
-      problems.push('"BFF_OIDC_ISSUER" uses plain http; use https, or set "BFF_ALLOW_INSECURE_HTTP"=true for development')
-    } else if (issuer.protocol !== 'http:' && issuer.protocol !== 'https:') {
-      problems.push('"BFF_OIDC_ISSUER" must be an http(s) URL')
-    }
-  }
+  problems.push(...checkListeners(port, adminPort))
+  if (publicUrl) problems.push(...checkPublicUrl('"BFF_PUBLIC_URL"', publicUrl))
+  if (issuer) problems.push(...checkIssuer('"BFF_OIDC_ISSUER"', issuer, allowInsecureHttp))
   if (allowInsecureHttp) warnings.push('BFF_ALLOW_INSECURE_HTTP=true: plain-http identity provider allowed; never use this in production')
-  if (redisUrl && redisUrl.protocol !== 'redis:' && redisUrl.protocol !== 'rediss:') {
-    problems.push('"BFF_REDIS_URL" must start with redis:// or rediss://')
-  }
-  const sentinelNodes = sentinels === undefined ? undefined : parseHostPorts('BFF_REDIS_SENTINELS', sentinels, problems)
-  const seedNodes = clusterNodes === undefined ? undefined : parseHostPorts('BFF_REDIS_CLUSTER_NODES', clusterNodes, problems)
-  if (sentinels !== undefined && clusterNodes !== undefined) {
-    problems.push('"BFF_REDIS_SENTINELS" and "BFF_REDIS_CLUSTER_NODES" are both set; Sentinel and Cluster exclude each other: set one')
-  }
-  if (sentinels !== undefined && sentinelMasterName === undefined) {
-    problems.push('"BFF_REDIS_SENTINEL_MASTER_NAME" is required with "BFF_REDIS_SENTINELS"')
-  }
-  if (sentinels === undefined) {
-    if (sentinelMasterName !== undefined) problems.push('"BFF_REDIS_SENTINEL_MASTER_NAME" is set but "BFF_REDIS_SENTINELS" is not')
-    if (sentinelPassword !== undefined) problems.push('"BFF_REDIS_SENTINEL_PASSWORD" is set but "BFF_REDIS_SENTINELS" is not')
-  }
+  const { sentinelNodes, seedNodes } = checkRedisTopology({ url: redisUrl, sentinels, sentinelMasterName, sentinelPassword, clusterNodes }, problems)
   if (store === 'memory') warnings.push('BFF_SESSION_STORE=memory: sessions live in this process only, are lost on restart and are not shared between replicas; development only')
 
-  if (clientSecret === undefined && clientPrivateKey === undefined) {
-    problems.push('"BFF_OIDC_CLIENT_SECRET" (or "BFF_OIDC_CLIENT_PRIVATE_KEY") is required')
-  }
-  if (clientSecret !== undefined && clientPrivateKey !== undefined) {
-    problems.push('"BFF_OIDC_CLIENT_SECRET" and "BFF_OIDC_CLIENT_PRIVATE_KEY" are both set; set one')
-  }
-  if (authMethod === 'private_key_jwt' && clientPrivateKey === undefined) {
-    problems.push('"BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD"=private_key_jwt needs "BFF_OIDC_CLIENT_PRIVATE_KEY"')
-  }
-  if (authMethod !== undefined && authMethod !== 'private_key_jwt' && clientSecret === undefined) {
-    problems.push(`"BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD"=${authMethod} needs "BFF_OIDC_CLIENT_SECRET"`)
-  }
+  if (!withFrontends) problems.push(...checkClientAuthentication(ENV_CLIENT_LABELS, { clientSecret, clientPrivateKey, authMethod }))
+  const refreshTokenKind: RefreshTokenKind = scopes === undefined ? 'none' : refreshTokenKindOf('"BFF_OIDC_SCOPES"', scopes, problems)
+  if (secrets) problems.push(...checkSessionSecrets(secrets))
+  if (cookieName !== undefined) problems.push(...checkHostCookieName('"BFF_SESSION_COOKIE_NAME"', cookieName))
+  problems.push(...checkSessionTimings({ idleSeconds, absoluteSeconds, heartbeatSeconds, connectionTimeoutSeconds }))
 
-  let refreshTokenKind: RefreshTokenKind = 'none'
-  if (scopes) {
-    if (!scopes.includes('openid')) problems.push('"BFF_OIDC_SCOPES" must include "openid"')
-    if (scopes.includes('online_access') && scopes.includes('offline_access')) {
-      problems.push('"BFF_OIDC_SCOPES" requests both "online_access" and "offline_access"; they exclude each other (Auth0 rejects the request): keep one')
-    } else if (scopes.includes('online_access')) refreshTokenKind = 'online'
-    else if (scopes.includes('offline_access')) refreshTokenKind = 'offline'
-  }
-
-  if (secrets) {
-    secrets.forEach((secret, i) => {
-      const which = secrets.length > 1 ? `entry ${i + 1} of "BFF_SESSION_SECRET"` : '"BFF_SESSION_SECRET"'
-      if (secret.length < MIN_SECRET_LENGTH) problems.push(`${which} must be at least ${MIN_SECRET_LENGTH} characters (use e.g. \`openssl rand -base64 48\`)`)
-      else if (new Set(secret).size < MIN_SECRET_DISTINCT_CHARS) problems.push(`${which} has too little entropy (too few distinct characters)`)
-    })
-  }
-  if (cookieName !== undefined && !/^__Host-[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(cookieName)) {
-    problems.push('"BFF_SESSION_COOKIE_NAME" must start with "__Host-" and contain only cookie-name characters')
-  }
-  if (idleSeconds !== undefined && absoluteSeconds !== undefined && idleSeconds > absoluteSeconds) {
-    problems.push('"BFF_SESSION_IDLE_SECONDS" must not exceed "BFF_SESSION_ABSOLUTE_SECONDS"')
-  }
-  // An idle socket is cut after the connection timeout: the stream's heartbeat must come sooner.
-  if (heartbeatSeconds !== undefined && connectionTimeoutSeconds !== undefined && connectionTimeoutSeconds > 0 && heartbeatSeconds >= connectionTimeoutSeconds) {
-    problems.push('"BFF_SESSION_EVENTS_HEARTBEAT_SECONDS" must be less than "BFF_CONNECTION_TIMEOUT_SECONDS", or every idle session-events stream is cut')
-  }
-
-  const routes = routesRaw === undefined ? undefined : parseRoutes(routesRaw, problems)
-  const trustedProxies = trustedProxiesText === undefined ? [] : parseCidrs('BFF_TRUSTED_PROXIES', trustedProxiesText, problems)
-  if (trustedProxies.some((range) => range.endsWith('/0'))) {
-    warnings.push('BFF_TRUSTED_PROXIES trusts every address (a /0 range): any client can then choose the address bffgate reports for it')
-  }
+  const routes = routesRaw === undefined ? undefined : parseRoutes(routesRaw, '"BFF_ROUTES"', problems)
+  const trustedProxies = parseTrustedProxies(trustedProxiesText, problems, warnings)
   const loginParameters = loginParametersRaw?.length === 1 && loginParametersRaw[0] === 'none' ? [] : loginParametersRaw
   if (loginParameters !== undefined) problems.push(...checkLoginParameterNames(loginParameters, 'BFF_LOGIN_PARAMETERS'))
   if (loginErrorPath !== undefined) problems.push(...checkLoginErrorPath(loginErrorPath.trim(), 'BFF_LOGIN_ERROR_PATH'))
@@ -228,31 +145,66 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   }
 
   const revocation = readRevocationConfig(read, publicUrl?.origin, problems, warnings)
+  let frontendParts: FrontendParts[] = []
+  if (withFrontends) {
+    const defaults: FrontendDefaults = {
+      publicUrl: publicUrl !== undefined && checkPublicUrl('', publicUrl).length === 0 ? publicUrl : undefined,
+      issuer: issuerText,
+      authMethod,
+      scopes,
+      refreshTokenKind,
+      audience,
+      par,
+      dpop,
+      revokeRefreshTokenOnLogout: revokeOnLogout,
+      timeoutSeconds,
+      allowInsecureHttp,
+      contentSecurityPolicy,
+      loginParameters,
+      loginErrorPath: loginErrorPath?.trim(),
+    }
+    frontendParts = parseFrontends(file.frontends, defaults, readFile, problems, warnings)
+    problems.push(...checkRuntimeSupportsFrontends(frontendParts, options.multiFrontendRuntime ?? MULTI_FRONTEND_RUNTIME))
+  }
+
   if (problems.length > 0) throw new ConfigError(problems, unknown)
 
-  const origin = publicUrl!.origin
+  if (!withFrontends) {
+    // The frontend the environment describes: every host, no prefix, named `default`.
+    frontendParts = [{
+      name: 'default',
+      publicUrl: publicUrl!,
+      pathPrefix: '',
+      issuer: issuerText!,
+      clientId: clientId!,
+      clientSecret,
+      clientPrivateKey,
+      authMethod,
+      scopes: scopes!,
+      refreshTokenKind,
+      audience,
+      par: par!,
+      dpop: dpop!,
+      revokeRefreshTokenOnLogout: revokeOnLogout!,
+      timeoutSeconds: timeoutSeconds!,
+      allowInsecureHttp: allowInsecureHttp!,
+      postLogoutRedirectUrl,
+      cookieName: cookieName!,
+      routes: routes!,
+      staticDir,
+      contentSecurityPolicy: contentSecurityPolicy!,
+      loginParameters: loginParameters!,
+      loginErrorPath: loginErrorPath!.trim(),
+    }]
+  }
+  const frontends = frontendParts.map(assembleFrontend)
+  const primary = frontends[0]!
   return deepFreeze({
     port: port!,
     host: host!,
     admin: { port: adminPort!, host: adminHost! },
-    publicUrl: origin,
-    oidc: {
-      // Kept as written: openid-client compares the issuer exactly, trailing slash included.
-      issuer: issuerText!.trim(),
-      clientId: clientId!,
-      ...(clientSecret !== undefined && { clientSecret }),
-      ...(clientPrivateKey !== undefined && { clientPrivateKey }),
-      tokenEndpointAuthMethod: authMethod ?? (clientPrivateKey !== undefined ? 'private_key_jwt' : 'client_secret_post'),
-      scopes: scopes!,
-      ...(audience !== undefined && { audience }),
-      timeoutSeconds: timeoutSeconds!,
-      allowInsecureHttp: allowInsecureHttp!,
-      redirectUri: `${origin}/bff/callback`,
-      postLogoutRedirectUri: postLogoutRedirectUrl?.href ?? `${origin}/bff/logged-out`,
-      revokeRefreshTokenOnLogout: revokeOnLogout!,
-      dpop: dpop!,
-      par: par!,
-    },
+    publicUrl: primary.publicUrl,
+    oidc: primary.oidc,
     redis: {
       url: redisUrl!.href,
       keyPrefix: keyPrefix!,
@@ -273,13 +225,13 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     session: {
       store,
       secrets: secrets!,
-      cookieName: cookieName!,
+      cookieName: primary.cookie.name,
       idleSeconds: idleSeconds!,
       absoluteSeconds: absoluteSeconds!,
       refreshSkewSeconds: refreshSkewSeconds!,
       refreshLockSeconds: refreshLockSeconds!,
       ...(checkSeconds !== undefined && { checkSeconds }),
-      refreshTokenKind,
+      refreshTokenKind: primary.refreshTokenKind,
     },
     sessionEvents: {
       warningSeconds: warningSeconds!,
@@ -289,10 +241,10 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     },
     backchannelLogout: backchannelLogout!,
     revocation,
-    login: { parameters: [...new Set(loginParameters!)], errorPath: loginErrorPath!.trim() },
-    routes: routes!,
-    ...(staticDir !== undefined && { staticDir }),
-    contentSecurityPolicy: contentSecurityPolicy!.trim(),
+    login: primary.login,
+    routes: primary.routes,
+    ...(primary.staticDir !== undefined && { staticDir: primary.staticDir }),
+    contentSecurityPolicy: primary.contentSecurityPolicy,
     logLevel: logLevel!,
     startupTimeoutSeconds: startupTimeoutSeconds!,
     rateLimits: {
@@ -301,264 +253,18 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       callback: rateLimitCallback!,
       backchannelLogout: rateLimitBackchannel!,
     },
+    frontends,
     warnings,
   })
 }
 
-/** Reads typed values from raw settings, recording a problem instead of throwing. */
-class SettingReader {
-  readonly #raw: (name: SettingName) => Raw
-  readonly #problems: string[]
-  constructor (raw: (name: SettingName) => Raw, problems: string[]) {
-    this.#raw = raw
-    this.#problems = problems
-  }
+/** Settings a frontend takes over (docs/frontends.md): not required beside a `frontends` list. */
+const FRONTEND_SETTINGS: ReadonlySet<string> = new Set(settings.filter((s: SettingSpec) => s.frontend !== undefined).map((s) => s.name))
 
-  #get (name: SettingName): string | undefined {
-    const value = this.#raw(name)
-    const spec = specByName.get(name)!
-    if (value === undefined || value === '') {
-      if (spec.required) this.#problems.push(`"${name}" is required${spec.secret ? ` (or "${name}_FILE")` : ''}`)
-      return undefined
-    }
-    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
-      this.#problems.push(`"${name}" must be a ${spec.kind}, not ${Array.isArray(value) ? 'an array' : typeof value}`)
-      return undefined
-    }
-    const text = String(value)
-    if (spec.kind === 'enum' && !spec.values!.includes(text)) {
-      this.#problems.push(`"${name}" must be one of ${spec.values!.join(', ')}`)
-      return undefined
-    }
-    return text
-  }
-
-  string (name: SettingName): string | undefined { return this.#get(name) }
-
-  integer (name: SettingName): number | undefined {
-    const text = this.#get(name)
-    if (text === undefined) return undefined
-    const { min = 0, max } = specByName.get(name)!
-    const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN
-    if (!Number.isSafeInteger(value) || value < min) {
-      this.#problems.push(`"${name}" must be ${min > 0 ? 'a positive' : 'a non-negative'} integer${min > 1 ? ` of at least ${min}` : ''}, got ${JSON.stringify(text)}`)
-      return undefined
-    }
-    if (max !== undefined && value > max) {
-      this.#problems.push(`"${name}" must be at most ${max}, got ${JSON.stringify(text)}`)
-      return undefined
-    }
-    return value
-  }
-
-  boolean (name: SettingName): boolean | undefined {
-    const text = this.#get(name)
-    if (text === undefined) return undefined
-    const lower = text.trim().toLowerCase()
-    if (lower === 'true' || lower === '1' || lower === 'yes') return true
-    if (lower === 'false' || lower === '0' || lower === 'no') return false
-    this.#problems.push(`"${name}" must be true or false, got ${JSON.stringify(text)}`)
-    return undefined
-  }
-
-  url (name: SettingName): URL | undefined {
-    const text = this.#get(name)
-    return text === undefined ? undefined : parseUrl(name, text, this.#problems)
-  }
-
-  list (name: SettingName, separator: RegExp): string[] | undefined {
-    const text = this.#get(name)
-    if (text === undefined) return undefined
-    const items = text.split(separator).map((s) => s.trim()).filter((s) => s !== '')
-    if (items.length === 0) this.#problems.push(`"${name}" must not be empty`)
-    return items
-  }
-
-  json (name: SettingName): unknown {
-    const value = this.#raw(name)
-    if (typeof value !== 'string') return value
-    try {
-      return JSON.parse(value)
-    } catch {
-      this.#problems.push(`"${name}" must be valid JSON`)
-      return undefined
-    }
-  }
-}
-
-/**
- * The declared setting closest to a mistyped name (`BFF_SESION_SECRET` → `BFF_SESSION_SECRET`,
- * `BFF_SESSION_SECRET_FLIE` → `BFF_SESSION_SECRET_FILE`), if one is near enough to be meant.
- */
-export function closestSettingName (name: string): string | undefined {
-  const candidates = settings.flatMap((s: SettingSpec) => s.secret ? [s.name, `${s.name}_FILE`] : [s.name])
-  let best: string | undefined
-  let bestDistance = Infinity
-  for (const candidate of candidates) {
-    const d = editDistance(name, candidate)
-    if (d < bestDistance) { best = candidate; bestDistance = d }
-  }
-  // Up to a quarter of the name's letters (at least 2) may differ: typos, not other settings.
-  return bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined
-}
-
-/** Damerau-Levenshtein distance (optimal string alignment): a swap of neighbours counts once. */
-function editDistance (a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_row, i) => Array.from({ length: b.length + 1 }, (_column, j) => (i === 0 ? j : j === 0 ? i : 0)))
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
-    }
-  }
-  return d[a.length]![b.length]!
-}
-
-/** `host:port` items (IPv6 in brackets); each bad item is a problem naming `name`. */
-function parseHostPorts (name: string, items: readonly string[], problems: string[]): Array<{ host: string; port: number }> {
-  const nodes: Array<{ host: string; port: number }> = []
-  for (const item of items) {
-    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(item)
-    const port = match === null ? Number.NaN : Number(match[2])
-    if (match === null || port < 1 || port > 65535) {
-      problems.push(`"${name}" must be a comma-separated list of host:port, got ${JSON.stringify(item)}`)
-    } else {
-      nodes.push({ host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port })
-    }
-  }
-  return nodes
-}
-
-/** IP addresses or CIDR ranges, each as `address/prefix`; each bad item is a problem naming `name`. */
-function parseCidrs (name: string, items: readonly string[], problems: string[]): string[] {
-  const ranges: string[] = []
-  for (const item of items) {
-    const match = /^([0-9A-Fa-f.:]+)(?:\/(\d{1,3}))?$/.exec(item)
-    const family = match === null ? 0 : isIP(match[1]!)
-    const bits = family === 4 ? 32 : 128
-    const prefix = match?.[2] === undefined ? bits : Number(match[2])
-    if (family === 0 || prefix > bits) {
-      problems.push(`"${name}" must be a comma-separated list of IP addresses or CIDR ranges (like 10.0.0.0/8 or 2001:db8::/32), got ${JSON.stringify(item)}`)
-    } else {
-      ranges.push(`${match![1]}/${prefix}`)
-    }
-  }
-  return ranges
-}
-
-function parseUrl (name: string, text: string, problems: string[]): URL | undefined {
-  try {
-    return new URL(text.trim())
-  } catch {
-    // Never echo the value: it may carry a password.
-    problems.push(`"${name}" must be an absolute URL`)
-    return undefined
-  }
-}
-
-function readConfigFile (path: string | undefined, readFile: (path: string) => string, problems: string[]): Record<string, unknown> {
-  if (path === undefined || path === '') return {}
-  let text: string
-  try {
-    text = readFile(path)
-  } catch (err) {
-    problems.push(`"BFF_CONFIG" names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
-    return {}
-  }
-  let parsed: unknown
-  try {
-    parsed = parseYaml(text)
-  } catch (err) {
-    problems.push(`"BFF_CONFIG" file is neither valid YAML nor JSON: ${(err as Error).message.split('\n')[0]}`)
-    return {}
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    problems.push('"BFF_CONFIG" file must hold a mapping of setting names to values')
-    return {}
-  }
-  const values: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(parsed)) {
-    const spec = specByName.get(key)
-    if (spec === undefined || key === 'BFF_CONFIG') problems.push(`"BFF_CONFIG" file has an unknown setting "${key}"`)
-    else if (spec.secret) problems.push(`"BFF_CONFIG" file must not hold the secret "${key}"; use the environment or "${key}_FILE"`)
-    else values[key] = value
-  }
-  return values
-}
-
-const ROUTE_KEYS = new Set(['path', 'upstream', 'rewritePrefix', 'audience', 'scope', 'token', 'csrf', 'websocket', 'dpop'])
-const TOKEN_MODES: readonly RouteTokenMode[] = ['required', 'optional', 'none']
-const CSRF_POLICIES: readonly RouteCsrfPolicy[] = ['header', 'same-origin']
-/** bffgate's own paths: no route may take them, and the SPA's history fallback never answers them. */
-export const RESERVED_PREFIXES = ['/bff', '/healthz', '/readyz', '/metrics']
-
-function parseRoutes (value: unknown, problems: string[]): RouteConfig[] {
-  if (!Array.isArray(value)) {
-    problems.push('"BFF_ROUTES" must be a JSON array of routes')
-    return []
-  }
-  const routes: RouteConfig[] = []
-  const seen = new Set<string>()
-  value.forEach((item: unknown, i) => {
-    const where = `"BFF_ROUTES"[${i}]`
-    if (item === null || typeof item !== 'object' || Array.isArray(item)) {
-      problems.push(`${where} must be an object`)
-      return
-    }
-    const r = item as Record<string, unknown>
-    for (const key of Object.keys(r)) if (!ROUTE_KEYS.has(key)) problems.push(`${where} has an unknown key "${key}"`)
-    const path = typeof r.path === 'string' ? r.path.replace(/\/+$/, '') : undefined
-    if (path === undefined || !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]+$/.test(path) || path.includes('//') || /\/\.\.?(\/|$)/.test(path)) {
-      problems.push(`${where}.path must be a path prefix like "/api"`)
-    } else if (RESERVED_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`))) {
-      problems.push(`${where}.path "${path}" collides with bffgate's own endpoints`)
-    } else if (seen.has(path)) {
-      problems.push(`${where}.path "${path}" is configured twice`)
-    } else seen.add(path)
-    let upstream: URL | undefined
-    try {
-      upstream = typeof r.upstream === 'string' ? new URL(r.upstream) : undefined
-    } catch { /* reported below */ }
-    if (upstream === undefined || (upstream.protocol !== 'http:' && upstream.protocol !== 'https:')) {
-      problems.push(`${where}.upstream must be an http(s) URL`)
-    } else if (upstream.pathname !== '/' || upstream.search || upstream.hash || upstream.username || upstream.password) {
-      problems.push(`${where}.upstream must be an origin only, like "http://api:9000" (use rewritePrefix for a base path)`)
-    }
-    const rewritePrefix = r.rewritePrefix ?? ''
-    if (typeof rewritePrefix !== 'string' || (rewritePrefix !== '' && !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(rewritePrefix))) {
-      problems.push(`${where}.rewritePrefix must be "" or a path starting with "/"`)
-    }
-    const token = r.token ?? 'required'
-    if (!TOKEN_MODES.includes(token as RouteTokenMode)) problems.push(`${where}.token must be one of ${TOKEN_MODES.join(', ')}`)
-    const csrf = r.csrf ?? 'header'
-    if (!CSRF_POLICIES.includes(csrf as RouteCsrfPolicy)) problems.push(`${where}.csrf must be one of ${CSRF_POLICIES.join(', ')}`)
-    for (const key of ['audience', 'scope'] as const) {
-      if (r[key] !== undefined && (typeof r[key] !== 'string' || r[key] === '')) problems.push(`${where}.${key} must be a non-empty string`)
-    }
-    for (const key of ['websocket', 'dpop'] as const) {
-      if (r[key] !== undefined && typeof r[key] !== 'boolean') problems.push(`${where}.${key} must be true or false`)
-    }
-    if (path !== undefined && upstream !== undefined) {
-      routes.push({
-        path,
-        upstream: upstream.origin,
-        rewritePrefix: typeof rewritePrefix === 'string' ? rewritePrefix.replace(/\/+$/, '') : '',
-        ...(typeof r.audience === 'string' && { audience: r.audience }),
-        ...(typeof r.scope === 'string' && { scope: r.scope }),
-        token: token as RouteTokenMode,
-        csrf: csrf as RouteCsrfPolicy,
-        websocket: r.websocket === true,
-        dpop: r.dpop === true,
-      })
-    }
-  })
-  return routes
-}
-
-/** True for hosts a browser treats as a secure context over plain http. */
-export function isLoopbackHost (hostname: string): boolean {
-  return hostname === 'localhost' || hostname.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === '[::1]'
+/** Settings each frontend gives itself (client, cookie, routes ...), set beside a `frontends` list: each is a problem. */
+function checkNoOwnFrontendSettings (env: Env, fileValues: Readonly<Record<string, unknown>>): string[] {
+  return settings.filter((s: SettingSpec) => s.frontend?.role === 'own' && isSet(s, env, fileValues))
+    .map((s: SettingSpec) => `"${s.name}" is set, but with a "frontends" list each frontend gives its own ("${s.frontend!.key}"): remove it`)
 }
 
 function deepFreeze<T> (value: T): T {

@@ -3,6 +3,8 @@
  * checks. Pure.
  */
 
+import { settingLabel } from './label.ts'
+
 /** Forwarded when `BFF_LOGIN_PARAMETERS` is unset: OIDC Core's and Auth0's interactive options. */
 export const DEFAULT_LOGIN_PARAMETERS = ['prompt', 'login_hint', 'screen_hint', 'organization', 'invitation', 'ui_locales', 'acr_values'] as const
 
@@ -21,8 +23,8 @@ export const PROTECTED_PARAMETERS = new Set([
 export function checkLoginParameterNames (names: readonly string[], setting: string): string[] {
   const problems: string[] = []
   for (const name of names) {
-    if (!/^[a-z][a-z0-9_]{0,63}$/.test(name)) problems.push(`"${setting}" has an invalid parameter name ${JSON.stringify(name.slice(0, 40))} (lowercase letters, digits and _)`)
-    else if (PROTECTED_PARAMETERS.has(name)) problems.push(`"${setting}" must not allow "${name}": bffgate sets it itself`)
+    if (!/^[a-z][a-z0-9_]{0,63}$/.test(name)) problems.push(`${settingLabel(setting)} has an invalid parameter name ${JSON.stringify(name.slice(0, 40))} (lowercase letters, digits and _)`)
+    else if (PROTECTED_PARAMETERS.has(name)) problems.push(`${settingLabel(setting)} must not allow "${name}": bffgate sets it itself`)
   }
   return problems
 }
@@ -31,9 +33,9 @@ export function checkLoginParameterNames (names: readonly string[], setting: str
 export function checkLoginErrorPath (path: string, setting: string): string[] {
   // oxlint-disable-next-line no-control-regex
   if (!path.startsWith('/') || path.startsWith('//') || /[\\\u0000-\u0020\u007f]/.test(path)) {
-    return [`"${setting}" must be a path of the SPA starting with "/", like "/login-failed"`]
+    return [`${settingLabel(setting)} must be a path of the SPA starting with "/", like "/login-failed"`]
   }
   const { pathname } = new URL(path, 'http://spa.invalid')
-  if (pathname === '/bff' || pathname.startsWith('/bff/')) return [`"${setting}" must not be under /bff/ (a failed login could loop)`]
+  if (pathname === '/bff' || pathname.startsWith('/bff/')) return [`${settingLabel(setting)} must not be under /bff/ (a failed login could loop)`]
   return []
 }

@@ -28,6 +28,12 @@ export interface SettingSpec {
   readonly min?: number
   /** Upper bound for `integer`. */
   readonly max?: number
+  /**
+   * With a `frontends` list (docs/frontends.md): the frontend key that takes this setting's
+   * place. `default`: the setting is the default of every frontend's key; `own`: each frontend
+   * gives its own, and setting it here too is an error.
+   */
+  readonly frontend?: { readonly key: string; readonly role: 'default' | 'own' }
 }
 
 export const settings = [
@@ -51,51 +57,51 @@ export const settings = [
     name: 'BFF_PUBLIC_URL',
     kind: 'url',
     required: true,
-    description:
+    frontend: { key: 'publicUrl', role: 'default' }, description:
       'The external origin the browser uses, e.g. `https://app.example.com`. Redirect URIs derive from it. Must be https, except on a loopback host (localhost, 127.0.0.0/8, ::1) for development.',
   },
   {
     name: 'BFF_OIDC_ISSUER',
     kind: 'url',
     required: true,
-    description:
+    frontend: { key: 'issuer', role: 'default' }, description:
       'Issuer URL, discovered via `.well-known/openid-configuration`. Compared exactly with the discovered `issuer`, trailing slash included (Auth0 issuers end with `/`).',
   },
-  { name: 'BFF_OIDC_CLIENT_ID', kind: 'string', required: true, description: 'OAuth client id of this confidential client.' },
+  { name: 'BFF_OIDC_CLIENT_ID', kind: 'string', required: true, frontend: { key: 'clientId', role: 'own' }, description: 'OAuth client id of this confidential client.' },
   {
     name: 'BFF_OIDC_CLIENT_SECRET',
     kind: 'string',
     secret: true,
-    description: 'Client secret. Either this or `BFF_OIDC_CLIENT_PRIVATE_KEY` is required.',
+    frontend: { key: 'clientSecretFile', role: 'own' }, description: 'Client secret. Either this or `BFF_OIDC_CLIENT_PRIVATE_KEY` is required.',
   },
   {
     name: 'BFF_OIDC_CLIENT_PRIVATE_KEY',
     kind: 'string',
     secret: true,
-    description: 'Private key (JWK JSON or PKCS#8 PEM) for `private_key_jwt` client authentication, instead of the client secret.',
+    frontend: { key: 'clientPrivateKeyFile', role: 'own' }, description: 'Private key (JWK JSON or PKCS#8 PEM) for `private_key_jwt` client authentication, instead of the client secret.',
   },
   {
     name: 'BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD',
     kind: 'enum',
     values: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
-    description:
+    frontend: { key: 'tokenEndpointAuthMethod', role: 'default' }, description:
       'Client authentication at the token endpoint. Defaults to `client_secret_post` with a secret (what Auth0 uses) and `private_key_jwt` with a private key.',
   },
   {
     name: 'BFF_OIDC_SCOPES',
     kind: 'list',
     default: 'openid profile email online_access',
-    description:
+    frontend: { key: 'scopes', role: 'default' }, description:
       'Space-separated scopes to request. `online_access` (Auth0 Online Refresh Tokens) and `offline_access` (classic refresh tokens) exclude each other.',
   },
   {
     name: 'BFF_OIDC_PAR',
     kind: 'boolean',
     default: 'false',
-    description:
+    frontend: { key: 'par', role: 'default' }, description:
       'Send the authorization request by Pushed Authorization Request (RFC 9126): its parameters go to the IdP over the back channel, authenticated, and the browser carries only a reference. Refused at start if the IdP advertises no PAR endpoint.',
   },
-  { name: 'BFF_OIDC_AUDIENCE', kind: 'string', description: 'Auth0 `audience` authorization parameter, selecting the API the access token is for.' },
+  { name: 'BFF_OIDC_AUDIENCE', kind: 'string', frontend: { key: 'audience', role: 'default' }, description: 'Auth0 `audience` authorization parameter, selecting the API the access token is for.' },
   {
     name: 'BFF_OIDC_TIMEOUT_SECONDS',
     kind: 'integer',
@@ -112,34 +118,34 @@ export const settings = [
   {
     name: 'BFF_POST_LOGOUT_REDIRECT_URL',
     kind: 'url',
-    description: 'Where the identity provider sends the browser after logout (`post_logout_redirect_uri`; register it at the IdP). Defaults to `BFF_PUBLIC_URL` + `/bff/logged-out`, which clears any leftover cookie and redirects to `/`.',
+    frontend: { key: 'postLogoutRedirectUrl', role: 'own' }, description: 'Where the identity provider sends the browser after logout (`post_logout_redirect_uri`; register it at the IdP). Defaults to `BFF_PUBLIC_URL` + `/bff/logged-out`, which clears any leftover cookie and redirects to `/`.',
   },
   {
     name: 'BFF_LOGOUT_REVOKE_REFRESH_TOKEN',
     kind: 'boolean',
     default: 'false',
-    description:
+    frontend: { key: 'revokeRefreshTokenOnLogout', role: 'default' }, description:
       'Revoke the refresh token at the IdP (RFC 7009) on `POST /bff/logout`. For an Auth0 Online Refresh Token this ends the whole IdP session, for every application of that login, even if the browser never follows the end-session URL.',
   },
   {
     name: 'BFF_DPOP',
     kind: 'boolean',
     default: 'false',
-    description:
+    frontend: { key: 'dpop', role: 'default' }, description:
       'Sender-constrain every access token with DPoP (RFC 9449): a key pair per session, `dpop_jkt` at login, proofs at the token endpoint and on every upstream call. A route can ask for DPoP on its own with `"dpop": true`.',
   },
   {
     name: 'BFF_LOGIN_PARAMETERS',
     kind: 'list',
     default: DEFAULT_LOGIN_PARAMETERS.join(' '),
-    description:
+    frontend: { key: 'loginParameters', role: 'default' }, description:
       'Space- or comma-separated names of the query parameters of `/bff/login` forwarded to the authorization request (e.g. `/bff/login?screen_hint=signup`, Auth0 `organization` and `invitation`); `none` forwards none. Values are checked (length, characters; `prompt`, `max_age`, `ui_locales` by their grammar): a malformed one is a 400 (a navigation goes to `BFF_LOGIN_ERROR_PATH`). Other parameters are dropped and logged by name, never by value. Protocol parameters (`redirect_uri`, `scope`, `state`, `audience` ...) cannot be listed.',
   },
   {
     name: 'BFF_LOGIN_ERROR_PATH',
     kind: 'string',
     default: '/',
-    description:
+    frontend: { key: 'loginErrorPath', role: 'default' }, description:
       'Page of the SPA a navigating browser is sent to when a login fails (at `/bff/login` or `/bff/callback`), with bffgate\'s error code in `login_error` (and a registered OAuth error of the IdP, like `login_required`, in `login_error_reason`). Programmatic callers still get the JSON error. A same-origin path outside `/bff/`.',
   },
   {
@@ -199,7 +205,7 @@ export const settings = [
     name: 'BFF_SESSION_COOKIE_NAME',
     kind: 'string',
     default: '__Host-Http-bff',
-    description: 'Name of the session cookie. Must start with `__Host-` (the `__Host-Http-` prefix of the IETF browser-based-apps BCP is preferred).',
+    frontend: { key: 'cookieName', role: 'own' }, description: 'Name of the session cookie. Must start with `__Host-` (the `__Host-Http-` prefix of the IETF browser-based-apps BCP is preferred).',
   },
   {
     name: 'BFF_SESSION_IDLE_SECONDS',
@@ -327,7 +333,7 @@ export const settings = [
     name: 'BFF_ROUTES',
     kind: 'json',
     default: '[]',
-    description:
+    frontend: { key: 'routes', role: 'own' }, description:
       'JSON array of proxied routes: `{"path":"/api","upstream":"http://api:9000"}` plus optional `rewritePrefix`, `audience`, `scope`, `token` (`required`, `optional`, `none`), `csrf` (`header`, the default: every request needs `x-csrf: 1`; `same-origin`: GET and HEAD are also accepted on the browser\'s own same-origin signal, for `EventSource`, images and downloads; see docs/spa.md), `websocket`, `dpop`.',
   },
   {
@@ -417,13 +423,13 @@ export const settings = [
   {
     name: 'BFF_STATIC_DIR',
     kind: 'string',
-    description: 'A folder of static files (the SPA) served at `/`; nothing is served there when unset.',
+    frontend: { key: 'staticDir', role: 'own' }, description: 'A folder of static files (the SPA) served at `/`; nothing is served there when unset.',
   },
   {
     name: 'BFF_CONTENT_SECURITY_POLICY',
     kind: 'string',
     default: DEFAULT_CONTENT_SECURITY_POLICY,
-    description:
+    frontend: { key: 'contentSecurityPolicy', role: 'default' }, description:
       'Content-Security-Policy sent with the SPA\'s files from `BFF_STATIC_DIR`. The default is strict: scripts, styles, fonts and API calls from this origin only (no inline script or style, no `eval`), images also as `data:`, no plugins, no `<base>`, no framing. Checked at start: one policy of known directives, none repeated; a script directive allowing inline code, `eval` or any host is warned about. Add hashes (`\'sha256-...\'`) for inline scripts you cannot move to files (docs/spa.md).',
   },
   {
@@ -436,8 +442,46 @@ export const settings = [
   {
     name: 'BFF_CONFIG',
     kind: 'string',
-    description: 'Path of a YAML or JSON file whose keys are these variable names; the environment wins over the file.',
+    description: 'Path of a YAML or JSON file whose keys are these variable names; the environment wins over the file. The file may also hold a `frontends` list: several SPAs, each with its own client, cookie and routes (docs/frontends.md).',
   },
 ] as const satisfies readonly SettingSpec[]
 
 export type SettingName = (typeof settings)[number]['name']
+
+/** One key of a frontend in the `frontends` list of the `BFF_CONFIG` file (docs/frontends.md). */
+export interface FrontendKeySpec {
+  readonly key: string
+  /** How the value is written in the file. */
+  readonly type: string
+  readonly description: string
+  readonly required?: boolean
+  /** The default, in words, when it is not a setting's value. */
+  readonly default?: string
+}
+
+/**
+ * The keys of one frontend. A key that takes a setting's place (`frontend` in {@link settings})
+ * defaults to that setting's value; the docs name it.
+ */
+export const frontendKeys: readonly FrontendKeySpec[] = [
+  { key: 'name', type: 'string', required: true, description: 'Lowercase letters, digits and `-`, at most 32, starting with a letter; unique. Names the frontend in errors, logs and metrics.' },
+  { key: 'publicUrl', type: 'url', description: 'The origin the browser uses for this frontend; its host selects the frontend (port ignored, as cookies ignore ports).' },
+  { key: 'pathPrefix', type: 'path', default: 'none', description: 'Mounts the frontend under this path on its host, e.g. `/admin`: its `/bff/*` endpoints, routes, static files and login error page are then under `/admin`, and its cookie is scoped to it (`Path=/admin`, a `__Secure-` name).' },
+  { key: 'issuer', type: 'url', description: 'Issuer URL of this frontend\'s identity provider.' },
+  { key: 'clientId', type: 'string', required: true, description: 'OAuth client id; unique per issuer (a back-channel logout token\'s audience names one frontend).' },
+  { key: 'clientSecretFile', type: 'path', description: 'File holding the client secret (a mounted Kubernetes or Docker secret). The secret itself never goes in this file. This or `clientPrivateKeyFile` is required.' },
+  { key: 'clientPrivateKeyFile', type: 'path', description: 'File holding the private key (JWK JSON or PKCS#8 PEM) for `private_key_jwt`, instead of a secret.' },
+  { key: 'tokenEndpointAuthMethod', type: 'enum', description: 'Client authentication at the token endpoint.' },
+  { key: 'scopes', type: 'list or string', description: 'Scopes to request.' },
+  { key: 'audience', type: 'string', description: 'Auth0 `audience` of the access token.' },
+  { key: 'par', type: 'boolean', description: 'Pushed Authorization Requests.' },
+  { key: 'dpop', type: 'boolean', description: 'DPoP for every token of this frontend.' },
+  { key: 'revokeRefreshTokenOnLogout', type: 'boolean', description: 'Revoke the refresh token on logout.' },
+  { key: 'postLogoutRedirectUrl', type: 'url', default: 'publicUrl + pathPrefix + `/bff/logged-out`', description: 'Where the identity provider sends the browser after logout.' },
+  { key: 'cookieName', type: 'string', default: '`__Host-Http-bff-<name>`, or `__Secure-bff-<name>` with a pathPrefix', description: 'Session cookie name, unique. `__Host-` without a pathPrefix, `__Secure-` with one (`__Host-` forbids a Path).' },
+  { key: 'routes', type: 'list of routes', default: 'none', description: 'Proxied routes, as in `BFF_ROUTES`; paths are relative to the pathPrefix.' },
+  { key: 'staticDir', type: 'path', default: 'none', description: 'Folder of this frontend\'s static files (the SPA), served at its pathPrefix.' },
+  { key: 'contentSecurityPolicy', type: 'string', description: 'Content-Security-Policy of the static files.' },
+  { key: 'loginParameters', type: 'list or string', description: 'Query parameters of `/bff/login` forwarded to the IdP; `none` for none.' },
+  { key: 'loginErrorPath', type: 'path', description: 'Page a failed login lands on, relative to the pathPrefix.' },
+]

@@ -11,7 +11,7 @@ export type RouteTokenMode = 'required' | 'optional' | 'none'
  */
 export type RouteCsrfPolicy = 'header' | 'same-origin'
 
-/** One proxied API route (design §6): requests under `path` go to `upstream`, nowhere else. */
+/** One proxied API route (docs/configuration.md, "Routes"): requests under `path` go to `upstream`, nowhere else. */
 export interface RouteConfig {
   /** Path prefix, starting with `/`, without a trailing slash, e.g. `/api`. */
   readonly path: string
@@ -113,6 +113,36 @@ export interface ServerLimits {
   readonly maxEventLoopDelayMs: number
 }
 
+/**
+ * One frontend: an SPA with its own OpenID client, session cookie, routes and static files
+ * (docs/frontends.md). Without a `frontends` list the environment makes one, named `default`,
+ * that answers every host, exactly as the top-level fields of {@link Config} describe it.
+ */
+export interface FrontendConfig {
+  /** Lowercase letters, digits and `-`; unique. For logs, metrics and error messages. */
+  readonly name: string
+  /** Origin only, no trailing slash. */
+  readonly publicUrl: string
+  /** Mount path, e.g. `/admin`, or `''` (no prefix). Every path below is already under it. */
+  readonly pathPrefix: string
+  /**
+   * Host names it answers (lowercase, no port, no trailing dot; src/config/host.ts); absent:
+   * every host (the frontend made from the environment).
+   */
+  readonly hosts?: readonly string[]
+  /** Its client; `redirectUri` and `postLogoutRedirectUri` include the prefix. */
+  readonly oidc: OidcConfig
+  readonly refreshTokenKind: RefreshTokenKind
+  /** The session cookie: `path` is `/` (a `__Host-` name) or the prefix (a `__Secure-` name). */
+  readonly cookie: { readonly name: string; readonly path: string }
+  /** Route paths include the prefix. */
+  readonly routes: readonly RouteConfig[]
+  readonly staticDir?: string
+  readonly contentSecurityPolicy: string
+  /** `errorPath` includes the prefix. */
+  readonly login: LoginConfig
+}
+
 /** The validated, frozen configuration `buildApp()` runs on. */
 export interface Config {
   /** Browser-facing listener. */
@@ -152,6 +182,12 @@ export interface Config {
     readonly callback: number
     readonly backchannelLogout: number
   }
+  /**
+   * Every frontend, the first one first. The top-level `publicUrl`, `oidc`, `session.cookieName`,
+   * `session.refreshTokenKind`, `login`, `routes`, `staticDir` and `contentSecurityPolicy` are
+   * those of the first: what the single-frontend request path runs on.
+   */
+  readonly frontends: readonly FrontendConfig[]
   /** Things that are allowed but deserve a loud warning at start. */
   readonly warnings: readonly string[]
 }

@@ -55,8 +55,10 @@ async function render (args: readonly string[]): Promise<Manifest[]> {
   return parseManifests(result.stdout)
 }
 
-function load (input: ContainerInput): Config {
+/** As bffgate loads it; `multiFrontendRuntime` as the release that selects frontends per request will (docs/frontends.md). */
+function load (input: ContainerInput, multiFrontendRuntime = true): Config {
   return loadConfig(input.env, {
+    multiFrontendRuntime,
     readFile: (path) => {
       const content = input.files.get(path)
       if (content === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' })
@@ -168,7 +170,8 @@ test('the escape hatches reach the manifests: any extraEnv name, envFrom, init a
 test('every scenario\'s pod configuration passes bffgate\'s own configuration loader', () => {
   for (const file of scenarios) {
     const { config, values } = scenario(file)
-    const wanted = (values.config as Record<string, unknown>).BFF_PUBLIC_URL
+    const frontends = values.frontends as Array<Record<string, unknown>> | undefined
+    const wanted = (values.config as Record<string, unknown>).BFF_PUBLIC_URL ?? frontends?.[0]?.publicUrl
     assert.equal(config.publicUrl, wanted, file)
     assert.equal(config.port, 8080, file)
     assert.equal(config.session.store, 'redis', file)
@@ -496,4 +499,57 @@ test('the notes name the URLs to register at the IdP', async () => {
   assert.doesNotMatch(notes, /WARNING/)
   const mismatch = await runAsync(findHelm(), ['install', release, chartDir, '--dry-run=client', '-f', join(chartDir, 'ci', 'ingress-tls-values.yaml'), '--set', 'config.BFF_PUBLIC_URL=https://other.example.com'])
   assert.match(mismatch.stdout, /WARNING: the host of config\.BFF_PUBLIC_URL \(other\.example\.com\) is not among ingress\.hosts/)
+})
+
+test('issue 19: frontends render into a BFF_CONFIG file in a ConfigMap of their own, each client secret a file from a Secret', () => {
+  const { config, input, manifests } = scenario('frontends-values.yaml')
+  assert.deepEqual(config.frontends.map((f) => [f.name, f.oidc.clientId, f.oidc.redirectUri]), [
+    ['shop', 'ci-shop-client-id', 'https://shop.example.com/bff/callback'],
+    ['admin', 'ci-admin-client-id', 'https://www.example.com/admin/bff/callback'],
+  ])
+  assert.equal(config.frontends[0]!.oidc.clientSecret, 'existing-client-secret', 'the shop\'s secret from its existing Secret')
+  assert.equal(config.frontends[1]!.oidc.clientSecret, 'ci-admin-client-secret', 'the admin\'s from the chart\'s Secret')
+  assert.equal(config.frontends[0]!.oidc.issuer, 'https://example.eu.auth0.com/', 'config.BFF_OIDC_ISSUER is the default')
+  assert.equal(config.frontends[1]!.oidc.issuer, 'https://admin.eu.auth0.com/')
+  assert.equal(config.frontends[1]!.oidc.audience, 'https://api.example.com', 'config.BFF_OIDC_AUDIENCE is the default')
+  assert.deepEqual(config.frontends[1]!.cookie, { name: '__Secure-bff-admin', path: '/admin' })
+  assert.deepEqual(config.frontends[1]!.routes.map((r) => r.path), ['/admin/api'])
+  assert.equal(input.env.BFF_CONFIG, '/etc/bffgate/frontends/frontends.yaml')
+  assert.equal(input.env.BFF_OIDC_CLIENT_SECRET_FILE, undefined, 'no single client beside the frontends')
+  assert.equal(input.env.BFF_ROUTES, undefined, 'the default empty BFF_ROUTES is left out beside frontends')
+  const frontendsMap = one(ofKind(manifests, 'ConfigMap').filter((c) => c.metadata.name === 'gate-bffgate-frontends'), 'ConfigMap')
+  assert.doesNotMatch(JSON.stringify(frontendsMap.data), /ci-admin-client-secret|existing-client-secret/, 'no secret in the ConfigMap')
+  // Until the request path selects frontends per request, bffgate refuses two at start, naming the setting.
+  assert.throws(() => load(input, false), /"frontends" lists 2 frontends, but several frontends need the per-request frontend selection/)
+})
+
+const badFrontends: Array<[string, string[], RegExp]> = [
+  ['a frontend without a client id', ['--set', 'frontends[0].name=a', '--set', 'frontends[0].clientSecret=s'], /clientId/],
+  ['a frontend name with capitals', ['--set', 'frontends[0].name=Shop', '--set', 'frontends[0].clientId=c', '--set', 'frontends[0].clientSecret=s'], /name/],
+  ['a secret file path instead of the chart\'s own', ['--set', 'frontends[0].name=a', '--set', 'frontends[0].clientId=c', '--set', 'frontends[0].clientSecretFile=/x'], /clientSecretFile/],
+]
+const incompleteFrontends: Array<[string, string[], RegExp]> = [
+  ['a client id beside frontends', ['--set', 'config.BFF_OIDC_CLIENT_ID=x'], /config\.BFF_OIDC_CLIENT_ID is set, but with frontends each frontend gives its own/],
+  ['a single client secret beside frontends', ['--set', 'secrets.clientSecret=x'], /secrets\.clientSecret or secrets\.clientPrivateKey is set, but with frontends/],
+  ['a frontend without a credential', ['--set', 'frontends[1].clientSecret='], /frontends\[1\] \(admin\): set clientSecret/],
+  ['a frontend with an existing Secret and a secret', ['--set', 'frontends[0].clientSecret=x'], /frontends\[0\] \(shop\): existingSecret and a clientSecret/],
+  ['a frontend name used twice', ['--set', 'frontends[1].name=shop'], /frontends\[1\]\.name shop is used twice/],
+  ['no issuer for a frontend', ['--set', 'config.BFF_OIDC_ISSUER='], /frontends\[0\] \(shop\): set issuer, or config\.BFF_OIDC_ISSUER/],
+]
+
+test('issue 19: the values schema and the templates refuse incomplete frontends with a message that says what to set', async () => {
+  const schemaResults = await Promise.all(badFrontends.map(([, args]) => template(['-f', join(chartDir, 'ci', 'default-values.yaml'), '--set', 'config.BFF_OIDC_CLIENT_ID=', '--set', 'secrets.clientSecret=', ...args])))
+  schemaResults.forEach((result, i) => {
+    const [what, , message] = badFrontends[i]!
+    assert.notEqual(result.status, 0, `${what} was accepted`)
+    assert.match(result.stderr, /schema/, `${what}: not rejected by values.schema.json:\n${result.stderr}`)
+    assert.match(result.stderr, message, `${what}: unclear message:\n${result.stderr}`)
+  })
+  const base = ['-f', join(chartDir, 'ci', 'frontends-values.yaml')]
+  const results = await Promise.all(incompleteFrontends.map(([, args]) => template([...base, ...args])))
+  results.forEach((result, i) => {
+    const [what, , message] = incompleteFrontends[i]!
+    assert.notEqual(result.status, 0, `${what} was accepted`)
+    assert.match(result.stderr, message, `${what}: unclear message:\n${result.stderr}`)
+  })
 })

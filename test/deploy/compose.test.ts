@@ -242,3 +242,38 @@ test('redis, idp and api are the same in both compose files', () => {
   const replicas = compose('docker-compose.replicas.yml').services
   for (const name of ['redis', 'idp', 'api']) assert.deepEqual(replicas[name], single[name], `${name} differs between the compose files`)
 })
+
+test('issue 19: docker-compose.frontends.yml runs two frontends whose clients, secrets and URLs the IdP registers', async () => {
+  const command = findDockerCompose()
+  const result = await runAsync(command[0]!, [...command.slice(1), '-f', 'docker-compose.yml', '-f', 'docker-compose.frontends.yml', 'config'])
+  assert.equal(result.status, 0, result.stderr)
+  const { services } = parseYaml(result.stdout) as ComposeFile
+  const bffgate = env(services.bffgate!)
+  const idp = env(services.idp!)
+  // The mounted folders, read from the repository as the container would see them.
+  const mounts = (services.bffgate!.volumes ?? []).map((v) => v.split(':') as [string, string, string?])
+  const readFile = (path: string) => {
+    const mount = mounts.find(([, target]) => path.startsWith(`${target}/`))
+    if (mount === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' })
+    return readFileSync(join(mount[0], path.slice(mount[1].length)), 'utf8')
+  }
+  const config = loadConfig(bffgate, { readFile, multiFrontendRuntime: true })
+  const clients = [
+    { id: idp.IDP_CLIENT_ID, secret: idp.IDP_CLIENT_SECRET, method: idp.IDP_CLIENT_AUTH_METHOD, redirects: list(idp.IDP_REDIRECT_URIS), logouts: list(idp.IDP_POST_LOGOUT_REDIRECT_URIS) },
+    { id: idp.IDP_ADMIN_CLIENT_ID, secret: idp.IDP_ADMIN_CLIENT_SECRET, method: idp.IDP_ADMIN_CLIENT_AUTH_METHOD, redirects: list(idp.IDP_ADMIN_REDIRECT_URIS), logouts: list(idp.IDP_ADMIN_POST_LOGOUT_REDIRECT_URIS) },
+  ]
+  assert.deepEqual(config.frontends.map((f) => f.name), ['demo', 'admin'])
+  config.frontends.forEach((frontend, i) => {
+    const client = clients[i]!
+    assert.equal(frontend.oidc.clientId, client.id, frontend.name)
+    assert.equal(frontend.oidc.clientSecret, client.secret, `${frontend.name}: the secret file and the IdP agree`)
+    assert.equal(frontend.oidc.tokenEndpointAuthMethod, client.method, frontend.name)
+    assert.ok(client.redirects.includes(frontend.oidc.redirectUri), `${frontend.name}: ${frontend.oidc.redirectUri} is not registered at the IdP`)
+    assert.ok(client.logouts.includes(frontend.oidc.postLogoutRedirectUri), `${frontend.name}: ${frontend.oidc.postLogoutRedirectUri} is not registered at the IdP`)
+    assert.equal(frontend.oidc.issuer, idp.IDP_ISSUER)
+    assert.equal(new URL(frontend.routes[0]!.upstream).hostname, 'api')
+    assert.ok(mounts.some(([, target]) => target === frontend.staticDir), `${frontend.name}: ${frontend.staticDir} is not mounted`)
+  })
+  assert.equal(new URL(idp.IDP_ADMIN_BACKCHANNEL_LOGOUT_URI!).hostname, 'bffgate')
+  assert.throws(() => loadConfig(bffgate, { readFile }), /several frontends need the per-request frontend selection/, 'refused until the request path selects frontends')
+})

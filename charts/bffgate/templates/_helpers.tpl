@@ -59,6 +59,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* Where the Secret files are mounted; each secret setting X gets X_FILE=<dir>/<file>. */}}
 {{- define "bffgate.secretsDir" -}}/etc/bffgate/secrets{{- end }}
 
+{{/* Where the BFF_CONFIG file of `frontends` is mounted. */}}
+{{- define "bffgate.frontendsDir" -}}/etc/bffgate/frontends{{- end }}
+
 {{/* "true" when the client authenticates with a private key (private_key_jwt), else "". */}}
 {{- define "bffgate.usesPrivateKey" -}}
 {{- if or .Values.secrets.clientPrivateKey (eq (toString (index .Values.config "BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD" | default "")) "private_key_jwt") -}}true{{- end }}
@@ -87,7 +90,8 @@ The data of the chart's own Secret, as a dict of key → value (may be empty: th
 {{- define "bffgate.secretData" -}}
 {{- $data := dict }}
 {{- if not .Values.secrets.existingSecret }}
-{{- if include "bffgate.usesPrivateKey" . }}
+{{- if .Values.frontends }}
+{{- else if include "bffgate.usesPrivateKey" . }}
 {{- $_ := set $data "client-private-key" .Values.secrets.clientPrivateKey }}
 {{- else }}
 {{- $_ := set $data "client-secret" .Values.secrets.clientSecret }}
@@ -95,6 +99,12 @@ The data of the chart's own Secret, as a dict of key → value (may be empty: th
 {{- $_ := set $data "session-secret" .Values.secrets.sessionSecret }}
 {{- if ne (include "bffgate.ssfDelivery" .) "none" }}
 {{- $_ := set $data "ssf-authorization" .Values.secrets.ssfAuthorization }}
+{{- end }}
+{{- end }}
+{{- range .Values.frontends }}
+{{- if not .existingSecret }}
+{{- $file := include "bffgate.frontendSecretFile" . }}
+{{- $_ := set $data $file (ternary .clientPrivateKey .clientSecret (eq $file (printf "frontend-%s-client-private-key" .name))) }}
 {{- end }}
 {{- end }}
 {{- if not .Values.redis.existingSecret }}
@@ -116,6 +126,8 @@ environment variable name → string.
 {{- $data := dict }}
 {{- range $name, $value := .Values.config }}
 {{- if kindIs "invalid" $value }}
+{{- else if and $.Values.frontends (kindIs "slice" $value) (empty $value) }}
+{{- /* with frontends, an empty list (the default BFF_ROUTES) is no setting: each frontend has its own */}}
 {{- else if or (kindIs "slice" $value) (kindIs "map" $value) }}
 {{- $_ := set $data $name (toJson $value) }}
 {{- else if kindIs "float64" $value }}
@@ -140,13 +152,75 @@ environment variable name → string.
 {{- end }}
 
 {{/*
+The file (in the secrets volume, and key of the chart's Secret) of one frontend's credential:
+`frontend-<name>-client-private-key` for private_key_jwt, else `frontend-<name>-client-secret`.
+*/}}
+{{- define "bffgate.frontendSecretFile" -}}
+{{- if or .clientPrivateKey (eq (toString (.tokenEndpointAuthMethod | default "")) "private_key_jwt") -}}
+frontend-{{ .name }}-client-private-key
+{{- else -}}
+frontend-{{ .name }}-client-secret
+{{- end }}
+{{- end }}
+
+{{/*
+The BFF_CONFIG file of `frontends` (docs/frontends.md): each frontend as given, its secret
+replaced by the file it is mounted at.
+*/}}
+{{- define "bffgate.frontendsFile" -}}
+{{- $dir := include "bffgate.secretsDir" . }}
+{{- $list := list }}
+{{- range .Values.frontends }}
+{{- $file := include "bffgate.frontendSecretFile" . }}
+{{- $item := omit . "clientSecret" "clientPrivateKey" "existingSecret" "existingSecretKey" }}
+{{- $key := ternary "clientPrivateKeyFile" "clientSecretFile" (hasSuffix "private-key" $file) }}
+{{- $_ := set $item $key (printf "%s/%s" $dir $file) }}
+{{- $list = append $list $item }}
+{{- end }}
+{{- toYaml (dict "frontends" $list) }}
+{{- end }}
+
+{{/*
 Every check values.schema.json cannot express, with a message that says what to do.
 */}}
 {{- define "bffgate.validate" -}}
 {{- $config := .Values.config }}
+{{- if .Values.frontends }}
+{{- range $name := list "BFF_OIDC_CLIENT_ID" "BFF_ROUTES" "BFF_STATIC_DIR" "BFF_SESSION_COOKIE_NAME" "BFF_POST_LOGOUT_REDIRECT_URL" }}
+{{- if index $config $name }}
+{{- fail (printf "config.%s is set, but with frontends each frontend gives its own (docs/frontends.md): remove it" $name) }}
+{{- end }}
+{{- end }}
+{{- if or .Values.secrets.clientSecret .Values.secrets.clientPrivateKey }}
+{{- fail "secrets.clientSecret or secrets.clientPrivateKey is set, but with frontends each frontend gives its own (frontends[].clientSecret, or frontends[].existingSecret): remove it" }}
+{{- end }}
+{{- $names := list }}
+{{- range $i, $f := .Values.frontends }}
+{{- if has $f.name $names }}
+{{- fail (printf "frontends[%d].name %s is used twice" $i $f.name) }}
+{{- end }}
+{{- $names = append $names $f.name }}
+{{- if and (not $f.publicUrl) (not (index $config "BFF_PUBLIC_URL")) }}
+{{- fail (printf "frontends[%d] (%s): set publicUrl, or config.BFF_PUBLIC_URL as the default of every frontend" $i $f.name) }}
+{{- end }}
+{{- if and (not $f.issuer) (not (index $config "BFF_OIDC_ISSUER")) }}
+{{- fail (printf "frontends[%d] (%s): set issuer, or config.BFF_OIDC_ISSUER as the default of every frontend" $i $f.name) }}
+{{- end }}
+{{- if and $f.clientSecret $f.clientPrivateKey }}
+{{- fail (printf "frontends[%d] (%s): clientSecret and clientPrivateKey are both set: set one" $i $f.name) }}
+{{- end }}
+{{- if and $f.existingSecret (or $f.clientSecret $f.clientPrivateKey) }}
+{{- fail (printf "frontends[%d] (%s): existingSecret and a clientSecret or clientPrivateKey are both set: set one" $i $f.name) }}
+{{- end }}
+{{- if not (or $f.existingSecret (hasSuffix "private-key" (include "bffgate.frontendSecretFile" $f) | ternary $f.clientPrivateKey $f.clientSecret)) }}
+{{- fail (printf "frontends[%d] (%s): set clientSecret (or clientPrivateKey for private_key_jwt), or name a Secret holding it in existingSecret" $i $f.name) }}
+{{- end }}
+{{- end }}
+{{- else }}
 {{- range $name := list "BFF_PUBLIC_URL" "BFF_OIDC_ISSUER" "BFF_OIDC_CLIENT_ID" }}
 {{- if not (index $config $name) }}
 {{- fail (printf "config.%s is required (see docs/configuration.md): BFF_PUBLIC_URL is the https origin users open, BFF_OIDC_ISSUER the IdP's issuer URL, BFF_OIDC_CLIENT_ID this client's id" $name) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- if not .Values.secrets.existingSecret }}
@@ -156,7 +230,8 @@ Every check values.schema.json cannot express, with a message that says what to 
 {{- if and .Values.secrets.clientSecret .Values.secrets.clientPrivateKey }}
 {{- fail "secrets.clientSecret and secrets.clientPrivateKey are both set: set one" }}
 {{- end }}
-{{- if include "bffgate.usesPrivateKey" . }}
+{{- if .Values.frontends }}
+{{- else if include "bffgate.usesPrivateKey" . }}
 {{- if not .Values.secrets.clientPrivateKey }}
 {{- fail "config.BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD is private_key_jwt: set secrets.clientPrivateKey (or secrets.existingSecret)" }}
 {{- end }}
