@@ -1,4 +1,5 @@
-import type { FastifyServerOptions } from 'fastify'
+import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify'
+import pino from 'pino'
 
 /** What an error code looks like (`ECONNREFUSED`, `BFF_ERR_*`, `FST_ERR_*`, `ERR_*`, `UND_ERR_*`): upper case, digits, `_`. */
 const ERROR_CODE = /^[A-Z][A-Z0-9_]{0,63}$/
@@ -84,5 +85,48 @@ export function loggerOptions (level: string): NonNullable<FastifyServerOptions[
       err: ((err: unknown) => loggedError(err)) as unknown as (err: Error) => { type: string; message: string; stack: string },
       code: loggedCode,
     },
+  }
+}
+
+/** The fields of the access line (one per request, plugins/observability.ts). */
+export interface AccessLine {
+  readonly reqId: string
+  readonly method: string
+  readonly route: string
+  readonly status: number
+  readonly ms: number
+  readonly code?: string | undefined
+}
+
+const ACCESS_MESSAGE = JSON.stringify('request completed')
+const INFO = 30
+
+/**
+ * The access line's writer: the same JSON line `log.info(fields, 'request completed')` writes
+ * (pino's level number, epoch `time`, the logger's bindings, then the fields and `msg`), built
+ * as one template string and handed to the logger's own stream. pino's generic path walks the
+ * object, looks up a serializer for each key and escapes each value, ~2.5 µs a line on this
+ * machine against ~1 µs here; the line is the only thing logged per request. Strings go through
+ * `JSON.stringify` (a request id or method is never trusted to need no escaping). A logger that
+ * is not pino's (or any option that changes pino's line shape) falls back to `log.info`.
+ */
+export function accessLineWriter (log: FastifyBaseLogger): (line: AccessLine) => void {
+  const raw = log as unknown as Record<symbol, unknown> & { levelVal?: number }
+  const stream = raw[pino.symbols.streamSym] as { write: (line: string) => unknown } | undefined
+  const chindings = raw[pino.symbols.chindingsSym]
+  const formatters = raw[pino.symbols.formattersSym] as { log?: unknown } | undefined
+  const hooks = raw[pino.symbols.hooksSym] as { logMethod?: unknown; streamWrite?: unknown } | undefined
+  // pino's defaults for everything that shapes a line; anything else goes through pino itself.
+  // (pino's types do not list the message-prefix symbol.)
+  const msgPrefixSym = (pino.symbols as unknown as Record<string, symbol | undefined>).msgPrefixSym
+  const plainShape = raw[pino.symbols.messageKeySym] === 'msg' && raw[pino.symbols.timeSym] === pino.stdTimeFunctions.epochTime &&
+    raw[pino.symbols.mixinSym] === undefined && (msgPrefixSym === undefined || raw[msgPrefixSym] === undefined) && formatters?.log === undefined &&
+    hooks?.logMethod === undefined && hooks?.streamWrite === undefined
+  if (stream === undefined || typeof stream.write !== 'function' || typeof chindings !== 'string' || !plainShape) {
+    return ({ reqId, method, route, status, ms, code }) => log.info({ reqId, method, route, status, ms, ...(code !== undefined && { code }) }, 'request completed')
+  }
+  return ({ reqId, method, route, status, ms, code }) => {
+    if ((raw.levelVal ?? INFO) > INFO) return
+    stream.write(`{"level":${INFO},"time":${Date.now()}${chindings},"reqId":${JSON.stringify(reqId)},"method":${JSON.stringify(method)},"route":${JSON.stringify(route)},"status":${status},"ms":${ms}${code !== undefined ? `,"code":${JSON.stringify(code)}` : ''},"msg":${ACCESS_MESSAGE}}\n`)
   }
 }

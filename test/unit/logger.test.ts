@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { loggedCode, loggedError } from '../../src/logger.ts'
+import pino from 'pino'
+import { accessLineWriter, loggedCode, loggedError, loggerOptions } from '../../src/logger.ts'
 
 describe('logged errors and codes', () => {
   test('error codes are kept, anything else in a code field is not', () => {
@@ -36,5 +37,51 @@ describe('logged errors and codes', () => {
     let depth = 0
     for (let e = loggedError(err); e.cause !== undefined; e = e.cause) depth += 1
     assert.ok(depth <= 4, `depth ${depth}`)
+  })
+})
+
+describe('the access line', () => {
+  const capture = (options: pino.LoggerOptions) => {
+    const lines: string[] = []
+    const log = pino(options, { write: (line: string) => { lines.push(line) } })
+    return { log, lines }
+  }
+  const fields = [
+    { reqId: 'AbC-1', method: 'GET', route: '/api', status: 200, ms: 1.25, code: undefined },
+    { reqId: 'x"\\\n\u2028y', method: 'PROPFIND', route: 'unmatched', status: 404, ms: 0, code: 'BFF_ERR_NOT_FOUND' },
+  ]
+
+  test('written by hand, it is the line log.info writes, field for field and byte for byte apart from the time', () => {
+    for (const line of fields) {
+      const viaPino = capture(loggerOptions('info') as pino.LoggerOptions)
+      const { code, ...rest } = line
+      viaPino.log.info({ ...rest, ...(code !== undefined && { code }) }, 'request completed')
+      const byHand = capture(loggerOptions('info') as pino.LoggerOptions)
+      accessLineWriter(byHand.log)(line)
+      assert.equal(byHand.lines.length, 1)
+      const withoutTime = (text: string) => text.replace(/"time":\d+/, '"time":0')
+      assert.equal(withoutTime(byHand.lines[0]!), withoutTime(viaPino.lines[0]!))
+      assert.deepEqual(Object.keys(JSON.parse(byHand.lines[0]!) as object), ['level', 'time', 'pid', 'hostname', 'reqId', 'method', 'route', 'status', 'ms', ...(code !== undefined ? ['code'] : []), 'msg'])
+    }
+  })
+
+  test('nothing is written above info, also after the level changes', () => {
+    const { log, lines } = capture(loggerOptions('warn') as pino.LoggerOptions)
+    const write = accessLineWriter(log)
+    write(fields[0]!)
+    assert.equal(lines.length, 0)
+    log.level = 'info'
+    write(fields[0]!)
+    assert.equal(lines.length, 1)
+  })
+
+  test('a logger that shapes its lines otherwise (a mixin, another message key) is written to through pino', () => {
+    for (const options of [{ mixin: () => ({ extra: 1 }) }, { messageKey: 'message' }, { formatters: { log: (o: object) => ({ ...o, shaped: true }) } }]) {
+      const { log, lines } = capture({ ...(loggerOptions('info') as pino.LoggerOptions), ...options })
+      accessLineWriter(log)(fields[0]!)
+      const parsed = JSON.parse(lines[0]!) as Record<string, unknown>
+      assert.equal(parsed.reqId, 'AbC-1')
+      assert.ok(parsed.extra === 1 || parsed.message === 'request completed' || parsed.shaped === true, JSON.stringify(parsed))
+    }
   })
 })
