@@ -37,7 +37,7 @@ async function build (kind: string): Promise<FastifyInstance> {
       done()
     })
   } else if (kind.startsWith('new')) {
-    const writeAccessLine = accessLineWriter(log)
+    const writeAccessLine = accessLineWriter(log).write
     app.addHook('onResponse', (request, reply, done) => {
       writeAccessLine({ reqId: request.id, method: request.method, route: '/api', status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, code: undefined })
       done()

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import pino from 'pino'
 import { accessLineWriter, loggedCode, loggedError, loggerOptions } from '../../src/logger.ts'
@@ -57,7 +61,7 @@ describe('the access line', () => {
       const { code, ...rest } = line
       viaPino.log.info({ ...rest, ...(code !== undefined && { code }) }, 'request completed')
       const byHand = capture(loggerOptions('info') as pino.LoggerOptions)
-      accessLineWriter(byHand.log)(line)
+      accessLineWriter(byHand.log).write(line)
       assert.equal(byHand.lines.length, 1)
       const withoutTime = (text: string) => text.replace(/"time":\d+/, '"time":0')
       assert.equal(withoutTime(byHand.lines[0]!), withoutTime(viaPino.lines[0]!))
@@ -67,7 +71,7 @@ describe('the access line', () => {
 
   test('nothing is written above info, also after the level changes', () => {
     const { log, lines } = capture(loggerOptions('warn') as pino.LoggerOptions)
-    const write = accessLineWriter(log)
+    const { write } = accessLineWriter(log)
     write(fields[0]!)
     assert.equal(lines.length, 0)
     log.level = 'info'
@@ -78,10 +82,33 @@ describe('the access line', () => {
   test('a logger that shapes its lines otherwise (a mixin, another message key) is written to through pino', () => {
     for (const options of [{ mixin: () => ({ extra: 1 }) }, { messageKey: 'message' }, { formatters: { log: (o: object) => ({ ...o, shaped: true }) } }]) {
       const { log, lines } = capture({ ...(loggerOptions('info') as pino.LoggerOptions), ...options })
-      accessLineWriter(log)(fields[0]!)
+      accessLineWriter(log).write(fields[0]!)
       const parsed = JSON.parse(lines[0]!) as Record<string, unknown>
       assert.equal(parsed.reqId, 'AbC-1')
       assert.ok(parsed.extra === 1 || parsed.message === 'request completed' || parsed.shaped === true, JSON.stringify(parsed))
     }
+  })
+
+  test('on pino\'s own destination, the lines of one turn are written together, in order, by the next turn', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'bff-access-')), 'log')
+    const destination = pino.destination({ dest: file, sync: false })
+    await new Promise((resolve) => destination.once('ready', resolve))
+    const log = pino(loggerOptions('info') as pino.LoggerOptions, destination)
+    const writer = accessLineWriter(log)
+    for (let i = 0; i < 50; i++) writer.write({ ...fields[0]!, reqId: `r${i}` })
+    assert.equal(readFileSync(file, 'utf8'), '', 'held until the next turn')
+    await new Promise((resolve) => setImmediate(resolve))
+    destination.flushSync()
+    assert.deepEqual(readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { reqId: string }).reqId), Array.from({ length: 50 }, (_, i) => `r${i}`))
+    writer.close()
+  })
+
+  test('lines still held when the process exits are written (pino on stdout, as in production)', () => {
+    const script = `import pino from 'pino'; import { accessLineWriter, loggerOptions } from ${JSON.stringify(join(import.meta.dirname, '../../src/logger.ts'))};
+      const log = pino(loggerOptions('info')); const { write } = accessLineWriter(log);
+      for (let i = 0; i < 3; i++) write({ reqId: 'x' + i, method: 'GET', route: '/api', status: 200, ms: 1 }); process.exit(0)`
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '../..'), encoding: 'utf8' })
+    assert.equal(child.status, 0, child.stderr)
+    assert.deepEqual(child.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { reqId: string }).reqId), ['x0', 'x1', 'x2'])
   })
 })
