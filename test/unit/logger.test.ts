@@ -89,18 +89,27 @@ describe('the access line', () => {
     }
   })
 
-  test('on pino\'s own destination, the lines of one turn are written together, in order, by the next turn', async () => {
+  test('on pino\'s own destination, lines are written in batches, in order: at 4 KiB or within 50 ms', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'bff-access-')), 'log')
     const destination = pino.destination({ dest: file, sync: false })
     await new Promise((resolve) => destination.once('ready', resolve))
     const log = pino(loggerOptions('info') as pino.LoggerOptions, destination)
     const writer = accessLineWriter(log)
-    for (let i = 0; i < 50; i++) writer.write({ ...fields[0]!, reqId: `r${i}` })
-    assert.equal(readFileSync(file, 'utf8'), '', 'held until the next turn')
-    await new Promise((resolve) => setImmediate(resolve))
-    destination.flushSync()
-    assert.deepEqual(readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { reqId: string }).reqId), Array.from({ length: 50 }, (_, i) => `r${i}`))
+    const written = () => readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { reqId: string }).reqId)
+    // Until the file holds at least n lines (or 5 s pass).
+    const settled = async (n = 0) => { for (const started = Date.now(); written().length < n && Date.now() - started < 5000;) await new Promise((resolve) => setTimeout(resolve, 5)) }
+    for (let i = 0; i < 5; i++) writer.write({ ...fields[0]!, reqId: `r${i}` })
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    assert.deepEqual(written(), [], 'held for a while')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await settled(5)
+    assert.deepEqual(written(), ['r0', 'r1', 'r2', 'r3', 'r4'], 'written within 50 ms')
+    for (let i = 5; i < 60; i++) writer.write({ ...fields[0]!, reqId: `r${i}` })
+    await settled(25)
+    assert.ok(written().length >= 25, 'past 4 KiB, written at once')
     writer.close()
+    await settled(60)
+    assert.deepEqual(written(), Array.from({ length: 60 }, (_, i) => `r${i}`), 'all, in order, at close')
   })
 
   test('lines still held when the process exits are written (pino on stdout, as in production)', () => {
