@@ -100,7 +100,7 @@ export interface AccessLine {
 
 const ACCESS_MESSAGE = JSON.stringify('request completed')
 const INFO = 30
-const FLUSH_AT = 4096
+const FLUSH_AT = 16 * 1024
 const FLUSH_AFTER_MS = 50
 /** Access lines still held when the process exits are written then (one listener for all writers). */
 const atExit = new Set<() => void>()
