@@ -93,9 +93,34 @@ export function decodeRecord (bytes: Buffer): SessionRecord {
     offset += length
   }
   const json = (bytes[0] === COMPACT_V3 ? inflateRawSync(bytes.subarray(offset), { dictionary: DICTIONARY_V3 }) : inflateRawSync(bytes.subarray(offset))).toString('utf8')
-  return JSON.parse(json, (_key, value: unknown) => {
-    if (value === null || typeof value !== 'object' || !(JWT_MARKER in value)) return value
+  return unpackJwts(JSON.parse(json), signatures) as SessionRecord
+}
+
+/**
+ * Puts the packed JWTs back (`{"\u0000jwt": [...]}` objects become their compact strings), in place.
+ * A walk after a plain `JSON.parse` rather than a reviver: the reviver, called for every key of
+ * the record, tripled parsing (~16 against ~4 µs), and decoding runs on every cache miss.
+ */
+function unpackJwts (value: unknown, signatures: readonly string[]): unknown {
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
+      if (item !== null && typeof item === 'object') value[i] = unpackJwts(item, signatures)
+    }
+    return value
+  }
+  if (Object.hasOwn(value, JWT_MARKER)) {
     const [header, payload, signature] = (value as PackedJwt)[JWT_MARKER]
     return `${Buffer.from(header, 'latin1').toString('base64url')}.${Buffer.from(payload, 'latin1').toString('base64url')}.${signatures[signature]}`
-  }) as SessionRecord
+  }
+  const object = value as Record<string, unknown>
+  for (const key of Object.keys(object)) {
+    const item = object[key]
+    if (item === null || typeof item !== 'object') continue
+    const unpacked = unpackJwts(item, signatures)
+    // Defined, not assigned: a `__proto__` key parsed from JSON is an own property like any other.
+    if (unpacked !== item) Object.defineProperty(object, key, { value: unpacked, writable: true, enumerable: true, configurable: true })
+  }
+  return object
 }

@@ -59,3 +59,13 @@ test('records are deflated against the preset dictionary (format 3); format 1 re
   assert.deepEqual(decodeRecord(formatV1), original)
   assert.ok(encoded.length < formatV1.length - 100, `${encoded.length} bytes with the dictionary against ${formatV1.length} without`)
 })
+
+test('JWTs anywhere in the record come back (nested objects and arrays, several audiences), and a __proto__ key stays data', () => {
+  const original = record()
+  const token = (original.tokens[''] as { access_token: string }).access_token
+  const nested = { ...original, claims: { ...original.claims, list: [token, { deep: [original.id_token] }], ...JSON.parse('{"__proto__": {"polluted": true}}') as object } }
+  const decoded = decodeRecord(encodeRecord(nested))
+  assert.deepEqual(decoded, nested)
+  assert.equal(Object.getPrototypeOf(decoded.claims), Object.prototype)
+  assert.deepEqual(Object.getOwnPropertyDescriptor(decoded.claims, '__proto__')?.value, { polluted: true })
+})
