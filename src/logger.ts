@@ -172,8 +172,14 @@ export function accessLineWriter (log: FastifyBaseLogger): AccessLineWriter {
     ;(stream as { flushSync?: () => void }).flushSync?.()
   }
   atExit.add(atExitFlush)
+  let closed = false
   const write = (fields: AccessLine): void => {
     if ((raw.levelVal ?? INFO) > INFO) return
+    // After close (a request that finished during shutdown), straight to the stream: nothing may wait for a timer.
+    if (closed) {
+      stream.write(line(fields))
+      return
+    }
     pending += line(fields)
     if (pending.length >= FLUSH_AT) flush()
     else if (!scheduled) {
@@ -184,6 +190,7 @@ export function accessLineWriter (log: FastifyBaseLogger): AccessLineWriter {
   return {
     write,
     close: () => {
+      closed = true
       atExit.delete(atExitFlush)
       flush()
     },

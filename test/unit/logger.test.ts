@@ -108,8 +108,13 @@ describe('the access line', () => {
     await settled(60)
     assert.ok(written().length >= 60, 'past 16 KiB, written')
     writer.close()
-    await settled(200)
-    assert.deepEqual(written(), Array.from({ length: 200 }, (_, i) => `r${i}`), 'all, in order, at close')
+    const handed: string[] = []
+    const write = destination.write.bind(destination)
+    destination.write = (data: string) => { handed.push(data); return write(data) }
+    writer.write({ ...fields[0]!, reqId: 'after-close' })
+    assert.equal(handed.length, 1, 'after close, a line goes to the stream at once')
+    await settled(201)
+    assert.deepEqual(written(), [...Array.from({ length: 200 }, (_, i) => `r${i}`), 'after-close'], 'all, in order, at close; after it, at once')
   })
 
   test('lines still held when the process exits are written (pino on stdout, as in production)', () => {
