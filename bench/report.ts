@@ -26,6 +26,18 @@ export interface LoadRun {
   rounds?: Array<{ rps: number; p99Ms: number; cpuUsPerRequest?: number | undefined }>
 }
 
+/** A gateway's memory (MiB): V8 heap and external memory from its metrics; resident memory by kind from /proc; the anonymous rest. */
+export interface GatewayMemory {
+  heapTotalMiB: number
+  heapUsedMiB: number
+  externalMiB: number
+  rssMiB?: number
+  rssAnonMiB?: number
+  rssFileMiB?: number
+  /** Anonymous resident memory beyond V8's heap and external memory: malloc arenas, code and other V8 spaces, stacks. */
+  nativeOtherMiB?: number
+}
+
 export interface BenchResults {
   date: string
   label: string
@@ -49,8 +61,12 @@ export interface BenchResults {
   soak?: { seconds: number; rps: number; rssFirstMiB: number; rssLastMiB: number; rssMaxMiB: number; growth: number }
   storm?: Record<string, number>
   wallSeconds?: number
-  /** The gateway's V8 heap and external memory after the runs (MiB). */
-  gatewayMemory?: { heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }
+  /** The gateway's memory after the runs (MiB). */
+  gatewayMemory?: GatewayMemory
+  /** The bare proxy's resident memory by kind after the runs (MiB). */
+  bareMemory?: { rssMiB: number; rssAnonMiB: number; rssFileMiB: number }
+  /** BENCH_SESSIONS_LARGE: the gateway over that many sessions against the BENCH_SESSIONS ones, interleaved at 50 connections. */
+  large?: { sessions: number; redisBytesPerSession: number; runs: LoadRun[]; gatewayMemory: GatewayMemory }
   /** Why the Express peer produced no figures, when it did not. */
   expressPeerError?: string
 }
@@ -114,6 +130,14 @@ export function renderMarkdown (r: BenchResults): string {
   lines.push('')
   if (r.sessions !== undefined) lines.push(`- Sessions: ${r.sessions}, each of its own user and IdP session; Redis memory per session ${r.redisBytesPerSession} bytes (INFO used_memory delta ÷ sessions, the session key and its two index entries; sealed record ${r.sealedRecordBytes} bytes).`)
   if (r.gatewayStartRssMiB !== undefined) lines.push(`- bffgate RSS at start ${r.gatewayStartRssMiB} MiB${r.gatewayMemory !== undefined ? `; after the runs its V8 heap was ${r.gatewayMemory.heapUsedMiB} MiB used of ${r.gatewayMemory.heapTotalMiB} MiB, external memory ${r.gatewayMemory.externalMiB} MiB` : ''}.`)
+  const m = r.gatewayMemory
+  if (m?.rssMiB !== undefined) lines.push(`- bffgate resident memory after the runs: ${m.rssMiB} MiB = ${m.rssFileMiB} MiB file-backed (code) + ${m.rssAnonMiB} MiB anonymous: V8 heap ${m.heapTotalMiB} MiB, external ${m.externalMiB} MiB, the rest ${m.nativeOtherMiB} MiB (malloc arenas, V8 code and other spaces, stacks)${r.bareMemory !== undefined ? `; bare proxy ${r.bareMemory.rssMiB} MiB = ${r.bareMemory.rssFileMiB} file-backed + ${r.bareMemory.rssAnonMiB} anonymous` : ''}.`)
+  if (r.large !== undefined) {
+    const [large, base] = [r.large.runs.find((x) => x.target === `bffgate-${r.large!.sessions}`), r.large.runs.find((x) => x.target !== `bffgate-${r.large!.sessions}`)]
+    if (large !== undefined && base !== undefined) {
+      lines.push(`- ${r.large.sessions} sessions (BENCH_SESSIONS_LARGE; ${r.large.redisBytesPerSession} bytes of Redis each), the same gateway at 50 connections, interleaved with its ${base.target.replace('bffgate-', '')} sessions: ${large.rps} against ${base.rps} req/s (per-round ratio ${pairedRatio(large, base, 'rps')}×; rounds ${large.roundsRps?.join(' / ')} against ${base.roundsRps?.join(' / ')}), CPU ${large.cpuUsPerRequest} against ${base.cpuUsPerRequest} µs/request, RSS ${large.rssMiB} against ${base.rssMiB} MiB; at the end V8 heap ${r.large.gatewayMemory.heapUsedMiB} of ${r.large.gatewayMemory.heapTotalMiB} MiB, RSS ${r.large.gatewayMemory.rssMiB} MiB.`)
+    }
+  }
   if (r.soak !== undefined) lines.push(`- Soak ${r.soak.seconds} s at 50 connections, ${r.soak.rps} req/s: RSS ${r.soak.rssFirstMiB.toFixed(1)} → ${r.soak.rssLastMiB.toFixed(1)} MiB (max ${r.soak.rssMaxMiB.toFixed(1)}), growth ${(r.soak.growth * 100).toFixed(1)} %.`)
   if (r.storm !== undefined) {
     const s = r.storm

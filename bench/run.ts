@@ -28,7 +28,7 @@ import { decodeSessionValue } from '../src/session/value-codec.ts'
 import { startDevIdp, DEFAULT_USER, type DevIdp } from '../dev/idp/index.ts'
 import { createBrowser, loginAtDevIdp } from '../test/helpers/browser.ts'
 import { freePort, startRedisServer } from '../test/helpers/redis.ts'
-import { renderMarkdown, writeResults, type BenchResults, type LoadRun } from './report.ts'
+import { renderMarkdown, writeResults, type BenchResults, type GatewayMemory, type LoadRun } from './report.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const resultsDir = join(root, 'bench', 'results')
@@ -47,6 +47,13 @@ const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '10,50,200').split(',').ma
 const TARGETS = new Set((process.env.BENCH_TARGETS ?? 'upstream,bare-proxy,bffgate-1,bffgate-10k,64k,express-peer,storm').split(','))
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? (QUICK ? 2000 : 10_000))
 if (!Number.isInteger(SESSIONS) || SESSIONS < 1) throw new Error(`BENCH_SESSIONS must be a whole number of at least 1, not ${process.env.BENCH_SESSIONS}`)
+/**
+ * BENCH_SESSIONS_LARGE (opt-in, e.g. 100000): after the other runs, that many sessions in all
+ * (the BENCH_SESSIONS ones and more), and bffgate at 50 connections over all of them against
+ * the BENCH_SESSIONS ones, in the same interleaved rounds: throughput, CPU and RSS at that scale.
+ */
+const SESSIONS_LARGE = Number(process.env.BENCH_SESSIONS_LARGE ?? 0)
+if (!Number.isInteger(SESSIONS_LARGE) || (SESSIONS_LARGE !== 0 && SESSIONS_LARGE <= SESSIONS)) throw new Error(`BENCH_SESSIONS_LARGE must be a whole number above BENCH_SESSIONS (${SESSIONS}), not ${process.env.BENCH_SESSIONS_LARGE}`)
 const STORM_SESSIONS = QUICK ? 10 : 30
 const STORM_SECONDS = QUICK ? 6 : 12
 const STORM_TOKEN_TTL = 4
@@ -179,11 +186,25 @@ async function storeOperations (gatewayUrl: string): Promise<Record<string, numb
   return out
 }
 
-/** The gateway's V8 heap (total and used) and external memory, from its own metrics, in MiB. */
-async function gatewayMemory (gatewayUrl: string): Promise<{ heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }> {
+/** A process's resident memory by kind (/proc/<pid>/status), in MiB: anonymous (heaps, malloc) and file-backed (code). */
+function residentMiB (pid: number): { rssMiB: number; rssAnonMiB: number; rssFileMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kib = (field: string) => Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024 * 10) / 10
+  return { rssMiB: kib('VmRSS'), rssAnonMiB: kib('RssAnon'), rssFileMiB: kib('RssFile') }
+}
+
+/**
+ * The gateway's memory after the runs, in MiB: its V8 heap (total and used) and external memory
+ * from its own metrics, its resident memory by kind, and what of the anonymous part neither V8's
+ * heap nor external memory explain (`nativeOtherMiB`: malloc arenas of the main and the thread-pool
+ * threads, V8's code and other spaces outside the heap's figure, thread stacks).
+ */
+async function gatewayMemory (gatewayUrl: string, pid: number): Promise<GatewayMemory> {
   const text = await (await fetch(`${adminUrls.get(gatewayUrl)}/metrics`)).text()
   const read = (name: string) => Math.round(Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576 * 10) / 10
-  return { heapTotalMiB: read('nodejs_heap_size_total_bytes'), heapUsedMiB: read('nodejs_heap_size_used_bytes'), externalMiB: read('nodejs_external_memory_bytes') }
+  const heap = { heapTotalMiB: read('nodejs_heap_size_total_bytes'), heapUsedMiB: read('nodejs_heap_size_used_bytes'), externalMiB: read('nodejs_external_memory_bytes') }
+  const resident = residentMiB(pid)
+  return { ...heap, ...resident, nativeOtherMiB: Math.round((resident.rssAnonMiB - heap.heapTotalMiB - heap.externalMiB) * 10) / 10 }
 }
 
 function diff (after: Record<string, number>, before: Record<string, number>): Record<string, number> {
@@ -199,9 +220,20 @@ interface LoadOptions {
   readonly connections: number
   readonly duration: number
   readonly cookies?: readonly string[]
+  /** Start where the last run over the same cookie list stopped (see `nextCookie`). */
+  readonly continueTurn?: boolean
   /** Default: bffgate's session cookie. */
   readonly cookieName?: string
 }
+
+/**
+ * Where each cookie list's turn stands, for runs that go on from where the last run over the
+ * same list stopped (`continueTurn`, the BENCH_SESSIONS_LARGE comparison): runs shorter than the
+ * list then still visit all of its sessions in turn (with 100,000 sessions a run reaches only
+ * some of them; restarting at the first measures the same few again, warm). The other runs
+ * restart at the first session, as before, so their figures stay comparable with earlier runs.
+ */
+const nextCookie = new WeakMap<readonly string[], number>()
 
 /** One autocannon run; with several cookies, each request takes the next one in turn. */
 async function load (options: LoadOptions): Promise<autocannon.Result> {
@@ -209,8 +241,8 @@ async function load (options: LoadOptions): Promise<autocannon.Result> {
   const cookies = options.cookies
   const cookieName = options.cookieName ?? COOKIE
   if (cookies?.length === 1) headers.cookie = `${cookieName}=${cookies[0]}`
-  let next = 0
-  return autocannon({
+  let next = cookies !== undefined && options.continueTurn === true ? nextCookie.get(cookies) ?? 0 : 0
+  const result = await autocannon({
     url: options.url,
     connections: options.connections,
     duration: options.duration,
@@ -221,6 +253,8 @@ async function load (options: LoadOptions): Promise<autocannon.Result> {
       }],
     }),
   })
+  if (cookies !== undefined) nextCookie.set(cookies, next % cookies.length)
+  return result
 }
 
 interface Measured {
@@ -436,15 +470,18 @@ async function main (): Promise<void> {
     const loaded = await store.load(cookie, { slide: false })
     if (loaded === undefined) throw new Error('cannot read the logged-in session')
     const memoryBefore = await usedMemory(redis)
-    const cookies: string[] = []
-    for (let i = 0; i < SESSIONS; i += 200) {
-      const batch = await Promise.all(Array.from({ length: Math.min(200, SESSIONS - i) }, async (_, j) => (await store.create({
-        ...loaded.record,
-        sub: `${loaded.record.sub}-${i + j}`,
-        sid: `${loaded.record.sid ?? 'sid'}-${i + j}`,
-      })).cookieValue))
-      cookies.push(...batch)
+    const createSessions = async (from: number, to: number): Promise<string[]> => {
+      const created: string[] = []
+      for (let i = from; i < to; i += 200) {
+        created.push(...await Promise.all(Array.from({ length: Math.min(200, to - i) }, async (_, j) => (await store.create({
+          ...loaded.record,
+          sub: `${loaded.record.sub}-${i + j}`,
+          sid: `${loaded.record.sid ?? 'sid'}-${i + j}`,
+        })).cookieValue)))
+      }
+      return created
     }
+    const cookies = await createSessions(0, SESSIONS)
     const memoryAfter = await usedMemory(redis)
     results.sessions = SESSIONS
     results.redisBytesPerSession = Math.round((memoryAfter - memoryBefore) / SESSIONS)
@@ -497,8 +534,22 @@ async function main (): Promise<void> {
       results.soak = { seconds: SOAK_SECONDS, rps: Math.round(result.requests.average), rssFirstMiB: first, rssLastMiB: last, rssMaxMiB: Math.max(...samples), growth: first > 0 ? Math.round(((last - first) / first) * 1000) / 1000 : 0 }
       process.stdout.write(`soak ${SOAK_SECONDS}s: RSS ${first} → ${last} MiB (max ${results.soak.rssMaxMiB})\n`)
     }
-    results.gatewayMemory = await gatewayMemory(gatewayUrl)
-    process.stdout.write(`gateway memory at the end: ${JSON.stringify(results.gatewayMemory)}\n`)
+    if (SESSIONS_LARGE > 0) {
+      // The same gateway over SESSIONS_LARGE sessions against the SESSIONS ones, interleaved.
+      const before = await usedMemory(redis)
+      const largeCookies = [...cookies, ...await createSessions(SESSIONS, SESSIONS_LARGE)]
+      const bytesPerSession = Math.round((await usedMemory(redis) - before) / (SESSIONS_LARGE - SESSIONS))
+      process.stdout.write(`created ${SESSIONS_LARGE - SESSIONS} more sessions (${SESSIONS_LARGE} in all): ${bytesPerSession} bytes of Redis memory each\n`)
+      const around = { pid: gateway.pid!, gatewayUrl, redis }
+      const largeRuns = await measureInterleaved([
+        { target: `bffgate-${SESSIONS_LARGE}`, body: 'small', options: { url: `${gatewayUrl}/api/small`, connections: 50, duration: DURATION, cookies: largeCookies, continueTurn: true }, around },
+        { target: `bffgate-${SESSIONS}`, body: 'small', options: { url: `${gatewayUrl}/api/small`, connections: 50, duration: DURATION, cookies, continueTurn: true }, around },
+      ])
+      results.large = { sessions: SESSIONS_LARGE, redisBytesPerSession: bytesPerSession, runs: largeRuns, gatewayMemory: await gatewayMemory(gatewayUrl, gateway.pid!) }
+    }
+    results.gatewayMemory = await gatewayMemory(gatewayUrl, gateway.pid!)
+    results.bareMemory = residentMiB(bare.child.pid!)
+    process.stdout.write(`gateway memory at the end: ${JSON.stringify(results.gatewayMemory)}; bare proxy: ${JSON.stringify(results.bareMemory)}\n`)
     await store.close()
     await stopChild(gateway)
 

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { BffError } from '../errors.ts'
+import { accessLineWriter } from '../logger.ts'
 import { answeredErrorCode, prepareError } from './error-handler.ts'
 
 /** An incoming `x-request-id` is kept only if it looks like an id (no log injection, bounded size). */
@@ -59,13 +60,16 @@ export async function registerObservability (app: FastifyInstance, options: { ma
   // The access line: on the root logger with the id as a field (no child logger per request),
   // a flat object of short fields (no serializer or redaction path applies), never the URL
   // (its path can hold ids, its query string codes) nor any header.
-  const log = app.log
+  const accessLines = accessLineWriter(app.log)
+  app.addHook('onClose', (_app, done) => {
+    accessLines.close()
+    done()
+  })
   app.addHook('onResponse', (request, reply, done) => {
     const route = routeLabel(request)
     const ms = reply.elapsedTime
     app.bff.metrics.httpRequest(route, request.method, reply.statusCode, ms / 1000)
-    const code = answeredErrorCode(reply)
-    log.info({ reqId: request.id, method: request.method, route, status: reply.statusCode, ms: Math.round(ms * 100) / 100, ...(code !== undefined && { code }) }, 'request completed')
+    accessLines.write({ reqId: request.id, method: request.method, route, status: reply.statusCode, ms: Math.round(ms * 100) / 100, code: answeredErrorCode(reply) })
     done()
   })
   if (options.maxEventLoopDelayMs > 0) {

@@ -265,7 +265,8 @@ export function withoutCookies (headers: IncomingHttpHeaders, isOurs: (name: str
  * Pure: returns the headers to send (the same object, changed).
  */
 export function privateForSharedCaches<Headers extends NodeJS.Dict<string | string[]>> (headers: Headers): Headers {
-  for (const name of Object.keys(headers)) if (TARGETED_CACHE_FIELD.test(name)) delete headers[name]
+  // Every targeted field's name ends in `control` (checked first: this runs on every proxied answer).
+  for (const name of Object.keys(headers)) if (name.endsWith('control') && TARGETED_CACHE_FIELD.test(name)) delete headers[name]
   const value = headers['cache-control']
   const directives = splitDirectives(Array.isArray(value) ? value.join(',') : value ?? '')
   const names = directives.map(directiveName)

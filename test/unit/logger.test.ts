@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import { loggedCode, loggedError } from '../../src/logger.ts'
+import pino from 'pino'
+import { accessLineWriter, loggedCode, loggedError, loggerOptions } from '../../src/logger.ts'
 
 describe('logged errors and codes', () => {
   test('error codes are kept, anything else in a code field is not', () => {
@@ -36,5 +41,88 @@ describe('logged errors and codes', () => {
     let depth = 0
     for (let e = loggedError(err); e.cause !== undefined; e = e.cause) depth += 1
     assert.ok(depth <= 4, `depth ${depth}`)
+  })
+})
+
+describe('the access line', () => {
+  const capture = (options: pino.LoggerOptions) => {
+    const lines: string[] = []
+    const log = pino(options, { write: (line: string) => { lines.push(line) } })
+    return { log, lines }
+  }
+  const fields = [
+    { reqId: 'AbC-1', method: 'GET', route: '/api', status: 200, ms: 1.25, code: undefined },
+    { reqId: 'x"\\\n\u2028y', method: 'PROPFIND', route: 'unmatched', status: 404, ms: 0, code: 'BFF_ERR_NOT_FOUND' },
+  ]
+
+  test('written by hand, it is the line log.info writes, field for field and byte for byte apart from the time', () => {
+    for (const line of fields) {
+      const viaPino = capture(loggerOptions('info') as pino.LoggerOptions)
+      const { code, ...rest } = line
+      viaPino.log.info({ ...rest, ...(code !== undefined && { code }) }, 'request completed')
+      const byHand = capture(loggerOptions('info') as pino.LoggerOptions)
+      accessLineWriter(byHand.log).write(line)
+      assert.equal(byHand.lines.length, 1)
+      const withoutTime = (text: string) => text.replace(/"time":\d+/, '"time":0')
+      assert.equal(withoutTime(byHand.lines[0]!), withoutTime(viaPino.lines[0]!))
+      assert.deepEqual(Object.keys(JSON.parse(byHand.lines[0]!) as object), ['level', 'time', 'pid', 'hostname', 'reqId', 'method', 'route', 'status', 'ms', ...(code !== undefined ? ['code'] : []), 'msg'])
+    }
+  })
+
+  test('nothing is written above info, also after the level changes', () => {
+    const { log, lines } = capture(loggerOptions('warn') as pino.LoggerOptions)
+    const { write } = accessLineWriter(log)
+    write(fields[0]!)
+    assert.equal(lines.length, 0)
+    log.level = 'info'
+    write(fields[0]!)
+    assert.equal(lines.length, 1)
+  })
+
+  test('a logger that shapes its lines otherwise (a mixin, another message key) is written to through pino', () => {
+    for (const options of [{ mixin: () => ({ extra: 1 }) }, { messageKey: 'message' }, { formatters: { log: (o: object) => ({ ...o, shaped: true }) } }]) {
+      const { log, lines } = capture({ ...(loggerOptions('info') as pino.LoggerOptions), ...options })
+      accessLineWriter(log).write(fields[0]!)
+      const parsed = JSON.parse(lines[0]!) as Record<string, unknown>
+      assert.equal(parsed.reqId, 'AbC-1')
+      assert.ok(parsed.extra === 1 || parsed.message === 'request completed' || parsed.shaped === true, JSON.stringify(parsed))
+    }
+  })
+
+  test('on pino\'s own destination, lines are written in batches, in order: at 16 KiB or within 50 ms', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'bff-access-')), 'log')
+    const destination = pino.destination({ dest: file, sync: false })
+    await new Promise((resolve) => destination.once('ready', resolve))
+    const log = pino(loggerOptions('info') as pino.LoggerOptions, destination)
+    const writer = accessLineWriter(log)
+    const written = () => readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { reqId: string }).reqId)
+    // Until the file holds at least n lines (or 5 s pass).
+    const settled = async (n = 0) => { for (const started = Date.now(); written().length < n && Date.now() - started < 5000;) await new Promise((resolve) => setTimeout(resolve, 5)) }
+    for (let i = 0; i < 5; i++) writer.write({ ...fields[0]!, reqId: `r${i}` })
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    assert.deepEqual(written(), [], 'held for a while')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await settled(5)
+    assert.deepEqual(written(), ['r0', 'r1', 'r2', 'r3', 'r4'], 'written within 50 ms')
+    for (let i = 5; i < 200; i++) writer.write({ ...fields[0]!, reqId: `r${i}` })
+    await settled(60)
+    assert.ok(written().length >= 60, 'past 16 KiB, written')
+    writer.close()
+    const handed: string[] = []
+    const write = destination.write.bind(destination)
+    destination.write = (data: string) => { handed.push(data); return write(data) }
+    writer.write({ ...fields[0]!, reqId: 'after-close' })
+    assert.equal(handed.length, 1, 'after close, a line goes to the stream at once')
+    await settled(201)
+    assert.deepEqual(written(), [...Array.from({ length: 200 }, (_, i) => `r${i}`), 'after-close'], 'all, in order, at close; after it, at once')
+  })
+
+  test('lines still held when the process exits are written (pino on stdout, as in production)', () => {
+    const script = `import pino from 'pino'; import { accessLineWriter, loggerOptions } from ${JSON.stringify(join(import.meta.dirname, '../../src/logger.ts'))};
+      const log = pino(loggerOptions('info')); const { write } = accessLineWriter(log);
+      for (let i = 0; i < 3; i++) write({ reqId: 'x' + i, method: 'GET', route: '/api', status: 200, ms: 1 }); process.exit(0)`
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '../..'), encoding: 'utf8' })
+    assert.equal(child.status, 0, child.stderr)
+    assert.deepEqual(child.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { reqId: string }).reqId), ['x0', 'x1', 'x2'])
   })
 })

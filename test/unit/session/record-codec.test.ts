@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
-import { decodeRecord, encodeRecord } from '../../../src/session/record-codec.ts'
+import { deflateRawSync, inflateRawSync } from 'node:zlib'
+import { DICTIONARY_V3, decodeRecord, encodeRecord } from '../../../src/session/record-codec.ts'
 import type { SessionRecord } from '../../../src/session/types.ts'
 
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
@@ -45,4 +46,26 @@ test('records sealed before the compact format (plain JSON) still decode; unknow
   const original = record()
   assert.deepEqual(decodeRecord(Buffer.from(JSON.stringify(original))), original)
   assert.throws(() => decodeRecord(Buffer.of(9, 0)), /unknown session record format 9/)
+})
+
+test('records are deflated against the preset dictionary (format 3); format 1 records, deflated without it, still decode', () => {
+  const original = record()
+  const encoded = encodeRecord(original)
+  assert.equal(encoded[0], 3)
+  const signaturesEnd = 2 + encoded[1]! * 2 + Array.from({ length: encoded[1]! }, (_, i) => encoded.readUInt16BE(2 + i * 2)).reduce((a, b) => a + b, 0)
+  const body = encoded.subarray(signaturesEnd)
+  assert.throws(() => inflateRawSync(body), 'a format 3 body needs the dictionary')
+  const formatV1 = Buffer.concat([Buffer.of(1), encoded.subarray(1, signaturesEnd), deflateRawSync(inflateRawSync(body, { dictionary: DICTIONARY_V3 }), { level: 9 })])
+  assert.deepEqual(decodeRecord(formatV1), original)
+  assert.ok(encoded.length < formatV1.length - 100, `${encoded.length} bytes with the dictionary against ${formatV1.length} without`)
+})
+
+test('JWTs anywhere in the record come back (nested objects and arrays, several audiences), and a __proto__ key stays data', () => {
+  const original = record()
+  const token = (original.tokens[''] as { access_token: string }).access_token
+  const nested = { ...original, claims: { ...original.claims, list: [token, { deep: [original.id_token] }], ...JSON.parse('{"__proto__": {"polluted": true}}') as object } }
+  const decoded = decodeRecord(encodeRecord(nested))
+  assert.deepEqual(decoded, nested)
+  assert.equal(Object.getPrototypeOf(decoded.claims), Object.prototype)
+  assert.deepEqual(Object.getOwnPropertyDescriptor(decoded.claims, '__proto__')?.value, { polluted: true })
 })
