@@ -88,7 +88,7 @@ export function loggerOptions (level: string): NonNullable<FastifyServerOptions[
   }
 }
 
-/** The fields of the access line (one per request, plugins/observability.ts). */
+/** The fields of the access line (one per request, http/observability.ts). */
 export interface AccessLine {
   readonly reqId: string
   readonly method: string
@@ -153,10 +153,10 @@ export function accessLineWriter (log: FastifyBaseLogger): AccessLineWriter {
     }
   }
   // Lines go to pino's destination (sonic-boom) in batches: sonic-boom measures the byte length
-  // of everything it holds on each write while a write is in flight (~5 µs a line under load),
-  // and each of its writes is an fs.write through libuv's thread pool (~4 % of a loaded
-  // gateway's CPU with one per event-loop turn). Flushed at 4 KiB, 50 ms after the first line
-  // held, at the app's close and at exit.
+  // of everything it holds on each write while a write is in flight, and each of its writes is
+  // an fs.write through libuv's thread pool (the costs: bench/README.md). Flushed at FLUSH_AT
+  // bytes, FLUSH_AFTER_MS after the first line held, at the app's close and at exit (also on a
+  // second stop signal: src/server.ts exits through process.exit).
   let pending = ''
   let scheduled = false
   const flush = () => {

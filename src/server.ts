@@ -85,7 +85,12 @@ async function main (): Promise<void> {
 
   let closing = false
   const shutdown = (signal: string) => {
-    if (closing) return
+    if (closing) {
+      // A second signal during the drain: stop now. exit() (not the signal's default action)
+      // lets the exit handlers run, so the access lines still held are written.
+      app.log.warn({ event: 'server.stop_forced', signal }, 'second signal: stopping without waiting for in-flight requests')
+      process.exit(1)
+    }
     closing = true
     app.log.info({ event: 'server.stopping', signal }, 'stopping: finishing in-flight requests')
     const force = setTimeout(() => {
@@ -106,8 +111,8 @@ async function main (): Promise<void> {
       process.exit(1)
     })
   }
-  process.once('SIGTERM', () => shutdown('SIGTERM'))
-  process.once('SIGINT', () => shutdown('SIGINT'))
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGINT', () => shutdown('SIGINT'))
 
   for (const [server, { host, port }, setting] of [[app, config, 'BFF_PORT'], [app.admin, { host: config.admin.host, port: adminPort }, 'BFF_ADMIN_PORT']] as const) {
     try {

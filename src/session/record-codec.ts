@@ -80,9 +80,16 @@ export function encodeRecord (record: SessionRecord): Buffer {
   return Buffer.concat([head, ...signatures, deflateRawSync(json, { level: 9, dictionary: DICTIONARY_V3 })])
 }
 
+/**
+ * The most a record may inflate to. Records are ~2 KiB; only a holder of the session secret
+ * can seal one, but a record that would inflate further is refused (a RangeError) rather than
+ * allowed to block the event loop and take memory.
+ */
+export const MAX_RECORD_BYTES = 1024 * 1024
+
 export function decodeRecord (bytes: Buffer): SessionRecord {
   if (bytes[0] === 0x7b) return JSON.parse(bytes.toString('utf8')) as SessionRecord // `{`: plain JSON
-  if (bytes[0] === DEFLATED_JSON) return JSON.parse(inflateRawSync(bytes.subarray(1)).toString('utf8')) as SessionRecord
+  if (bytes[0] === DEFLATED_JSON) return JSON.parse(inflateRawSync(bytes.subarray(1), { maxOutputLength: MAX_RECORD_BYTES }).toString('utf8')) as SessionRecord
   if (bytes[0] !== COMPACT_V1 && bytes[0] !== COMPACT_V3) throw new Error(`unknown session record format ${bytes[0]}`)
   const count = bytes[1]!
   const signatures: string[] = []
@@ -92,7 +99,7 @@ export function decodeRecord (bytes: Buffer): SessionRecord {
     signatures.push(bytes.subarray(offset, offset + length).toString('base64url'))
     offset += length
   }
-  const json = (bytes[0] === COMPACT_V3 ? inflateRawSync(bytes.subarray(offset), { dictionary: DICTIONARY_V3 }) : inflateRawSync(bytes.subarray(offset))).toString('utf8')
+  const json = inflateRawSync(bytes.subarray(offset), { maxOutputLength: MAX_RECORD_BYTES, ...(bytes[0] === COMPACT_V3 && { dictionary: DICTIONARY_V3 }) }).toString('utf8')
   return unpackJwts(JSON.parse(json), signatures) as SessionRecord
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { after, before, test } from 'node:test'
 import { startDevIdp, type DevIdp } from '../../dev/idp/index.ts'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -195,4 +195,35 @@ test('with a valid configuration it serves, and SIGTERM stops it with status 0',
   assert.equal(run.code, 0, run.stderr)
   // One JSON line per event; the stop is logged.
   assert.ok(run.stdout.split('\n').some((line) => line.includes('"event":"server.stopping"')))
+})
+
+test('a second signal during the drain stops at once with status 1, and the access lines still held are written', async (t) => {
+  // An upstream that never answers keeps one request in flight, so the drain cannot finish.
+  const held: Socket[] = []
+  const upstream = createServer((socket) => { held.push(socket) })
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+  t.after(() => { for (const socket of held) socket.destroy(); upstream.close() })
+  const upstreamPort = (upstream.address() as AddressInfo).port
+  const port = await freePort()
+  const server = runServer({
+    BFF_PORT: String(port), BFF_HOST: '127.0.0.1', BFF_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    BFF_OIDC_ISSUER: idp.issuer, BFF_ALLOW_INSECURE_HTTP: 'true',
+    BFF_OIDC_CLIENT_ID: 'srv', BFF_OIDC_CLIENT_SECRET: 'srv-secret-0123456789',
+    BFF_SESSION_SECRET: 'server-test-secret-0123456789-abcdefghijklmnop', BFF_REDIS_URL: redis.url,
+    BFF_ROUTES: JSON.stringify([{ path: '/slow', upstream: `http://127.0.0.1:${upstreamPort}`, token: 'none' }]),
+  }, true)
+  await Promise.race([server.listening, server.done.then((r) => { throw new Error(`exited early: ${r.stderr}${r.stdout}`) })])
+  const stuck = fetch(`http://127.0.0.1:${port}/slow/x`, { headers: { 'x-csrf': '1' } }).catch(() => undefined)
+  while (held.length === 0) await sleep(10)
+  // Its access line is held (batched for up to 50 ms) when the two signals arrive.
+  assert.equal((await fetch(`http://127.0.0.1:${port}/bff/login`, { redirect: 'manual' })).status, 302)
+  server.kill('SIGTERM')
+  await sleep(5)
+  server.kill('SIGTERM')
+  const run = await server.done
+  await stuck
+  assert.equal(run.code, 1, run.stderr)
+  const lines = run.stdout.split('\n')
+  assert.ok(lines.some((line) => line.includes('"event":"server.stop_forced"')), run.stdout)
+  assert.ok(lines.some((line) => line.includes('"route":"/bff/login"') && line.includes('"status":302')), `the login's access line was written:\n${run.stdout}`)
 })

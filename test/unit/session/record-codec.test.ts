@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
-import { DICTIONARY_V3, decodeRecord, encodeRecord } from '../../../src/session/record-codec.ts'
+import { DICTIONARY_V3, MAX_RECORD_BYTES, decodeRecord, encodeRecord } from '../../../src/session/record-codec.ts'
 import type { SessionRecord } from '../../../src/session/types.ts'
 
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
@@ -68,4 +68,23 @@ test('JWTs anywhere in the record come back (nested objects and arrays, several 
   assert.deepEqual(decoded, nested)
   assert.equal(Object.getPrototypeOf(decoded.claims), Object.prototype)
   assert.deepEqual(Object.getOwnPropertyDescriptor(decoded.claims, '__proto__')?.value, { polluted: true })
+})
+
+test('a record that would inflate past MAX_RECORD_BYTES is refused, in every deflated format, without inflating it all', () => {
+  // 200 MB of one byte deflates to ~200 KB: a decompression bomb.
+  const bomb = deflateRawSync(Buffer.alloc(200 * 1024 * 1024, 0x20))
+  const bombV3 = deflateRawSync(Buffer.alloc(200 * 1024 * 1024, 0x20), { dictionary: DICTIONARY_V3 })
+  const forms = [
+    Buffer.concat([Buffer.from([2]), bomb]), // deflated JSON
+    Buffer.concat([Buffer.from([1, 0]), bomb]), // format 1, no signatures
+    Buffer.concat([Buffer.from([3, 0]), bombV3]), // format 3, no signatures
+  ]
+  for (const bytes of forms) {
+    const started = performance.now()
+    assert.throws(() => decodeRecord(bytes), RangeError, `format ${bytes[0]}`)
+    assert.ok(performance.now() - started < 2000, 'refused without inflating 200 MB')
+  }
+  // A record just under the bound still decodes.
+  const big = { ...record(), pad: 'x'.repeat(MAX_RECORD_BYTES - 4096) }
+  assert.deepEqual(decodeRecord(encodeRecord(big as unknown as SessionRecord)), big)
 })
