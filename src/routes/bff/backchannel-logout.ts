@@ -24,6 +24,11 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, deps: {
   readonly store: Pick<SessionStore, 'isClaimed' | 'claimOnce'>
   readonly ending: SessionEnding
   readonly metrics: Pick<GatewayMetrics, 'backchannelLogout'>
+  /**
+   * The frontend whose client `verify` checks the audience for (docs/frontends.md): only its
+   * sessions end. Its path prefix mounts the endpoint.
+   */
+  readonly frontend?: { readonly name: string; readonly pathPrefix: string }
 }): void {
   const { verify, store, ending, metrics } = deps
   app.register(async (scope) => {
@@ -44,7 +49,7 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, deps: {
       return sendError(reply, new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: reason }))
     })
 
-    scope.post('/bff/backchannel-logout', async (request, reply) => {
+    scope.post(`${deps.frontend?.pathPrefix ?? ''}/bff/backchannel-logout`, async (request, reply) => {
       const token = request.body instanceof URLSearchParams ? request.body.get('logout_token') : null
       if (token === null || token === '') throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'logout_token missing' })
       let logout: LogoutRequest
@@ -60,8 +65,9 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, deps: {
       // retry of the same token is carried out. Two copies racing both delete the same
       // sessions, which is what either asks for.
       if (await store.isClaimed('jti', jti)) throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'jti already used' })
-      if (logout.sid !== undefined) await ending.endIdpSession(logout.iss, logout.sid, 'backchannel', request.log)
-      else await ending.endSubject(logout.iss, logout.sub!, 'backchannel', request.log)
+      const frontend = deps.frontend?.name
+      if (logout.sid !== undefined) await ending.endIdpSession(logout.iss, logout.sid, 'backchannel', request.log, frontend)
+      else await ending.endSubject(logout.iss, logout.sub!, 'backchannel', request.log, frontend)
       await store.claimOnce('jti', jti, logout.rememberSeconds)
       metrics.backchannelLogout('accepted')
       return reply.code(200).send()
