@@ -200,7 +200,7 @@ describe('two frontends on one gateway (issue 19)', () => {
     assert.deepEqual({ shop: shopApi.seen.length, admin: adminApi.seen.length }, before, 'no upstream was called')
   })
 
-  test('logging out of one frontend leaves the other\'s session of the same IdP session', async () => {
+  test('logging out of one frontend leaves the other\'s session of the same user and browser', async () => {
     const browser = await logIn(shopUrl)
     await logIn(adminUrl, browser)
     const shop = `${SHOP.cookie}=${sessionCookie(browser, shopUrl, SHOP.cookie).value}`
@@ -238,6 +238,18 @@ describe('two frontends on one gateway (issue 19)', () => {
     assert.equal(await status(`${shopUrl}/bff/user`, shopAgain), 200)
   })
 
+  test('a login started at one frontend is not finished by the other\'s callback', async () => {
+    const browser = createBrowser()
+    const started = await browser.get(`${shopUrl}/bff/login`)
+    assert.equal(started.status, 302)
+    const state = new URL(started.headers.get('location')!).searchParams.get('state')!
+    const loginCookie = browser.cookies(`${shopUrl}/bff/callback`).find((c) => c.name.startsWith('__Host-bff-login-'))!
+    // The same login cookie (as a browser would send it on one host) at the admin's callback.
+    const res = await fetch(`${adminUrl}/bff/callback?state=${encodeURIComponent(state)}&code=some-code`, { headers: { cookie: `${loginCookie.name}=${loginCookie.value}` } })
+    assert.equal(res.status, 400)
+    assert.equal(((await res.json()) as { error: string }).error, 'login_state_invalid')
+  })
+
   test('a request no frontend answers is a 404 JSON frontend_unknown; probes answer every host', async () => {
     const port = new URL(shopUrl).port
     for (const [url, host] of [[`http://127.0.0.1:${port}/bff/user`, 'unknown.example'], [`http://127.0.0.1:${port}/bff/login`, undefined], [`http://127.0.0.1:${port}/`, undefined], [`${shopUrl}/admin/..%2fbff/user`, undefined]] as const) {
@@ -246,6 +258,8 @@ describe('two frontends on one gateway (issue 19)', () => {
       assert.match(res.headers.get('content-type') ?? '', /application\/json/)
       assert.deepEqual(await res.json(), { error: 'frontend_unknown', message: 'No frontend of this gateway answers this host and path' })
     }
+    // HEAD twins of the frontends' routes are theirs too.
+    assert.equal((await fetch(`http://127.0.0.1:${port}/bff/user`, { method: 'HEAD' })).status, 404)
     // A path a frontend does not have is a plain not_found.
     const missing = await fetch(`${shopUrl}/bff/nothing`)
     assert.equal(missing.status, 404)
