@@ -203,11 +203,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   // The session-event streams of every frontend, counted together.
   const streamCounts: Array<() => number> = []
   metrics.countSessionStreams(() => streamCounts.reduce((sum, count) => sum + count(), 0))
-  for (const services of frontends) {
+  for (const own of frontends) {
     // Each frontend's endpoints in a scope of their own, marked (and, with several, routed) as its.
     await app.register(async (scope) => {
-      constrainToFrontend(scope, services.frontend.name, selecting)
-      await registerFrontend(scope, services, { keyring, store, ending, metrics: { ...metrics, countSessionStreams: (count) => { streamCounts.push(count) } }, now, ...(tracing !== undefined && { tracing }) })
+      constrainToFrontend(scope, own.frontend.name, selecting)
+      await registerFrontend(scope, own, { keyring, store, ending, metrics: { ...metrics, countSessionStreams: (count) => { streamCounts.push(count) } }, now, ...(tracing !== undefined && { tracing }) })
     })
   }
   // Deployment-wide: a subject's sessions end on every frontend at the issuer the channels speak for.

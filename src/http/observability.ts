@@ -65,10 +65,10 @@ export async function registerObservability (app: FastifyInstance, options: {
   // (its path can hold ids, its query string codes) nor any header.
   const log = app.log
   app.addHook('onResponse', (request, reply, done) => {
-    const options = request.routeOptions
-    const route = routeLabel(request, options.url)
+    const routeOptions = request.routeOptions
+    const route = routeLabel(request, routeOptions.url)
     // The frontend the route belongs to (frontends/routing.ts); none for deployment-wide ones.
-    const frontend = request.is404 ? 'none' : options.config.frontend ?? 'none'
+    const frontend = request.is404 ? 'none' : routeOptions.config.frontend ?? 'none'
     const ms = reply.elapsedTime
     app.bff.metrics.httpRequest(route, request.method, reply.statusCode, ms / 1000, frontend)
     const code = answeredErrorCode(reply)

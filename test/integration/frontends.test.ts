@@ -194,10 +194,10 @@ describe('two frontends on one gateway (issue 19)', () => {
     assert.ok(shopApi.seen.at(-1)!.authorization && !shopApi.seen.at(-1)!.cookie)
     assert.ok(adminApi.seen.at(-1)!.authorization && !adminApi.seen.at(-1)!.cookie)
     // The admin route is not on the shop's host, nor the shop's API under the admin prefix's host root.
-    const before = { shop: shopApi.seen.length, admin: adminApi.seen.length }
+    const calls = { shop: shopApi.seen.length, admin: adminApi.seen.length }
     assert.equal(await status(`${shopUrl}/admin/api/orders`, shop), 404)
     assert.equal(await status(`http://127.0.0.1:${new URL(shopUrl).port}/api/orders`, admin), 404)
-    assert.deepEqual({ shop: shopApi.seen.length, admin: adminApi.seen.length }, before, 'no upstream was called')
+    assert.deepEqual({ shop: shopApi.seen.length, admin: adminApi.seen.length }, calls, 'no upstream was called')
   })
 
   test('logging out of one frontend leaves the other\'s session of the same user and browser', async () => {
