@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Config, FrontendConfig } from './config/types.ts'
 import { addFrontendConstraint, constrainToFrontend, createFrontendOf, needsFrontendSelection } from './frontends/routing.ts'
+import { createFrontendLogoutVerifier } from './frontends/logout-audience.ts'
 import { configForFrontend } from './frontends/services.ts'
 import { buildAdminApp } from './admin.ts'
 import { loggerOptions } from './logger.ts'
@@ -207,7 +208,34 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     // Each frontend's endpoints in a scope of their own, marked (and, with several, routed) as its.
     await app.register(async (scope) => {
       constrainToFrontend(scope, own.frontend.name, selecting)
-      await registerFrontend(scope, own, { keyring, store, ending, metrics: { ...metrics, countSessionStreams: (count) => { streamCounts.push(count) } }, now, ...(tracing !== undefined && { tracing }) })
+      await registerFrontend(scope, own, { keyring, store, ending, metrics: { ...metrics, countSessionStreams: (count) => { streamCounts.push(count) } }, now })
+    })
+  }
+  if (config.backchannelLogout) {
+    // Deployment-wide (the IdP may call any host name of the gateway); the token's audience
+    // names the client, so the frontend, whose sessions end (frontends/logout-audience.ts).
+    const verifiers = frontends.map(({ frontend, oidc }) => {
+      if (oidc.jwksUri === undefined) throw new Error(`BFF_BACKCHANNEL_LOGOUT is on but the IdP of frontend ${frontend.name} publishes no jwks_uri`)
+      return {
+        frontend: frontend.name,
+        issuer: oidc.issuer,
+        clientId: frontend.oidc.clientId,
+        verify: createLogoutTokenVerifier({
+          issuer: oidc.issuer,
+          clientId: frontend.oidc.clientId,
+          jwksUri: oidc.jwksUri,
+          ...(oidc.signingAlgorithms !== undefined && { algorithms: oidc.signingAlgorithms }),
+          fetch: observedIdpFetch(metrics.idpRequest, () => 'jwks', tracing?.tracer),
+          now,
+        }),
+      }
+    })
+    registerBackchannelLogoutRoute(app, {
+      verify: selecting ? createFrontendLogoutVerifier(verifiers) : verifiers[0]!.verify,
+      store,
+      ending,
+      metrics,
+      ...(selecting && { paths: [...new Set(['', ...config.frontends.map((f) => f.pathPrefix)])].map((prefix) => `${prefix}/bff/backchannel-logout`) }),
     })
   }
   // Deployment-wide: a subject's sessions end on every frontend at the issuer the channels speak for.
@@ -231,10 +259,9 @@ async function registerFrontend (app: FastifyInstance, services: FrontendService
   readonly ending: SessionEnding
   readonly metrics: GatewayMetrics
   readonly now: () => number
-  readonly tracing?: Tracing
 }): Promise<void> {
   const { frontend, config, oidc, tokens, sessions } = services
-  const { keyring, store, ending, metrics, now, tracing } = shared
+  const { keyring, store, ending, metrics, now } = shared
   const pathPrefix = frontend.pathPrefix
   const login = { config, oidc, keyring, store, sessions, now, frontend: { name: frontend.name, pathPrefix } }
   registerLoginRoute(app, login)
@@ -242,19 +269,6 @@ async function registerFrontend (app: FastifyInstance, services: FrontendService
   registerUserRoute(app, { sessions, now, pathPrefix })
   registerLogoutRoute(app, { config, oidc, sessions, ending, pathPrefix })
   registerSessionEventsRoute(app, { config, store, metrics, sessions, now, pathPrefix })
-  if (config.backchannelLogout) {
-    if (oidc.jwksUri === undefined) throw new Error('BFF_BACKCHANNEL_LOGOUT is on but the IdP publishes no jwks_uri')
-    const verify = createLogoutTokenVerifier({
-      issuer: oidc.issuer,
-      // The token's audience is this frontend's client: only its sessions end.
-      clientId: config.oidc.clientId,
-      jwksUri: oidc.jwksUri,
-      ...(oidc.signingAlgorithms !== undefined && { algorithms: oidc.signingAlgorithms }),
-      fetch: observedIdpFetch(metrics.idpRequest, () => 'jwks', tracing?.tracer),
-      now,
-    })
-    registerBackchannelLogoutRoute(app, { verify, store, ending, metrics, frontend: { name: frontend.name, pathPrefix } })
-  }
   registerProxyRoutes(app, config.routes, { config, store, tokens, metrics, sessions })
   if (config.staticDir !== undefined) {
     await registerSpa(app, { root: config.staticDir, contentSecurityPolicy: config.contentSecurityPolicy, routePrefixes: config.routes.map((route) => route.path), pathPrefix })
