@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -72,10 +72,15 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bff-frontends-'))
   await writeFile(join(dir, 'shop-secret'), SHOP.secret)
   await writeFile(join(dir, 'admin-secret'), ADMIN.secret)
+  for (const name of ['shop', 'admin']) {
+    await mkdir(join(dir, `${name}-static`))
+    await writeFile(join(dir, `${name}-static`, 'index.html'), `<!doctype html><title>${name}</title><h1>the ${name} SPA</h1>`)
+    await writeFile(join(dir, `${name}-static`, 'app.js'), `console.log('${name}')`)
+  }
   await writeFile(join(dir, 'bff.json'), JSON.stringify({
     frontends: [
-      { name: 'shop', publicUrl: shopUrl, clientId: SHOP.id, clientSecretFile: join(dir, 'shop-secret'), routes: [{ path: '/api', upstream: shopApi.url }] },
-      { name: 'admin', publicUrl: `http://127.0.0.1:${port}`, pathPrefix: '/admin', clientId: ADMIN.id, clientSecretFile: join(dir, 'admin-secret'), routes: [{ path: '/api', upstream: adminApi.url }] },
+      { name: 'shop', publicUrl: shopUrl, clientId: SHOP.id, clientSecretFile: join(dir, 'shop-secret'), routes: [{ path: '/api', upstream: shopApi.url }], staticDir: join(dir, 'shop-static') },
+      { name: 'admin', publicUrl: `http://127.0.0.1:${port}`, pathPrefix: '/admin', clientId: ADMIN.id, clientSecretFile: join(dir, 'admin-secret'), routes: [{ path: '/api', upstream: adminApi.url }], staticDir: join(dir, 'admin-static'), contentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'" },
     ],
   }))
   const config = loadConfig({
@@ -249,6 +254,32 @@ describe('two frontends on one gateway (issue 19)', () => {
     const res = await fetch(`${adminUrl}/bff/callback?state=${encodeURIComponent(state)}&code=some-code`, { headers: { cookie: `${loginCookie.name}=${loginCookie.value}` } })
     assert.equal(res.status, 400)
     assert.equal(((await res.json()) as { error: string }).error, 'login_state_invalid')
+  })
+
+  test('each frontend serves its own static folder, under its prefix, with its own CSP and deep links', async () => {
+    const navigate = { 'sec-fetch-mode': 'navigate', accept: 'text/html' }
+    // node:http, not fetch: fetch sends its own Sec-Fetch-Mode (cors), a browser's navigation does not.
+    const page = (url: string, headers: Record<string, string> = {}) => new Promise<{ status: number; text: string; csp: string }>((resolve, reject) => {
+      httpRequest(url, { headers }, (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => { text += chunk })
+        res.on('end', () => resolve({ status: res.statusCode!, text, csp: String(res.headers['content-security-policy'] ?? '') }))
+      }).on('error', reject).end()
+    })
+    const shopHome = await page(`${shopUrl}/`)
+    const adminHome = await page(`${adminUrl}/`)
+    assert.equal(shopHome.status, 200)
+    assert.match(shopHome.text, /the shop SPA/)
+    assert.equal(adminHome.status, 200)
+    assert.match(adminHome.text, /the admin SPA/)
+    assert.equal(adminHome.csp, "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
+    assert.notEqual(shopHome.csp, adminHome.csp)
+    assert.equal((await page(`${adminUrl}/app.js`)).text, "console.log('admin')")
+    assert.equal((await page(`${shopUrl}/app.js`)).text, "console.log('shop')")
+    // A deep link of the admin SPA is its index.html; its API and bffgate's endpoints are not.
+    assert.match((await page(`${adminUrl}/orders/7`, navigate)).text, /the admin SPA/)
+    assert.equal((await page(`${adminUrl}/bff/nothing`, navigate)).status, 404)
   })
 
   test('a request no frontend answers is a 404 JSON frontend_unknown; probes answer every host', async () => {
