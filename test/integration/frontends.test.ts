@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT, importJWK, type JWK } from 'jose'
 import { generateSigningKeys, startDevIdp, type DevIdp } from '../../dev/idp/index.ts'
+import { startDevTransmitter, type DevTransmitter } from '../../dev/ssf/transmitter.ts'
 import { buildApp } from '../../src/app.ts'
 import { loadConfig } from '../../src/config/load.ts'
 import { loggerOptions } from '../../src/logger.ts'
@@ -49,6 +50,7 @@ let shopApi: Upstream
 let adminApi: Upstream
 let app: FastifyInstance
 let dir: string
+let transmitter: DevTransmitter
 let shopUrl: string
 let adminUrl: string
 const logs: Array<Record<string, unknown>> = []
@@ -67,6 +69,8 @@ before(async () => {
       { client_id: ADMIN.id, client_secret: ADMIN.secret, redirect_uris: [`${adminUrl}/bff/callback`], post_logout_redirect_uris: [`${adminUrl}/bff/logged-out`], backchannel_logout_uri: `${adminUrl}/bff/backchannel-logout` },
     ],
   })
+  transmitter = await startDevTransmitter({ audience: 'https://bffgate.test/ssf' })
+  transmitter.userIssuer = idp.issuer
   shopApi = await startUpstream('shop-api')
   adminApi = await startUpstream('admin-api')
   dir = await mkdtemp(join(tmpdir(), 'bff-frontends-'))
@@ -94,6 +98,7 @@ before(async () => {
     BFF_REDIS_KEY_PREFIX: `frontends:${process.pid}:`,
     BFF_MAX_EVENT_LOOP_DELAY_MS: '0',
     BFF_LOG_LEVEL: 'info',
+    BFF_GLOBAL_REVOCATION_ISSUER: transmitter.issuer,
   }, { readFile: (path) => readFileSync(path, 'utf8') })
   app = await buildApp(config, {
     logger: { ...(loggerOptions(config.logLevel) as object), stream: { write: (line: string) => { try { logs.push(JSON.parse(line) as Record<string, unknown>) } catch {} } } },
@@ -104,6 +109,7 @@ before(async () => {
 after(async () => {
   await app?.close()
   await idp?.close()
+  await transmitter?.close()
   for (const upstream of [shopApi, adminApi]) upstream?.server.close()
   await redis?.stop()
   if (dir !== undefined) await rm(dir, { recursive: true, force: true })
@@ -242,6 +248,18 @@ describe('two frontends on one gateway (issue 19)', () => {
     assert.equal(await post(`http://127.0.0.1:${new URL(shopUrl).port}`, await logoutToken(ADMIN.id, { sub })), 200)
     assert.equal(await status(`${adminUrl}/bff/user`, admin), 401)
     assert.equal(await status(`${shopUrl}/bff/user`, shopAgain), 200)
+  })
+
+  test('Global Token Revocation ends the user\'s sessions on every frontend of the issuer', async () => {
+    const browser = await logIn(shopUrl)
+    await logIn(adminUrl, browser)
+    const shop = `${SHOP.cookie}=${sessionCookie(browser, shopUrl, SHOP.cookie).value}`
+    const admin = `${ADMIN.cookie}=${sessionCookie(browser, adminUrl, ADMIN.cookie).value}`
+    const sub = ((await (await fetch(`${adminUrl}/bff/user`, { headers: { cookie: admin } })).json()) as { claims: { sub: string } }).claims.sub
+    // The endpoint is deployment-wide; its default audience is its URL on the first frontend's origin.
+    assert.equal((await transmitter.revokeGlobally(`${shopUrl}/bff/global-token-revocation`, { format: 'iss_sub', iss: idp.issuer, sub })).status, 204)
+    assert.equal(await status(`${shopUrl}/bff/user`, shop), 401)
+    assert.equal(await status(`${adminUrl}/bff/user`, admin), 401)
   })
 
   test('a login started at one frontend is not finished by the other\'s callback', async () => {
