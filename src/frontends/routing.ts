@@ -11,7 +11,7 @@ import { selectFrontend } from './select.ts'
  * {@link selectFrontend} of its host and path; routes without the constraint (`/healthz`, the
  * revocation endpoints) answer every host. A request no frontend answers matches none of the
  * frontends' routes: the not-found handler answers it (`frontend_unknown`). With one frontend
- * that answers every host (the environment's), nothing here runs: routing is as it always was.
+ * without a path prefix, nothing here runs: routing is as it always was.
  */
 
 /** The routing constraint's name; a route's `config.frontend` names its frontend too (metrics, logs). */
@@ -24,9 +24,13 @@ declare module 'fastify' {
   }
 }
 
-/** Whether the frontends need per-request selection: more than one, or one that not every host and path reach. */
+/**
+ * Whether the frontends need per-request selection: more than one, or one under a path prefix.
+ * One frontend without a prefix answers every host, whether the environment or a list of one
+ * describes it (a gateway reached by several names keeps working as it did).
+ */
 export function needsFrontendSelection (frontends: readonly FrontendConfig[]): boolean {
-  return frontends.length > 1 || frontends.some((f) => f.hosts !== undefined || f.pathPrefix !== '')
+  return frontends.length > 1 || frontends.some((f) => f.pathPrefix !== '')
 }
 
 /**
