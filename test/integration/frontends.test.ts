@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
-import { SignJWT, importJWK, type JWK } from 'jose'
+import { SignJWT, decodeJwt, importJWK, type JWK } from 'jose'
 import { generateSigningKeys, startDevIdp, type DevIdp } from '../../dev/idp/index.ts'
 import { startDevTransmitter, type DevTransmitter } from '../../dev/ssf/transmitter.ts'
 import { buildApp } from '../../src/app.ts'
@@ -26,16 +26,19 @@ import { SESSION_SECRET, USER } from '../helpers/stack.ts'
  */
 
 const CSRF = { 'x-csrf': '1' }
+const ACCESS_TOKEN_TTL_SECONDS = 4
 const SHOP = { id: 'bffgate-shop', secret: 'shop-client-secret-0123456789-abcdef', cookie: '__Host-Http-bff-shop' }
 const ADMIN = { id: 'bffgate-admin', secret: 'admin-client-secret-0123456789-abcdef', cookie: '__Secure-bff-admin' }
 
-interface Upstream { readonly url: string; readonly server: Server; readonly seen: Array<{ path: string; authorization: boolean; cookie: boolean }> }
+interface Upstream { readonly url: string; readonly server: Server; readonly seen: Array<{ path: string; authorization: boolean; cookie: boolean; clientId?: unknown; jti?: unknown }> }
 
 /** A real upstream that answers with its own name and records what reached it. */
 async function startUpstream (name: string): Promise<Upstream> {
   const seen: Upstream['seen'] = []
   const server = createServer((request, response) => {
-    seen.push({ path: request.url ?? '', authorization: typeof request.headers.authorization === 'string', cookie: request.headers.cookie !== undefined })
+    const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1]
+    const claims = bearer === undefined ? {} : decodeJwt(bearer)
+    seen.push({ path: request.url ?? '', authorization: bearer !== undefined, cookie: request.headers.cookie !== undefined, clientId: claims.client_id, jti: claims.jti })
     response.setHeader('content-type', 'application/json')
     response.end(JSON.stringify({ upstream: name, path: request.url }))
   })
@@ -63,6 +66,8 @@ before(async () => {
   adminUrl = `http://127.0.0.1:${port}/admin`
   idp = await startDevIdp({
     keys,
+    // Short-lived access tokens: the refresh test waits one out.
+    accessTokenTtlSeconds: ACCESS_TOKEN_TTL_SECONDS,
     log: () => {},
     clients: [
       { client_id: SHOP.id, client_secret: SHOP.secret, redirect_uris: [`${shopUrl}/bff/callback`], post_logout_redirect_uris: [`${shopUrl}/bff/logged-out`], backchannel_logout_uri: `${shopUrl}/bff/backchannel-logout` },
@@ -209,6 +214,27 @@ describe('two frontends on one gateway (issue 19)', () => {
     assert.equal(await status(`${shopUrl}/admin/api/orders`, shop), 404)
     assert.equal(await status(`http://127.0.0.1:${new URL(shopUrl).port}/api/orders`, admin), 404)
     assert.deepEqual({ shop: shopApi.seen.length, admin: adminApi.seen.length }, calls, 'no upstream was called')
+  })
+
+  test('each session is refreshed by its own frontend\'s client', async () => {
+    const browser = await logIn(shopUrl)
+    await logIn(adminUrl, browser)
+    const shop = `${SHOP.cookie}=${sessionCookie(browser, shopUrl, SHOP.cookie).value}`
+    const admin = `${ADMIN.cookie}=${sessionCookie(browser, adminUrl, ADMIN.cookie).value}`
+    assert.equal(await status(`${adminUrl}/api/before`, admin), 200)
+    assert.equal(await status(`${shopUrl}/api/before`, shop), 200)
+    const first = { admin: adminApi.seen.at(-1)!, shop: shopApi.seen.at(-1)! }
+    const refreshes = idp.stats().tokenRequests.refresh_token ?? 0
+    await new Promise((resolve) => setTimeout(resolve, ACCESS_TOKEN_TTL_SECONDS * 1000 + 500))
+    // The refresh token of each session is exchanged with the client it was issued to (the IdP
+    // refuses it from another client: the session would end with 401 instead).
+    assert.equal(await status(`${adminUrl}/api/after`, admin), 200)
+    assert.equal(await status(`${shopUrl}/api/after`, shop), 200)
+    assert.ok((idp.stats().tokenRequests.refresh_token ?? 0) >= refreshes + 2, JSON.stringify(idp.stats()))
+    const after = { admin: adminApi.seen.at(-1)!, shop: shopApi.seen.at(-1)! }
+    assert.notEqual(after.admin.jti, first.admin.jti, 'a new access token')
+    assert.notEqual(after.shop.jti, first.shop.jti, 'a new access token')
+    assert.deepEqual([after.admin.clientId, after.shop.clientId], [ADMIN.id, SHOP.id])
   })
 
   test('logging out of one frontend leaves the other\'s session of the same user and browser', async () => {
