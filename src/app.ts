@@ -1,7 +1,10 @@
 import cookie from '@fastify/cookie'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { Config } from './config/types.ts'
+import type { Config, FrontendConfig } from './config/types.ts'
+import { addFrontendConstraint, constrainToFrontend, createFrontendOf, needsFrontendSelection } from './frontends/routing.ts'
+import { createFrontendLogoutVerifier } from './frontends/logout-audience.ts'
+import { configForFrontend } from './frontends/services.ts'
 import { buildAdminApp } from './admin.ts'
 import { loggerOptions } from './logger.ts'
 import { lazyChildLogger } from './request-logger.ts'
@@ -25,7 +28,7 @@ import { registerHealthRoutes } from './routes/health.ts'
 import { registerProxyRoutes } from './proxy/routes.ts'
 import { registerRevocationChannels } from './revocation/register.ts'
 import { createConfiguredStore } from './session/create.ts'
-import { createRequestSessions } from './http/request-session.ts'
+import { createRequestSessions, type RequestSessions } from './http/request-session.ts'
 import { createSessionEnding, type SessionEnding } from './session/ending.ts'
 import { createKeyring, type Keyring } from './session/keyring.ts'
 import type { SessionStore } from './session/types.ts'
@@ -43,6 +46,20 @@ export interface BffServices {
   readonly tokens: TokenManager
   /** Where sessions end (logout, back-channel logout, refresh refused, expiry). */
   readonly ending: SessionEnding
+  /** Every frontend's own services, the first one first (its `oidc` and `tokens` are the ones above). */
+  readonly frontends: readonly FrontendServices[]
+}
+
+/**
+ * One frontend's services (docs/frontends.md), built at start: its OpenID client, a token
+ * manager on that client, its cookie's sessions, and the configuration as it reads it.
+ */
+export interface FrontendServices {
+  readonly frontend: FrontendConfig
+  readonly config: Config
+  readonly oidc: OidcClient
+  readonly tokens: TokenManager
+  readonly sessions: RequestSessions
 }
 
 declare module 'fastify' {
@@ -129,75 +146,131 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       }
   app.addHook('onClose', async () => { await store.close() })
 
-  let oidc: OidcClient
+  const { session } = config
+  const ending = createSessionEnding({ store, events: metrics, log: app.log })
+  const frontends: FrontendServices[] = []
   try {
-    oidc = await createOidcClient(config.oidc, { observe: metrics.idpRequest, now, ...(tracing !== undefined && { tracer: tracing.tracer }) })
+    for (const frontend of config.frontends) {
+      const view = configForFrontend(config, frontend)
+      const oidc = await createOidcClient(view.oidc, { observe: metrics.idpRequest, now, ...(tracing !== undefined && { tracer: tracing.tracer }) })
+      const tokens = createTokenManager({
+        store,
+        oidc,
+        events: metrics,
+        ending,
+        policy: {
+          skewSeconds: session.refreshSkewSeconds,
+          idleSeconds: session.idleSeconds,
+          refreshTokenKind: view.session.refreshTokenKind,
+          ...(session.checkSeconds !== undefined && { checkSeconds: session.checkSeconds }),
+        },
+        lockTtlMs: session.refreshLockSeconds * 1000,
+        exchangeTimeoutMs: view.oidc.timeoutSeconds * 1000,
+        now,
+        log: app.log,
+      })
+      const sessions = createRequestSessions({ store, cookieName: frontend.cookie.name, cookiePath: frontend.cookie.path, ending, frontend: frontend.name })
+      frontends.push({ frontend, config: view, oidc, tokens, sessions })
+    }
   } catch (err) {
     await app.close()
     throw err
   }
-  const { session } = config
-  const ending = createSessionEnding({ store, events: metrics, log: app.log })
-  const tokens = createTokenManager({
-    store,
-    oidc,
-    events: metrics,
-    ending,
-    policy: {
-      skewSeconds: session.refreshSkewSeconds,
-      idleSeconds: session.idleSeconds,
-      refreshTokenKind: session.refreshTokenKind,
-      ...(session.checkSeconds !== undefined && { checkSeconds: session.checkSeconds }),
-    },
-    lockTtlMs: session.refreshLockSeconds * 1000,
-    exchangeTimeoutMs: config.oidc.timeoutSeconds * 1000,
-    now,
-    log: app.log,
-  })
-  const services: BffServices = { config, metrics, keyring, store, oidc, tokens, ending }
+  const primary = frontends[0]!
+  const services: BffServices = { config, metrics, keyring, store, oidc: primary.oidc, tokens: primary.tokens, ending, frontends }
   app.decorate('bff', services)
   const admin = buildAdminApp(services, app.log)
   app.decorate('admin', admin)
   // Closed first: the kubelet's readiness probe then fails at once while requests drain.
   app.addHook('preClose', async () => { await admin.close() })
 
-  registerErrorHandler(app)
+  // Several frontends: each request's frontend is resolved once, while it is routed (frontends/routing.ts).
+  const selecting = needsFrontendSelection(config.frontends)
+  const frontendOf = selecting ? createFrontendOf(config.frontends, config.trustedProxies) : undefined
+  if (frontendOf !== undefined) addFrontendConstraint(app, frontendOf)
+  registerErrorHandler(app, frontendOf === undefined ? {} : { isUnknownFrontend: (request) => frontendOf(request.raw) === undefined })
   if (tracing !== undefined) {
     app.addHook('onRequest', (request, _reply, done) => {
       nameServerSpan(request.method, request.routeOptions.url)
       done()
     })
   }
-  await registerObservability(app, { maxEventLoopDelayMs: config.server.maxEventLoopDelayMs })
-  registerSecurityHeaders(app, { publicUrl: config.publicUrl })
-  registerLoginMetrics(app, { cookieName: config.session.cookieName, metrics })
+  await registerObservability(app, { maxEventLoopDelayMs: config.server.maxEventLoopDelayMs, frontendField: selecting })
+  registerSecurityHeaders(app, { publicUrl: config.publicUrl, bffPrefixes: config.frontends.map((f) => `${f.pathPrefix}/bff/`) })
+  registerLoginMetrics(app, { cookieNames: config.frontends.map((f) => f.cookie.name), callbackPaths: config.frontends.map((f) => `${f.pathPrefix}/bff/callback`), metrics })
   await app.register(cookie)
   await registerRateLimits(app, config)
   registerHealthRoutes(app, { store })
-  // Each area gets what it works with (rather than reaching into `app.bff`).
-  const sessions = createRequestSessions({ store, cookieName: config.session.cookieName, ending })
-  const login = { config, oidc, keyring, store, sessions, now }
+  // The session-event streams of every frontend, counted together.
+  const streamCounts: Array<() => number> = []
+  metrics.countSessionStreams(() => streamCounts.reduce((sum, count) => sum + count(), 0))
+  for (const own of frontends) {
+    // Each frontend's endpoints in a scope of their own, marked (and, with several, routed) as its.
+    await app.register(async (scope) => {
+      constrainToFrontend(scope, own.frontend.name, selecting)
+      await registerFrontend(scope, own, { keyring, store, ending, metrics: { ...metrics, countSessionStreams: (count) => { streamCounts.push(count) } }, now })
+    })
+  }
+  if (config.backchannelLogout) {
+    // Deployment-wide (the IdP may call any host name of the gateway); the token's audience
+    // names the client, so the frontend, whose sessions end (frontends/logout-audience.ts).
+    const verifiers = frontends.map(({ frontend, oidc }) => {
+      if (oidc.jwksUri === undefined) throw new Error(`BFF_BACKCHANNEL_LOGOUT is on but the IdP of frontend ${frontend.name} publishes no jwks_uri`)
+      return {
+        frontend: frontend.name,
+        issuer: oidc.issuer,
+        clientId: frontend.oidc.clientId,
+        verify: createLogoutTokenVerifier({
+          issuer: oidc.issuer,
+          clientId: frontend.oidc.clientId,
+          jwksUri: oidc.jwksUri,
+          ...(oidc.signingAlgorithms !== undefined && { algorithms: oidc.signingAlgorithms }),
+          fetch: observedIdpFetch(metrics.idpRequest, () => 'jwks', tracing?.tracer),
+          now,
+        }),
+      }
+    })
+    registerBackchannelLogoutRoute(app, {
+      verify: selecting ? createFrontendLogoutVerifier(verifiers) : verifiers[0]!.verify,
+      store,
+      ending,
+      metrics,
+      ...(selecting && { paths: [...new Set(['', ...config.frontends.map((f) => f.pathPrefix)])].map((prefix) => `${prefix}/bff/backchannel-logout`) }),
+    })
+  }
+  // Deployment-wide: a subject's sessions end on every frontend at the issuer the channels speak for.
+  registerRevocationChannels(app, {
+    config,
+    store,
+    ending,
+    oidc: primary.oidc,
+    frontends: frontends.filter((f) => f.oidc.issuer === primary.oidc.issuer).map((f) => f.frontend.name),
+  })
+  return app
+}
+
+/**
+ * One frontend's endpoints, all under its path prefix: login and callback, `/bff/user`,
+ * logout, session events, back-channel logout for its client, its API routes and its static files.
+ */
+async function registerFrontend (app: FastifyInstance, services: FrontendServices, shared: {
+  readonly keyring: Keyring
+  readonly store: SessionStore
+  readonly ending: SessionEnding
+  readonly metrics: GatewayMetrics
+  readonly now: () => number
+}): Promise<void> {
+  const { frontend, config, oidc, tokens, sessions } = services
+  const { keyring, store, ending, metrics, now } = shared
+  const pathPrefix = frontend.pathPrefix
+  const login = { config, oidc, keyring, store, sessions, now, frontend: { name: frontend.name, pathPrefix } }
   registerLoginRoute(app, login)
   registerCallbackRoute(app, login)
-  registerUserRoute(app, { sessions, now })
-  registerLogoutRoute(app, { config, oidc, sessions, ending })
-  registerSessionEventsRoute(app, { config, store, metrics, sessions, now })
-  if (config.backchannelLogout) {
-    if (oidc.jwksUri === undefined) throw new Error('BFF_BACKCHANNEL_LOGOUT is on but the IdP publishes no jwks_uri')
-    const verify = createLogoutTokenVerifier({
-      issuer: oidc.issuer,
-      clientId: config.oidc.clientId,
-      jwksUri: oidc.jwksUri,
-      ...(oidc.signingAlgorithms !== undefined && { algorithms: oidc.signingAlgorithms }),
-      fetch: observedIdpFetch(metrics.idpRequest, () => 'jwks', tracing?.tracer),
-      now,
-    })
-    registerBackchannelLogoutRoute(app, { verify, store, ending, metrics })
-  }
-  registerRevocationChannels(app, { config, store, ending, oidc })
+  registerUserRoute(app, { sessions, now, pathPrefix })
+  registerLogoutRoute(app, { config, oidc, sessions, ending, pathPrefix })
+  registerSessionEventsRoute(app, { config, store, metrics, sessions, now, pathPrefix })
   registerProxyRoutes(app, config.routes, { config, store, tokens, metrics, sessions })
   if (config.staticDir !== undefined) {
-    await registerSpa(app, { root: config.staticDir, contentSecurityPolicy: config.contentSecurityPolicy, routePrefixes: config.routes.map((route) => route.path) })
+    await registerSpa(app, { root: config.staticDir, contentSecurityPolicy: config.contentSecurityPolicy, routePrefixes: config.routes.map((route) => route.path), pathPrefix })
   }
-  return app
 }

@@ -32,6 +32,7 @@ export const errorDefinitions = {
   BFF_ERR_UPSTREAM_TIMEOUT: { error: 'upstream_timeout', statusCode: 504, message: 'The upstream API did not answer in time' },
   BFF_ERR_RATE_LIMITED: { error: 'rate_limited', statusCode: 429, message: 'Too many requests from this address; try again later' },
   BFF_ERR_NOT_FOUND: { error: 'not_found', statusCode: 404, message: 'Not found' },
+  BFF_ERR_FRONTEND_UNKNOWN: { error: 'frontend_unknown', statusCode: 404, message: 'No frontend of this gateway answers this host and path' },
   BFF_ERR_PATH_DOT_SEGMENT: { error: 'invalid_path', statusCode: 400, message: 'The path has a "." or ".." segment (in some encoding, or with ";" parameters); it is not forwarded' },
   BFF_ERR_SET_INVALID_REQUEST: { error: 'invalid_request', statusCode: 400, message: 'The Security Event Token is malformed or fails validation' },
   BFF_ERR_SET_INVALID_KEY: { error: 'invalid_key', statusCode: 400, message: 'The Security Event Token is not signed by a key of the transmitter' },

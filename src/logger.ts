@@ -93,6 +93,8 @@ export interface AccessLine {
   readonly reqId: string
   readonly method: string
   readonly route: string
+  /** The frontend the route belongs to; given only when there are several frontends. */
+  readonly frontend?: string | undefined
   readonly status: number
   readonly ms: number
   readonly code?: string | undefined
@@ -138,12 +140,12 @@ export function accessLineWriter (log: FastifyBaseLogger): AccessLineWriter {
     hooks?.logMethod === undefined && hooks?.streamWrite === undefined
   if (stream === undefined || typeof stream.write !== 'function' || typeof chindings !== 'string' || !plainShape) {
     return {
-      write: ({ reqId, method, route, status, ms, code }) => log.info({ reqId, method, route, status, ms, ...(code !== undefined && { code }) }, 'request completed'),
+      write: ({ reqId, method, route, frontend, status, ms, code }) => log.info({ reqId, method, route, ...(frontend !== undefined && { frontend }), status, ms, ...(code !== undefined && { code }) }, 'request completed'),
       close: () => {},
     }
   }
-  const line = ({ reqId, method, route, status, ms, code }: AccessLine): string =>
-    `{"level":${INFO},"time":${Date.now()}${chindings},"reqId":${JSON.stringify(reqId)},"method":${JSON.stringify(method)},"route":${JSON.stringify(route)},"status":${status},"ms":${ms}${code !== undefined ? `,"code":${JSON.stringify(code)}` : ''},"msg":${ACCESS_MESSAGE}}\n`
+  const line = ({ reqId, method, route, frontend, status, ms, code }: AccessLine): string =>
+    `{"level":${INFO},"time":${Date.now()}${chindings},"reqId":${JSON.stringify(reqId)},"method":${JSON.stringify(method)},"route":${JSON.stringify(route)}${frontend !== undefined ? `,"frontend":${JSON.stringify(frontend)}` : ''},"status":${status},"ms":${ms}${code !== undefined ? `,"code":${JSON.stringify(code)}` : ''},"msg":${ACCESS_MESSAGE}}\n`
   // Another stream than pino's own destination (a test's capture, a user's) gets one line per
   // write, as pino writes them.
   if ((stream as { constructor?: { name?: string } }).constructor?.name !== 'SonicBoom') {

@@ -14,7 +14,7 @@ export interface GatewayMetrics extends GatewayEvents {
    * One answered request. `route` is a bounded name (a configured route's path, a `/bff/*`
    * endpoint, a probe, or `unmatched`), never the raw URL.
    */
-  httpRequest (route: string, method: string, statusCode: number, seconds: number): void
+  httpRequest (route: string, method: string, statusCode: number, seconds: number, frontend?: string): void
   /** An upstream's response headers arrived (or it failed: status 502/504) after `seconds`. */
   upstreamResponse (route: string, statusCode: number, seconds: number): void
   /** One HTTP call to the identity provider (discovery, token, PAR, JWKS ...). */
@@ -151,14 +151,14 @@ export function createMetrics (): GatewayMetrics {
   })
   const requests = new Counter({
     name: 'bff_http_requests_total',
-    help: 'Answered requests, by route (configured route path or bffgate endpoint), method and status class.',
-    labelNames: ['route', 'method', 'status_class'] as const,
+    help: 'Answered requests, by frontend (a configured frontend\'s name, or none: deployment-wide endpoints and requests no frontend answers), route (configured route path or bffgate endpoint), method and status class.',
+    labelNames: ['frontend', 'route', 'method', 'status_class'] as const,
     registers: [registry],
   })
   const requestDuration = new Histogram({
     name: 'bff_http_request_duration_seconds',
-    help: 'Time from request to response, in seconds, by route and status class.',
-    labelNames: ['route', 'status_class'] as const,
+    help: 'Time from request to response, in seconds, by frontend, route and status class.',
+    labelNames: ['frontend', 'route', 'status_class'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   })
@@ -197,10 +197,10 @@ export function createMetrics (): GatewayMetrics {
       redisDuration.observe({ operation, outcome }, seconds)
       if (outcome === 'error') redisErrors.inc({ operation })
     },
-    httpRequest (route, method, statusCode, seconds) {
+    httpRequest (route, method, statusCode, seconds, frontend = 'none') {
       const status = statusClass(statusCode)
-      requests.inc({ route, method: KNOWN_METHODS.has(method) ? method : 'other', status_class: status })
-      requestDuration.observe({ route, status_class: status }, seconds)
+      requests.inc({ frontend, route, method: KNOWN_METHODS.has(method) ? method : 'other', status_class: status })
+      requestDuration.observe({ frontend, route, status_class: status }, seconds)
     },
     upstreamResponse (route, statusCode, seconds) {
       upstreamDuration.observe({ route, status_class: statusClass(statusCode) }, seconds)

@@ -20,7 +20,7 @@ import type { FrontendConfig, RefreshTokenKind, RouteConfig, TokenEndpointAuthMe
  * does, a configuration only the selection could serve (two frontends, or a path prefix) is
  * refused at start. The change that wires the selection in flips this.
  */
-export const MULTI_FRONTEND_RUNTIME = false
+export const MULTI_FRONTEND_RUNTIME = true
 
 /** Everything one frontend is made of, resolved (own values or the environment's defaults). */
 export interface FrontendParts {

@@ -144,7 +144,9 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     warnings.push(...csp.warnings)
   }
 
-  const revocation = readRevocationConfig(read, publicUrl?.origin, problems, warnings)
+  // Read once the frontends are known (its audiences default to the first frontend's origin
+  // when BFF_PUBLIC_URL is unset), its problems and warnings reported here, in their place.
+  const revocationAt = { problems: problems.length, warnings: warnings.length }
   let frontendParts: FrontendParts[] = []
   if (withFrontends) {
     const defaults: FrontendDefaults = {
@@ -166,6 +168,11 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
     frontendParts = parseFrontends(file.frontends, defaults, readFile, problems, warnings)
     problems.push(...checkRuntimeSupportsFrontends(frontendParts, options.multiFrontendRuntime ?? MULTI_FRONTEND_RUNTIME))
   }
+  const revocationProblems: string[] = []
+  const revocationWarnings: string[] = []
+  const revocation = readRevocationConfig(read, publicUrl?.origin ?? frontendParts[0]?.publicUrl.origin, revocationProblems, revocationWarnings)
+  problems.splice(revocationAt.problems, 0, ...revocationProblems)
+  warnings.splice(revocationAt.warnings, 0, ...revocationWarnings)
 
   if (problems.length > 0) throw new ConfigError(problems, unknown)
 

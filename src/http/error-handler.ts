@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BffError, errorDefinitions, type ErrorCode } from '../errors.ts'
 import { loggedError } from '../logger.ts'
 
@@ -32,7 +32,10 @@ export function sendError (reply: FastifyReply, error: BffError): FastifyReply {
  * is a 500 whose details go to the log only. An expected 4xx is logged at debug without a
  * stack (its access line already carries the status and code); a 5xx at error with its cause.
  */
-export function registerErrorHandler (app: FastifyInstance): void {
+export function registerErrorHandler (app: FastifyInstance, options: {
+  /** With several frontends: whether no frontend answers the request's host and path (a 404 `frontend_unknown`). */
+  readonly isUnknownFrontend?: (request: FastifyRequest) => boolean
+} = {}): void {
   app.setErrorHandler((err: FastifyError | BffError, request, reply) => {
     if (err instanceof BffError) {
       if (err.statusCode >= 500) request.log.error({ event: 'request.failed', code: err.code, err: err.cause ?? err }, err.message)
@@ -49,5 +52,5 @@ export function registerErrorHandler (app: FastifyInstance): void {
     request.log.error({ event: 'request.error', err }, 'unexpected error')
     return sendError(reply, new BffError('BFF_ERR_INTERNAL'))
   })
-  app.setNotFoundHandler((_request, reply) => sendError(reply, new BffError('BFF_ERR_NOT_FOUND')))
+  app.setNotFoundHandler((request, reply) => sendError(reply, new BffError(options.isUnknownFrontend?.(request) === true ? 'BFF_ERR_FRONTEND_UNKNOWN' : 'BFF_ERR_NOT_FOUND')))
 }

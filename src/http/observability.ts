@@ -40,8 +40,7 @@ export function requestIdFor (request: IncomingMessage): string {
  * route's wildcard removed (`/api/*` → `/api`), or `unmatched`. Never the raw URL, whose
  * paths and ids would make one series per request.
  */
-function routeLabel (request: FastifyRequest): string {
-  const pattern = request.routeOptions.url
+function routeLabel (request: FastifyRequest, pattern: string | undefined): string {
   if (pattern === undefined || request.is404) return 'unmatched'
   return pattern.endsWith('/*') ? pattern.slice(0, -2) || '/' : pattern
 }
@@ -51,7 +50,12 @@ function routeLabel (request: FastifyRequest): string {
  * loop lags beyond the configured delay, requests other than the probes get a 503 JSON with
  * `Retry-After` at once, before they queue up behind the stall.
  */
-export async function registerObservability (app: FastifyInstance, options: { maxEventLoopDelayMs: number }): Promise<void> {
+export async function registerObservability (app: FastifyInstance, options: {
+  maxEventLoopDelayMs: number
+  /** Several frontends: the access line names the request's (the metrics always carry the label). */
+  frontendField?: boolean
+}): Promise<void> {
+  const frontendField = options.frontendField === true
   // Callback-style hooks: nothing here awaits, and an async hook costs a promise per request.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
@@ -66,10 +70,13 @@ export async function registerObservability (app: FastifyInstance, options: { ma
     done()
   })
   app.addHook('onResponse', (request, reply, done) => {
-    const route = routeLabel(request)
+    const routeOptions = request.routeOptions
+    const route = routeLabel(request, routeOptions.url)
+    // The frontend the route belongs to (frontends/routing.ts); none for deployment-wide ones.
+    const frontend = request.is404 ? 'none' : routeOptions.config.frontend ?? 'none'
     const ms = reply.elapsedTime
-    app.bff.metrics.httpRequest(route, request.method, reply.statusCode, ms / 1000)
-    accessLines.write({ reqId: request.id, method: request.method, route, status: reply.statusCode, ms: Math.round(ms * 100) / 100, code: answeredErrorCode(reply) })
+    app.bff.metrics.httpRequest(route, request.method, reply.statusCode, ms / 1000, frontend)
+    accessLines.write({ reqId: request.id, method: request.method, route, frontend: frontendField ? frontend : undefined, status: reply.statusCode, ms: Math.round(ms * 100) / 100, code: answeredErrorCode(reply) })
     done()
   })
   if (options.maxEventLoopDelayMs > 0) {

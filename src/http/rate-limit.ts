@@ -47,24 +47,31 @@ export async function registerRateLimits (app: FastifyInstance, config: Config):
     ...(redis !== undefined && { redis, nameSpace: `${config.redis.keyPrefix}ratelimit:` }),
     skipOnError: true,
   })
-  const limiters = new Map<string, Limiter>(wanted.map(([route, max]) => [route, app.createRateLimit({
-    max,
-    timeWindow: windowSeconds * 1000,
-    // One bucket per endpoint and client address.
-    keyGenerator: (request: FastifyRequest) => `${route}:${request.ip}`,
-  })]))
+  // Each frontend's endpoints (under its path prefix), each with its login error page.
+  const limiters = new Map<string, { limiter: Limiter; errorPath: string }>(config.frontends.flatMap((frontend) => wanted.map(([endpoint, max]) => {
+    const route = `${frontend.pathPrefix}${endpoint}`
+    return [route, {
+      errorPath: frontend.login.errorPath,
+      limiter: app.createRateLimit({
+        max,
+        timeWindow: windowSeconds * 1000,
+        // One bucket per endpoint and client address.
+        keyGenerator: (request: FastifyRequest) => `${route}:${request.ip}`,
+      }),
+    }] as const
+  })))
 
   // Behind a load balancer that nobody named in BFF_TRUSTED_PROXIES, request.ip is the
   // balancer's, and every client shares one allowance: say so once, on the first sign of it.
   let proxyUnnamed = config.trustedProxies.length === 0
   app.addHook('onRequest', (request, reply, done) => {
-    const limiter = limiters.get(request.routeOptions.url ?? '')
-    if (limiter === undefined) return done()
+    const limited = limiters.get(request.routeOptions.url ?? '')
+    if (limited === undefined) return done()
     if (proxyUnnamed && request.headers['x-forwarded-for'] !== undefined) {
       proxyUnnamed = false
       request.log.warn({ event: 'rate_limit.proxy_not_trusted' }, 'requests arrive through a proxy (X-Forwarded-For) while BFF_TRUSTED_PROXIES is empty: the rate limits see the proxy\'s address, so all clients behind it share one allowance; name the proxy in BFF_TRUSTED_PROXIES')
     }
-    limiter(request).then((result) => {
+    limited.limiter(request).then((result) => {
       if (result.isAllowed || result.isExceeded !== true) return done()
       const route = request.routeOptions.url!
       app.bff.metrics.rateLimited(route)
@@ -73,9 +80,9 @@ export async function registerRateLimits (app: FastifyInstance, config: Config):
       const error = new BffError('BFF_ERR_RATE_LIMITED', { retryAfter: Math.max(1, Math.ceil((result.ttl ?? 1000) / 1000)) })
       // A browser navigating to the login lands on the SPA's login error page, as for any other
       // login failure (login/error-page.ts); the IdP's back channel and fetch callers get JSON.
-      if (route !== '/bff/backchannel-logout' && isNavigation(request.headers)) {
+      if (!route.endsWith('/bff/backchannel-logout') && isNavigation(request.headers)) {
         reply.header('retry-after', String(error.retryAfter)).header('cache-control', 'no-store')
-          .redirect(loginErrorLocation(config.login.errorPath, error.error, undefined), 303)
+          .redirect(loginErrorLocation(limited.errorPath, error.error, undefined), 303)
         return
       }
       sendError(reply, error)

@@ -25,16 +25,28 @@ export interface RequestSessions {
   missingError (request: FastifyRequest, reply: FastifyReply, why: MissingSession): BffError
 }
 
-export function createRequestSessions (options: { readonly store: SessionStore; readonly cookieName: string; readonly ending: SessionEnding }): RequestSessions {
-  const { store, cookieName, ending } = options
+export function createRequestSessions (options: {
+  readonly store: SessionStore
+  readonly cookieName: string
+  readonly ending: SessionEnding
+  /** The frontend whose sessions these are: another frontend's session is not found (docs/frontends.md). */
+  readonly frontend: string
+  /** The cookie's Path: `/`, or the frontend's path prefix. */
+  readonly cookiePath?: string
+}): RequestSessions {
+  const { store, cookieName, ending, frontend } = options
+  const cookiePath = options.cookiePath ?? '/'
+  // Made once: a read costs no allocation for its options.
+  const sliding = { slide: true, frontend }
+  const notSliding = { slide: false, frontend }
   const clearCookie = (reply: FastifyReply): void => {
-    reply.setCookie(cookieName, '', expiredCookieOptions('strict'))
+    reply.setCookie(cookieName, '', expiredCookieOptions('strict', cookiePath))
   }
   return {
-    load: (request, loadOptions) => store.load(request.cookies[cookieName], loadOptions),
-    find: (request, loadOptions) => store.find(request.cookies[cookieName], loadOptions),
+    load: (request, loadOptions) => store.load(request.cookies[cookieName], loadOptions.slide ? sliding : notSliding),
+    find: (request, loadOptions) => store.find(request.cookies[cookieName], loadOptions.slide ? sliding : notSliding),
     setCookie (reply, value, maxAgeSeconds) {
-      reply.setCookie(cookieName, value, sessionCookieOptions(maxAgeSeconds))
+      reply.setCookie(cookieName, value, sessionCookieOptions(maxAgeSeconds, cookiePath))
     },
     clearCookie,
     missingError (request, reply, why) {

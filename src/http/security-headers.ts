@@ -7,7 +7,13 @@ import type { FastifyInstance } from 'fastify'
  * leaking paths to other sites. `/bff/*` answers are never cached: they carry user data or
  * one-time redirects.
  */
-export function registerSecurityHeaders (app: FastifyInstance, options: { readonly publicUrl: string }): void {
+export function registerSecurityHeaders (app: FastifyInstance, options: {
+  readonly publicUrl: string
+  /** Where bffgate's own endpoints are, e.g. `/bff/` (a frontend's prefix before it): never cached. */
+  readonly bffPrefixes?: readonly string[]
+}): void {
+  const bffPrefixes = options.bffPrefixes ?? ['/bff/']
+  const isOwnEndpoint = bffPrefixes.length === 1 ? (url: string) => url.startsWith(bffPrefixes[0]!) : (url: string) => bffPrefixes.some((prefix) => url.startsWith(prefix))
   const https = options.publicUrl.startsWith('https:')
   const defaults: Array<[string, string]> = [
     ['x-content-type-options', 'nosniff'],
@@ -20,7 +26,7 @@ export function registerSecurityHeaders (app: FastifyInstance, options: { readon
 
   app.addHook('onSend', (request, reply, payload, done) => {
     for (const [name, value] of defaults) if (!reply.hasHeader(name)) reply.header(name, value)
-    if (request.url.startsWith('/bff/')) reply.header('cache-control', 'no-store')
+    if (isOwnEndpoint(request.url)) reply.header('cache-control', 'no-store')
     done(null, payload)
   })
 }

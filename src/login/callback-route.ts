@@ -15,10 +15,15 @@ import { finishLoginAttempt } from './transaction.ts'
  */
 export function registerCallbackRoute (app: FastifyInstance, deps: LoginDependencies): void {
   // A failure sends a navigating browser to the SPA's login error page (loginErrorHandler).
-  app.get<{ Querystring: Record<string, unknown> }>('/bff/callback', { errorHandler: loginErrorHandler(deps.config.login.errorPath) }, async (request, reply) => {
+  app.get<{ Querystring: Record<string, unknown> }>(`${deps.frontend.pathPrefix}/bff/callback`, { errorHandler: loginErrorHandler(deps.config.login.errorPath) }, async (request, reply) => {
     const { oidc, keyring, config, store, sessions } = deps
     const nowSeconds = Math.floor(deps.now() / 1000)
     const login = await finishLoginAttempt(request, reply, { keyring, store, nowSeconds })
+    // A login started for another frontend is not finished here (its code is another client's).
+    if (login.frontend !== undefined && login.frontend !== deps.frontend.name) {
+      request.log.warn({ event: 'login.state_invalid', reason: 'other_frontend' }, 'callback for a login another frontend started')
+      throw new BffError('BFF_ERR_LOGIN_STATE_INVALID')
+    }
 
     // An answer without a code (and without an OAuth error) is a malformed callback, not an IdP failure.
     if (request.query.error === undefined && (typeof request.query.code !== 'string' || request.query.code === '')) {
@@ -48,7 +53,7 @@ export function registerCallbackRoute (app: FastifyInstance, deps: LoginDependen
       request.log.warn({ event: 'login.failed', kind: 'stale_authentication' }, 'the IdP did not authenticate afresh')
       throw new BffError('BFF_ERR_LOGIN_FAILED', { message: 'The identity provider did not authenticate you afresh; sign out at the identity provider and log in again' })
     }
-    const record = newSessionRecord({ issuer: oidc.issuer, tokens, authTime, absoluteSeconds: config.session.absoluteSeconds, nowSeconds, dpopKey: login.dpop })
+    const record = newSessionRecord({ issuer: oidc.issuer, tokens, authTime, absoluteSeconds: config.session.absoluteSeconds, nowSeconds, dpopKey: login.dpop, frontend: deps.frontend.name })
 
     if (record.absolute_expires_at <= nowSeconds) {
       request.log.warn({ event: 'login.failed', kind: 'session_expiry_passed' }, 'the ID token declares a session_expiry already passed')
@@ -58,7 +63,7 @@ export function registerCallbackRoute (app: FastifyInstance, deps: LoginDependen
     // A login always gets a new session; one the browser may already hold is ended: the one
     // whose cookie came with this request (rare: the Strict cookie stays home on the IdP's
     // cross-site redirect) and the one it sent to /bff/login, remembered in the login state.
-    const previous = [await sessions.load(request, { slide: false }), login.previousSession !== undefined ? await store.load(login.previousSession, { slide: false }) : undefined]
+    const previous = [await sessions.load(request, { slide: false }), login.previousSession !== undefined ? await store.load(login.previousSession, { slide: false, frontend: deps.frontend.name }) : undefined]
     for (const session of previous) if (session !== undefined) await store.delete(session.handle, 'replaced')
     if (previous.some((session) => session !== undefined)) request.log.info({ event: 'login.replaced_session' }, 'a new login ended the session this browser had')
 

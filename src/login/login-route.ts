@@ -29,10 +29,15 @@ export interface LoginDependencies {
   readonly sessions: RequestSessions
   /** Epoch milliseconds. */
   readonly now: () => number
+  /**
+   * The frontend these endpoints serve (docs/frontends.md): its name binds the login attempt
+   * and the session to it; its path prefix mounts `/bff/login` and `/bff/callback`.
+   */
+  readonly frontend: { readonly name: string; readonly pathPrefix: string }
 }
 
 export function registerLoginRoute (app: FastifyInstance, deps: LoginDependencies): void {
-  app.get<{ Querystring: Record<string, unknown> }>('/bff/login', { errorHandler: loginErrorHandler(deps.config.login.errorPath) }, async (request, reply) => {
+  app.get<{ Querystring: Record<string, unknown> }>(`${deps.frontend.pathPrefix}/bff/login`, { errorHandler: loginErrorHandler(deps.config.login.errorPath) }, async (request, reply) => {
     const { config } = deps
     const raw = request.query.returnTo
     if (typeof raw === 'string' && raw.length > MAX_RETURN_TO_LENGTH) throw new BffError('BFF_ERR_LOGIN_RETURN_TO_TOO_LONG')
@@ -45,7 +50,7 @@ export function registerLoginRoute (app: FastifyInstance, deps: LoginDependencie
     const current = request.cookies[config.session.cookieName]
     const previousSession = current !== undefined && current.length === TICKET_LENGTH ? current : undefined
     return startLogin(deps, request, reply, {
-      returnTo: safeReturnTo(raw, config.publicUrl),
+      returnTo: safeReturnTo(raw, config.publicUrl, `${deps.frontend.pathPrefix}/`),
       ...(Object.keys(options.parameters).length > 0 && { parameters: options.parameters }),
       ...(previousSession !== undefined && { previousSession }),
     })
@@ -69,7 +74,7 @@ export async function startLogin (
   const checks = oidc.createLoginChecks()
   // The session's DPoP key is made now: with global DPoP the code is bound to it (`dpop_jkt`).
   const dpop = usesDpop(config) ? await createDpopKey() : undefined
-  const state = { ...checks, ...attempt, expiresAt: nowSeconds + LOGIN_STATE_TTL_SECONDS, ...(dpop !== undefined && { dpop }) }
+  const state = { ...checks, ...attempt, frontend: deps.frontend.name, expiresAt: nowSeconds + LOGIN_STATE_TTL_SECONDS, ...(dpop !== undefined && { dpop }) }
   const cookie = sealLoginAttempt(keyring, state)
   if (cookie === undefined) {
     request.log.debug({ event: 'login.return_to_too_long', returnToLength: attempt.returnTo.length, parameters: Object.keys(attempt.parameters ?? {}) }, 'returnTo and the login options do not fit the login cookie')

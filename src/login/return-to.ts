@@ -9,21 +9,26 @@
  * path `//evil.example`, which a browser reads as another host in `Location`). A result that
  * starts with `//` falls back to `/` too.
  */
-export function safeReturnTo (value: unknown, publicOrigin: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 2048) return '/'
-  if (!value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return '/'
+export function safeReturnTo (value: unknown, publicOrigin: string, fallback = '/'): string {
+  const path = safeReturnPath(value, publicOrigin)
+  return path === undefined ? fallback : path
+}
+
+function safeReturnPath (value: unknown, publicOrigin: string): string | undefined {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 2048) return undefined
+  if (!value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return undefined
   // Browsers strip tabs and newlines from URLs and treat `\` like `/`: refuse them outright.
   // oxlint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f\\]/.test(value)) return '/'
+  if (/[\u0000-\u001f\u007f\\]/.test(value)) return undefined
   let url: URL
   try {
     url = new URL(value, publicOrigin)
   } catch {
-    return '/'
+    return undefined
   }
-  if (url.origin !== publicOrigin) return '/'
+  if (url.origin !== publicOrigin) return undefined
   const path = `${url.pathname}${url.search}${url.hash}`
-  return isOriginRelativePath(path, publicOrigin) ? path : '/'
+  return isOriginRelativePath(path, publicOrigin) ? path : undefined
 }
 
 /**

@@ -39,6 +39,8 @@ export interface LoginState {
   readonly previousSession?: string
   /** The checked login options (`BFF_LOGIN_PARAMETERS`) sent with the attempt, kept for a retry. */
   readonly parameters?: Readonly<Record<string, string>>
+  /** The frontend the attempt was started for (docs/frontends.md): only its callback finishes it. */
+  readonly frontend?: string
   /** This attempt already asked the IdP for a fresh authentication (`prompt=login`). */
   readonly reauthenticate?: true
 }

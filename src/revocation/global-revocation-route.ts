@@ -22,6 +22,8 @@ export interface GlobalRevocationOptions {
   readonly keys: JWTVerifyGetKey
   readonly store: SessionStore
   readonly oidcIssuer: string
+  /** The frontends whose sessions are indexed under `oidcIssuer` (every one of that issuer ends); absent: the one frontend. */
+  readonly frontends?: readonly string[]
   readonly ending: SessionEnding
 }
 
@@ -108,7 +110,7 @@ export function registerGlobalRevocationRoute (app: FastifyInstance, options: Gl
       if (target.kind === 'foreign') throw new BffError('BFF_ERR_REVOCATION_FORBIDDEN')
       if (target.kind === 'unmappable') throw new BffError('BFF_ERR_REVOCATION_SUBJECT_UNSUPPORTED', { message: `${errorMessage()}: ${target.reason}` })
       // "Revoke all of the user's tokens": a subject naming one session still ends the user where known.
-      await endSessionsOf(options.ending, options.oidcIssuer, target.kind === 'session' && target.sub !== undefined ? { kind: 'user', sub: target.sub } : target, 'global_revocation', request.log)
+      await endSessionsOf(options.ending, options.oidcIssuer, target.kind === 'session' && target.sub !== undefined ? { kind: 'user', sub: target.sub } : target, 'global_revocation', request.log, options.frontends)
       // Claimed only once the sessions are gone: a store failure on the way leaves the caller's
       // retry with the same token possible (as for SETs and logout tokens).
       const caller = callerTokens.get(request)

@@ -15,8 +15,16 @@ import { registerSsfPushRoute } from './ssf-push-route.ts'
  * Wires the revocation channels the configuration turns on (both off by default): the Shared
  * Signals receiver (push route or poller) and the Global Token Revocation endpoint.
  */
-export function registerRevocationChannels (app: FastifyInstance, deps: { readonly config: Config; readonly store: SessionStore; readonly ending: SessionEnding; readonly oidc: Pick<OidcClient, 'issuer'> }): void {
+export function registerRevocationChannels (app: FastifyInstance, deps: {
+  readonly config: Config
+  readonly store: SessionStore
+  readonly ending: SessionEnding
+  readonly oidc: Pick<OidcClient, 'issuer'>
+  /** The frontends at the issuer `oidc` names: a subject's sessions end on each (docs/logout.md). */
+  readonly frontends?: readonly string[]
+}): void {
   const { config, store, ending, oidc } = deps
+  const frontends = deps.frontends ?? []
   const { ssf, globalRevocation } = config.revocation
   const timeoutMs = config.oidc.timeoutSeconds * 1000
 
@@ -30,6 +38,7 @@ export function registerRevocationChannels (app: FastifyInstance, deps: { readon
       }),
       store,
       oidcIssuer: oidc.issuer,
+      frontends,
       subjects: { userIssuers: [oidc.issuer, ssf.issuer] },
       criticalMembers: createCriticalMembersSource({
         issuer: ssf.issuer,
@@ -68,6 +77,7 @@ export function registerRevocationChannels (app: FastifyInstance, deps: { readon
       }),
       store,
       oidcIssuer: oidc.issuer,
+      frontends,
       ending,
     })
   }

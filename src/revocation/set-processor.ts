@@ -15,6 +15,8 @@ export interface SetProcessorOptions {
   readonly verify: (token: string) => Promise<VerifiedSet>
   readonly store: SessionStore
   readonly oidcIssuer: string
+  /** The frontends whose sessions are indexed under `oidcIssuer` (every one of that issuer ends); absent: the one frontend. */
+  readonly frontends?: readonly string[]
   readonly subjects: SubjectContext
   /** The transmitter's `critical_subject_members` (SSF configuration); none when absent. */
   readonly criticalMembers?: () => Promise<readonly string[]>
@@ -50,7 +52,7 @@ export function createSetProcessor (options: SetProcessorOptions): (token: strin
         log.info({ event: 'ssf.subject_ignored', type: action.event, reason: action.target.reason }, 'security event names no subject bffgate can map; nothing ended')
       } else {
         log.debug({ event: 'ssf.event', type: action.event, by: action.target.kind === 'session' ? 'sid' : 'sub' }, 'security event names sessions to end')
-        ended += await endSessionsOf(options.ending, options.oidcIssuer, action.target, 'security_event', log)
+        ended += await endSessionsOf(options.ending, options.oidcIssuer, action.target, 'security_event', log, options.frontends)
       }
     }
     await store.claimOnce(JTI_NAMESPACE, replayKey, set.rememberSeconds)

@@ -22,6 +22,8 @@ export function registerSessionEventsRoute (app: FastifyInstance, deps: {
   readonly sessions: RequestSessions
   /** Epoch milliseconds. */
   readonly now: () => number
+  /** The frontend's path prefix (docs/frontends.md). */
+  readonly pathPrefix?: string
 }): void {
   const { metrics } = deps
   const streams = createSessionStreams(deps.store, deps.config.sessionEvents, app.log, metrics.sessionEvent, deps.now)
@@ -30,7 +32,7 @@ export function registerSessionEventsRoute (app: FastifyInstance, deps: {
   app.addHook('preClose', async () => { streams.close() })
 
   // No HEAD twin: a HEAD request would hold a stream open with no body to carry it.
-  app.get('/bff/session-events', { exposeHeadRoute: false }, async (request, reply) => {
+  app.get(`${deps.pathPrefix ?? ''}/bff/session-events`, { exposeHeadRoute: false }, async (request, reply) => {
     if (!isSameOriginStream(request.headers, deps.config.publicUrl)) {
       request.log.warn({ event: 'csrf.rejected', reason: 'session_events_origin' }, 'session-events stream from another origin refused')
       throw new BffError('BFF_ERR_CSRF_ORIGIN_MISMATCH')

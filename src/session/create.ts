@@ -27,5 +27,5 @@ export function createConfiguredStore (config: Config, keyring: Keyring, options
       ...(options.now !== undefined && { now: options.now }),
     })
   }
-  return createSessionStore({ backend, keyring, keys, idleSeconds: config.session.idleSeconds, ...(options.now !== undefined && { now: options.now }) })
+  return createSessionStore({ backend, keyring, keys, idleSeconds: config.session.idleSeconds, primaryFrontend: config.frontends[0]?.name ?? 'default', ...(options.now !== undefined && { now: options.now }) })
 }

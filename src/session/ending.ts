@@ -19,10 +19,13 @@ export interface SessionEndingLog {
 export interface SessionEnding {
   /** Ends one session and every session bound to the same IdP session; returns how many. */
   endSession (session: { readonly handle: SessionHandle; readonly record: SessionRecord }, cause: TeardownCause, log?: SessionEndingLog): Promise<number>
-  /** Ends every session bound to that IdP session (`iss` + `sid`); returns how many. */
-  endIdpSession (iss: string, sid: string, cause: TeardownCause, log?: SessionEndingLog): Promise<number>
-  /** Ends every session of that user (`iss` + `sub`); returns how many. */
-  endSubject (iss: string, sub: string, cause: TeardownCause, log?: SessionEndingLog): Promise<number>
+  /**
+   * Ends every session of `frontend` (the first one when absent) bound to that IdP session
+   * (`iss` + `sid`); returns how many.
+   */
+  endIdpSession (iss: string, sid: string, cause: TeardownCause, log?: SessionEndingLog, frontend?: string): Promise<number>
+  /** Ends every session of that user (`iss` + `sub`) on `frontend` (the first one when absent); returns how many. */
+  endSubject (iss: string, sub: string, cause: TeardownCause, log?: SessionEndingLog, frontend?: string): Promise<number>
   /**
    * A request's cookie named a session of ours that is gone (it expired, or ended where this
    * replica did not see it): counted as an expiry. Nothing to delete.
@@ -41,14 +44,16 @@ export function createSessionEnding (options: { readonly store: SessionStore; re
   return {
     async endSession ({ handle, record }, cause, log = options.log) {
       await store.delete(handle, endReasonFor(cause))
-      const others = record.sid !== undefined ? await store.deleteByIdpSession(record.iss, record.sid, endReasonFor(cause)) : 0
+      // The IdP session's other sessions of this frontend only: another frontend's client may
+      // share the IdP session (single sign-on) and is told by its own logout.
+      const others = record.sid !== undefined ? await store.deleteByIdpSession(record.iss, record.sid, endReasonFor(cause), record.frontend) : 0
       return ended(cause, 1 + others, log, {}, 'session ended')
     },
-    async endIdpSession (iss, sid, cause, log = options.log) {
-      return ended(cause, await store.deleteByIdpSession(iss, sid, endReasonFor(cause)), log, { by: 'sid' }, 'the sessions of an IdP session ended')
+    async endIdpSession (iss, sid, cause, log = options.log, frontend) {
+      return ended(cause, await store.deleteByIdpSession(iss, sid, endReasonFor(cause), frontend), log, { by: 'sid', ...(frontend !== undefined && { frontend }) }, 'the sessions of an IdP session ended')
     },
-    async endSubject (iss, sub, cause, log = options.log) {
-      return ended(cause, await store.deleteBySubject(iss, sub, endReasonFor(cause)), log, { by: 'sub' }, 'the sessions of a user ended')
+    async endSubject (iss, sub, cause, log = options.log, frontend) {
+      return ended(cause, await store.deleteBySubject(iss, sub, endReasonFor(cause), frontend), log, { by: 'sub', ...(frontend !== undefined && { frontend }) }, 'the sessions of a user ended')
     },
     foundExpired (log = options.log) {
       events.sessionsEnded('expired', 1)

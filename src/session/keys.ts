@@ -12,10 +12,14 @@ export function createKeyNames (prefix: string) {
     session: (hashedId: string) => `${prefix}session:{${hashedId}}`,
     /** Refresh lock of one session, in the session's slot. */
     refreshLock: (hashedId: string) => `${prefix}lock:{${hashedId}}`,
-    /** The session keys bound to one IdP session (a hash: field names are the session keys). */
-    sidIndex: (iss: string, sid: string) => `${prefix}bysid:${digest(iss, sid)}`,
-    /** The session keys of one user (a hash, as above). */
-    subIndex: (iss: string, sub: string) => `${prefix}bysub:${digest(iss, sub)}`,
+    /**
+     * The session keys bound to one IdP session (a hash: field names are the session keys).
+     * `frontend` scopes it to one frontend's sessions (docs/frontends.md); absent: the first
+     * frontend's (the only one of a single-frontend deployment, whose keys never change).
+     */
+    sidIndex: (iss: string, sid: string, frontend?: string) => `${prefix}bysid:${frontend === undefined ? digest(iss, sid) : digest(iss, sid, frontend)}`,
+    /** The session keys of one user (a hash, as above; `frontend` as above). */
+    subIndex: (iss: string, sub: string, frontend?: string) => `${prefix}bysub:${frontend === undefined ? digest(iss, sub) : digest(iss, sub, frontend)}`,
     /** Pub/sub channel announcing removed sessions to every replica sharing the prefix. */
     removedChannel: `${prefix}removed`,
     /** One-time markers (used login states, logout-token ids). */

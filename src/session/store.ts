@@ -16,6 +16,12 @@ export interface SessionStoreOptions {
   readonly keys: KeyNames
   /** Local idle timeout in seconds. */
   readonly idleSeconds: number
+  /**
+   * The first frontend's name (docs/frontends.md): its sessions, and records that name no
+   * frontend (written before frontends), use the index keys of a single-frontend deployment;
+   * every other frontend's sessions are indexed under its name. `default` when absent.
+   */
+  readonly primaryFrontend?: string
   /** Clock in epoch milliseconds; injected for tests. */
   readonly now?: () => number
 }
@@ -47,9 +53,13 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     }
   }
 
+  const primaryFrontend = options.primaryFrontend ?? 'default'
+  /** The index namespace of a frontend's sessions: none for the first frontend (unchanged keys). */
+  const indexScope = (frontend: string | undefined): string | undefined => frontend === primaryFrontend ? undefined : frontend
   const indexKeysOf = (record: SessionRecord): string[] => {
-    const indexes = [keys.subIndex(record.iss, record.sub)]
-    if (record.sid !== undefined) indexes.push(keys.sidIndex(record.iss, record.sid))
+    const scope = indexScope(record.frontend)
+    const indexes = [keys.subIndex(record.iss, record.sub, scope)]
+    if (record.sid !== undefined) indexes.push(keys.sidIndex(record.iss, record.sid, scope))
     return indexes
   }
 
@@ -92,12 +102,17 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     return record
   }
 
-  /** The session under `handle`, or `gone` when its record is not there (or does not open). */
-  const read = async <Gone>(handle: SessionHandle, slide: boolean, gone: Gone): Promise<LoadedSession | Gone> => {
+  /**
+   * The session under `handle`, or `gone` when its record is not there (or does not open), or
+   * `foreign` when it belongs to another frontend than `frontend` (nothing slid).
+   */
+  const read = async <Gone, Foreign>(handle: SessionHandle, slide: boolean, gone: Gone, frontend: string | undefined, foreign: Foreign): Promise<LoadedSession | Gone | Foreign> => {
     const entry = await backend.read(handle.storageKey)
     if (entry === undefined) return gone
     const record = openRecord(handle, entry.sealed)
     if (record === undefined) return gone
+    // A cookie of one frontend never works on another, whatever name it is sent under.
+    if (frontend !== undefined && (record.frontend ?? primaryFrontend) !== frontend) return foreign
     let ttlMs = entry.ttlMs
     if (slide) {
       const fullTtlMs = ttlMsFor(record)
@@ -140,17 +155,17 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
       return { cookieValue, handle }
     },
 
-    load (cookieValue, { slide }): Promise<LoadedSession | undefined> {
+    load (cookieValue, { slide, frontend }): Promise<LoadedSession | undefined> {
       const handle = handleOf(cookieValue)
-      return 'missing' in handle ? NOTHING : read(handle, slide, undefined)
+      return 'missing' in handle ? NOTHING : read(handle, slide, undefined, frontend, undefined)
     },
 
-    find (cookieValue, { slide }): Promise<LoadedSession | MissingSession> {
+    find (cookieValue, { slide, frontend }): Promise<LoadedSession | MissingSession> {
       const handle = handleOf(cookieValue)
-      return 'missing' in handle ? Promise.resolve(handle) : read(handle, slide, ENDED)
+      return 'missing' in handle ? Promise.resolve(handle) : read(handle, slide, ENDED, frontend, NOT_OURS)
     },
 
-    reload: (handle) => read(handle, false, undefined),
+    reload: (handle) => read(handle, false, undefined, undefined, undefined),
 
     async update (handle, record, fence) {
       if (await write(handle, record, { fence })) return true
@@ -178,8 +193,8 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
       await backend.remove([handle.storageKey], reason)
     },
 
-    deleteByIdpSession: (iss, sid, reason) => deleteIndexed(keys.sidIndex(iss, sid), reason),
-    deleteBySubject: (iss, sub, reason) => deleteIndexed(keys.subIndex(iss, sub), reason),
+    deleteByIdpSession: (iss, sid, reason, frontend) => deleteIndexed(keys.sidIndex(iss, sid, indexScope(frontend ?? primaryFrontend)), reason),
+    deleteBySubject: (iss, sub, reason, frontend) => deleteIndexed(keys.subIndex(iss, sub, indexScope(frontend ?? primaryFrontend)), reason),
 
     async claimOnce (namespace, id, ttlSeconds) {
       return backend.setIfAbsent(keys.once(namespace, id), Math.max(1, ttlSeconds) * 1000)

@@ -15,6 +15,11 @@ export interface StoredAccessToken {
 /** What a session holds (encrypted at rest). Stored protocol data keeps its spec names. */
 export interface SessionRecord {
   readonly v: 1
+  /**
+   * The frontend the session belongs to (docs/frontends.md): a read for another frontend finds
+   * no session. Absent in records written before frontends: the first frontend's.
+   */
+  readonly frontend?: string
   readonly iss: string
   readonly sub: string
   /** IdP session id from the ID token, when the IdP sends one. */
@@ -56,6 +61,17 @@ export interface MissingSession {
   readonly missing: 'no_cookie' | 'not_ours' | 'ended'
 }
 
+/** How a session is read. */
+export interface LoadOptions {
+  /** Move the idle deadline (at most once per interval). */
+  readonly slide: boolean
+  /**
+   * The frontend the request is for: a session of another frontend is not found (read as a
+   * cookie that is not ours; nothing is slid). Absent: any frontend's (internal reads).
+   */
+  readonly frontend?: string
+}
+
 /** Opaque to callers: names one session in the store. */
 export interface SessionHandle {
   readonly storageKey: string
@@ -77,9 +93,9 @@ export interface SessionStore {
    * Reads the session a cookie names, or `undefined` when there is none (garbage, tampered,
    * unknown secret, expired). `slide` moves the idle deadline (at most once per interval).
    */
-  load (cookieValue: string | undefined, options: { slide: boolean }): Promise<LoadedSession | undefined>
+  load (cookieValue: string | undefined, options: LoadOptions): Promise<LoadedSession | undefined>
   /** {@link load}, saying why there is no session (so the caller need not decode the cookie again). */
-  find (cookieValue: string | undefined, options: { slide: boolean }): Promise<LoadedSession | MissingSession>
+  find (cookieValue: string | undefined, options: LoadOptions): Promise<LoadedSession | MissingSession>
   /** Reads a session again by its handle (after waiting for another refresher). */
   reload (handle: SessionHandle): Promise<LoadedSession | undefined>
   /**
@@ -103,10 +119,13 @@ export interface SessionStore {
   unlock (lock: SessionLock): Promise<void>
   /** Deletes one session and its index entries; every replica hears why (`onSessionsEnded`). */
   delete (handle: SessionHandle, reason?: SessionEndReason): Promise<void>
-  /** Deletes every session bound to that IdP session; returns how many. */
-  deleteByIdpSession (iss: string, sid: string, reason?: SessionEndReason): Promise<number>
-  /** Deletes every session of that user; returns how many. */
-  deleteBySubject (iss: string, sub: string, reason?: SessionEndReason): Promise<number>
+  /**
+   * Deletes every session of `frontend` (the first frontend when absent) bound to that IdP
+   * session; returns how many.
+   */
+  deleteByIdpSession (iss: string, sid: string, reason?: SessionEndReason, frontend?: string): Promise<number>
+  /** Deletes every session of that user on `frontend` (the first frontend when absent); returns how many. */
+  deleteBySubject (iss: string, sub: string, reason?: SessionEndReason, frontend?: string): Promise<number>
   /** True the first time it is called for `id` within `ttlSeconds` (one-time login state, logout-token jti). */
   claimOnce (namespace: string, id: string, ttlSeconds: number): Promise<boolean>
   /** Whether `id` was claimed (and the claim has not lapsed); a read, it claims nothing. */

@@ -14,6 +14,8 @@ export interface SpaOptions {
   readonly contentSecurityPolicy: string
   /** Proxied route prefixes: never answered with `index.html`. */
   readonly routePrefixes: readonly string[]
+  /** The frontend's path prefix (docs/frontends.md): the SPA is served under it; `''` (default): at the root. */
+  readonly pathPrefix?: string
 }
 
 /**
@@ -27,7 +29,10 @@ export interface SpaOptions {
  */
 export async function registerSpa (app: FastifyInstance, options: SpaOptions): Promise<void> {
   const root = resolve(options.root)
-  const reserved = [...RESERVED_PREFIXES, ...options.routePrefixes]
+  const prefix = options.pathPrefix ?? ''
+  // Under a prefix, paths are read below it (the routes' paths include it; bffgate's own are under it too).
+  const reserved = prefix === '' ? [...RESERVED_PREFIXES, ...options.routePrefixes] : [...RESERVED_PREFIXES, ...options.routePrefixes.map((path) => path.slice(prefix.length))]
+  const prefixSegments = prefix.split('/').length
   await app.register(async (spa) => {
     await spa.register(compress, {
       encodings: ['br', 'gzip'],
@@ -42,7 +47,9 @@ export async function registerSpa (app: FastifyInstance, options: SpaOptions): P
     // The static route takes every path bffgate has no route for; a deep link that is no file
     // gets index.html instead (a real file or folder of that name is still served as itself).
     spa.addHook('onRequest', async (request, reply) => {
-      const pathname = request.url.split('?', 1)[0]!
+      const full = request.url.split('?', 1)[0]!
+      // The router matched the prefix's segments (maybe percent-encoded): the rest is the SPA's path.
+      const pathname = prefix === '' ? full : `/${full.split('/').slice(prefixSegments).join('/')}`
       if (!isHistoryFallback(request.method, pathname, request.headers, reserved)) return
       if (await isFileOrFolder(root, pathname)) return
       // The same URL is a JSON 404 for a fetch: a cache must keep the two apart.
@@ -51,6 +58,7 @@ export async function registerSpa (app: FastifyInstance, options: SpaOptions): P
     })
     await spa.register(fastifyStatic, {
       root,
+      ...(prefix !== '' && { prefix: `${prefix}/` }),
       // An array: with `preCompressed`, @fastify/static 10.1 looks for a folder's index only in an
       // array and answers `/` with a 404 to any browser that accepts gzip when given a string.
       index: ['index.html'],

@@ -20,11 +20,14 @@ export function newSessionRecord (login: {
   readonly absoluteSeconds: number
   readonly nowSeconds: number
   readonly dpopKey: DpopKey | undefined
+  /** The frontend the session belongs to (docs/frontends.md). */
+  readonly frontend?: string
 }): SessionRecord {
   const { tokens, nowSeconds } = login
   const { claims } = tokens
   return {
     v: 1,
+    ...(login.frontend !== undefined && { frontend: login.frontend }),
     iss: login.issuer,
     sub: String(claims.sub),
     ...(typeof claims.sid === 'string' && { sid: claims.sid }),

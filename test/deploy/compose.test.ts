@@ -275,5 +275,5 @@ test('issue 19: docker-compose.frontends.yml runs two frontends whose clients, s
     assert.ok(mounts.some(([, target]) => target === frontend.staticDir), `${frontend.name}: ${frontend.staticDir} is not mounted`)
   })
   assert.equal(new URL(idp.IDP_ADMIN_BACKCHANNEL_LOGOUT_URI!).hostname, 'bffgate')
-  assert.throws(() => loadConfig(bffgate, { readFile }), /several frontends need the per-request frontend selection/, 'refused until the request path selects frontends')
+  assert.deepEqual(loadConfig(bffgate, { readFile }).frontends.map((f) => f.name), ['demo', 'admin'], 'accepted: the request path selects frontends (issue 19)')
 })

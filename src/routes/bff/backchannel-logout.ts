@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BffError } from '../../errors.ts'
 import { LogoutTokenError, type LogoutRequest } from '../../oidc/logout-token.ts'
 import { sendError } from '../../http/error-handler.ts'
@@ -20,10 +20,16 @@ const BODY_LIMIT_BYTES = 16 * 1024
  * gone, so that retry is not refused as a replay.
  */
 export function registerBackchannelLogoutRoute (app: FastifyInstance, deps: {
-  readonly verify: (token: string) => Promise<LogoutRequest>
+  /** Verifies a logout token; with several frontends it names the frontend whose client it is for (frontends/logout-audience.ts). */
+  readonly verify: (token: string) => Promise<LogoutRequest & { readonly frontend?: string }>
   readonly store: Pick<SessionStore, 'isClaimed' | 'claimOnce'>
   readonly ending: SessionEnding
   readonly metrics: Pick<GatewayMetrics, 'backchannelLogout'>
+  /**
+   * Where it answers: `/bff/backchannel-logout`, and with several frontends the same under each
+   * path prefix too (docs/frontends.md). Deployment-wide: the IdP may call any host.
+   */
+  readonly paths?: readonly string[]
 }): void {
   const { verify, store, ending, metrics } = deps
   app.register(async (scope) => {
@@ -44,10 +50,10 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, deps: {
       return sendError(reply, new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: reason }))
     })
 
-    scope.post('/bff/backchannel-logout', async (request, reply) => {
+    const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
       const token = request.body instanceof URLSearchParams ? request.body.get('logout_token') : null
       if (token === null || token === '') throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'logout_token missing' })
-      let logout: LogoutRequest
+      let logout: LogoutRequest & { readonly frontend?: string }
       try {
         logout = await verify(token)
       } catch (err) {
@@ -60,11 +66,14 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, deps: {
       // retry of the same token is carried out. Two copies racing both delete the same
       // sessions, which is what either asks for.
       if (await store.isClaimed('jti', jti)) throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'jti already used' })
-      if (logout.sid !== undefined) await ending.endIdpSession(logout.iss, logout.sid, 'backchannel', request.log)
-      else await ending.endSubject(logout.iss, logout.sub!, 'backchannel', request.log)
+      // Only the sessions of the frontend whose client the token names (none named: the one frontend's).
+      const frontend = logout.frontend
+      if (logout.sid !== undefined) await ending.endIdpSession(logout.iss, logout.sid, 'backchannel', request.log, frontend)
+      else await ending.endSubject(logout.iss, logout.sub!, 'backchannel', request.log, frontend)
       await store.claimOnce('jti', jti, logout.rememberSeconds)
       metrics.backchannelLogout('accepted')
       return reply.code(200).send()
-    })
+    }
+    for (const path of deps.paths ?? ['/bff/backchannel-logout']) scope.post(path, handler)
   })
 }

@@ -26,18 +26,22 @@ export interface LogoutDependencies {
   readonly oidc: Pick<OidcClient, 'buildEndSessionUrl' | 'revokeRefreshToken'>
   readonly sessions: RequestSessions
   readonly ending: SessionEnding
+  /** The frontend's path prefix (docs/frontends.md): the endpoints and the landing are under it. */
+  readonly pathPrefix?: string
 }
 
 export function registerLogoutRoute (app: FastifyInstance, deps: LogoutDependencies): void {
+  const prefix = deps.pathPrefix ?? ''
+  const home = `${prefix}/`
   // The post-logout landing (`post_logout_redirect_uri`): back to the app, which finds itself
   // logged out. It touches no cookie: any page can navigate here, and clearing the cookie of a
   // session that stays alive would only orphan it (the logout itself cleared the cookie).
-  app.get('/bff/logged-out', async (_request, reply) => reply.redirect('/', 302))
+  app.get(`${prefix}/bff/logged-out`, async (_request, reply) => reply.redirect(home, 302))
 
-  app.get<{ Querystring: { sid?: unknown } }>('/bff/logout', async (request, reply) => {
+  app.get<{ Querystring: { sid?: unknown } }>(`${prefix}/bff/logout`, async (request, reply) => {
     const session = await deps.sessions.load(request, { slide: false })
     // No session (none, ended, or a cross-site navigation that carried no Strict cookie): nothing to end.
-    if (session === undefined) return reply.redirect('/', 302)
+    if (session === undefined) return reply.redirect(home, 302)
     const sid = request.query.sid
     if (typeof sid !== 'string' || !constantTimeEqual(sid, logoutIdOf(session.handle))) {
       request.log.warn({ event: 'logout.sid_invalid', present: typeof sid === 'string' }, 'logout link not bound to this session')
@@ -45,16 +49,16 @@ export function registerLogoutRoute (app: FastifyInstance, deps: LogoutDependenc
     }
     await endSession(deps, request, session)
     deps.sessions.clearCookie(reply)
-    return reply.redirect(deps.oidc.buildEndSessionUrl(session.record.id_token) ?? '/', 302)
+    return reply.redirect(deps.oidc.buildEndSessionUrl(session.record.id_token) ?? home, 302)
   })
 
   // onRequest: refused before the body is even parsed (a cross-site form POST gets 403, not 415).
-  app.post('/bff/logout', { onRequest: async (request) => guardCsrf(request, deps.config.publicUrl) }, async (request, reply) => {
+  app.post(`${prefix}/bff/logout`, { onRequest: async (request) => guardCsrf(request, deps.config.publicUrl) }, async (request, reply) => {
     const session = await deps.sessions.load(request, { slide: false })
     if (session !== undefined) await endSession(deps, request, session)
     deps.sessions.clearCookie(reply)
     // No id_token_hint: the answer is read by page JavaScript, and no token may reach it.
-    return { logoutUrl: deps.oidc.buildEndSessionUrl(undefined) ?? '/' }
+    return { logoutUrl: deps.oidc.buildEndSessionUrl(undefined) ?? home }
   })
 }
 

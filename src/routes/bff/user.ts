@@ -6,8 +6,9 @@ import { logoutIdOf } from '../../session/logout-id.ts'
  * `GET /bff/user`: the user's claims and session expiry for the SPA; never a token. It
  * does not slide the session: an SPA polling it must not keep an idle session alive.
  */
-export function registerUserRoute (app: FastifyInstance, deps: { readonly sessions: RequestSessions; readonly now: () => number }): void {
-  app.get('/bff/user', async (request, reply) => {
+export function registerUserRoute (app: FastifyInstance, deps: { readonly sessions: RequestSessions; readonly now: () => number; readonly pathPrefix?: string }): void {
+  const prefix = deps.pathPrefix ?? ''
+  app.get(`${prefix}/bff/user`, async (request, reply) => {
     const session = await deps.sessions.find(request, { slide: false })
     if ('missing' in session) throw deps.sessions.missingError(request, reply, session)
     const nowSeconds = Math.floor(deps.now() / 1000)
@@ -19,7 +20,7 @@ export function registerUserRoute (app: FastifyInstance, deps: { readonly sessio
         absoluteExpiresAt: session.record.absolute_expires_at,
       },
       /** Where the SPA navigates to log out: bound to this session (a cross-site page cannot know it). */
-      logoutUrl: `/bff/logout?sid=${logoutIdOf(session.handle)}`,
+      logoutUrl: `${prefix}/bff/logout?sid=${logoutIdOf(session.handle)}`,
     }
   })
 }
