@@ -22,13 +22,18 @@ const WRITE_COMMANDS = new Set(['set', 'hset', 'sadd', 'srem', 'del', 'unlink', 
 
 before(async () => {
   redis = await startTestRedis()
-  stack = await startStack({ redis, backchannel: true })
+  // The monitor starts while this Redis is still quiet: ioredis fails ("Command queue state
+  // error") when another client's command is echoed before its MONITOR has been acknowledged.
   monitor = await redis.client().monitor()
+  let watching = false
   monitor.on('monitor', (_time: string, args: string[]) => {
-    if (!WRITE_COMMANDS.has(String(args[0]).toLowerCase()) || !args.some((a) => String(a).includes(stack.keyPrefix))) return
+    if (!watching || !WRITE_COMMANDS.has(String(args[0]).toLowerCase()) || !args.some((a) => String(a).includes(stack.keyPrefix))) return
     if (args.some((a) => String(a).startsWith(`${stack.keyPrefix}ratelimit:`))) rateLimitWrites.push(args)
     else writes.push(args)
   })
+  stack = await startStack({ redis, backchannel: true })
+  // What the gateway writes while starting is not a request's doing.
+  watching = true
 })
 after(async () => {
   monitor?.disconnect()
