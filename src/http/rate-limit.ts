@@ -20,8 +20,9 @@ declare module 'fastify' {
 /**
  * Per-client-IP rate limits on the public endpoints an attacker can hit without a session:
  * `/bff/login` (each starts a login transaction and a redirect to the IdP), `/bff/callback`
- * (each may redeem a code at the IdP) and `/bff/backchannel-logout` (each verifies a JWT and
- * may fetch the IdP's keys). Counted in Redis with the Redis store, so the limit holds
+ * (each may redeem a code at the IdP), and the IdP's back channels `/bff/backchannel-logout`,
+ * `/bff/global-token-revocation` and `/bff/ssf/events` (each verifies a JWT and may fetch the
+ * caller's keys). Counted in Redis with the Redis store, so the limit holds
  * across replicas; in process with the memory store. Keyed by `request.ip`, so it is as
  * honest as the client address behind the configured trusted proxies.
  *
@@ -30,8 +31,8 @@ declare module 'fastify' {
  * not turn the limits into an outage: the request goes through.
  */
 export async function registerRateLimits (app: FastifyInstance, config: Config): Promise<void> {
-  const { windowSeconds, login, callback, backchannelLogout } = config.rateLimits
-  const wanted = ([['/bff/login', login], ['/bff/callback', callback], ['/bff/backchannel-logout', backchannelLogout]] as const)
+  const { windowSeconds, login, callback, backchannelLogout, revocation } = config.rateLimits
+  const wanted = ([['/bff/login', login], ['/bff/callback', callback], ['/bff/backchannel-logout', backchannelLogout], ['/bff/global-token-revocation', revocation], ['/bff/ssf/events', revocation]] as const)
     .filter(([, max]) => max > 0)
   if (wanted.length === 0) return
 
@@ -73,7 +74,7 @@ export async function registerRateLimits (app: FastifyInstance, config: Config):
       const error = new BffError('BFF_ERR_RATE_LIMITED', { retryAfter: Math.max(1, Math.ceil((result.ttl ?? 1000) / 1000)) })
       // A browser navigating to the login lands on the SPA's login error page, as for any other
       // login failure (login/error-page.ts); the IdP's back channel and fetch callers get JSON.
-      if (route !== '/bff/backchannel-logout' && isNavigation(request.headers)) {
+      if ((route === '/bff/login' || route === '/bff/callback') && isNavigation(request.headers)) {
         reply.header('retry-after', String(error.retryAfter)).header('cache-control', 'no-store')
           .redirect(loginErrorLocation(config.login.errorPath, error.error, undefined), 303)
         return
