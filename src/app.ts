@@ -194,7 +194,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     })
     registerBackchannelLogoutRoute(app, { verify, store, ending, metrics })
   }
-  registerRevocationChannels(app, { config, store, ending, oidc })
+  registerRevocationChannels(app, { config, store, ending, oidc, now })
   registerProxyRoutes(app, config.routes, { config, store, tokens, metrics, sessions })
   if (config.staticDir !== undefined) {
     await registerSpa(app, { root: config.staticDir, contentSecurityPolicy: config.contentSecurityPolicy, routePrefixes: config.routes.map((route) => route.path) })

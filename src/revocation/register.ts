@@ -15,8 +15,9 @@ import { registerSsfPushRoute } from './ssf-push-route.ts'
  * Wires the revocation channels the configuration turns on (both off by default): the Shared
  * Signals receiver (push route or poller) and the Global Token Revocation endpoint.
  */
-export function registerRevocationChannels (app: FastifyInstance, deps: { readonly config: Config; readonly store: SessionStore; readonly ending: SessionEnding; readonly oidc: Pick<OidcClient, 'issuer'> }): void {
+export function registerRevocationChannels (app: FastifyInstance, deps: { readonly config: Config; readonly store: SessionStore; readonly ending: SessionEnding; readonly oidc: Pick<OidcClient, 'issuer'>; readonly now?: () => number }): void {
   const { config, store, ending, oidc } = deps
+  const now = deps.now ?? Date.now
   const { ssf, globalRevocation } = config.revocation
   const timeoutMs = config.oidc.timeoutSeconds * 1000
 
@@ -26,7 +27,8 @@ export function registerRevocationChannels (app: FastifyInstance, deps: { readon
         issuer: ssf.issuer,
         audience: ssf.audience,
         maxAgeSeconds: ssf.maxAgeSeconds,
-        keys: createIssuerKeys({ issuer: ssf.issuer, ...(ssf.jwksUri !== undefined && { jwksUri: ssf.jwksUri }), metadataUrls: [ssfConfigurationUrl(ssf.issuer)], timeoutMs }),
+        now,
+        keys: createIssuerKeys({ issuer: ssf.issuer, ...(ssf.jwksUri !== undefined && { jwksUri: ssf.jwksUri }), metadataUrls: [ssfConfigurationUrl(ssf.issuer)], timeoutMs, now }),
       }),
       store,
       oidcIssuer: oidc.issuer,
@@ -34,6 +36,7 @@ export function registerRevocationChannels (app: FastifyInstance, deps: { readon
       criticalMembers: createCriticalMembersSource({
         issuer: ssf.issuer,
         timeoutMs,
+        now,
         onError: (reason) => app.log.warn({ event: 'ssf.configuration_unavailable', reason }, 'the SSF transmitter\'s configuration could not be read; using the critical subject members last known'),
       }),
       ending,
@@ -65,10 +68,12 @@ export function registerRevocationChannels (app: FastifyInstance, deps: { readon
         ...(globalRevocation.jwksUri !== undefined && { jwksUri: globalRevocation.jwksUri }),
         metadataUrls: authorizationServerMetadataUrls(globalRevocation.issuer),
         timeoutMs,
+        now,
       }),
       store,
       oidcIssuer: oidc.issuer,
       ending,
+      now,
     })
   }
 }
