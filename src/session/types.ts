@@ -117,7 +117,8 @@ export interface SessionStore {
   /**
    * {@link claimOnce} that can be undone: the claim, or undefined when `id` is claimed already.
    * `release` drops this claim only (not one made after it lapsed), so that a request that
-   * claimed an id and then failed leaves its retry possible.
+   * claimed an id and then failed leaves its retry possible. When the claim itself fails (an
+   * outage: it may still be carried out late), a release is sent after it all the same.
    */
   claim (namespace: string, id: string, ttlSeconds: number): Promise<Claim | undefined>
   /** Whether `id` was claimed (and the claim has not lapsed); a read, it claims nothing. */

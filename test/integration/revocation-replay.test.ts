@@ -66,7 +66,7 @@ test('one SET pushed many times at once is carried out once; the other deliverie
   const set = await transmitter.sessionRevoked('user-crowd')
   const results = await Promise.all(Array.from({ length: 8 }, () => push(set.token)))
   assert.deepEqual(results.map((r) => r.status).sort(), [202, 400, 400, 400, 400, 400, 400, 400])
-  for (const r of results.filter((r) => r.status === 400)) assert.deepEqual(r.body, { err: 'invalid_request', description: 'jti already processed' })
+  for (const replay of results.filter((r) => r.status === 400)) assert.deepEqual(replay.body, { err: 'invalid_request', description: 'jti already processed' })
 })
 
 /** Makes ending `sub` fail in the store (its index is a string: WRONGTYPE) until the returned repair. */
