@@ -245,6 +245,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     ending,
     oidc: primary.oidc,
     frontends: frontends.filter((f) => f.oidc.issuer === primary.oidc.issuer).map((f) => f.frontend.name),
+    now,
   })
   return app
 }

@@ -119,6 +119,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   const rateLimitLogin = read.integer('BFF_RATE_LIMIT_LOGIN')
   const rateLimitCallback = read.integer('BFF_RATE_LIMIT_CALLBACK')
   const rateLimitBackchannel = read.integer('BFF_RATE_LIMIT_BACKCHANNEL_LOGOUT')
+  const rateLimitRevocation = read.integer('BFF_RATE_LIMIT_REVOCATION')
 
   problems.push(...checkListeners(port, adminPort))
   if (publicUrl) problems.push(...checkPublicUrl('"BFF_PUBLIC_URL"', publicUrl))
@@ -259,6 +260,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       login: rateLimitLogin!,
       callback: rateLimitCallback!,
       backchannelLogout: rateLimitBackchannel!,
+      revocation: rateLimitRevocation!,
     },
     frontends,
     warnings,

@@ -389,7 +389,7 @@ export const settings = [
     kind: 'integer',
     min: 1,
     default: '60',
-    description: 'Length in seconds of the window the rate limits of `/bff/login`, `/bff/callback` and `/bff/backchannel-logout` count in. The counts live in Redis (with the Redis store), so every replica shares them.',
+    description: 'Length in seconds of the window the rate limits of `/bff/login`, `/bff/callback`, `/bff/backchannel-logout`, `/bff/global-token-revocation` and `/bff/ssf/events` count in. The counts live in Redis (with the Redis store), so every replica shares them.',
   },
   {
     name: 'BFF_RATE_LIMIT_LOGIN',
@@ -411,6 +411,13 @@ export const settings = [
     min: 0,
     default: '600',
     description: 'Requests to `/bff/backchannel-logout` allowed per client IP per window. They come from the identity provider\'s few addresses, one per ended session, so keep it well above your logout rate; 0 disables the limit.',
+  },
+  {
+    name: 'BFF_RATE_LIMIT_REVOCATION',
+    kind: 'integer',
+    min: 0,
+    default: '600',
+    description: 'Requests to `/bff/global-token-revocation` and to `/bff/ssf/events` (each endpoint counted apart) allowed per client IP per window. Each verifies a JWT and may fetch the caller\'s keys; they come from the identity provider or transmitter, one per revoked user or security event, so keep it well above that rate; 0 disables the limit.',
   },
   {
     name: 'BFF_STARTUP_TIMEOUT_SECONDS',

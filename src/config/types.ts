@@ -181,6 +181,8 @@ export interface Config {
     readonly login: number
     readonly callback: number
     readonly backchannelLogout: number
+    /** Global Token Revocation and the SSF push route, each. */
+    readonly revocation: number
   }
   /**
    * Every frontend, the first one first. The top-level `publicUrl`, `oidc`, `session.cookieName`,

@@ -20,8 +20,9 @@ declare module 'fastify' {
 /**
  * Per-client-IP rate limits on the public endpoints an attacker can hit without a session:
  * `/bff/login` (each starts a login transaction and a redirect to the IdP), `/bff/callback`
- * (each may redeem a code at the IdP) and `/bff/backchannel-logout` (each verifies a JWT and
- * may fetch the IdP's keys). Counted in Redis with the Redis store, so the limit holds
+ * (each may redeem a code at the IdP), and the IdP's back channels `/bff/backchannel-logout`,
+ * `/bff/global-token-revocation` and `/bff/ssf/events` (each verifies a JWT and may fetch the
+ * caller's keys). Counted in Redis with the Redis store, so the limit holds
  * across replicas; in process with the memory store. Keyed by `request.ip`, so it is as
  * honest as the client address behind the configured trusted proxies.
  *
@@ -30,10 +31,12 @@ declare module 'fastify' {
  * not turn the limits into an outage: the request goes through.
  */
 export async function registerRateLimits (app: FastifyInstance, config: Config): Promise<void> {
-  const { windowSeconds, login, callback, backchannelLogout } = config.rateLimits
-  const wanted = ([['/bff/login', login], ['/bff/callback', callback], ['/bff/backchannel-logout', backchannelLogout]] as const)
-    .filter(([, max]) => max > 0)
-  if (wanted.length === 0) return
+  const { windowSeconds, login, callback, backchannelLogout, revocation } = config.rateLimits
+  // Each frontend's own endpoints sit under its path prefix; the back channels of the IdP and of
+  // a Shared Signals transmitter are deployment-wide (the back-channel logout also under each prefix).
+  const perFrontend = ([['/bff/login', login], ['/bff/callback', callback], ['/bff/backchannel-logout', backchannelLogout]] as const).filter(([, max]) => max > 0)
+  const deploymentWide = ([['/bff/backchannel-logout', backchannelLogout], ['/bff/global-token-revocation', revocation], ['/bff/ssf/events', revocation]] as const).filter(([, max]) => max > 0)
+  if (perFrontend.length === 0 && deploymentWide.length === 0) return
 
   let redis
   if (config.session.store === 'redis') {
@@ -47,19 +50,20 @@ export async function registerRateLimits (app: FastifyInstance, config: Config):
     ...(redis !== undefined && { redis, nameSpace: `${config.redis.keyPrefix}ratelimit:` }),
     skipOnError: true,
   })
-  // Each frontend's endpoints (under its path prefix), each with its login error page.
-  const limiters = new Map<string, { limiter: Limiter; errorPath: string }>(config.frontends.flatMap((frontend) => wanted.map(([endpoint, max]) => {
-    const route = `${frontend.pathPrefix}${endpoint}`
-    return [route, {
-      errorPath: frontend.login.errorPath,
-      limiter: app.createRateLimit({
-        max,
-        timeWindow: windowSeconds * 1000,
-        // One bucket per endpoint and client address.
-        keyGenerator: (request: FastifyRequest) => `${route}:${request.ip}`,
-      }),
-    }] as const
-  })))
+  const limiterFor = (route: string, max: number, errorPath: string) => [route, {
+    errorPath,
+    limiter: app.createRateLimit({
+      max,
+      timeWindow: windowSeconds * 1000,
+      // One bucket per endpoint and client address.
+      keyGenerator: (request: FastifyRequest) => `${route}:${request.ip}`,
+    }),
+  }] as const
+  // Each frontend's endpoints (under its path prefix), each with its login error page; then the
+  // deployment-wide ones at their plain paths (a frontend without a prefix already has them).
+  const limiters = new Map<string, { limiter: Limiter; errorPath: string }>(config.frontends.flatMap((frontend) =>
+    perFrontend.map(([endpoint, max]) => limiterFor(`${frontend.pathPrefix}${endpoint}`, max, frontend.login.errorPath))))
+  for (const [endpoint, max] of deploymentWide) if (!limiters.has(endpoint)) limiters.set(...limiterFor(endpoint, max, config.login.errorPath))
 
   // Behind a load balancer that nobody named in BFF_TRUSTED_PROXIES, request.ip is the
   // balancer's, and every client shares one allowance: say so once, on the first sign of it.
@@ -80,7 +84,7 @@ export async function registerRateLimits (app: FastifyInstance, config: Config):
       const error = new BffError('BFF_ERR_RATE_LIMITED', { retryAfter: Math.max(1, Math.ceil((result.ttl ?? 1000) / 1000)) })
       // A browser navigating to the login lands on the SPA's login error page, as for any other
       // login failure (login/error-page.ts); the IdP's back channel and fetch callers get JSON.
-      if (!route.endsWith('/bff/backchannel-logout') && isNavigation(request.headers)) {
+      if ((route.endsWith('/bff/login') || route.endsWith('/bff/callback')) && isNavigation(request.headers)) {
         reply.header('retry-after', String(error.retryAfter)).header('cache-control', 'no-store')
           .redirect(loginErrorLocation(limited.errorPath, error.error, undefined), 303)
         return

@@ -15,6 +15,8 @@ const MAX_TOKEN_LIFETIME_SECONDS = 600
 const CLOCK_TOLERANCE_SECONDS = 60
 /** Namespace of used caller-token ids in the store's one-time markers. */
 const JTI_NAMESPACE = 'gtr-jti'
+/** Longest `jti` accepted (it becomes part of a store key). */
+const MAX_JTI_LENGTH = 256
 
 export interface GlobalRevocationOptions {
   readonly issuer: string
@@ -25,6 +27,8 @@ export interface GlobalRevocationOptions {
   /** The frontends whose sessions are indexed under `oidcIssuer` (every one of that issuer ends); absent: the one frontend. */
   readonly frontends?: readonly string[]
   readonly ending: SessionEnding
+  /** The clock, epoch milliseconds; `Date.now` by default. */
+  readonly now?: () => number
 }
 
 /**
@@ -33,8 +37,12 @@ export interface GlobalRevocationOptions {
  *
  * The caller authenticates with a bearer JWT (RFC 7523 style, what Okta Universal Logout
  * sends): signed by a key of the configured issuer (asymmetric only), `aud` this endpoint,
- * `iat` and `exp` present with a short lifetime, and a `jti` (when present) honoured once: a
- * token whose revocation was carried out is refused afterwards. A JWT, not a shared
+ * `iat`, `exp` (a short lifetime) and `jti` present, and no explicit type of another JWT
+ * application (`typ` `…+jwt`: a SET, a logout token, an access token; the draft defines none
+ * for this token, so an untyped or `JWT` one is accepted). The `jti` is claimed atomically
+ * before any session ends, so one token carries out one revocation, however many requests
+ * carry it at once; the claim is dropped again when the revocation then fails (503), so the
+ * caller's retry with the same token works. A JWT, not a shared
  * secret: nothing to distribute or rotate on bffgate's side, it expires within minutes, and a
  * leaked one cannot be replayed (draft §6.1 asks for narrowly scoped credentials).
  *
@@ -45,6 +53,7 @@ export interface GlobalRevocationOptions {
  */
 export function registerGlobalRevocationRoute (app: FastifyInstance, options: GlobalRevocationOptions): void {
   // The verified caller token's replay key, from the authentication hook to the handler.
+  const now = options.now ?? Date.now
   const callerTokens = new WeakMap<FastifyRequest, { replayKey: string; rememberSeconds: number }>()
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers()
@@ -73,14 +82,15 @@ export function registerGlobalRevocationRoute (app: FastifyInstance, options: Gl
     scope.addHook('onRequest', async (request) => {
       const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(request.headers.authorization ?? '')
       if (match === null) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: 'bearer token missing' })
-      let payload
+      let payload, protectedHeader
       try {
-        ({ payload } = await jwtVerify(match[1]!, options.keys, {
+        ({ payload, protectedHeader } = await jwtVerify(match[1]!, options.keys, {
           issuer: options.issuer,
           audience: options.audience,
           algorithms: ASYMMETRIC_ALGORITHMS,
           clockTolerance: CLOCK_TOLERANCE_SECONDS,
-          requiredClaims: ['iat', 'exp'],
+          currentDate: new Date(now()),
+          requiredClaims: ['iat', 'exp', 'jti'],
         }))
       } catch (err) {
         if (err instanceof joseErrors.JOSEError && !(err instanceof joseErrors.JWKSTimeout) && !(err instanceof joseErrors.JWKSInvalid)) {
@@ -89,12 +99,11 @@ export function registerGlobalRevocationRoute (app: FastifyInstance, options: Gl
         throw new BffError('BFF_ERR_IDP_UNAVAILABLE', { message: 'the caller\'s keys could not be fetched; try again shortly', cause: err, retryAfter: 5 })
       }
       if (payload.exp! - payload.iat! > MAX_TOKEN_LIFETIME_SECONDS) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: `token lifetime over ${MAX_TOKEN_LIFETIME_SECONDS} s` })
-      if (payload.iat! > Date.now() / 1000 + CLOCK_TOLERANCE_SECONDS) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: 'iat is in the future' })
-      if (typeof payload.jti === 'string' && payload.jti !== '') {
-        const replayKey = `${payload.iss}\u0000${payload.jti}`
-        if (await options.store.isClaimed(JTI_NAMESPACE, replayKey)) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: 'token already used' })
-        callerTokens.set(request, { replayKey, rememberSeconds: payload.exp! - Math.floor(Date.now() / 1000) + CLOCK_TOLERANCE_SECONDS })
-      }
+      if (payload.iat! > now() / 1000 + CLOCK_TOLERANCE_SECONDS) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: 'iat is in the future' })
+      // RFC 8725 §3.11: a token explicitly typed for another application is not a caller token.
+      if (typeof protectedHeader.typ === 'string' && /\+jwt$/i.test(protectedHeader.typ)) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: 'typ names another kind of token' })
+      if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > MAX_JTI_LENGTH) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: 'jti check failed' })
+      callerTokens.set(request, { replayKey: `${payload.iss}\u0000${payload.jti}`, rememberSeconds: payload.exp! - Math.floor(now() / 1000) + CLOCK_TOLERANCE_SECONDS })
     })
 
     scope.post(GLOBAL_REVOCATION_PATH, async (request, reply) => {
@@ -109,12 +118,20 @@ export function registerGlobalRevocationRoute (app: FastifyInstance, options: Gl
       }
       if (target.kind === 'foreign') throw new BffError('BFF_ERR_REVOCATION_FORBIDDEN')
       if (target.kind === 'unmappable') throw new BffError('BFF_ERR_REVOCATION_SUBJECT_UNSUPPORTED', { message: `${errorMessage()}: ${target.reason}` })
-      // "Revoke all of the user's tokens": a subject naming one session still ends the user where known.
-      await endSessionsOf(options.ending, options.oidcIssuer, target.kind === 'session' && target.sub !== undefined ? { kind: 'user', sub: target.sub } : target, 'global_revocation', request.log, options.frontends)
-      // Claimed only once the sessions are gone: a store failure on the way leaves the caller's
-      // retry with the same token possible (as for SETs and logout tokens).
-      const caller = callerTokens.get(request)
-      if (caller !== undefined) await options.store.claimOnce(JTI_NAMESPACE, caller.replayKey, caller.rememberSeconds)
+      // One token, one revocation: claimed (SET NX) before anything ends, so concurrent
+      // requests carrying it cannot all pass a check made before any of them claimed it.
+      const caller = callerTokens.get(request)!
+      const claim = await options.store.claim(JTI_NAMESPACE, caller.replayKey, caller.rememberSeconds)
+      if (claim === undefined) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: 'token already used' })
+      try {
+        // "Revoke all of the user's tokens": a subject naming one session still ends the user where known.
+        await endSessionsOf(options.ending, options.oidcIssuer, target.kind === 'session' && target.sub !== undefined ? { kind: 'user', sub: target.sub } : target, 'global_revocation', request.log, options.frontends)
+      } catch (err) {
+        // Not carried out (the store failed on the way): the caller's retry with the same token
+        // must work. Should the release fail too, the token stays used and the caller needs a new one.
+        await claim.release().catch((releaseErr: unknown) => { request.log.warn({ event: 'global_revocation.release_failed', err: releaseErr }, 'the caller token\'s claim could not be dropped; a retry needs a new token') })
+        throw err
+      }
       return reply.code(204).header('cache-control', 'no-store').send()
     })
   })

@@ -18,15 +18,26 @@ export function authorizationServerMetadataUrls (issuer: string): string[] {
 }
 
 /**
- * The key resolver for tokens of `issuer`: the JWKS at `jwksUri`, or at the `jwks_uri` of the
- * first metadata document that names this issuer (fetched on first use and again after a
- * failure, so a transmitter that is down at start does not stop bffgate). A metadata document
- * for another issuer is refused (SSF 1.0: the issuer must be identical).
+ * How long a failed metadata fetch is answered from memory before it is tried again, ms: every
+ * token check (an unauthenticated caller's included) must not turn into outbound requests.
+ * The same as the JWKS refetch cooldown.
  */
-export function createIssuerKeys (options: { issuer: string; jwksUri?: string; metadataUrls: readonly string[]; timeoutMs: number }): JWTVerifyGetKey {
-  const jwksOptions = { timeoutDuration: options.timeoutMs, cooldownDuration: 30_000 }
+export const FAILURE_COOLDOWN_MS = 30_000
+
+/**
+ * The key resolver for tokens of `issuer`: the JWKS at `jwksUri`, or at the `jwks_uri` of the
+ * first metadata document that names this issuer (fetched on first use, one request at a time,
+ * and again {@link FAILURE_COOLDOWN_MS} after a failure, so a transmitter that is down at start
+ * does not stop bffgate). A metadata document for another issuer is refused (SSF 1.0: the
+ * issuer must be identical). `now` is the clock of the cooldown (jose's JWKS cache keeps its own).
+ */
+export function createIssuerKeys (options: { issuer: string; jwksUri?: string; metadataUrls: readonly string[]; timeoutMs: number; now?: () => number }): JWTVerifyGetKey {
+  const now = options.now ?? Date.now
+  const jwksOptions = { timeoutDuration: options.timeoutMs, cooldownDuration: FAILURE_COOLDOWN_MS }
   if (options.jwksUri !== undefined) return createRemoteJWKSet(new URL(options.jwksUri), jwksOptions)
   let keys: Promise<JWTVerifyGetKey> | undefined
+  /** When the lookup in `keys` failed; undefined while it is pending or succeeded. */
+  let failedAt: number | undefined
   const discover = async (): Promise<JWTVerifyGetKey> => {
     let lastProblem = 'no metadata document'
     for (const metadataUrl of options.metadataUrls) {
@@ -43,15 +54,14 @@ export function createIssuerKeys (options: { issuer: string; jwksUri?: string; m
     throw new Error(`the keys of ${options.issuer} could not be found: ${lastProblem}`)
   }
   return async (header, token) => {
-    keys ??= discover()
-    let resolved: JWTVerifyGetKey
-    try {
-      resolved = await keys
-    } catch (err) {
-      keys = undefined
-      throw err
+    // A failed lookup stays the answer (the same rejected promise) until its cooldown is over.
+    if (keys === undefined || (failedAt !== undefined && now() - failedAt >= FAILURE_COOLDOWN_MS)) {
+      failedAt = undefined
+      const attempt = discover()
+      keys = attempt
+      attempt.catch(() => { if (keys === attempt) failedAt = now() })
     }
-    return resolved(header, token)
+    return (await keys)(header, token)
   }
 }
 
@@ -61,11 +71,14 @@ const METADATA_TTL_MS = 5 * 60_000
 /**
  * The `critical_subject_members` of a transmitter's SSF configuration, fetched on first use and
  * again after {@link METADATA_TTL_MS}. While the document cannot be fetched (or names another
- * issuer), the last list known is used, none at first: the SET's own checks still apply.
+ * issuer), the last list known is used, none at first: the SET's own checks still apply, and
+ * the next attempt waits {@link FAILURE_COOLDOWN_MS} (one failure, one warning, not one per SET).
  */
-export function createCriticalMembersSource (options: { issuer: string; timeoutMs: number; onError?: (reason: string) => void }): () => Promise<readonly string[]> {
+export function createCriticalMembersSource (options: { issuer: string; timeoutMs: number; onError?: (reason: string) => void; now?: () => number }): () => Promise<readonly string[]> {
+  const now = options.now ?? Date.now
   let known: readonly string[] = []
-  let fetchedAt = -Infinity
+  /** When to fetch again, epoch ms. */
+  let nextFetchAt = -Infinity
   let pending: Promise<readonly string[]> | undefined
   const refresh = async (): Promise<readonly string[]> => {
     try {
@@ -75,14 +88,15 @@ export function createCriticalMembersSource (options: { issuer: string; timeoutM
       if (metadata.issuer !== options.issuer) throw new Error('ssf-configuration names another issuer')
       const members = metadata.critical_subject_members
       known = Array.isArray(members) ? members.filter((m): m is string => typeof m === 'string') : []
-      fetchedAt = Date.now()
+      nextFetchAt = now() + METADATA_TTL_MS
     } catch (err) {
+      nextFetchAt = now() + FAILURE_COOLDOWN_MS
       options.onError?.((err as Error).message)
     }
     return known
   }
   return async () => {
-    if (Date.now() - fetchedAt < METADATA_TTL_MS) return known
+    if (now() < nextFetchAt) return known
     pending ??= refresh().finally(() => { pending = undefined })
     return pending
   }

@@ -22,9 +22,11 @@ export function registerRevocationChannels (app: FastifyInstance, deps: {
   readonly oidc: Pick<OidcClient, 'issuer'>
   /** The frontends at the issuer `oidc` names: a subject's sessions end on each (docs/logout.md). */
   readonly frontends?: readonly string[]
+  readonly now?: () => number
 }): void {
   const { config, store, ending, oidc } = deps
   const frontends = deps.frontends ?? []
+  const now = deps.now ?? Date.now
   const { ssf, globalRevocation } = config.revocation
   const timeoutMs = config.oidc.timeoutSeconds * 1000
 
@@ -34,7 +36,8 @@ export function registerRevocationChannels (app: FastifyInstance, deps: {
         issuer: ssf.issuer,
         audience: ssf.audience,
         maxAgeSeconds: ssf.maxAgeSeconds,
-        keys: createIssuerKeys({ issuer: ssf.issuer, ...(ssf.jwksUri !== undefined && { jwksUri: ssf.jwksUri }), metadataUrls: [ssfConfigurationUrl(ssf.issuer)], timeoutMs }),
+        now,
+        keys: createIssuerKeys({ issuer: ssf.issuer, ...(ssf.jwksUri !== undefined && { jwksUri: ssf.jwksUri }), metadataUrls: [ssfConfigurationUrl(ssf.issuer)], timeoutMs, now }),
       }),
       store,
       oidcIssuer: oidc.issuer,
@@ -43,6 +46,7 @@ export function registerRevocationChannels (app: FastifyInstance, deps: {
       criticalMembers: createCriticalMembersSource({
         issuer: ssf.issuer,
         timeoutMs,
+        now,
         onError: (reason) => app.log.warn({ event: 'ssf.configuration_unavailable', reason }, 'the SSF transmitter\'s configuration could not be read; using the critical subject members last known'),
       }),
       ending,
@@ -74,11 +78,13 @@ export function registerRevocationChannels (app: FastifyInstance, deps: {
         ...(globalRevocation.jwksUri !== undefined && { jwksUri: globalRevocation.jwksUri }),
         metadataUrls: authorizationServerMetadataUrls(globalRevocation.issuer),
         timeoutMs,
+        now,
       }),
       store,
       oidcIssuer: oidc.issuer,
       frontends,
       ending,
+      now,
     })
   }
 }

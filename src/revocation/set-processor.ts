@@ -29,10 +29,11 @@ const JTI_NAMESPACE = 'set-jti'
 
 /**
  * Verifies a SET and carries out its events; the same for push and poll delivery. Throws
- * {@link SetError} for a SET to refuse (nothing ended). A store failure propagates: the SET is
- * then neither claimed nor acknowledged, so the transmitter delivers it again. As with
- * back-channel logout, the `jti` is checked before anything ends but claimed only after the
- * sessions are gone.
+ * {@link SetError} for a SET to refuse (nothing ended). The `jti` is claimed atomically
+ * (SET NX) before anything ends, so a SET pushed several times at once is carried out once
+ * (the others are `replayed`); ending sessions twice would be harmless (idempotent), but it
+ * would log and count the event twice. A store failure propagates with the claim dropped
+ * again: the SET is then not acknowledged, and the transmitter's redelivery is carried out.
  */
 export function createSetProcessor (options: SetProcessorOptions): (token: string) => Promise<SetOutcome> {
   const { store, log } = options
@@ -41,7 +42,17 @@ export function createSetProcessor (options: SetProcessorOptions): (token: strin
     const criticalMembers = options.criticalMembers === undefined ? [] : await options.criticalMembers()
     const actions = interpretSet(set, { ...options.subjects, criticalMembers })
     const replayKey = `${set.iss}\u0000${set.jti}`
-    if (await store.isClaimed(JTI_NAMESPACE, replayKey)) return { kind: 'replayed' }
+    const claim = await store.claim(JTI_NAMESPACE, replayKey, set.rememberSeconds)
+    if (claim === undefined) return { kind: 'replayed' }
+    try {
+      return { kind: 'processed', ended: await carryOut(set, actions) }
+    } catch (err) {
+      await claim.release().catch((releaseErr: unknown) => { log.warn({ event: 'ssf.release_failed', jti: set.jti, err: releaseErr }, 'the SET\'s claim could not be dropped; its redelivery will be taken for a replay') })
+      throw err
+    }
+  }
+
+  async function carryOut (set: VerifiedSet, actions: ReturnType<typeof interpretSet>): Promise<number> {
     let ended = 0
     for (const action of actions) {
       if (action.kind === 'verification') {
@@ -55,8 +66,7 @@ export function createSetProcessor (options: SetProcessorOptions): (token: strin
         ended += await endSessionsOf(options.ending, options.oidcIssuer, action.target, 'security_event', log, options.frontends)
       }
     }
-    await store.claimOnce(JTI_NAMESPACE, replayKey, set.rememberSeconds)
-    return { kind: 'processed', ended }
+    return ended
   }
 }
 

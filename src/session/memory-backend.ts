@@ -12,8 +12,10 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
   const now = options.now ?? Date.now
   const records = new Map<string, Entry<{ sealed: Buffer; indexKeys: readonly string[]; fingerprint?: Buffer }>>()
   const indexes = new Map<string, Entry<Set<string>>>()
-  const markers = new Map<string, Entry<true>>()
+  // One keyspace for locks and one-time markers, as in Redis: a lock's key taken by
+  // `acquireLock` is a marker `isSet` sees, and `setIfAbsent` finds a lock's key taken.
   const locks = new Map<string, Entry<string>>()
+  const markers = locks
   const removedListeners: Array<(keys: readonly string[], reason: SessionEndReason) => void> = []
 
   const live = <T>(map: Map<string, Entry<T>>, key: string): Entry<T> | undefined => {
@@ -29,7 +31,7 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
     if (entry !== undefined && entry.expiresAt < expiresAt) entry.expiresAt = expiresAt
   }
   const sweep = setInterval(() => {
-    for (const map of [records, indexes, markers, locks] as Map<string, Entry<unknown>>[]) {
+    for (const map of [records, indexes, locks] as Map<string, Entry<unknown>>[]) {
       for (const key of map.keys()) live(map, key)
     }
   }, 30_000)
@@ -102,7 +104,7 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
     },
     async setIfAbsent (key, ttlMs) {
       if (live(markers, key) !== undefined) return false
-      markers.set(key, { value: true, expiresAt: now() + ttlMs })
+      markers.set(key, { value: '1', expiresAt: now() + ttlMs })
       return true
     },
     async isSet (key) {
@@ -116,7 +118,6 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
       clearInterval(sweep)
       records.clear()
       indexes.clear()
-      markers.clear()
       locks.clear()
     },
   }

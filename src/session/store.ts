@@ -200,6 +200,23 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
       return backend.setIfAbsent(keys.once(namespace, id), Math.max(1, ttlSeconds) * 1000)
     },
 
+    async claim (namespace, id, ttlSeconds) {
+      // A lock's primitives: SET NX with a token of ours, and a release that deletes only that token.
+      const key = keys.once(namespace, id)
+      const token = randomBytes(16).toString('base64url')
+      let taken
+      try {
+        taken = await backend.acquireLock(key, token, Math.max(1, ttlSeconds) * 1000)
+      } catch (err) {
+        // An outcome unknown (a command that timed out may still run once Redis answers again):
+        // the release goes after it, on the same connection, so a claim it made is dropped.
+        backend.releaseLock(key, token).catch(() => {})
+        throw err
+      }
+      if (!taken) return undefined
+      return { release: () => backend.releaseLock(key, token) }
+    },
+
     isClaimed: (namespace, id) => backend.isSet(keys.once(namespace, id)),
 
     onSessionsEnded: (listener) => backend.onRemoved(listener),

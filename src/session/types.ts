@@ -85,6 +85,11 @@ export interface SessionLock {
   readonly token: string
 }
 
+/** A claim taken by {@link SessionStore.claim}. */
+export interface Claim {
+  release (): Promise<void>
+}
+
 /** The session store contract; Redis and memory both implement it (test/contracts/session-store.contract.ts). */
 export interface SessionStore {
   /** Writes a new session under a fresh ticket, with its sid/sub indexes; returns the cookie value. */
@@ -128,6 +133,13 @@ export interface SessionStore {
   deleteBySubject (iss: string, sub: string, reason?: SessionEndReason, frontend?: string): Promise<number>
   /** True the first time it is called for `id` within `ttlSeconds` (one-time login state, logout-token jti). */
   claimOnce (namespace: string, id: string, ttlSeconds: number): Promise<boolean>
+  /**
+   * {@link claimOnce} that can be undone: the claim, or undefined when `id` is claimed already.
+   * `release` drops this claim only (not one made after it lapsed), so that a request that
+   * claimed an id and then failed leaves its retry possible. When the claim itself fails (an
+   * outage: it may still be carried out late), a release is sent after it all the same.
+   */
+  claim (namespace: string, id: string, ttlSeconds: number): Promise<Claim | undefined>
   /** Whether `id` was claimed (and the claim has not lapsed); a read, it claims nothing. */
   isClaimed (namespace: string, id: string): Promise<boolean>
   /** Calls `listener` with the storage keys of sessions ended by any replica, and why (`ended` when not said). */

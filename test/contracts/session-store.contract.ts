@@ -258,6 +258,22 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       assert.equal(await store.claimOnce('jti', 'state-1', 60), true, 'namespaces are separate')
     })
 
+    test('claim is taken exactly once per id, and its release makes the id claimable again', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 60 })
+      t.after(() => store.close())
+      const claims = await Promise.all(Array.from({ length: 20 }, () => store.claim('gtr', 'token-1', 60)))
+      const taken = claims.filter((c) => c !== undefined)
+      assert.equal(taken.length, 1)
+      assert.equal(await store.isClaimed('gtr', 'token-1'), true)
+      assert.equal(await store.claimOnce('gtr', 'token-1', 60), false, 'claimOnce sees the claim')
+      await taken[0]!.release()
+      assert.equal(await store.isClaimed('gtr', 'token-1'), false)
+      const again = await store.claim('gtr', 'token-1', 60)
+      assert.ok(again, 'the released id could not be claimed again')
+      await taken[0]!.release()
+      assert.equal(await store.isClaimed('gtr', 'token-1'), true, 'a stale release dropped the newer claim')
+    })
+
     test('isClaimed reads a claim without making one, and sees it lapse', async (t) => {
       const { store } = await makeStore({ idleSeconds: 60 })
       t.after(() => store.close())

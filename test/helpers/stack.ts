@@ -49,6 +49,8 @@ export interface StackOptions {
   readonly backchannel?: boolean
   /** Routes to configure, given the demo API's URL; default one route `/api`. */
   readonly routes?: (apiUrl: string) => object[]
+  /** The gateway's clock (buildApp's `now`); the real one by default. */
+  readonly now?: () => number
 }
 
 /**
@@ -110,6 +112,7 @@ async function startStackOnce (options: StackOptions): Promise<Stack> {
   const config = loadConfig(env)
   const logs: LogSink = { lines: [], raw: [] }
   const app = await buildApp(config, {
+    ...(options.now !== undefined && { now: options.now }),
     // The production logger's redaction and serializers, so tests see what production logs.
     logger: {
       ...(loggerOptions(config.logLevel) as object),

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { get as httpGet, type IncomingMessage } from 'node:http'
+import { get as httpGet, request as httpRequest, type IncomingMessage } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, fetch as undiciFetch } from 'undici'
+import { startDevTransmitter } from '../../dev/ssf/transmitter.ts'
 import { startReplica, type Replica } from '../helpers/replica.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
@@ -70,6 +71,46 @@ describe('rate limits', () => {
     assert.deepEqual(logouts, [400, 400, 429])
     // BFF_RATE_LIMIT_LOGIN=0: no limit at all.
     for (let i = 0; i < 10; i++) assert.equal((await fetch(`${replicas[1]!.url}/bff/login`, { redirect: 'manual' })).status, 302)
+  })
+
+  test('/bff/global-token-revocation and /bff/ssf/events are limited, each on its own, before any token is verified', async (t) => {
+    const transmitter = await startDevTransmitter({ audience: 'https://bffgate.test/ssf-stream' })
+    t.after(() => transmitter.close())
+    const stack = await startStack({
+      redis,
+      env: {
+        BFF_RATE_LIMIT_REVOCATION: '3',
+        BFF_RATE_LIMIT_WINDOW_SECONDS: '30',
+        BFF_SSF_DELIVERY: 'push',
+        BFF_SSF_ISSUER: transmitter.issuer,
+        BFF_SSF_AUDIENCE: 'https://bffgate.test/ssf-stream',
+        BFF_SSF_PUSH_AUTHORIZATION: 'Bearer push-secret-for-this-test',
+        BFF_GLOBAL_REVOCATION_ISSUER: transmitter.issuer,
+      },
+    })
+    t.after(() => stack.close())
+    // Tokens that fail verification: each one would make bffgate check a signature.
+    const revoke = async () => (await fetch(`${stack.url}/bff/global-token-revocation`, { method: 'POST', headers: { authorization: 'Bearer a.b.c', 'content-type': 'application/json' }, body: '{}' })).status
+    const pushSet = async () => (await fetch(`${stack.url}/bff/ssf/events`, { method: 'POST', headers: { authorization: 'Bearer push-secret-for-this-test', 'content-type': 'application/secevent+jwt' }, body: 'a.b.c' })).status
+    const revocations = []
+    for (let i = 0; i < 4; i++) revocations.push(await revoke())
+    assert.deepEqual(revocations, [401, 401, 401, 429])
+    const pushes = []
+    for (let i = 0; i < 4; i++) pushes.push(await pushSet())
+    assert.deepEqual(pushes, [400, 400, 400, 429], 'the push route has a bucket of its own')
+    // A raw request that looks like a navigation (fetch would replace Sec-Fetch-Mode): a back
+    // channel is never redirected to the login error page.
+    const refused = await new Promise<{ status: number; retryAfter: number; body: string }>((resolve, reject) => {
+      httpRequest(`${stack.url}/bff/global-token-revocation`, { method: 'POST', headers: { 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'none', accept: 'text/html' } }, (res) => {
+        let body = ''
+        res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk }).on('end', () => resolve({ status: res.statusCode!, retryAfter: Number(res.headers['retry-after']), body }))
+      }).on('error', reject).end()
+    })
+    assert.equal(refused.status, 429)
+    assert.equal((JSON.parse(refused.body) as { error: string }).error, 'rate_limited')
+    assert.ok(refused.retryAfter >= 1)
+    const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text()
+    assert.match(metrics, /^bff_rate_limited_total\{route="\/bff\/global-token-revocation"\} 2$/m)
   })
 
   test('behind a proxy nobody named in BFF_TRUSTED_PROXIES, bffgate says once that every client shares one allowance', async (t) => {
