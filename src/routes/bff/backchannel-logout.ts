@@ -22,7 +22,7 @@ const BODY_LIMIT_BYTES = 16 * 1024
 export function registerBackchannelLogoutRoute (app: FastifyInstance, deps: {
   /** Verifies a logout token; with several frontends it names the frontend whose client it is for (frontends/logout-audience.ts). */
   readonly verify: (token: string) => Promise<LogoutRequest & { readonly frontend?: string }>
-  readonly store: Pick<SessionStore, 'isClaimed' | 'claimOnce'>
+  readonly store: Pick<SessionStore, 'claim'>
   readonly ending: SessionEnding
   readonly metrics: Pick<GatewayMetrics, 'backchannelLogout'>
   /**
@@ -61,16 +61,20 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, deps: {
         throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'the token could not be verified', cause: err })
       }
       const jti = `${logout.iss}\u0000${logout.jti}`
-      // Refuse a replayed token before deleting anything, but claim its jti only once the
-      // sessions are gone: a store failure on the way leaves nothing claimed, and the IdP's
-      // retry of the same token is carried out. Two copies racing both delete the same
-      // sessions, which is what either asks for.
-      if (await store.isClaimed('jti', jti)) throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'jti already used' })
+      // One token, one logout: its jti is claimed (SET NX) before anything is deleted, so two
+      // copies racing cannot both pass; released again when the deletion fails, so the IdP's
+      // retry of the same token is carried out.
+      const claim = await store.claim('jti', jti, logout.rememberSeconds)
+      if (claim === undefined) throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'jti already used' })
       // Only the sessions of the frontend whose client the token names (none named: the one frontend's).
       const frontend = logout.frontend
-      if (logout.sid !== undefined) await ending.endIdpSession(logout.iss, logout.sid, 'backchannel', request.log, frontend)
-      else await ending.endSubject(logout.iss, logout.sub!, 'backchannel', request.log, frontend)
-      await store.claimOnce('jti', jti, logout.rememberSeconds)
+      try {
+        if (logout.sid !== undefined) await ending.endIdpSession(logout.iss, logout.sid, 'backchannel', request.log, frontend)
+        else await ending.endSubject(logout.iss, logout.sub!, 'backchannel', request.log, frontend)
+      } catch (err) {
+        await claim.release().catch((releaseErr: unknown) => { request.log.warn({ event: 'backchannel_logout.release_failed', err: releaseErr }, 'the logout token\'s claim could not be dropped; the IdP\'s retry of it will be refused') })
+        throw err
+      }
       metrics.backchannelLogout('accepted')
       return reply.code(200).send()
     }
