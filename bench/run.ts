@@ -544,6 +544,14 @@ async function main (): Promise<void> {
       const largeRuns = await measureInterleaved([
         { target: `bffgate-${SESSIONS_LARGE}`, body: 'small', options: { url: `${gatewayUrl}/api/small`, connections: 50, duration: DURATION, cookies: largeCookies, continueTurn: true }, around },
         { target: `bffgate-${SESSIONS}`, body: 'small', options: { url: `${gatewayUrl}/api/small`, connections: 50, duration: DURATION, cookies, continueTurn: true }, around },
+        // With BENCH_AB_ROOT/BENCH_AB_ENV, the A/B gateway over the same lists in the same rounds
+        // (the turn goes on where the other gateway stopped: each visits sessions of its own).
+        ...(abGateway !== undefined
+          ? [
+              { target: `bffgate-${SESSIONS_LARGE}-ab`, body: 'small' as const, options: { url: `${abGateway.url}/api/small`, connections: 50, duration: DURATION, cookies: largeCookies, continueTurn: true }, around: { pid: abGateway.pid, gatewayUrl: abGateway.url, redis } },
+              { target: `bffgate-${SESSIONS}-ab`, body: 'small' as const, options: { url: `${abGateway.url}/api/small`, connections: 50, duration: DURATION, cookies, continueTurn: true }, around: { pid: abGateway.pid, gatewayUrl: abGateway.url, redis } },
+            ]
+          : []),
       ])
       results.large = { sessions: SESSIONS_LARGE, redisBytesPerSession: bytesPerSession, runs: largeRuns, gatewayMemory: await gatewayMemory(gatewayUrl, gateway.pid!) }
     }
