@@ -72,8 +72,8 @@ interface OpenedRecord {
  * is the one decrypted and parsed then. Any write seals anew with a fresh IV, so a changed
  * record never matches. Opened records are dropped after a minute. Keyed by the handle
  * itself, so by its record key: a cookie with the same id but another secret names the same
- * storage key, and still fails to open it. At most `max` entries (they no longer go with their
- * handle: handles are kept ten times longer).
+ * storage key, and still fails to open it. At most `max` entries, bounded on their own (ten times
+ * as many handles are kept); an entry keeps its handle alive, so at most `max` handles more.
  */
 export function createOpenedRecords (now: () => number, max = OPENED_RECORDS_MAX) {
   const opened = new RandomEvictionMap<SessionHandle, OpenedRecord>(max)
