@@ -12,11 +12,20 @@ import type { SessionHandle, SessionRecord } from './types.ts'
 /** How long a cookie's derived handle, and a record opened with it, are reused. */
 const CACHE_TTL_MS = 60_000
 /**
- * Bound on cached handles, and so on the records opened with them (a few KiB each). When full,
- * a random one makes room (see RandomEvictionMap: evicting the oldest made every lookup miss
- * once the sessions in use outnumbered the bound, even by one).
+ * Bound on cached handles. A handle is small (two key names and a 32-byte record key:
+ * ~0.5 KiB of V8 heap, ~1.7 KiB of resident memory in all with its native key object,
+ * bench/README.md), and a miss costs ~15 µs of hashing and key derivation, so it is sized
+ * for 100,000 sessions in use at once: at most ~170 MiB. When full, a random one makes room
+ * (see RandomEvictionMap: evicting the oldest made every lookup miss once the sessions in use
+ * outnumbered the bound, even by one).
  */
-const HANDLE_CACHE_MAX = 10_000
+export const HANDLE_CACHE_MAX = 100_000
+/**
+ * Bound on opened records, apart from the handles: a record is a few KiB (its tokens as
+ * strings, parsed claims), ~10 times a handle, so fewer are kept (~40 MiB at most). A miss costs
+ * a decryption, an inflate and a parse (~30 µs). Random eviction, as above.
+ */
+export const OPENED_RECORDS_MAX = 10_000
 
 interface CachedHandle {
   readonly handle: SessionHandle
@@ -29,8 +38,8 @@ interface CachedHandle {
  * list live cookie values. The keyring is fixed for the life of the process, so a cached
  * handle stays valid.
  */
-export function createHandleCache (now: () => number) {
-  const handles = new RandomEvictionMap<string, CachedHandle>(HANDLE_CACHE_MAX)
+export function createHandleCache (now: () => number, max = HANDLE_CACHE_MAX) {
+  const handles = new RandomEvictionMap<string, CachedHandle>(max)
   return {
     /** The key a cookie's handle is cached under. */
     keyOf: (cookieValue: string): string => hash('sha256', cookieValue, 'base64'),
@@ -44,6 +53,7 @@ export function createHandleCache (now: () => number) {
     set (cacheKey: string, handle: SessionHandle): void {
       handles.set(cacheKey, { handle, expiresAt: now() + CACHE_TTL_MS })
     },
+    get size (): number { return handles.size },
   }
 }
 
@@ -62,10 +72,11 @@ interface OpenedRecord {
  * is the one decrypted and parsed then. Any write seals anew with a fresh IV, so a changed
  * record never matches. Opened records are dropped after a minute. Keyed by the handle
  * itself, so by its record key: a cookie with the same id but another secret names the same
- * storage key, and still fails to open it. Entries go with their handle.
+ * storage key, and still fails to open it. At most `max` entries, bounded on their own (ten times
+ * as many handles are kept); an entry keeps its handle alive, so at most `max` handles more.
  */
-export function createOpenedRecords (now: () => number) {
-  const opened = new WeakMap<SessionHandle, OpenedRecord>()
+export function createOpenedRecords (now: () => number, max = OPENED_RECORDS_MAX) {
+  const opened = new RandomEvictionMap<SessionHandle, OpenedRecord>(max)
   const fingerprintOf = (sealed: Buffer): Buffer => {
     // Not from Buffer's shared pool: a long-lived 28-byte slice would keep a whole 8 KiB slab
     // (mostly garbage) alive per cached record.
@@ -87,5 +98,6 @@ export function createOpenedRecords (now: () => number) {
     remember (handle: SessionHandle, sealed: Buffer, record: SessionRecord): void {
       opened.set(handle, { fingerprint: fingerprintOf(sealed), sealedLength: sealed.length, record, expiresAt: now() + CACHE_TTL_MS })
     },
+    get size (): number { return opened.size },
   }
 }

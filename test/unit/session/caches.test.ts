@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict'
+import { createSecretKey } from 'node:crypto'
+import { describe, test } from 'node:test'
+import { createHandleCache, createOpenedRecords, HANDLE_CACHE_MAX, OPENED_RECORDS_MAX } from '../../../src/session/caches.ts'
+import type { SessionHandle, SessionRecord } from '../../../src/session/types.ts'
+
+const handle = (i: number): SessionHandle => ({ storageKey: `s:{${i}}`, lockKey: `l:{${i}}`, recordKey: createSecretKey(Buffer.alloc(32, i % 256)) })
+const record = { sub: 'user' } as unknown as SessionRecord
+/** A sealed record's shape as the cache sees it: IV first, GCM tag last. */
+const sealing = (i: number): Buffer => Buffer.alloc(64, i % 256)
+
+describe('session store caches: each has its own bound', () => {
+  test('the handle cache holds 100,000 handles (sized for that many sessions in use) and never more', () => {
+    assert.equal(HANDLE_CACHE_MAX, 100_000)
+    const cache = createHandleCache(() => 0)
+    for (let i = 0; i < HANDLE_CACHE_MAX + 5_000; i++) cache.set(`k${i}`, handle(i % 64))
+    assert.equal(cache.size, HANDLE_CACHE_MAX)
+    // Every key of the last 100 was just set; each set evicts one random earlier entry.
+    const recent = Array.from({ length: 100 }, (_, j) => cache.get(`k${HANDLE_CACHE_MAX + 4_900 + j}`))
+    assert.ok(recent.every((h) => h !== undefined))
+  })
+
+  test('opened records are bounded apart from the handles, to far fewer', () => {
+    assert.ok(OPENED_RECORDS_MAX <= HANDLE_CACHE_MAX / 5, `${OPENED_RECORDS_MAX} records against ${HANDLE_CACHE_MAX} handles`)
+    const opened = createOpenedRecords(() => 0)
+    const handles = Array.from({ length: OPENED_RECORDS_MAX + 2_000 }, (_, i) => handle(i))
+    handles.forEach((h, i) => opened.remember(h, sealing(i), record))
+    assert.equal(opened.size, OPENED_RECORDS_MAX)
+    // The last one remembered is there; an evicted one is simply a miss.
+    assert.equal(opened.get(handles.at(-1)!, sealing(handles.length - 1)), record)
+    const misses = handles.filter((h, i) => opened.get(h, sealing(i)) === undefined).length
+    assert.equal(misses, 2_000)
+  })
+
+  test('a smaller bound is honoured too, and a cached entry expires after a minute', () => {
+    let now = 0
+    const cache = createHandleCache(() => now, 3)
+    const opened = createOpenedRecords(() => now, 2)
+    for (let i = 0; i < 10; i++) {
+      cache.set(`k${i}`, handle(i))
+      opened.remember(handle(i), sealing(i), record)
+    }
+    assert.equal(cache.size, 3)
+    assert.equal(opened.size, 2)
+    const h = handle(99)
+    cache.set('fresh', h)
+    opened.remember(h, sealing(99), record)
+    assert.equal(cache.get('fresh'), h)
+    assert.equal(opened.get(h, sealing(99)), record)
+    assert.equal(opened.get(h, sealing(98)), undefined, 'another sealing under the same handle')
+    now = 60_001
+    assert.equal(cache.get('fresh'), undefined)
+    assert.equal(opened.get(h, sealing(99)), undefined)
+  })
+})
