@@ -102,17 +102,28 @@ export interface BroadcastChannelLike {
 
 export interface BffClientOptions {
   /**
+   * Where bffgate serves this app's endpoints: the frontend's `pathPrefix` (`/admin` calls
+   * `/admin/bff/user`, `/admin/bff/login` ...). Default `''` (at the root). `''`, or segments of
+   * letters, digits, `.`, `_`, `~` and `-`, each after a `/`, without a trailing `/`;
+   * `createBffClient` throws a `TypeError` on anything else.
+   */
+  basePath?: string
+  /**
    * Called when a call through `client.fetch` answers 401 `login_required` or `session_ended`.
-   * Default: navigate to `/bff/login?returnTo=<this page>` (once, however many calls fail together).
+   * Default: navigate to `<basePath>/bff/login?returnTo=<this page>` (once, however many calls fail together).
    */
   onUnauthenticated?: (event: UnauthenticatedEvent) => void
   /**
    * Called when another tab of the app logged out or found the session ended. The cookie is
-   * shared, so this tab is logged out too. Default: navigate to `/`.
+   * shared, so this tab is logged out too. Default: navigate to `<basePath>/`.
    * Do not start a login from here: see docs/spa.md, "Several tabs".
    */
   onOtherTabLogout?: (event: OtherTabLogoutEvent) => void
-  /** BroadcastChannel name (default `bffgate`); `false`: no cross-tab signal. */
+  /**
+   * BroadcastChannel name (default `bffgate`, or `bffgate:<basePath>` with a `basePath`, so apps
+   * under different prefixes of one origin, each with its own session, do not hear each
+   * other); `false`: no cross-tab signal.
+   */
   channelName?: string | false
   /** Default: the global `fetch`. */
   fetch?: typeof globalThis.fetch
@@ -122,7 +133,7 @@ export interface BffClientOptions {
   BroadcastChannel?: (new (name: string) => BroadcastChannelLike) | null
   /** Default: the global `EventSource`; `null`: none (then `onSessionEnded` never fires). */
   EventSource?: (new (url: string) => EventSourceLike) | null
-  /** Default: `/bff/session-events`. */
+  /** Default: `<basePath>/bff/session-events`. */
   sessionEventsUrl?: string
 }
 
@@ -137,14 +148,15 @@ export interface BffClient {
   fetch (input: RequestInfo | URL, init?: RequestInit): Promise<Response>
   /** `GET /bff/user`: the user, or `null` when not logged in. Never redirects, never extends the session. */
   getUser<Claims extends BffClaims = BffClaims> (): Promise<BffUser<Claims> | null>
-  /** Navigates to `/bff/login`; after login the browser lands on `returnTo` (default: this page). */
+  /** Navigates to `<basePath>/bff/login`; after login the browser lands on `returnTo` (default: this page). */
   login (returnTo?: string): void
   /**
    * Tells the other tabs, then navigates to the session's own logout URL (`logoutUrl` of
    * `GET /bff/user`, `/bff/logout?sid=...`): bffgate ends the session and redirects to the
    * IdP's end-session endpoint, which brings the browser back to `/`. No token passes through
-   * the page. Without a session it navigates to `/`. With `navigate: false` it ends the
-   * session at once (`POST /bff/logout`) and only returns the IdP's end-session URL.
+   * the page. Without a session it navigates to `<basePath>/`. With `navigate: false` it ends
+   * the session at once (`POST <basePath>/bff/logout`) and only returns the IdP's end-session URL.
+   * Every `/bff/*` path here is under `basePath`.
    */
   logout (options?: { navigate?: boolean }): Promise<string>
   /**

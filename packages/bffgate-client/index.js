@@ -23,6 +23,28 @@ const REDIRECT_DEDUPE_MS = 5000
 /** Where bffgate pushes the session's end (server-sent events). */
 export const DEFAULT_SESSION_EVENTS_URL = '/bff/session-events'
 
+/**
+ * A base path as bffgate accepts a frontend's `pathPrefix`: `''`, or segments of letters,
+ * digits, `.`, `_`, `~` and `-`, each after a `/` (`/admin`, `/apps/admin`), no trailing `/`,
+ * no empty, `.` or `..` segment. Prefixed to `/bff/...`, it stays a path on this origin.
+ */
+const BASE_PATH = /^(?:\/(?!\.{1,2}(?:\/|$))[\w.~-]+)*$/
+
+/**
+ * The `basePath` option, checked: bffgate mounted under a path prefix serves its `/bff/*`
+ * endpoints there.
+ * @param {unknown} value
+ * @returns {string}
+ */
+function basePathOf (value) {
+  if (value === undefined) return ''
+  if (typeof value !== 'string' || !BASE_PATH.test(value)) {
+    const shown = typeof value === 'string' ? JSON.stringify(value) : typeof value
+    throw new TypeError(`@bffgate/client: options.basePath must be '' or a path such as '/admin' (segments of letters, digits, '.', '_', '~' and '-', each after a '/'; no trailing '/', no '.' or '..' segment), as the frontend's pathPrefix; got ${shown}`)
+  }
+  return value
+}
+
 /** The reasons bffgate sends with `session-ended` (anything else reads as `ended`). */
 const END_REASONS = new Set(['logout', 'backchannel_logout', 'revoked', 'idle_timeout', 'absolute_timeout', 'expired', 'replaced', 'ended'])
 
@@ -116,12 +138,14 @@ function urlOf (input, location) {
  * @returns {BffClient}
  */
 export function createBffClient (options = {}) {
+  const basePath = basePathOf(options.basePath)
   /** @type {typeof globalThis.fetch} */
   const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
   /** @type {BffLocation | undefined} */
   const location = options.location ?? globalThis.location
   const Channel = options.BroadcastChannel === undefined ? globalThis.BroadcastChannel : options.BroadcastChannel
-  const channelName = options.channelName ?? DEFAULT_CHANNEL_NAME
+  // Frontends under different prefixes of one origin have different sessions: their tabs must not hear each other.
+  const channelName = options.channelName ?? (basePath === '' ? DEFAULT_CHANNEL_NAME : `${DEFAULT_CHANNEL_NAME}:${basePath}`)
 
   /** @returns {BffLocation} */
   const page = () => {
@@ -134,7 +158,7 @@ export function createBffClient (options = {}) {
   }
   /** @param {string} [returnTo] */
   const login = (returnTo) => {
-    page().assign(`/bff/login?returnTo=${encodeURIComponent(returnTo ?? currentPath())}`)
+    page().assign(`${basePath}/bff/login?returnTo=${encodeURIComponent(returnTo ?? currentPath())}`)
   }
 
   /** @param {MessageEvent} event */
@@ -144,7 +168,7 @@ export function createBffClient (options = {}) {
     /** @type {OtherTabLogoutEvent} */
     const logoutEvent = { reason: data.reason === 'session_ended' ? 'session_ended' : 'logout' }
     if (options.onOtherTabLogout !== undefined) options.onOtherTabLogout(logoutEvent)
-    else page().assign('/')
+    else page().assign(`${basePath}/`)
   }
   /** @type {BroadcastChannelLike | undefined} */
   let channel
@@ -164,7 +188,7 @@ export function createBffClient (options = {}) {
 
   // The session's end, pushed: one EventSource per client, open while anyone listens.
   const EventSourceImpl = options.EventSource === undefined ? globalThis.EventSource : options.EventSource
-  const sessionEventsUrl = options.sessionEventsUrl ?? DEFAULT_SESSION_EVENTS_URL
+  const sessionEventsUrl = options.sessionEventsUrl ?? `${basePath}${DEFAULT_SESSION_EVENTS_URL}`
   /** @type {Set<(event: SessionEndedEvent) => void>} */
   const endedListeners = new Set()
   /** @type {Set<(event: SessionExpiringEvent) => void>} */
@@ -283,7 +307,7 @@ export function createBffClient (options = {}) {
      * @returns {Promise<BffUser<Claims> | null>}
      */
     async getUser () {
-      const response = await fetchImpl('/bff/user', { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
+      const response = await fetchImpl(`${basePath}/bff/user`, { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
       if (response.status === 401) return null
       if (!response.ok) throw await requestErrorOf(response)
       return /** @type {BffUser<Claims>} */ (await response.json())
@@ -300,15 +324,15 @@ export function createBffClient (options = {}) {
         if (navigate) {
           // The session's own logout URL (`/bff/logout?sid=...`): bffgate ends the session there
           // and sends the browser on to the IdP with the ID token as a hint, which this page never sees.
-          const response = await fetchImpl('/bff/user', { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
+          const response = await fetchImpl(`${basePath}/bff/user`, { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
           if (response.status !== 401 && !response.ok) throw await requestErrorOf(response)
-          const logoutUrl = response.status === 401 ? '/' : /** @type {{ logoutUrl: string }} */ (await response.json()).logoutUrl
+          const logoutUrl = response.status === 401 ? `${basePath}/` : /** @type {{ logoutUrl: string }} */ (await response.json()).logoutUrl
           announce('logout')
           page().assign(logoutUrl)
           return logoutUrl
         }
         // Without navigating: the session ends now; the answer is the IdP's end-session URL (no token in it).
-        const response = await fetchImpl('/bff/logout', { method: 'POST', credentials: 'same-origin', headers: { [CSRF_HEADER]: '1', accept: 'application/json' } })
+        const response = await fetchImpl(`${basePath}/bff/logout`, { method: 'POST', credentials: 'same-origin', headers: { [CSRF_HEADER]: '1', accept: 'application/json' } })
         if (!response.ok) throw await requestErrorOf(response)
         const { logoutUrl } = /** @type {{ logoutUrl: string }} */ (await response.json())
         announce('logout')

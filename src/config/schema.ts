@@ -295,7 +295,7 @@ export const settings = [
   {
     name: 'BFF_SSF_AUDIENCE',
     kind: 'string',
-    description: 'The `aud` every Security Event Token must carry (the audience of the stream at the transmitter). Defaults to `BFF_PUBLIC_URL`.',
+    description: 'The `aud` every Security Event Token must carry (the audience of the stream at the transmitter). Defaults to the origin of `BFF_PUBLIC_URL`, or with a `frontends` list and no `BFF_PUBLIC_URL` the first frontend\'s origin (its `publicUrl` without any `pathPrefix`).',
   },
   {
     name: 'BFF_SSF_PUSH_AUTHORIZATION',
@@ -327,7 +327,7 @@ export const settings = [
   {
     name: 'BFF_GLOBAL_REVOCATION_AUDIENCE',
     kind: 'string',
-    description: 'The `aud` the caller\'s bearer JWT must carry. Defaults to `BFF_PUBLIC_URL` + `/bff/global-token-revocation` (the endpoint\'s URL, what Okta puts there).',
+    description: 'The `aud` the caller\'s bearer JWT must carry. Defaults to the origin of `BFF_PUBLIC_URL`, or with a `frontends` list and no `BFF_PUBLIC_URL` the first frontend\'s origin, + `/bff/global-token-revocation` (the endpoint\'s URL, what Okta puts there; the endpoint answers at the root of every host).',
   },
   {
     name: 'BFF_ROUTES',

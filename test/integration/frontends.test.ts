@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, request as httpRequest, type Server } from 'node:http'
@@ -9,6 +10,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT, decodeJwt, importJWK, type JWK } from 'jose'
+import { WebSocket, WebSocketServer } from 'ws'
 import { generateSigningKeys, startDevIdp, type DevIdp } from '../../dev/idp/index.ts'
 import { startDevTransmitter, type DevTransmitter } from '../../dev/ssf/transmitter.ts'
 import { buildApp } from '../../src/app.ts'
@@ -16,6 +18,7 @@ import { loadConfig } from '../../src/config/load.ts'
 import { loggerOptions } from '../../src/logger.ts'
 import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/oidc/logout-token.ts'
 import { createBrowser, loginAtDevIdp, type Browser } from '../helpers/browser.ts'
+import { openEventStream } from '../helpers/event-stream.ts'
 import { freePort, startRedisServer, type RedisServerProcess } from '../helpers/redis.ts'
 import { SESSION_SECRET, USER } from '../helpers/stack.ts'
 
@@ -46,6 +49,27 @@ async function startUpstream (name: string): Promise<Upstream> {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, seen }
 }
 
+interface SocketUpstream { readonly url: string; readonly server: Server; readonly handshakes: Array<{ path: string; authorization: boolean; cookie: boolean; clientId?: unknown }> }
+
+/** A real WebSocket upstream: echoes each message with the path and the token's client it was opened with. */
+async function startSocketUpstream (): Promise<SocketUpstream> {
+  const handshakes: SocketUpstream['handshakes'] = []
+  const server = createServer((_request, response) => { response.statusCode = 426; response.end() })
+  const sockets = new WebSocketServer({ noServer: true })
+  server.on('upgrade', (request, socket, head) => {
+    const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1]
+    const handshake = { path: request.url ?? '', authorization: bearer !== undefined, cookie: request.headers.cookie !== undefined, clientId: bearer === undefined ? undefined : decodeJwt(bearer).client_id }
+    handshakes.push(handshake)
+    sockets.handleUpgrade(request, socket, head, (ws) => {
+      ws.on('message', (data) => ws.send(JSON.stringify({ ...handshake, message: String(data) })))
+    })
+  })
+  server.on('close', () => { for (const client of sockets.clients) client.terminate() })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, handshakes }
+}
+
+let socketApi: SocketUpstream
 let redis: RedisServerProcess
 let keys: JWK[]
 let idp: DevIdp
@@ -78,6 +102,7 @@ before(async () => {
   transmitter.userIssuer = idp.issuer
   shopApi = await startUpstream('shop-api')
   adminApi = await startUpstream('admin-api')
+  socketApi = await startSocketUpstream()
   dir = await mkdtemp(join(tmpdir(), 'bff-frontends-'))
   await writeFile(join(dir, 'shop-secret'), SHOP.secret)
   await writeFile(join(dir, 'admin-secret'), ADMIN.secret)
@@ -89,7 +114,7 @@ before(async () => {
   await writeFile(join(dir, 'bff.json'), JSON.stringify({
     frontends: [
       { name: 'shop', publicUrl: shopUrl, clientId: SHOP.id, clientSecretFile: join(dir, 'shop-secret'), routes: [{ path: '/api', upstream: shopApi.url }], staticDir: join(dir, 'shop-static') },
-      { name: 'admin', publicUrl: `http://127.0.0.1:${port}`, pathPrefix: '/admin', clientId: ADMIN.id, clientSecretFile: join(dir, 'admin-secret'), routes: [{ path: '/api', upstream: adminApi.url }], staticDir: join(dir, 'admin-static'), contentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'" },
+      { name: 'admin', publicUrl: `http://127.0.0.1:${port}`, pathPrefix: '/admin', clientId: ADMIN.id, clientSecretFile: join(dir, 'admin-secret'), routes: [{ path: '/api', upstream: adminApi.url }, { path: '/live', upstream: socketApi.url, websocket: true }], staticDir: join(dir, 'admin-static'), contentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'" },
     ],
   }))
   const config = loadConfig({
@@ -115,7 +140,7 @@ after(async () => {
   await app?.close()
   await idp?.close()
   await transmitter?.close()
-  for (const upstream of [shopApi, adminApi]) upstream?.server.close()
+  for (const upstream of [shopApi, adminApi, socketApi]) upstream?.server.close()
   await redis?.stop()
   if (dir !== undefined) await rm(dir, { recursive: true, force: true })
 })
@@ -359,5 +384,80 @@ describe('two frontends on one gateway (issue 19)', () => {
     const access = logs.filter((l) => l.msg === 'request completed')
     assert.ok(access.some((l) => l.frontend === 'admin' && l.route === '/admin/api'))
     assert.ok(access.some((l) => l.frontend === 'shop' && l.route === '/api'))
+  })
+})
+
+describe('a frontend under a path prefix: its session-events stream and its WebSockets (issue 19)', () => {
+  const sameOrigin = { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' }
+  const adminOrigin = () => new URL(adminUrl).origin
+
+  /** Opens a WebSocket through the gateway; rejects with the handshake's status when refused. */
+  function connect (url: string, headers: Record<string, string>): Promise<WebSocket> {
+    const socket = new WebSocket(url.replace(/^http/, 'ws'), { headers })
+    return new Promise((resolve, reject) => {
+      socket.once('open', () => resolve(socket))
+      socket.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`handshake refused: ${res.statusCode}`), { status: res.statusCode })))
+      socket.once('error', reject)
+    })
+  }
+
+  test('/admin/bff/session-events streams the admin session\'s end; the shop\'s cookie, as is or renamed, is refused there, and the shop\'s stream does not hear the admin logout', async (t) => {
+    const browser = await logIn(shopUrl)
+    await logIn(adminUrl, browser)
+    const shop = sessionCookie(browser, shopUrl, SHOP.cookie).value
+    const admin = sessionCookie(browser, adminUrl, ADMIN.cookie).value
+
+    for (const cookie of [`${SHOP.cookie}=${shop}`, `${ADMIN.cookie}=${shop}`]) {
+      const refused = await openEventStream(`${adminUrl}/bff/session-events`, { cookie, ...sameOrigin })
+      assert.equal(refused.status, 401, `${cookie.split('=')[0]} with the shop's session at /admin`)
+      assert.equal(refused.events.length, 0)
+    }
+    const renamedAdmin = await openEventStream(`${shopUrl}/bff/session-events`, { cookie: `${SHOP.cookie}=${admin}`, ...sameOrigin })
+    assert.equal(renamedAdmin.status, 401, 'the admin session renamed to the shop\'s cookie at the shop')
+
+    const adminStream = await openEventStream(`${adminUrl}/bff/session-events`, { cookie: `${ADMIN.cookie}=${admin}`, ...sameOrigin })
+    t.after(() => adminStream.close())
+    assert.equal(adminStream.status, 200, adminStream.text)
+    assert.match(adminStream.headers.get('content-type') ?? '', /^text\/event-stream/)
+    const shopStream = await openEventStream(`${shopUrl}/bff/session-events`, { cookie: `${SHOP.cookie}=${shop}`, ...sameOrigin })
+    t.after(() => shopStream.close())
+    assert.equal(shopStream.status, 200, shopStream.text)
+
+    const res = await fetch(`${adminUrl}/bff/logout`, { method: 'POST', headers: { ...CSRF, cookie: `${ADMIN.cookie}=${admin}` } })
+    assert.equal(res.status, 200)
+    const ended = await adminStream.next('session-ended', 10_000)
+    assert.equal((JSON.parse(ended.data) as { reason: string }).reason, 'logout')
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    assert.deepEqual(shopStream.events.filter((e) => e.event === 'session-ended'), [], 'the shop session lives on: its stream is not told')
+    assert.equal(await status(`${shopUrl}/bff/user`, `${SHOP.cookie}=${shop}`), 200)
+  })
+
+  test('a WebSocket route under /admin carries the admin session\'s token upstream; the shop\'s cookie, as is or renamed, is refused at the handshake', async () => {
+    const browser = await logIn(shopUrl)
+    await logIn(adminUrl, browser)
+    const shop = sessionCookie(browser, shopUrl, SHOP.cookie).value
+    const admin = sessionCookie(browser, adminUrl, ADMIN.cookie).value
+    const origin = adminOrigin()
+
+    const handshakesBefore = socketApi.handshakes.length
+    for (const cookie of [`${SHOP.cookie}=${shop}`, `${ADMIN.cookie}=${shop}`]) {
+      await assert.rejects(connect(`${adminUrl}/live/feed`, { cookie, origin }), { status: 401 }, `${cookie.split('=')[0]} with the shop's session`)
+    }
+    assert.equal(socketApi.handshakes.length, handshakesBefore, 'a refused handshake reached the upstream')
+    // The route is the admin frontend's: the shop (another host) has no /live, nor /admin/live.
+    await assert.rejects(connect(`${shopUrl}/live/feed`, { cookie: `${SHOP.cookie}=${shop}`, origin: new URL(shopUrl).origin }), { status: 404 })
+
+    const socket = await connect(`${adminUrl}/live/feed`, { cookie: `${ADMIN.cookie}=${admin}`, origin })
+    const reply = once(socket, 'message')
+    socket.send('hello')
+    const echo = JSON.parse(String((await reply)[0])) as { path: string; authorization: boolean; cookie: boolean; clientId?: unknown; message: string }
+    const closed = once(socket, 'close')
+    socket.close()
+    await closed
+    assert.equal(echo.message, 'hello')
+    assert.equal(echo.path, '/feed', 'the prefix and the route path are taken off, as for HTTP')
+    assert.equal(echo.authorization, true)
+    assert.equal(echo.clientId, ADMIN.id, 'the admin client\'s token')
+    assert.equal(echo.cookie, false, 'the cookie never reaches the upstream')
   })
 })

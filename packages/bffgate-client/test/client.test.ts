@@ -542,3 +542,106 @@ describe('issue 17 item 4: the session\'s end, pushed (onSessionEnded, onSession
     client.close()
   })
 })
+
+describe('basePath: bffgate mounted under a path prefix (a frontend\'s pathPrefix)', () => {
+  const LOGOUT_URL = '/admin/bff/logout?sid=Kyeu9N9_b6xrw83047VHjw'
+  const user = { claims: { sub: 'user-alice' }, session: { expiresAt: 2, absoluteExpiresAt: 3 }, logoutUrl: LOGOUT_URL }
+
+  /** A client of the app under /admin, its page at /admin/orders/7. */
+  function adminSetup (answer: (url: string, init: RequestInit) => Response, options: BffClientOptions = {}) {
+    FakeEventSource.instances = []
+    const location = fakeLocation('/admin/orders/7?tab=items#notes')
+    const network = fakeFetch(answer)
+    const client = createBffClient({ basePath: '/admin', location, fetch: network.fetch, EventSource: FakeEventSource, channelName: `test-${randomUUID()}`, ...options })
+    return { client, location, calls: network.calls }
+  }
+
+  test('every /bff/* URL the client builds is under the base path: user, login (also on a 401), logout both ways, session events', async () => {
+    const answers: Record<string, Response> = {
+      '/admin/bff/user': json(200, user),
+      '/admin/bff/logout': json(200, { logoutUrl: 'https://idp.example.com/logout?client_id=admin' }),
+      '/admin/api/orders': json(401, { error: 'login_required', message: 'x' }),
+    }
+    const { client, location, calls } = adminSetup((url) => answers[url]?.clone() ?? json(404, { error: 'not_found' }))
+
+    assert.deepEqual(await client.getUser(), user)
+    client.onSessionEnded(() => {})
+    client.login('/admin/reports')
+    await assert.rejects(client.fetch('/admin/api/orders'), BffUnauthenticatedError)
+    assert.equal(await client.logout(), LOGOUT_URL)
+    assert.equal(await client.logout({ navigate: false }), 'https://idp.example.com/logout?client_id=admin')
+    client.close()
+
+    assert.deepEqual(calls.map((c) => [c.init.method ?? 'GET', c.url]), [
+      ['GET', '/admin/bff/user'],
+      ['GET', '/admin/api/orders'],
+      ['GET', '/admin/bff/user'],
+      ['POST', '/admin/bff/logout'],
+    ])
+    assert.deepEqual(location.assigned, [
+      `/admin/bff/login?returnTo=${encodeURIComponent('/admin/reports')}`,
+      `/admin/bff/login?returnTo=${encodeURIComponent('/admin/orders/7?tab=items#notes')}`,
+      LOGOUT_URL,
+    ])
+    assert.deepEqual(FakeEventSource.instances.map((s) => s.url), ['/admin/bff/session-events'])
+  })
+
+  test('without a session, logout lands on the app\'s own root; a stream refused after it was open asks the prefixed /bff/user', async () => {
+    const { client, location, calls } = adminSetup(() => json(401, { error: 'session_ended', message: 'x' }))
+    const heard: string[] = []
+    client.onSessionEnded(({ reason }) => heard.push(reason))
+    const source = FakeEventSource.instances[0]!
+    source.open()
+    source.refuse()
+    await until(() => heard.length === 1, 'the listener')
+    assert.equal(await client.logout(), '/admin/')
+    client.close()
+    assert.deepEqual(location.assigned, ['/admin/'])
+    assert.deepEqual(calls.map((c) => c.url), ['/admin/bff/user', '/admin/bff/user'])
+  })
+
+  test('an explicit sessionEventsUrl still wins over the base path', () => {
+    const { client } = adminSetup(() => json(200, {}), { sessionEventsUrl: '/events/admin' })
+    client.onSessionEnded(() => {})
+    client.close()
+    assert.deepEqual(FakeEventSource.instances.map((s) => s.url), ['/events/admin'])
+  })
+
+  test('basePath \'\' (the default) keeps every path at the root', async () => {
+    const { client, location, calls } = setup({ basePath: '', answer: () => json(401, { error: 'login_required', message: 'x' }) })
+    assert.equal(await client.getUser(), null)
+    client.login('/x')
+    client.close()
+    assert.deepEqual(calls.map((c) => c.url), ['/bff/user'])
+    assert.deepEqual(location.assigned, ['/bff/login?returnTo=%2Fx'])
+  })
+
+  test('the default channel is per base path: a logout under /admin reaches the other /admin tabs (which land on /admin/), not the app at the root of the same origin', async () => {
+    const tab = (basePath: string) => {
+      const location = fakeLocation(`${basePath}/`)
+      return { location, client: createBffClient({ basePath, location, fetch: fakeFetch(() => json(200, { logoutUrl: '/x' })).fetch }) }
+    }
+    const { client: admin } = tab('/admin')
+    const adminTab = tab('/admin')
+    const rootTab = tab('')
+    await admin.logout({ navigate: false })
+    await until(() => adminTab.location.assigned.length > 0, 'the other /admin tab to hear it')
+    await sleep(100)
+    closeAll(admin, adminTab.client, rootTab.client)
+    assert.deepEqual(adminTab.location.assigned, ['/admin/'])
+    assert.deepEqual(rootTab.location.assigned, [], 'another app, another session: not told')
+  })
+
+  test('a base path that is not a path prefix bffgate accepts is refused at once with a TypeError naming the option', () => {
+    const invalid: unknown[] = ['/', 'admin', '/admin/', '//evil.example', '//evil.example/x', '/admin//x', '/./admin', '/admin/..', '/admin/.', '/..',
+      '/admin?x=1', '/admin#x', '/ad min', '/admin\\x', '\\\\evil.example', '/admin\n', '/%2e%2e', '/adm%69n', 'https://evil.example', 'javascript:alert(1)',
+      '/ädmin', 42, null, false, ['/admin']]
+    for (const basePath of invalid) {
+      assert.throws(() => createBffClient({ basePath: basePath as string, location: fakeLocation(), fetch: fakeFetch().fetch, channelName: false }),
+        (err: unknown) => err instanceof TypeError && err.message.includes('options.basePath'), JSON.stringify(basePath))
+    }
+    for (const basePath of ['', '/admin', '/apps/admin-v2', '/a.b_c~d', '/...']) {
+      createBffClient({ basePath, location: fakeLocation(), fetch: fakeFetch().fetch, channelName: false }).close()
+    }
+  })
+})
