@@ -10,4 +10,9 @@ await app.register(proxy, { upstream: process.env.UPSTREAM!, prefix: '/api' })
 await app.listen({ port: Number(process.env.PORT ?? 0), host: '127.0.0.1' })
 const address = app.server.address()
 process.send?.({ port: typeof address === 'object' && address !== null ? address.port : 0 })
-process.on('SIGTERM', () => { app.close().then(() => process.exit(0), () => process.exit(1)) })
+process.on('SIGTERM', () => {
+  app.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  )
+})

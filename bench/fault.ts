@@ -27,7 +27,8 @@ import { freePort, startRedisServer } from '../test/helpers/redis.ts'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const numberFrom = (name: string, fallback: number): number => {
   const value = Number(process.env[name] ?? fallback)
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, not ${process.env[name]}`)
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`${name} must be a positive number, not ${process.env[name]}`)
   return value
 }
 const SECONDS = numberFrom('FAULT_SECONDS', 60)
@@ -47,13 +48,21 @@ const REPLICA_KILL = at(35)
 const IDP_FAIL_FROM = at(45)
 const IDP_FAIL_TO = at(50)
 
-interface Sample { readonly start: number; readonly end: number; readonly status: number; readonly session: number }
+interface Sample {
+  readonly start: number
+  readonly end: number
+  readonly status: number
+  readonly session: number
+}
 
 const children = new Set<ChildProcess>()
 
 /** A bffgate replica as in production (`node src/server.ts`, configured by environment), on a given port. */
-async function startGateway (env: Record<string, string>): Promise<ChildProcess> {
-  const child = fork(join(root, 'src/server.ts'), [], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+async function startGateway(env: Record<string, string>): Promise<ChildProcess> {
+  const child = fork(join(root, 'src/server.ts'), [], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  })
   children.add(child)
   child.once('exit', () => children.delete(child))
   const url = `http://127.0.0.1:${env.BFF_PORT}`
@@ -68,21 +77,31 @@ async function startGateway (env: Record<string, string>): Promise<ChildProcess>
   }
 }
 
-async function kill (child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((resolve) => child.once('exit', resolve))
   child.kill(signal)
   await exited
 }
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   const redis = await startRedisServer({ appendOnly: true })
   const [portA, portB] = [await freePort(), await freePort()]
-  const adminPorts = new Map([[portA, await freePort()], [portB, await freePort()]])
+  const adminPorts = new Map([
+    [portA, await freePort()],
+    [portB, await freePort()],
+  ])
   const publicUrl = `http://127.0.0.1:${portA}`
   const idp = await startDevIdp({
     accessTokenTtlSeconds: TOKEN_SECONDS,
-    clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [`${publicUrl}/bff/callback`], post_logout_redirect_uris: [`${publicUrl}/`] }],
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: [`${publicUrl}/bff/callback`],
+        post_logout_redirect_uris: [`${publicUrl}/`],
+      },
+    ],
     log: () => {},
   })
   const api = await startDemoApi({ issuer: idp.issuer, audience: 'https://api.bffgate.test' })
@@ -122,9 +141,14 @@ async function main (): Promise<void> {
     for (let i = 0; i < SESSIONS; i++) {
       await sleep(Math.max(0, loginStart + (i * TOKEN_SECONDS * 1000) / SESSIONS - Date.now()))
       const browser = createBrowser()
-      await loginAtDevIdp(browser, `${publicUrl}/bff/login`, { username: DEFAULT_USER.username, password: DEFAULT_USER.password }, {
-        until: (next) => next.origin === publicUrl && !next.pathname.startsWith('/bff/'),
-      })
+      await loginAtDevIdp(
+        browser,
+        `${publicUrl}/bff/login`,
+        { username: DEFAULT_USER.username, password: DEFAULT_USER.password },
+        {
+          until: (next) => next.origin === publicUrl && !next.pathname.startsWith('/bff/'),
+        },
+      )
       const value = browser.cookie(publicUrl, COOKIE)?.value
       if (value === undefined) throw new Error('a login gave no session cookie')
       cookies.push(`${COOKIE}=${value}`)
@@ -144,7 +168,10 @@ async function main (): Promise<void> {
       for (let attempt = 0; attempt < urls.length; attempt++) {
         const url = urls[(loop + n + attempt) % urls.length]!
         try {
-          const res = await fetch(`${url}/api/hello`, { headers: { 'x-csrf': '1', cookie: cookies[session]! }, signal: AbortSignal.timeout(30_000) })
+          const res = await fetch(`${url}/api/hello`, {
+            headers: { 'x-csrf': '1', cookie: cookies[session]! },
+            signal: AbortSignal.timeout(30_000),
+          })
           await res.arrayBuffer()
           return { start, end: elapsed(), status: res.status, session }
         } catch {}
@@ -154,9 +181,14 @@ async function main (): Promise<void> {
     const loops = Array.from({ length: LOOPS }, async (_, loop) => {
       for (let n = 0; !running.stop; n++) samples.push(await send(loop, n, (loop + n * LOOPS) % SESSIONS))
     })
-    const sampleTokenCalls = setInterval(() => tokenCalls.push({ at: elapsed(), calls: idp.stats().tokenRequests.refresh_token ?? 0 }), 250)
+    const sampleTokenCalls = setInterval(
+      () => tokenCalls.push({ at: elapsed(), calls: idp.stats().tokenRequests.refresh_token ?? 0 }),
+      250,
+    )
 
-    const waitUntil = async (ms: number) => { await sleep(Math.max(0, ms - elapsed())) }
+    const waitUntil = async (ms: number) => {
+      await sleep(Math.max(0, ms - elapsed()))
+    }
     await waitUntil(REDIS_KILL)
     await redis.kill()
     events.redisKilled = elapsed()
@@ -230,7 +262,13 @@ async function main (): Promise<void> {
     const counters: Record<string, number> = {}
     for (const adminPort of adminPorts.values()) {
       const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()
-      for (const name of ['bff_refresh_background_total', 'bff_refresh_lock_waits_total', 'bff_refresh_lock_takeovers_total', 'bff_refresh_lock_leases_lost_total', 'bff_refresh_single_flight_joins_total']) {
+      for (const name of [
+        'bff_refresh_background_total',
+        'bff_refresh_lock_waits_total',
+        'bff_refresh_lock_takeovers_total',
+        'bff_refresh_lock_leases_lost_total',
+        'bff_refresh_single_flight_joins_total',
+      ]) {
         const value = new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]
         counters[name] = (counters[name] ?? 0) + Number(value ?? 0)
       }
@@ -243,15 +281,21 @@ async function main (): Promise<void> {
       requests: samples.length,
       tokenCalls: totalCalls,
       tokenCallsPerSessionPerLifetime: Math.round((totalCalls / SESSIONS / (SECONDS / TOKEN_SECONDS)) * 100) / 100,
-      longestOutsideRedisDownMs: samples.filter((s) => !(s.end >= windows[0]![1] && s.start <= windows[0]![2])).reduce((max, s) => Math.max(max, s.end - s.start), 0),
+      longestOutsideRedisDownMs: samples
+        .filter((s) => !(s.end >= windows[0]![1] && s.start <= windows[0]![2]))
+        .reduce((max, s) => Math.max(max, s.end - s.start), 0),
       status5xxOutsideFaultWindows: outside.filter((s) => s.status >= 500 || s.status === 0).length,
       sessionsLost: lost,
       counters,
       events,
     }
-    process.stdout.write('\n| phase | from s | requests | > 1 s | > 5 s | longest ms | 5xx | no answer | 401 | token calls / session / lifetime |\n|---|---|---|---|---|---|---|---|---|---|\n')
+    process.stdout.write(
+      '\n| phase | from s | requests | > 1 s | > 5 s | longest ms | 5xx | no answer | 401 | token calls / session / lifetime |\n|---|---|---|---|---|---|---|---|---|---|\n',
+    )
     for (const r of rows) {
-      process.stdout.write(`| ${r.phase} | ${r.fromS} | ${r.requests} | ${r.over1s} | ${r.over5s} | ${r.longestMs} | ${r.status5xx} | ${r.failed} | ${r.status401} | ${r.tokenCallsPerSessionPerLifetime} |\n`)
+      process.stdout.write(
+        `| ${r.phase} | ${r.fromS} | ${r.requests} | ${r.over1s} | ${r.over5s} | ${r.longestMs} | ${r.status5xx} | ${r.failed} | ${r.status401} | ${r.tokenCallsPerSessionPerLifetime} |\n`,
+      )
     }
     process.stdout.write(`\n${JSON.stringify(summary, null, 2)}\n`)
   } finally {

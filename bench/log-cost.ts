@@ -16,34 +16,71 @@ import { accessLineWriter, loggerOptions } from '../src/logger.ts'
 import { lazyChildLogger } from '../src/request-logger.ts'
 
 /** What bffgate's logger was before issue #20. */
-const OLD_REDACT = ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]', '*.access_token', '*.refresh_token', '*.id_token', '*.code', '*.client_secret']
+const OLD_REDACT = [
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'res.headers["set-cookie"]',
+  '*.access_token',
+  '*.refresh_token',
+  '*.id_token',
+  '*.code',
+  '*.client_secret',
+]
 const ID_PREFIX = 'AbCdEfGhIjKl'
 let lastId = 0
 
-async function build (kind: string): Promise<FastifyInstance> {
+async function build(kind: string): Promise<FastifyInstance> {
   const current = loggerOptions(kind === 'new-warn' ? 'warn' : 'info')
-  if (kind === 'new-buffered') Object.assign(current, { stream: pino.destination({ dest: 1, minLength: 4096, sync: false }) })
+  if (kind === 'new-buffered')
+    Object.assign(current, { stream: pino.destination({ dest: 1, minLength: 4096, sync: false }) })
   if (kind === 'new-sync') Object.assign(current, { stream: pino.destination({ dest: 1, sync: true }) })
-  const options: FastifyServerOptions = kind === 'none'
-    ? { logger: false }
-    : kind === 'old'
-      ? { logger: { level: 'info', redact: { paths: OLD_REDACT, censor: '[redacted]' } }, genReqId: () => randomUUID() }
-      : { logger: current, logController: new LogController({ disableRequestLogging: true }), childLoggerFactory: lazyChildLogger, genReqId: () => `${ID_PREFIX}-${(++lastId).toString(36)}` }
+  const options: FastifyServerOptions =
+    kind === 'none'
+      ? { logger: false }
+      : kind === 'old'
+        ? {
+            logger: { level: 'info', redact: { paths: OLD_REDACT, censor: '[redacted]' } },
+            genReqId: () => randomUUID(),
+          }
+        : {
+            logger: current,
+            logController: new LogController({ disableRequestLogging: true }),
+            childLoggerFactory: lazyChildLogger,
+            genReqId: () => `${ID_PREFIX}-${(++lastId).toString(36)}`,
+          }
   const app = Fastify(options) as unknown as FastifyInstance
   const log = app.log
   if (kind === 'pino-info') {
     app.addHook('onResponse', (request, reply, done) => {
-      log.info({ reqId: request.id, method: request.method, route: '/api', status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed')
+      log.info(
+        {
+          reqId: request.id,
+          method: request.method,
+          route: '/api',
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime * 100) / 100,
+        },
+        'request completed',
+      )
       done()
     })
   } else if (kind.startsWith('new')) {
     const writeAccessLine = accessLineWriter(log).write
     app.addHook('onResponse', (request, reply, done) => {
-      writeAccessLine({ reqId: request.id, method: request.method, route: '/api', status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, code: undefined })
+      writeAccessLine({
+        reqId: request.id,
+        method: request.method,
+        route: '/api',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+        code: undefined,
+      })
       done()
     })
   }
-  app.get('/api/*', (_request, reply) => { reply.send('{"ok":true}') })
+  app.get('/api/*', (_request, reply) => {
+    reply.send('{"ok":true}')
+  })
   await app.ready()
   return app
 }
@@ -68,5 +105,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 const base = median(results.get(kinds[0]!)!)
 for (const kind of kinds) {
   const runs = results.get(kind)!
-  process.stderr.write(`${kind.padEnd(11)} median ${median(runs).toFixed(1)} µs/req (Δ vs ${kinds[0]} ${(median(runs) - base).toFixed(1)}); rounds ${runs.map((x) => x.toFixed(1)).join(' ')}\n`)
+  process.stderr.write(
+    `${kind.padEnd(11)} median ${median(runs).toFixed(1)} µs/req (Δ vs ${kinds[0]} ${(median(runs) - base).toFixed(1)}); rounds ${runs.map((x) => x.toFixed(1)).join(' ')}\n`,
+  )
 }

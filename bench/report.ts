@@ -71,9 +71,10 @@ export interface BenchResults {
   expressPeerError?: string
 }
 
-const ratio = (a: number | undefined, b: number | undefined) => a !== undefined && b !== undefined && b > 0 ? (a / b).toFixed(2) : ''
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a !== undefined && b !== undefined && b > 0 ? (a / b).toFixed(2) : ''
 
-function median (values: number[]): number {
+function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const middle = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
@@ -86,7 +87,7 @@ type Figure = 'rps' | 'p99Ms' | 'cpuUsPerRequest'
  * together (the machine's drift cancels within a round), or, for results without rounds, the
  * ratio of the runs shown.
  */
-export function pairedRatio (run: LoadRun, bare: LoadRun | undefined, figure: Figure): string {
+export function pairedRatio(run: LoadRun, bare: LoadRun | undefined, figure: Figure): string {
   if (bare === undefined) return ''
   const paired = (run.rounds ?? []).flatMap((round, i) => {
     const a = round[figure]
@@ -101,7 +102,7 @@ export function pairedRatio (run: LoadRun, bare: LoadRun | undefined, figure: Fi
 }
 
 /** The results as a Markdown table, every bffgate figure also as a ratio to the bare proxy. */
-export function renderMarkdown (r: BenchResults): string {
+export function renderMarkdown(r: BenchResults): string {
   const lines = [
     `# bffgate benchmark (${r.label}, ${r.date})`,
     '',
@@ -112,39 +113,63 @@ export function renderMarkdown (r: BenchResults): string {
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ]
   for (const run of r.runs) {
-    const bare = r.runs.find((b) => b.target === 'bare-proxy' && b.body === run.body && b.connections === run.connections)
+    const bare = r.runs.find(
+      (b) => b.target === 'bare-proxy' && b.body === run.body && b.connections === run.connections,
+    )
     const isGateway = run.target.startsWith('bffgate') || run.target === 'express-peer'
-    lines.push(`| ${run.target} | ${run.body} | ${run.connections} | ${run.rps} | ${run.p50Ms} | ${run.p99Ms} | ${run.non2xx + run.errors} | ${run.rssMiB ?? ''} | ${run.cpuUsPerRequest ?? ''} | ${run.redisCommandsPerRequest ?? ''} | ${run.storeRoundTripsPerRequest ?? ''} | ` +
-      `${isGateway ? pairedRatio(run, bare, 'rps') : ''} | ${isGateway ? pairedRatio(run, bare, 'p99Ms') : ''} | ${isGateway ? pairedRatio(run, bare, 'cpuUsPerRequest') : ''} | ${run.roundsRps?.join(' / ') ?? ''} |`)
+    lines.push(
+      `| ${run.target} | ${run.body} | ${run.connections} | ${run.rps} | ${run.p50Ms} | ${run.p99Ms} | ${run.non2xx + run.errors} | ${run.rssMiB ?? ''} | ${run.cpuUsPerRequest ?? ''} | ${run.redisCommandsPerRequest ?? ''} | ${run.storeRoundTripsPerRequest ?? ''} | ` +
+        `${isGateway ? pairedRatio(run, bare, 'rps') : ''} | ${isGateway ? pairedRatio(run, bare, 'p99Ms') : ''} | ${isGateway ? pairedRatio(run, bare, 'cpuUsPerRequest') : ''} | ${run.roundsRps?.join(' / ') ?? ''} |`,
+    )
   }
   // Against the Express peer, measured in the same interleaved rounds: the median of the per-round ratios.
   const peerLines: string[] = []
   for (const peer of r.runs.filter((run) => run.target === 'express-peer')) {
     for (const target of ['bffgate-1', 'bffgate-10k']) {
-      const gateway = r.runs.find((run) => run.target === target && run.body === 'small' && run.connections === peer.connections)
+      const gateway = r.runs.find(
+        (run) => run.target === target && run.body === 'small' && run.connections === peer.connections,
+      )
       if (gateway === undefined) continue
-      peerLines.push(`- ${target} ÷ Express peer at ${peer.connections} connections: req/s ${pairedRatio(gateway, peer, 'rps')}×, p99 ${pairedRatio(gateway, peer, 'p99Ms')}× (lower is better), CPU per request ${pairedRatio(gateway, peer, 'cpuUsPerRequest')}×.`)
+      peerLines.push(
+        `- ${target} ÷ Express peer at ${peer.connections} connections: req/s ${pairedRatio(gateway, peer, 'rps')}×, p99 ${pairedRatio(gateway, peer, 'p99Ms')}× (lower is better), CPU per request ${pairedRatio(gateway, peer, 'cpuUsPerRequest')}×.`,
+      )
     }
   }
   if (peerLines.length > 0) lines.push('', ...peerLines)
   lines.push('')
-  if (r.sessions !== undefined) lines.push(`- Sessions: ${r.sessions}, each of its own user and IdP session; Redis memory per session ${r.redisBytesPerSession} bytes (INFO used_memory delta ÷ sessions, the session key and its two index entries; sealed record ${r.sealedRecordBytes} bytes).`)
-  if (r.gatewayStartRssMiB !== undefined) lines.push(`- bffgate RSS at start ${r.gatewayStartRssMiB} MiB${r.gatewayMemory !== undefined ? `; after the runs its V8 heap was ${r.gatewayMemory.heapUsedMiB} MiB used of ${r.gatewayMemory.heapTotalMiB} MiB, external memory ${r.gatewayMemory.externalMiB} MiB` : ''}.`)
+  if (r.sessions !== undefined)
+    lines.push(
+      `- Sessions: ${r.sessions}, each of its own user and IdP session; Redis memory per session ${r.redisBytesPerSession} bytes (INFO used_memory delta ÷ sessions, the session key and its two index entries; sealed record ${r.sealedRecordBytes} bytes).`,
+    )
+  if (r.gatewayStartRssMiB !== undefined)
+    lines.push(
+      `- bffgate RSS at start ${r.gatewayStartRssMiB} MiB${r.gatewayMemory !== undefined ? `; after the runs its V8 heap was ${r.gatewayMemory.heapUsedMiB} MiB used of ${r.gatewayMemory.heapTotalMiB} MiB, external memory ${r.gatewayMemory.externalMiB} MiB` : ''}.`,
+    )
   const m = r.gatewayMemory
-  if (m?.rssMiB !== undefined) lines.push(`- bffgate resident memory after the runs: ${m.rssMiB} MiB = ${m.rssFileMiB} MiB file-backed (code) + ${m.rssAnonMiB} MiB anonymous: V8 heap ${m.heapTotalMiB} MiB, external ${m.externalMiB} MiB, the rest ${m.nativeOtherMiB} MiB (malloc arenas, V8 code and other spaces, stacks)${r.bareMemory !== undefined ? `; bare proxy ${r.bareMemory.rssMiB} MiB = ${r.bareMemory.rssFileMiB} file-backed + ${r.bareMemory.rssAnonMiB} anonymous` : ''}.`)
+  if (m?.rssMiB !== undefined)
+    lines.push(
+      `- bffgate resident memory after the runs: ${m.rssMiB} MiB = ${m.rssFileMiB} MiB file-backed (code) + ${m.rssAnonMiB} MiB anonymous: V8 heap ${m.heapTotalMiB} MiB, external ${m.externalMiB} MiB, the rest ${m.nativeOtherMiB} MiB (malloc arenas, V8 code and other spaces, stacks)${r.bareMemory !== undefined ? `; bare proxy ${r.bareMemory.rssMiB} MiB = ${r.bareMemory.rssFileMiB} file-backed + ${r.bareMemory.rssAnonMiB} anonymous` : ''}.`,
+    )
   if (r.large !== undefined) {
     for (const suffix of ['', '-ab']) {
       const large = r.large.runs.find((x) => x.target === `bffgate-${r.large!.sessions}${suffix}`)
       const base = r.large.runs.find((x) => x.target === `bffgate-${r.sessions}${suffix}`)
       if (large === undefined || base === undefined) continue
-      lines.push(`- ${r.large.sessions} sessions${suffix === '' ? '' : ' (A/B gateway)'} (BENCH_SESSIONS_LARGE; ${r.large.redisBytesPerSession} bytes of Redis each), the same gateway at 50 connections, interleaved with its ${base.target.replace('bffgate-', '')} sessions: ${large.rps} against ${base.rps} req/s (per-round ratio ${pairedRatio(large, base, 'rps')}×; rounds ${large.roundsRps?.join(' / ')} against ${base.roundsRps?.join(' / ')}), CPU ${large.cpuUsPerRequest} against ${base.cpuUsPerRequest} µs/request (rounds ${large.rounds?.map((x) => x.cpuUsPerRequest).join(' / ')} against ${base.rounds?.map((x) => x.cpuUsPerRequest).join(' / ')}), store round trips ${large.storeRoundTripsPerRequest} against ${base.storeRoundTripsPerRequest} per request, RSS ${large.rssMiB} against ${base.rssMiB} MiB${suffix === '' ? `; at the end V8 heap ${r.large.gatewayMemory.heapUsedMiB} of ${r.large.gatewayMemory.heapTotalMiB} MiB, RSS ${r.large.gatewayMemory.rssMiB} MiB` : ''}.`)
+      lines.push(
+        `- ${r.large.sessions} sessions${suffix === '' ? '' : ' (A/B gateway)'} (BENCH_SESSIONS_LARGE; ${r.large.redisBytesPerSession} bytes of Redis each), the same gateway at 50 connections, interleaved with its ${base.target.replace('bffgate-', '')} sessions: ${large.rps} against ${base.rps} req/s (per-round ratio ${pairedRatio(large, base, 'rps')}×; rounds ${large.roundsRps?.join(' / ')} against ${base.roundsRps?.join(' / ')}), CPU ${large.cpuUsPerRequest} against ${base.cpuUsPerRequest} µs/request (rounds ${large.rounds?.map((x) => x.cpuUsPerRequest).join(' / ')} against ${base.rounds?.map((x) => x.cpuUsPerRequest).join(' / ')}), store round trips ${large.storeRoundTripsPerRequest} against ${base.storeRoundTripsPerRequest} per request, RSS ${large.rssMiB} against ${base.rssMiB} MiB${suffix === '' ? `; at the end V8 heap ${r.large.gatewayMemory.heapUsedMiB} of ${r.large.gatewayMemory.heapTotalMiB} MiB, RSS ${r.large.gatewayMemory.rssMiB} MiB` : ''}.`,
+      )
     }
   }
-  if (r.soak !== undefined) lines.push(`- Soak ${r.soak.seconds} s at 50 connections, ${r.soak.rps} req/s: RSS ${r.soak.rssFirstMiB.toFixed(1)} → ${r.soak.rssLastMiB.toFixed(1)} MiB (max ${r.soak.rssMaxMiB.toFixed(1)}), growth ${(r.soak.growth * 100).toFixed(1)} %.`)
+  if (r.soak !== undefined)
+    lines.push(
+      `- Soak ${r.soak.seconds} s at 50 connections, ${r.soak.rps} req/s: RSS ${r.soak.rssFirstMiB.toFixed(1)} → ${r.soak.rssLastMiB.toFixed(1)} MiB (max ${r.soak.rssMaxMiB.toFixed(1)}), growth ${(r.soak.growth * 100).toFixed(1)} %.`,
+    )
   if (r.storm !== undefined) {
     const s = r.storm
-    lines.push(`- Refresh storm: ${s.sessions} sessions, access tokens of ${s.accessTokenTtlSeconds} s (skew ${s.skewSeconds} s), ${s.seconds} s at 50 connections: ${s.rps} req/s, p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms, non-2xx ${s.non2xx! + s.errors!}; ` +
-      `${s.tokenEndpointCalls} token-endpoint calls for ${s.expiriesHandled} expiries handled (new tokens seen upstream; ~${s.expectedExpiriesApprox} if every session hit every expiry) = ${s.tokenCallsPerSessionExpiry} calls per session per expiry.`)
+    lines.push(
+      `- Refresh storm: ${s.sessions} sessions, access tokens of ${s.accessTokenTtlSeconds} s (skew ${s.skewSeconds} s), ${s.seconds} s at 50 connections: ${s.rps} req/s, p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms, non-2xx ${s.non2xx! + s.errors!}; ` +
+        `${s.tokenEndpointCalls} token-endpoint calls for ${s.expiriesHandled} expiries handled (new tokens seen upstream; ~${s.expectedExpiriesApprox} if every session hit every expiry) = ${s.tokenCallsPerSessionExpiry} calls per session per expiry.`,
+    )
   }
   if (r.expressPeerError !== undefined) lines.push(`- Express peer: no figures (${r.expressPeerError}).`)
   return `${lines.join('\n')}\n`
@@ -154,7 +179,7 @@ export function renderMarkdown (r: BenchResults): string {
  * Writes bench/results/latest.{json,md,svg} (and `<label>.json`), and the README's table when
  * the results are of a complete run.
  */
-export function writeResults (r: BenchResults, resultsDir: string, readmePath: string): void {
+export function writeResults(r: BenchResults, resultsDir: string, readmePath: string): void {
   const json = JSON.stringify(r, null, 2)
   writeFileSync(join(resultsDir, 'latest.json'), json)
   if (r.label !== 'latest') writeFileSync(join(resultsDir, `${r.label}.json`), json)
@@ -167,7 +192,7 @@ const README_START = '<!-- bench-results:start (written by npm run bench) -->'
 const README_END = '<!-- bench-results:end -->'
 
 /** The README with its results section (between the markers) replaced by these results. */
-export function withResultsInReadme (readme: string, r: BenchResults): string {
+export function withResultsInReadme(readme: string, r: BenchResults): string {
   const start = readme.indexOf(README_START)
   const end = readme.indexOf(README_END)
   if (start === -1 || end < start) return readme
@@ -175,34 +200,60 @@ export function withResultsInReadme (readme: string, r: BenchResults): string {
   return `${readme.slice(0, start + README_START.length)}\n\n${body}\n\n${readme.slice(end)}`
 }
 
-const COLORS: Record<string, string> = { upstream: '#888', 'bare-proxy': '#1f77b4', 'bffgate-1': '#d62728', 'bffgate-10k': '#ff7f0e', 'bffgate-10k-ab': '#8c564b', 'express-peer': '#9467bd' }
+const COLORS: Record<string, string> = {
+  upstream: '#888',
+  'bare-proxy': '#1f77b4',
+  'bffgate-1': '#d62728',
+  'bffgate-10k': '#ff7f0e',
+  'bffgate-10k-ab': '#8c564b',
+  'express-peer': '#9467bd',
+}
 
 /** Two hand-drawn panels: throughput and p99 by connection count, one line per target (small body). */
-export function renderChart (r: BenchResults): string {
+export function renderChart(r: BenchResults): string {
   const runs = r.runs.filter((x) => x.body === 'small')
   const targets = [...new Set(runs.map((x) => x.target))]
   const conns = [...new Set(runs.map((x) => x.connections))].sort((a, b) => a - b)
   const W = 420
   const H = 260
   const pad = 50
-  const panel = (ox: number, title: string, value: (x: typeof runs[number]) => number, unit: string) => {
+  const panel = (ox: number, title: string, value: (x: (typeof runs)[number]) => number, unit: string) => {
     const max = Math.max(...runs.map(value)) * 1.1 || 1
     const x = (i: number) => ox + pad + (i * (W - 2 * pad)) / Math.max(1, conns.length - 1)
     const y = (v: number) => H - pad + 10 - (v / max) * (H - 2 * pad)
-    const out = [`<text x="${ox + W / 2}" y="20" text-anchor="middle" font-size="14">${title}</text>`,
+    const out = [
+      `<text x="${ox + W / 2}" y="20" text-anchor="middle" font-size="14">${title}</text>`,
       `<line x1="${ox + pad}" y1="${H - pad + 10}" x2="${ox + W - pad}" y2="${H - pad + 10}" stroke="#000"/>`,
       `<line x1="${ox + pad}" y1="${pad - 10}" x2="${ox + pad}" y2="${H - pad + 10}" stroke="#000"/>`,
       `<text x="${ox + 8}" y="${pad - 14}" font-size="10">${Math.round(max)} ${unit}</text>`,
-      `<text x="${ox + W / 2}" y="${H - 8}" text-anchor="middle" font-size="11">connections</text>`]
-    conns.forEach((c, i) => out.push(`<text x="${x(i)}" y="${H - pad + 24}" text-anchor="middle" font-size="10">${c}</text>`))
+      `<text x="${ox + W / 2}" y="${H - 8}" text-anchor="middle" font-size="11">connections</text>`,
+    ]
+    conns.forEach((c, i) =>
+      out.push(`<text x="${x(i)}" y="${H - pad + 24}" text-anchor="middle" font-size="10">${c}</text>`),
+    )
     for (const t of targets) {
-      const points = conns.map((c, i) => { const run = runs.find((q) => q.target === t && q.connections === c); return run ? `${x(i).toFixed(1)},${y(value(run)).toFixed(1)}` : '' }).filter(Boolean)
-      out.push(`<polyline fill="none" stroke="${COLORS[t] ?? '#2ca02c'}" stroke-width="2" points="${points.join(' ')}"/>`)
-      for (const p of points) { const [px, py] = p.split(','); out.push(`<circle cx="${px}" cy="${py}" r="3" fill="${COLORS[t] ?? '#2ca02c'}"/>`) }
+      const points = conns
+        .map((c, i) => {
+          const run = runs.find((q) => q.target === t && q.connections === c)
+          return run ? `${x(i).toFixed(1)},${y(value(run)).toFixed(1)}` : ''
+        })
+        .filter(Boolean)
+      out.push(
+        `<polyline fill="none" stroke="${COLORS[t] ?? '#2ca02c'}" stroke-width="2" points="${points.join(' ')}"/>`,
+      )
+      for (const p of points) {
+        const [px, py] = p.split(',')
+        out.push(`<circle cx="${px}" cy="${py}" r="3" fill="${COLORS[t] ?? '#2ca02c'}"/>`)
+      }
     }
     return out.join('\n')
   }
-  const legend = targets.map((t, i) => `<rect x="${20 + i * 130}" y="${H + 8}" width="12" height="12" fill="${COLORS[t] ?? '#2ca02c'}"/><text x="${36 + i * 130}" y="${H + 18}" font-size="11">${t}</text>`).join('\n')
+  const legend = targets
+    .map(
+      (t, i) =>
+        `<rect x="${20 + i * 130}" y="${H + 8}" width="12" height="12" fill="${COLORS[t] ?? '#2ca02c'}"/><text x="${36 + i * 130}" y="${H + 18}" font-size="11">${t}</text>`,
+    )
+    .join('\n')
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 30}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="#fff"/>
 ${panel(0, 'Throughput (req/s, small body)', (q) => q.rps, 'req/s')}

@@ -41,19 +41,26 @@ const WARMUP = QUICK ? 1 : 2
  * within a minute: back-to-back single runs made the ratios noise.
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`BENCH_ROUNDS must be a whole number of at least 1, not ${process.env.BENCH_ROUNDS}`)
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1)
+  throw new Error(`BENCH_ROUNDS must be a whole number of at least 1, not ${process.env.BENCH_ROUNDS}`)
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '10,50,200').split(',').map(Number)
 /** Which targets to run (comma list of upstream, bare-proxy, bffgate-1, bffgate-10k, 64k, express-peer, storm); default all. */
-const TARGETS = new Set((process.env.BENCH_TARGETS ?? 'upstream,bare-proxy,bffgate-1,bffgate-10k,64k,express-peer,storm').split(','))
+const TARGETS = new Set(
+  (process.env.BENCH_TARGETS ?? 'upstream,bare-proxy,bffgate-1,bffgate-10k,64k,express-peer,storm').split(','),
+)
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? (QUICK ? 2000 : 10_000))
-if (!Number.isInteger(SESSIONS) || SESSIONS < 1) throw new Error(`BENCH_SESSIONS must be a whole number of at least 1, not ${process.env.BENCH_SESSIONS}`)
+if (!Number.isInteger(SESSIONS) || SESSIONS < 1)
+  throw new Error(`BENCH_SESSIONS must be a whole number of at least 1, not ${process.env.BENCH_SESSIONS}`)
 /**
  * BENCH_SESSIONS_LARGE (opt-in, e.g. 100000): after the other runs, that many sessions in all
  * (the BENCH_SESSIONS ones and more), and bffgate at 50 connections over all of them against
  * the BENCH_SESSIONS ones, in the same interleaved rounds: throughput, CPU and RSS at that scale.
  */
 const SESSIONS_LARGE = Number(process.env.BENCH_SESSIONS_LARGE ?? 0)
-if (!Number.isInteger(SESSIONS_LARGE) || (SESSIONS_LARGE !== 0 && SESSIONS_LARGE <= SESSIONS)) throw new Error(`BENCH_SESSIONS_LARGE must be a whole number above BENCH_SESSIONS (${SESSIONS}), not ${process.env.BENCH_SESSIONS_LARGE}`)
+if (!Number.isInteger(SESSIONS_LARGE) || (SESSIONS_LARGE !== 0 && SESSIONS_LARGE <= SESSIONS))
+  throw new Error(
+    `BENCH_SESSIONS_LARGE must be a whole number above BENCH_SESSIONS (${SESSIONS}), not ${process.env.BENCH_SESSIONS_LARGE}`,
+  )
 const STORM_SESSIONS = QUICK ? 10 : 30
 const STORM_SECONDS = QUICK ? 6 : 12
 const STORM_TOKEN_TTL = 4
@@ -67,7 +74,8 @@ const LOG_LEVEL = process.env.BENCH_LOG_LEVEL
  * checkout's (BENCH_AB_ROOT), and/or this one with other settings (BENCH_AB_ENV, a JSON object
  * of environment variables, e.g. {"BFF_LOG_LEVEL":"warn"}).
  */
-const AB_ENV = process.env.BENCH_AB_ENV !== undefined ? JSON.parse(process.env.BENCH_AB_ENV) as Record<string, string> : undefined
+const AB_ENV =
+  process.env.BENCH_AB_ENV !== undefined ? (JSON.parse(process.env.BENCH_AB_ENV) as Record<string, string>) : undefined
 const AB_ROOT = process.env.BENCH_AB_ROOT ?? (AB_ENV !== undefined ? root : undefined)
 const CLIENT_ID = 'bffgate-bench'
 const CLIENT_SECRET = 'bffgate-bench-client-secret-0123456789'
@@ -81,7 +89,7 @@ const CLK_TCK = 100
  */
 const PIN = process.env.BENCH_PIN !== '0' && (await import('node:os')).cpus().length >= 2
 
-function pin (pid: number, cpu: number): void {
+function pin(pid: number, cpu: number): void {
   if (!PIN) return
   try {
     execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' })
@@ -95,8 +103,16 @@ const children: ChildProcess[] = []
 const measuredEnv = { PATH: process.env.PATH ?? '' }
 
 /** Starts a TypeScript child that reports its port over IPC. */
-async function startChild (script: string, env: Record<string, string>, execArgv: string[] = []): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(join(root, script), [], { env: { ...measuredEnv, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+async function startChild(
+  script: string,
+  env: Record<string, string>,
+  execArgv: string[] = [],
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(join(root, script), [], {
+    env: { ...measuredEnv, ...env },
+    execArgv,
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  })
   children.push(child)
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port))
@@ -110,18 +126,33 @@ async function startChild (script: string, env: Record<string, string>, execArgv
  * The Node flags bffgate runs with in production: those of `npm start` (which the image's CMD
  * repeats; test/deploy/dockerfile.test.ts checks that they agree).
  */
-const PRODUCTION_NODE_FLAGS = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
-  .split(' ').filter((word) => word.startsWith('--'))
+const PRODUCTION_NODE_FLAGS = (
+  JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(' ')
+  .filter((word) => word.startsWith('--'))
 
 /** bffgate as in production: `node <production flags> src/server.ts`, configured by environment. */
-async function startGateway (env: Record<string, string>, profileName?: string, fromRoot = root): Promise<ChildProcess> {
+async function startGateway(env: Record<string, string>, profileName?: string, fromRoot = root): Promise<ChildProcess> {
   const execArgv = [
     ...PRODUCTION_NODE_FLAGS,
-    ...(profileName !== undefined ? ['--cpu-prof', '--cpu-prof-dir', join(resultsDir, 'tmp', 'prof'), '--cpu-prof-name', `${profileName}.cpuprofile`] : []),
+    ...(profileName !== undefined
+      ? [
+          '--cpu-prof',
+          '--cpu-prof-dir',
+          join(resultsDir, 'tmp', 'prof'),
+          '--cpu-prof-name',
+          `${profileName}.cpuprofile`,
+        ]
+      : []),
     // Node flags for bffgate only (space-separated), to try runtime tuning against the same floor.
     ...(process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''),
   ]
-  const child = fork(join(fromRoot, 'src/server.ts'), [], { env: { ...measuredEnv, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const child = fork(join(fromRoot, 'src/server.ts'), [], {
+    env: { ...measuredEnv, ...env },
+    execArgv,
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  })
   children.push(child)
   const url = env.BFF_PUBLIC_URL!
   const deadline = Date.now() + 20_000
@@ -138,7 +169,7 @@ async function startGateway (env: Record<string, string>, profileName?: string, 
   }
 }
 
-async function stopChild (child: ChildProcess): Promise<void> {
+async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((resolve) => child.once('exit', resolve))
   child.kill('SIGTERM')
@@ -147,18 +178,18 @@ async function stopChild (child: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
-function rssMiB (pid: number): number {
+function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024
 }
 
 /** User+system CPU seconds of a process so far. */
-function cpuSeconds (pid: number): number {
+function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
 }
 
-async function commandStats (redis: Redis): Promise<Record<string, number>> {
+async function commandStats(redis: Redis): Promise<Record<string, number>> {
   const out: Record<string, number> = {}
   for (const line of (await redis.info('commandstats')).split('\n')) {
     const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line)
@@ -167,7 +198,7 @@ async function commandStats (redis: Redis): Promise<Record<string, number>> {
   return out
 }
 
-async function usedMemory (redis: Redis): Promise<number> {
+async function usedMemory(redis: Redis): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1])
 }
 
@@ -176,20 +207,24 @@ async function usedMemory (redis: Redis): Promise<number> {
  * the proxied requests it finished (`requests`): autocannon's count misses the requests still
  * in flight when a run ends, whose Redis reads were already made.
  */
-async function storeOperations (gatewayUrl: string): Promise<Record<string, number>> {
+async function storeOperations(gatewayUrl: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${adminUrls.get(gatewayUrl)}/metrics`)).text()
   const out: Record<string, number> = {}
-  for (const m of text.matchAll(/^bff_redis_operation_duration_seconds_count\{[^}]*operation="([^"]+)"[^}]*\} (\d+)/gm)) {
+  for (const m of text.matchAll(
+    /^bff_redis_operation_duration_seconds_count\{[^}]*operation="([^"]+)"[^}]*\} (\d+)/gm,
+  )) {
     out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2])
   }
-  for (const m of text.matchAll(/^bff_http_requests_total\{[^}]*route="\/api"[^}]*\} (\d+)/gm)) out.requests = (out.requests ?? 0) + Number(m[1])
+  for (const m of text.matchAll(/^bff_http_requests_total\{[^}]*route="\/api"[^}]*\} (\d+)/gm))
+    out.requests = (out.requests ?? 0) + Number(m[1])
   return out
 }
 
 /** A process's resident memory by kind (/proc/<pid>/status), in MiB: anonymous (heaps, malloc) and file-backed (code). */
-function residentMiB (pid: number): { rssMiB: number; rssAnonMiB: number; rssFileMiB: number } {
+function residentMiB(pid: number): { rssMiB: number; rssAnonMiB: number; rssFileMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kib = (field: string) => Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024 * 10) / 10
+  const kib = (field: string) =>
+    Math.round((Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024) * 10) / 10
   return { rssMiB: kib('VmRSS'), rssAnonMiB: kib('RssAnon'), rssFileMiB: kib('RssFile') }
 }
 
@@ -199,15 +234,24 @@ function residentMiB (pid: number): { rssMiB: number; rssAnonMiB: number; rssFil
  * heap nor external memory explain (`nativeOtherMiB`: malloc arenas of the main and the thread-pool
  * threads, V8's code and other spaces outside the heap's figure, thread stacks).
  */
-async function gatewayMemory (gatewayUrl: string, pid: number): Promise<GatewayMemory> {
+async function gatewayMemory(gatewayUrl: string, pid: number): Promise<GatewayMemory> {
   const text = await (await fetch(`${adminUrls.get(gatewayUrl)}/metrics`)).text()
-  const read = (name: string) => Math.round(Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576 * 10) / 10
-  const heap = { heapTotalMiB: read('nodejs_heap_size_total_bytes'), heapUsedMiB: read('nodejs_heap_size_used_bytes'), externalMiB: read('nodejs_external_memory_bytes') }
+  const read = (name: string) =>
+    Math.round((Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1048576) * 10) / 10
+  const heap = {
+    heapTotalMiB: read('nodejs_heap_size_total_bytes'),
+    heapUsedMiB: read('nodejs_heap_size_used_bytes'),
+    externalMiB: read('nodejs_external_memory_bytes'),
+  }
   const resident = residentMiB(pid)
-  return { ...heap, ...resident, nativeOtherMiB: Math.round((resident.rssAnonMiB - heap.heapTotalMiB - heap.externalMiB) * 10) / 10 }
+  return {
+    ...heap,
+    ...resident,
+    nativeOtherMiB: Math.round((resident.rssAnonMiB - heap.heapTotalMiB - heap.externalMiB) * 10) / 10,
+  }
 }
 
-function diff (after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+function diff(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {}
   for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0)
   return out
@@ -236,22 +280,28 @@ interface LoadOptions {
 const nextCookie = new WeakMap<readonly string[], number>()
 
 /** One autocannon run; with several cookies, each request takes the next one in turn. */
-async function load (options: LoadOptions): Promise<autocannon.Result> {
+async function load(options: LoadOptions): Promise<autocannon.Result> {
   const headers: Record<string, string> = { 'x-csrf': '1' }
   const cookies = options.cookies
   const cookieName = options.cookieName ?? COOKIE
   if (cookies?.length === 1) headers.cookie = `${cookieName}=${cookies[0]}`
-  let next = cookies !== undefined && options.continueTurn === true ? nextCookie.get(cookies) ?? 0 : 0
+  let next = cookies !== undefined && options.continueTurn === true ? (nextCookie.get(cookies) ?? 0) : 0
   const result = await autocannon({
     url: options.url,
     connections: options.connections,
     duration: options.duration,
     headers,
-    ...(cookies !== undefined && cookies.length > 1 && {
-      requests: [{
-        setupRequest: (request: autocannon.Request) => ({ ...request, headers: { ...request.headers, cookie: `${cookieName}=${cookies[next++ % cookies.length]}` } }),
-      }],
-    }),
+    ...(cookies !== undefined &&
+      cookies.length > 1 && {
+        requests: [
+          {
+            setupRequest: (request: autocannon.Request) => ({
+              ...request,
+              headers: { ...request.headers, cookie: `${cookieName}=${cookies[next++ % cookies.length]}` },
+            }),
+          },
+        ],
+      }),
   })
   if (cookies !== undefined) nextCookie.set(cookies, next % cookies.length)
   return result
@@ -264,7 +314,12 @@ interface Measured {
 }
 
 /** Warm-up, then the measured run, with the process figures around it. */
-async function measure (target: string, body: 'small' | '64k', options: LoadOptions, around: Measured = {}): Promise<LoadRun> {
+async function measure(
+  target: string,
+  body: 'small' | '64k',
+  options: LoadOptions,
+  around: Measured = {},
+): Promise<LoadRun> {
   await load({ ...options, duration: WARMUP })
   const cmdBefore = around.redis !== undefined ? await commandStats(around.redis) : undefined
   const opsBefore = around.gatewayUrl !== undefined ? await storeOperations(around.gatewayUrl) : undefined
@@ -284,7 +339,9 @@ async function measure (target: string, body: 'small' | '64k', options: LoadOpti
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
     ...(around.pid !== undefined && { rssMiB: Math.round(rssMiB(around.pid) * 10) / 10 }),
-    ...(cpuBefore !== undefined && cpuAfter !== undefined && completed > 0 && { cpuUsPerRequest: Math.round(((cpuAfter - cpuBefore) * 1e6) / completed) }),
+    ...(cpuBefore !== undefined &&
+      cpuAfter !== undefined &&
+      completed > 0 && { cpuUsPerRequest: Math.round(((cpuAfter - cpuBefore) * 1e6) / completed) }),
   }
   if (cmdBefore !== undefined && around.redis !== undefined && completed > 0) {
     const commands = diff(await commandStats(around.redis), cmdBefore)
@@ -298,11 +355,14 @@ async function measure (target: string, body: 'small' | '64k', options: LoadOpti
     delete ops.requests
     run.storeRoundTripsPerRequest = Math.round((sum(ops) / proxied) * 1000) / 1000
     run.storeOperations = ops
-    if (run.redisCommands !== undefined) run.redisCommandsPerRequest = Math.round((sum(run.redisCommands) / proxied) * 1000) / 1000
+    if (run.redisCommands !== undefined)
+      run.redisCommandsPerRequest = Math.round((sum(run.redisCommands) / proxied) * 1000) / 1000
   }
-  process.stdout.write(`${target.padEnd(18)} ${body.padEnd(5)} c=${String(options.connections).padEnd(3)} ${String(run.rps).padStart(6)} req/s p50 ${run.p50Ms} ms p99 ${run.p99Ms} ms` +
-    `${run.non2xx > 0 || run.errors > 0 ? ` non2xx=${run.non2xx} errors=${run.errors}` : ''}${run.rssMiB !== undefined ? ` rss=${run.rssMiB} MiB` : ''}` +
-    `${run.cpuUsPerRequest !== undefined ? ` cpu=${run.cpuUsPerRequest} µs/req` : ''}${run.storeRoundTripsPerRequest !== undefined ? ` redis rt/req=${run.storeRoundTripsPerRequest} cmds/req=${run.redisCommandsPerRequest}` : ''}\n`)
+  process.stdout.write(
+    `${target.padEnd(18)} ${body.padEnd(5)} c=${String(options.connections).padEnd(3)} ${String(run.rps).padStart(6)} req/s p50 ${run.p50Ms} ms p99 ${run.p99Ms} ms` +
+      `${run.non2xx > 0 || run.errors > 0 ? ` non2xx=${run.non2xx} errors=${run.errors}` : ''}${run.rssMiB !== undefined ? ` rss=${run.rssMiB} MiB` : ''}` +
+      `${run.cpuUsPerRequest !== undefined ? ` cpu=${run.cpuUsPerRequest} µs/req` : ''}${run.storeRoundTripsPerRequest !== undefined ? ` redis rt/req=${run.storeRoundTripsPerRequest} cmds/req=${run.redisCommandsPerRequest}` : ''}\n`,
+  )
   return run
 }
 
@@ -314,7 +374,7 @@ interface Comparison {
 }
 
 /** {@link ROUNDS} interleaved rounds of the compared targets; the median run of each. */
-async function measureInterleaved (compared: readonly Comparison[]): Promise<LoadRun[]> {
+async function measureInterleaved(compared: readonly Comparison[]): Promise<LoadRun[]> {
   const rounds = compared.map((): LoadRun[] => [])
   for (let round = 0; round < ROUNDS; round++) {
     for (let k = 0; k < compared.length; k++) {
@@ -336,7 +396,14 @@ async function measureInterleaved (compared: readonly Comparison[]): Promise<Loa
 /** Admin (metrics) URL of each gateway started here, by its public URL. */
 const adminUrls = new Map<string, string>()
 
-function gatewayEnv (port: number, adminPort: number, idp: DevIdp, upstream: string, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+function gatewayEnv(
+  port: number,
+  adminPort: number,
+  idp: DevIdp,
+  upstream: string,
+  redisUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   adminUrls.set(`http://127.0.0.1:${port}`, `http://127.0.0.1:${adminPort}`)
   return {
     BFF_PORT: String(port),
@@ -359,25 +426,35 @@ function gatewayEnv (port: number, adminPort: number, idp: DevIdp, upstream: str
   }
 }
 
-async function startIdp (ports: number[], accessTokenTtlSeconds: number, peerPort?: number): Promise<DevIdp> {
+async function startIdp(ports: number[], accessTokenTtlSeconds: number, peerPort?: number): Promise<DevIdp> {
   return startDevIdp({
     accessTokenTtlSeconds,
-    clients: [{
-      client_id: CLIENT_ID,
-      client_secret: CLIENT_SECRET,
-      redirect_uris: [...ports.map((p) => `http://127.0.0.1:${p}/bff/callback`), ...(peerPort !== undefined ? [`http://127.0.0.1:${peerPort}/callback`] : [])],
-      post_logout_redirect_uris: ports.map((p) => `http://127.0.0.1:${p}/`),
-    }],
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: [
+          ...ports.map((p) => `http://127.0.0.1:${p}/bff/callback`),
+          ...(peerPort !== undefined ? [`http://127.0.0.1:${peerPort}/callback`] : []),
+        ],
+        post_logout_redirect_uris: ports.map((p) => `http://127.0.0.1:${p}/`),
+      },
+    ],
     log: () => {},
   })
 }
 
 /** A real login through the gateway: the session cookie's value. */
-async function login (gatewayUrl: string): Promise<string> {
+async function login(gatewayUrl: string): Promise<string> {
   const browser = createBrowser()
-  await loginAtDevIdp(browser, `${gatewayUrl}/bff/login`, { username: DEFAULT_USER.username, password: DEFAULT_USER.password }, {
-    until: (next) => next.origin === gatewayUrl && !next.pathname.startsWith('/bff/'),
-  })
+  await loginAtDevIdp(
+    browser,
+    `${gatewayUrl}/bff/login`,
+    { username: DEFAULT_USER.username, password: DEFAULT_USER.password },
+    {
+      until: (next) => next.origin === gatewayUrl && !next.pathname.startsWith('/bff/'),
+    },
+  )
   const value = browser.cookie(gatewayUrl, COOKIE)?.value
   if (value === undefined) throw new Error('login gave no session cookie')
   return value
@@ -387,31 +464,54 @@ async function login (gatewayUrl: string): Promise<string> {
  * The Express peer (bench/peers), logged in through the dev IdP; undefined (and the reason in
  * the results) when it is not wanted, cannot be installed or fails.
  */
-async function startPeer (idp: DevIdp, peerPort: number, upstreamUrl: string, redisUrl: string, results: BenchResults): Promise<{ child: ChildProcess; pid: number; url: string; cookie: string } | undefined> {
+async function startPeer(
+  idp: DevIdp,
+  peerPort: number,
+  upstreamUrl: string,
+  redisUrl: string,
+  results: BenchResults,
+): Promise<{ child: ChildProcess; pid: number; url: string; cookie: string } | undefined> {
   if (!TARGETS.has('express-peer')) return undefined
   if (!existsSync(join(root, 'bench/peers/node_modules/express-openid-connect'))) {
     process.stderr.write('express-peer: installing its packages (npm install --prefix bench/peers)\n')
     try {
-      execFileSync('npm', ['install', '--prefix', 'bench/peers', '--no-audit', '--no-fund'], { cwd: root, stdio: ['ignore', 2, 2], timeout: 300_000 })
+      execFileSync('npm', ['install', '--prefix', 'bench/peers', '--no-audit', '--no-fund'], {
+        cwd: root,
+        stdio: ['ignore', 2, 2],
+        timeout: 300_000,
+      })
     } catch (err) {
-      results.expressPeerError = `skipped: npm install --prefix bench/peers failed: ${(err as Error).message.split('\n')[0]}`.slice(0, 200)
+      results.expressPeerError =
+        `skipped: npm install --prefix bench/peers failed: ${(err as Error).message.split('\n')[0]}`.slice(0, 200)
       process.stdout.write(`express-peer ${results.expressPeerError}\n`)
       return undefined
     }
   }
   try {
     const peer = await startChild('bench/peers/express-peer.mjs', {
-      PORT: String(peerPort), ISSUER: idp.issuer, CLIENT_ID, CLIENT_SECRET, UPSTREAM: upstreamUrl, REDIS_URL: redisUrl, AUDIENCE: 'https://api.bffgate.test',
+      PORT: String(peerPort),
+      ISSUER: idp.issuer,
+      CLIENT_ID,
+      CLIENT_SECRET,
+      UPSTREAM: upstreamUrl,
+      REDIS_URL: redisUrl,
+      AUDIENCE: 'https://api.bffgate.test',
     })
     const peerUrl = `http://127.0.0.1:${peerPort}`
     const browser = createBrowser()
-    await loginAtDevIdp(browser, `${peerUrl}/login`, { username: DEFAULT_USER.username, password: DEFAULT_USER.password }, {
-      until: (next) => next.origin === peerUrl && next.pathname === '/',
-    })
+    await loginAtDevIdp(
+      browser,
+      `${peerUrl}/login`,
+      { username: DEFAULT_USER.username, password: DEFAULT_USER.password },
+      {
+        until: (next) => next.origin === peerUrl && next.pathname === '/',
+      },
+    )
     const peerCookie = browser.cookie(peerUrl, 'appSession')?.value
     if (peerCookie === undefined) throw new Error('the Express peer set no appSession cookie')
     const probe = await fetch(`${peerUrl}/api/small`, { headers: { cookie: `appSession=${peerCookie}` } })
-    if (probe.status !== 200) throw new Error(`the Express peer answered ${probe.status}: ${(await probe.text()).slice(0, 300)}`)
+    if (probe.status !== 200)
+      throw new Error(`the Express peer answered ${probe.status}: ${(await probe.text()).slice(0, 300)}`)
     return { child: peer.child, pid: peer.child.pid!, url: peerUrl, cookie: peerCookie }
   } catch (err) {
     // A broken peer must not cost the rest of the run.
@@ -421,7 +521,7 @@ async function startPeer (idp: DevIdp, peerPort: number, upstreamUrl: string, re
   }
 }
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   const started = Date.now()
   mkdirSync(resultsDir, { recursive: true })
   const redisServer = await startRedisServer()
@@ -473,11 +573,21 @@ async function main (): Promise<void> {
     const createSessions = async (from: number, to: number): Promise<string[]> => {
       const created: string[] = []
       for (let i = from; i < to; i += 200) {
-        created.push(...await Promise.all(Array.from({ length: Math.min(200, to - i) }, async (_, j) => (await store.create({
-          ...loaded.record,
-          sub: `${loaded.record.sub}-${i + j}`,
-          sid: `${loaded.record.sid ?? 'sid'}-${i + j}`,
-        })).cookieValue)))
+        created.push(
+          ...(await Promise.all(
+            Array.from(
+              { length: Math.min(200, to - i) },
+              async (_, j) =>
+                (
+                  await store.create({
+                    ...loaded.record,
+                    sub: `${loaded.record.sub}-${i + j}`,
+                    sid: `${loaded.record.sid ?? 'sid'}-${i + j}`,
+                  })
+                ).cookieValue,
+            ),
+          )),
+        )
       }
       return created
     }
@@ -495,7 +605,13 @@ async function main (): Promise<void> {
     if (AB_ROOT !== undefined) {
       const [abPort, abAdminPort] = [await freePort(), await freePort()]
       adminUrls.set(`http://127.0.0.1:${abPort}`, `http://127.0.0.1:${abAdminPort}`)
-      const abEnv = { ...env, ...AB_ENV, BFF_PORT: String(abPort), BFF_ADMIN_PORT: String(abAdminPort), BFF_PUBLIC_URL: `http://127.0.0.1:${abPort}` }
+      const abEnv = {
+        ...env,
+        ...AB_ENV,
+        BFF_PORT: String(abPort),
+        BFF_ADMIN_PORT: String(abAdminPort),
+        BFF_PUBLIC_URL: `http://127.0.0.1:${abPort}`,
+      }
       const child = await startGateway(abEnv, CPU_PROF ? 'gateway-ab' : undefined, AB_ROOT)
       abGateway = { url: abEnv.BFF_PUBLIC_URL, pid: child.pid! }
     }
@@ -505,22 +621,92 @@ async function main (): Promise<void> {
     const peer = await startPeer(idp, peerPort, upstreamUrl, redisServer.url, results)
 
     for (const connections of CONNECTIONS) {
-      if (TARGETS.has('upstream')) runs.push(await measure('upstream', 'small', { url: `${upstreamUrl}/api/small`, connections, duration: DURATION }))
-      runs.push(...await measureInterleaved([
-        ...(TARGETS.has('bare-proxy') ? [{ target: 'bare-proxy', body: 'small' as const, options: { url: `${bareUrl}/api/small`, connections, duration: DURATION }, around: { pid: bare.child.pid! } }] : []),
-        ...(TARGETS.has('bffgate-1') ? [{ target: 'bffgate-1', body: 'small' as const, options: { url: `${gatewayUrl}/api/small`, connections, duration: DURATION, cookies: [cookie] }, around: { pid: gateway.pid!, gatewayUrl, redis } }] : []),
-        ...(TARGETS.has('bffgate-10k') ? [{ target: 'bffgate-10k', body: 'small' as const, options: { url: `${gatewayUrl}/api/small`, connections, duration: DURATION, cookies }, around: { pid: gateway.pid!, gatewayUrl, redis } }] : []),
-        ...(abGateway !== undefined ? [{ target: 'bffgate-10k-ab', body: 'small' as const, options: { url: `${abGateway.url}/api/small`, connections, duration: DURATION, cookies }, around: { pid: abGateway.pid, gatewayUrl: abGateway.url, redis } }] : []),
-        ...(peer !== undefined ? [{ target: 'express-peer', body: 'small' as const, options: { url: `${peer.url}/api/small`, connections, duration: DURATION, cookies: [peer.cookie], cookieName: 'appSession' }, around: { pid: peer.pid, redis } }] : []),
-      ]))
+      if (TARGETS.has('upstream'))
+        runs.push(
+          await measure('upstream', 'small', { url: `${upstreamUrl}/api/small`, connections, duration: DURATION }),
+        )
+      runs.push(
+        ...(await measureInterleaved([
+          ...(TARGETS.has('bare-proxy')
+            ? [
+                {
+                  target: 'bare-proxy',
+                  body: 'small' as const,
+                  options: { url: `${bareUrl}/api/small`, connections, duration: DURATION },
+                  around: { pid: bare.child.pid! },
+                },
+              ]
+            : []),
+          ...(TARGETS.has('bffgate-1')
+            ? [
+                {
+                  target: 'bffgate-1',
+                  body: 'small' as const,
+                  options: { url: `${gatewayUrl}/api/small`, connections, duration: DURATION, cookies: [cookie] },
+                  around: { pid: gateway.pid!, gatewayUrl, redis },
+                },
+              ]
+            : []),
+          ...(TARGETS.has('bffgate-10k')
+            ? [
+                {
+                  target: 'bffgate-10k',
+                  body: 'small' as const,
+                  options: { url: `${gatewayUrl}/api/small`, connections, duration: DURATION, cookies },
+                  around: { pid: gateway.pid!, gatewayUrl, redis },
+                },
+              ]
+            : []),
+          ...(abGateway !== undefined
+            ? [
+                {
+                  target: 'bffgate-10k-ab',
+                  body: 'small' as const,
+                  options: { url: `${abGateway.url}/api/small`, connections, duration: DURATION, cookies },
+                  around: { pid: abGateway.pid, gatewayUrl: abGateway.url, redis },
+                },
+              ]
+            : []),
+          ...(peer !== undefined
+            ? [
+                {
+                  target: 'express-peer',
+                  body: 'small' as const,
+                  options: {
+                    url: `${peer.url}/api/small`,
+                    connections,
+                    duration: DURATION,
+                    cookies: [peer.cookie],
+                    cookieName: 'appSession',
+                  },
+                  around: { pid: peer.pid, redis },
+                },
+              ]
+            : []),
+        ])),
+      )
     }
     if (peer !== undefined) await stopChild(peer.child)
     if (TARGETS.has('64k')) {
-      runs.push(await measure('upstream', '64k', { url: `${upstreamUrl}/api/big`, connections: 50, duration: DURATION }))
-      runs.push(...await measureInterleaved([
-        { target: 'bare-proxy', body: '64k', options: { url: `${bareUrl}/api/big`, connections: 50, duration: DURATION }, around: { pid: bare.child.pid! } },
-        { target: 'bffgate-1', body: '64k', options: { url: `${gatewayUrl}/api/big`, connections: 50, duration: DURATION, cookies: [cookie] }, around: { pid: gateway.pid!, gatewayUrl, redis } },
-      ]))
+      runs.push(
+        await measure('upstream', '64k', { url: `${upstreamUrl}/api/big`, connections: 50, duration: DURATION }),
+      )
+      runs.push(
+        ...(await measureInterleaved([
+          {
+            target: 'bare-proxy',
+            body: '64k',
+            options: { url: `${bareUrl}/api/big`, connections: 50, duration: DURATION },
+            around: { pid: bare.child.pid! },
+          },
+          {
+            target: 'bffgate-1',
+            body: '64k',
+            options: { url: `${gatewayUrl}/api/big`, connections: 50, duration: DURATION, cookies: [cookie] },
+            around: { pid: gateway.pid!, gatewayUrl, redis },
+          },
+        ])),
+      )
     }
 
     if (SOAK_SECONDS > 0) {
@@ -531,7 +717,14 @@ async function main (): Promise<void> {
       clearInterval(sampler)
       const first = samples[0] ?? 0
       const last = samples.at(-1) ?? 0
-      results.soak = { seconds: SOAK_SECONDS, rps: Math.round(result.requests.average), rssFirstMiB: first, rssLastMiB: last, rssMaxMiB: Math.max(...samples), growth: first > 0 ? Math.round(((last - first) / first) * 1000) / 1000 : 0 }
+      results.soak = {
+        seconds: SOAK_SECONDS,
+        rps: Math.round(result.requests.average),
+        rssFirstMiB: first,
+        rssLastMiB: last,
+        rssMaxMiB: Math.max(...samples),
+        growth: first > 0 ? Math.round(((last - first) / first) * 1000) / 1000 : 0,
+      }
       process.stdout.write(`soak ${SOAK_SECONDS}s: RSS ${first} → ${last} MiB (max ${results.soak.rssMaxMiB})\n`)
     }
     if (SESSIONS_LARGE > 0) {
@@ -539,27 +732,74 @@ async function main (): Promise<void> {
       const before = await usedMemory(redis)
       // The new sessions first: the BENCH_SESSIONS ones were just visited (their idle deadlines slid
       // within the minute), so starting on them made the first round's figures cheaper than the rest.
-      const largeCookies = [...await createSessions(SESSIONS, SESSIONS_LARGE), ...cookies]
-      const bytesPerSession = Math.round((await usedMemory(redis) - before) / (SESSIONS_LARGE - SESSIONS))
-      process.stdout.write(`created ${SESSIONS_LARGE - SESSIONS} more sessions (${SESSIONS_LARGE} in all): ${bytesPerSession} bytes of Redis memory each\n`)
+      const largeCookies = [...(await createSessions(SESSIONS, SESSIONS_LARGE)), ...cookies]
+      const bytesPerSession = Math.round(((await usedMemory(redis)) - before) / (SESSIONS_LARGE - SESSIONS))
+      process.stdout.write(
+        `created ${SESSIONS_LARGE - SESSIONS} more sessions (${SESSIONS_LARGE} in all): ${bytesPerSession} bytes of Redis memory each\n`,
+      )
       const around = { pid: gateway.pid!, gatewayUrl, redis }
       const largeRuns = await measureInterleaved([
-        { target: `bffgate-${SESSIONS_LARGE}`, body: 'small', options: { url: `${gatewayUrl}/api/small`, connections: 50, duration: DURATION, cookies: largeCookies, continueTurn: true }, around },
-        { target: `bffgate-${SESSIONS}`, body: 'small', options: { url: `${gatewayUrl}/api/small`, connections: 50, duration: DURATION, cookies, continueTurn: true }, around },
+        {
+          target: `bffgate-${SESSIONS_LARGE}`,
+          body: 'small',
+          options: {
+            url: `${gatewayUrl}/api/small`,
+            connections: 50,
+            duration: DURATION,
+            cookies: largeCookies,
+            continueTurn: true,
+          },
+          around,
+        },
+        {
+          target: `bffgate-${SESSIONS}`,
+          body: 'small',
+          options: { url: `${gatewayUrl}/api/small`, connections: 50, duration: DURATION, cookies, continueTurn: true },
+          around,
+        },
         // With BENCH_AB_ROOT/BENCH_AB_ENV, the A/B gateway over the same lists in the same rounds
         // (the turn goes on where the other gateway stopped: each visits sessions of its own).
         ...(abGateway !== undefined
           ? [
-              { target: `bffgate-${SESSIONS_LARGE}-ab`, body: 'small' as const, options: { url: `${abGateway.url}/api/small`, connections: 50, duration: DURATION, cookies: largeCookies, continueTurn: true }, around: { pid: abGateway.pid, gatewayUrl: abGateway.url, redis } },
-              { target: `bffgate-${SESSIONS}-ab`, body: 'small' as const, options: { url: `${abGateway.url}/api/small`, connections: 50, duration: DURATION, cookies, continueTurn: true }, around: { pid: abGateway.pid, gatewayUrl: abGateway.url, redis } },
+              {
+                target: `bffgate-${SESSIONS_LARGE}-ab`,
+                body: 'small' as const,
+                options: {
+                  url: `${abGateway.url}/api/small`,
+                  connections: 50,
+                  duration: DURATION,
+                  cookies: largeCookies,
+                  continueTurn: true,
+                },
+                around: { pid: abGateway.pid, gatewayUrl: abGateway.url, redis },
+              },
+              {
+                target: `bffgate-${SESSIONS}-ab`,
+                body: 'small' as const,
+                options: {
+                  url: `${abGateway.url}/api/small`,
+                  connections: 50,
+                  duration: DURATION,
+                  cookies,
+                  continueTurn: true,
+                },
+                around: { pid: abGateway.pid, gatewayUrl: abGateway.url, redis },
+              },
             ]
           : []),
       ])
-      results.large = { sessions: SESSIONS_LARGE, redisBytesPerSession: bytesPerSession, runs: largeRuns, gatewayMemory: await gatewayMemory(gatewayUrl, gateway.pid!) }
+      results.large = {
+        sessions: SESSIONS_LARGE,
+        redisBytesPerSession: bytesPerSession,
+        runs: largeRuns,
+        gatewayMemory: await gatewayMemory(gatewayUrl, gateway.pid!),
+      }
     }
     results.gatewayMemory = await gatewayMemory(gatewayUrl, gateway.pid!)
     results.bareMemory = residentMiB(bare.child.pid!)
-    process.stdout.write(`gateway memory at the end: ${JSON.stringify(results.gatewayMemory)}; bare proxy: ${JSON.stringify(results.bareMemory)}\n`)
+    process.stdout.write(
+      `gateway memory at the end: ${JSON.stringify(results.gatewayMemory)}; bare proxy: ${JSON.stringify(results.bareMemory)}\n`,
+    )
     await store.close()
     await stopChild(gateway)
 
@@ -567,46 +807,54 @@ async function main (): Promise<void> {
 
     // Refresh storm: short access tokens expire under load; each expiry must cost one exchange.
     const stormIdp = TARGETS.has('storm') ? await startIdp([stormPort], STORM_TOKEN_TTL) : undefined
-    if (stormIdp !== undefined) try {
-      const stormEnv = gatewayEnv(stormPort, stormAdminPort, stormIdp, upstreamUrl, redisServer.url, { BFF_REFRESH_SKEW_SECONDS: String(STORM_SKEW) })
-      const stormGateway = await startGateway(stormEnv)
-      const stormUrl = stormEnv.BFF_PUBLIC_URL!
-      const stormCookies: string[] = []
-      for (let i = 0; i < STORM_SESSIONS; i++) stormCookies.push(await login(stormUrl))
-      await fetch(`${upstreamUrl}/__track?on=1`)
-      const before = sum(stormIdp.stats().tokenRequests)
-      const stormStarted = Date.now()
-      const result = await load({ url: `${stormUrl}/api/small`, connections: 50, duration: STORM_SECONDS, cookies: stormCookies })
-      const elapsed = (Date.now() - stormStarted) / 1000
-      const tokenCalls = sum(stormIdp.stats().tokenRequests) - before
-      const seen = (await (await fetch(`${upstreamUrl}/__stats`)).json()) as { distinctAuthorizations: number }
-      await fetch(`${upstreamUrl}/__track?on=0`)
-      // Every session starts with one token (from its login, possibly already past its skew);
-      // every further distinct token seen upstream is one expiry handled.
-      const expiries = Math.max(0, seen.distinctAuthorizations - STORM_SESSIONS)
-      const refreshesIfAllExpired = STORM_SESSIONS * Math.floor(elapsed / (STORM_TOKEN_TTL - STORM_SKEW))
-      results.storm = {
-        sessions: STORM_SESSIONS,
-        seconds: STORM_SECONDS,
-        accessTokenTtlSeconds: STORM_TOKEN_TTL,
-        skewSeconds: STORM_SKEW,
-        rps: Math.round(result.requests.average),
-        p50Ms: result.latency.p50,
-        p99Ms: result.latency.p99,
-        non2xx: result.non2xx,
-        errors: result.errors + result.timeouts,
-        tokenEndpointCalls: tokenCalls,
-        distinctTokensSeenUpstream: seen.distinctAuthorizations,
-        expiriesHandled: expiries,
-        expectedExpiriesApprox: refreshesIfAllExpired,
-        tokenCallsPerSessionExpiry: expiries > 0 ? Math.round((tokenCalls / expiries) * 1000) / 1000 : 0,
-        rssMiB: Math.round(rssMiB(stormGateway.pid!) * 10) / 10,
+    if (stormIdp !== undefined)
+      try {
+        const stormEnv = gatewayEnv(stormPort, stormAdminPort, stormIdp, upstreamUrl, redisServer.url, {
+          BFF_REFRESH_SKEW_SECONDS: String(STORM_SKEW),
+        })
+        const stormGateway = await startGateway(stormEnv)
+        const stormUrl = stormEnv.BFF_PUBLIC_URL!
+        const stormCookies: string[] = []
+        for (let i = 0; i < STORM_SESSIONS; i++) stormCookies.push(await login(stormUrl))
+        await fetch(`${upstreamUrl}/__track?on=1`)
+        const before = sum(stormIdp.stats().tokenRequests)
+        const stormStarted = Date.now()
+        const result = await load({
+          url: `${stormUrl}/api/small`,
+          connections: 50,
+          duration: STORM_SECONDS,
+          cookies: stormCookies,
+        })
+        const elapsed = (Date.now() - stormStarted) / 1000
+        const tokenCalls = sum(stormIdp.stats().tokenRequests) - before
+        const seen = (await (await fetch(`${upstreamUrl}/__stats`)).json()) as { distinctAuthorizations: number }
+        await fetch(`${upstreamUrl}/__track?on=0`)
+        // Every session starts with one token (from its login, possibly already past its skew);
+        // every further distinct token seen upstream is one expiry handled.
+        const expiries = Math.max(0, seen.distinctAuthorizations - STORM_SESSIONS)
+        const refreshesIfAllExpired = STORM_SESSIONS * Math.floor(elapsed / (STORM_TOKEN_TTL - STORM_SKEW))
+        results.storm = {
+          sessions: STORM_SESSIONS,
+          seconds: STORM_SECONDS,
+          accessTokenTtlSeconds: STORM_TOKEN_TTL,
+          skewSeconds: STORM_SKEW,
+          rps: Math.round(result.requests.average),
+          p50Ms: result.latency.p50,
+          p99Ms: result.latency.p99,
+          non2xx: result.non2xx,
+          errors: result.errors + result.timeouts,
+          tokenEndpointCalls: tokenCalls,
+          distinctTokensSeenUpstream: seen.distinctAuthorizations,
+          expiriesHandled: expiries,
+          expectedExpiriesApprox: refreshesIfAllExpired,
+          tokenCallsPerSessionExpiry: expiries > 0 ? Math.round((tokenCalls / expiries) * 1000) / 1000 : 0,
+          rssMiB: Math.round(rssMiB(stormGateway.pid!) * 10) / 10,
+        }
+        process.stdout.write(`storm: ${JSON.stringify(results.storm)}\n`)
+        await stopChild(stormGateway)
+      } finally {
+        await stormIdp.close()
       }
-      process.stdout.write(`storm: ${JSON.stringify(results.storm)}\n`)
-      await stopChild(stormGateway)
-    } finally {
-      await stormIdp.close()
-    }
     await stopChild(upstream.child)
   } finally {
     for (const child of children) await stopChild(child).catch(() => {})
@@ -616,9 +864,24 @@ async function main (): Promise<void> {
   }
   results.wallSeconds = Math.round((Date.now() - started) / 1000)
   // Only a complete run with default settings speaks for the project: others leave the README alone.
-  results.complete = !QUICK && !CPU_PROF && ['BENCH_TARGETS', 'BENCH_CONNECTIONS', 'BENCH_ROUNDS', 'BENCH_GATEWAY_NODE_FLAGS', 'BENCH_LOG_LEVEL', 'BENCH_PIN', 'BENCH_AB_ROOT', 'BENCH_AB_ENV', 'BENCH_SESSIONS'].every((name) => process.env[name] === undefined)
+  results.complete =
+    !QUICK &&
+    !CPU_PROF &&
+    [
+      'BENCH_TARGETS',
+      'BENCH_CONNECTIONS',
+      'BENCH_ROUNDS',
+      'BENCH_GATEWAY_NODE_FLAGS',
+      'BENCH_LOG_LEVEL',
+      'BENCH_PIN',
+      'BENCH_AB_ROOT',
+      'BENCH_AB_ENV',
+      'BENCH_SESSIONS',
+    ].every((name) => process.env[name] === undefined)
   writeResults(results, resultsDir, join(root, 'README.md'))
-  process.stdout.write(`\n${renderMarkdown(results)}\nwrote bench/results/latest.{json,md,svg}${results.complete ? ' and the README\'s results' : ''} in ${results.wallSeconds} s\n`)
+  process.stdout.write(
+    `\n${renderMarkdown(results)}\nwrote bench/results/latest.{json,md,svg}${results.complete ? " and the README's results" : ''} in ${results.wallSeconds} s\n`,
+  )
 }
 
 await main()

@@ -7,8 +7,17 @@
  */
 import { readFileSync } from 'node:fs'
 
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount: number; children?: number[] }
-const profile = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] }
+interface Node {
+  id: number
+  callFrame: { functionName: string; url: string; lineNumber: number }
+  hitCount: number
+  children?: number[]
+}
+const profile = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as {
+  nodes: Node[]
+  samples: number[]
+  timeDeltas: number[]
+}
 const count = Number(process.argv[3] ?? 30)
 const [from, to] = [Number(process.argv[4] ?? 0) * 1e6, Number(process.argv[5] ?? Infinity) * 1e6]
 const byId = new Map(profile.nodes.map((n) => [n.id, n]))
@@ -21,7 +30,8 @@ profile.samples.forEach((id, i) => {
 })
 const total = profile.nodes.reduce((a, n) => a + (n.callFrame.functionName === '(idle)' ? 0 : n.hitCount), 0)
 process.stdout.write(`${total} busy samples\n`)
-const name = (n: Node) => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/main\//, '')}:${n.callFrame.lineNumber + 1}`
+const name = (n: Node) =>
+  `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/main\//, '')}:${n.callFrame.lineNumber + 1}`
 
 const self = new Map<string, number>()
 for (const n of profile.nodes) self.set(name(n), (self.get(name(n)) ?? 0) + n.hitCount)
@@ -36,7 +46,8 @@ const walk = (n: Node, stack: Set<string>): number => {
 walk(profile.nodes[0]!, new Set())
 const show = (title: string, map: Map<string, number>) => {
   process.stdout.write(`\n${title}\n`)
-  for (const [k, v] of [...map].sort((a, b) => b[1] - a[1]).slice(0, count)) process.stdout.write(`${((v / total) * 100).toFixed(1).padStart(5)}%  ${k}\n`)
+  for (const [k, v] of [...map].sort((a, b) => b[1] - a[1]).slice(0, count))
+    process.stdout.write(`${((v / total) * 100).toFixed(1).padStart(5)}%  ${k}\n`)
 }
 show('self time', self)
 show('inclusive time', inclusive)

@@ -29,28 +29,34 @@ export const chartManagedSettings: Readonly<Record<string, string>> = {
   BFF_PORT: '`containerPort`',
   BFF_ADMIN_PORT: '`adminPort`',
   BFF_OIDC_CLIENT_SECRET: '`secrets.clientSecret` or `secrets.existingSecret` (as `BFF_OIDC_CLIENT_SECRET_FILE`)',
-  BFF_OIDC_CLIENT_PRIVATE_KEY: '`secrets.clientPrivateKey` or `secrets.existingSecret` (as `BFF_OIDC_CLIENT_PRIVATE_KEY_FILE`)',
+  BFF_OIDC_CLIENT_PRIVATE_KEY:
+    '`secrets.clientPrivateKey` or `secrets.existingSecret` (as `BFF_OIDC_CLIENT_PRIVATE_KEY_FILE`)',
   BFF_SESSION_SECRET: '`secrets.sessionSecret` or `secrets.existingSecret` (as `BFF_SESSION_SECRET_FILE`)',
   BFF_REDIS_URL: '`redis.url`',
   BFF_REDIS_USERNAME: '`redis.username`',
   BFF_REDIS_PASSWORD: '`redis.password` or `redis.existingSecret` (as `BFF_REDIS_PASSWORD_FILE`)',
   BFF_REDIS_SENTINELS: '`redis.sentinel.nodes` with `redis.mode: sentinel`',
   BFF_REDIS_SENTINEL_MASTER_NAME: '`redis.sentinel.masterName` with `redis.mode: sentinel`',
-  BFF_REDIS_SENTINEL_PASSWORD: '`redis.sentinel.password` or `redis.existingSecret` (as `BFF_REDIS_SENTINEL_PASSWORD_FILE`)',
+  BFF_REDIS_SENTINEL_PASSWORD:
+    '`redis.sentinel.password` or `redis.existingSecret` (as `BFF_REDIS_SENTINEL_PASSWORD_FILE`)',
   BFF_REDIS_CLUSTER_NODES: '`redis.cluster.nodes` with `redis.mode: cluster`',
-  BFF_SSF_PUSH_AUTHORIZATION: '`secrets.ssfAuthorization` or `secrets.existingSecret` (as `BFF_SSF_PUSH_AUTHORIZATION_FILE`, with `config.BFF_SSF_DELIVERY: push`)',
-  BFF_SSF_POLL_AUTHORIZATION: '`secrets.ssfAuthorization` or `secrets.existingSecret` (as `BFF_SSF_POLL_AUTHORIZATION_FILE`, with `config.BFF_SSF_DELIVERY: poll`)',
+  BFF_SSF_PUSH_AUTHORIZATION:
+    '`secrets.ssfAuthorization` or `secrets.existingSecret` (as `BFF_SSF_PUSH_AUTHORIZATION_FILE`, with `config.BFF_SSF_DELIVERY: push`)',
+  BFF_SSF_POLL_AUTHORIZATION:
+    '`secrets.ssfAuthorization` or `secrets.existingSecret` (as `BFF_SSF_POLL_AUTHORIZATION_FILE`, with `config.BFF_SSF_DELIVERY: poll`)',
   BFF_CONFIG: 'not used: the chart passes every setting as an environment variable',
 }
 
 type JsonSchema = Record<string, unknown>
 
 /** The settings `config` accepts: every setting of the schema the chart does not manage itself. */
-export function chartConfigSettings (): SettingSpec[] {
+export function chartConfigSettings(): SettingSpec[] {
   const unplaced = settings.filter((s: SettingSpec) => s.secret === true && !(s.name in chartManagedSettings))
   if (unplaced.length > 0) {
-    throw new Error(`secret settings with no place in the chart: ${unplaced.map((s) => s.name).join(', ')}; ` +
-      'add them to chartManagedSettings in scripts/generate-chart-docs.ts and to the chart\'s Secret and Deployment')
+    throw new Error(
+      `secret settings with no place in the chart: ${unplaced.map((s) => s.name).join(', ')}; ` +
+        "add them to chartManagedSettings in scripts/generate-chart-docs.ts and to the chart's Secret and Deployment",
+    )
   }
   return settings.filter((s: SettingSpec) => !(s.name in chartManagedSettings))
 }
@@ -72,7 +78,7 @@ const routeSchema: JsonSchema = {
   },
 }
 
-function settingSchema (spec: SettingSpec): JsonSchema {
+function settingSchema(spec: SettingSpec): JsonSchema {
   const description = spec.description
   switch (spec.kind) {
     case 'integer':
@@ -93,10 +99,11 @@ function settingSchema (spec: SettingSpec): JsonSchema {
 }
 
 /** The JSON schema of the chart's `config` value. */
-export function renderConfigSchema (): JsonSchema {
+export function renderConfigSchema(): JsonSchema {
   return {
     type: 'object',
-    description: 'bffgate settings keyed by their environment variable names (docs/configuration.md); secrets and Redis have their own values.',
+    description:
+      'bffgate settings keyed by their environment variable names (docs/configuration.md); secrets and Redis have their own values.',
     additionalProperties: false,
     properties: Object.fromEntries(chartConfigSettings().map((s) => [s.name, settingSchema(s)])),
   }
@@ -107,8 +114,8 @@ export function renderConfigSchema (): JsonSchema {
  * `extraEnv`: any name Kubernetes accepts (`NODE_EXTRA_CA_CERTS`, `HTTPS_PROXY` ...), but a
  * `BFF_*` name must be a setting or the `_FILE` form of a secret one, so a typo fails the install.
  */
-function renderExtraEnvSchema (): JsonSchema {
-  const names = settings.flatMap((s: SettingSpec) => s.secret === true ? [s.name, `${s.name}_FILE`] : [s.name])
+function renderExtraEnvSchema(): JsonSchema {
+  const names = settings.flatMap((s: SettingSpec) => (s.secret === true ? [s.name, `${s.name}_FILE`] : [s.name]))
   return {
     type: 'array',
     items: {
@@ -120,10 +127,7 @@ function renderExtraEnvSchema (): JsonSchema {
           pattern: '^[-._a-zA-Z][-._a-zA-Z0-9]*$',
         },
       },
-      anyOf: [
-        { properties: { name: { not: { pattern: '^BFF_' } } } },
-        { properties: { name: { enum: names } } },
-      ],
+      anyOf: [{ properties: { name: { not: { pattern: '^BFF_' } } } }, { properties: { name: { enum: names } } }],
     },
   }
 }
@@ -132,16 +136,23 @@ function renderExtraEnvSchema (): JsonSchema {
  * `frontends`: bffgate's frontend keys (src/config/schema.ts), except the secret files the chart
  * mounts itself, plus where each frontend's credential comes from.
  */
-export function renderFrontendsSchema (): JsonSchema {
+export function renderFrontendsSchema(): JsonSchema {
   const typeOf = (type: string): JsonSchema => {
     switch (type) {
-      case 'boolean': return { type: 'boolean' }
-      case 'url': return { type: 'string', pattern: '^https?://\\S+$' }
-      case 'path': return { type: 'string', pattern: '^/' }
-      case 'enum': return { enum: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] }
-      case 'list or string': return { type: ['array', 'string'], items: { type: 'string' } }
-      case 'list of routes': return { type: 'array', items: routeSchema }
-      default: return { type: 'string', minLength: 1 }
+      case 'boolean':
+        return { type: 'boolean' }
+      case 'url':
+        return { type: 'string', pattern: '^https?://\\S+$' }
+      case 'path':
+        return { type: 'string', pattern: '^/' }
+      case 'enum':
+        return { enum: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] }
+      case 'list or string':
+        return { type: ['array', 'string'], items: { type: 'string' } }
+      case 'list of routes':
+        return { type: 'array', items: routeSchema }
+      default:
+        return { type: 'string', minLength: 1 }
     }
   }
   const properties: Record<string, JsonSchema> = {}
@@ -149,12 +160,33 @@ export function renderFrontendsSchema (): JsonSchema {
     if (k.key === 'clientSecretFile' || k.key === 'clientPrivateKeyFile') continue
     properties[k.key] = { ...typeOf(k.type), description: k.description }
   }
-  properties.name = { type: 'string', pattern: '^[a-z][a-z0-9-]{0,31}$', description: frontendKeys.find((k) => k.key === 'name')!.description }
-  properties.publicUrl = { type: 'string', pattern: ORIGIN_PATTERN.replace('^$|', ''), description: frontendKeys.find((k) => k.key === 'publicUrl')!.description }
-  properties.clientSecret = { type: 'string', description: 'The client secret, kept in the chart\'s Secret and mounted as a file.' }
-  properties.clientPrivateKey = { type: 'string', description: 'The private key (JWK JSON or PKCS#8 PEM) for private_key_jwt, kept in the chart\'s Secret.' }
-  properties.existingSecret = { type: 'string', description: 'An existing Secret holding the credential, instead of clientSecret or clientPrivateKey.' }
-  properties.existingSecretKey = { type: 'string', description: 'Key of the credential in existingSecret; default `client-secret` (`client-private-key` for private_key_jwt).' }
+  properties.name = {
+    type: 'string',
+    pattern: '^[a-z][a-z0-9-]{0,31}$',
+    description: frontendKeys.find((k) => k.key === 'name')!.description,
+  }
+  properties.publicUrl = {
+    type: 'string',
+    pattern: ORIGIN_PATTERN.replace('^$|', ''),
+    description: frontendKeys.find((k) => k.key === 'publicUrl')!.description,
+  }
+  properties.clientSecret = {
+    type: 'string',
+    description: "The client secret, kept in the chart's Secret and mounted as a file.",
+  }
+  properties.clientPrivateKey = {
+    type: 'string',
+    description: "The private key (JWK JSON or PKCS#8 PEM) for private_key_jwt, kept in the chart's Secret.",
+  }
+  properties.existingSecret = {
+    type: 'string',
+    description: 'An existing Secret holding the credential, instead of clientSecret or clientPrivateKey.',
+  }
+  properties.existingSecretKey = {
+    type: 'string',
+    description:
+      'Key of the credential in existingSecret; default `client-secret` (`client-private-key` for private_key_jwt).',
+  }
   return {
     type: 'array',
     description: 'Several SPAs on one release (docs/frontends.md); empty: one frontend from config and secrets.',
@@ -162,7 +194,7 @@ export function renderFrontendsSchema (): JsonSchema {
   }
 }
 
-export function renderValuesSchema (current: string): string {
+export function renderValuesSchema(current: string): string {
   const schema = JSON.parse(current) as { properties: Record<string, unknown> }
   schema.properties.config = renderConfigSchema()
   schema.properties.frontends = renderFrontendsSchema()
@@ -170,11 +202,14 @@ export function renderValuesSchema (current: string): string {
   return `${JSON.stringify(schema, null, 2)}\n`
 }
 
-interface Param { path: string, description: string }
-type Block = { section: string, params: Param[] }
+interface Param {
+  path: string
+  description: string
+}
+type Block = { section: string; params: Param[] }
 
 /** The `## @section` and `## @param` comments of values.yaml, in order. */
-export function readParams (valuesText: string): Block[] {
+export function readParams(valuesText: string): Block[] {
   const blocks: Block[] = []
   for (const line of valuesText.split('\n')) {
     const section = /^\s*## @section (.+)$/.exec(line)
@@ -191,7 +226,7 @@ export function readParams (valuesText: string): Block[] {
   return blocks
 }
 
-function valueAt (values: unknown, path: string): unknown {
+function valueAt(values: unknown, path: string): unknown {
   let node = values
   for (const key of path.split('.')) {
     if (node === null || typeof node !== 'object') return undefined
@@ -200,41 +235,43 @@ function valueAt (values: unknown, path: string): unknown {
   return node
 }
 
-function cell (text: string): string {
+function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ')
 }
 
-function defaultCell (value: unknown): string {
+function defaultCell(value: unknown): string {
   if (value === undefined) return ''
   const json = JSON.stringify(value)
   return json.length > 60 ? 'see values.yaml' : `\`${cell(json)}\``
 }
 
-function kindCell (spec: SettingSpec): string {
+function kindCell(spec: SettingSpec): string {
   if (spec.kind === 'enum') return (spec.values ?? []).map((v) => `\`${v}\``).join(' \\| ')
   if (spec.name === 'BFF_ROUTES') return 'list of routes'
   return spec.kind
 }
 
 /** The generated part of the chart README. */
-export function renderValuesTables (valuesText: string): string {
+export function renderValuesTables(valuesText: string): string {
   const values = parseYaml(valuesText) as unknown
   const out: string[] = []
   for (const block of readParams(valuesText)) {
     out.push(`### ${block.section}`, '', '| key | description | default |', '|---|---|---|')
-    for (const p of block.params) out.push(`| \`${p.path}\` | ${cell(p.description)} | ${defaultCell(valueAt(values, p.path))} |`)
+    for (const p of block.params)
+      out.push(`| \`${p.path}\` | ${cell(p.description)} | ${defaultCell(valueAt(values, p.path))} |`)
     out.push('')
   }
   out.push(
     '### `config` keys',
     '',
-    'Each is the bffgate setting of the same name ([docs/configuration.md](../../docs/configuration.md)); unset or empty means bffgate\'s default.',
+    "Each is the bffgate setting of the same name ([docs/configuration.md](../../docs/configuration.md)); unset or empty means bffgate's default.",
     '',
     '| key | type | bffgate default | meaning |',
     '|---|---|---|---|',
   )
   for (const spec of chartConfigSettings()) {
-    const fallback = spec.required === true ? '**required**' : spec.default !== undefined ? `\`${cell(spec.default)}\`` : 'unset'
+    const fallback =
+      spec.required === true ? '**required**' : spec.default !== undefined ? `\`${cell(spec.default)}\`` : 'unset'
     out.push(`| \`config.${spec.name}\` | ${kindCell(spec)} | ${fallback} | ${cell(spec.description)} |`)
   }
   out.push(
@@ -253,7 +290,7 @@ const START = '<!-- values:start (generated by `node scripts/generate-chart-docs
 const END = '<!-- values:end -->'
 
 /** The README with its generated part replaced. */
-export function renderReadme (current: string, valuesText: string): string {
+export function renderReadme(current: string, valuesText: string): string {
   const start = current.indexOf(START)
   const end = current.indexOf(END)
   if (start < 0 || end < start) throw new Error(`charts/bffgate/README.md lacks the markers ${START} … ${END}`)
@@ -261,9 +298,9 @@ export function renderReadme (current: string, valuesText: string): string {
 }
 
 /** Files whose content differs from what generation gives, with that content. */
-export function outdatedFiles (): Array<{ file: URL, expected: string }> {
+export function outdatedFiles(): Array<{ file: URL; expected: string }> {
   const valuesText = readFileSync(valuesFile, 'utf8')
-  const outdated: Array<{ file: URL, expected: string }> = []
+  const outdated: Array<{ file: URL; expected: string }> = []
   const schema = readFileSync(valuesSchemaFile, 'utf8')
   const expectedSchema = renderValuesSchema(schema)
   if (schema !== expectedSchema) outdated.push({ file: valuesSchemaFile, expected: expectedSchema })
@@ -276,7 +313,8 @@ export function outdatedFiles (): Array<{ file: URL, expected: string }> {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const outdated = outdatedFiles()
   if (process.argv.includes('--check')) {
-    for (const { file } of outdated) process.stderr.write(`${fileURLToPath(file)} is out of date: run \`node scripts/generate-chart-docs.ts\`\n`)
+    for (const { file } of outdated)
+      process.stderr.write(`${fileURLToPath(file)} is out of date: run \`node scripts/generate-chart-docs.ts\`\n`)
     process.exit(outdated.length > 0 ? 1 : 0)
   }
   for (const { file, expected } of outdated) {

@@ -5,17 +5,27 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { frontendKeys, settings, type SettingSpec } from '../src/config/schema.ts'
 
-export function renderConfigurationDoc (): string {
+export function renderConfigurationDoc(): string {
   const rows = (settings as readonly SettingSpec[]).map((s) => {
     const name = s.secret ? `\`${s.name}\` (or \`${s.name}_FILE\`)` : `\`${s.name}\``
-    const dflt = s.required ? (s.frontend !== undefined ? '**required** without `frontends`' : '**required**') : s.default !== undefined ? `\`${s.default}\`` : 'unset'
+    const dflt = s.required
+      ? s.frontend !== undefined
+        ? '**required** without `frontends`'
+        : '**required**'
+      : s.default !== undefined
+        ? `\`${s.default}\``
+        : 'unset'
     const type = s.kind === 'enum' ? s.values!.map((v) => `\`${v}\``).join(' \\| ') : s.kind
     return `| ${name} | ${type} | ${dflt} | ${s.description.replaceAll('|', '\\|')} |`
   })
-  const settingOf = new Map((settings as readonly SettingSpec[]).filter((s) => s.frontend !== undefined).map((s) => [s.frontend!.key, s]))
+  const settingOf = new Map(
+    (settings as readonly SettingSpec[]).filter((s) => s.frontend !== undefined).map((s) => [s.frontend!.key, s]),
+  )
   const frontendRows = frontendKeys.map((k) => {
     const setting = settingOf.get(k.key)
-    const dflt = k.required ? '**required**' : k.default ?? (setting?.frontend?.role === 'default' ? `\`${setting.name}\`` : 'unset')
+    const dflt = k.required
+      ? '**required**'
+      : (k.default ?? (setting?.frontend?.role === 'default' ? `\`${setting.name}\`` : 'unset'))
     return `| \`${k.key}\` | ${k.type} | ${dflt} | ${k.description.replaceAll('|', '\\|')}${setting !== undefined ? ` Takes the place of \`${setting.name}\`.` : ''} |`
   })
   return `<!-- Generated from src/config/schema.ts by \`npm run docs:config\`. Do not edit by hand. -->
@@ -63,7 +73,9 @@ if (import.meta.main) {
   const doc = renderConfigurationDoc()
   if (process.argv.includes('--check')) {
     let current = ''
-    try { current = readFileSync(path, 'utf8') } catch {}
+    try {
+      current = readFileSync(path, 'utf8')
+    } catch {}
     if (current !== doc) {
       process.stderr.write('docs/configuration.md is out of date: run `npm run docs:config`\n')
       process.exit(1)

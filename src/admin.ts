@@ -8,7 +8,7 @@ import { registerHealthRoutes, registerMetricsRoute } from './routes/health.ts'
  * A fastify instance of its own, so the browser-facing port never answers `/metrics` and
  * scrapes and probes are neither shed under load nor mixed into the request metrics.
  */
-export function buildAdminApp (services: BffServices, log: FastifyBaseLogger): FastifyInstance {
+export function buildAdminApp(services: BffServices, log: FastifyBaseLogger): FastifyInstance {
   const admin = Fastify({
     loggerInstance: log.child({ listener: 'admin' }),
     // A scrape every few seconds and a probe per kubelet period would drown the request log.

@@ -2,7 +2,12 @@ import cookie from '@fastify/cookie'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Config, FrontendConfig } from './config/types.ts'
-import { addFrontendConstraint, constrainToFrontend, createFrontendOf, needsFrontendSelection } from './frontends/routing.ts'
+import {
+  addFrontendConstraint,
+  constrainToFrontend,
+  createFrontendOf,
+  needsFrontendSelection,
+} from './frontends/routing.ts'
 import { createFrontendLogoutVerifier } from './frontends/logout-audience.ts'
 import { configForFrontend } from './frontends/services.ts'
 import { buildAdminApp } from './admin.ts'
@@ -88,7 +93,7 @@ export interface BuildAppOptions {
  * Builds the bffgate fastify application; never listens. Discovers the IdP first, so a
  * wrong issuer or an unreachable IdP fails here with the reason.
  */
-export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config.logLevel),
     // fastify's own two lines per request are off; observability writes one access line.
@@ -120,11 +125,14 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     ...(options.tracing !== undefined && {
       // fastify applies its timeout options only to a server it makes itself: set them here too.
       serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => {
-        const server = createServer({
-          maxHeaderSize: config.server.maxHeaderBytes,
-          keepAliveTimeout: config.server.keepAliveTimeoutSeconds * 1000,
-          requestTimeout: config.server.requestTimeoutSeconds * 1000,
-        }, (request, response) => options.tracing!.serveRequest(request, response, () => handler(request, response)))
+        const server = createServer(
+          {
+            maxHeaderSize: config.server.maxHeaderBytes,
+            keepAliveTimeout: config.server.keepAliveTimeoutSeconds * 1000,
+            requestTimeout: config.server.requestTimeoutSeconds * 1000,
+          },
+          (request, response) => options.tracing!.serveRequest(request, response, () => handler(request, response)),
+        )
         server.setTimeout(config.server.connectionTimeoutSeconds * 1000)
         return server
       },
@@ -135,16 +143,22 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   const now = options.now ?? Date.now
   const keyring = createKeyring(config.session.secrets)
   const metrics = createMetrics()
-  const configuredStore = options.store ?? createConfiguredStore(config, keyring, { observe: metrics.storeOperation, log: app.log, now })
+  const configuredStore =
+    options.store ?? createConfiguredStore(config, keyring, { observe: metrics.storeOperation, log: app.log, now })
   const { tracing } = options
-  const store: SessionStore = tracing === undefined
-    ? configuredStore
-    : {
-        ...configuredStore,
-        load: (cookieValue, loadOptions) => inSpan(tracing.tracer, 'session.read', {}, () => configuredStore.load(cookieValue, loadOptions)),
-        find: (cookieValue, loadOptions) => inSpan(tracing.tracer, 'session.read', {}, () => configuredStore.find(cookieValue, loadOptions)),
-      }
-  app.addHook('onClose', async () => { await store.close() })
+  const store: SessionStore =
+    tracing === undefined
+      ? configuredStore
+      : {
+          ...configuredStore,
+          load: (cookieValue, loadOptions) =>
+            inSpan(tracing.tracer, 'session.read', {}, () => configuredStore.load(cookieValue, loadOptions)),
+          find: (cookieValue, loadOptions) =>
+            inSpan(tracing.tracer, 'session.read', {}, () => configuredStore.find(cookieValue, loadOptions)),
+        }
+  app.addHook('onClose', async () => {
+    await store.close()
+  })
 
   const { session } = config
   const ending = createSessionEnding({ store, events: metrics, log: app.log })
@@ -152,7 +166,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   try {
     for (const frontend of config.frontends) {
       const view = configForFrontend(config, frontend)
-      const oidc = await createOidcClient(view.oidc, { observe: metrics.idpRequest, now, ...(tracing !== undefined && { tracer: tracing.tracer }) })
+      const oidc = await createOidcClient(view.oidc, {
+        observe: metrics.idpRequest,
+        now,
+        ...(tracing !== undefined && { tracer: tracing.tracer }),
+      })
       const tokens = createTokenManager({
         store,
         oidc,
@@ -169,7 +187,13 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
         now,
         log: app.log,
       })
-      const sessions = createRequestSessions({ store, cookieName: frontend.cookie.name, cookiePath: frontend.cookie.path, ending, frontend: frontend.name })
+      const sessions = createRequestSessions({
+        store,
+        cookieName: frontend.cookie.name,
+        cookiePath: frontend.cookie.path,
+        ending,
+        frontend: frontend.name,
+      })
       frontends.push({ frontend, config: view, oidc, tokens, sessions })
     }
   } catch (err) {
@@ -177,18 +201,32 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     throw err
   }
   const primary = frontends[0]!
-  const services: BffServices = { config, metrics, keyring, store, oidc: primary.oidc, tokens: primary.tokens, ending, frontends }
+  const services: BffServices = {
+    config,
+    metrics,
+    keyring,
+    store,
+    oidc: primary.oidc,
+    tokens: primary.tokens,
+    ending,
+    frontends,
+  }
   app.decorate('bff', services)
   const admin = buildAdminApp(services, app.log)
   app.decorate('admin', admin)
   // Closed first: the kubelet's readiness probe then fails at once while requests drain.
-  app.addHook('preClose', async () => { await admin.close() })
+  app.addHook('preClose', async () => {
+    await admin.close()
+  })
 
   // Several frontends: each request's frontend is resolved once, while it is routed (frontends/routing.ts).
   const selecting = needsFrontendSelection(config.frontends)
   const frontendOf = selecting ? createFrontendOf(config.frontends, config.trustedProxies) : undefined
   if (frontendOf !== undefined) addFrontendConstraint(app, frontendOf)
-  registerErrorHandler(app, frontendOf === undefined ? {} : { isUnknownFrontend: (request) => frontendOf(request.raw) === undefined })
+  registerErrorHandler(
+    app,
+    frontendOf === undefined ? {} : { isUnknownFrontend: (request) => frontendOf(request.raw) === undefined },
+  )
   if (tracing !== undefined) {
     app.addHook('onRequest', (request, _reply, done) => {
       nameServerSpan(request.method, request.routeOptions.url)
@@ -196,8 +234,15 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     })
   }
   await registerObservability(app, { maxEventLoopDelayMs: config.server.maxEventLoopDelayMs, frontendField: selecting })
-  registerSecurityHeaders(app, { publicUrl: config.publicUrl, bffPrefixes: config.frontends.map((f) => `${f.pathPrefix}/bff/`) })
-  registerLoginMetrics(app, { cookieNames: config.frontends.map((f) => f.cookie.name), callbackPaths: config.frontends.map((f) => `${f.pathPrefix}/bff/callback`), metrics })
+  registerSecurityHeaders(app, {
+    publicUrl: config.publicUrl,
+    bffPrefixes: config.frontends.map((f) => `${f.pathPrefix}/bff/`),
+  })
+  registerLoginMetrics(app, {
+    cookieNames: config.frontends.map((f) => f.cookie.name),
+    callbackPaths: config.frontends.map((f) => `${f.pathPrefix}/bff/callback`),
+    metrics,
+  })
   await app.register(cookie)
   await registerRateLimits(app, config)
   registerHealthRoutes(app, { store })
@@ -208,14 +253,26 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     // Each frontend's endpoints in a scope of their own, marked (and, with several, routed) as its.
     await app.register(async (scope) => {
       constrainToFrontend(scope, own.frontend.name, selecting)
-      await registerFrontend(scope, own, { keyring, store, ending, metrics: { ...metrics, countSessionStreams: (count) => { streamCounts.push(count) } }, now })
+      await registerFrontend(scope, own, {
+        keyring,
+        store,
+        ending,
+        metrics: {
+          ...metrics,
+          countSessionStreams: (count) => {
+            streamCounts.push(count)
+          },
+        },
+        now,
+      })
     })
   }
   if (config.backchannelLogout) {
     // Deployment-wide (the IdP may call any host name of the gateway); the token's audience
     // names the client, so the frontend, whose sessions end (frontends/logout-audience.ts).
     const verifiers = frontends.map(({ frontend, oidc }) => {
-      if (oidc.jwksUri === undefined) throw new Error(`BFF_BACKCHANNEL_LOGOUT is on but the IdP of frontend ${frontend.name} publishes no jwks_uri`)
+      if (oidc.jwksUri === undefined)
+        throw new Error(`BFF_BACKCHANNEL_LOGOUT is on but the IdP of frontend ${frontend.name} publishes no jwks_uri`)
       return {
         frontend: frontend.name,
         issuer: oidc.issuer,
@@ -235,7 +292,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       store,
       ending,
       metrics,
-      ...(selecting && { paths: [...new Set(['', ...config.frontends.map((f) => f.pathPrefix)])].map((prefix) => `${prefix}/bff/backchannel-logout`) }),
+      ...(selecting && {
+        paths: [...new Set(['', ...config.frontends.map((f) => f.pathPrefix)])].map(
+          (prefix) => `${prefix}/bff/backchannel-logout`,
+        ),
+      }),
     })
   }
   // Deployment-wide: a subject's sessions end on every frontend at the issuer the channels speak for.
@@ -254,13 +315,17 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
  * One frontend's endpoints, all under its path prefix: login and callback, `/bff/user`,
  * logout, session events, back-channel logout for its client, its API routes and its static files.
  */
-async function registerFrontend (app: FastifyInstance, services: FrontendServices, shared: {
-  readonly keyring: Keyring
-  readonly store: SessionStore
-  readonly ending: SessionEnding
-  readonly metrics: GatewayMetrics
-  readonly now: () => number
-}): Promise<void> {
+async function registerFrontend(
+  app: FastifyInstance,
+  services: FrontendServices,
+  shared: {
+    readonly keyring: Keyring
+    readonly store: SessionStore
+    readonly ending: SessionEnding
+    readonly metrics: GatewayMetrics
+    readonly now: () => number
+  },
+): Promise<void> {
   const { frontend, config, oidc, tokens, sessions } = services
   const { keyring, store, ending, metrics, now } = shared
   const pathPrefix = frontend.pathPrefix
@@ -272,6 +337,11 @@ async function registerFrontend (app: FastifyInstance, services: FrontendService
   registerSessionEventsRoute(app, { config, store, metrics, sessions, now, pathPrefix })
   registerProxyRoutes(app, config.routes, { config, store, tokens, metrics, sessions })
   if (config.staticDir !== undefined) {
-    await registerSpa(app, { root: config.staticDir, contentSecurityPolicy: config.contentSecurityPolicy, routePrefixes: config.routes.map((route) => route.path), pathPrefix })
+    await registerSpa(app, {
+      root: config.staticDir,
+      contentSecurityPolicy: config.contentSecurityPolicy,
+      routePrefixes: config.routes.map((route) => route.path),
+      pathPrefix,
+    })
   }
 }

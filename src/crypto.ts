@@ -1,4 +1,13 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto'
 
 /**
  * Symmetric primitives for session data: AES-256-GCM sealing and HKDF key derivation.
@@ -9,7 +18,7 @@ export const IV_BYTES = 12
 export const TAG_BYTES = 16
 
 /** Derives a 256-bit key from input keying material; `info` separates every use. */
-export function deriveKey (ikm: Uint8Array | string, info: string, salt: Uint8Array = new Uint8Array(0)): Buffer {
+export function deriveKey(ikm: Uint8Array | string, info: string, salt: Uint8Array = new Uint8Array(0)): Buffer {
   return Buffer.from(hkdfSync('sha256', ikm, salt, info, 32))
 }
 
@@ -17,7 +26,7 @@ export function deriveKey (ikm: Uint8Array | string, info: string, salt: Uint8Ar
  * Encrypts `plaintext`; `aad` binds the result to its context (e.g. its Redis key). A
  * `KeyObject` key skips Node's per-call key preparation (measured in bench/README.md).
  */
-export function seal (key: Uint8Array | KeyObject, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+export function seal(key: Uint8Array | KeyObject, plaintext: Uint8Array, aad: Uint8Array): Buffer {
   const iv = randomBytes(IV_BYTES)
   const cipher = createCipheriv('aes-256-gcm', key, iv)
   cipher.setAAD(aad)
@@ -26,7 +35,7 @@ export function seal (key: Uint8Array | KeyObject, plaintext: Uint8Array, aad: U
 }
 
 /** Decrypts what {@link seal} made; `undefined` when the key, context or bytes are wrong. */
-export function open (key: Uint8Array | KeyObject, sealed: Uint8Array, aad: Uint8Array): Buffer | undefined {
+export function open(key: Uint8Array | KeyObject, sealed: Uint8Array, aad: Uint8Array): Buffer | undefined {
   if (sealed.length < IV_BYTES + TAG_BYTES) return undefined
   const iv = sealed.subarray(0, IV_BYTES)
   const tag = sealed.subarray(sealed.length - TAG_BYTES)
@@ -41,16 +50,16 @@ export function open (key: Uint8Array | KeyObject, sealed: Uint8Array, aad: Uint
   }
 }
 
-export function hmac (key: Uint8Array, data: Uint8Array | string): Buffer {
+export function hmac(key: Uint8Array, data: Uint8Array | string): Buffer {
   return createHmac('sha256', key).update(data).digest()
 }
 
-export function sha256 (data: Uint8Array | string): Buffer {
+export function sha256(data: Uint8Array | string): Buffer {
   return createHash('sha256').update(data).digest()
 }
 
 /** Compares two strings in time independent of where they differ. */
-export function constantTimeEqual (a: string, b: string): boolean {
+export function constantTimeEqual(a: string, b: string): boolean {
   const x = sha256(a)
   const y = sha256(b)
   return timingSafeEqual(x, y) && a.length === b.length

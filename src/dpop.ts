@@ -19,7 +19,7 @@ export interface DpopKey {
   readonly jkt: string
 }
 
-export async function createDpopKey (): Promise<DpopKey> {
+export async function createDpopKey(): Promise<DpopKey> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
   const publicJwk = await exportJWK(publicKey)
   return { privateJwk: await exportJWK(privateKey), publicJwk, jkt: await calculateJwkThumbprint(publicJwk) }
@@ -30,13 +30,13 @@ const imported = new Map<string, Promise<CryptoKeyPair>>()
 const IMPORTED_MAX = 1000
 
 /** The session's key pair as CryptoKeys (for openid-client's DPoP handle and for proofs). */
-export function importDpopKey (key: DpopKey): Promise<CryptoKeyPair> {
+export function importDpopKey(key: DpopKey): Promise<CryptoKeyPair> {
   let pair = imported.get(key.jkt)
   if (pair === undefined) {
     pair = (async () => ({
-      privateKey: await importJWK(key.privateJwk as JWK, 'ES256') as CryptoKey,
+      privateKey: (await importJWK(key.privateJwk as JWK, 'ES256')) as CryptoKey,
       // openid-client needs an extractable public key to embed it in its proofs.
-      publicKey: await importJWK(key.publicJwk as JWK, 'ES256', { extractable: true }) as CryptoKey,
+      publicKey: (await importJWK(key.publicJwk as JWK, 'ES256', { extractable: true })) as CryptoKey,
     }))()
     if (imported.size >= IMPORTED_MAX) imported.delete(imported.keys().next().value!)
     imported.set(key.jkt, pair)
@@ -48,7 +48,10 @@ export function importDpopKey (key: DpopKey): Promise<CryptoKeyPair> {
  * A DPoP proof for one upstream request: `htm`, `htu` (no query or fragment), `iat`, a fresh
  * `jti`, `ath` (the access token's hash) and the upstream's nonce when it asked for one.
  */
-export async function createDpopProof (key: DpopKey, request: { method: string; url: string; accessToken: string; nonce?: string }): Promise<string> {
+export async function createDpopProof(
+  key: DpopKey,
+  request: { method: string; url: string; accessToken: string; nonce?: string },
+): Promise<string> {
   const { privateKey } = await importDpopKey(key)
   const url = new URL(request.url)
   return new SignJWT({
@@ -57,7 +60,11 @@ export async function createDpopProof (key: DpopKey, request: { method: string; 
     ath: sha256(request.accessToken).toString('base64url'),
     ...(request.nonce !== undefined && { nonce: request.nonce }),
   })
-    .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty: key.publicJwk.kty!, crv: key.publicJwk.crv!, x: key.publicJwk.x!, y: key.publicJwk.y! } })
+    .setProtectedHeader({
+      typ: 'dpop+jwt',
+      alg: 'ES256',
+      jwk: { kty: key.publicJwk.kty!, crv: key.publicJwk.crv!, x: key.publicJwk.x!, y: key.publicJwk.y! },
+    })
     .setIssuedAt()
     .setJti(randomUUID())
     .sign(privateKey)

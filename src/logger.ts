@@ -20,12 +20,12 @@ interface LoggedError {
  * value someone put there) is replaced. Applies to the `code` of every log object and of every
  * logged error and its causes.
  */
-export function loggedCode (value: unknown): string | undefined {
+export function loggedCode(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined
   return typeof value === 'string' && ERROR_CODE.test(value) ? value : '[redacted]'
 }
 
-function messageWithCauses (err: Error): string {
+function messageWithCauses(err: Error): string {
   let message = err.message
   let cause = err.cause
   for (let depth = 0; cause instanceof Error && depth < CAUSE_DEPTH; depth++, cause = cause.cause) {
@@ -40,9 +40,10 @@ function messageWithCauses (err: Error): string {
  * `cause` can be a token endpoint's JSON); those never reach the log. `stack: false` for
  * expected failures (a 4xx), whose stack says nothing.
  */
-export function loggedError (err: unknown, options: { stack?: boolean } = {}, depth = 0): LoggedError {
+export function loggedError(err: unknown, options: { stack?: boolean } = {}, depth = 0): LoggedError {
   // Not an Error (a response body, a string): only its type, since anything could be in it.
-  if (!(err instanceof Error)) return { type: err === null ? 'null' : typeof err, message: '(not an Error: not logged)' }
+  if (!(err instanceof Error))
+    return { type: err === null ? 'null' : typeof err, message: '(not an Error: not logged)' }
   // As pino's own serializer: the message followed by its causes' (`a: b: c`), so one field says what failed and why.
   const out: LoggedError = { type: err.name, message: depth === 0 ? messageWithCauses(err) : err.message }
   const code = loggedCode((err as { code?: unknown }).code)
@@ -50,7 +51,8 @@ export function loggedError (err: unknown, options: { stack?: boolean } = {}, de
   if (options.stack !== false && err.stack !== undefined) out.stack = err.stack
   if (depth < CAUSE_DEPTH) {
     if (err.cause !== undefined) out.cause = loggedError(err.cause, options, depth + 1)
-    if (err instanceof AggregateError && Array.isArray(err.errors)) out.errors = err.errors.slice(0, 5).map((e: unknown) => loggedError(e, options, depth + 1))
+    if (err instanceof AggregateError && Array.isArray(err.errors))
+      out.errors = err.errors.slice(0, 5).map((e: unknown) => loggedError(e, options, depth + 1))
   }
   return out
 }
@@ -65,24 +67,28 @@ export function loggedError (err: unknown, options: { stack?: boolean } = {}, de
  * logged object: ~7 µs per line measured). Request URLs are logged without their query string,
  * which can carry an authorization code, state or anything an SPA put there.
  */
-export function loggerOptions (level: string): NonNullable<FastifyServerOptions['logger']> {
+export function loggerOptions(level: string): NonNullable<FastifyServerOptions['logger']> {
   return {
     level,
     redact: {
-      paths: [
-        'req.headers.cookie',
-        'req.headers.authorization',
-        'res.headers["set-cookie"]',
-      ],
+      paths: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]'],
       censor: '[redacted]',
     },
     serializers: {
-      req (request: { method: string; url: string; id: string; ip?: string }) {
+      req(request: { method: string; url: string; id: string; ip?: string }) {
         const question = request.url.indexOf('?')
-        return { id: request.id, method: request.method, url: question === -1 ? request.url : request.url.slice(0, question) }
+        return {
+          id: request.id,
+          method: request.method,
+          url: question === -1 ? request.url : request.url.slice(0, question),
+        }
       },
       // fastify's type wants a `stack` on every serialized error; ours has one only when the error had one.
-      err: ((err: unknown) => loggedError(err)) as unknown as (err: Error) => { type: string; message: string; stack: string },
+      err: ((err: unknown) => loggedError(err)) as unknown as (err: Error) => {
+        type: string
+        message: string
+        stack: string
+      },
       code: loggedCode,
     },
   }
@@ -106,7 +112,13 @@ const FLUSH_AT = 16 * 1024
 const FLUSH_AFTER_MS = 50
 /** Access lines still held when the process exits are written then (one listener for all writers). */
 const atExit = new Set<() => void>()
-process.once('exit', () => { for (const flush of atExit) { try { flush() } catch {} } })
+process.once('exit', () => {
+  for (const flush of atExit) {
+    try {
+      flush()
+    } catch {}
+  }
+})
 
 /**
  * The access line's writer: the same JSON line `log.info(fields, 'request completed')` writes
@@ -126,7 +138,7 @@ export interface AccessLineWriter {
   readonly close: () => void
 }
 
-export function accessLineWriter (log: FastifyBaseLogger): AccessLineWriter {
+export function accessLineWriter(log: FastifyBaseLogger): AccessLineWriter {
   const raw = log as unknown as Record<symbol, unknown> & { levelVal?: number }
   const stream = raw[pino.symbols.streamSym] as { write: (line: string) => unknown } | undefined
   const chindings = raw[pino.symbols.chindingsSym]
@@ -135,12 +147,29 @@ export function accessLineWriter (log: FastifyBaseLogger): AccessLineWriter {
   // pino's defaults for everything that shapes a line; anything else goes through pino itself.
   // (pino's types do not list the message-prefix symbol.)
   const msgPrefixSym = (pino.symbols as unknown as Record<string, symbol | undefined>).msgPrefixSym
-  const plainShape = raw[pino.symbols.messageKeySym] === 'msg' && raw[pino.symbols.timeSym] === pino.stdTimeFunctions.epochTime &&
-    raw[pino.symbols.mixinSym] === undefined && (msgPrefixSym === undefined || raw[msgPrefixSym] === undefined) && formatters?.log === undefined &&
-    hooks?.logMethod === undefined && hooks?.streamWrite === undefined
+  const plainShape =
+    raw[pino.symbols.messageKeySym] === 'msg' &&
+    raw[pino.symbols.timeSym] === pino.stdTimeFunctions.epochTime &&
+    raw[pino.symbols.mixinSym] === undefined &&
+    (msgPrefixSym === undefined || raw[msgPrefixSym] === undefined) &&
+    formatters?.log === undefined &&
+    hooks?.logMethod === undefined &&
+    hooks?.streamWrite === undefined
   if (stream === undefined || typeof stream.write !== 'function' || typeof chindings !== 'string' || !plainShape) {
     return {
-      write: ({ reqId, method, route, frontend, status, ms, code }) => log.info({ reqId, method, route, ...(frontend !== undefined && { frontend }), status, ms, ...(code !== undefined && { code }) }, 'request completed'),
+      write: ({ reqId, method, route, frontend, status, ms, code }) =>
+        log.info(
+          {
+            reqId,
+            method,
+            route,
+            ...(frontend !== undefined && { frontend }),
+            status,
+            ms,
+            ...(code !== undefined && { code }),
+          },
+          'request completed',
+        ),
       close: () => {},
     }
   }
@@ -150,7 +179,9 @@ export function accessLineWriter (log: FastifyBaseLogger): AccessLineWriter {
   // write, as pino writes them.
   if ((stream as { constructor?: { name?: string } }).constructor?.name !== 'SonicBoom') {
     return {
-      write: (fields) => { if ((raw.levelVal ?? INFO) <= INFO) stream.write(line(fields)) },
+      write: (fields) => {
+        if ((raw.levelVal ?? INFO) <= INFO) stream.write(line(fields))
+      },
       close: () => {},
     }
   }

@@ -4,7 +4,13 @@ import type { GatewayEvents, StoreOperationObserver } from './events.ts'
 import type { IdpRequestObserver } from './oidc/client.ts'
 
 /** How a browser's login ended at `/bff/callback`; the label of `bff_logins_total`. */
-export type LoginOutcome = 'success' | 'state_invalid' | 'rejected' | 'idp_unreachable' | 'idp_response_invalid' | 'error'
+export type LoginOutcome =
+  | 'success'
+  | 'state_invalid'
+  | 'rejected'
+  | 'idp_unreachable'
+  | 'idp_response_invalid'
+  | 'error'
 
 export interface GatewayMetrics extends GatewayEvents {
   readonly registry: Registry
@@ -14,28 +20,31 @@ export interface GatewayMetrics extends GatewayEvents {
    * One answered request. `route` is a bounded name (a configured route's path, a `/bff/*`
    * endpoint, a probe, or `unmatched`), never the raw URL.
    */
-  httpRequest (route: string, method: string, statusCode: number, seconds: number, frontend?: string): void
+  httpRequest(route: string, method: string, statusCode: number, seconds: number, frontend?: string): void
   /** An upstream's response headers arrived (or it failed: status 502/504) after `seconds`. */
-  upstreamResponse (route: string, statusCode: number, seconds: number): void
+  upstreamResponse(route: string, statusCode: number, seconds: number): void
   /** One HTTP call to the identity provider (discovery, token, PAR, JWKS ...). */
   readonly idpRequest: IdpRequestObserver
   /** A login finished at `/bff/callback`, one way or another. */
-  login (outcome: LoginOutcome): void
+  login(outcome: LoginOutcome): void
   /** A request to a rate-limited endpoint was refused with 429. */
-  rateLimited (route: string): void
+  rateLimited(route: string): void
   /** A request was refused with 503 because the event loop lagged (load shedding). */
-  loadShed (): void
+  loadShed(): void
   /** An event sent to an open page on `GET /bff/session-events` (`reason` only for session-ended). */
-  sessionEvent (event: 'session-ended' | 'session-expiring', reason: string | undefined): void
+  sessionEvent(event: 'session-ended' | 'session-expiring', reason: string | undefined): void
   /** Where `bff_session_event_streams` reads the number of open streams from, at each scrape. */
-  countSessionStreams (count: () => number): void
+  countSessionStreams(count: () => number): void
 }
 
 /** This package's version, read once from its package.json (beside `src/` and `dist/`). */
-export function packageVersion (): string {
+export function packageVersion(): string {
   for (const path of ['../package.json', '../../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string }
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as {
+        name?: string
+        version?: string
+      }
       if (pkg.name === 'bffgate' && typeof pkg.version === 'string') return pkg.version
     } catch {}
   }
@@ -43,7 +52,7 @@ export function packageVersion (): string {
 }
 
 /** `2xx` ... `5xx`: status classes keep label cardinality bounded. */
-function statusClass (statusCode: number): string {
+function statusClass(statusCode: number): string {
   return statusCode >= 100 && statusCode < 600 ? `${Math.floor(statusCode / 100)}xx` : 'other'
 }
 
@@ -53,7 +62,7 @@ const REDIS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 const IDP_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 /** Prometheus metrics (prom-client), in a registry of their own. Labels are bounded enums. */
-export function createMetrics (): GatewayMetrics {
+export function createMetrics(): GatewayMetrics {
   const registry = new Registry()
   // Standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes ...), which stock
   // Node.js dashboards query; the job/instance labels tell bffgate's apart.
@@ -78,12 +87,16 @@ export function createMetrics (): GatewayMetrics {
     registers: [registry],
   })
   let openSessionStreams = (): number => 0
-  registry.registerMetric(new Gauge({
-    name: 'bff_session_event_streams',
-    help: 'GET /bff/session-events streams open on this process.',
-    registers: [],
-    collect () { this.set(openSessionStreams()) },
-  }))
+  registry.registerMetric(
+    new Gauge({
+      name: 'bff_session_event_streams',
+      help: 'GET /bff/session-events streams open on this process.',
+      registers: [],
+      collect() {
+        this.set(openSessionStreams())
+      },
+    }),
+  )
   const rateLimited = new Counter({
     name: 'bff_rate_limited_total',
     help: 'Requests refused with 429 by the per-client-IP rate limits, by route.',
@@ -121,7 +134,7 @@ export function createMetrics (): GatewayMetrics {
   })
   const lockWaits = new Counter({
     name: 'bff_refresh_lock_waits_total',
-    help: 'Refreshes that found the session\'s refresh lock held (by another replica or process) and waited for its result.',
+    help: "Refreshes that found the session's refresh lock held (by another replica or process) and waited for its result.",
     registers: [registry],
   })
   const joins = new Counter({
@@ -151,7 +164,7 @@ export function createMetrics (): GatewayMetrics {
   })
   const requests = new Counter({
     name: 'bff_http_requests_total',
-    help: 'Answered requests, by frontend (a configured frontend\'s name, or none: deployment-wide endpoints and requests no frontend answers), route (configured route path or bffgate endpoint), method and status class.',
+    help: "Answered requests, by frontend (a configured frontend's name, or none: deployment-wide endpoints and requests no frontend answers), route (configured route path or bffgate endpoint), method and status class.",
     labelNames: ['frontend', 'route', 'method', 'status_class'] as const,
     registers: [registry],
   })
@@ -164,7 +177,7 @@ export function createMetrics (): GatewayMetrics {
   })
   const upstreamDuration = new Histogram({
     name: 'bff_upstream_duration_seconds',
-    help: 'Time from sending a proxied request to the upstream\'s response headers (or its failure), in seconds, by route and status class.',
+    help: "Time from sending a proxied request to the upstream's response headers (or its failure), in seconds, by route and status class.",
     labelNames: ['route', 'status_class'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [registry],
@@ -184,7 +197,9 @@ export function createMetrics (): GatewayMetrics {
   })
   return {
     registry,
-    sessionsEnded: (cause, count) => { if (count > 0) sessionsEnded.inc({ cause }, count) },
+    sessionsEnded: (cause, count) => {
+      if (count > 0) sessionsEnded.inc({ cause }, count)
+    },
     tokenExchange: (outcome, reason) => exchanges.inc({ outcome, reason }),
     backchannelLogout: (outcome) => backchannel.inc({ outcome }),
     refreshLockWaited: () => lockWaits.inc(),
@@ -193,23 +208,25 @@ export function createMetrics (): GatewayMetrics {
     refreshLockTakenOver: () => lockTakeovers.inc(),
     refreshLeaseLost: () => leasesLost.inc(),
     refreshSkewCapped: () => skewCapped.set(1),
-    storeOperation (operation, seconds, outcome) {
+    storeOperation(operation, seconds, outcome) {
       redisDuration.observe({ operation, outcome }, seconds)
       if (outcome === 'error') redisErrors.inc({ operation })
     },
-    httpRequest (route, method, statusCode, seconds, frontend = 'none') {
+    httpRequest(route, method, statusCode, seconds, frontend = 'none') {
       const status = statusClass(statusCode)
       requests.inc({ frontend, route, method: KNOWN_METHODS.has(method) ? method : 'other', status_class: status })
       requestDuration.observe({ frontend, route, status_class: status }, seconds)
     },
-    upstreamResponse (route, statusCode, seconds) {
+    upstreamResponse(route, statusCode, seconds) {
       upstreamDuration.observe({ route, status_class: statusClass(statusCode) }, seconds)
     },
     idpRequest: (endpoint, outcome, seconds) => idpDuration.observe({ endpoint, outcome }, seconds),
     login: (outcome) => logins.inc({ outcome }),
     rateLimited: (route) => rateLimited.inc({ route }),
     sessionEvent: (event, reason) => sessionEvents.inc({ event, reason: reason ?? '' }),
-    countSessionStreams: (count) => { openSessionStreams = count },
+    countSessionStreams: (count) => {
+      openSessionStreams = count
+    },
     loadShed: () => loadShed.inc(),
   }
 }

@@ -9,7 +9,7 @@ import { SpanStatusCode, trace, type Tracer } from '@opentelemetry/api'
 export type Env = Readonly<Record<string, string | undefined>>
 
 /** The OTLP/HTTP traces URL the standard variables name, or undefined when tracing is off. */
-export function tracesEndpoint (env: Env): string | undefined {
+export function tracesEndpoint(env: Env): string | undefined {
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return undefined
   const exporter = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase()
   if (exporter !== undefined && exporter !== '' && exporter !== 'otlp') return undefined
@@ -20,7 +20,12 @@ export function tracesEndpoint (env: Env): string | undefined {
 }
 
 /** Runs `work` in a span named `name` (a child of the active one), ending it when `work` settles. */
-export async function inSpan<T> (tracer: Tracer, name: string, attributes: Record<string, string>, work: () => Promise<T>): Promise<T> {
+export async function inSpan<T>(
+  tracer: Tracer,
+  name: string,
+  attributes: Record<string, string>,
+  work: () => Promise<T>,
+): Promise<T> {
   return tracer.startActiveSpan(name, { attributes }, async (span) => {
     try {
       return await work()
@@ -34,7 +39,7 @@ export async function inSpan<T> (tracer: Tracer, name: string, attributes: Recor
 }
 
 /** Names the active server span after the route fastify matched (`GET /api/*`), once it is known. */
-export function nameServerSpan (method: string, route: string | undefined): void {
+export function nameServerSpan(method: string, route: string | undefined): void {
   const span = trace.getActiveSpan()
   if (span === undefined || route === undefined) return
   span.updateName(`${method} ${route}`)

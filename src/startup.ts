@@ -10,7 +10,7 @@ import { describeNetworkCause } from './net-error.ts'
  */
 
 /** Delay before retry number `attempt` (1, 2 ...): 0.5 s doubling up to 5 s. */
-export function backoffDelayMs (attempt: number): number {
+export function backoffDelayMs(attempt: number): number {
   return Math.min(500 * 2 ** (attempt - 1), 5000)
 }
 
@@ -26,7 +26,7 @@ export interface RetryOptions {
 }
 
 /** Runs `attempt` until it succeeds, a failure is final, or the next try would pass the deadline. */
-export async function retryUntilDeadline<T> (attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
+export async function retryUntilDeadline<T>(attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
   const now = options.now ?? Date.now
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)))
   for (let n = 1; ; n++) {
@@ -45,8 +45,9 @@ export async function retryUntilDeadline<T> (attempt: () => Promise<T>, options:
  * Which Redis the configuration points at, by the variable that names it, without
  * credentials: `BFF_REDIS_URL (redis.internal:6379)`, `BFF_REDIS_SENTINELS (...)`.
  */
-export function describeRedisTarget (redis: RedisConfig): string {
-  if (redis.cluster !== undefined) return `"BFF_REDIS_CLUSTER_NODES" (${redis.cluster.nodes.map((n) => `${n.host}:${n.port}`).join(', ')})`
+export function describeRedisTarget(redis: RedisConfig): string {
+  if (redis.cluster !== undefined)
+    return `"BFF_REDIS_CLUSTER_NODES" (${redis.cluster.nodes.map((n) => `${n.host}:${n.port}`).join(', ')})`
   if (redis.sentinel !== undefined) {
     return `"BFF_REDIS_SENTINELS" (${redis.sentinel.nodes.map((n) => `${n.host}:${n.port}`).join(', ')}, master "${redis.sentinel.masterName}" from "BFF_REDIS_SENTINEL_MASTER_NAME")`
   }
@@ -55,7 +56,7 @@ export function describeRedisTarget (redis: RedisConfig): string {
 }
 
 /** The addresses a Redis configuration connects to first (the server, the sentinels or the seeds). */
-export function redisAddresses (redis: RedisConfig): Array<{ host: string; port: number }> {
+export function redisAddresses(redis: RedisConfig): Array<{ host: string; port: number }> {
   if (redis.cluster !== undefined) return [...redis.cluster.nodes]
   if (redis.sentinel !== undefined) return [...redis.sentinel.nodes]
   const url = new URL(redis.url)
@@ -67,14 +68,27 @@ export function redisAddresses (redis: RedisConfig): Array<{ host: string; port:
  * undefined when one does. ioredis reports an unreachable server only as "Reached the max
  * retries per request limit"; this names the cause.
  */
-export async function probeTcp (addresses: ReadonlyArray<{ host: string; port: number }>, timeoutMs = 1000): Promise<string | undefined> {
+export async function probeTcp(
+  addresses: ReadonlyArray<{ host: string; port: number }>,
+  timeoutMs = 1000,
+): Promise<string | undefined> {
   const failures: string[] = []
   for (const { host, port } of addresses) {
     const failure = await new Promise<string | undefined>((resolve) => {
       const socket = connect({ host, port })
-      const timer = setTimeout(() => { socket.destroy(); resolve(`no answer from ${host}:${port} within ${timeoutMs} ms`) }, timeoutMs)
-      socket.once('connect', () => { clearTimeout(timer); socket.destroy(); resolve(undefined) })
-      socket.once('error', (err) => { clearTimeout(timer); resolve(describeNetworkCause(err) ?? `${host}:${port}: ${err.message}`) })
+      const timer = setTimeout(() => {
+        socket.destroy()
+        resolve(`no answer from ${host}:${port} within ${timeoutMs} ms`)
+      }, timeoutMs)
+      socket.once('connect', () => {
+        clearTimeout(timer)
+        socket.destroy()
+        resolve(undefined)
+      })
+      socket.once('error', (err) => {
+        clearTimeout(timer)
+        resolve(describeNetworkCause(err) ?? `${host}:${port}: ${err.message}`)
+      })
     })
     if (failure === undefined) return undefined
     failures.push(failure)
@@ -83,10 +97,11 @@ export async function probeTcp (addresses: ReadonlyArray<{ host: string; port: n
 }
 
 /** The most telling reason in an error's cause chain: a system error, else the innermost message. */
-export function describeFailure (err: unknown): string {
+export function describeFailure(err: unknown): string {
   const network = describeNetworkCause(err)
   let innermost = err
-  for (let i = 0; i < 10 && innermost instanceof Error && innermost.cause instanceof Error; i++) innermost = innermost.cause
+  for (let i = 0; i < 10 && innermost instanceof Error && innermost.cause instanceof Error; i++)
+    innermost = innermost.cause
   const message = innermost instanceof Error ? innermost.message : String(innermost)
   if (network === undefined || message.includes(network)) return message
   return message === '' ? network : `${message} (${network})`
@@ -96,20 +111,28 @@ export function describeFailure (err: unknown): string {
  * The admin port while the start waits: `/healthz` 200 (the process is alive: no restart),
  * `/readyz` 503 (no traffic yet), everything else 404. Replaced by the real admin listener.
  */
-export async function listenStarting (host: string, port: number): Promise<Server> {
+export async function listenStarting(host: string, port: number): Promise<Server> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '').split('?')[0]
-    const [status, body] = path === '/healthz'
-      ? [200, { status: 'ok' }]
-      : path === '/readyz'
-        ? [503, { status: 'starting' }]
-        : [404, { error: 'not_found', message: 'Not found' }]
-    response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...(status === 503 && { 'retry-after': '2' }) })
+    const [status, body] =
+      path === '/healthz'
+        ? [200, { status: 'ok' }]
+        : path === '/readyz'
+          ? [503, { status: 'starting' }]
+          : [404, { error: 'not_found', message: 'Not found' }]
+    response.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      ...(status === 503 && { 'retry-after': '2' }),
+    })
     response.end(JSON.stringify(body))
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => { server.off('error', reject); resolve() })
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
   })
   return server
 }

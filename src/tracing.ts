@@ -1,4 +1,13 @@
-import { SpanKind, SpanStatusCode, ROOT_CONTEXT, context, propagation, trace, type Span, type Tracer } from '@opentelemetry/api'
+import {
+  SpanKind,
+  SpanStatusCode,
+  ROOT_CONTEXT,
+  context,
+  propagation,
+  trace,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
@@ -24,13 +33,13 @@ import { tracesEndpoint, type Env } from './span.ts'
 export interface Tracing {
   readonly tracer: Tracer
   /** Runs `handler` for one browser request inside its server span. */
-  serveRequest (request: IncomingMessage, response: ServerResponse, handler: () => void): void
+  serveRequest(request: IncomingMessage, response: ServerResponse, handler: () => void): void
   /** Flushes and stops the exporter. */
-  shutdown (): Promise<void>
+  shutdown(): Promise<void>
 }
 
 /** Parses `OTEL_EXPORTER_OTLP_HEADERS` (`key=value,key2=value2`, values URL-encoded). */
-function otlpHeaders (env: Env): Record<string, string> {
+function otlpHeaders(env: Env): Record<string, string> {
   const text = env.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? env.OTEL_EXPORTER_OTLP_HEADERS ?? ''
   const headers: Record<string, string> = {}
   for (const pair of text.split(',')) {
@@ -41,19 +50,24 @@ function otlpHeaders (env: Env): Record<string, string> {
 }
 
 /** The path of a URL or request target, without its query (which can carry codes and state). */
-function pathOnly (target: string): string {
+function pathOnly(target: string): string {
   const question = target.indexOf('?')
   return question === -1 ? target : target.slice(0, question)
 }
 
-interface UndiciRequest { readonly origin: string | URL; readonly method: string; readonly path: string; addHeader (name: string, value: string): unknown }
+interface UndiciRequest {
+  readonly origin: string | URL
+  readonly method: string
+  readonly path: string
+  addHeader(name: string, value: string): unknown
+}
 
 /**
  * The peers whose trace context is continued: those of `BFF_TRUSTED_PROXIES` (a load balancer
  * or mesh that starts traces). Anyone else's `traceparent` is dropped, so a browser can neither
  * choose bffgate's trace ids nor force every request to be sampled.
  */
-function trustedPeers (ranges: readonly string[]): (address: string | undefined) => boolean {
+function trustedPeers(ranges: readonly string[]): (address: string | undefined) => boolean {
   const list = new BlockList()
   for (const range of ranges) {
     const [address, bits] = range.split('/') as [string, string | undefined]
@@ -70,13 +84,22 @@ function trustedPeers (ranges: readonly string[]): (address: string | undefined)
 }
 
 /** Starts tracing when the environment asks for it; undefined (and nothing set up) otherwise. */
-export function startTracing (env: Env, version: string, options: { trustedProxies?: readonly string[] } = {}): Tracing | undefined {
+export function startTracing(
+  env: Env,
+  version: string,
+  options: { trustedProxies?: readonly string[] } = {},
+): Tracing | undefined {
   const url = tracesEndpoint(env)
   if (url === undefined) return undefined
   const exporter = new OTLPTraceExporter({ url, headers: otlpHeaders(env) })
-  const resource = resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? 'bffgate', 'service.version': version })
-    .merge(detectResources({ detectors: [envDetector] }))
-  const provider = new TracerProvider({ resource, spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: 1000 })] })
+  const resource = resourceFromAttributes({
+    'service.name': env.OTEL_SERVICE_NAME ?? 'bffgate',
+    'service.version': version,
+  }).merge(detectResources({ detectors: [envDetector] }))
+  const provider = new TracerProvider({
+    resource,
+    spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: 1000 })],
+  })
   const contextManager = new AsyncLocalStorageContextManager().enable()
   context.setGlobalContextManager(contextManager)
   propagation.setGlobalPropagator(new W3CTraceContextPropagator())
@@ -90,15 +113,19 @@ export function startTracing (env: Env, version: string, options: { trustedProxi
   const onCreate = (message: unknown) => {
     const { request } = message as { request: UndiciRequest }
     const origin = new URL(String(request.origin))
-    const span = tracer.startSpan(`${request.method}`, {
-      kind: SpanKind.CLIENT,
-      attributes: {
-        'http.request.method': request.method,
-        'server.address': origin.hostname,
-        'server.port': Number(origin.port || (origin.protocol === 'https:' ? 443 : 80)),
-        'url.path': pathOnly(request.path),
+    const span = tracer.startSpan(
+      `${request.method}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'http.request.method': request.method,
+          'server.address': origin.hostname,
+          'server.port': Number(origin.port || (origin.protocol === 'https:' ? 443 : 80)),
+          'url.path': pathOnly(request.path),
+        },
       },
-    }, context.active())
+      context.active(),
+    )
     outgoing.set(request, span)
     const carrier: Record<string, string> = {}
     propagation.inject(trace.setSpan(context.active(), span), carrier)
@@ -127,16 +154,22 @@ export function startTracing (env: Env, version: string, options: { trustedProxi
 
   return {
     tracer,
-    serveRequest (request, response, handler) {
-      const parent = isTrustedPeer(request.socket.remoteAddress) ? propagation.extract(ROOT_CONTEXT, request.headers) : ROOT_CONTEXT
+    serveRequest(request, response, handler) {
+      const parent = isTrustedPeer(request.socket.remoteAddress)
+        ? propagation.extract(ROOT_CONTEXT, request.headers)
+        : ROOT_CONTEXT
       // The caller's context is consumed here (or refused); the upstream hop gets bffgate's own (one traceparent, not two).
       delete request.headers.traceparent
       delete request.headers.tracestate
       const method = request.method ?? 'GET'
-      const span = tracer.startSpan(method, {
-        kind: SpanKind.SERVER,
-        attributes: { 'http.request.method': method, 'url.path': pathOnly(request.url ?? '/') },
-      }, parent)
+      const span = tracer.startSpan(
+        method,
+        {
+          kind: SpanKind.SERVER,
+          attributes: { 'http.request.method': method, 'url.path': pathOnly(request.url ?? '/') },
+        },
+        parent,
+      )
       response.once('close', () => {
         span.setAttribute('http.response.status_code', response.statusCode)
         if (response.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
@@ -144,7 +177,7 @@ export function startTracing (env: Env, version: string, options: { trustedProxi
       })
       context.with(trace.setSpan(parent, span), handler)
     },
-    async shutdown () {
+    async shutdown() {
       unsubscribe('undici:request:create', onCreate)
       unsubscribe('undici:request:headers', onHeaders)
       unsubscribe('undici:request:error', onError)

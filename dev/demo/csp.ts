@@ -7,12 +7,13 @@ import { createHash } from 'node:crypto'
 import { DEFAULT_CONTENT_SECURITY_POLICY } from '../../src/config/csp.ts'
 
 /** `'sha256-…'` sources for every inline `<script>` of `html`, over its exact text. */
-export function inlineScriptHashes (html: string): string[] {
-  return [...html.matchAll(/<script\b(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/g)]
-    .map((match) => `'sha256-${createHash('sha256').update(match[1]!).digest('base64')}'`)
+export function inlineScriptHashes(html: string): string[] {
+  return [...html.matchAll(/<script\b(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/g)].map(
+    (match) => `'sha256-${createHash('sha256').update(match[1]!).digest('base64')}'`,
+  )
 }
 
 /** The default policy with `hashes` added to `script-src`. */
-export function policyWithScriptHashes (hashes: readonly string[]): string {
+export function policyWithScriptHashes(hashes: readonly string[]): string {
   return DEFAULT_CONTENT_SECURITY_POLICY.replace("script-src 'self'", ["script-src 'self'", ...hashes].join(' '))
 }

@@ -5,7 +5,7 @@ export function escapeHtml(text: string): string {
     .replaceAll('<', '&lt;')
     .replaceAll('>', '&gt;')
     .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;');
+    .replaceAll("'", '&#39;')
 }
 
 /**
@@ -27,5 +27,5 @@ ${bodyHtml}
 </main>
 </body>
 </html>
-`;
+`
 }

@@ -1,14 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import { exportJWK, generateKeyPair } from 'jose';
-import type { JWK } from 'jose';
+import { randomUUID } from 'node:crypto'
+import { exportJWK, generateKeyPair } from 'jose'
+import type { JWK } from 'jose'
 
-let processKeys: Promise<JWK[]> | undefined;
+let processKeys: Promise<JWK[]> | undefined
 
 /** Generates one private RS256 signing key as a JWK (with `kid`, `alg` and `use`). */
 export async function generateSigningKeys(): Promise<JWK[]> {
-  const { privateKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
-  const jwk = await exportJWK(privateKey);
-  return [{ ...jwk, kid: randomUUID(), alg: 'RS256', use: 'sig' }];
+  const { privateKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true })
+  const jwk = await exportJWK(privateKey)
+  return [{ ...jwk, kid: randomUUID(), alg: 'RS256', use: 'sig' }]
 }
 
 /**
@@ -17,6 +17,6 @@ export async function generateSigningKeys(): Promise<JWK[]> {
  * earlier tokens still verify.
  */
 export function processSigningKeys(): Promise<JWK[]> {
-  processKeys ??= generateSigningKeys();
-  return processKeys;
+  processKeys ??= generateSigningKeys()
+  return processKeys
 }

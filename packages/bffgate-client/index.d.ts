@@ -19,7 +19,15 @@ export type LogoutReason = 'logout' | 'session_ended'
  * `expired` (no refresh token left), `replaced` (a new login in this browser), `ended`
  * (gone while the stream was down, or a reason this client does not know).
  */
-export type SessionEndReason = 'logout' | 'backchannel_logout' | 'revoked' | 'idle_timeout' | 'absolute_timeout' | 'expired' | 'replaced' | 'ended'
+export type SessionEndReason =
+  | 'logout'
+  | 'backchannel_logout'
+  | 'revoked'
+  | 'idle_timeout'
+  | 'absolute_timeout'
+  | 'expired'
+  | 'replaced'
+  | 'ended'
 
 /** What `onSessionEnded` listeners receive. */
 export interface SessionEndedEvent {
@@ -37,8 +45,8 @@ export interface SessionExpiringEvent {
 /** The parts of an EventSource the client uses. */
 export interface EventSourceLike {
   readonly readyState: number
-  addEventListener (type: string, listener: (event: Event) => void): void
-  close (): void
+  addEventListener(type: string, listener: (event: Event) => void): void
+  close(): void
 }
 
 /** Where bffgate pushes the session's end: `/bff/session-events`. */
@@ -74,7 +82,7 @@ export interface UnauthenticatedEvent {
   /** The page's path, query and fragment: where the default reaction would return after login. */
   returnTo: string
   /** Starts the login, as `client.login`. */
-  login (returnTo?: string): void
+  login(returnTo?: string): void
 }
 
 /** What `onOtherTabLogout` receives. */
@@ -89,15 +97,15 @@ export interface BffLocation {
   readonly pathname: string
   readonly search: string
   readonly hash: string
-  assign (url: string): void
+  assign(url: string): void
 }
 
 /** The parts of a BroadcastChannel the client uses. */
 export interface BroadcastChannelLike {
-  postMessage (message: unknown): void
-  addEventListener (type: 'message', listener: (event: MessageEvent) => void): void
-  removeEventListener (type: 'message', listener: (event: MessageEvent) => void): void
-  close (): void
+  postMessage(message: unknown): void
+  addEventListener(type: 'message', listener: (event: MessageEvent) => void): void
+  removeEventListener(type: 'message', listener: (event: MessageEvent) => void): void
+  close(): void
 }
 
 export interface BffClientOptions {
@@ -145,11 +153,11 @@ export interface BffClient {
    * redirect starts (or `onUnauthenticated` runs), other tabs hear of an ended session, and
    * the promise rejects with a {@link BffUnauthenticatedError}.
    */
-  fetch (input: RequestInfo | URL, init?: RequestInit): Promise<Response>
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
   /** `GET /bff/user`: the user, or `null` when not logged in. Never redirects, never extends the session. */
-  getUser<Claims extends BffClaims = BffClaims> (): Promise<BffUser<Claims> | null>
+  getUser<Claims extends BffClaims = BffClaims>(): Promise<BffUser<Claims> | null>
   /** Navigates to `<basePath>/bff/login`; after login the browser lands on `returnTo` (default: this page). */
-  login (returnTo?: string): void
+  login(returnTo?: string): void
   /**
    * Tells the other tabs, then navigates to the session's own logout URL (`logoutUrl` of
    * `GET /bff/user`, `/bff/logout?sid=...`): bffgate ends the session and redirects to the
@@ -158,7 +166,7 @@ export interface BffClient {
    * the session at once (`POST <basePath>/bff/logout`) and only returns the IdP's end-session URL.
    * Every `/bff/*` path here is under `basePath`.
    */
-  logout (options?: { navigate?: boolean }): Promise<string>
+  logout(options?: { navigate?: boolean }): Promise<string>
   /**
    * Calls `listener` once when bffgate says this session ended, pushed within a second over
    * `GET /bff/session-events` (opened with the first listener, closed with the last; the
@@ -169,16 +177,16 @@ export interface BffClient {
    * client closes the stream first: the tab that logs out hears nothing. Returns the
    * unsubscribe function.
    */
-  onSessionEnded (listener: (event: SessionEndedEvent) => void): () => void
+  onSessionEnded(listener: (event: SessionEndedEvent) => void): () => void
   /** Calls `listener` when the session's absolute end is `BFF_SESSION_WARNING_SECONDS` away. Returns the unsubscribe function. */
-  onSessionExpiring (listener: (event: SessionExpiringEvent) => void): () => void
+  onSessionExpiring(listener: (event: SessionExpiringEvent) => void): () => void
   /** Stops listening to other tabs and to the session's events. */
-  close (): void
+  close(): void
 }
 
 /** A bffgate endpoint answered with an error the client does not handle itself. */
 export declare class BffRequestError extends Error {
-  constructor (status: number, code: string, message: string)
+  constructor(status: number, code: string, message: string)
   /** HTTP status. */
   readonly status: number
   /** bffgate's stable `error` code (docs/errors.md), or `http_<status>` when the body had none. */
@@ -187,10 +195,10 @@ export declare class BffRequestError extends Error {
 
 /** Rejects `client.fetch` after a 401 `login_required`/`session_ended`, once the login redirect has started. */
 export declare class BffUnauthenticatedError extends BffRequestError {
-  constructor (code: UnauthenticatedCode, message: string)
+  constructor(code: UnauthenticatedCode, message: string)
   readonly status: 401
   readonly code: UnauthenticatedCode
 }
 
 /** Creates the client; one per page is enough. */
-export declare function createBffClient (options?: BffClientOptions): BffClient
+export declare function createBffClient(options?: BffClientOptions): BffClient

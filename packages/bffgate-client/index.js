@@ -36,17 +36,28 @@ const BASE_PATH = /^(?:\/(?!\.{1,2}(?:\/|$))[\w.~-]+)*$/
  * @param {unknown} value
  * @returns {string}
  */
-function basePathOf (value) {
+function basePathOf(value) {
   if (value === undefined) return ''
   if (typeof value !== 'string' || !BASE_PATH.test(value)) {
     const shown = typeof value === 'string' ? JSON.stringify(value) : typeof value
-    throw new TypeError(`@bffgate/client: options.basePath must be '' or a path such as '/admin' (segments of letters, digits, '.', '_', '~' and '-', each after a '/'; no trailing '/', no '.' or '..' segment), as the frontend's pathPrefix; got ${shown}`)
+    throw new TypeError(
+      `@bffgate/client: options.basePath must be '' or a path such as '/admin' (segments of letters, digits, '.', '_', '~' and '-', each after a '/'; no trailing '/', no '.' or '..' segment), as the frontend's pathPrefix; got ${shown}`,
+    )
   }
   return value
 }
 
 /** The reasons bffgate sends with `session-ended` (anything else reads as `ended`). */
-const END_REASONS = new Set(['logout', 'backchannel_logout', 'revoked', 'idle_timeout', 'absolute_timeout', 'expired', 'replaced', 'ended'])
+const END_REASONS = new Set([
+  'logout',
+  'backchannel_logout',
+  'revoked',
+  'idle_timeout',
+  'absolute_timeout',
+  'expired',
+  'replaced',
+  'ended',
+])
 
 /** `EventSource.CLOSED`: the browser gave up on the stream (a refusal, not a network blip). */
 const EVENT_SOURCE_CLOSED = 2
@@ -61,7 +72,7 @@ export class BffRequestError extends Error {
    * @param {string} code
    * @param {string} message
    */
-  constructor (status, code, message) {
+  constructor(status, code, message) {
     super(message)
     this.name = 'BffRequestError'
     /** HTTP status. */
@@ -80,7 +91,7 @@ export class BffUnauthenticatedError extends BffRequestError {
    * @param {UnauthenticatedCode} code
    * @param {string} message
    */
-  constructor (code, message) {
+  constructor(code, message) {
     super(401, code, message)
     this.name = 'BffUnauthenticatedError'
     /** @type {UnauthenticatedCode} */
@@ -94,7 +105,7 @@ export class BffUnauthenticatedError extends BffRequestError {
  * @param {Response} response
  * @returns {Promise<{ error?: string, message?: string }>}
  */
-async function errorBodyOf (response) {
+async function errorBodyOf(response) {
   if (!(response.headers.get('content-type') ?? '').includes('json')) return {}
   try {
     const body = await response.clone().json()
@@ -112,9 +123,13 @@ async function errorBodyOf (response) {
  * @param {Response} response
  * @returns {Promise<BffRequestError>}
  */
-async function requestErrorOf (response) {
+async function requestErrorOf(response) {
   const { error, message } = await errorBodyOf(response)
-  return new BffRequestError(response.status, error ?? `http_${response.status}`, message ?? `bffgate answered ${response.status}`)
+  return new BffRequestError(
+    response.status,
+    error ?? `http_${response.status}`,
+    message ?? `bffgate answered ${response.status}`,
+  )
 }
 
 /**
@@ -123,7 +138,7 @@ async function requestErrorOf (response) {
  * @param {BffLocation | undefined} location
  * @returns {URL | undefined}
  */
-function urlOf (input, location) {
+function urlOf(input, location) {
   const raw = input instanceof URL ? input.href : typeof input === 'string' ? input : input.url
   try {
     return new URL(raw, location?.href)
@@ -137,7 +152,7 @@ function urlOf (input, location) {
  * @param {BffClientOptions} [options]
  * @returns {BffClient}
  */
-export function createBffClient (options = {}) {
+export function createBffClient(options = {}) {
   const basePath = basePathOf(options.basePath)
   /** @type {typeof globalThis.fetch} */
   const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
@@ -145,7 +160,8 @@ export function createBffClient (options = {}) {
   const location = options.location ?? globalThis.location
   const Channel = options.BroadcastChannel === undefined ? globalThis.BroadcastChannel : options.BroadcastChannel
   // Frontends under different prefixes of one origin have different sessions: their tabs must not hear each other.
-  const channelName = options.channelName ?? (basePath === '' ? DEFAULT_CHANNEL_NAME : `${DEFAULT_CHANNEL_NAME}:${basePath}`)
+  const channelName =
+    options.channelName ?? (basePath === '' ? DEFAULT_CHANNEL_NAME : `${DEFAULT_CHANNEL_NAME}:${basePath}`)
 
   /** @returns {BffLocation} */
   const page = () => {
@@ -222,11 +238,19 @@ export function createBffClient (options = {}) {
     }
   }
   const connect = () => {
-    if (source !== undefined || over || typeof EventSourceImpl !== 'function' || endedListeners.size + expiringListeners.size === 0) return
+    if (
+      source !== undefined ||
+      over ||
+      typeof EventSourceImpl !== 'function' ||
+      endedListeners.size + expiringListeners.size === 0
+    )
+      return
     let opened = false
     const stream = new EventSourceImpl(sessionEventsUrl)
     source = stream
-    stream.addEventListener('open', () => { opened = true })
+    stream.addEventListener('open', () => {
+      opened = true
+    })
     stream.addEventListener('session-ended', (event) => {
       if (source !== stream) return // closed meanwhile: told once is enough
       const { reason } = parse(/** @type {MessageEvent} */ (event).data)
@@ -245,11 +269,16 @@ export function createBffClient (options = {}) {
       disconnect()
       // Refused at once: no session (listen only while signed in), or too many tabs. Give up.
       if (!opened) return
-      client.getUser().then((user) => {
-        // Gone while the stream was down (the announcement was missed): tell the page now.
-        if (user === null) sessionEnded('ended')
-        else retryTimer = setTimeout(connect, STREAM_RETRY_MS)
-      }, () => { retryTimer = setTimeout(connect, STREAM_RETRY_MS) })
+      client.getUser().then(
+        (user) => {
+          // Gone while the stream was down (the announcement was missed): tell the page now.
+          if (user === null) sessionEnded('ended')
+          else retryTimer = setTimeout(connect, STREAM_RETRY_MS)
+        },
+        () => {
+          retryTimer = setTimeout(connect, STREAM_RETRY_MS)
+        },
+      )
     })
   }
   /**
@@ -284,7 +313,7 @@ export function createBffClient (options = {}) {
 
   /** @type {BffClient} */
   const client = {
-    async fetch (input, init = {}) {
+    async fetch(input, init = {}) {
       const url = urlOf(input, location)
       const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined))
       const sameOrigin = url === undefined || location === undefined || url.origin === new URL(location.href).origin
@@ -306,8 +335,12 @@ export function createBffClient (options = {}) {
      * @template {BffClaims} [Claims=BffClaims]
      * @returns {Promise<BffUser<Claims> | null>}
      */
-    async getUser () {
-      const response = await fetchImpl(`${basePath}/bff/user`, { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
+    async getUser() {
+      const response = await fetchImpl(`${basePath}/bff/user`, {
+        credentials: 'same-origin',
+        cache: 'no-store',
+        headers: { accept: 'application/json' },
+      })
       if (response.status === 401) return null
       if (!response.ok) throw await requestErrorOf(response)
       return /** @type {BffUser<Claims>} */ (await response.json())
@@ -315,7 +348,7 @@ export function createBffClient (options = {}) {
 
     login,
 
-    async logout ({ navigate = true } = {}) {
+    async logout({ navigate = true } = {}) {
       // This tab ends the session itself: it needs no word of it from the stream. Any failure
       // below (an error answer, or no answer at all) leaves the session as it was: listen again.
       disconnect()
@@ -324,15 +357,26 @@ export function createBffClient (options = {}) {
         if (navigate) {
           // The session's own logout URL (`/bff/logout?sid=...`): bffgate ends the session there
           // and sends the browser on to the IdP with the ID token as a hint, which this page never sees.
-          const response = await fetchImpl(`${basePath}/bff/user`, { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
+          const response = await fetchImpl(`${basePath}/bff/user`, {
+            credentials: 'same-origin',
+            cache: 'no-store',
+            headers: { accept: 'application/json' },
+          })
           if (response.status !== 401 && !response.ok) throw await requestErrorOf(response)
-          const logoutUrl = response.status === 401 ? `${basePath}/` : /** @type {{ logoutUrl: string }} */ (await response.json()).logoutUrl
+          const logoutUrl =
+            response.status === 401
+              ? `${basePath}/`
+              : /** @type {{ logoutUrl: string }} */ (await response.json()).logoutUrl
           announce('logout')
           page().assign(logoutUrl)
           return logoutUrl
         }
         // Without navigating: the session ends now; the answer is the IdP's end-session URL (no token in it).
-        const response = await fetchImpl(`${basePath}/bff/logout`, { method: 'POST', credentials: 'same-origin', headers: { [CSRF_HEADER]: '1', accept: 'application/json' } })
+        const response = await fetchImpl(`${basePath}/bff/logout`, {
+          method: 'POST',
+          credentials: 'same-origin',
+          headers: { [CSRF_HEADER]: '1', accept: 'application/json' },
+        })
         if (!response.ok) throw await requestErrorOf(response)
         const { logoutUrl } = /** @type {{ logoutUrl: string }} */ (await response.json())
         announce('logout')
@@ -344,15 +388,15 @@ export function createBffClient (options = {}) {
       }
     },
 
-    onSessionEnded (listener) {
+    onSessionEnded(listener) {
       return listen(endedListeners, listener)
     },
 
-    onSessionExpiring (listener) {
+    onSessionExpiring(listener) {
       return listen(expiringListeners, listener)
     },
 
-    close () {
+    close() {
       endedListeners.clear()
       expiringListeners.clear()
       disconnect()

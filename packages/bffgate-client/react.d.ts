@@ -14,7 +14,7 @@ export interface UserState<Claims extends BffClaims = BffClaims> {
   error: unknown
   loading: boolean
   /** Asks `/bff/user` again. */
-  refresh (): void
+  refresh(): void
   /** `client.login`. */
   login: BffClient['login']
   /** `client.logout`. */
@@ -22,16 +22,16 @@ export interface UserState<Claims extends BffClaims = BffClaims> {
 }
 
 /** Makes `client` the one the hooks use (default: one `createBffClient()` per page). */
-export declare function BffClientProvider (props: { client: BffClient; children?: ReactNode }): ReactElement
+export declare function BffClientProvider(props: { client: BffClient; children?: ReactNode }): ReactElement
 
 /** The client of the nearest {@link BffClientProvider}, or the page's default one. */
-export declare function useBffClient (): BffClient
+export declare function useBffClient(): BffClient
 
 /** The signed-in user (`GET /bff/user`); `null` once bffgate pushes the session's end. Never extends the session. */
-export declare function useUser<Claims extends BffClaims = BffClaims> (): UserState<Claims>
+export declare function useUser<Claims extends BffClaims = BffClaims>(): UserState<Claims>
 
 /** Calls the latest `callback` when bffgate pushes the end of this session (`client.onSessionEnded`). */
-export declare function useSessionEnded (callback: (event: SessionEndedEvent) => void): void
+export declare function useSessionEnded(callback: (event: SessionEndedEvent) => void): void
 
 /** Calls the latest `callback` `BFF_SESSION_WARNING_SECONDS` before the session's absolute end. */
-export declare function useSessionExpiring (callback: (event: SessionExpiringEvent) => void): void
+export declare function useSessionExpiring(callback: (event: SessionExpiringEvent) => void): void

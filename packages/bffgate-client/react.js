@@ -22,12 +22,12 @@ let defaultClient
  * Makes `client` the one the hooks below use (default: one `createBffClient()` per page).
  * @param {{ client: BffClient, children?: ReactNode }} props
  */
-export function BffClientProvider ({ client, children }) {
+export function BffClientProvider({ client, children }) {
   return createElement(BffClientContext.Provider, { value: client }, children)
 }
 
 /** The client of the nearest {@link BffClientProvider}, or the page's default one. */
-export function useBffClient () {
+export function useBffClient() {
   const client = useContext(BffClientContext)
   if (client !== null) return client
   defaultClient ??= createBffClient()
@@ -39,18 +39,35 @@ export function useBffClient () {
  * @template {BffClaims} [Claims=BffClaims]
  * @returns {UserState<Claims>}
  */
-export function useUser () {
+export function useUser() {
   const client = useBffClient()
-  const [state, setState] = useState(/** @type {{ status: UserState['status'], user: BffUser<Claims> | null, error: unknown }} */ ({ status: 'loading', user: null, error: undefined }))
+  const [state, setState] = useState(
+    /** @type {{ status: UserState['status'], user: BffUser<Claims> | null, error: unknown }} */ ({
+      status: 'loading',
+      user: null,
+      error: undefined,
+    }),
+  )
   const [generation, setGeneration] = useState(0)
 
   useEffect(() => {
     let current = true
     client.getUser().then(
-      (user) => { if (current) setState({ status: user === null ? 'anonymous' : 'authenticated', user: /** @type {BffUser<Claims> | null} */ (user), error: undefined }) },
-      (/** @type {unknown} */ error) => { if (current) setState({ status: 'error', user: null, error }) },
+      (user) => {
+        if (current)
+          setState({
+            status: user === null ? 'anonymous' : 'authenticated',
+            user: /** @type {BffUser<Claims> | null} */ (user),
+            error: undefined,
+          })
+      },
+      (/** @type {unknown} */ error) => {
+        if (current) setState({ status: 'error', user: null, error })
+      },
     )
-    return () => { current = false }
+    return () => {
+      current = false
+    }
   }, [client, generation])
 
   // Only a signed-in page listens: the stream needs a session.
@@ -70,10 +87,12 @@ export function useUser () {
  * changing it does not reopen the stream.
  * @param {(event: SessionEndedEvent) => void} callback
  */
-export function useSessionEnded (callback) {
+export function useSessionEnded(callback) {
   const client = useBffClient()
   const latest = useRef(callback)
-  useEffect(() => { latest.current = callback })
+  useEffect(() => {
+    latest.current = callback
+  })
   useEffect(() => client.onSessionEnded((event) => latest.current(event)), [client])
 }
 
@@ -81,9 +100,11 @@ export function useSessionEnded (callback) {
  * Calls `callback` `BFF_SESSION_WARNING_SECONDS` before the session's absolute end.
  * @param {(event: SessionExpiringEvent) => void} callback
  */
-export function useSessionExpiring (callback) {
+export function useSessionExpiring(callback) {
   const client = useBffClient()
   const latest = useRef(callback)
-  useEffect(() => { latest.current = callback })
+  useEffect(() => {
+    latest.current = callback
+  })
   useEffect(() => client.onSessionExpiring((event) => latest.current(event)), [client])
 }

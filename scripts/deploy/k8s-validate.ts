@@ -21,7 +21,11 @@ import { dirname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 
-export interface Finding { resource: string, path: string, message: string }
+export interface Finding {
+  resource: string
+  path: string
+  message: string
+}
 export interface Validation {
   errors: Finding[]
   /** Resources checked against a Kubernetes schema. */
@@ -36,14 +40,22 @@ const nodeModules = resolve(modelsDir, '..')
 
 // ---------------------------------------------------------------- the property lists (.d.ts)
 
-type Shape = { kind: 'leaf' } | { kind: 'array' | 'map', of: Shape } | { kind: 'ref', file: string, name: string }
-interface Interface { props: Map<string, string>, open: boolean }
-interface Declarations { file: string, imports: Map<string, string>, interfaces: Map<string, Interface>, aliases: Set<string> }
+type Shape = { kind: 'leaf' } | { kind: 'array' | 'map'; of: Shape } | { kind: 'ref'; file: string; name: string }
+interface Interface {
+  props: Map<string, string>
+  open: boolean
+}
+interface Declarations {
+  file: string
+  imports: Map<string, string>
+  interfaces: Map<string, Interface>
+  aliases: Set<string>
+}
 
 const declarations = new Map<string, Declarations>()
 
 /** Splits at `separator` outside brackets. */
-function splitTop (text: string, separator: string): string[] {
+function splitTop(text: string, separator: string): string[] {
   const parts: string[] = []
   let depth = 0
   let current = ''
@@ -59,15 +71,20 @@ function splitTop (text: string, separator: string): string[] {
   return parts
 }
 
-function read (file: string): Declarations {
+function read(file: string): Declarations {
   const cached = declarations.get(file)
   if (cached !== undefined) return cached
   const found: Declarations = { file, imports: new Map(), interfaces: new Map(), aliases: new Set() }
   declarations.set(file, found)
   if (!existsSync(file)) return found
-  const source = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '')
+  const source = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '')
   for (const m of source.matchAll(/^import\s*\{([^}]*)\}\s*from\s*"([^"]+)";/gm)) {
-    for (const name of m[1]!.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const name of m[1]!
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const [original, alias] = name.split(/\s+as\s+/)
       found.imports.set((alias ?? original!).trim(), m[2]!)
     }
@@ -105,12 +122,12 @@ function read (file: string): Declarations {
   return found
 }
 
-function resolveImport (from: string, specifier: string): string {
+function resolveImport(from: string, specifier: string): string {
   const base = specifier.startsWith('.') ? resolve(dirname(from), specifier) : join(nodeModules, specifier)
   return `${base.replace(/\.js$/, '')}.d.ts`
 }
 
-function classify (type: string, context: Declarations): Shape {
+function classify(type: string, context: Declarations): Shape {
   const t = type.trim().replace(/;$/, '').trim()
   const array = /^Array<([\s\S]+)>$/.exec(t)
   if (array) return { kind: 'array', of: classify(array[1]!, context) }
@@ -129,7 +146,7 @@ function classify (type: string, context: Declarations): Shape {
   return { kind: 'leaf' }
 }
 
-function lookup (file: string, name: string): { context: Declarations, iface: Interface } | undefined {
+function lookup(file: string, name: string): { context: Declarations; iface: Interface } | undefined {
   const context = read(file)
   const iface = context.interfaces.get(name)
   if (iface !== undefined) return { context, iface }
@@ -138,14 +155,15 @@ function lookup (file: string, name: string): { context: Declarations, iface: In
   return first.done === true ? undefined : { context, iface: first.value }
 }
 
-function unknownFields (value: unknown, shape: Shape, where: string, out: string[]): void {
+function unknownFields(value: unknown, shape: Shape, where: string, out: string[]): void {
   if (value === null || value === undefined) return
   if (shape.kind === 'array') {
     if (Array.isArray(value)) value.forEach((v, i) => unknownFields(v, shape.of, `${where}[${i}]`, out))
     return
   }
   if (shape.kind === 'map') {
-    if (typeof value === 'object' && !Array.isArray(value)) for (const [k, v] of Object.entries(value)) unknownFields(v, shape.of, `${where}.${k}`, out)
+    if (typeof value === 'object' && !Array.isArray(value))
+      for (const [k, v] of Object.entries(value)) unknownFields(v, shape.of, `${where}.${k}`, out)
     return
   }
   if (shape.kind !== 'ref' || typeof value !== 'object' || Array.isArray(value)) return // type errors: the schema pass
@@ -162,34 +180,47 @@ function unknownFields (value: unknown, shape: Shape, where: string, out: string
 
 // ---------------------------------------------------------------- the compiled schemas
 
-interface Model { new (data: unknown): { validate (): void }, apiVersion: string, kind: string }
+interface Model {
+  new (data: unknown): { validate(): void }
+  apiVersion: string
+  kind: string
+}
 const models = new Map<string, Model | undefined>()
 
 /** kubernetes-models/<group/version>/<Kind>.js, e.g. apps/v1/Deployment.js, v1/Service.js. */
-function modelFile (apiVersion: string, kind: string, ext: 'js' | 'd.ts'): string | undefined {
+function modelFile(apiVersion: string, kind: string, ext: 'js' | 'd.ts'): string | undefined {
   if (!/^([a-z0-9.-]+\/)?v[0-9a-z]+$/.test(apiVersion) || !/^[A-Z][A-Za-z0-9]*$/.test(kind)) return undefined
   const file = join(modelsDir, apiVersion, `${kind}.${ext}`)
   return existsSync(file) ? file : undefined
 }
 
-async function model (apiVersion: string, kind: string): Promise<Model | undefined> {
+async function model(apiVersion: string, kind: string): Promise<Model | undefined> {
   const key = `${apiVersion}/${kind}`
   if (!models.has(key)) {
     const file = modelFile(apiVersion, kind, 'js')
-    const loaded = file === undefined ? undefined : (await import(pathToFileURL(file).href) as Record<string, Model>)[kind]
+    const loaded =
+      file === undefined ? undefined : ((await import(pathToFileURL(file).href)) as Record<string, Model>)[kind]
     // The file must describe exactly this apiVersion and kind (no case-insensitive file system match).
     models.set(key, loaded?.apiVersion === apiVersion && loaded.kind === kind ? loaded : undefined)
   }
   return models.get(key)
 }
 
-interface AjvError { instancePath: string, message?: string, keyword: string, params?: { allowedValues?: unknown[] } }
+interface AjvError {
+  instancePath: string
+  message?: string
+  keyword: string
+  params?: { allowedValues?: unknown[] }
+}
 
-function schemaErrors (err: unknown): Array<{ path: string, message: string }> {
+function schemaErrors(err: unknown): Array<{ path: string; message: string }> {
   const list = (err as { errors?: AjvError[] }).errors
   if (!Array.isArray(list) || list.length === 0) return [{ path: '', message: String((err as Error).message ?? err) }]
   return list.map((e) => ({
-    path: e.instancePath.replace(/^\//, '').replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.'),
+    path: e.instancePath
+      .replace(/^\//, '')
+      .replace(/\/(\d+)(?=\/|$)/g, '[$1]')
+      .replace(/\//g, '.'),
     message: `${e.message ?? e.keyword}${e.params?.allowedValues ? ` (${e.params.allowedValues.join(', ')})` : ''}`,
   }))
 }
@@ -199,7 +230,7 @@ function schemaErrors (err: unknown): Array<{ path: string, message: string }> {
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-function podTemplate (doc: Obj): { selector?: Obj, labels: Obj, pod: Obj } | undefined {
+function podTemplate(doc: Obj): { selector?: Obj; labels: Obj; pod: Obj } | undefined {
   const spec = isObj(doc.spec) ? doc.spec : undefined
   if (doc.kind === 'Pod') return { labels: {}, pod: spec ?? {} }
   if (doc.kind === 'CronJob') {
@@ -207,7 +238,11 @@ function podTemplate (doc: Obj): { selector?: Obj, labels: Obj, pod: Obj } | und
     const template = isObj(job?.template) ? job.template : {}
     return { labels: {}, pod: isObj(template.spec) ? template.spec : {} }
   }
-  if (!['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job'].includes(String(doc.kind)) || !isObj(spec?.template)) return undefined
+  if (
+    !['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job'].includes(String(doc.kind)) ||
+    !isObj(spec?.template)
+  )
+    return undefined
   const meta = isObj(spec.template.metadata) ? spec.template.metadata : {}
   return {
     ...(isObj(spec.selector) && { selector: spec.selector }),
@@ -216,31 +251,44 @@ function podTemplate (doc: Obj): { selector?: Obj, labels: Obj, pod: Obj } | und
   }
 }
 
-function workloadErrors (doc: Obj): Array<{ path: string, message: string }> {
+function workloadErrors(doc: Obj): Array<{ path: string; message: string }> {
   const found = podTemplate(doc)
   if (found === undefined) return []
-  const errors: Array<{ path: string, message: string }> = []
+  const errors: Array<{ path: string; message: string }> = []
   const { selector, labels, pod } = found
   if (selector !== undefined) {
     const matchLabels = isObj(selector.matchLabels) ? selector.matchLabels : {}
     for (const [k, v] of Object.entries(matchLabels)) {
-      if (labels[k] !== v) errors.push({ path: `spec.selector.matchLabels.${k}`, message: `selects ${k}=${String(v)}, but the pod template's labels have ${k}=${String(labels[k])}` })
+      if (labels[k] !== v)
+        errors.push({
+          path: `spec.selector.matchLabels.${k}`,
+          message: `selects ${k}=${String(v)}, but the pod template's labels have ${k}=${String(labels[k])}`,
+        })
     }
-    const expressions = Array.isArray(selector.matchExpressions) ? selector.matchExpressions as Obj[] : []
-    if (Object.keys(matchLabels).length === 0 && expressions.length === 0) errors.push({ path: 'spec.selector', message: 'an empty selector' })
+    const expressions = Array.isArray(selector.matchExpressions) ? (selector.matchExpressions as Obj[]) : []
+    if (Object.keys(matchLabels).length === 0 && expressions.length === 0)
+      errors.push({ path: 'spec.selector', message: 'an empty selector' })
   }
-  const containers = Array.isArray(pod.containers) ? pod.containers as Obj[] : []
+  const containers = Array.isArray(pod.containers) ? (pod.containers as Obj[]) : []
   if (containers.length === 0) errors.push({ path: 'spec.template.spec.containers', message: 'no containers' })
-  const volumes = new Set((Array.isArray(pod.volumes) ? pod.volumes as Obj[] : []).map((v) => v.name))
+  const volumes = new Set((Array.isArray(pod.volumes) ? (pod.volumes as Obj[]) : []).map((v) => v.name))
   const names = new Set<unknown>()
-  for (const [group, list] of [['initContainers', pod.initContainers], ['containers', pod.containers]] as const) {
-    for (const [i, c] of (Array.isArray(list) ? list as Obj[] : []).entries()) {
+  for (const [group, list] of [
+    ['initContainers', pod.initContainers],
+    ['containers', pod.containers],
+  ] as const) {
+    for (const [i, c] of (Array.isArray(list) ? (list as Obj[]) : []).entries()) {
       const where = `spec.template.spec.${group}[${i}]`
-      if (names.has(c.name)) errors.push({ path: `${where}.name`, message: `duplicate container name ${String(c.name)}` })
+      if (names.has(c.name))
+        errors.push({ path: `${where}.name`, message: `duplicate container name ${String(c.name)}` })
       names.add(c.name)
       if (typeof c.image !== 'string' || c.image === '') errors.push({ path: `${where}.image`, message: 'no image' })
-      for (const mount of Array.isArray(c.volumeMounts) ? c.volumeMounts as Obj[] : []) {
-        if (!volumes.has(mount.name)) errors.push({ path: `${where}.volumeMounts`, message: `mounts volume ${String(mount.name)}, which the pod does not declare` })
+      for (const mount of Array.isArray(c.volumeMounts) ? (c.volumeMounts as Obj[]) : []) {
+        if (!volumes.has(mount.name))
+          errors.push({
+            path: `${where}.volumeMounts`,
+            message: `mounts volume ${String(mount.name)}, which the pod does not declare`,
+          })
       }
     }
   }
@@ -250,7 +298,7 @@ function workloadErrors (doc: Obj): Array<{ path: string, message: string }> {
 // ---------------------------------------------------------------- the whole render
 
 /** Validates the multi-document YAML that `helm template` printed. */
-export async function validateManifests (yamlText: string, defaultNamespace = 'default'): Promise<Validation> {
+export async function validateManifests(yamlText: string, defaultNamespace = 'default'): Promise<Validation> {
   const result: Validation = { errors: [], checked: [], unchecked: [] }
   const seen = new Set<string>()
   for (const [index, document] of parseAllDocuments(yamlText, { version: '1.1', uniqueKeys: true }).entries()) {
@@ -274,7 +322,8 @@ export async function validateManifests (yamlText: string, defaultNamespace = 'd
       continue
     }
     const identity = `${resource} in ${String(meta.namespace ?? defaultNamespace)}`
-    if (seen.has(identity)) result.errors.push({ resource, path: 'metadata.name', message: `${identity} is rendered twice` })
+    if (seen.has(identity))
+      result.errors.push({ resource, path: 'metadata.name', message: `${identity} is rendered twice` })
     seen.add(identity)
     for (const e of workloadErrors(doc)) result.errors.push({ resource, ...e })
 
@@ -299,6 +348,6 @@ export async function validateManifests (yamlText: string, defaultNamespace = 'd
   return result
 }
 
-export function formatFindings (errors: readonly Finding[]): string {
+export function formatFindings(errors: readonly Finding[]): string {
   return errors.map((e) => `${e.resource}${e.path === '' ? '' : ` ${e.path}`}: ${e.message}`).join('\n')
 }

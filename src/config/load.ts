@@ -1,10 +1,28 @@
 import { checkContentSecurityPolicy } from './csp.ts'
-import { checkClientAuthentication, checkHostCookieName, checkIssuer, checkListeners, checkPublicUrl, checkRedisTopology, checkSessionSecrets, checkSessionTimings, parseTrustedProxies, refreshTokenKindOf } from './checks.ts'
+import {
+  checkClientAuthentication,
+  checkHostCookieName,
+  checkIssuer,
+  checkListeners,
+  checkPublicUrl,
+  checkRedisTopology,
+  checkSessionSecrets,
+  checkSessionTimings,
+  parseTrustedProxies,
+  refreshTokenKindOf,
+} from './checks.ts'
 import { checkLoginErrorPath, checkLoginParameterNames } from './login.ts'
 import { readRevocationConfig } from '../revocation/config.ts'
 import { parseUrl, SettingReader } from './reader.ts'
 import { parseRoutes } from './routes.ts'
-import { assembleFrontend, checkRuntimeSupportsFrontends, MULTI_FRONTEND_RUNTIME, parseFrontends, type FrontendDefaults, type FrontendParts } from './frontends.ts'
+import {
+  assembleFrontend,
+  checkRuntimeSupportsFrontends,
+  MULTI_FRONTEND_RUNTIME,
+  parseFrontends,
+  type FrontendDefaults,
+  type FrontendParts,
+} from './frontends.ts'
 import { settings, type SettingSpec } from './schema.ts'
 import { createRawSource, isSet, readConfigFile, unknownSettingWarnings, type Env, type ReadFile } from './sources.ts'
 import type { Config, RefreshTokenKind, TokenEndpointAuthMethod } from './types.ts'
@@ -18,8 +36,10 @@ export class ConfigError extends Error {
   readonly problems: readonly string[]
   /** Unknown variables that look like typos: often the reason a required setting is "missing". */
   readonly hints: readonly string[]
-  constructor (problems: readonly string[], hints: readonly string[] = []) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}${hints.map((h) => `\nnote: ${h}`).join('')}`)
+  constructor(problems: readonly string[], hints: readonly string[] = []) {
+    super(
+      `invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}${hints.map((h) => `\nnote: ${h}`).join('')}`,
+    )
     this.name = 'ConfigError'
     this.problems = problems
     this.hints = hints
@@ -47,8 +67,12 @@ const ENV_CLIENT_LABELS = {
  * (reader.ts), checked area by area (checks.ts, routes.ts, login.ts, csp.ts) and assembled.
  * Collects every problem and throws one {@link ConfigError}.
  */
-export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
-  const readFile = options.readFile ?? (() => { throw new Error('no file reader') })
+export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
+  const readFile =
+    options.readFile ??
+    (() => {
+      throw new Error('no file reader')
+    })
   const problems: string[] = []
   const warnings: string[] = []
 
@@ -124,12 +148,21 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
   problems.push(...checkListeners(port, adminPort))
   if (publicUrl) problems.push(...checkPublicUrl('"BFF_PUBLIC_URL"', publicUrl))
   if (issuer) problems.push(...checkIssuer('"BFF_OIDC_ISSUER"', issuer, allowInsecureHttp))
-  if (allowInsecureHttp) warnings.push('BFF_ALLOW_INSECURE_HTTP=true: plain-http identity provider allowed; never use this in production')
-  const { sentinelNodes, seedNodes } = checkRedisTopology({ url: redisUrl, sentinels, sentinelMasterName, sentinelPassword, clusterNodes }, problems)
-  if (store === 'memory') warnings.push('BFF_SESSION_STORE=memory: sessions live in this process only, are lost on restart and are not shared between replicas; development only')
+  if (allowInsecureHttp)
+    warnings.push('BFF_ALLOW_INSECURE_HTTP=true: plain-http identity provider allowed; never use this in production')
+  const { sentinelNodes, seedNodes } = checkRedisTopology(
+    { url: redisUrl, sentinels, sentinelMasterName, sentinelPassword, clusterNodes },
+    problems,
+  )
+  if (store === 'memory')
+    warnings.push(
+      'BFF_SESSION_STORE=memory: sessions live in this process only, are lost on restart and are not shared between replicas; development only',
+    )
 
-  if (!withFrontends) problems.push(...checkClientAuthentication(ENV_CLIENT_LABELS, { clientSecret, clientPrivateKey, authMethod }))
-  const refreshTokenKind: RefreshTokenKind = scopes === undefined ? 'none' : refreshTokenKindOf('"BFF_OIDC_SCOPES"', scopes, problems)
+  if (!withFrontends)
+    problems.push(...checkClientAuthentication(ENV_CLIENT_LABELS, { clientSecret, clientPrivateKey, authMethod }))
+  const refreshTokenKind: RefreshTokenKind =
+    scopes === undefined ? 'none' : refreshTokenKindOf('"BFF_OIDC_SCOPES"', scopes, problems)
   if (secrets) problems.push(...checkSessionSecrets(secrets))
   if (cookieName !== undefined) problems.push(...checkHostCookieName('"BFF_SESSION_COOKIE_NAME"', cookieName))
   problems.push(...checkSessionTimings({ idleSeconds, absoluteSeconds, heartbeatSeconds, connectionTimeoutSeconds }))
@@ -167,11 +200,18 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       loginErrorPath: loginErrorPath?.trim(),
     }
     frontendParts = parseFrontends(file.frontends, defaults, readFile, problems, warnings)
-    problems.push(...checkRuntimeSupportsFrontends(frontendParts, options.multiFrontendRuntime ?? MULTI_FRONTEND_RUNTIME))
+    problems.push(
+      ...checkRuntimeSupportsFrontends(frontendParts, options.multiFrontendRuntime ?? MULTI_FRONTEND_RUNTIME),
+    )
   }
   const revocationProblems: string[] = []
   const revocationWarnings: string[] = []
-  const revocation = readRevocationConfig(read, publicUrl?.origin ?? frontendParts[0]?.publicUrl.origin, revocationProblems, revocationWarnings)
+  const revocation = readRevocationConfig(
+    read,
+    publicUrl?.origin ?? frontendParts[0]?.publicUrl.origin,
+    revocationProblems,
+    revocationWarnings,
+  )
   problems.splice(revocationAt.problems, 0, ...revocationProblems)
   warnings.splice(revocationAt.warnings, 0, ...revocationWarnings)
 
@@ -179,31 +219,33 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
 
   if (!withFrontends) {
     // The frontend the environment describes: every host, no prefix, named `default`.
-    frontendParts = [{
-      name: 'default',
-      publicUrl: publicUrl!,
-      pathPrefix: '',
-      issuer: issuerText!,
-      clientId: clientId!,
-      clientSecret,
-      clientPrivateKey,
-      authMethod,
-      scopes: scopes!,
-      refreshTokenKind,
-      audience,
-      par: par!,
-      dpop: dpop!,
-      revokeRefreshTokenOnLogout: revokeOnLogout!,
-      timeoutSeconds: timeoutSeconds!,
-      allowInsecureHttp: allowInsecureHttp!,
-      postLogoutRedirectUrl,
-      cookieName: cookieName!,
-      routes: routes!,
-      staticDir,
-      contentSecurityPolicy: contentSecurityPolicy!,
-      loginParameters: loginParameters!,
-      loginErrorPath: loginErrorPath!.trim(),
-    }]
+    frontendParts = [
+      {
+        name: 'default',
+        publicUrl: publicUrl!,
+        pathPrefix: '',
+        issuer: issuerText!,
+        clientId: clientId!,
+        clientSecret,
+        clientPrivateKey,
+        authMethod,
+        scopes: scopes!,
+        refreshTokenKind,
+        audience,
+        par: par!,
+        dpop: dpop!,
+        revokeRefreshTokenOnLogout: revokeOnLogout!,
+        timeoutSeconds: timeoutSeconds!,
+        allowInsecureHttp: allowInsecureHttp!,
+        postLogoutRedirectUrl,
+        cookieName: cookieName!,
+        routes: routes!,
+        staticDir,
+        contentSecurityPolicy: contentSecurityPolicy!,
+        loginParameters: loginParameters!,
+        loginErrorPath: loginErrorPath!.trim(),
+      },
+    ]
   }
   const frontends = frontendParts.map(assembleFrontend)
   const primary = frontends[0]!
@@ -218,7 +260,13 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
       keyPrefix: keyPrefix!,
       ...(redisUsername !== undefined && { username: redisUsername }),
       ...(redisPassword !== undefined && { password: redisPassword }),
-      ...(sentinelNodes !== undefined && { sentinel: { nodes: sentinelNodes, masterName: sentinelMasterName!, ...(sentinelPassword !== undefined && { password: sentinelPassword }) } }),
+      ...(sentinelNodes !== undefined && {
+        sentinel: {
+          nodes: sentinelNodes,
+          masterName: sentinelMasterName!,
+          ...(sentinelPassword !== undefined && { password: sentinelPassword }),
+        },
+      }),
       ...(seedNodes !== undefined && { cluster: { nodes: seedNodes } }),
     },
     trustedProxies,
@@ -268,15 +316,21 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): Config {
 }
 
 /** Settings a frontend takes over (docs/frontends.md): not required beside a `frontends` list. */
-const FRONTEND_SETTINGS: ReadonlySet<string> = new Set(settings.filter((s: SettingSpec) => s.frontend !== undefined).map((s) => s.name))
+const FRONTEND_SETTINGS: ReadonlySet<string> = new Set(
+  settings.filter((s: SettingSpec) => s.frontend !== undefined).map((s) => s.name),
+)
 
 /** Settings each frontend gives itself (client, cookie, routes ...), set beside a `frontends` list: each is a problem. */
-function checkNoOwnFrontendSettings (env: Env, fileValues: Readonly<Record<string, unknown>>): string[] {
-  return settings.filter((s: SettingSpec) => s.frontend?.role === 'own' && isSet(s, env, fileValues))
-    .map((s: SettingSpec) => `"${s.name}" is set, but with a "frontends" list each frontend gives its own ("${s.frontend!.key}"): remove it`)
+function checkNoOwnFrontendSettings(env: Env, fileValues: Readonly<Record<string, unknown>>): string[] {
+  return settings
+    .filter((s: SettingSpec) => s.frontend?.role === 'own' && isSet(s, env, fileValues))
+    .map(
+      (s: SettingSpec) =>
+        `"${s.name}" is set, but with a "frontends" list each frontend gives its own ("${s.frontend!.key}"): remove it`,
+    )
 }
 
-function deepFreeze<T> (value: T): T {
+function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value)
     for (const v of Object.values(value)) deepFreeze(v)

@@ -8,17 +8,18 @@ export class SettingReader {
   readonly #problems: string[]
   readonly #notRequired: ReadonlySet<string>
   /** `notRequired`: settings whose `required` does not hold here (another source takes their place). */
-  constructor (raw: (name: SettingName) => Raw, problems: string[], notRequired: ReadonlySet<string> = new Set()) {
+  constructor(raw: (name: SettingName) => Raw, problems: string[], notRequired: ReadonlySet<string> = new Set()) {
     this.#raw = raw
     this.#problems = problems
     this.#notRequired = notRequired
   }
 
-  #get (name: SettingName): string | undefined {
+  #get(name: SettingName): string | undefined {
     const value = this.#raw(name)
     const spec = specByName.get(name)!
     if (value === undefined || value === '') {
-      if (spec.required && !this.#notRequired.has(name)) this.#problems.push(`"${name}" is required${spec.secret ? ` (or "${name}_FILE")` : ''}`)
+      if (spec.required && !this.#notRequired.has(name))
+        this.#problems.push(`"${name}" is required${spec.secret ? ` (or "${name}_FILE")` : ''}`)
       return undefined
     }
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
@@ -33,15 +34,19 @@ export class SettingReader {
     return text
   }
 
-  string (name: SettingName): string | undefined { return this.#get(name) }
+  string(name: SettingName): string | undefined {
+    return this.#get(name)
+  }
 
-  integer (name: SettingName): number | undefined {
+  integer(name: SettingName): number | undefined {
     const text = this.#get(name)
     if (text === undefined) return undefined
     const { min = 0, max } = specByName.get(name)!
     const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN
     if (!Number.isSafeInteger(value) || value < min) {
-      this.#problems.push(`"${name}" must be ${min > 0 ? 'a positive' : 'a non-negative'} integer${min > 1 ? ` of at least ${min}` : ''}, got ${JSON.stringify(text)}`)
+      this.#problems.push(
+        `"${name}" must be ${min > 0 ? 'a positive' : 'a non-negative'} integer${min > 1 ? ` of at least ${min}` : ''}, got ${JSON.stringify(text)}`,
+      )
       return undefined
     }
     if (max !== undefined && value > max) {
@@ -51,25 +56,28 @@ export class SettingReader {
     return value
   }
 
-  boolean (name: SettingName): boolean | undefined {
+  boolean(name: SettingName): boolean | undefined {
     const text = this.#get(name)
     return text === undefined ? undefined : parseBoolean(`"${name}"`, text, this.#problems)
   }
 
-  url (name: SettingName): URL | undefined {
+  url(name: SettingName): URL | undefined {
     const text = this.#get(name)
     return text === undefined ? undefined : parseUrl(`"${name}"`, text, this.#problems)
   }
 
-  list (name: SettingName, separator: RegExp): string[] | undefined {
+  list(name: SettingName, separator: RegExp): string[] | undefined {
     const text = this.#get(name)
     if (text === undefined) return undefined
-    const items = text.split(separator).map((s) => s.trim()).filter((s) => s !== '')
+    const items = text
+      .split(separator)
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
     if (items.length === 0) this.#problems.push(`"${name}" must not be empty`)
     return items
   }
 
-  json (name: SettingName): unknown {
+  json(name: SettingName): unknown {
     const value = this.#raw(name)
     if (typeof value !== 'string') return value
     try {
@@ -82,7 +90,7 @@ export class SettingReader {
 }
 
 /** `true`/`1`/`yes` or `false`/`0`/`no`, any case; anything else is a problem naming `label`. */
-export function parseBoolean (label: string, text: string, problems: string[]): boolean | undefined {
+export function parseBoolean(label: string, text: string, problems: string[]): boolean | undefined {
   const lower = text.trim().toLowerCase()
   if (lower === 'true' || lower === '1' || lower === 'yes') return true
   if (lower === 'false' || lower === '0' || lower === 'no') return false
@@ -91,7 +99,7 @@ export function parseBoolean (label: string, text: string, problems: string[]): 
 }
 
 /** An absolute URL, or a problem naming `label` that never echoes the value (it may carry a password). */
-export function parseUrl (label: string, text: string, problems: string[]): URL | undefined {
+export function parseUrl(label: string, text: string, problems: string[]): URL | undefined {
   try {
     return new URL(text.trim())
   } catch {

@@ -2,7 +2,17 @@ import type { RouteConfig, RouteCsrfPolicy, RouteTokenMode } from './types.ts'
 
 /** Parsing of the proxied routes (`BFF_ROUTES`, or a frontend's `routes`). Pure. */
 
-const ROUTE_KEYS = new Set(['path', 'upstream', 'rewritePrefix', 'audience', 'scope', 'token', 'csrf', 'websocket', 'dpop'])
+const ROUTE_KEYS = new Set([
+  'path',
+  'upstream',
+  'rewritePrefix',
+  'audience',
+  'scope',
+  'token',
+  'csrf',
+  'websocket',
+  'dpop',
+])
 const TOKEN_MODES: readonly RouteTokenMode[] = ['required', 'optional', 'none']
 const CSRF_POLICIES: readonly RouteCsrfPolicy[] = ['header', 'same-origin']
 /** bffgate's own paths: no route may take them, and the SPA's history fallback never answers them. */
@@ -11,12 +21,12 @@ export const RESERVED_PREFIXES = ['/bff', '/healthz', '/readyz', '/metrics']
 const PATH_PREFIX = /^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]+$/
 
 /** True when `path` is a usable prefix: `/x`, `/x/y`; no `//`, no `.` or `..` segment, no trailing `/`. */
-export function isPathPrefix (path: string): boolean {
+export function isPathPrefix(path: string): boolean {
   return PATH_PREFIX.test(path) && !path.includes('//') && !/\/\.\.?(\/|$)/.test(path) && !path.endsWith('/')
 }
 
 /** True when `path` is one of bffgate's own prefixes or lies under one. */
-export function isReservedPath (path: string): boolean {
+export function isReservedPath(path: string): boolean {
   return RESERVED_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`))
 }
 
@@ -25,7 +35,7 @@ export function isReservedPath (path: string): boolean {
  * `"BFF_ROUTES"[2].upstream`. Routes with a usable path and upstream are returned even when
  * another of their keys is wrong (the caller throws when there is any problem).
  */
-export function parseRoutes (value: unknown, label: string, problems: string[]): RouteConfig[] {
+export function parseRoutes(value: unknown, label: string, problems: string[]): RouteConfig[] {
   if (!Array.isArray(value)) {
     problems.push(`${label} must be a JSON array of routes`)
     return []
@@ -51,22 +61,38 @@ export function parseRoutes (value: unknown, label: string, problems: string[]):
     let upstream: URL | undefined
     try {
       upstream = typeof r.upstream === 'string' ? new URL(r.upstream) : undefined
-    } catch { /* reported below */ }
+    } catch {
+      /* reported below */
+    }
     if (upstream === undefined || (upstream.protocol !== 'http:' && upstream.protocol !== 'https:')) {
       problems.push(`${where}.upstream must be an http(s) URL`)
-    } else if (upstream.pathname !== '/' || upstream.search || upstream.hash || upstream.username || upstream.password) {
-      problems.push(`${where}.upstream must be an origin only, like "http://api:9000" (use rewritePrefix for a base path)`)
+    } else if (
+      upstream.pathname !== '/' ||
+      upstream.search ||
+      upstream.hash ||
+      upstream.username ||
+      upstream.password
+    ) {
+      problems.push(
+        `${where}.upstream must be an origin only, like "http://api:9000" (use rewritePrefix for a base path)`,
+      )
     }
     const rewritePrefix = r.rewritePrefix ?? ''
-    if (typeof rewritePrefix !== 'string' || (rewritePrefix !== '' && !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(rewritePrefix))) {
+    if (
+      typeof rewritePrefix !== 'string' ||
+      (rewritePrefix !== '' && !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(rewritePrefix))
+    ) {
       problems.push(`${where}.rewritePrefix must be "" or a path starting with "/"`)
     }
     const token = r.token ?? 'required'
-    if (!TOKEN_MODES.includes(token as RouteTokenMode)) problems.push(`${where}.token must be one of ${TOKEN_MODES.join(', ')}`)
+    if (!TOKEN_MODES.includes(token as RouteTokenMode))
+      problems.push(`${where}.token must be one of ${TOKEN_MODES.join(', ')}`)
     const csrf = r.csrf ?? 'header'
-    if (!CSRF_POLICIES.includes(csrf as RouteCsrfPolicy)) problems.push(`${where}.csrf must be one of ${CSRF_POLICIES.join(', ')}`)
+    if (!CSRF_POLICIES.includes(csrf as RouteCsrfPolicy))
+      problems.push(`${where}.csrf must be one of ${CSRF_POLICIES.join(', ')}`)
     for (const key of ['audience', 'scope'] as const) {
-      if (r[key] !== undefined && (typeof r[key] !== 'string' || r[key] === '')) problems.push(`${where}.${key} must be a non-empty string`)
+      if (r[key] !== undefined && (typeof r[key] !== 'string' || r[key] === ''))
+        problems.push(`${where}.${key} must be a non-empty string`)
     }
     for (const key of ['websocket', 'dpop'] as const) {
       if (r[key] !== undefined && typeof r[key] !== 'boolean') problems.push(`${where}.${key} must be true or false`)

@@ -25,7 +25,7 @@ export interface ConfigFile {
  * Reads the `BFF_CONFIG` file (YAML, which includes JSON): a mapping of setting names to values.
  * A secret in it is a problem: secrets come from the environment or `*_FILE`.
  */
-export function readConfigFile (path: string | undefined, readFile: ReadFile, problems: string[]): ConfigFile {
+export function readConfigFile(path: string | undefined, readFile: ReadFile, problems: string[]): ConfigFile {
   if (path === undefined || path === '') return { values: {} }
   let text: string
   try {
@@ -50,8 +50,10 @@ export function readConfigFile (path: string | undefined, readFile: ReadFile, pr
   for (const [key, value] of Object.entries(parsed)) {
     const spec = specByName.get(key)
     if (key === 'frontends') frontends = value ?? []
-    else if (spec === undefined || key === 'BFF_CONFIG') problems.push(`"BFF_CONFIG" file has an unknown setting "${key}"`)
-    else if (spec.secret) problems.push(`"BFF_CONFIG" file must not hold the secret "${key}"; use the environment or "${key}_FILE"`)
+    else if (spec === undefined || key === 'BFF_CONFIG')
+      problems.push(`"BFF_CONFIG" file has an unknown setting "${key}"`)
+    else if (spec.secret)
+      problems.push(`"BFF_CONFIG" file must not hold the secret "${key}"; use the environment or "${key}_FILE"`)
     else values[key] = value
   }
   return { values, ...(frontends !== undefined && { frontends }) }
@@ -61,7 +63,12 @@ export function readConfigFile (path: string | undefined, readFile: ReadFile, pr
  * The raw value of each setting by precedence. Reading a `*_FILE` secret that cannot be read, or
  * setting both a secret and its `*_FILE`, is a problem (the setting then reads as absent).
  */
-export function createRawSource (env: Env, fileValues: Readonly<Record<string, unknown>>, readFile: ReadFile, problems: string[]): (name: SettingName) => Raw {
+export function createRawSource(
+  env: Env,
+  fileValues: Readonly<Record<string, unknown>>,
+  readFile: ReadFile,
+  problems: string[],
+): (name: SettingName) => Raw {
   return (name) => {
     const spec = specByName.get(name)!
     const fileVar = `${name}_FILE`
@@ -83,7 +90,12 @@ export function createRawSource (env: Env, fileValues: Readonly<Record<string, u
  * A secret read from the file at `path`, one trailing newline removed; `undefined` and a
  * problem naming `label` when the file cannot be read (the path is named, never the content).
  */
-export function readSecretFile (label: string, path: string, readFile: ReadFile, problems: string[]): string | undefined {
+export function readSecretFile(
+  label: string,
+  path: string,
+  readFile: ReadFile,
+  problems: string[],
+): string | undefined {
   try {
     return readFile(path).replace(/\r?\n$/, '')
   } catch (err) {
@@ -93,17 +105,27 @@ export function readSecretFile (label: string, path: string, readFile: ReadFile,
 }
 
 /** Whether a setting is given at all (environment, `*_FILE` or the file), whatever its default. */
-export function isSet (spec: SettingSpec, env: Env, fileValues: Readonly<Record<string, unknown>>): boolean {
-  return (env[spec.name] !== undefined && env[spec.name] !== '') || (spec.secret === true && env[`${spec.name}_FILE`] !== undefined) || fileValues[spec.name] !== undefined
+export function isSet(spec: SettingSpec, env: Env, fileValues: Readonly<Record<string, unknown>>): boolean {
+  return (
+    (env[spec.name] !== undefined && env[spec.name] !== '') ||
+    (spec.secret === true && env[`${spec.name}_FILE`] !== undefined) ||
+    fileValues[spec.name] !== undefined
+  )
 }
 
 /** One warning per `BFF_` variable that is no setting, with the setting it was likely meant to be. */
-export function unknownSettingWarnings (env: Env): string[] {
+export function unknownSettingWarnings(env: Env): string[] {
   const unknown: string[] = []
   for (const key of Object.keys(env)) {
-    if (key.startsWith('BFF_') && !specByName.has(key) && !(key.endsWith('_FILE') && specByName.get(key.slice(0, -5))?.secret)) {
+    if (
+      key.startsWith('BFF_') &&
+      !specByName.has(key) &&
+      !(key.endsWith('_FILE') && specByName.get(key.slice(0, -5))?.secret)
+    ) {
       const suggestion = closestSettingName(key)
-      unknown.push(`unknown setting "${key}" ignored${suggestion !== undefined ? `: did you mean "${suggestion}"?` : ' (a typo?)'}`)
+      unknown.push(
+        `unknown setting "${key}" ignored${suggestion !== undefined ? `: did you mean "${suggestion}"?` : ' (a typo?)'}`,
+      )
     }
   }
   return unknown
@@ -113,26 +135,32 @@ export function unknownSettingWarnings (env: Env): string[] {
  * The declared setting closest to a mistyped name (`BFF_SESION_SECRET` → `BFF_SESSION_SECRET`,
  * `BFF_SESSION_SECRET_FLIE` → `BFF_SESSION_SECRET_FILE`), if one is near enough to be meant.
  */
-function closestSettingName (name: string): string | undefined {
-  const candidates = settings.flatMap((s: SettingSpec) => s.secret ? [s.name, `${s.name}_FILE`] : [s.name])
+function closestSettingName(name: string): string | undefined {
+  const candidates = settings.flatMap((s: SettingSpec) => (s.secret ? [s.name, `${s.name}_FILE`] : [s.name]))
   let best: string | undefined
   let bestDistance = Infinity
   for (const candidate of candidates) {
     const d = editDistance(name, candidate)
-    if (d < bestDistance) { best = candidate; bestDistance = d }
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
   }
   // Up to a quarter of the name's letters (at least 2) may differ: typos, not other settings.
   return bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined
 }
 
 /** Damerau-Levenshtein distance (optimal string alignment): a swap of neighbours counts once. */
-function editDistance (a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_row, i) => Array.from({ length: b.length + 1 }, (_column, j) => (i === 0 ? j : j === 0 ? i : 0)))
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_row, i) =>
+    Array.from({ length: b.length + 1 }, (_column, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  )
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1
       d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
     }
   }
   return d[a.length]![b.length]!

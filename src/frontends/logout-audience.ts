@@ -19,7 +19,9 @@ export type FrontendLogoutRequest = LogoutRequest & { readonly frontend: string 
  * signature against its issuer's keys, `iss` and `aud` again, and everything else. A token for
  * no frontend's client is refused like any invalid token.
  */
-export function createFrontendLogoutVerifier (verifiers: readonly FrontendLogoutVerifier[]): (token: string) => Promise<FrontendLogoutRequest> {
+export function createFrontendLogoutVerifier(
+  verifiers: readonly FrontendLogoutVerifier[],
+): (token: string) => Promise<FrontendLogoutRequest> {
   return async (token) => {
     let claims
     try {
@@ -29,7 +31,8 @@ export function createFrontendLogoutVerifier (verifiers: readonly FrontendLogout
     }
     const audiences = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : []
     const target = verifiers.find((v) => v.issuer === claims.iss && audiences.includes(v.clientId))
-    if (target === undefined) throw new LogoutTokenError('aud check failed (names no client of this gateway\'s frontends)')
+    if (target === undefined)
+      throw new LogoutTokenError("aud check failed (names no client of this gateway's frontends)")
     return { ...(await target.verify(token)), frontend: target.frontend }
   }
 }

@@ -29,7 +29,7 @@ declare module 'fastify' {
  * One frontend without a prefix answers every host, whether the environment or a list of one
  * describes it (a gateway reached by several names keeps working as it did).
  */
-export function needsFrontendSelection (frontends: readonly FrontendConfig[]): boolean {
+export function needsFrontendSelection(frontends: readonly FrontendConfig[]): boolean {
   return frontends.length > 1 || frontends.some((f) => f.pathPrefix !== '')
 }
 
@@ -38,7 +38,7 @@ export function needsFrontendSelection (frontends: readonly FrontendConfig[]): b
  * last `X-Forwarded-Host` entry when the peer is a trusted proxy (`BFF_TRUSTED_PROXIES`).
  * Routing runs before fastify's request object exists, so it is read here the same way.
  */
-export function createRequestHost (trustedProxies: readonly string[]): (request: IncomingMessage) => string | undefined {
+export function createRequestHost(trustedProxies: readonly string[]): (request: IncomingMessage) => string | undefined {
   if (trustedProxies.length === 0) return (request) => request.headers.host
   const isTrusted = proxyAddr.compile([...trustedProxies])
   return (request) => {
@@ -52,20 +52,28 @@ export function createRequestHost (trustedProxies: readonly string[]): (request:
 }
 
 /** The frontend a raw request is for, or undefined (pure but for reading the request). */
-export function createFrontendOf (frontends: readonly FrontendConfig[], trustedProxies: readonly string[]): (request: IncomingMessage) => FrontendConfig | undefined {
+export function createFrontendOf(
+  frontends: readonly FrontendConfig[],
+  trustedProxies: readonly string[],
+): (request: IncomingMessage) => FrontendConfig | undefined {
   const hostOf = createRequestHost(trustedProxies)
   return (request) => selectFrontend(frontends, hostOf(request), request.url ?? '')
 }
 
 /** Adds the `frontend` routing constraint to the app (find-my-way's custom constraint strategy). */
-export function addFrontendConstraint (app: FastifyInstance, frontendOf: (request: IncomingMessage) => FrontendConfig | undefined): void {
+export function addFrontendConstraint(
+  app: FastifyInstance,
+  frontendOf: (request: IncomingMessage) => FrontendConfig | undefined,
+): void {
   app.addConstraintStrategy({
     name: FRONTEND_CONSTRAINT,
-    storage () {
+    storage() {
       const handlers = new Map<string, unknown>()
       return {
         get: (name: string) => handlers.get(name) ?? null,
-        set: (name: string, store: unknown) => { handlers.set(name, store) },
+        set: (name: string, store: unknown) => {
+          handlers.set(name, store)
+        },
       }
     },
     deriveConstraint: (request: IncomingMessage) => frontendOf(request)?.name,
@@ -79,7 +87,7 @@ export function addFrontendConstraint (app: FastifyInstance, frontendOf: (reques
  * `frontend`'s: named in its config (the `frontend` label of the request metrics and the
  * access line) and, with `constrain`, reachable only by requests for that frontend.
  */
-export function constrainToFrontend (scope: FastifyInstance, frontend: string, constrain: boolean): void {
+export function constrainToFrontend(scope: FastifyInstance, frontend: string, constrain: boolean): void {
   scope.addHook('onRoute', (route) => {
     route.config = { ...route.config, frontend }
     if (constrain) route.constraints = { ...route.constraints, [FRONTEND_CONSTRAINT]: frontend }

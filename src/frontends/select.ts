@@ -17,7 +17,11 @@ import { hasDotSegment } from '../proxy/dot-segments.ts'
  * 3986 §6.2.2.2), as routers do; an encoded slash (`%2F`) is no segment boundary. When no
  * frontend, or (never with a configuration loadConfig accepted) more than one, matches: `undefined`.
  */
-export function selectFrontend<F extends Pick<FrontendConfig, 'hosts' | 'pathPrefix'>> (frontends: readonly F[], host: string | undefined, path: string): F | undefined {
+export function selectFrontend<F extends Pick<FrontendConfig, 'hosts' | 'pathPrefix'>>(
+  frontends: readonly F[],
+  host: string | undefined,
+  path: string,
+): F | undefined {
   const target = path.split(/[?#]/, 1)[0]!
   if (!target.startsWith('/') || hasDotSegment(target)) return undefined
   const normalHost = normalizeHost(host)
@@ -34,11 +38,11 @@ export function selectFrontend<F extends Pick<FrontendConfig, 'hosts' | 'pathPre
 }
 
 /** `%XX` of an unreserved character (letters, digits, `-._~`) decoded; every other escape kept as written. */
-function decodeUnreserved (path: string): string {
+function decodeUnreserved(path: string): string {
   return path.includes('%')
     ? path.replace(/%([0-9a-fA-F]{2})/g, (escape, hex: string) => {
-      const char = String.fromCharCode(Number.parseInt(hex, 16))
-      return /^[A-Za-z0-9._~-]$/.test(char) ? char : escape
-    })
+        const char = String.fromCharCode(Number.parseInt(hex, 16))
+        return /^[A-Za-z0-9._~-]$/.test(char) ? char : escape
+      })
     : path
 }

@@ -7,7 +7,7 @@ import type { Config, FrontendConfig } from '../config/types.ts'
  * The first frontend's view is the configuration itself (its top-level fields are that
  * frontend's), so a single-frontend deployment runs on exactly what it always did. Pure.
  */
-export function configForFrontend (config: Config, frontend: FrontendConfig): Config {
+export function configForFrontend(config: Config, frontend: FrontendConfig): Config {
   if (frontend === config.frontends[0]) return config
   const { staticDir: _shared, ...rest } = config
   return {

@@ -10,7 +10,7 @@ export type CsrfVerdict = 'ok' | 'header_missing' | 'cross_site'
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>
 
-export function checkCsrf (headers: Headers, publicOrigin: string): CsrfVerdict {
+export function checkCsrf(headers: Headers, publicOrigin: string): CsrfVerdict {
   const origin = headers.origin
   if (origin !== undefined && origin !== publicOrigin) return 'cross_site'
   const site = headers['sec-fetch-site']
@@ -34,7 +34,12 @@ const SAFE_METHODS = new Set(['GET', 'HEAD'])
  * refused: this fails closed rather than trusting a request whose origin nobody vouches for.
  * A present `Origin` of another origin is refused whatever else the request says.
  */
-export function checkRouteCsrf (policy: RouteCsrfPolicy, method: string, headers: Headers, publicOrigin: string): CsrfVerdict {
+export function checkRouteCsrf(
+  policy: RouteCsrfPolicy,
+  method: string,
+  headers: Headers,
+  publicOrigin: string,
+): CsrfVerdict {
   if (policy !== 'same-origin' || !SAFE_METHODS.has(method)) return checkCsrf(headers, publicOrigin)
   const origin = headers.origin
   if (origin !== undefined && origin !== publicOrigin) return 'cross_site'

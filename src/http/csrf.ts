@@ -4,7 +4,7 @@ import { BffError } from '../errors.ts'
 import { checkRouteCsrf } from './csrf-policy.ts'
 
 /** Refuses (403) a request that fails the CSRF check under `policy`; the handler never runs. */
-export function guardCsrf (request: FastifyRequest, publicUrl: string, policy: RouteCsrfPolicy = 'header'): void {
+export function guardCsrf(request: FastifyRequest, publicUrl: string, policy: RouteCsrfPolicy = 'header'): void {
   const verdict = checkRouteCsrf(policy, request.method, request.headers, publicUrl)
   if (verdict === 'ok') return
   request.log.warn({ event: 'csrf.rejected', reason: verdict }, 'request refused by the CSRF check')

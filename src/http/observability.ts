@@ -21,7 +21,7 @@ const ID_PREFIX = randomBytes(9).toString('base64url')
 let lastId = 0
 
 /** A fresh request id: `<process prefix>-<counter in base 36>`. */
-function newRequestId (): string {
+function newRequestId(): string {
   lastId = lastId === Number.MAX_SAFE_INTEGER ? 1 : lastId + 1
   return `${ID_PREFIX}-${lastId.toString(36)}`
 }
@@ -30,7 +30,7 @@ function newRequestId (): string {
  * fastify's `genReqId`: the caller's `x-request-id` when it is a plausible id (a load balancer
  * or the SPA set it, so their logs and ours correlate), else a fresh one ({@link newRequestId}).
  */
-export function requestIdFor (request: IncomingMessage): string {
+export function requestIdFor(request: IncomingMessage): string {
   const incoming = request.headers['x-request-id']
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId()
 }
@@ -40,7 +40,7 @@ export function requestIdFor (request: IncomingMessage): string {
  * route's wildcard removed (`/api/*` → `/api`), or `unmatched`. Never the raw URL, whose
  * paths and ids would make one series per request.
  */
-function routeLabel (request: FastifyRequest, pattern: string | undefined): string {
+function routeLabel(request: FastifyRequest, pattern: string | undefined): string {
   if (pattern === undefined || request.is404) return 'unmatched'
   return pattern.endsWith('/*') ? pattern.slice(0, -2) || '/' : pattern
 }
@@ -50,11 +50,14 @@ function routeLabel (request: FastifyRequest, pattern: string | undefined): stri
  * loop lags beyond the configured delay, requests other than the probes get a 503 JSON with
  * `Retry-After` at once, before they queue up behind the stall.
  */
-export async function registerObservability (app: FastifyInstance, options: {
-  maxEventLoopDelayMs: number
-  /** Several frontends: the access line names the request's (the metrics always carry the label). */
-  frontendField?: boolean
-}): Promise<void> {
+export async function registerObservability(
+  app: FastifyInstance,
+  options: {
+    maxEventLoopDelayMs: number
+    /** Several frontends: the access line names the request's (the metrics always carry the label). */
+    frontendField?: boolean
+  },
+): Promise<void> {
   const frontendField = options.frontendField === true
   // Callback-style hooks: nothing here awaits, and an async hook costs a promise per request.
   app.addHook('onRequest', (request, reply, done) => {
@@ -73,10 +76,18 @@ export async function registerObservability (app: FastifyInstance, options: {
     const routeOptions = request.routeOptions
     const route = routeLabel(request, routeOptions.url)
     // The frontend the route belongs to (frontends/routing.ts); none for deployment-wide ones.
-    const frontend = request.is404 ? 'none' : routeOptions.config.frontend ?? 'none'
+    const frontend = request.is404 ? 'none' : (routeOptions.config.frontend ?? 'none')
     const ms = reply.elapsedTime
     app.bff.metrics.httpRequest(route, request.method, reply.statusCode, ms / 1000, frontend)
-    accessLines.write({ reqId: request.id, method: request.method, route, frontend: frontendField ? frontend : undefined, status: reply.statusCode, ms: Math.round(ms * 100) / 100, code: answeredErrorCode(reply) })
+    accessLines.write({
+      reqId: request.id,
+      method: request.method,
+      route,
+      frontend: frontendField ? frontend : undefined,
+      status: reply.statusCode,
+      ms: Math.round(ms * 100) / 100,
+      code: answeredErrorCode(reply),
+    })
     done()
   })
   if (options.maxEventLoopDelayMs > 0) {
@@ -90,7 +101,12 @@ export async function registerObservability (app: FastifyInstance, options: {
     await app.register(underPressure, {
       maxEventLoopDelay: options.maxEventLoopDelayMs,
       // The plugin sends what the handler returns (its types only admit void); undefined lets the request through.
-      pressureHandler: shed as (request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => void,
+      pressureHandler: shed as (
+        request: FastifyRequest,
+        reply: FastifyReply,
+        type: string,
+        value: number | undefined,
+      ) => void,
     })
   }
 }

@@ -7,13 +7,17 @@ import { isNavigation } from '../spa/policy.ts'
 import { createRedisConnection } from '../session/redis-connection.ts'
 import { sendError } from './error-handler.ts'
 
-interface LimitResult { readonly isAllowed: boolean; readonly isExceeded?: boolean; readonly ttl?: number }
+interface LimitResult {
+  readonly isAllowed: boolean
+  readonly isExceeded?: boolean
+  readonly ttl?: number
+}
 type Limiter = (request: FastifyRequest) => Promise<LimitResult>
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** From @fastify/rate-limit: a limiter to call by hand. */
-    createRateLimit (options: object): Limiter
+    createRateLimit(options: object): Limiter
   }
 }
 
@@ -30,12 +34,24 @@ declare module 'fastify' {
  * route-scoped error handler) runs; the route files stay unaware. A Redis that fails does
  * not turn the limits into an outage: the request goes through.
  */
-export async function registerRateLimits (app: FastifyInstance, config: Config): Promise<void> {
+export async function registerRateLimits(app: FastifyInstance, config: Config): Promise<void> {
   const { windowSeconds, login, callback, backchannelLogout, revocation } = config.rateLimits
   // Each frontend's own endpoints sit under its path prefix; the back channels of the IdP and of
   // a Shared Signals transmitter are deployment-wide (the back-channel logout also under each prefix).
-  const perFrontend = ([['/bff/login', login], ['/bff/callback', callback], ['/bff/backchannel-logout', backchannelLogout]] as const).filter(([, max]) => max > 0)
-  const deploymentWide = ([['/bff/backchannel-logout', backchannelLogout], ['/bff/global-token-revocation', revocation], ['/bff/ssf/events', revocation]] as const).filter(([, max]) => max > 0)
+  const perFrontend = (
+    [
+      ['/bff/login', login],
+      ['/bff/callback', callback],
+      ['/bff/backchannel-logout', backchannelLogout],
+    ] as const
+  ).filter(([, max]) => max > 0)
+  const deploymentWide = (
+    [
+      ['/bff/backchannel-logout', backchannelLogout],
+      ['/bff/global-token-revocation', revocation],
+      ['/bff/ssf/events', revocation],
+    ] as const
+  ).filter(([, max]) => max > 0)
   if (perFrontend.length === 0 && deploymentWide.length === 0) return
 
   let redis
@@ -43,27 +59,39 @@ export async function registerRateLimits (app: FastifyInstance, config: Config):
     // A connection of its own: the session store's is private to it.
     redis = createRedisConnection(config.redis)
     redis.on('error', () => {}) // the session store's watcher logs Redis outages
-    app.addHook('onClose', async () => { redis!.disconnect() })
+    app.addHook('onClose', async () => {
+      redis!.disconnect()
+    })
   }
   await app.register(rateLimit, {
     global: false,
     ...(redis !== undefined && { redis, nameSpace: `${config.redis.keyPrefix}ratelimit:` }),
     skipOnError: true,
   })
-  const limiterFor = (route: string, max: number, errorPath: string) => [route, {
-    errorPath,
-    limiter: app.createRateLimit({
-      max,
-      timeWindow: windowSeconds * 1000,
-      // One bucket per endpoint and client address.
-      keyGenerator: (request: FastifyRequest) => `${route}:${request.ip}`,
-    }),
-  }] as const
+  const limiterFor = (route: string, max: number, errorPath: string) =>
+    [
+      route,
+      {
+        errorPath,
+        limiter: app.createRateLimit({
+          max,
+          timeWindow: windowSeconds * 1000,
+          // One bucket per endpoint and client address.
+          keyGenerator: (request: FastifyRequest) => `${route}:${request.ip}`,
+        }),
+      },
+    ] as const
   // Each frontend's endpoints (under its path prefix), each with its login error page; then the
   // deployment-wide ones at their plain paths (a frontend without a prefix already has them).
-  const limiters = new Map<string, { limiter: Limiter; errorPath: string }>(config.frontends.flatMap((frontend) =>
-    perFrontend.map(([endpoint, max]) => limiterFor(`${frontend.pathPrefix}${endpoint}`, max, frontend.login.errorPath))))
-  for (const [endpoint, max] of deploymentWide) if (!limiters.has(endpoint)) limiters.set(...limiterFor(endpoint, max, config.login.errorPath))
+  const limiters = new Map<string, { limiter: Limiter; errorPath: string }>(
+    config.frontends.flatMap((frontend) =>
+      perFrontend.map(([endpoint, max]) =>
+        limiterFor(`${frontend.pathPrefix}${endpoint}`, max, frontend.login.errorPath),
+      ),
+    ),
+  )
+  for (const [endpoint, max] of deploymentWide)
+    if (!limiters.has(endpoint)) limiters.set(...limiterFor(endpoint, max, config.login.errorPath))
 
   // Behind a load balancer that nobody named in BFF_TRUSTED_PROXIES, request.ip is the
   // balancer's, and every client shares one allowance: say so once, on the first sign of it.
@@ -73,7 +101,10 @@ export async function registerRateLimits (app: FastifyInstance, config: Config):
     if (limited === undefined) return done()
     if (proxyUnnamed && request.headers['x-forwarded-for'] !== undefined) {
       proxyUnnamed = false
-      request.log.warn({ event: 'rate_limit.proxy_not_trusted' }, 'requests arrive through a proxy (X-Forwarded-For) while BFF_TRUSTED_PROXIES is empty: the rate limits see the proxy\'s address, so all clients behind it share one allowance; name the proxy in BFF_TRUSTED_PROXIES')
+      request.log.warn(
+        { event: 'rate_limit.proxy_not_trusted' },
+        "requests arrive through a proxy (X-Forwarded-For) while BFF_TRUSTED_PROXIES is empty: the rate limits see the proxy's address, so all clients behind it share one allowance; name the proxy in BFF_TRUSTED_PROXIES",
+      )
     }
     limited.limiter(request).then((result) => {
       if (result.isAllowed || result.isExceeded !== true) return done()
@@ -81,11 +112,15 @@ export async function registerRateLimits (app: FastifyInstance, config: Config):
       app.bff.metrics.rateLimited(route)
       // Counted in bff_rate_limited_total; a line per refused request would multiply a flood's log volume.
       request.log.debug({ event: 'rate_limit.exceeded', route }, 'rate limit exceeded')
-      const error = new BffError('BFF_ERR_RATE_LIMITED', { retryAfter: Math.max(1, Math.ceil((result.ttl ?? 1000) / 1000)) })
+      const error = new BffError('BFF_ERR_RATE_LIMITED', {
+        retryAfter: Math.max(1, Math.ceil((result.ttl ?? 1000) / 1000)),
+      })
       // A browser navigating to the login lands on the SPA's login error page, as for any other
       // login failure (login/error-page.ts); the IdP's back channel and fetch callers get JSON.
       if ((route.endsWith('/bff/login') || route.endsWith('/bff/callback')) && isNavigation(request.headers)) {
-        reply.header('retry-after', String(error.retryAfter)).header('cache-control', 'no-store')
+        reply
+          .header('retry-after', String(error.retryAfter))
+          .header('cache-control', 'no-store')
           .redirect(loginErrorLocation(limited.errorPath, error.error, undefined), 303)
         return
       }

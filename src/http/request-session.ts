@@ -11,21 +11,21 @@ import type { LoadedSession, MissingSession, SessionStore } from '../session/typ
  */
 export interface RequestSessions {
   /** The session the request's cookie names, or undefined. */
-  load (request: FastifyRequest, options: { slide: boolean }): Promise<LoadedSession | undefined>
+  load(request: FastifyRequest, options: { slide: boolean }): Promise<LoadedSession | undefined>
   /** {@link load}, or why there is none (for {@link missingError}). */
-  find (request: FastifyRequest, options: { slide: boolean }): Promise<LoadedSession | MissingSession>
-  setCookie (reply: FastifyReply, value: string, maxAgeSeconds: number): void
-  clearCookie (reply: FastifyReply): void
+  find(request: FastifyRequest, options: { slide: boolean }): Promise<LoadedSession | MissingSession>
+  setCookie(reply: FastifyReply, value: string, maxAgeSeconds: number): void
+  clearCookie(reply: FastifyReply): void
   /**
    * The error for a request that needs a session and has none: `login_required` without a
    * cookie; `session_ended` (and the cookie cleared) when the cookie names no live session.
    * A cookie of ours whose session is gone has expired (or was ended elsewhere): that is
    * counted as an expiry; anything else is logged as an invalid cookie.
    */
-  missingError (request: FastifyRequest, reply: FastifyReply, why: MissingSession): BffError
+  missingError(request: FastifyRequest, reply: FastifyReply, why: MissingSession): BffError
 }
 
-export function createRequestSessions (options: {
+export function createRequestSessions(options: {
   readonly store: SessionStore
   readonly cookieName: string
   readonly ending: SessionEnding
@@ -45,11 +45,11 @@ export function createRequestSessions (options: {
   return {
     load: (request, loadOptions) => store.load(request.cookies[cookieName], loadOptions.slide ? sliding : notSliding),
     find: (request, loadOptions) => store.find(request.cookies[cookieName], loadOptions.slide ? sliding : notSliding),
-    setCookie (reply, value, maxAgeSeconds) {
+    setCookie(reply, value, maxAgeSeconds) {
       reply.setCookie(cookieName, value, sessionCookieOptions(maxAgeSeconds, cookiePath))
     },
     clearCookie,
-    missingError (request, reply, why) {
+    missingError(request, reply, why) {
       if (why.missing === 'no_cookie') return new BffError('BFF_ERR_SESSION_REQUIRED')
       clearCookie(reply)
       if (why.missing === 'ended') ending.foundExpired(request.log)

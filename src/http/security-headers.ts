@@ -7,13 +7,19 @@ import type { FastifyInstance } from 'fastify'
  * leaking paths to other sites. `/bff/*` answers are never cached: they carry user data or
  * one-time redirects.
  */
-export function registerSecurityHeaders (app: FastifyInstance, options: {
-  readonly publicUrl: string
-  /** Where bffgate's own endpoints are, e.g. `/bff/` (a frontend's prefix before it): never cached. */
-  readonly bffPrefixes?: readonly string[]
-}): void {
+export function registerSecurityHeaders(
+  app: FastifyInstance,
+  options: {
+    readonly publicUrl: string
+    /** Where bffgate's own endpoints are, e.g. `/bff/` (a frontend's prefix before it): never cached. */
+    readonly bffPrefixes?: readonly string[]
+  },
+): void {
   const bffPrefixes = options.bffPrefixes ?? ['/bff/']
-  const isOwnEndpoint = bffPrefixes.length === 1 ? (url: string) => url.startsWith(bffPrefixes[0]!) : (url: string) => bffPrefixes.some((prefix) => url.startsWith(prefix))
+  const isOwnEndpoint =
+    bffPrefixes.length === 1
+      ? (url: string) => url.startsWith(bffPrefixes[0]!)
+      : (url: string) => bffPrefixes.some((prefix) => url.startsWith(prefix))
   const https = options.publicUrl.startsWith('https:')
   const defaults: Array<[string, string]> = [
     ['x-content-type-options', 'nosniff'],

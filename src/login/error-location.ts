@@ -15,9 +15,22 @@ const LOGIN_ERROR_REASON_PARAMETER = 'login_error_reason'
  * left out: it would be text an attacker's link could choose.
  */
 const REGISTERED_OAUTH_ERRORS = new Set([
-  'invalid_request', 'unauthorized_client', 'access_denied', 'unsupported_response_type', 'invalid_scope', 'server_error',
-  'temporarily_unavailable', 'interaction_required', 'login_required', 'account_selection_required', 'consent_required',
-  'invalid_request_uri', 'invalid_request_object', 'request_not_supported', 'request_uri_not_supported', 'registration_not_supported',
+  'invalid_request',
+  'unauthorized_client',
+  'access_denied',
+  'unsupported_response_type',
+  'invalid_scope',
+  'server_error',
+  'temporarily_unavailable',
+  'interaction_required',
+  'login_required',
+  'account_selection_required',
+  'consent_required',
+  'invalid_request_uri',
+  'invalid_request_object',
+  'request_not_supported',
+  'request_uri_not_supported',
+  'registration_not_supported',
 ])
 
 /**
@@ -25,9 +38,10 @@ const REGISTERED_OAUTH_ERRORS = new Set([
  * `login_error=<code>` and, when the IdP gave a registered OAuth error, `login_error_reason`.
  * Existing query parameters and the fragment of `path` are kept.
  */
-export function loginErrorLocation (path: string, error: string, oauthError: string | undefined): string {
+export function loginErrorLocation(path: string, error: string, oauthError: string | undefined): string {
   const url = new URL(path, 'http://spa.invalid')
   url.searchParams.set(LOGIN_ERROR_PARAMETER, error)
-  if (oauthError !== undefined && REGISTERED_OAUTH_ERRORS.has(oauthError)) url.searchParams.set(LOGIN_ERROR_REASON_PARAMETER, oauthError)
+  if (oauthError !== undefined && REGISTERED_OAUTH_ERRORS.has(oauthError))
+    url.searchParams.set(LOGIN_ERROR_REASON_PARAMETER, oauthError)
   return `${url.pathname}${url.search}${url.hash}`
 }

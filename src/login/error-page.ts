@@ -10,7 +10,9 @@ import { OidcError } from '../oidc/client.ts'
  * the query, never left on raw JSON; a programmatic caller (`fetch`, tests, curl) gets the
  * JSON error from the app's error handler, as everywhere else.
  */
-export function loginErrorHandler (errorPath: string): (err: FastifyError | BffError, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
+export function loginErrorHandler(
+  errorPath: string,
+): (err: FastifyError | BffError, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
   return (err, request, reply) => {
     if (!isNavigation(request.headers)) throw err
     const known = err instanceof BffError ? err : new BffError('BFF_ERR_INTERNAL', { cause: err })

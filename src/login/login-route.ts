@@ -36,25 +36,37 @@ export interface LoginDependencies {
   readonly frontend: { readonly name: string; readonly pathPrefix: string }
 }
 
-export function registerLoginRoute (app: FastifyInstance, deps: LoginDependencies): void {
-  app.get<{ Querystring: Record<string, unknown> }>(`${deps.frontend.pathPrefix}/bff/login`, { errorHandler: loginErrorHandler(deps.config.login.errorPath) }, async (request, reply) => {
-    const { config } = deps
-    const raw = request.query.returnTo
-    if (typeof raw === 'string' && raw.length > MAX_RETURN_TO_LENGTH) throw new BffError('BFF_ERR_LOGIN_RETURN_TO_TOO_LONG')
-    // Login options (prompt, login_hint, organization ...): allowlisted and checked; others dropped.
-    const options = pickLoginParameters(request.query, config.login.parameters)
-    if (!options.ok) throw new BffError('BFF_ERR_LOGIN_PARAMETER_INVALID', { message: `The login parameter "${options.invalid}" is repeated, empty or malformed` })
-    if (options.dropped.length > 0) request.log.info({ event: 'login.parameters_dropped', names: options.dropped }, 'login parameters outside BFF_LOGIN_PARAMETERS dropped')
-    // The SameSite=Strict session cookie is sent here (a same-site navigation from the SPA) but
-    // not on the IdP's redirect to the callback: remember it, so the callback can end that session.
-    const current = request.cookies[config.session.cookieName]
-    const previousSession = current !== undefined && current.length === TICKET_LENGTH ? current : undefined
-    return startLogin(deps, request, reply, {
-      returnTo: safeReturnTo(raw, config.publicUrl, `${deps.frontend.pathPrefix}/`),
-      ...(Object.keys(options.parameters).length > 0 && { parameters: options.parameters }),
-      ...(previousSession !== undefined && { previousSession }),
-    })
-  })
+export function registerLoginRoute(app: FastifyInstance, deps: LoginDependencies): void {
+  app.get<{ Querystring: Record<string, unknown> }>(
+    `${deps.frontend.pathPrefix}/bff/login`,
+    { errorHandler: loginErrorHandler(deps.config.login.errorPath) },
+    async (request, reply) => {
+      const { config } = deps
+      const raw = request.query.returnTo
+      if (typeof raw === 'string' && raw.length > MAX_RETURN_TO_LENGTH)
+        throw new BffError('BFF_ERR_LOGIN_RETURN_TO_TOO_LONG')
+      // Login options (prompt, login_hint, organization ...): allowlisted and checked; others dropped.
+      const options = pickLoginParameters(request.query, config.login.parameters)
+      if (!options.ok)
+        throw new BffError('BFF_ERR_LOGIN_PARAMETER_INVALID', {
+          message: `The login parameter "${options.invalid}" is repeated, empty or malformed`,
+        })
+      if (options.dropped.length > 0)
+        request.log.info(
+          { event: 'login.parameters_dropped', names: options.dropped },
+          'login parameters outside BFF_LOGIN_PARAMETERS dropped',
+        )
+      // The SameSite=Strict session cookie is sent here (a same-site navigation from the SPA) but
+      // not on the IdP's redirect to the callback: remember it, so the callback can end that session.
+      const current = request.cookies[config.session.cookieName]
+      const previousSession = current !== undefined && current.length === TICKET_LENGTH ? current : undefined
+      return startLogin(deps, request, reply, {
+        returnTo: safeReturnTo(raw, config.publicUrl, `${deps.frontend.pathPrefix}/`),
+        ...(Object.keys(options.parameters).length > 0 && { parameters: options.parameters }),
+        ...(previousSession !== undefined && { previousSession }),
+      })
+    },
+  )
 }
 
 /**
@@ -63,22 +75,48 @@ export function registerLoginRoute (app: FastifyInstance, deps: LoginDependencie
  * that would only give a session that is over at once. With `reauthenticate`, also
  * `prompt=login` (the callback's one retry when the IdP ignored `max_age`).
  */
-export async function startLogin (
+export async function startLogin(
   deps: LoginDependencies,
   request: FastifyRequest,
   reply: FastifyReply,
-  attempt: { returnTo: string; parameters?: Readonly<Record<string, string>>; previousSession?: string; reauthenticate?: true },
+  attempt: {
+    returnTo: string
+    parameters?: Readonly<Record<string, string>>
+    previousSession?: string
+    reauthenticate?: true
+  },
 ): Promise<FastifyReply> {
   const { oidc, keyring, config } = deps
   const nowSeconds = Math.floor(deps.now() / 1000)
   const checks = oidc.createLoginChecks()
   // The session's DPoP key is made now: with global DPoP the code is bound to it (`dpop_jkt`).
   const dpop = usesDpop(config) ? await createDpopKey() : undefined
-  const state = { ...checks, ...attempt, frontend: deps.frontend.name, expiresAt: nowSeconds + LOGIN_STATE_TTL_SECONDS, ...(dpop !== undefined && { dpop }) }
+  const state = {
+    ...checks,
+    ...attempt,
+    frontend: deps.frontend.name,
+    expiresAt: nowSeconds + LOGIN_STATE_TTL_SECONDS,
+    ...(dpop !== undefined && { dpop }),
+  }
   const cookie = sealLoginAttempt(keyring, state)
   if (cookie === undefined) {
-    request.log.debug({ event: 'login.return_to_too_long', returnToLength: attempt.returnTo.length, parameters: Object.keys(attempt.parameters ?? {}) }, 'returnTo and the login options do not fit the login cookie')
-    throw new BffError('BFF_ERR_LOGIN_RETURN_TO_TOO_LONG', attempt.parameters === undefined ? {} : { message: 'returnTo and the login options together are too long to be carried through the login: shorten them' })
+    request.log.debug(
+      {
+        event: 'login.return_to_too_long',
+        returnToLength: attempt.returnTo.length,
+        parameters: Object.keys(attempt.parameters ?? {}),
+      },
+      'returnTo and the login options do not fit the login cookie',
+    )
+    throw new BffError(
+      'BFF_ERR_LOGIN_RETURN_TO_TOO_LONG',
+      attempt.parameters === undefined
+        ? {}
+        : {
+            message:
+              'returnTo and the login options together are too long to be carried through the login: shorten them',
+          },
+    )
   }
   let url: URL
   try {
@@ -99,6 +137,6 @@ export async function startLogin (
 }
 
 /** Whether sessions need a DPoP key: DPoP for everything, or for at least one route. */
-function usesDpop (config: LoginDependencies['config']): boolean {
+function usesDpop(config: LoginDependencies['config']): boolean {
   return config.oidc.dpop || config.routes.some((route) => route.dpop)
 }

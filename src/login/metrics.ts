@@ -16,20 +16,28 @@ const OUTCOME_BY_ERROR: Partial<Record<ErrorCode, LoginOutcome>> = {
  * the IdP, whose own callback is counted) and a request the rate limits refused before the
  * route ran (`bff_rate_limited_total` counts those).
  */
-export function registerLoginMetrics (app: FastifyInstance, deps: {
-  /** Every frontend's session cookie name. */
-  readonly cookieNames: readonly string[]
-  /** Every frontend's callback path (`/bff/callback` under its prefix). */
-  readonly callbackPaths: readonly string[]
-  readonly metrics: Pick<GatewayMetrics, 'login'>
-}): void {
+export function registerLoginMetrics(
+  app: FastifyInstance,
+  deps: {
+    /** Every frontend's session cookie name. */
+    readonly cookieNames: readonly string[]
+    /** Every frontend's callback path (`/bff/callback` under its prefix). */
+    readonly callbackPaths: readonly string[]
+    readonly metrics: Pick<GatewayMetrics, 'login'>
+  },
+): void {
   const failures = new WeakMap<object, LoginOutcome>()
   const sessionCookies = deps.cookieNames.map((name) => `${name}=`)
   const callbacks = new Set(deps.callbackPaths)
   const setsSession = (cookies: ReturnType<FastifyReply['getHeader']>): boolean =>
-    (Array.isArray(cookies) ? cookies : [String(cookies ?? '')]).some((cookie) => sessionCookies.some((sessionCookie) => cookie.startsWith(sessionCookie) && !cookie.startsWith(`${sessionCookie};`)))
+    (Array.isArray(cookies) ? cookies : [String(cookies ?? '')]).some((cookie) =>
+      sessionCookies.some(
+        (sessionCookie) => cookie.startsWith(sessionCookie) && !cookie.startsWith(`${sessionCookie};`),
+      ),
+    )
   app.addHook('onError', (request, _reply, err, done) => {
-    if (callbacks.has(request.routeOptions.url ?? '')) failures.set(request, err instanceof BffError ? OUTCOME_BY_ERROR[err.code] ?? 'error' : 'error')
+    if (callbacks.has(request.routeOptions.url ?? ''))
+      failures.set(request, err instanceof BffError ? (OUTCOME_BY_ERROR[err.code] ?? 'error') : 'error')
     done()
   })
   app.addHook('onResponse', (request, reply, done) => {

@@ -9,12 +9,12 @@
  * path `//evil.example`, which a browser reads as another host in `Location`). A result that
  * starts with `//` falls back to `/` too.
  */
-export function safeReturnTo (value: unknown, publicOrigin: string, fallback = '/'): string {
+export function safeReturnTo(value: unknown, publicOrigin: string, fallback = '/'): string {
   const path = safeReturnPath(value, publicOrigin)
   return path === undefined ? fallback : path
 }
 
-function safeReturnPath (value: unknown, publicOrigin: string): string | undefined {
+function safeReturnPath(value: unknown, publicOrigin: string): string | undefined {
   if (typeof value !== 'string' || value.length === 0 || value.length > 2048) return undefined
   if (!value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return undefined
   // Browsers strip tabs and newlines from URLs and treat `\` like `/`: refuse them outright.
@@ -35,7 +35,7 @@ function safeReturnPath (value: unknown, publicOrigin: string): string | undefin
  * True when `path` is a path-absolute reference (`/x`, never `//x` or `/\x`) that stays on
  * `origin` wherever it is resolved from on that origin: what a `Location` may safely carry.
  */
-function isOriginRelativePath (path: string, origin: string): boolean {
+function isOriginRelativePath(path: string, origin: string): boolean {
   if (!path.startsWith('/') || path[1] === '/' || path[1] === '\\') return false
   try {
     return new URL(path, `${origin}/bff/callback`).origin === origin

@@ -54,14 +54,23 @@ const AAD = Buffer.from('bffgate login-state v1')
  */
 export const MAX_LOGIN_COOKIE_LENGTH = 2048
 
-export function sealLoginState (keyring: Keyring, state: LoginState): string {
+export function sealLoginState(keyring: Keyring, state: LoginState): string {
   const sealed = seal(keyring.current.loginStateKey, Buffer.from(JSON.stringify(state)), AAD)
   return Buffer.concat([keyring.current.kid, sealed]).toString('base64url')
 }
 
 /** `undefined` for a missing, tampered, foreign, oversized or expired login cookie. */
-export function openLoginState (keyring: Keyring, cookieValue: string | undefined, nowSeconds: number): LoginState | undefined {
-  if (cookieValue === undefined || cookieValue.length > MAX_LOGIN_COOKIE_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cookieValue)) return undefined
+export function openLoginState(
+  keyring: Keyring,
+  cookieValue: string | undefined,
+  nowSeconds: number,
+): LoginState | undefined {
+  if (
+    cookieValue === undefined ||
+    cookieValue.length > MAX_LOGIN_COOKIE_LENGTH ||
+    !/^[A-Za-z0-9_-]+$/.test(cookieValue)
+  )
+    return undefined
   const bytes = Buffer.from(cookieValue, 'base64url')
   const keys = keyring.byKid(bytes.subarray(0, 4))
   if (keys === undefined) return undefined
@@ -93,15 +102,15 @@ const MAX_PENDING_LOGINS = 4
  * Each login attempt has a cookie of its own, named after its `state`, so that several tabs
  * logging in at once (say, after a session ended) never overwrite each other's attempt.
  */
-function loginStateCookieName (state: string): string {
+function loginStateCookieName(state: string): string {
   return `${LOGIN_STATE_COOKIE_PREFIX}${sha256(state).subarray(0, 9).toString('base64url')}`
 }
 
-export function isLoginStateCookie (name: string): boolean {
+export function isLoginStateCookie(name: string): boolean {
   return name.startsWith(LOGIN_STATE_COOKIE_PREFIX)
 }
 
-function loginStateCookieOptions (): SerializeOptions {
+function loginStateCookieOptions(): SerializeOptions {
   return { httpOnly: true, secure: true, sameSite: 'lax', path: '/', maxAge: LOGIN_STATE_TTL_SECONDS }
 }
 
@@ -115,7 +124,7 @@ function loginStateCookieOptions (): SerializeOptions {
  * its largest form: the callback's one re-authentication retry seals the same state with
  * `reauthenticate`.
  */
-export function sealLoginAttempt (keyring: Keyring, state: LoginState): string | undefined {
+export function sealLoginAttempt(keyring: Keyring, state: LoginState): string | undefined {
   const cookie = sealLoginState(keyring, state)
   const largest = state.reauthenticate === true ? cookie : sealLoginState(keyring, { ...state, reauthenticate: true })
   return largest.length > MAX_LOGIN_COOKIE_LENGTH ? undefined : cookie
@@ -125,7 +134,14 @@ export function sealLoginAttempt (keyring: Keyring, state: LoginState): string |
  * Sets the attempt's cookie (from {@link sealLoginAttempt}) and keeps the number of pending
  * login cookies bounded: the oldest (or unreadable) ones go.
  */
-export function beginLoginAttempt (request: FastifyRequest, reply: FastifyReply, keyring: Keyring, state: LoginState, sealed: string, nowSeconds: number): void {
+export function beginLoginAttempt(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  keyring: Keyring,
+  state: LoginState,
+  sealed: string,
+  nowSeconds: number,
+): void {
   const pending = Object.entries(request.cookies)
     .filter(([name]) => isLoginStateCookie(name))
     .map(([name, value]) => ({ name, expiresAt: openLoginState(keyring, value, nowSeconds)?.expiresAt ?? 0 }))
@@ -143,17 +159,24 @@ export function beginLoginAttempt (request: FastifyRequest, reply: FastifyReply,
  * consumed whatever happens next; the state must open, match in constant time and never
  * have been used before. Throws `BFF_ERR_LOGIN_STATE_INVALID` otherwise.
  */
-export async function finishLoginAttempt (
+export async function finishLoginAttempt(
   request: FastifyRequest,
   reply: FastifyReply,
   context: { readonly keyring: Keyring; readonly store: Pick<SessionStore, 'claimOnce'>; readonly nowSeconds: number },
 ): Promise<LoginState> {
   const state = (request.query as Record<string, unknown>).state
   const cookieName = typeof state === 'string' && state !== '' ? loginStateCookieName(state) : undefined
-  if (cookieName !== undefined && request.cookies[cookieName] !== undefined) reply.setCookie(cookieName, '', expiredCookieOptions('lax'))
-  const login = cookieName === undefined ? undefined : openLoginState(context.keyring, request.cookies[cookieName], context.nowSeconds)
+  if (cookieName !== undefined && request.cookies[cookieName] !== undefined)
+    reply.setCookie(cookieName, '', expiredCookieOptions('lax'))
+  const login =
+    cookieName === undefined
+      ? undefined
+      : openLoginState(context.keyring, request.cookies[cookieName], context.nowSeconds)
   if (login === undefined || typeof state !== 'string' || !constantTimeEqual(state, login.state)) {
-    request.log.warn({ event: 'login.state_invalid', reason: login === undefined ? 'no_login_cookie' : 'state_mismatch' }, 'callback with an unknown or foreign state')
+    request.log.warn(
+      { event: 'login.state_invalid', reason: login === undefined ? 'no_login_cookie' : 'state_mismatch' },
+      'callback with an unknown or foreign state',
+    )
     throw new BffError('BFF_ERR_LOGIN_STATE_INVALID')
   }
   if (!(await context.store.claimOnce('login', login.state, LOGIN_STATE_TTL_SECONDS))) {

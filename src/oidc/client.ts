@@ -44,7 +44,7 @@ export class OidcError extends Error {
   readonly kind: OidcFailureKind
   /** The OAuth `error` code, when the IdP sent one. */
   readonly oauthError?: string
-  constructor (kind: OidcFailureKind, message: string, options: { cause?: unknown; oauthError?: string } = {}) {
+  constructor(kind: OidcFailureKind, message: string, options: { cause?: unknown; oauthError?: string } = {}) {
     super(message, { cause: options.cause })
     this.name = 'OidcError'
     this.kind = kind
@@ -64,7 +64,7 @@ export interface OidcClient {
   readonly jwksUri?: string
   readonly signingAlgorithms?: readonly string[]
   /** Fresh state, nonce and PKCE verifier for one login attempt. */
-  createLoginChecks (): LoginChecks
+  createLoginChecks(): LoginChecks
   /**
    * The authorization request URL (code flow, PKCE S256; `dpop_jkt` binds the code to a DPoP
    * key). `maxAgeSeconds` is OIDC Core's `max_age` (§3.1.2.1): the IdP must authenticate the
@@ -72,15 +72,27 @@ export interface OidcClient {
    * `parameters` are checked login options (`prompt`, `login_hint` ...); they can never
    * replace a protocol parameter, and bffgate's own `max_age` and `prompt` win over them.
    */
-  buildLoginUrl (checks: LoginChecks, options?: { dpop?: DpopKey; maxAgeSeconds?: number; prompt?: 'login'; parameters?: Readonly<Record<string, string>> }): Promise<URL>
+  buildLoginUrl(
+    checks: LoginChecks,
+    options?: {
+      dpop?: DpopKey
+      maxAgeSeconds?: number
+      prompt?: 'login'
+      parameters?: Readonly<Record<string, string>>
+    },
+  ): Promise<URL>
   /** Finishes the login: validates the authorization response and the ID token, redeems the code. */
-  exchangeAuthorizationCode (callbackUrl: URL, checks: LoginChecks, options?: { dpop?: DpopKey }): Promise<TokenSet & { claims: Readonly<Record<string, unknown>> }>
+  exchangeAuthorizationCode(
+    callbackUrl: URL,
+    checks: LoginChecks,
+    options?: { dpop?: DpopKey },
+  ): Promise<TokenSet & { claims: Readonly<Record<string, unknown>> }>
   /** Refresh token grant; with `dpop`, the new access token is bound to that key. */
-  refresh (refreshToken: string, parameters?: Record<string, string>, options?: { dpop?: DpopKey }): Promise<TokenSet>
+  refresh(refreshToken: string, parameters?: Record<string, string>, options?: { dpop?: DpopKey }): Promise<TokenSet>
   /** Revokes a refresh token (RFC 7009). */
-  revokeRefreshToken (refreshToken: string): Promise<void>
+  revokeRefreshToken(refreshToken: string): Promise<void>
   /** RP-initiated logout URL. */
-  buildEndSessionUrl (idTokenHint: string | undefined): string | undefined
+  buildEndSessionUrl(idTokenHint: string | undefined): string | undefined
 }
 
 /** Which of the IdP's endpoints a call went to; the `endpoint` label of its latency. */
@@ -104,7 +116,11 @@ export interface OidcClientOptions {
  * A fetch that times each call to the IdP and names its endpoint (`endpointOf`), and with a
  * tracer runs it in an `idp.<endpoint>` span.
  */
-export function observedIdpFetch (observe: IdpRequestObserver, endpointOf: (url: string) => IdpEndpoint, tracer?: Tracer): (url: string, options?: RequestInit) => Promise<Response> {
+export function observedIdpFetch(
+  observe: IdpRequestObserver,
+  endpointOf: (url: string) => IdpEndpoint,
+  tracer?: Tracer,
+): (url: string, options?: RequestInit) => Promise<Response> {
   const call = async (url: string, options?: RequestInit): Promise<Response> => {
     const endpoint = endpointOf(url)
     const started = performance.now()
@@ -119,19 +135,23 @@ export function observedIdpFetch (observe: IdpRequestObserver, endpointOf: (url:
     }
   }
   if (tracer === undefined) return call
-  return (url, options) => inSpan(tracer, `idp.${endpointOf(url)}`, { 'idp.endpoint': endpointOf(url) }, () => call(url, options))
+  return (url, options) =>
+    inSpan(tracer, `idp.${endpointOf(url)}`, { 'idp.endpoint': endpointOf(url) }, () => call(url, options))
 }
 
 /** openid-client's calls: the discovery until the metadata is known, then by the metadata's endpoint URLs. */
-function endpointResolver (endpoints: { discovered: boolean; byUrl: Map<string, IdpEndpoint> }): (url: string) => IdpEndpoint {
-  return (url) => endpoints.discovered ? endpoints.byUrl.get(url.split('?')[0]!) ?? 'other' : 'discovery'
+function endpointResolver(endpoints: {
+  discovered: boolean
+  byUrl: Map<string, IdpEndpoint>
+}): (url: string) => IdpEndpoint {
+  return (url) => (endpoints.discovered ? (endpoints.byUrl.get(url.split('?')[0]!) ?? 'other') : 'discovery')
 }
 
 /** Tolerated clock difference with the IdP, in seconds, for `iat` in the future. */
 const CLOCK_TOLERANCE_SECONDS = 30
 
 /** Discovers the IdP and returns the client bffgate uses for every exchange with it. */
-export async function createOidcClient (config: OidcConfig, options: OidcClientOptions = {}): Promise<OidcClient> {
+export async function createOidcClient(config: OidcConfig, options: OidcClientOptions = {}): Promise<OidcClient> {
   const clientAuth = await createClientAuth(config)
   const now = options.now ?? Date.now
   const endpoints = { discovered: false, byUrl: new Map<string, IdpEndpoint>() }
@@ -145,13 +165,23 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
       {
         execute: config.allowInsecureHttp ? [oidc.allowInsecureRequests] : [],
         timeout: config.timeoutSeconds,
-        ...(options.observe !== undefined && { [oidc.customFetch]: observedIdpFetch(options.observe, endpointResolver(endpoints), options.tracer) as oidc.CustomFetch }),
+        ...(options.observe !== undefined && {
+          [oidc.customFetch]: observedIdpFetch(
+            options.observe,
+            endpointResolver(endpoints),
+            options.tracer,
+          ) as oidc.CustomFetch,
+        }),
       },
     )
   } catch (err) {
     const reported = reportedIssuer(err)
     if (reported !== undefined) {
-      throw new OidcError('invalid_response', `discovery of ${config.issuer} failed: the IdP reports the issuer ${JSON.stringify(reported.slice(0, 300))}; set "BFF_OIDC_ISSUER" to exactly that (compared character by character, trailing slash included)`, { cause: err })
+      throw new OidcError(
+        'invalid_response',
+        `discovery of ${config.issuer} failed: the IdP reports the issuer ${JSON.stringify(reported.slice(0, 300))}; set "BFF_OIDC_ISSUER" to exactly that (compared character by character, trailing slash included)`,
+        { cause: err },
+      )
     }
     throw classifyOidcError(err, `discovery of ${config.issuer} failed`)
   }
@@ -170,7 +200,7 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
     const seen = tokenAnswers.getStore()
     if (seen !== undefined && response.ok && new URL(url).href === tokenEndpoint) {
       try {
-        const body = await response.clone().json() as { refresh_token?: unknown }
+        const body = (await response.clone().json()) as { refresh_token?: unknown }
         if (typeof body.refresh_token === 'string') seen.refreshToken = body.refresh_token
       } catch {}
     }
@@ -188,7 +218,10 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
   for (const [url, name] of named) if (url !== undefined) endpoints.byUrl.set(url, name)
   endpoints.discovered = true
   if (config.par && metadata.pushed_authorization_request_endpoint === undefined) {
-    throw new OidcError('rejected', `"BFF_OIDC_PAR" is on but ${config.issuer} advertises no pushed_authorization_request_endpoint`)
+    throw new OidcError(
+      'rejected',
+      `"BFF_OIDC_PAR" is on but ${config.issuer} advertises no pushed_authorization_request_endpoint`,
+    )
   }
 
   // The IdP's DPoP nonces, per origin and across calls: a handle is made per call (keys
@@ -210,16 +243,26 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
 
   /** openid-client signs the token-endpoint proofs and retries once on `use_dpop_nonce`. */
   const dpopOptions = async (key: DpopKey | undefined): Promise<oidc.DPoPOptions | undefined> =>
-    key === undefined ? undefined : { DPoP: oidc.getDPoPHandle(configuration, await importDpopKey(key), { [oidc.modifyAssertion]: withKnownNonce }) }
+    key === undefined
+      ? undefined
+      : {
+          DPoP: oidc.getDPoPHandle(configuration, await importDpopKey(key), { [oidc.modifyAssertion]: withKnownNonce }),
+        }
 
   return {
     issuer: metadata.issuer,
     ...(metadata.jwks_uri !== undefined && { jwksUri: metadata.jwks_uri }),
-    ...(metadata.id_token_signing_alg_values_supported !== undefined && { signingAlgorithms: metadata.id_token_signing_alg_values_supported }),
+    ...(metadata.id_token_signing_alg_values_supported !== undefined && {
+      signingAlgorithms: metadata.id_token_signing_alg_values_supported,
+    }),
 
-    createLoginChecks: () => ({ state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() }),
+    createLoginChecks: () => ({
+      state: oidc.randomState(),
+      nonce: oidc.randomNonce(),
+      codeVerifier: oidc.randomPKCECodeVerifier(),
+    }),
 
-    async buildLoginUrl (checks, { dpop, maxAgeSeconds, prompt, parameters: loginOptions = {} } = {}) {
+    async buildLoginUrl(checks, { dpop, maxAgeSeconds, prompt, parameters: loginOptions = {} } = {}) {
       const parameters: Record<string, string> = {
         ...loginOptions,
         redirect_uri: config.redirectUri,
@@ -244,15 +287,21 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
       return oidc.buildAuthorizationUrl(configuration, parameters)
     },
 
-    async exchangeAuthorizationCode (callbackUrl, checks, { dpop } = {}) {
+    async exchangeAuthorizationCode(callbackUrl, checks, { dpop } = {}) {
       let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>
       try {
-        response = await oidc.authorizationCodeGrant(configuration, callbackUrl, {
-          pkceCodeVerifier: checks.codeVerifier,
-          expectedState: checks.state,
-          expectedNonce: checks.nonce,
-          idTokenExpected: true,
-        }, undefined, await dpopOptions(dpop))
+        response = await oidc.authorizationCodeGrant(
+          configuration,
+          callbackUrl,
+          {
+            pkceCodeVerifier: checks.codeVerifier,
+            expectedState: checks.state,
+            expectedNonce: checks.nonce,
+            idTokenExpected: true,
+          },
+          undefined,
+          await dpopOptions(dpop),
+        )
       } catch (err) {
         throw classifyOidcError(err, 'authorization code exchange failed')
       }
@@ -265,10 +314,15 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
       return { ...toTokenSet(response, now()), claims: { ...claims } }
     },
 
-    async refresh (refreshToken, parameters, { dpop } = {}) {
+    async refresh(refreshToken, parameters, { dpop } = {}) {
       const seen: { refreshToken?: string } = {}
       try {
-        return await tokenAnswers.run(seen, async () => toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken, parameters, await dpopOptions(dpop)), now()))
+        return await tokenAnswers.run(seen, async () =>
+          toTokenSet(
+            await oidc.refreshTokenGrant(configuration, refreshToken, parameters, await dpopOptions(dpop)),
+            now(),
+          ),
+        )
       } catch (err) {
         const error = classifyOidcError(err, 'refresh token exchange failed')
         if (error.kind === 'invalid_response' && seen.refreshToken !== undefined) {
@@ -278,8 +332,9 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
       }
     },
 
-    async revokeRefreshToken (refreshToken) {
-      if (metadata.revocation_endpoint === undefined) throw new OidcError('rejected', 'the IdP has no revocation endpoint')
+    async revokeRefreshToken(refreshToken) {
+      if (metadata.revocation_endpoint === undefined)
+        throw new OidcError('rejected', 'the IdP has no revocation endpoint')
       try {
         await oidc.tokenRevocation(configuration, refreshToken, { token_type_hint: 'refresh_token' })
       } catch (err) {
@@ -287,7 +342,7 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
       }
     },
 
-    buildEndSessionUrl (idTokenHint) {
+    buildEndSessionUrl(idTokenHint) {
       if (metadata.end_session_endpoint === undefined) return undefined
       return oidc.buildEndSessionUrl(configuration, {
         post_logout_redirect_uri: config.postLogoutRedirectUri,
@@ -297,7 +352,7 @@ export async function createOidcClient (config: OidcConfig, options: OidcClientO
   }
 }
 
-function toTokenSet (response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, nowMs: number): TokenSet {
+function toTokenSet(response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, nowMs: number): TokenSet {
   const expiresIn = response.expiresIn()
   const claims = response.claims()
   return {
@@ -313,66 +368,86 @@ function toTokenSet (response: oidc.TokenEndpointResponse & oidc.TokenEndpointRe
 }
 
 /** The issuer the IdP's metadata names, when discovery failed because it differs from the configured one. */
-function reportedIssuer (err: unknown): string | undefined {
+function reportedIssuer(err: unknown): string | undefined {
   if (!(err instanceof oidc.ClientError) || err.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED') return undefined
   const detail = err.cause as { attribute?: unknown; body?: { issuer?: unknown } } | undefined
   return detail?.attribute === 'issuer' && typeof detail.body?.issuer === 'string' ? detail.body.issuer : undefined
 }
 
-function metadataTokenEndpoint (configuration: oidc.Configuration): string | undefined {
+function metadataTokenEndpoint(configuration: oidc.Configuration): string | undefined {
   const endpoint = configuration.serverMetadata().token_endpoint
   return endpoint === undefined ? undefined : new URL(endpoint).href
 }
 
 /** Turns whatever openid-client threw into an {@link OidcError}; the only place that does. */
-function classifyOidcError (err: unknown, context: string): OidcError {
+function classifyOidcError(err: unknown, context: string): OidcError {
   if (err instanceof OidcError) return err
   if (err instanceof oidc.ResponseBodyError) {
-    if (err.status >= 500 || err.status === 429) return new OidcError('transient', `${context}: the IdP answered ${err.status}`, { cause: err, oauthError: err.error })
-    if (err.error === 'invalid_grant') return new OidcError('invalid_grant', `${context}: invalid_grant`, { cause: err, oauthError: err.error })
+    if (err.status >= 500 || err.status === 429)
+      return new OidcError('transient', `${context}: the IdP answered ${err.status}`, {
+        cause: err,
+        oauthError: err.error,
+      })
+    if (err.error === 'invalid_grant')
+      return new OidcError('invalid_grant', `${context}: invalid_grant`, { cause: err, oauthError: err.error })
     return new OidcError('rejected', `${context}: ${err.error}`, { cause: err, oauthError: err.error })
   }
   if (err instanceof oidc.WWWAuthenticateChallengeError) {
     // A 401 with a challenge (oidc-provider sends one for Basic client authentication).
     const status = err.response.status
     const oauthError = err.cause.find((challenge) => typeof challenge.parameters.error === 'string')?.parameters.error
-    if (status >= 500 || status === 429) return new OidcError('transient', `${context}: the IdP answered ${status}`, { cause: err, ...(oauthError !== undefined && { oauthError }) })
-    if (oauthError === 'invalid_grant') return new OidcError('invalid_grant', `${context}: invalid_grant`, { cause: err, oauthError })
-    return new OidcError('rejected', `${context}: ${oauthError ?? `HTTP ${status}`}`, { cause: err, ...(oauthError !== undefined && { oauthError }) })
+    if (status >= 500 || status === 429)
+      return new OidcError('transient', `${context}: the IdP answered ${status}`, {
+        cause: err,
+        ...(oauthError !== undefined && { oauthError }),
+      })
+    if (oauthError === 'invalid_grant')
+      return new OidcError('invalid_grant', `${context}: invalid_grant`, { cause: err, oauthError })
+    return new OidcError('rejected', `${context}: ${oauthError ?? `HTTP ${status}`}`, {
+      cause: err,
+      ...(oauthError !== undefined && { oauthError }),
+    })
   }
   if (err instanceof oidc.AuthorizationResponseError) {
     return new OidcError('rejected', `${context}: the IdP answered ${err.error}`, { cause: err, oauthError: err.error })
   }
   if (err instanceof oidc.ClientError) {
-    if (err.code === 'OAUTH_TIMEOUT' || err.code === 'OAUTH_ABORT') return new OidcError('transient', `${context}: timed out`, { cause: err })
+    if (err.code === 'OAUTH_TIMEOUT' || err.code === 'OAUTH_ABORT')
+      return new OidcError('transient', `${context}: timed out`, { cause: err })
     if (err.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || err.code === 'OAUTH_RESPONSE_IS_NOT_JSON') {
       const status = err.cause instanceof Response ? err.cause.status : 0
-      if (status >= 500 || status === 429 || status === 0) return new OidcError('transient', `${context}: unexpected answer (HTTP ${status})`, { cause: err })
+      if (status >= 500 || status === 429 || status === 0)
+        return new OidcError('transient', `${context}: unexpected answer (HTTP ${status})`, { cause: err })
     }
     return new OidcError('invalid_response', `${context}: ${err.message}`, { cause: err })
   }
   // fetch() failures (connection refused, DNS, TLS) surface as TypeError ("fetch failed"), the reason in its cause.
   if (err instanceof TypeError) {
     const reason = describeNetworkCause(err)
-    return new OidcError('transient', `${context}: ${err.message}${reason !== undefined ? ` (${reason})` : ''}`, { cause: err })
+    return new OidcError('transient', `${context}: ${err.message}${reason !== undefined ? ` (${reason})` : ''}`, {
+      cause: err,
+    })
   }
   return new OidcError('invalid_response', `${context}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
 }
 
-async function createClientAuth (config: OidcConfig): Promise<oidc.ClientAuth> {
+async function createClientAuth(config: OidcConfig): Promise<oidc.ClientAuth> {
   switch (config.tokenEndpointAuthMethod) {
-    case 'client_secret_basic': return oidc.ClientSecretBasic(config.clientSecret)
-    case 'client_secret_post': return oidc.ClientSecretPost(config.clientSecret)
-    case 'private_key_jwt': return oidc.PrivateKeyJwt(await importClientPrivateKey(config.clientPrivateKey!))
+    case 'client_secret_basic':
+      return oidc.ClientSecretBasic(config.clientSecret)
+    case 'client_secret_post':
+      return oidc.ClientSecretPost(config.clientSecret)
+    case 'private_key_jwt':
+      return oidc.PrivateKeyJwt(await importClientPrivateKey(config.clientPrivateKey!))
   }
 }
 
 /** Reads a JWK (JSON) or a PKCS#8 PEM; the algorithm comes from the JWK or the key type. */
-async function importClientPrivateKey (text: string): Promise<oidc.PrivateKey> {
+async function importClientPrivateKey(text: string): Promise<oidc.PrivateKey> {
   if (text.trim().startsWith('{')) {
     const jwk = JSON.parse(text) as JWK
     const alg = jwk.alg ?? (jwk.kty === 'EC' ? 'ES256' : jwk.kty === 'OKP' ? 'EdDSA' : 'RS256')
-    const key = await importJWK(jwk, alg) as CryptoKey
+    const key = (await importJWK(jwk, alg)) as CryptoKey
     return jwk.kid !== undefined ? { key, kid: jwk.kid } : { key }
   }
   const type = createPrivateKey(text).asymmetricKeyType

@@ -9,19 +9,19 @@
  */
 export interface DpopNonceCache {
   /** The latest nonce the server at `origin` sent, if any. */
-  get (origin: string): string | undefined
+  get(origin: string): string | undefined
   /** Remembers the `DPoP-Nonce` of a response from `url`, if it carries one. */
-  remember (url: string | URL, response: Response): void
+  remember(url: string | URL, response: Response): void
 }
 
 /** Origins remembered at most: an IdP has one or two (token, PAR endpoints); a bound, not a tuning knob. */
 const MAX_ORIGINS = 16
 
-export function createDpopNonceCache (): DpopNonceCache {
+export function createDpopNonceCache(): DpopNonceCache {
   const nonces = new Map<string, string>()
   return {
     get: (origin) => nonces.get(origin),
-    remember (url, response) {
+    remember(url, response) {
       const nonce = response.headers.get('dpop-nonce')
       // RFC 9449 §8.1: the nonce is a non-empty string of NQCHAR; anything else is ignored.
       if (nonce === null || nonce === '' || !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(nonce)) return

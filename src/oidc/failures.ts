@@ -22,14 +22,18 @@ export const IDP_RETRY_AFTER_SECONDS = 5
  * A refresh whose grant is dead (`invalid_grant`) is not a failure to translate: the session
  * ends (session/ending.ts). A {@link BffError} passes through unchanged.
  */
-export function bffErrorForOidcFailure (err: unknown, step: OidcStep): BffError {
+export function bffErrorForOidcFailure(err: unknown, step: OidcStep): BffError {
   if (err instanceof BffError) return err
   const kind = err instanceof OidcError ? err.kind : undefined
-  if (step === 'refresh') return new BffError('BFF_ERR_IDP_UNAVAILABLE', { cause: err, retryAfter: IDP_RETRY_AFTER_SECONDS })
+  if (step === 'refresh')
+    return new BffError('BFF_ERR_IDP_UNAVAILABLE', { cause: err, retryAfter: IDP_RETRY_AFTER_SECONDS })
   if (kind === 'transient') return new BffError('BFF_ERR_IDP_UNREACHABLE', { cause: err })
   if (step === 'code_exchange' && kind === 'rejected') {
     const oauthError = (err as OidcError).oauthError
-    return new BffError('BFF_ERR_LOGIN_FAILED', { cause: err, message: `The identity provider refused the login${oauthError !== undefined ? ` (${oauthError})` : ''}` })
+    return new BffError('BFF_ERR_LOGIN_FAILED', {
+      cause: err,
+      message: `The identity provider refused the login${oauthError !== undefined ? ` (${oauthError})` : ''}`,
+    })
   }
   return new BffError('BFF_ERR_IDP_RESPONSE_INVALID', { cause: err })
 }

@@ -1,4 +1,11 @@
-import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type FetchImplementation, type JWTPayload } from 'jose'
+import {
+  createRemoteJWKSet,
+  customFetch,
+  errors as joseErrors,
+  jwtVerify,
+  type FetchImplementation,
+  type JWTPayload,
+} from 'jose'
 
 /** The event a back-channel logout token must carry (OpenID Connect Back-Channel Logout 1.0 §2.4). */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
@@ -16,7 +23,7 @@ export interface LogoutRequest {
 /** A logout token that failed validation; `reason` is safe to log and to answer with. */
 export class LogoutTokenError extends Error {
   readonly reason: string
-  constructor (reason: string, options: { cause?: unknown } = {}) {
+  constructor(reason: string, options: { cause?: unknown } = {}) {
     super(`invalid logout token: ${reason}`, options)
     this.name = 'LogoutTokenError'
     this.reason = reason
@@ -48,7 +55,9 @@ const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
  * `exp` when present, a `jti`, the back-channel-logout event, no `nonce`, and `sid` or `sub`.
  * Replay of a `jti` is the caller's to refuse (it needs the shared store).
  */
-export function createLogoutTokenVerifier (options: LogoutTokenVerifierOptions): (token: string) => Promise<LogoutRequest> {
+export function createLogoutTokenVerifier(
+  options: LogoutTokenVerifierOptions,
+): (token: string) => Promise<LogoutRequest> {
   const now = options.now ?? Date.now
   const keys = createRemoteJWKSet(new URL(options.jwksUri), {
     timeoutDuration: 3000,
@@ -62,7 +71,7 @@ export function createLogoutTokenVerifier (options: LogoutTokenVerifierOptions):
   return async (token) => {
     let payload: JWTPayload
     try {
-      ({ payload } = await jwtVerify(token, keys, {
+      ;({ payload } = await jwtVerify(token, keys, {
         issuer: options.issuer,
         audience: options.clientId,
         algorithms: algorithms.length > 0 ? algorithms : ASYMMETRIC,
@@ -77,9 +86,11 @@ export function createLogoutTokenVerifier (options: LogoutTokenVerifierOptions):
     if (payload.iat! > nowSeconds + tolerance) throw new LogoutTokenError('iat is in the future')
     if (payload.iat! < nowSeconds - maxAge - tolerance) throw new LogoutTokenError('iat is too old')
     const events = payload.events
-    if (events === null || typeof events !== 'object' || Array.isArray(events)) throw new LogoutTokenError('events claim missing')
+    if (events === null || typeof events !== 'object' || Array.isArray(events))
+      throw new LogoutTokenError('events claim missing')
     const event = (events as Record<string, unknown>)[BACKCHANNEL_LOGOUT_EVENT]
-    if (event === null || typeof event !== 'object' || Array.isArray(event)) throw new LogoutTokenError('events claim lacks the back-channel logout event')
+    if (event === null || typeof event !== 'object' || Array.isArray(event))
+      throw new LogoutTokenError('events claim lacks the back-channel logout event')
     if ('nonce' in payload) throw new LogoutTokenError('nonce is present')
     if (typeof payload.jti !== 'string' || payload.jti === '') throw new LogoutTokenError('jti missing')
     const sid = typeof payload.sid === 'string' && payload.sid !== '' ? payload.sid : undefined
@@ -96,11 +107,11 @@ export function createLogoutTokenVerifier (options: LogoutTokenVerifierOptions):
   }
 }
 
-function describeJoseError (err: unknown): string {
+function describeJoseError(err: unknown): string {
   if (err instanceof joseErrors.JWTClaimValidationFailed) return `${err.claim} check failed (${err.reason})`
   if (err instanceof joseErrors.JWTExpired) return 'expired'
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad signature'
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'signed with a key not in the issuer\'s JWKS'
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return "signed with a key not in the issuer's JWKS"
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'signature algorithm not allowed'
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'malformed token'
   if (err instanceof joseErrors.JOSEError) return err.code

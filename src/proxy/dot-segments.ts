@@ -14,7 +14,7 @@
  *
  * Pure; `path` is the request target without its query string.
  */
-export function hasDotSegment (path: string): boolean {
+export function hasDotSegment(path: string): boolean {
   // Every form of a dot needs a `.`, a `%` escape or a non-ASCII character: most paths have none.
   if (!MAY_HOLD_A_DOT.test(path)) return false
   let current = path
@@ -38,7 +38,7 @@ const PARAMETERS = /[;?#]/
 // oxlint-disable-next-line no-control-regex
 const DOTS_ONLY = /^[.\s\u0000-\u001f\u007f]*\.[.\s\u0000-\u001f\u007f]*$/u
 
-function hasDotSegmentIn (path: string): boolean {
+function hasDotSegmentIn(path: string): boolean {
   for (const segment of path.split(SEPARATOR)) {
     const name = segment.split(PARAMETERS, 1)[0]!
     if (name !== '' && DOTS_ONLY.test(name)) return true
@@ -47,7 +47,7 @@ function hasDotSegmentIn (path: string): boolean {
 }
 
 /** The path as bytes (one char each), with overlong UTF-8 read, and then as NFKC-normalised text. */
-function formsOf (bytes: string): string[] {
+function formsOf(bytes: string): string[] {
   // oxlint-disable-next-line no-control-regex
   if (!/[^\u0000-\u007f]/.test(bytes)) return [bytes]
   const overlongRead = readOverlong(bytes)
@@ -55,15 +55,17 @@ function formsOf (bytes: string): string[] {
 }
 
 /** `%XX` → the byte XX (as one char); anything else, malformed escapes included, kept. */
-function percentDecodeBytes (text: string): string {
-  return text.includes('%') ? text.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))) : text
+function percentDecodeBytes(text: string): string {
+  return text.includes('%')
+    ? text.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
+    : text
 }
 
 /**
  * Overlong UTF-8 (two, three or four bytes for an ASCII character) read as that character,
  * the way lenient decoders do. Valid UTF-8 never contains these sequences.
  */
-function readOverlong (bytes: string): string {
+function readOverlong(bytes: string): string {
   return bytes.replace(/[\xc0\xc1][\x80-\xbf]|\xe0[\x80-\x81][\x80-\xbf]|\xf0\x80\x80[\x80-\xbf]/g, (sequence) => {
     let codePoint = sequence.charCodeAt(0) & (sequence.length === 2 ? 0x1f : sequence.length === 3 ? 0x0f : 0x07)
     for (let i = 1; i < sequence.length; i++) codePoint = (codePoint << 6) | (sequence.charCodeAt(i) & 0x3f)

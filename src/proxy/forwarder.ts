@@ -33,10 +33,10 @@ export interface ForwardHandlers {
    * the headers to send, or `'drop'` to discard the answer (its body is drained so the
    * connection is reused; then {@link onDropped} runs, and the reply is the caller's).
    */
-  onHead (statusCode: number, headers: IncomingHttpHeaders): IncomingHttpHeaders | 'drop'
-  onDropped (): void
+  onHead(statusCode: number, headers: IncomingHttpHeaders): IncomingHttpHeaders | 'drop'
+  onDropped(): void
   /** No answer could be relayed: nothing has been sent yet, the reply is the caller's. */
-  onFailure (kind: UpstreamFailure, err: Error): void
+  onFailure(kind: UpstreamFailure, err: Error): void
 }
 
 export interface ForwarderOptions {
@@ -46,8 +46,8 @@ export interface ForwarderOptions {
 
 export interface Forwarder {
   /** Sends the request upstream and answers `reply` with the upstream's answer. */
-  forward (reply: FastifyReply, request: ForwardRequest, handlers: ForwardHandlers): void
-  close (): Promise<void>
+  forward(reply: FastifyReply, request: ForwardRequest, handlers: ForwardHandlers): void
+  close(): Promise<void>
 }
 
 /**
@@ -56,7 +56,7 @@ export interface Forwarder {
  * It replaces @fastify/reply-from under @fastify/http-proxy (which still routes, validates
  * paths and proxies WebSockets), at about half reply-from's CPU per request (bench/README.md).
  */
-export function createForwarder (options: ForwarderOptions): Forwarder {
+export function createForwarder(options: ForwarderOptions): Forwarder {
   const pools = new Map<string, Pool>()
   const poolFor = (origin: string): Pool => {
     let pool = pools.get(origin)
@@ -68,7 +68,7 @@ export function createForwarder (options: ForwarderOptions): Forwarder {
   }
 
   return {
-    forward (reply, request, handlers) {
+    forward(reply, request, handlers) {
       const dispatch: Dispatcher.DispatchOptions = {
         path: request.path,
         method: request.method as Dispatcher.HttpMethod,
@@ -82,7 +82,7 @@ export function createForwarder (options: ForwarderOptions): Forwarder {
         handlers.onFailure('unreachable', err as Error)
       }
     },
-    async close () {
+    async close() {
       await Promise.all([...pools.values()].map(async (pool) => pool.close()))
       pools.clear()
     },
@@ -102,16 +102,20 @@ class RelayHandler implements Dispatcher.DispatchHandler {
   private readonly head: boolean
   private readonly handlers: ForwardHandlers
 
-  constructor (reply: FastifyReply, head: boolean, handlers: ForwardHandlers) {
+  constructor(reply: FastifyReply, head: boolean, handlers: ForwardHandlers) {
     this.reply = reply
     this.head = head
     this.handlers = handlers
   }
 
   /** Present so that undici treats this as a handler of its current API. */
-  onRequestStart (): void {}
+  onRequestStart(): void {}
 
-  onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, upstreamHeaders: IncomingHttpHeaders): void {
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    upstreamHeaders: IncomingHttpHeaders,
+  ): void {
     if (statusCode < 200) return // 1xx informational: the final answer follows
     const headers = this.handlers.onHead(statusCode, responseHeadersOf(upstreamHeaders))
     if (headers === 'drop') {
@@ -132,12 +136,12 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     this.reply.send(this.body)
   }
 
-  onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.state === 'buffering') this.chunks.push(chunk)
     else if (this.state === 'streaming' && !this.body!.push(chunk)) controller.pause()
   }
 
-  onResponseEnd (): void {
+  onResponseEnd(): void {
     const state = this.state
     this.state = 'done'
     if (state === 'buffering') {
@@ -152,7 +156,7 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseError (_controller: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     const state = this.state
     if (state === 'done') return // the answer is complete already
     this.state = 'done'
@@ -171,18 +175,19 @@ class RelayHandler implements Dispatcher.DispatchHandler {
 class UpstreamBody extends Readable {
   private readonly controller: Dispatcher.DispatchController
 
-  constructor (controller: Dispatcher.DispatchController) {
+  constructor(controller: Dispatcher.DispatchController) {
     super()
     this.controller = controller
   }
 
-  override _read (): void {
+  override _read(): void {
     if (this.controller.paused) this.controller.resume()
   }
 
-  override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     // The client went away (or the upstream failed): stop reading from the upstream.
-    if (!this.readableEnded && !this.controller.aborted) this.controller.abort(err ?? new Error('client closed the connection'))
+    if (!this.readableEnded && !this.controller.aborted)
+      this.controller.abort(err ?? new Error('client closed the connection'))
     callback(err)
   }
 }

@@ -18,7 +18,7 @@ const REPLAYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE'])
  * bffgate can act on: `invalid_token` (a new token from one exchange), or `use_dpop_nonce`
  * when the token is DPoP-bound (a new proof). Undefined: the 401 goes to the browser.
  */
-export function replayReasonFor (
+export function replayReasonFor(
   request: FastifyRequest,
   sent: { readonly token: StoredAccessToken; readonly replayReason?: ReplayReason | undefined },
   statusCode: number,
@@ -30,7 +30,7 @@ export function replayReasonFor (
 }
 
 /** The error of a Bearer or DPoP challenge that bffgate can act on. */
-function challengeError (header: string | string[] | undefined): ReplayReason | undefined {
+function challengeError(header: string | string[] | undefined): ReplayReason | undefined {
   const value = Array.isArray(header) ? header.join(', ') : header
   if (value === undefined || !/^\s*(bearer|dpop)\b/i.test(value)) return undefined
   const error = /\berror\s*=\s*"?([a-z_]+)"?/i.exec(value)?.[1]
@@ -38,7 +38,11 @@ function challengeError (header: string | string[] | undefined): ReplayReason | 
 }
 
 /** A request can be sent again only when it has no body (the body streamed and is gone). */
-function isReplayable (request: FastifyRequest): boolean {
+function isReplayable(request: FastifyRequest): boolean {
   const length = request.headers['content-length']
-  return REPLAYABLE_METHODS.has(request.method) && (length === undefined || length === '0') && request.headers['transfer-encoding'] === undefined
+  return (
+    REPLAYABLE_METHODS.has(request.method) &&
+    (length === undefined || length === '0') &&
+    request.headers['transfer-encoding'] === undefined
+  )
 }

@@ -17,7 +17,12 @@ import { createUpstreamDpop, type UpstreamDpop } from './dpop.ts'
 import { BUFFERED_RESPONSE_MAX_BYTES, createForwarder, type Forwarder, type ForwardHandlers } from './forwarder.ts'
 import { replayReasonFor, type ReplayReason } from './replay.ts'
 import {
-  clientForwardingHeaders, isDpopToken, privateForSharedCaches, upstreamCredentials, upstreamRequestHeaders, withoutCookies,
+  clientForwardingHeaders,
+  isDpopToken,
+  privateForSharedCaches,
+  upstreamCredentials,
+  upstreamRequestHeaders,
+  withoutCookies,
   type UpstreamTarget,
 } from './upstream-headers.ts'
 import { createWebSocketSessions, type ClosableSocket, type WebSocketSessions } from './websocket-sessions.ts'
@@ -78,9 +83,16 @@ interface ProxyRoute {
  * reachable (http-proxy refuses absolute URLs and `..` traversal out of the prefix). Bodies
  * stream both ways. API routes never redirect: a missing or ended session is a JSON 401.
  */
-export function registerProxyRoutes (app: FastifyInstance, routes: readonly RouteConfig[], deps: ProxyDependencies): void {
+export function registerProxyRoutes(
+  app: FastifyInstance,
+  routes: readonly RouteConfig[],
+  deps: ProxyDependencies,
+): void {
   app.decorateRequest('proxyState', null)
-  const { publicUrl, session: { cookieName } } = deps.config
+  const {
+    publicUrl,
+    session: { cookieName },
+  } = deps.config
   const { host: publicHost, protocol } = new URL(publicUrl)
   const forwarder = createForwarder({ headersTimeoutMs: deps.config.upstreamTimeoutSeconds * 1000 })
   app.addHook('onClose', async () => forwarder.close())
@@ -88,7 +100,9 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
   const isOurCookie = (name: string): boolean => name === cookieName || isLoginStateCookie(name)
   // Only with a route that carries a session: the registry holds a Redis subscription and a
   // sweep timer, and closes WebSockets and long-lived answers when their session ends.
-  const webSockets = routes.some((route) => route.token !== 'none') ? createWebSocketSessions(deps.store, { log: app.log }) : undefined
+  const webSockets = routes.some((route) => route.token !== 'none')
+    ? createWebSocketSessions(deps.store, { log: app.log })
+    : undefined
   if (webSockets !== undefined) app.addHook('onClose', async () => webSockets.close())
 
   for (const route of routes) {
@@ -118,7 +132,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
       preHandler: async (request: FastifyRequest, reply: FastifyReply) => checkRequest(proxyRoute, request, reply),
       // @fastify/http-proxy routes the request and validates `dest` (the rewritten path); the
       // hop itself is bffgate's forwarder, not reply-from (see forwarder.ts).
-      async handler (request, reply, dest) {
+      async handler(request, reply, dest) {
         await forwardRequest(proxyRoute, request, reply, dest)
         return reply
       },
@@ -132,7 +146,7 @@ export function registerProxyRoutes (app: FastifyInstance, routes: readonly Rout
  * The pre-handler: a path that could leave the route, a failed CSRF check, a missing session
  * or no token each end the request here, before anything reaches the upstream.
  */
-async function checkRequest (proxyRoute: ProxyRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function checkRequest(proxyRoute: ProxyRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const { route, deps } = proxyRoute
   // Before anything else: a path some upstream could read as leaving the route is never sent.
   if (hasDotSegment(request.url.split('?', 1)[0]!)) {
@@ -163,7 +177,12 @@ async function checkRequest (proxyRoute: ProxyRoute, request: FastifyRequest, re
 }
 
 /** The handler: a proof for a DPoP-bound token, then the hop with the browser's query appended. */
-async function forwardRequest (proxyRoute: ProxyRoute, request: FastifyRequest, reply: FastifyReply, dest: string): Promise<void> {
+async function forwardRequest(
+  proxyRoute: ProxyRoute,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  dest: string,
+): Promise<void> {
   const state = request.proxyState
   if (state !== null && isDpopToken(state.token)) await prove(proxyRoute, request, state, dest)
   const queryAt = request.url.indexOf('?')
@@ -171,10 +190,17 @@ async function forwardRequest (proxyRoute: ProxyRoute, request: FastifyRequest, 
 }
 
 /** Sends the request upstream (again, for a replay); the forwarder answers the reply. */
-function send (proxyRoute: ProxyRoute, request: FastifyRequest, reply: FastifyReply, state: ProxyState | null, path: string): void {
+function send(
+  proxyRoute: ProxyRoute,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  state: ProxyState | null,
+  path: string,
+): void {
   const { route, forwarder } = proxyRoute
   const started = performance.now()
-  const observe = (statusCode: number): void => proxyRoute.deps.metrics.upstreamResponse(route.path, statusCode, (performance.now() - started) / 1000)
+  const observe = (statusCode: number): void =>
+    proxyRoute.deps.metrics.upstreamResponse(route.path, statusCode, (performance.now() - started) / 1000)
   const handlers: ForwardHandlers = {
     onHead: (statusCode, headers) => {
       observe(statusCode)
@@ -189,24 +215,38 @@ function send (proxyRoute: ProxyRoute, request: FastifyRequest, reply: FastifyRe
     onFailure: (kind, err) => {
       request.log.warn({ event: 'upstream.failed', upstream: route.upstream, err }, 'upstream request failed')
       observe(kind === 'timeout' ? 504 : 502)
-      if (!reply.sent) sendError(reply, new BffError(kind === 'timeout' ? 'BFF_ERR_UPSTREAM_TIMEOUT' : 'BFF_ERR_UPSTREAM_UNREACHABLE'))
+      if (!reply.sent)
+        sendError(reply, new BffError(kind === 'timeout' ? 'BFF_ERR_UPSTREAM_TIMEOUT' : 'BFF_ERR_UPSTREAM_UNREACHABLE'))
     },
   }
-  forwarder.forward(reply, {
-    origin: route.upstream,
-    path,
-    method: request.method,
-    headers: upstreamRequestHeaders(request, state === null ? undefined : upstreamCredentials(state.token, state.dpopProof), proxyRoute.target),
-    body: request.body instanceof Readable ? request.body : undefined,
-  }, handlers)
+  forwarder.forward(
+    reply,
+    {
+      origin: route.upstream,
+      path,
+      method: request.method,
+      headers: upstreamRequestHeaders(
+        request,
+        state === null ? undefined : upstreamCredentials(state.token, state.dpopProof),
+        proxyRoute.target,
+      ),
+      body: request.body instanceof Readable ? request.body : undefined,
+    },
+    handlers,
+  )
 }
 
 /**
  * The upstream answered: `'drop'` to replay it (see replay.ts), else the headers the browser
  * gets. A streamed answer is tracked so that it is cut when its session ends.
  */
-function onUpstreamAnswer (
-  proxyRoute: ProxyRoute, request: FastifyRequest, reply: FastifyReply, state: ProxyState | null, statusCode: number, headers: ForwardHeaders,
+function onUpstreamAnswer(
+  proxyRoute: ProxyRoute,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  state: ProxyState | null,
+  statusCode: number,
+  headers: ForwardHeaders,
 ): ForwardHeaders | 'drop' {
   proxyRoute.dpop.remember(proxyRoute.route.upstream, headers)
   const why = state === null ? undefined : replayReasonFor(request, state, statusCode, headers)
@@ -216,7 +256,8 @@ function onUpstreamAnswer (
   }
   // An answer that streams (server-sent events, a download) may outlive its session: it is
   // cut when the session ends, as a WebSocket is closed.
-  if (state !== null && !(Number(headers['content-length']) <= BUFFERED_RESPONSE_MAX_BYTES)) proxyRoute.webSockets!.track(state.session, closableAnswer(reply))
+  if (state !== null && !(Number(headers['content-length']) <= BUFFERED_RESPONSE_MAX_BYTES))
+    proxyRoute.webSockets!.track(state.session, closableAnswer(reply))
   // An upstream must not set bffgate's cookies; an answer fetched with the user's token is for
   // this user only (RFC 9111 §3.5).
   return withoutCookies(state === null ? headers : privateForSharedCaches(headers), proxyRoute.isOurCookie)
@@ -228,19 +269,34 @@ type ForwardHeaders = Parameters<ForwardHandlers['onHead']>[1]
  * One replay, for a request without a body: after a 401 `invalid_token` with a new token
  * from one exchange (shared, as always), or after a 401 `use_dpop_nonce` with a new proof.
  */
-async function replay (proxyRoute: ProxyRoute, request: FastifyRequest, reply: FastifyReply, state: ProxyState, path: string): Promise<void> {
+async function replay(
+  proxyRoute: ProxyRoute,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  state: ProxyState,
+  path: string,
+): Promise<void> {
   if (state.replayReason === 'invalid_token') {
-    const result = await proxyRoute.deps.tokens.getAccessToken(state.session, { ...proxyRoute.tokenRequest, rejectedToken: state.token.access_token })
+    const result = await proxyRoute.deps.tokens.getAccessToken(state.session, {
+      ...proxyRoute.tokenRequest,
+      rejectedToken: state.token.access_token,
+    })
     if (result.kind === 'error') {
       if (result.sessionEnded) proxyRoute.deps.sessions.clearCookie(reply)
-      request.log.info({ event: 'proxy.replay_failed', code: result.error.code }, 'no new token after the upstream refused one')
+      request.log.info(
+        { event: 'proxy.replay_failed', code: result.error.code },
+        'no new token after the upstream refused one',
+      )
       sendError(reply, result.error)
       return
     }
     state.token = result.token
   }
   await prove(proxyRoute, request, state, path)
-  request.log.info({ event: 'proxy.replayed', reason: state.replayReason }, 'upstream refused the request: replayed once')
+  request.log.info(
+    { event: 'proxy.replayed', reason: state.replayReason },
+    'upstream refused the request: replayed once',
+  )
   send(proxyRoute, request, reply, state, path)
 }
 
@@ -249,13 +305,17 @@ async function replay (proxyRoute: ProxyRoute, request: FastifyRequest, reply: F
  * goes to. HTTP requests sign the path @fastify/http-proxy computed and validated; a WebSocket
  * handshake, whose upgrade never reaches our handler, signs its URL's path under the route's rewrite.
  */
-async function prove (proxyRoute: ProxyRoute, request: FastifyRequest, state: ProxyState, path: string): Promise<void> {
-  state.dpopProof = await proxyRoute.dpop.prove(state.session.record.dpop_key, state.token, { method: request.method, upstream: proxyRoute.route.upstream, path })
+async function prove(proxyRoute: ProxyRoute, request: FastifyRequest, state: ProxyState, path: string): Promise<void> {
+  state.dpopProof = await proxyRoute.dpop.prove(state.session.record.dpop_key, state.token, {
+    method: request.method,
+    upstream: proxyRoute.route.upstream,
+    path,
+  })
 }
 
 // ---- WebSockets ---------------------------------------------------------------------------
 
-function webSocketOptions (proxyRoute: ProxyRoute) {
+function webSocketOptions(proxyRoute: ProxyRoute) {
   return {
     websocket: true as const,
     wsClientOptions: {
@@ -274,26 +334,31 @@ function webSocketOptions (proxyRoute: ProxyRoute) {
   }
 }
 
-function isWebSocketUpgrade (request: FastifyRequest): boolean {
+function isWebSocketUpgrade(request: FastifyRequest): boolean {
   return request.headers.upgrade?.toLowerCase() === 'websocket'
 }
 
-function guardWebSocketOrigin (request: FastifyRequest, publicUrl: string): void {
+function guardWebSocketOrigin(request: FastifyRequest, publicUrl: string): void {
   if (request.headers.origin === publicUrl) return
-  request.log.warn({ event: 'csrf.rejected', reason: 'websocket_origin' }, 'WebSocket handshake from another origin refused')
+  request.log.warn(
+    { event: 'csrf.rejected', reason: 'websocket_origin' },
+    'WebSocket handshake from another origin refused',
+  )
   throw new BffError('BFF_ERR_CSRF_ORIGIN_MISMATCH')
 }
 
 /** The upstream path of a WebSocket handshake: its URL's path under the route's rewrite. */
-function webSocketPathOf (route: RouteConfig, request: FastifyRequest): string {
+function webSocketPathOf(route: RouteConfig, request: FastifyRequest): string {
   const path = request.url.split('?', 1)[0]!.slice(route.path.length)
   return `${route.rewritePrefix}${path.startsWith('/') || path === '' ? path : `/${path}`}`
 }
 
 /** A streamed answer as the session registry closes it: the connection is cut (the upstream request is aborted with it). */
-function closableAnswer (reply: FastifyReply): ClosableSocket {
+function closableAnswer(reply: FastifyReply): ClosableSocket {
   return {
-    close: () => { reply.raw.destroy() },
+    close: () => {
+      reply.raw.destroy()
+    },
     once: (event, listener) => reply.raw.once(event, listener),
   }
 }

@@ -34,14 +34,14 @@ export interface UpstreamCredentials {
 }
 
 /** `Authorization` (`DPoP` or `Bearer` after the token's type) and the `DPoP` proof when there is one. */
-export function upstreamCredentials (token: StoredAccessToken, dpopProof: string | null): UpstreamCredentials {
+export function upstreamCredentials(token: StoredAccessToken, dpopProof: string | null): UpstreamCredentials {
   return {
     authorization: `${isDpopToken(token) ? 'DPoP' : 'Bearer'} ${token.access_token}`,
     ...(dpopProof !== null && { dpop: dpopProof }),
   }
 }
 
-export function isDpopToken (token: StoredAccessToken): boolean {
+export function isDpopToken(token: StoredAccessToken): boolean {
   return token.token_type.toLowerCase() === 'dpop'
 }
 
@@ -54,12 +54,17 @@ const BROWSER_CREDENTIALS = new Set(['cookie', 'authorization', 'x-csrf', 'dpop'
  * access token (and DPoP proof) when the route carries one; the request id (the same as in
  * our logs, so upstream logs correlate) and bffgate's forwarding headers.
  */
-export function upstreamRequestHeaders (request: FastifyRequest, credentials: UpstreamCredentials | undefined, target: UpstreamTarget): IncomingHttpHeaders {
+export function upstreamRequestHeaders(
+  request: FastifyRequest,
+  credentials: UpstreamCredentials | undefined,
+  target: UpstreamTarget,
+): IncomingHttpHeaders {
   const incoming = request.headers
   const listed = connectionListed(incoming)
   const out: IncomingHttpHeaders = {}
   for (const name in incoming) {
-    if (!BROWSER_CREDENTIALS.has(name) && !isHopByHop(name, listed) && !isForwardingHeader(name)) out[name] = incoming[name]
+    if (!BROWSER_CREDENTIALS.has(name) && !isHopByHop(name, listed) && !isForwardingHeader(name))
+      out[name] = incoming[name]
   }
   out.host = target.host
   if (credentials !== undefined) Object.assign(out, credentials)
@@ -73,11 +78,10 @@ export function upstreamRequestHeaders (request: FastifyRequest, credentials: Up
  * or, behind proxies named in `BFF_TRUSTED_PROXIES`, the rightmost untrusted address of their
  * `X-Forwarded-For` (fastify's `trustProxy`: `request.ips` is that path, peer first).
  */
-export function clientForwardingHeaders (request: FastifyRequest, target: UpstreamTarget): Record<string, string> {
+export function clientForwardingHeaders(request: FastifyRequest, target: UpstreamTarget): Record<string, string> {
   const chain = request.ips === undefined ? [request.ip] : request.ips.toReversed()
   return forwardingHeaders(chain, target.publicHost, target.publicProto)
 }
-
 
 /**
  * Forwarding headers: what the hop in front tells an upstream about the client and the
@@ -96,26 +100,71 @@ export function clientForwardingHeaders (request: FastifyRequest, target: Upstre
  * Names are compared with `_` read as `-`: CGI, WSGI, PHP and others map both to the same
  * variable (`HTTP_X_FORWARDED_FOR`).
  */
-export function isForwardingHeader (name: string): boolean {
+export function isForwardingHeader(name: string): boolean {
   const normal = name.includes('_') ? name.replaceAll('_', '-') : name
   return FORWARDING_HEADERS.has(normal) || FORWARDING_PREFIX.test(normal)
 }
 
 const FORWARDING_HEADERS = new Set([
-  'forwarded', 'forwarded-for', 'x-forwarded', 'x-forward-for',
-  'x-real-ip', 'x-client-ip', 'client-ip', 'x-cluster-client-ip', 'true-client-ip', 'x-originating-ip', 'x-proxyuser-ip',
-  'wl-proxy-client-ip', 'proxy-client-ip', 'x-nf-client-connection-ip', 'fly-client-ip',
-  'x-host', 'x-http-host-override', 'x-rewrite-url', 'front-end-https', 'x-url-scheme', 'x-scheme',
-  'x-http-method-override', 'x-http-method', 'x-method-override',
-  'x-client-cert', 'x-client-verify', 'x-client-dn', 'ssl-client-cert', 'ssl-client-verify',
-  'remote-user', 'x-middleware-subrequest',
-  'x-goog-authenticated-user-email', 'x-goog-authenticated-user-id', 'x-goog-iap-jwt-assertion',
+  'forwarded',
+  'forwarded-for',
+  'x-forwarded',
+  'x-forward-for',
+  'x-real-ip',
+  'x-client-ip',
+  'client-ip',
+  'x-cluster-client-ip',
+  'true-client-ip',
+  'x-originating-ip',
+  'x-proxyuser-ip',
+  'wl-proxy-client-ip',
+  'proxy-client-ip',
+  'x-nf-client-connection-ip',
+  'fly-client-ip',
+  'x-host',
+  'x-http-host-override',
+  'x-rewrite-url',
+  'front-end-https',
+  'x-url-scheme',
+  'x-scheme',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-client-cert',
+  'x-client-verify',
+  'x-client-dn',
+  'ssl-client-cert',
+  'ssl-client-verify',
+  'remote-user',
+  'x-middleware-subrequest',
+  'x-goog-authenticated-user-email',
+  'x-goog-authenticated-user-id',
+  'x-goog-iap-jwt-assertion',
 ])
 
 const FORWARDING_PREFIXES = [
-  'x-forwarded-', 'x-original-', 'x-real-', 'x-remote-', 'x-ssl-', 'x-arr-', 'x-envoy-', 'x-istio-', 'x-amzn-', 'x-amz-cf-',
-  'cf-', 'fastly-', 'akamai-', 'x-akamai-', 'x-azure-', 'x-appengine-', 'x-vercel-', 'fly-forwarded-',
-  'x-ms-client-principal', 'x-ms-token-', 'x-auth-request-', 'x-webauth-',
+  'x-forwarded-',
+  'x-original-',
+  'x-real-',
+  'x-remote-',
+  'x-ssl-',
+  'x-arr-',
+  'x-envoy-',
+  'x-istio-',
+  'x-amzn-',
+  'x-amz-cf-',
+  'cf-',
+  'fastly-',
+  'akamai-',
+  'x-akamai-',
+  'x-azure-',
+  'x-appengine-',
+  'x-vercel-',
+  'fly-forwarded-',
+  'x-ms-client-principal',
+  'x-ms-token-',
+  'x-auth-request-',
+  'x-webauth-',
 ]
 /** One anchored alternation: a header name is tested once, not once per prefix. */
 const FORWARDING_PREFIX = new RegExp(`^(?:${FORWARDING_PREFIXES.join('|')})`)
@@ -132,22 +181,31 @@ const FORWARDING_PREFIX = new RegExp(`^(?:${FORWARDING_PREFIXES.join('|')})`)
  * ForwardedHeaderFilter does) then reads bffgate's values, not whatever a proxy between
  * bffgate and it might add.
  */
-export function forwardingHeaders (chain: readonly string[], publicHost: string, publicProto: string): Record<'x-forwarded-for' | 'x-forwarded-host' | 'x-forwarded-proto' | 'forwarded', string> {
+export function forwardingHeaders(
+  chain: readonly string[],
+  publicHost: string,
+  publicProto: string,
+): Record<'x-forwarded-for' | 'x-forwarded-host' | 'x-forwarded-proto' | 'forwarded', string> {
   const hops = chain.map((address) => (isIP(address) === 0 ? 'unknown' : address))
   return {
     'x-forwarded-for': hops.join(', '),
     'x-forwarded-host': publicHost,
     'x-forwarded-proto': publicProto,
-    forwarded: hops.map((address, i) => `for=${forwardedNode(address)}${i === 0 ? `;host=${quoted(publicHost)};proto=${publicProto}` : ''}`).join(', '),
+    forwarded: hops
+      .map(
+        (address, i) =>
+          `for=${forwardedNode(address)}${i === 0 ? `;host=${quoted(publicHost)};proto=${publicProto}` : ''}`,
+      )
+      .join(', '),
   }
 }
 
 /** RFC 7239 §6: an IPv6 node is bracketed and, holding `:`, quoted. */
-function forwardedNode (address: string): string {
+function forwardedNode(address: string): string {
   return isIP(address) === 6 ? `"[${address}]"` : address
 }
 
-function quoted (value: string): string {
+function quoted(value: string): string {
   return `"${value.replace(/["\\]/g, '\\$&')}"`
 }
 
@@ -157,18 +215,35 @@ function quoted (value: string): string {
  * Hop-by-hop headers (RFC 9110 §7.6.1) and `expect`: they describe one connection, never the
  * next one, so they are not forwarded in either direction (undici refuses most of them).
  */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'http2-settings'])
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+  'http2-settings',
+])
 
 /** The header names a message's `Connection` header lists: hop-by-hop for that message too. */
-export function connectionListed (headers: IncomingHttpHeaders): ReadonlySet<string> | undefined {
+export function connectionListed(headers: IncomingHttpHeaders): ReadonlySet<string> | undefined {
   const connection = headers.connection
   // The usual values name no other header (`keep-alive` is hop-by-hop anyway).
-  if (connection === undefined || connection === '' || connection === 'keep-alive' || connection === 'close') return undefined
-  return new Set(connection.toLowerCase().split(',').map((name) => name.trim()).filter((name) => name !== ''))
+  if (connection === undefined || connection === '' || connection === 'keep-alive' || connection === 'close')
+    return undefined
+  return new Set(
+    connection
+      .toLowerCase()
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== ''),
+  )
 }
 
 /** True for a header that must not cross the proxy (hop-by-hop, or listed in `Connection`). */
-export function isHopByHop (name: string, listed: ReadonlySet<string> | undefined): boolean {
+export function isHopByHop(name: string, listed: ReadonlySet<string> | undefined): boolean {
   return HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name))
 }
 
@@ -182,7 +257,7 @@ const INVALID_HEADER_VALUE = /[^\t\x20-\x7E\x80-\xFF]/g
  * characters a header value cannot hold stripped (an upstream's bad header must not fail
  * the answer).
  */
-export function responseHeadersOf (upstream: IncomingHttpHeaders): IncomingHttpHeaders {
+export function responseHeadersOf(upstream: IncomingHttpHeaders): IncomingHttpHeaders {
   const listed = connectionListed(upstream)
   const out: IncomingHttpHeaders = {}
   for (const name in upstream) {
@@ -194,7 +269,7 @@ export function responseHeadersOf (upstream: IncomingHttpHeaders): IncomingHttpH
   return out
 }
 
-function sanitize (value: string): string {
+function sanitize(value: string): string {
   INVALID_HEADER_VALUE.lastIndex = 0
   return INVALID_HEADER_VALUE.test(value) ? value.replace(INVALID_HEADER_VALUE, '') : value
 }
@@ -215,7 +290,7 @@ function sanitize (value: string): string {
  * Trimming takes every space and control character, more than browsers do: a name wrongly
  * taken for ours only costs the upstream a cookie it should not set anyway.
  */
-export function setCookieName (line: string): string {
+export function setCookieName(line: string): string {
   const pair = line.split(';', 1)[0]!
   const equals = pair.indexOf('=')
   const name = equals === -1 ? '' : trim(pair.slice(0, equals))
@@ -228,7 +303,7 @@ export function setCookieName (line: string): string {
 // oxlint-disable-next-line no-control-regex
 const EDGE_SPACE = /^[\s\u0000-\u001f\u007f]+|[\s\u0000-\u001f\u007f]+$/gu
 
-function trim (text: string): string {
+function trim(text: string): string {
   return text.replace(EDGE_SPACE, '')
 }
 
@@ -237,7 +312,7 @@ function trim (text: string): string {
  * `Set-Cookie` lines whose name, read as a browser reads it ({@link setCookieName}), is ours
  * are removed. Returns the headers (the same object, changed).
  */
-export function withoutCookies (headers: IncomingHttpHeaders, isOurs: (name: string) => boolean): IncomingHttpHeaders {
+export function withoutCookies(headers: IncomingHttpHeaders, isOurs: (name: string) => boolean): IncomingHttpHeaders {
   const cookies = headers['set-cookie']
   if (cookies === undefined) return headers
   headers['set-cookie'] = cookies.filter((line) => !isOurs(setCookieName(line)))
@@ -264,17 +339,23 @@ export function withoutCookies (headers: IncomingHttpHeaders, isOurs: (name: str
  *
  * Pure: returns the headers to send (the same object, changed).
  */
-export function privateForSharedCaches<Headers extends NodeJS.Dict<string | string[]>> (headers: Headers): Headers {
+export function privateForSharedCaches<Headers extends NodeJS.Dict<string | string[]>>(headers: Headers): Headers {
   // Every targeted field's name ends in `control` (checked first: this runs on every proxied answer).
-  for (const name of Object.keys(headers)) if (name.endsWith('control') && TARGETED_CACHE_FIELD.test(name)) delete headers[name]
+  for (const name of Object.keys(headers))
+    if (name.endsWith('control') && TARGETED_CACHE_FIELD.test(name)) delete headers[name]
   const value = headers['cache-control']
-  const directives = splitDirectives(Array.isArray(value) ? value.join(',') : value ?? '')
+  const directives = splitDirectives(Array.isArray(value) ? value.join(',') : (value ?? ''))
   const names = directives.map(directiveName)
   // `private` next to `public` or `s-maxage` contradicts itself: caches differ on which wins.
-  const saysPrivate = directives.some((directive) => directive.toLowerCase() === 'private') && !names.includes('public') && !names.includes('s-maxage')
+  const saysPrivate =
+    directives.some((directive) => directive.toLowerCase() === 'private') &&
+    !names.includes('public') &&
+    !names.includes('s-maxage')
   const saysNoStore = names.includes('no-store') && !names.includes('must-understand')
   if (saysPrivate || saysNoStore) return headers
-  Object.assign(headers, { 'cache-control': ['private', ...directives.filter((_, i) => !SHARED_ONLY.has(names[i]!))].join(', ') })
+  Object.assign(headers, {
+    'cache-control': ['private', ...directives.filter((_, i) => !SHARED_ONLY.has(names[i]!))].join(', '),
+  })
   return headers
 }
 
@@ -282,13 +363,13 @@ const TARGETED_CACHE_FIELD = /^(?:[a-z0-9-]+-)?cdn-cache-control$|^surrogate-con
 /** Directives that are dropped or replaced once the answer is `private`. */
 const SHARED_ONLY = new Set(['public', 'private', 's-maxage', 'proxy-revalidate'])
 
-function directiveName (directive: string): string {
+function directiveName(directive: string): string {
   const equals = directive.indexOf('=')
   return (equals === -1 ? directive : directive.slice(0, equals)).trim().toLowerCase()
 }
 
 /** The comma-separated directives, trimmed, commas inside quoted strings kept (`no-cache="a, b"`). */
-function splitDirectives (value: string): string[] {
+function splitDirectives(value: string): string[] {
   const directives: string[] = []
   let start = 0
   let inQuotes = false

@@ -3,8 +3,8 @@ import type { LoadedSession, SessionStore } from '../session/types.ts'
 
 /** The part of a `ws` WebSocket this registry uses (a long-lived HTTP answer is adapted to it). */
 export interface ClosableSocket {
-  close (code: number, reason: string): void
-  once (event: 'close', listener: () => void): unknown
+  close(code: number, reason: string): void
+  once(event: 'close', listener: () => void): unknown
 }
 
 /** WebSocket close code for "the session behind this connection has ended" (1008: policy violation). */
@@ -16,7 +16,10 @@ const SESSION_ENDED_CLOSE_CODE = 1008
  * back-channel logout, teardown: the store announces it) closes its connections here at
  * once; a periodic sweep closes those whose session simply expired.
  */
-export function createWebSocketSessions (store: SessionStore, options: { log: { info (obj: object, msg: string): void } }) {
+export function createWebSocketSessions(
+  store: SessionStore,
+  options: { log: { info(obj: object, msg: string): void } },
+) {
   /** Upgrade sockets between the session check and the WebSocket handshake. */
   const pending = new WeakMap<Socket, LoadedSession>()
   const open = new Map<string, { session: LoadedSession; sockets: Set<ClosableSocket> }>()
@@ -27,16 +30,22 @@ export function createWebSocketSessions (store: SessionStore, options: { log: { 
       if (entry === undefined) continue
       open.delete(key)
       for (const socket of entry.sockets) socket.close(SESSION_ENDED_CLOSE_CODE, 'session_ended')
-      options.log.info({ event: 'websocket.closed', reason, connections: entry.sockets.size }, 'closed the connections of an ended session')
+      options.log.info(
+        { event: 'websocket.closed', reason, connections: entry.sockets.size },
+        'closed the connections of an ended session',
+      )
     }
   }
   store.onSessionsEnded((keys) => closeSessions(keys, 'session_ended'))
 
   const sweep = setInterval(() => {
     for (const [key, entry] of open) {
-      store.reload(entry.session.handle).then((current) => {
-        if (current === undefined) closeSessions([key], 'session_expired')
-      }, () => {}) // Redis away: try again next sweep
+      store.reload(entry.session.handle).then(
+        (current) => {
+          if (current === undefined) closeSessions([key], 'session_expired')
+        },
+        () => {},
+      ) // Redis away: try again next sweep
     }
   }, 30_000)
   sweep.unref()
@@ -54,11 +63,11 @@ export function createWebSocketSessions (store: SessionStore, options: { log: { 
 
   return {
     /** Remembers which session an upgrade request belongs to, until its WebSocket opens. */
-    expect (rawSocket: Socket, session: LoadedSession): void {
+    expect(rawSocket: Socket, session: LoadedSession): void {
       pending.set(rawSocket, session)
     },
     /** Binds an opened WebSocket (`ws` keeps its raw socket as `_socket`) to its session. */
-    opened (socket: ClosableSocket): void {
+    opened(socket: ClosableSocket): void {
       // ws keeps the upgraded connection as `_socket`; it is how the opened WebSocket and the
       // checked upgrade request meet, since @fastify/http-proxy's hook receives no request.
       const raw = Reflect.get(socket, '_socket') as Socket | undefined
@@ -67,7 +76,7 @@ export function createWebSocketSessions (store: SessionStore, options: { log: { 
     },
     /** Binds a connection to its session until it closes: it is closed when the session ends. */
     track,
-    close (): void {
+    close(): void {
       clearInterval(sweep)
     },
   }

@@ -33,9 +33,9 @@ export interface RevocationConfig {
 
 /** The part of load.ts's setting reader this needs (reads a setting, or records a problem). */
 export interface RevocationSettingReader {
-  string (name: SettingName): string | undefined
-  integer (name: SettingName): number | undefined
-  url (name: SettingName): URL | undefined
+  string(name: SettingName): string | undefined
+  integer(name: SettingName): number | undefined
+  url(name: SettingName): URL | undefined
 }
 
 /** Shortest accepted push authorization value: it is a shared secret. */
@@ -46,7 +46,12 @@ const MIN_AUTHORIZATION_LENGTH = 32
  * each problem (named by variable) in `problems`. Pure. `publicUrl` is `BFF_PUBLIC_URL`'s
  * origin when it was valid.
  */
-export function readRevocationConfig (read: RevocationSettingReader, publicUrl: string | undefined, problems: string[], warnings: string[]): RevocationConfig {
+export function readRevocationConfig(
+  read: RevocationSettingReader,
+  publicUrl: string | undefined,
+  problems: string[],
+  warnings: string[],
+): RevocationConfig {
   const delivery = read.string('BFF_SSF_DELIVERY') as 'none' | 'push' | 'poll' | undefined
   const ssfIssuer = read.url('BFF_SSF_ISSUER')
   const ssfJwks = read.url('BFF_SSF_JWKS_URI')
@@ -59,24 +64,44 @@ export function readRevocationConfig (read: RevocationSettingReader, publicUrl: 
   const gtrJwks = read.url('BFF_GLOBAL_REVOCATION_JWKS_URI')
   const gtrAudience = read.string('BFF_GLOBAL_REVOCATION_AUDIENCE')
 
-  for (const [name, url] of [['BFF_SSF_ISSUER', ssfIssuer], ['BFF_SSF_JWKS_URI', ssfJwks], ['BFF_SSF_POLL_URL', pollUrl], ['BFF_GLOBAL_REVOCATION_ISSUER', gtrIssuer], ['BFF_GLOBAL_REVOCATION_JWKS_URI', gtrJwks]] as const) {
-    if (url !== undefined && url.protocol !== 'https:' && url.protocol !== 'http:') problems.push(`"${name}" must be an http(s) URL`)
-    else if (url?.protocol === 'http:' && !isLoopback(url.hostname)) warnings.push(`${name} uses plain http: Security Event Tokens and revocation requests should travel over https`)
+  for (const [name, url] of [
+    ['BFF_SSF_ISSUER', ssfIssuer],
+    ['BFF_SSF_JWKS_URI', ssfJwks],
+    ['BFF_SSF_POLL_URL', pollUrl],
+    ['BFF_GLOBAL_REVOCATION_ISSUER', gtrIssuer],
+    ['BFF_GLOBAL_REVOCATION_JWKS_URI', gtrJwks],
+  ] as const) {
+    if (url !== undefined && url.protocol !== 'https:' && url.protocol !== 'http:')
+      problems.push(`"${name}" must be an http(s) URL`)
+    else if (url?.protocol === 'http:' && !isLoopback(url.hostname))
+      warnings.push(`${name} uses plain http: Security Event Tokens and revocation requests should travel over https`)
   }
 
   let ssf: SsfReceiverConfig | undefined
   if (delivery === 'push' || delivery === 'poll') {
     if (ssfIssuer === undefined) problems.push(`"BFF_SSF_ISSUER" is required with "BFF_SSF_DELIVERY"=${delivery}`)
     if (delivery === 'push') {
-      if (pushAuthorization === undefined) problems.push('"BFF_SSF_PUSH_AUTHORIZATION" is required with "BFF_SSF_DELIVERY"=push (the transmitter must authenticate its pushes)')
-      else if (pushAuthorization.length < MIN_AUTHORIZATION_LENGTH) problems.push(`"BFF_SSF_PUSH_AUTHORIZATION" must be at least ${MIN_AUTHORIZATION_LENGTH} characters (e.g. \`Bearer \` + \`openssl rand -base64 32\`)`)
-      if (pollUrl !== undefined || pollAuthorization !== undefined) problems.push('"BFF_SSF_POLL_URL" and "BFF_SSF_POLL_AUTHORIZATION" are for "BFF_SSF_DELIVERY"=poll')
+      if (pushAuthorization === undefined)
+        problems.push(
+          '"BFF_SSF_PUSH_AUTHORIZATION" is required with "BFF_SSF_DELIVERY"=push (the transmitter must authenticate its pushes)',
+        )
+      else if (pushAuthorization.length < MIN_AUTHORIZATION_LENGTH)
+        problems.push(
+          `"BFF_SSF_PUSH_AUTHORIZATION" must be at least ${MIN_AUTHORIZATION_LENGTH} characters (e.g. \`Bearer \` + \`openssl rand -base64 32\`)`,
+        )
+      if (pollUrl !== undefined || pollAuthorization !== undefined)
+        problems.push('"BFF_SSF_POLL_URL" and "BFF_SSF_POLL_AUTHORIZATION" are for "BFF_SSF_DELIVERY"=poll')
     } else {
       if (pollUrl === undefined) problems.push('"BFF_SSF_POLL_URL" is required with "BFF_SSF_DELIVERY"=poll')
-      if (pollAuthorization === undefined) problems.push('"BFF_SSF_POLL_AUTHORIZATION" is required with "BFF_SSF_DELIVERY"=poll')
+      if (pollAuthorization === undefined)
+        problems.push('"BFF_SSF_POLL_AUTHORIZATION" is required with "BFF_SSF_DELIVERY"=poll')
       if (pushAuthorization !== undefined) problems.push('"BFF_SSF_PUSH_AUTHORIZATION" is for "BFF_SSF_DELIVERY"=push')
     }
-    if (ssfIssuer !== undefined && maxAgeSeconds !== undefined && (ssfAudience !== undefined || publicUrl !== undefined)) {
+    if (
+      ssfIssuer !== undefined &&
+      maxAgeSeconds !== undefined &&
+      (ssfAudience !== undefined || publicUrl !== undefined)
+    ) {
       ssf = {
         delivery,
         // Kept as written: the `iss` of a SET is compared exactly.
@@ -90,9 +115,17 @@ export function readRevocationConfig (read: RevocationSettingReader, publicUrl: 
       }
     }
   } else {
-    const stray = (['BFF_SSF_ISSUER', 'BFF_SSF_JWKS_URI', 'BFF_SSF_PUSH_AUTHORIZATION', 'BFF_SSF_POLL_URL', 'BFF_SSF_POLL_AUTHORIZATION'] as const)
-      .filter((name) => read.string(name) !== undefined)
-    if (stray.length > 0) warnings.push(`${stray.join(', ')} set but "BFF_SSF_DELIVERY" is none: the Shared Signals receiver is off`)
+    const stray = (
+      [
+        'BFF_SSF_ISSUER',
+        'BFF_SSF_JWKS_URI',
+        'BFF_SSF_PUSH_AUTHORIZATION',
+        'BFF_SSF_POLL_URL',
+        'BFF_SSF_POLL_AUTHORIZATION',
+      ] as const
+    ).filter((name) => read.string(name) !== undefined)
+    if (stray.length > 0)
+      warnings.push(`${stray.join(', ')} set but "BFF_SSF_DELIVERY" is none: the Shared Signals receiver is off`)
   }
 
   let globalRevocation: GlobalRevocationConfig | undefined
@@ -106,11 +139,13 @@ export function readRevocationConfig (read: RevocationSettingReader, publicUrl: 
       }
     }
   } else if (gtrJwks !== undefined || gtrAudience !== undefined) {
-    problems.push('"BFF_GLOBAL_REVOCATION_JWKS_URI" and "BFF_GLOBAL_REVOCATION_AUDIENCE" need "BFF_GLOBAL_REVOCATION_ISSUER"')
+    problems.push(
+      '"BFF_GLOBAL_REVOCATION_JWKS_URI" and "BFF_GLOBAL_REVOCATION_AUDIENCE" need "BFF_GLOBAL_REVOCATION_ISSUER"',
+    )
   }
   return { ...(ssf !== undefined && { ssf }), ...(globalRevocation !== undefined && { globalRevocation }) }
 }
 
-function isLoopback (hostname: string): boolean {
+function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === '[::1]'
 }

@@ -11,13 +11,21 @@ import type { SubjectTarget } from './subject.ts'
  * subject's sessions end on every frontend of that issuer (`frontends`, docs/frontends.md;
  * absent: the one frontend). Returns how many ended; a target bffgate cannot map ends none.
  */
-export async function endSessionsOf (ending: SessionEnding, oidcIssuer: string, target: SubjectTarget, cause: TeardownCause, log?: SessionEndingLog, frontends: readonly string[] = []): Promise<number> {
+export async function endSessionsOf(
+  ending: SessionEnding,
+  oidcIssuer: string,
+  target: SubjectTarget,
+  cause: TeardownCause,
+  log?: SessionEndingLog,
+  frontends: readonly string[] = [],
+): Promise<number> {
   if (target.kind !== 'session' && target.kind !== 'user') return 0
   let ended = 0
   for (const frontend of frontends.length === 0 ? [undefined] : frontends) {
-    ended += target.kind === 'session'
-      ? await ending.endIdpSession(oidcIssuer, target.sid, cause, log, frontend)
-      : await ending.endSubject(oidcIssuer, target.sub, cause, log, frontend)
+    ended +=
+      target.kind === 'session'
+        ? await ending.endIdpSession(oidcIssuer, target.sid, cause, log, frontend)
+        : await ending.endSubject(oidcIssuer, target.sub, cause, log, frontend)
   }
   return ended
 }

@@ -4,17 +4,20 @@ import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
  * Where a transmitter publishes its configuration (SSF 1.0, Transmitter Configuration Discovery): `/.well-known/ssf-configuration`
  * inserted between the issuer's host and its path (a trailing `/` of the path dropped). Pure.
  */
-export function ssfConfigurationUrl (issuer: string): string {
+export function ssfConfigurationUrl(issuer: string): string {
   const url = new URL(issuer)
   const path = url.pathname.replace(/\/+$/, '')
   return `${url.origin}/.well-known/ssf-configuration${path}`
 }
 
 /** OpenID Connect Discovery's and RFC 8414's metadata locations of an issuer, in that order. Pure. */
-export function authorizationServerMetadataUrls (issuer: string): string[] {
+export function authorizationServerMetadataUrls(issuer: string): string[] {
   const url = new URL(issuer)
   const path = url.pathname.replace(/\/+$/, '')
-  return [`${url.origin}${path}/.well-known/openid-configuration`, `${url.origin}/.well-known/oauth-authorization-server${path}`]
+  return [
+    `${url.origin}${path}/.well-known/openid-configuration`,
+    `${url.origin}/.well-known/oauth-authorization-server${path}`,
+  ]
 }
 
 /**
@@ -31,7 +34,13 @@ export const FAILURE_COOLDOWN_MS = 30_000
  * does not stop bffgate). A metadata document for another issuer is refused (SSF 1.0: the
  * issuer must be identical). `now` is the clock of the cooldown (jose's JWKS cache keeps its own).
  */
-export function createIssuerKeys (options: { issuer: string; jwksUri?: string; metadataUrls: readonly string[]; timeoutMs: number; now?: () => number }): JWTVerifyGetKey {
+export function createIssuerKeys(options: {
+  issuer: string
+  jwksUri?: string
+  metadataUrls: readonly string[]
+  timeoutMs: number
+  now?: () => number
+}): JWTVerifyGetKey {
   const now = options.now ?? Date.now
   const jwksOptions = { timeoutDuration: options.timeoutMs, cooldownDuration: FAILURE_COOLDOWN_MS }
   if (options.jwksUri !== undefined) return createRemoteJWKSet(new URL(options.jwksUri), jwksOptions)
@@ -41,12 +50,15 @@ export function createIssuerKeys (options: { issuer: string; jwksUri?: string; m
   const discover = async (): Promise<JWTVerifyGetKey> => {
     let lastProblem = 'no metadata document'
     for (const metadataUrl of options.metadataUrls) {
-      const response = await fetch(metadataUrl, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(options.timeoutMs) })
+      const response = await fetch(metadataUrl, {
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(options.timeoutMs),
+      })
       if (!response.ok) {
         lastProblem = `${metadataUrl} answered ${response.status}`
         continue
       }
-      const metadata = await response.json() as { issuer?: unknown; jwks_uri?: unknown }
+      const metadata = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown }
       if (metadata.issuer !== options.issuer) throw new Error(`${metadataUrl} names another issuer`)
       if (typeof metadata.jwks_uri !== 'string') throw new Error(`${metadataUrl} has no jwks_uri`)
       return createRemoteJWKSet(new URL(metadata.jwks_uri), jwksOptions)
@@ -59,7 +71,9 @@ export function createIssuerKeys (options: { issuer: string; jwksUri?: string; m
       failedAt = undefined
       const attempt = discover()
       keys = attempt
-      attempt.catch(() => { if (keys === attempt) failedAt = now() })
+      attempt.catch(() => {
+        if (keys === attempt) failedAt = now()
+      })
     }
     return (await keys)(header, token)
   }
@@ -74,7 +88,12 @@ const METADATA_TTL_MS = 5 * 60_000
  * issuer), the last list known is used, none at first: the SET's own checks still apply, and
  * the next attempt waits {@link FAILURE_COOLDOWN_MS} (one failure, one warning, not one per SET).
  */
-export function createCriticalMembersSource (options: { issuer: string; timeoutMs: number; onError?: (reason: string) => void; now?: () => number }): () => Promise<readonly string[]> {
+export function createCriticalMembersSource(options: {
+  issuer: string
+  timeoutMs: number
+  onError?: (reason: string) => void
+  now?: () => number
+}): () => Promise<readonly string[]> {
   const now = options.now ?? Date.now
   let known: readonly string[] = []
   /** When to fetch again, epoch ms. */
@@ -82,9 +101,12 @@ export function createCriticalMembersSource (options: { issuer: string; timeoutM
   let pending: Promise<readonly string[]> | undefined
   const refresh = async (): Promise<readonly string[]> => {
     try {
-      const response = await fetch(ssfConfigurationUrl(options.issuer), { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(options.timeoutMs) })
+      const response = await fetch(ssfConfigurationUrl(options.issuer), {
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(options.timeoutMs),
+      })
       if (!response.ok) throw new Error(`ssf-configuration answered ${response.status}`)
-      const metadata = await response.json() as { issuer?: unknown; critical_subject_members?: unknown }
+      const metadata = (await response.json()) as { issuer?: unknown; critical_subject_members?: unknown }
       if (metadata.issuer !== options.issuer) throw new Error('ssf-configuration names another issuer')
       const members = metadata.critical_subject_members
       known = Array.isArray(members) ? members.filter((m): m is string => typeof m === 'string') : []
@@ -97,7 +119,9 @@ export function createCriticalMembersSource (options: { issuer: string; timeoutM
   }
   return async () => {
     if (now() < nextFetchAt) return known
-    pending ??= refresh().finally(() => { pending = undefined })
+    pending ??= refresh().finally(() => {
+      pending = undefined
+    })
     return pending
   }
 }

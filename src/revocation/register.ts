@@ -5,7 +5,12 @@ import type { SessionEnding } from '../session/ending.ts'
 import type { SessionStore } from '../session/types.ts'
 import { createKeyNames } from '../session/keys.ts'
 import { registerGlobalRevocationRoute } from './global-revocation-route.ts'
-import { authorizationServerMetadataUrls, createCriticalMembersSource, createIssuerKeys, ssfConfigurationUrl } from './keys.ts'
+import {
+  authorizationServerMetadataUrls,
+  createCriticalMembersSource,
+  createIssuerKeys,
+  ssfConfigurationUrl,
+} from './keys.ts'
 import { createSetVerifier } from './security-event.ts'
 import { createSetProcessor } from './set-processor.ts'
 import { startSsfPoller } from './ssf-poller.ts'
@@ -15,15 +20,18 @@ import { registerSsfPushRoute } from './ssf-push-route.ts'
  * Wires the revocation channels the configuration turns on (both off by default): the Shared
  * Signals receiver (push route or poller) and the Global Token Revocation endpoint.
  */
-export function registerRevocationChannels (app: FastifyInstance, deps: {
-  readonly config: Config
-  readonly store: SessionStore
-  readonly ending: SessionEnding
-  readonly oidc: Pick<OidcClient, 'issuer'>
-  /** The frontends at the issuer `oidc` names: a subject's sessions end on each (docs/logout.md). */
-  readonly frontends?: readonly string[]
-  readonly now?: () => number
-}): void {
+export function registerRevocationChannels(
+  app: FastifyInstance,
+  deps: {
+    readonly config: Config
+    readonly store: SessionStore
+    readonly ending: SessionEnding
+    readonly oidc: Pick<OidcClient, 'issuer'>
+    /** The frontends at the issuer `oidc` names: a subject's sessions end on each (docs/logout.md). */
+    readonly frontends?: readonly string[]
+    readonly now?: () => number
+  },
+): void {
   const { config, store, ending, oidc } = deps
   const frontends = deps.frontends ?? []
   const now = deps.now ?? Date.now
@@ -37,7 +45,13 @@ export function registerRevocationChannels (app: FastifyInstance, deps: {
         audience: ssf.audience,
         maxAgeSeconds: ssf.maxAgeSeconds,
         now,
-        keys: createIssuerKeys({ issuer: ssf.issuer, ...(ssf.jwksUri !== undefined && { jwksUri: ssf.jwksUri }), metadataUrls: [ssfConfigurationUrl(ssf.issuer)], timeoutMs, now }),
+        keys: createIssuerKeys({
+          issuer: ssf.issuer,
+          ...(ssf.jwksUri !== undefined && { jwksUri: ssf.jwksUri }),
+          metadataUrls: [ssfConfigurationUrl(ssf.issuer)],
+          timeoutMs,
+          now,
+        }),
       }),
       store,
       oidcIssuer: oidc.issuer,
@@ -47,7 +61,11 @@ export function registerRevocationChannels (app: FastifyInstance, deps: {
         issuer: ssf.issuer,
         timeoutMs,
         now,
-        onError: (reason) => app.log.warn({ event: 'ssf.configuration_unavailable', reason }, 'the SSF transmitter\'s configuration could not be read; using the critical subject members last known'),
+        onError: (reason) =>
+          app.log.warn(
+            { event: 'ssf.configuration_unavailable', reason },
+            "the SSF transmitter's configuration could not be read; using the critical subject members last known",
+          ),
       }),
       ending,
       log: app.log,
@@ -65,7 +83,9 @@ export function registerRevocationChannels (app: FastifyInstance, deps: {
           log: app.log,
         })
       })
-      app.addHook('preClose', async () => { await poller?.stop() })
+      app.addHook('preClose', async () => {
+        await poller?.stop()
+      })
     }
   }
 

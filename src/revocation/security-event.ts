@@ -8,13 +8,19 @@ export const VERIFICATION = 'https://schemas.openid.net/secevent/ssf/event-type/
 export const STREAM_UPDATED = 'https://schemas.openid.net/secevent/ssf/event-type/stream-updated'
 
 /** RFC 8935 §2.4 error codes (also RFC 8936's `setErrs`). */
-export type SetErrorCode = 'invalid_request' | 'invalid_key' | 'invalid_issuer' | 'invalid_audience' | 'authentication_failed' | 'access_denied'
+export type SetErrorCode =
+  | 'invalid_request'
+  | 'invalid_key'
+  | 'invalid_issuer'
+  | 'invalid_audience'
+  | 'authentication_failed'
+  | 'access_denied'
 
 /** A SET that failed validation; `description` is safe to log and to answer with. */
 export class SetError extends Error {
   readonly err: SetErrorCode
   readonly description: string
-  constructor (err: SetErrorCode, description: string, options: { cause?: unknown } = {}) {
+  constructor(err: SetErrorCode, description: string, options: { cause?: unknown } = {}) {
     super(`invalid security event token: ${description}`, options)
     this.name = 'SetError'
     this.err = err
@@ -44,7 +50,19 @@ export interface SetVerifierOptions {
 /** Allowed clock difference, seconds. */
 const CLOCK_TOLERANCE_SECONDS = 60
 /** Asymmetric signatures only (SSF 1.0 §4.1.3: signed by the transmitter's published keys). */
-export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']
+export const ASYMMETRIC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+]
 
 /**
  * Verifies Security Event Tokens (RFC 8417, profiled by SSF 1.0 §4): a signature by a key in
@@ -53,12 +71,12 @@ export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384
  * a `jti`, and an `events` object of event objects. Replay of the `jti` is the caller's to
  * refuse (it needs the shared store).
  */
-export function createSetVerifier (options: SetVerifierOptions): (token: string) => Promise<VerifiedSet> {
+export function createSetVerifier(options: SetVerifierOptions): (token: string) => Promise<VerifiedSet> {
   const now = options.now ?? Date.now
   return async (token) => {
     let payload: JWTPayload
     try {
-      ({ payload } = await jwtVerify(token, options.keys, {
+      ;({ payload } = await jwtVerify(token, options.keys, {
         issuer: options.issuer,
         audience: options.audience,
         typ: 'secevent+jwt',
@@ -74,11 +92,14 @@ export function createSetVerifier (options: SetVerifierOptions): (token: string)
     const iat = payload.iat!
     if (iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) throw new SetError('invalid_request', 'iat is in the future')
     if (iat < nowSeconds - options.maxAgeSeconds) throw new SetError('invalid_request', 'iat is too old')
-    if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 256) throw new SetError('invalid_request', 'jti missing or malformed')
+    if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 256)
+      throw new SetError('invalid_request', 'jti missing or malformed')
     const events = payload.events
-    if (events === null || typeof events !== 'object' || Array.isArray(events) || Object.keys(events).length === 0) throw new SetError('invalid_request', 'events claim missing')
+    if (events === null || typeof events !== 'object' || Array.isArray(events) || Object.keys(events).length === 0)
+      throw new SetError('invalid_request', 'events claim missing')
     for (const value of Object.values(events)) {
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new SetError('invalid_request', 'an event is not an object')
+      if (value === null || typeof value !== 'object' || Array.isArray(value))
+        throw new SetError('invalid_request', 'an event is not an object')
     }
     return {
       iss: payload.iss!,
@@ -92,18 +113,27 @@ export function createSetVerifier (options: SetVerifierOptions): (token: string)
 }
 
 /** jose's verdict in RFC 8935's words. */
-function toSetError (err: unknown): SetError {
+function toSetError(err: unknown): SetError {
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    if (err.claim === 'iss') return new SetError('invalid_issuer', 'iss is not the configured transmitter', { cause: err })
+    if (err.claim === 'iss')
+      return new SetError('invalid_issuer', 'iss is not the configured transmitter', { cause: err })
     if (err.claim === 'aud') return new SetError('invalid_audience', 'aud is not this receiver', { cause: err })
     if (err.claim === 'typ') return new SetError('invalid_request', 'typ must be secevent+jwt', { cause: err })
     return new SetError('invalid_request', `${err.claim} check failed (${err.reason})`, { cause: err })
   }
   if (err instanceof joseErrors.JWTExpired) return new SetError('invalid_request', 'expired', { cause: err })
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new SetError('invalid_key', 'bad signature', { cause: err })
-  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return new SetError('invalid_key', 'signed with a key not in the transmitter\'s JWKS', { cause: err })
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new SetError('invalid_key', 'signature algorithm not allowed', { cause: err })
-  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid || err instanceof joseErrors.JOSENotSupported) return new SetError('invalid_request', 'malformed token', { cause: err })
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+    return new SetError('invalid_key', 'bad signature', { cause: err })
+  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys)
+    return new SetError('invalid_key', "signed with a key not in the transmitter's JWKS", { cause: err })
+  if (err instanceof joseErrors.JOSEAlgNotAllowed)
+    return new SetError('invalid_key', 'signature algorithm not allowed', { cause: err })
+  if (
+    err instanceof joseErrors.JWSInvalid ||
+    err instanceof joseErrors.JWTInvalid ||
+    err instanceof joseErrors.JOSENotSupported
+  )
+    return new SetError('invalid_request', 'malformed token', { cause: err })
   if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) throw err
   if (err instanceof joseErrors.JOSEError) return new SetError('invalid_request', err.code, { cause: err })
   // Not the token's fault (the JWKS could not be fetched): the caller answers 503.
@@ -125,7 +155,7 @@ export type EventAction =
  * legacy `subject` member. Unknown event types are ignored, as SSF 1.0 §4.2.3 asks.
  * Throws {@link SetError} for a malformed subject of an event bffgate acts on.
  */
-export function interpretSet (set: VerifiedSet, context: SubjectContext): EventAction[] {
+export function interpretSet(set: VerifiedSet, context: SubjectContext): EventAction[] {
   return Object.entries(set.events).map(([type, event]): EventAction => {
     switch (type) {
       case VERIFICATION:
@@ -141,11 +171,16 @@ export function interpretSet (set: VerifiedSet, context: SubjectContext): EventA
           if (err instanceof SubjectError) throw new SetError('invalid_request', err.reason, { cause: err })
           throw err
         }
-        if (type === CREDENTIAL_CHANGE && target.kind === 'session' && target.sub !== undefined) target = { kind: 'user', sub: target.sub }
+        if (type === CREDENTIAL_CHANGE && target.kind === 'session' && target.sub !== undefined)
+          target = { kind: 'user', sub: target.sub }
         return { kind: 'end', event: type === SESSION_REVOKED ? 'session-revoked' : 'credential-change', target }
       }
       default:
-        return { kind: 'ignore', event: type, reason: type === STREAM_UPDATED ? 'stream status change' : 'event type not acted on' }
+        return {
+          kind: 'ignore',
+          event: type,
+          reason: type === STREAM_UPDATED ? 'stream status change' : 'event type not acted on',
+        }
     }
   })
 }

@@ -35,7 +35,7 @@ const JTI_NAMESPACE = 'set-jti'
  * would log and count the event twice. A store failure propagates with the claim dropped
  * again: the SET is then not acknowledged, and the transmitter's redelivery is carried out.
  */
-export function createSetProcessor (options: SetProcessorOptions): (token: string) => Promise<SetOutcome> {
+export function createSetProcessor(options: SetProcessorOptions): (token: string) => Promise<SetOutcome> {
   const { store, log } = options
   return async (token) => {
     const set = await options.verify(token)
@@ -47,23 +47,44 @@ export function createSetProcessor (options: SetProcessorOptions): (token: strin
     try {
       return { kind: 'processed', ended: await carryOut(set, actions) }
     } catch (err) {
-      await claim.release().catch((releaseErr: unknown) => { log.warn({ event: 'ssf.release_failed', jti: set.jti, err: releaseErr }, 'the SET\'s claim could not be dropped; its redelivery will be taken for a replay') })
+      await claim.release().catch((releaseErr: unknown) => {
+        log.warn(
+          { event: 'ssf.release_failed', jti: set.jti, err: releaseErr },
+          "the SET's claim could not be dropped; its redelivery will be taken for a replay",
+        )
+      })
       throw err
     }
   }
 
-  async function carryOut (set: VerifiedSet, actions: ReturnType<typeof interpretSet>): Promise<number> {
+  async function carryOut(set: VerifiedSet, actions: ReturnType<typeof interpretSet>): Promise<number> {
     let ended = 0
     for (const action of actions) {
       if (action.kind === 'verification') {
         log.info({ event: 'ssf.verification', jti: set.jti }, 'SSF verification event received')
       } else if (action.kind === 'ignore') {
-        log.debug({ event: 'ssf.event_ignored', type: action.event.slice(0, 200), reason: action.reason }, 'security event ignored')
+        log.debug(
+          { event: 'ssf.event_ignored', type: action.event.slice(0, 200), reason: action.reason },
+          'security event ignored',
+        )
       } else if (action.target.kind === 'unmappable' || action.target.kind === 'foreign') {
-        log.info({ event: 'ssf.subject_ignored', type: action.event, reason: action.target.reason }, 'security event names no subject bffgate can map; nothing ended')
+        log.info(
+          { event: 'ssf.subject_ignored', type: action.event, reason: action.target.reason },
+          'security event names no subject bffgate can map; nothing ended',
+        )
       } else {
-        log.debug({ event: 'ssf.event', type: action.event, by: action.target.kind === 'session' ? 'sid' : 'sub' }, 'security event names sessions to end')
-        ended += await endSessionsOf(options.ending, options.oidcIssuer, action.target, 'security_event', log, options.frontends)
+        log.debug(
+          { event: 'ssf.event', type: action.event, by: action.target.kind === 'session' ? 'sid' : 'sub' },
+          'security event names sessions to end',
+        )
+        ended += await endSessionsOf(
+          options.ending,
+          options.oidcIssuer,
+          action.target,
+          'security_event',
+          log,
+          options.frontends,
+        )
       }
     }
     return ended

@@ -22,7 +22,7 @@ export interface SsfPollerOptions {
 }
 
 export interface SsfPoller {
-  stop (): Promise<void>
+  stop(): Promise<void>
 }
 
 /** Lease length: a replica that dies leaves the polling to another within this. */
@@ -31,7 +31,12 @@ const LEASE_MS = 10_000
 const RETRY_MS = 1000
 
 /** The RFC 8936 request body: acknowledgements and errors of the last batch. Pure. */
-export function buildPollRequest (ack: readonly string[], setErrs: Readonly<Record<string, { err: SetErrorCode; description: string }>>, maxEvents: number, returnImmediately: boolean): Record<string, unknown> {
+export function buildPollRequest(
+  ack: readonly string[],
+  setErrs: Readonly<Record<string, { err: SetErrorCode; description: string }>>,
+  maxEvents: number,
+  returnImmediately: boolean,
+): Record<string, unknown> {
   return {
     ack,
     ...(Object.keys(setErrs).length > 0 && { setErrs }),
@@ -41,11 +46,15 @@ export function buildPollRequest (ack: readonly string[], setErrs: Readonly<Reco
 }
 
 /** The SETs of an RFC 8936 poll response (`{"sets": {jti: SET}, "moreAvailable"}`); throws on another shape. Pure. */
-export function readPollResponse (body: unknown): { sets: Array<[string, string]>; moreAvailable: boolean } {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new TypeError('poll response is not a JSON object')
+export function readPollResponse(body: unknown): { sets: Array<[string, string]>; moreAvailable: boolean } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new TypeError('poll response is not a JSON object')
   const { sets, moreAvailable } = body as { sets?: unknown; moreAvailable?: unknown }
-  if (sets === null || typeof sets !== 'object' || Array.isArray(sets)) throw new TypeError('poll response has no "sets" object')
-  const entries = Object.entries(sets as Record<string, unknown>).filter((entry): entry is [string, string] => typeof entry[1] === 'string')
+  if (sets === null || typeof sets !== 'object' || Array.isArray(sets))
+    throw new TypeError('poll response has no "sets" object')
+  const entries = Object.entries(sets as Record<string, unknown>).filter(
+    (entry): entry is [string, string] => typeof entry[1] === 'string',
+  )
   return { sets: entries, moreAvailable: moreAvailable === true }
 }
 
@@ -57,7 +66,7 @@ export function readPollResponse (body: unknown): { sets: Array<[string, string]
  * transmitter delivers it again. A SET already processed (its `jti` claimed, e.g. by a holder
  * that died before acknowledging) is acknowledged without being carried out again.
  */
-export function startSsfPoller (options: SsfPollerOptions): SsfPoller {
+export function startSsfPoller(options: SsfPollerOptions): SsfPoller {
   const { log } = options
   const stopping = new AbortController()
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000
@@ -69,7 +78,14 @@ export function startSsfPoller (options: SsfPollerOptions): SsfPoller {
     // Renewed in the background (a long poll outlasts a third of the lease); lost means stop.
     const state = { held: true }
     const renewal = setInterval(() => {
-      options.lease.renewLock(lease, LEASE_MS).then((ok) => { if (!ok) state.held = false }, () => { state.held = false })
+      options.lease.renewLock(lease, LEASE_MS).then(
+        (ok) => {
+          if (!ok) state.held = false
+        },
+        () => {
+          state.held = false
+        },
+      )
     }, LEASE_MS / 3)
     let ack: string[] = []
     let setErrs: Record<string, { err: SetErrorCode; description: string }> = {}
@@ -78,7 +94,11 @@ export function startSsfPoller (options: SsfPollerOptions): SsfPoller {
       while (state.held && !stopping.signal.aborted) {
         const response = await fetch(options.pollUrl, {
           method: 'POST',
-          headers: { authorization: options.authorization, 'content-type': 'application/json', accept: 'application/json' },
+          headers: {
+            authorization: options.authorization,
+            'content-type': 'application/json',
+            accept: 'application/json',
+          },
           body: JSON.stringify(buildPollRequest(ack, setErrs, maxEvents, returnImmediately)),
           signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(requestTimeoutMs + 5000)]),
         })
@@ -91,7 +111,11 @@ export function startSsfPoller (options: SsfPollerOptions): SsfPoller {
           try {
             const outcome = await options.process(token)
             ack.push(jti)
-            if (outcome.kind === 'replayed') log.info({ event: 'ssf.replayed', jti: jti.slice(0, 100) }, 'security event already processed; acknowledged again')
+            if (outcome.kind === 'replayed')
+              log.info(
+                { event: 'ssf.replayed', jti: jti.slice(0, 100) },
+                'security event already processed; acknowledged again',
+              )
           } catch (err) {
             if (!(err instanceof SetError)) throw err
             setErrs[jti] = { err: err.err, description: err.description }
@@ -119,14 +143,17 @@ export function startSsfPoller (options: SsfPollerOptions): SsfPoller {
         await pollWhileHolding(lease)
       } catch (err) {
         if (stopping.signal.aborted) break
-        log.warn({ event: 'ssf.poll_failed', reason: (err as Error).message }, 'polling the SSF transmitter failed; retrying')
+        log.warn(
+          { event: 'ssf.poll_failed', reason: (err as Error).message },
+          'polling the SSF transmitter failed; retrying',
+        )
         await sleep(RETRY_MS, undefined, { signal: stopping.signal }).catch(() => {})
       }
     }
   }
   const running = run().catch(() => {})
   return {
-    async stop () {
+    async stop() {
       stopping.abort()
       await running
     },

@@ -21,7 +21,7 @@ const CODE_BY_ERR: Record<SetErrorCode, ErrorCode> = {
 }
 
 /** Equal strings, in time independent of where they differ (hashes first: equal lengths). */
-export function sameSecret (given: string, expected: string): boolean {
+export function sameSecret(given: string, expected: string): boolean {
   const digest = (value: string) => createHash('sha256').update(value).digest()
   return timingSafeEqual(digest(given), digest(expected))
 }
@@ -35,31 +35,47 @@ export function sameSecret (given: string, expected: string): boolean {
  * the session store is unreachable (a general HTTP error the transmitter retries; the `jti`
  * is not claimed, so the retry is carried out).
  */
-export function registerSsfPushRoute (app: FastifyInstance, options: { authorization: string; process: (token: string) => Promise<SetOutcome> }): void {
+export function registerSsfPushRoute(
+  app: FastifyInstance,
+  options: { authorization: string; process: (token: string) => Promise<SetOutcome> },
+): void {
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers()
-    scope.addContentTypeParser(MEDIA_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => { done(null, body) })
+    scope.addContentTypeParser(
+      MEDIA_TYPE,
+      { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES },
+      (_request, body, done) => {
+        done(null, body)
+      },
+    )
     scope.setErrorHandler((err: FastifyError | BffError, request, reply) => {
       if (err instanceof BffError && err.statusCode >= 500) {
-        request.log.error({ event: 'ssf.failed', code: err.code, err: err.cause ?? err }, 'security event could not be carried out')
+        request.log.error(
+          { event: 'ssf.failed', code: err.code, err: err.cause ?? err },
+          'security event could not be carried out',
+        )
         return sendSetError(reply, err)
       }
       if (!(err instanceof BffError) && (typeof err.statusCode !== 'number' || err.statusCode >= 500)) {
         request.log.error({ event: 'ssf.error', err }, 'unexpected error')
         return sendSetError(reply, new BffError('BFF_ERR_INTERNAL'))
       }
-      const refused = err instanceof BffError
-        ? err
-        : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-          ? new BffError('BFF_ERR_SET_MEDIA_TYPE')
-          : new BffError('BFF_ERR_SET_INVALID_REQUEST', { message: err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body too large' : 'malformed request' })
+      const refused =
+        err instanceof BffError
+          ? err
+          : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+            ? new BffError('BFF_ERR_SET_MEDIA_TYPE')
+            : new BffError('BFF_ERR_SET_INVALID_REQUEST', {
+                message: err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body too large' : 'malformed request',
+              })
       request.log.warn({ event: 'ssf.rejected', code: refused.code, reason: refused.message }, 'security event refused')
       return sendSetError(reply, refused)
     })
     // Before the body is read: an unauthenticated sender gets nothing parsed or verified.
     scope.addHook('onRequest', async (request) => {
       const given = request.headers.authorization
-      if (given === undefined || !sameSecret(given, options.authorization)) throw new BffError('BFF_ERR_SET_AUTHENTICATION_FAILED')
+      if (given === undefined || !sameSecret(given, options.authorization))
+        throw new BffError('BFF_ERR_SET_AUTHENTICATION_FAILED')
     })
     scope.post(SSF_PUSH_PATH, async (request, reply) => {
       const token = typeof request.body === 'string' ? request.body.trim() : ''
@@ -71,16 +87,21 @@ export function registerSsfPushRoute (app: FastifyInstance, options: { authoriza
         if (err instanceof SetError) throw new BffError(CODE_BY_ERR[err.err], { message: err.description, cause: err })
         if (err instanceof BffError) throw err
         // The transmitter's keys could not be fetched: not the SET's fault, so a retryable 503.
-        throw new BffError('BFF_ERR_IDP_UNAVAILABLE', { message: 'the transmitter\'s keys could not be fetched; try again shortly', cause: err, retryAfter: 5 })
+        throw new BffError('BFF_ERR_IDP_UNAVAILABLE', {
+          message: "the transmitter's keys could not be fetched; try again shortly",
+          cause: err,
+          retryAfter: 5,
+        })
       }
-      if (outcome.kind === 'replayed') throw new BffError('BFF_ERR_SET_INVALID_REQUEST', { message: 'jti already processed' })
+      if (outcome.kind === 'replayed')
+        throw new BffError('BFF_ERR_SET_INVALID_REQUEST', { message: 'jti already processed' })
       return reply.code(202).header('cache-control', 'no-store').send()
     })
   })
 }
 
 /** RFC 8935 §2.4's error body, `{"err": ..., "description": ...}`, with bffgate's status and headers. */
-function sendSetError (reply: FastifyReply, error: BffError): FastifyReply {
+function sendSetError(reply: FastifyReply, error: BffError): FastifyReply {
   const body = prepareError(reply, error)
   return reply.send({ err: body.error, description: body.message })
 }

@@ -18,7 +18,7 @@ export type SubjectTarget =
 /** A subject identifier that is not one: wrong shape, unknown format, missing member. */
 export class SubjectError extends Error {
   readonly reason: string
-  constructor (reason: string) {
+  constructor(reason: string) {
     super(`invalid subject identifier: ${reason}`)
     this.name = 'SubjectError'
     this.reason = reason
@@ -26,7 +26,20 @@ export class SubjectError extends Error {
 }
 
 /** RFC 9493 formats, and SSF 1.0 §3.5's: recognised, even where bffgate cannot map them. */
-const KNOWN_FORMATS = new Set(['account', 'email', 'iss_sub', 'opaque', 'phone_number', 'did', 'uri', 'aliases', 'jwt_id', 'saml_assertion_id', 'ip-addresses', 'complex'])
+const KNOWN_FORMATS = new Set([
+  'account',
+  'email',
+  'iss_sub',
+  'opaque',
+  'phone_number',
+  'did',
+  'uri',
+  'aliases',
+  'jwt_id',
+  'saml_assertion_id',
+  'ip-addresses',
+  'complex',
+])
 /** Longest identifier value accepted (an IdP's `sub` or `sid` is far shorter). */
 const MAX_VALUE_LENGTH = 1024
 
@@ -52,19 +65,23 @@ const PROCESSED_MEMBERS = new Set(['format', 'user', 'session'])
  * (its `id` is matched against the `sid` bffgate indexes); otherwise its `user` member decides.
  * `opaque` names the user whose `sub` it is. Throws {@link SubjectError} for malformed input.
  */
-export function resolveSubject (subject: unknown, context: SubjectContext): SubjectTarget {
+export function resolveSubject(subject: unknown, context: SubjectContext): SubjectTarget {
   const id = asObject(subject, 'subject')
   const format = id.format
   // SSF drafts before 1.0 final wrote complex subjects without a format: read them alike.
-  if (format === 'complex' || (format === undefined && ('user' in id || 'session' in id))) return resolveComplex(id, context)
+  if (format === 'complex' || (format === undefined && ('user' in id || 'session' in id)))
+    return resolveComplex(id, context)
   if (typeof format !== 'string' || format === '') throw new SubjectError('format missing')
   return resolveSimple(id, format, context)
 }
 
-function resolveComplex (subject: Record<string, unknown>, context: SubjectContext): SubjectTarget {
+function resolveComplex(subject: Record<string, unknown>, context: SubjectContext): SubjectTarget {
   // SSF 1.0, receiver subject processing: a critical member that cannot be processed discards the event.
-  const unprocessed = Object.keys(subject).find((member) => !PROCESSED_MEMBERS.has(member) && (context.criticalMembers ?? []).includes(member))
-  if (unprocessed !== undefined) return { kind: 'unmappable', reason: `critical subject member "${unprocessed.slice(0, 40)}" cannot be processed` }
+  const unprocessed = Object.keys(subject).find(
+    (member) => !PROCESSED_MEMBERS.has(member) && (context.criticalMembers ?? []).includes(member),
+  )
+  if (unprocessed !== undefined)
+    return { kind: 'unmappable', reason: `critical subject member "${unprocessed.slice(0, 40)}" cannot be processed` }
   const user = subject.user === undefined ? undefined : resolveSimpleMember(subject.user, 'user', context)
   if (subject.session !== undefined) {
     const session = asObject(subject.session, 'session')
@@ -79,7 +96,7 @@ function resolveComplex (subject: Record<string, unknown>, context: SubjectConte
   return { kind: 'unmappable', reason: 'complex subject names neither a user nor a session' }
 }
 
-function resolveSimpleMember (value: unknown, member: string, context: SubjectContext): SubjectTarget {
+function resolveSimpleMember(value: unknown, member: string, context: SubjectContext): SubjectTarget {
   const id = asObject(value, member)
   if (typeof id.format !== 'string' || id.format === '') throw new SubjectError(`${member}.format missing`)
   if (id.format === 'complex') throw new SubjectError(`${member} must be a simple subject`)
@@ -87,18 +104,19 @@ function resolveSimpleMember (value: unknown, member: string, context: SubjectCo
 }
 
 /** The IdP session id of a `session` member: `opaque` (`id`); anything else is not matched. */
-function sessionIdOf (session: Record<string, unknown>): string | undefined {
+function sessionIdOf(session: Record<string, unknown>): string | undefined {
   if (session.format === 'opaque') return text(session.id, 'session.id')
   if (typeof session.format !== 'string') throw new SubjectError('session.format missing')
   return undefined
 }
 
-function resolveSimple (id: Record<string, unknown>, format: string, context: SubjectContext): SubjectTarget {
+function resolveSimple(id: Record<string, unknown>, format: string, context: SubjectContext): SubjectTarget {
   switch (format) {
     case 'iss_sub': {
       const iss = text(id.iss, 'iss')
       const sub = text(id.sub, 'sub')
-      if (!context.userIssuers.includes(iss)) return { kind: 'foreign', reason: 'iss_sub names an issuer bffgate does not log users in with' }
+      if (!context.userIssuers.includes(iss))
+        return { kind: 'foreign', reason: 'iss_sub names an issuer bffgate does not log users in with' }
       return { kind: 'user', sub }
     }
     case 'opaque':
@@ -112,12 +130,13 @@ function resolveSimple (id: Record<string, unknown>, format: string, context: Su
   }
 }
 
-function asObject (value: unknown, what: string): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new SubjectError(`${what} must be an object`)
+function asObject(value: unknown, what: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new SubjectError(`${what} must be an object`)
   return value as Record<string, unknown>
 }
 
-function text (value: unknown, what: string): string {
+function text(value: unknown, what: string): string {
   if (typeof value !== 'string' || value === '') throw new SubjectError(`${what} missing`)
   if (value.length > MAX_VALUE_LENGTH) throw new SubjectError(`${what} too long`)
   return value

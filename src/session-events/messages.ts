@@ -14,7 +14,10 @@ import type { SessionEndReason } from '../session/end-reason.ts'
  * `SameSite=Strict` cookie is the authentication; a cross-site page could not read the stream
  * anyway (no CORS).
  */
-export function isSameOriginStream (headers: Readonly<Record<string, string | string[] | undefined>>, publicOrigin: string): boolean {
+export function isSameOriginStream(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  publicOrigin: string,
+): boolean {
   const origin = headers.origin
   if (origin !== undefined && origin !== publicOrigin) return false
   const site = headers['sec-fetch-site']
@@ -22,18 +25,21 @@ export function isSameOriginStream (headers: Readonly<Record<string, string | st
 }
 
 /** One server-sent event: `event: <name>` and one line of JSON (never a token). */
-function formatEvent (name: 'session-ended' | 'session-expiring', data: object): string {
+function formatEvent(name: 'session-ended' | 'session-expiring', data: object): string {
   return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`
 }
 
 /** What a page is told when its session has ended. */
-export function sessionEndedEvent (reason: SessionEndReason): string {
+export function sessionEndedEvent(reason: SessionEndReason): string {
   return formatEvent('session-ended', { reason })
 }
 
 /** What a page is told `warningSeconds` before the absolute end. Times are epoch seconds. */
-export function sessionExpiringEvent (absoluteExpiresAt: number, nowMs: number): string {
-  return formatEvent('session-expiring', { absoluteExpiresAt, secondsLeft: Math.max(0, Math.round(absoluteExpiresAt - nowMs / 1000)) })
+export function sessionExpiringEvent(absoluteExpiresAt: number, nowMs: number): string {
+  return formatEvent('session-expiring', {
+    absoluteExpiresAt,
+    secondsLeft: Math.max(0, Math.round(absoluteExpiresAt - nowMs / 1000)),
+  })
 }
 
 /** Longest a stream goes without re-reading its session (catches an announcement Redis lost). */
@@ -51,7 +57,7 @@ export interface StreamDeadlines {
 }
 
 /** When the stream should next read its session: at the next deadline, but at least once a minute. */
-export function nextCheckDelayMs (deadlines: StreamDeadlines, nowMs: number): number {
+export function nextCheckDelayMs(deadlines: StreamDeadlines, nowMs: number): number {
   const due = Math.min(deadlines.endsAtMs, deadlines.warnAtMs ?? Infinity)
   return Math.min(RECHECK_MAX_MS, Math.max(RECHECK_MIN_MS, due - nowMs))
 }
@@ -60,7 +66,7 @@ export function nextCheckDelayMs (deadlines: StreamDeadlines, nowMs: number): nu
  * Why a session a stream watched is gone when nobody announced its end: its absolute or idle
  * deadline passed (Redis expires keys silently), or something this replica did not hear.
  */
-export function silentEndReason (deadlines: StreamDeadlines, nowMs: number): SessionEndReason {
+export function silentEndReason(deadlines: StreamDeadlines, nowMs: number): SessionEndReason {
   // A deadline is met within a small tolerance: Redis and this timer measure time apart.
   const TOLERANCE_MS = 1000
   if (nowMs + TOLERANCE_MS >= deadlines.absoluteEndsAtMs) return 'absolute_timeout'

@@ -15,26 +15,34 @@ import type { SessionStore } from '../session/types.ts'
  * (`session-expiring`). Same-origin pages only; the cookie authenticates; never a token; it
  * does not slide the session (an open tab must not keep it alive).
  */
-export function registerSessionEventsRoute (app: FastifyInstance, deps: {
-  readonly config: Pick<Config, 'publicUrl' | 'sessionEvents'>
-  readonly store: SessionStore
-  readonly metrics: Pick<GatewayMetrics, 'sessionEvent' | 'countSessionStreams'>
-  readonly sessions: RequestSessions
-  /** Epoch milliseconds. */
-  readonly now: () => number
-  /** The frontend's path prefix (docs/frontends.md). */
-  readonly pathPrefix?: string
-}): void {
+export function registerSessionEventsRoute(
+  app: FastifyInstance,
+  deps: {
+    readonly config: Pick<Config, 'publicUrl' | 'sessionEvents'>
+    readonly store: SessionStore
+    readonly metrics: Pick<GatewayMetrics, 'sessionEvent' | 'countSessionStreams'>
+    readonly sessions: RequestSessions
+    /** Epoch milliseconds. */
+    readonly now: () => number
+    /** The frontend's path prefix (docs/frontends.md). */
+    readonly pathPrefix?: string
+  },
+): void {
   const { metrics } = deps
   const streams = createSessionStreams(deps.store, deps.config.sessionEvents, app.log, metrics.sessionEvent, deps.now)
   metrics.countSessionStreams(() => streams.size())
   // Before the server stops accepting: open streams would hold close() until they end.
-  app.addHook('preClose', async () => { streams.close() })
+  app.addHook('preClose', async () => {
+    streams.close()
+  })
 
   // No HEAD twin: a HEAD request would hold a stream open with no body to carry it.
   app.get(`${deps.pathPrefix ?? ''}/bff/session-events`, { exposeHeadRoute: false }, async (request, reply) => {
     if (!isSameOriginStream(request.headers, deps.config.publicUrl)) {
-      request.log.warn({ event: 'csrf.rejected', reason: 'session_events_origin' }, 'session-events stream from another origin refused')
+      request.log.warn(
+        { event: 'csrf.rejected', reason: 'session_events_origin' },
+        'session-events stream from another origin refused',
+      )
       throw new BffError('BFF_ERR_CSRF_ORIGIN_MISMATCH')
     }
     const session = await deps.sessions.find(request, { slide: false })

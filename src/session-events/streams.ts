@@ -26,8 +26,8 @@ interface Stream {
 }
 
 export interface SessionStreamsLog {
-  info (obj: object, msg: string): void
-  warn (obj: object, msg: string): void
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
 }
 
 /** Told every event a stream sends (metrics). */
@@ -40,7 +40,13 @@ export type SessionStreamObserver = (event: 'session-ended' | 'session-expiring'
  * stream's own timer at the deadline it knows, re-checked against the store. Reads never
  * slide the session and never exchange a token: an open page must not keep a session alive.
  */
-export function createSessionStreams (store: SessionStore, config: SessionEventsConfig, log: SessionStreamsLog, observe: SessionStreamObserver = () => {}, clock: () => number = Date.now) {
+export function createSessionStreams(
+  store: SessionStore,
+  config: SessionEventsConfig,
+  log: SessionStreamsLog,
+  observe: SessionStreamObserver = () => {},
+  clock: () => number = Date.now,
+) {
   const bySession = new Map<string, Set<Stream>>()
   let count = 0
   /** Whether the last re-read failed: an outage is logged once, not once per stream. */
@@ -78,7 +84,9 @@ export function createSessionStreams (store: SessionStore, config: SessionEvents
 
   const schedule = (stream: Stream, delayMs: number): void => {
     clearTimeout(stream.timer)
-    stream.timer = setTimeout(() => { check(stream) }, delayMs)
+    stream.timer = setTimeout(() => {
+      check(stream)
+    }, delayMs)
   }
 
   /** Sends the warning when it is due, then waits for the next deadline. */
@@ -95,23 +103,30 @@ export function createSessionStreams (store: SessionStore, config: SessionEvents
   }
 
   const check = (stream: Stream): void => {
-    store.reload(stream.session.handle).then((current) => {
-      storeDown = false
-      if (stream.done) return
-      if (current === undefined) return end(stream, silentEndReason(stream.deadlines, clock()))
-      const warned = stream.deadlines.warnAtMs === undefined && config.warningSeconds > 0
-      // The IdP may have lowered the absolute end since (session_expiry in a refreshed ID token).
-      const lowered = current.record.absolute_expires_at < stream.session.record.absolute_expires_at
-      stream.session = current
-      stream.deadlines = deadlinesOf(current, clock(), warned && !lowered)
-      plan(stream)
-    }, (err: unknown) => {
-      if (stream.done) return
-      if (!storeDown) log.warn({ event: 'session_events.store_unavailable', err }, 'could not re-read a streamed session; the streams stay open and try again')
-      storeDown = true
-      // Jittered, so that thousands of streams do not come back at once.
-      schedule(stream, STORE_RETRY_MS + Math.floor(Math.random() * STORE_RETRY_MS))
-    })
+    store.reload(stream.session.handle).then(
+      (current) => {
+        storeDown = false
+        if (stream.done) return
+        if (current === undefined) return end(stream, silentEndReason(stream.deadlines, clock()))
+        const warned = stream.deadlines.warnAtMs === undefined && config.warningSeconds > 0
+        // The IdP may have lowered the absolute end since (session_expiry in a refreshed ID token).
+        const lowered = current.record.absolute_expires_at < stream.session.record.absolute_expires_at
+        stream.session = current
+        stream.deadlines = deadlinesOf(current, clock(), warned && !lowered)
+        plan(stream)
+      },
+      (err: unknown) => {
+        if (stream.done) return
+        if (!storeDown)
+          log.warn(
+            { event: 'session_events.store_unavailable', err },
+            'could not re-read a streamed session; the streams stay open and try again',
+          )
+        storeDown = true
+        // Jittered, so that thousands of streams do not come back at once.
+        schedule(stream, STORE_RETRY_MS + Math.floor(Math.random() * STORE_RETRY_MS))
+      },
+    )
   }
 
   store.onSessionsEnded((keys, reason) => {
@@ -124,7 +139,7 @@ export function createSessionStreams (store: SessionStore, config: SessionEvents
 
   return {
     /** Why a new stream for this session cannot be opened now, if it cannot. */
-    refusal (session: LoadedSession): 'disabled' | 'too_many' | undefined {
+    refusal(session: LoadedSession): 'disabled' | 'too_many' | undefined {
       if (config.maxStreams === 0) return 'disabled'
       if (count >= config.maxStreams) return 'too_many'
       if ((bySession.get(session.handle.storageKey)?.size ?? 0) >= config.maxPerSession) return 'too_many'
@@ -135,7 +150,7 @@ export function createSessionStreams (store: SessionStore, config: SessionEvents
      * Answers `res` with the event stream of `session` (the caller checked {@link refusal}).
      * Registered before the head is written: once the page sees the stream open, an end is heard.
      */
-    open (session: LoadedSession, res: ServerResponse): void {
+    open(session: LoadedSession, res: ServerResponse): void {
       const key = session.handle.storageKey
       const stream: Stream = { key, session, res, deadlines: deadlinesOf(session, clock(), false), done: false }
       const set = bySession.get(key) ?? new Set<Stream>()
@@ -160,7 +175,7 @@ export function createSessionStreams (store: SessionStore, config: SessionEvents
     size: () => count,
 
     /** Ends every stream without an event (shutdown): the pages reconnect to another replica. */
-    close (): void {
+    close(): void {
       for (const set of [...bySession.values()]) {
         for (const stream of [...set]) {
           stream.res.end()

@@ -14,19 +14,21 @@ export class RandomEvictionMap<K, V> {
   /** The keys, densely packed, so a random one is picked in O(1). */
   readonly #slots: K[] = []
 
-  constructor (max: number, random: () => number = Math.random) {
+  constructor(max: number, random: () => number = Math.random) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`max must be a whole number of at least 1, not ${max}`)
     this.#max = max
     this.#random = random
   }
 
-  get size (): number { return this.#entries.size }
+  get size(): number {
+    return this.#entries.size
+  }
 
-  get (key: K): V | undefined {
+  get(key: K): V | undefined {
     return this.#entries.get(key)?.value
   }
 
-  set (key: K, value: V): void {
+  set(key: K, value: V): void {
     const existing = this.#entries.get(key)
     if (existing !== undefined) {
       existing.value = value
@@ -44,7 +46,7 @@ export class RandomEvictionMap<K, V> {
     this.#slots.push(key)
   }
 
-  delete (key: K): void {
+  delete(key: K): void {
     const entry = this.#entries.get(key)
     if (entry === undefined) return
     this.#entries.delete(key)

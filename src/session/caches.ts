@@ -38,22 +38,24 @@ interface CachedHandle {
  * list live cookie values. The keyring is fixed for the life of the process, so a cached
  * handle stays valid.
  */
-export function createHandleCache (now: () => number, max = HANDLE_CACHE_MAX) {
+export function createHandleCache(now: () => number, max = HANDLE_CACHE_MAX) {
   const handles = new RandomEvictionMap<string, CachedHandle>(max)
   return {
     /** The key a cookie's handle is cached under. */
     keyOf: (cookieValue: string): string => hash('sha256', cookieValue, 'base64'),
-    get (cacheKey: string): SessionHandle | undefined {
+    get(cacheKey: string): SessionHandle | undefined {
       const cached = handles.get(cacheKey)
       if (cached === undefined) return undefined
       if (cached.expiresAt > now()) return cached.handle
       handles.delete(cacheKey)
       return undefined
     },
-    set (cacheKey: string, handle: SessionHandle): void {
+    set(cacheKey: string, handle: SessionHandle): void {
       handles.set(cacheKey, { handle, expiresAt: now() + CACHE_TTL_MS })
     },
-    get size (): number { return handles.size },
+    get size(): number {
+      return handles.size
+    },
   }
 }
 
@@ -75,7 +77,7 @@ interface OpenedRecord {
  * storage key, and still fails to open it. At most `max` entries, bounded on their own (ten times
  * as many handles are kept); an entry keeps its handle alive, so at most `max` handles more.
  */
-export function createOpenedRecords (now: () => number, max = OPENED_RECORDS_MAX) {
+export function createOpenedRecords(now: () => number, max = OPENED_RECORDS_MAX) {
   const opened = new RandomEvictionMap<SessionHandle, OpenedRecord>(max)
   const fingerprintOf = (sealed: Buffer): Buffer => {
     // Not from Buffer's shared pool: a long-lived 28-byte slice would keep a whole 8 KiB slab
@@ -85,19 +87,27 @@ export function createOpenedRecords (now: () => number, max = OPENED_RECORDS_MAX
     sealed.copy(fingerprint, IV_BYTES, sealed.length - TAG_BYTES)
     return fingerprint
   }
-  const sameSealing = (cached: OpenedRecord, sealed: Buffer): boolean => cached.sealedLength === sealed.length &&
+  const sameSealing = (cached: OpenedRecord, sealed: Buffer): boolean =>
+    cached.sealedLength === sealed.length &&
     sealed.compare(cached.fingerprint, 0, IV_BYTES, 0, IV_BYTES) === 0 &&
     sealed.compare(cached.fingerprint, IV_BYTES, IV_BYTES + TAG_BYTES, sealed.length - TAG_BYTES) === 0
   return {
     /** The record opened from exactly this sealing, if this process opened (or wrote) it lately. */
-    get (handle: SessionHandle, sealed: Buffer): SessionRecord | undefined {
+    get(handle: SessionHandle, sealed: Buffer): SessionRecord | undefined {
       const cached = opened.get(handle)
       return cached !== undefined && cached.expiresAt > now() && sameSealing(cached, sealed) ? cached.record : undefined
     },
     /** After an open, and after a write: the next read of what this process just sealed needs no decryption. */
-    remember (handle: SessionHandle, sealed: Buffer, record: SessionRecord): void {
-      opened.set(handle, { fingerprint: fingerprintOf(sealed), sealedLength: sealed.length, record, expiresAt: now() + CACHE_TTL_MS })
+    remember(handle: SessionHandle, sealed: Buffer, record: SessionRecord): void {
+      opened.set(handle, {
+        fingerprint: fingerprintOf(sealed),
+        sealedLength: sealed.length,
+        record,
+        expiresAt: now() + CACHE_TTL_MS,
+      })
     },
-    get size (): number { return opened.size },
+    get size(): number {
+      return opened.size
+    },
   }
 }

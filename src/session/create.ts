@@ -13,7 +13,11 @@ import type { SessionStore } from './types.ts'
  * (standalone, Sentinel or Cluster; see `redis-connection.ts`). `observe` sees the duration
  * and outcome of every Redis operation; `log` hears when Redis goes away and comes back.
  */
-export function createConfiguredStore (config: Config, keyring: Keyring, options: { observe?: StoreOperationObserver; log?: ConnectionLog; now?: () => number } = {}): SessionStore {
+export function createConfiguredStore(
+  config: Config,
+  keyring: Keyring,
+  options: { observe?: StoreOperationObserver; log?: ConnectionLog; now?: () => number } = {},
+): SessionStore {
   const keys = createKeyNames(config.redis.keyPrefix)
   let backend
   if (config.session.store === 'memory') {
@@ -27,5 +31,12 @@ export function createConfiguredStore (config: Config, keyring: Keyring, options
       ...(options.now !== undefined && { now: options.now }),
     })
   }
-  return createSessionStore({ backend, keyring, keys, idleSeconds: config.session.idleSeconds, primaryFrontend: config.frontends[0]?.name ?? 'default', ...(options.now !== undefined && { now: options.now }) })
+  return createSessionStore({
+    backend,
+    keyring,
+    keys,
+    idleSeconds: config.session.idleSeconds,
+    primaryFrontend: config.frontends[0]?.name ?? 'default',
+    ...(options.now !== undefined && { now: options.now }),
+  })
 }

@@ -34,12 +34,12 @@ const REASON_MARK = '!'
  * The pub/sub message announcing removed sessions: the storage keys separated by spaces (what
  * replicas that know no reason read), preceded by `!<reason>` when there is one.
  */
-export function encodeRemoval (keys: readonly string[], reason?: SessionEndReason): string {
+export function encodeRemoval(keys: readonly string[], reason?: SessionEndReason): string {
   return reason === undefined ? keys.join(' ') : `${REASON_MARK}${reason} ${keys.join(' ')}`
 }
 
 /** The storage keys and the reason of an announcement; without a known reason, `ended`. */
-export function decodeRemoval (message: string): { keys: string[]; reason: SessionEndReason } {
+export function decodeRemoval(message: string): { keys: string[]; reason: SessionEndReason } {
   const parts = message.split(' ').filter((part) => part !== '')
   const first = parts[0]
   if (first !== undefined && first.startsWith(REASON_MARK) && KNOWN.has(first.slice(REASON_MARK.length))) {
@@ -50,13 +50,19 @@ export function decodeRemoval (message: string): { keys: string[]; reason: Sessi
 }
 
 /** The reason announced for a teardown the token manager or a route performs. */
-export function endReasonFor (cause: TeardownCause): SessionEndReason {
+export function endReasonFor(cause: TeardownCause): SessionEndReason {
   switch (cause) {
-    case 'invalid_grant': return 'revoked'
-    case 'backchannel': return 'backchannel_logout'
-    case 'logout': return 'logout'
-    case 'expired': return 'expired'
-    case 'security_event': return 'revoked'
-    case 'global_revocation': return 'revoked'
+    case 'invalid_grant':
+      return 'revoked'
+    case 'backchannel':
+      return 'backchannel_logout'
+    case 'logout':
+      return 'logout'
+    case 'expired':
+      return 'expired'
+    case 'security_event':
+      return 'revoked'
+    case 'global_revocation':
+      return 'revoked'
   }
 }

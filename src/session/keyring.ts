@@ -14,10 +14,10 @@ export interface SecretKeys {
 export interface Keyring {
   readonly current: SecretKeys
   readonly all: readonly SecretKeys[]
-  byKid (kid: Uint8Array): SecretKeys | undefined
+  byKid(kid: Uint8Array): SecretKeys | undefined
 }
 
-export function createKeyring (secrets: readonly string[]): Keyring {
+export function createKeyring(secrets: readonly string[]): Keyring {
   if (secrets.length === 0) throw new TypeError('at least one session secret is required')
   const all = secrets.map((secret): SecretKeys => ({
     kid: sha256(deriveKey(secret, 'bffgate kid')).subarray(0, 4),

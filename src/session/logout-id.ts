@@ -8,6 +8,6 @@ import type { SessionHandle } from './types.ts'
  * session, not a credential (it opens nothing and is useless without the session cookie), and
  * unknowable to a cross-site page, which therefore cannot forge a working logout link.
  */
-export function logoutIdOf (handle: Pick<SessionHandle, 'storageKey'>): string {
+export function logoutIdOf(handle: Pick<SessionHandle, 'storageKey'>): string {
   return sha256(`bffgate logout id v1\u0000${handle.storageKey}`).subarray(0, 16).toString('base64url')
 }

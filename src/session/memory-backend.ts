@@ -1,14 +1,17 @@
 import type { SessionBackend } from './backend.ts'
 import type { SessionEndReason } from './end-reason.ts'
 
-interface Entry<T> { value: T; expiresAt: number }
+interface Entry<T> {
+  value: T
+  expiresAt: number
+}
 
 /**
  * {@link SessionBackend} in process memory, for a single development process
  * (`BFF_SESSION_STORE=memory`). Same semantics as Redis: lifetimes, index sets, one-time keys.
  * Expired entries are dropped when touched and by a periodic sweep.
  */
-export function createMemoryBackend (options: { now?: () => number } = {}): SessionBackend {
+export function createMemoryBackend(options: { now?: () => number } = {}): SessionBackend {
   const now = options.now ?? Date.now
   const records = new Map<string, Entry<{ sealed: Buffer; indexKeys: readonly string[]; fingerprint?: Buffer }>>()
   const indexes = new Map<string, Entry<Set<string>>>()
@@ -38,11 +41,11 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
   sweep.unref()
 
   return {
-    async read (key) {
+    async read(key) {
       const entry = live(records, key)
       return entry === undefined ? undefined : { sealed: entry.value.sealed, ttlMs: entry.expiresAt - now() }
     },
-    async write (key, sealed, indexKeys, ttlMs, fingerprint) {
+    async write(key, sealed, indexKeys, ttlMs, fingerprint) {
       const expiresAt = now() + ttlMs
       for (const index of indexKeys) {
         const entry = live(indexes, index) ?? { value: new Set<string>(), expiresAt }
@@ -50,44 +53,61 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
         indexes.set(index, entry)
         raiseIndex(index, expiresAt)
       }
-      records.set(key, { value: { sealed: ownBytes(sealed), indexKeys: [...indexKeys], ...(fingerprint !== undefined && { fingerprint: ownBytes(fingerprint) }) }, expiresAt })
+      records.set(key, {
+        value: {
+          sealed: ownBytes(sealed),
+          indexKeys: [...indexKeys],
+          ...(fingerprint !== undefined && { fingerprint: ownBytes(fingerprint) }),
+        },
+        expiresAt,
+      })
     },
-    async writeFenced (key, sealed, indexKeys, ttlMs, fence, fingerprint) {
+    async writeFenced(key, sealed, indexKeys, ttlMs, fence, fingerprint) {
       if (live(locks, fence.lockKey)?.value !== fence.token || live(records, key) === undefined) return false
       const expiresAt = now() + ttlMs
-      records.set(key, { value: { sealed: ownBytes(sealed), indexKeys: [...indexKeys], ...(fingerprint !== undefined && { fingerprint: ownBytes(fingerprint) }) }, expiresAt })
+      records.set(key, {
+        value: {
+          sealed: ownBytes(sealed),
+          indexKeys: [...indexKeys],
+          ...(fingerprint !== undefined && { fingerprint: ownBytes(fingerprint) }),
+        },
+        expiresAt,
+      })
       for (const index of indexKeys) raiseIndex(index, expiresAt)
       return true
     },
-    async writeIfFingerprint (key, sealed, indexKeys, ttlMs, expected, fingerprint) {
+    async writeIfFingerprint(key, sealed, indexKeys, ttlMs, expected, fingerprint) {
       const current = live(records, key)?.value.fingerprint
       if (current === undefined || !current.equals(expected)) return false
       const expiresAt = now() + ttlMs
-      records.set(key, { value: { sealed: ownBytes(sealed), indexKeys: [...indexKeys], fingerprint: ownBytes(fingerprint) }, expiresAt })
+      records.set(key, {
+        value: { sealed: ownBytes(sealed), indexKeys: [...indexKeys], fingerprint: ownBytes(fingerprint) },
+        expiresAt,
+      })
       for (const index of indexKeys) raiseIndex(index, expiresAt)
       return true
     },
-    async renewLock (lockKey, token, ttlMs) {
+    async renewLock(lockKey, token, ttlMs) {
       const lock = live(locks, lockKey)
       if (lock?.value !== token) return false
       lock.expiresAt = now() + ttlMs
       return true
     },
-    async acquireLock (lockKey, token, ttlMs) {
+    async acquireLock(lockKey, token, ttlMs) {
       if (live(locks, lockKey) !== undefined) return false
       locks.set(lockKey, { value: token, expiresAt: now() + ttlMs })
       return true
     },
-    async releaseLock (lockKey, token) {
+    async releaseLock(lockKey, token) {
       if (live(locks, lockKey)?.value === token) locks.delete(lockKey)
     },
-    async expire (key, indexKeys, ttlMs) {
+    async expire(key, indexKeys, ttlMs) {
       const entry = live(records, key)
       if (entry === undefined) return
       entry.expiresAt = now() + ttlMs
       for (const index of indexKeys) raiseIndex(index, entry.expiresAt)
     },
-    async remove (keys, reason) {
+    async remove(keys, reason) {
       let removed = 0
       for (const key of keys) {
         const entry = records.get(key)
@@ -99,22 +119,22 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
       if (keys.length > 0) for (const listener of removedListeners) listener(keys, reason ?? 'ended')
       return removed
     },
-    async members (indexKey) {
+    async members(indexKey) {
       return [...(live(indexes, indexKey)?.value ?? [])]
     },
-    async setIfAbsent (key, ttlMs) {
+    async setIfAbsent(key, ttlMs) {
       if (live(markers, key) !== undefined) return false
       markers.set(key, { value: '1', expiresAt: now() + ttlMs })
       return true
     },
-    async isSet (key) {
+    async isSet(key) {
       return live(markers, key) !== undefined
     },
-    onRemoved (listener) {
+    onRemoved(listener) {
       removedListeners.push(listener)
     },
-    async ping () {},
-    async close () {
+    async ping() {},
+    async close() {
       clearInterval(sweep)
       records.clear()
       indexes.clear()
@@ -124,7 +144,7 @@ export function createMemoryBackend (options: { now?: () => number } = {}): Sess
 }
 
 /** A copy outside Buffer's shared pool: a kept slice would keep its whole 8 KiB slab alive. */
-function ownBytes (bytes: Buffer): Buffer {
+function ownBytes(bytes: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(bytes.length)
   bytes.copy(copy)
   return copy

@@ -36,41 +36,91 @@ const MAX_SIGNATURES = 255
  * client id or audience). Never edit it: a record sealed with it opens only with the same bytes; a
  * better dictionary is a new format byte, with this one kept for decoding.
  */
-export const DICTIONARY_V3 = Buffer.from(JSON.stringify({
-  claims: { name: '', given_name: '', family_name: '', middle_name: '', nickname: '', preferred_username: '', profile: 'https://', picture: 'https://', website: 'https://', email: '', email_verified: true, gender: '', birthdate: '', zoneinfo: '', locale: '', phone_number: '', phone_number_verified: false, address: {}, updated_at: 1 },
-  dpop_key: { privateJwk: { kty: 'EC', crv: 'P-256', x: '', y: '', d: '' }, publicJwk: { kty: 'EC', crv: 'P-256', x: '', y: '' }, jkt: '' },
-  refresh_count: 1,
-  v: 1,
-  iss: 'https://',
-  sub: '',
-  sid: '',
-  id_token: { [JWT_MARKER]: ['{"alg":"RS256","typ":"JWT","kid":"', '{"iss":"https://","sub":"","aud":"","exp":1,"iat":1,"auth_time":1,"nonce":"","acr":"","amr":[""],"azp":"","at_hash":"","sid":""}', 0] },
-  refresh_token: '',
-  tokens: { '': { access_token: { [JWT_MARKER]: ['{"alg":"RS256","typ":"at+jwt","kid":"', '{"iss":"https://","sub":"","aud":["https://"],"exp":1,"iat":1,"jti":"","client_id":"","scope":"openid profile email offline_access online_access"}', 1] }, token_type: 'Bearer', expires_at: 1, issued_at: 1, scope: 'openid profile email offline_access online_access' } },
-  created_at: 1,
-  absolute_expires_at: 1,
-  refreshed_at: 1,
-}))
+export const DICTIONARY_V3 = Buffer.from(
+  JSON.stringify({
+    claims: {
+      name: '',
+      given_name: '',
+      family_name: '',
+      middle_name: '',
+      nickname: '',
+      preferred_username: '',
+      profile: 'https://',
+      picture: 'https://',
+      website: 'https://',
+      email: '',
+      email_verified: true,
+      gender: '',
+      birthdate: '',
+      zoneinfo: '',
+      locale: '',
+      phone_number: '',
+      phone_number_verified: false,
+      address: {},
+      updated_at: 1,
+    },
+    dpop_key: {
+      privateJwk: { kty: 'EC', crv: 'P-256', x: '', y: '', d: '' },
+      publicJwk: { kty: 'EC', crv: 'P-256', x: '', y: '' },
+      jkt: '',
+    },
+    refresh_count: 1,
+    v: 1,
+    iss: 'https://',
+    sub: '',
+    sid: '',
+    id_token: {
+      [JWT_MARKER]: [
+        '{"alg":"RS256","typ":"JWT","kid":"',
+        '{"iss":"https://","sub":"","aud":"","exp":1,"iat":1,"auth_time":1,"nonce":"","acr":"","amr":[""],"azp":"","at_hash":"","sid":""}',
+        0,
+      ],
+    },
+    refresh_token: '',
+    tokens: {
+      '': {
+        access_token: {
+          [JWT_MARKER]: [
+            '{"alg":"RS256","typ":"at+jwt","kid":"',
+            '{"iss":"https://","sub":"","aud":["https://"],"exp":1,"iat":1,"jti":"","client_id":"","scope":"openid profile email offline_access online_access"}',
+            1,
+          ],
+        },
+        token_type: 'Bearer',
+        expires_at: 1,
+        issued_at: 1,
+        scope: 'openid profile email offline_access online_access',
+      },
+    },
+    created_at: 1,
+    absolute_expires_at: 1,
+    refreshed_at: 1,
+  }),
+)
 
 type PackedJwt = { readonly [JWT_MARKER]: [header: string, payload: string, signature: number] }
 
 /** A base64url segment as a latin1 string of its bytes, if that round-trips exactly. */
-function unpackSegment (segment: string): Buffer | undefined {
+function unpackSegment(segment: string): Buffer | undefined {
   const bytes = Buffer.from(segment, 'base64url')
   return bytes.toString('base64url') === segment ? bytes : undefined
 }
 
-export function encodeRecord (record: SessionRecord): Buffer {
+export function encodeRecord(record: SessionRecord): Buffer {
   const plain = JSON.stringify(record)
-  if (plain.includes(JWT_MARKER_JSON)) return Buffer.concat([Buffer.of(DEFLATED_JSON), deflateRawSync(plain, { level: 9 })])
+  if (plain.includes(JWT_MARKER_JSON))
+    return Buffer.concat([Buffer.of(DEFLATED_JSON), deflateRawSync(plain, { level: 9 })])
   const signatures: Buffer[] = []
   const json = JSON.stringify(record, (_key, value: unknown) => {
-    if (typeof value !== 'string' || value.length < 32 || signatures.length === MAX_SIGNATURES || !JWT.test(value)) return value
+    if (typeof value !== 'string' || value.length < 32 || signatures.length === MAX_SIGNATURES || !JWT.test(value))
+      return value
     const [header, payload, signature] = value.split('.') as [string, string, string]
     const parts = [unpackSegment(header), unpackSegment(payload), unpackSegment(signature)]
     if (parts.some((part) => part === undefined) || parts[2]!.length > 0xffff) return value
     signatures.push(parts[2]!)
-    const packed: PackedJwt = { [JWT_MARKER]: [parts[0]!.toString('latin1'), parts[1]!.toString('latin1'), signatures.length - 1] }
+    const packed: PackedJwt = {
+      [JWT_MARKER]: [parts[0]!.toString('latin1'), parts[1]!.toString('latin1'), signatures.length - 1],
+    }
     return packed
   })
   const head = Buffer.allocUnsafe(2 + signatures.length * 2)
@@ -87,9 +137,12 @@ export function encodeRecord (record: SessionRecord): Buffer {
  */
 export const MAX_RECORD_BYTES = 1024 * 1024
 
-export function decodeRecord (bytes: Buffer): SessionRecord {
+export function decodeRecord(bytes: Buffer): SessionRecord {
   if (bytes[0] === 0x7b) return JSON.parse(bytes.toString('utf8')) as SessionRecord // `{`: plain JSON
-  if (bytes[0] === DEFLATED_JSON) return JSON.parse(inflateRawSync(bytes.subarray(1), { maxOutputLength: MAX_RECORD_BYTES }).toString('utf8')) as SessionRecord
+  if (bytes[0] === DEFLATED_JSON)
+    return JSON.parse(
+      inflateRawSync(bytes.subarray(1), { maxOutputLength: MAX_RECORD_BYTES }).toString('utf8'),
+    ) as SessionRecord
   if (bytes[0] !== COMPACT_V1 && bytes[0] !== COMPACT_V3) throw new Error(`unknown session record format ${bytes[0]}`)
   const count = bytes[1]!
   const signatures: string[] = []
@@ -99,7 +152,10 @@ export function decodeRecord (bytes: Buffer): SessionRecord {
     signatures.push(bytes.subarray(offset, offset + length).toString('base64url'))
     offset += length
   }
-  const json = inflateRawSync(bytes.subarray(offset), { maxOutputLength: MAX_RECORD_BYTES, ...(bytes[0] === COMPACT_V3 && { dictionary: DICTIONARY_V3 }) }).toString('utf8')
+  const json = inflateRawSync(bytes.subarray(offset), {
+    maxOutputLength: MAX_RECORD_BYTES,
+    ...(bytes[0] === COMPACT_V3 && { dictionary: DICTIONARY_V3 }),
+  }).toString('utf8')
   return unpackJwts(JSON.parse(json), signatures) as SessionRecord
 }
 
@@ -108,7 +164,7 @@ export function decodeRecord (bytes: Buffer): SessionRecord {
  * A walk after a plain `JSON.parse` rather than a reviver: the reviver, called for every key of
  * the record, tripled parsing (~16 against ~4 µs), and decoding runs on every cache miss.
  */
-function unpackJwts (value: unknown, signatures: readonly string[]): unknown {
+function unpackJwts(value: unknown, signatures: readonly string[]): unknown {
   if (value === null || typeof value !== 'object') return value
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
@@ -127,7 +183,8 @@ function unpackJwts (value: unknown, signatures: readonly string[]): unknown {
     if (item === null || typeof item !== 'object') continue
     const unpacked = unpackJwts(item, signatures)
     // Defined, not assigned: a `__proto__` key parsed from JSON is an own property like any other.
-    if (unpacked !== item) Object.defineProperty(object, key, { value: unpacked, writable: true, enumerable: true, configurable: true })
+    if (unpacked !== item)
+      Object.defineProperty(object, key, { value: unpacked, writable: true, enumerable: true, configurable: true })
   }
   return object
 }

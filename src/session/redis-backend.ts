@@ -5,7 +5,15 @@ import type { SessionBackend } from './backend.ts'
 import { decodeRemoval, encodeRemoval } from './end-reason.ts'
 import { createReadBatcher, type SessionEntry } from './read-batcher.ts'
 import type { RedisConnection } from './redis-connection.ts'
-import { DEADLINE_BYTES, DEADLINE_OFFSET, LAYOUT_V1, deadlineBytes, decodeSessionValue, encodeSessionValue, fingerprintEntry } from './value-codec.ts'
+import {
+  DEADLINE_BYTES,
+  DEADLINE_OFFSET,
+  LAYOUT_V1,
+  deadlineBytes,
+  decodeSessionValue,
+  encodeSessionValue,
+  fingerprintEntry,
+} from './value-codec.ts'
 
 /**
  * KEYS: session. ARGV: the expected fingerprint entry (marker and fingerprint), value, ttl ms.
@@ -69,7 +77,7 @@ export interface RedisBackendOptions {
  * stale index entry (removal through it finds nothing), never a live session missing from
  * its index. The Lua scripts touch only the session's own slot (shared hash tag).
  */
-export function createRedisBackend (redis: RedisConnection, options: RedisBackendOptions): SessionBackend {
+export function createRedisBackend(redis: RedisConnection, options: RedisBackendOptions): SessionBackend {
   const channel = options.removedChannel
   const cluster = redis instanceof Cluster
   let subscriber: RedisConnection | undefined
@@ -106,7 +114,10 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
    * Commands on keys of (possibly) different slots: one pipeline on a single node; on a
    * Cluster, concurrent single commands (ioredis routes each to its node).
    */
-  const each = async <T>(items: readonly T[], command: (target: ChainableCommander | RedisConnection, item: T) => unknown): Promise<unknown[]> => {
+  const each = async <T>(
+    items: readonly T[],
+    command: (target: ChainableCommander | RedisConnection, item: T) => unknown,
+  ): Promise<unknown[]> => {
     if (items.length === 0) return []
     if (cluster) return Promise.all(items.map(async (item) => command(redis, item)))
     const pipeline = redis.pipeline()
@@ -129,104 +140,133 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
   })
 
   return {
-    read: (key) => cluster ? wrap('read', () => readOne(key)) : readBatched(key),
+    read: (key) => (cluster ? wrap('read', () => readOne(key)) : readBatched(key)),
 
-    write: (key, sealed, indexKeys, ttlMs, fingerprint) => wrap('write', async () => {
-      const value = encodeSessionValue({ deadlineMs: now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
-      if (cluster) {
-        // Indexes first: a crash before the record leaves only a stale index entry.
-        await each(indexKeys, (target, index) => exec((target as RedisConnection).multi().hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')))
-        await redis.set(key, value, 'PX', ttlMs)
-        return
-      }
-      const multi = redis.multi()
-      for (const index of indexKeys) {
-        multi.hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')
-      }
-      multi.set(key, value, 'PX', ttlMs)
-      await exec(multi)
-    }),
+    write: (key, sealed, indexKeys, ttlMs, fingerprint) =>
+      wrap('write', async () => {
+        const value = encodeSessionValue({
+          deadlineMs: now() + ttlMs,
+          indexKeys,
+          sealed,
+          ...(fingerprint !== undefined && { fingerprint }),
+        })
+        if (cluster) {
+          // Indexes first: a crash before the record leaves only a stale index entry.
+          await each(indexKeys, (target, index) =>
+            exec(
+              (target as RedisConnection)
+                .multi()
+                .hset(index, key, '')
+                .pexpire(index, ttlMs, 'NX')
+                .pexpire(index, ttlMs, 'GT'),
+            ),
+          )
+          await redis.set(key, value, 'PX', ttlMs)
+          return
+        }
+        const multi = redis.multi()
+        for (const index of indexKeys) {
+          multi.hset(index, key, '').pexpire(index, ttlMs, 'NX').pexpire(index, ttlMs, 'GT')
+        }
+        multi.set(key, value, 'PX', ttlMs)
+        await exec(multi)
+      }),
 
-    writeFenced: (key, sealed, indexKeys, ttlMs, fence, fingerprint) => wrap('writeFenced', async () => {
-      const value = encodeSessionValue({ deadlineMs: now() + ttlMs, indexKeys, sealed, ...(fingerprint !== undefined && { fingerprint }) })
-      // Indexes first, as everywhere: raising an index's lifetime is harmless if the fence fails.
-      if (cluster) {
-        await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
-        return (await scripted.bffWriteFenced(fence.lockKey, key, fence.token, value, ttlMs)) === 1
-      }
-      const pipeline = redis.pipeline()
-      for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
-      const scriptedPipeline = pipeline as unknown as ScriptedRedis
-      scriptedPipeline.bffWriteFenced(fence.lockKey, key, fence.token, value, ttlMs)
-      return (await exec(pipeline)).at(-1) === 1
-    }),
+    writeFenced: (key, sealed, indexKeys, ttlMs, fence, fingerprint) =>
+      wrap('writeFenced', async () => {
+        const value = encodeSessionValue({
+          deadlineMs: now() + ttlMs,
+          indexKeys,
+          sealed,
+          ...(fingerprint !== undefined && { fingerprint }),
+        })
+        // Indexes first, as everywhere: raising an index's lifetime is harmless if the fence fails.
+        if (cluster) {
+          await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
+          return (await scripted.bffWriteFenced(fence.lockKey, key, fence.token, value, ttlMs)) === 1
+        }
+        const pipeline = redis.pipeline()
+        for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
+        const scriptedPipeline = pipeline as unknown as ScriptedRedis
+        scriptedPipeline.bffWriteFenced(fence.lockKey, key, fence.token, value, ttlMs)
+        return (await exec(pipeline)).at(-1) === 1
+      }),
 
-    writeIfFingerprint: (key, sealed, indexKeys, ttlMs, expected, fingerprint) => wrap('writeIfFingerprint', async () => {
-      const value = encodeSessionValue({ deadlineMs: now() + ttlMs, indexKeys, sealed, fingerprint })
-      if (cluster) {
-        await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
-        return (await scripted.bffWriteIfFingerprint(key, fingerprintEntry(expected), value, ttlMs)) === 1
-      }
-      const pipeline = redis.pipeline()
-      for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
-      const scriptedPipeline = pipeline as unknown as ScriptedRedis
-      scriptedPipeline.bffWriteIfFingerprint(key, fingerprintEntry(expected), value, ttlMs)
-      return (await exec(pipeline)).at(-1) === 1
-    }),
+    writeIfFingerprint: (key, sealed, indexKeys, ttlMs, expected, fingerprint) =>
+      wrap('writeIfFingerprint', async () => {
+        const value = encodeSessionValue({ deadlineMs: now() + ttlMs, indexKeys, sealed, fingerprint })
+        if (cluster) {
+          await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
+          return (await scripted.bffWriteIfFingerprint(key, fingerprintEntry(expected), value, ttlMs)) === 1
+        }
+        const pipeline = redis.pipeline()
+        for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
+        const scriptedPipeline = pipeline as unknown as ScriptedRedis
+        scriptedPipeline.bffWriteIfFingerprint(key, fingerprintEntry(expected), value, ttlMs)
+        return (await exec(pipeline)).at(-1) === 1
+      }),
 
-    renewLock: (lockKey, token, ttlMs) => wrap('renewLock', async () => (await scripted.bffRenewLock(lockKey, token, ttlMs)) === 1),
+    renewLock: (lockKey, token, ttlMs) =>
+      wrap('renewLock', async () => (await scripted.bffRenewLock(lockKey, token, ttlMs)) === 1),
 
-    acquireLock: (lockKey, token, ttlMs) => wrap('acquireLock', async () => (await redis.set(lockKey, token, 'PX', ttlMs, 'NX')) === 'OK'),
+    acquireLock: (lockKey, token, ttlMs) =>
+      wrap('acquireLock', async () => (await redis.set(lockKey, token, 'PX', ttlMs, 'NX')) === 'OK'),
 
-    releaseLock: (lockKey, token) => wrap('releaseLock', async () => { await scripted.bffReleaseLock(lockKey, token) }),
+    releaseLock: (lockKey, token) =>
+      wrap('releaseLock', async () => {
+        await scripted.bffReleaseLock(lockKey, token)
+      }),
 
-    expire: (key, indexKeys, ttlMs) => wrap('expire', async () => {
-      if (cluster) {
-        // Indexes first, so they never lapse before the record they lead to.
-        await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
-        await scripted.bffSlide(key, ttlMs, deadlineBytes(now() + ttlMs))
-        return
-      }
-      // One round trip, in order: the indexes' lifetimes first, then the record's.
-      const pipeline = redis.pipeline()
-      for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
-      const scriptedPipeline = pipeline as unknown as ScriptedRedis
-      scriptedPipeline.bffSlide(key, ttlMs, deadlineBytes(now() + ttlMs))
-      await exec(pipeline)
-    }),
+    expire: (key, indexKeys, ttlMs) =>
+      wrap('expire', async () => {
+        if (cluster) {
+          // Indexes first, so they never lapse before the record they lead to.
+          await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
+          await scripted.bffSlide(key, ttlMs, deadlineBytes(now() + ttlMs))
+          return
+        }
+        // One round trip, in order: the indexes' lifetimes first, then the record's.
+        const pipeline = redis.pipeline()
+        for (const index of indexKeys) pipeline.pexpire(index, ttlMs, 'GT')
+        const scriptedPipeline = pipeline as unknown as ScriptedRedis
+        scriptedPipeline.bffSlide(key, ttlMs, deadlineBytes(now() + ttlMs))
+        await exec(pipeline)
+      }),
 
-    remove: (keys, reason) => wrap('remove', async () => {
-      if (keys.length === 0) return 0
-      const found = await each(keys, (target, key) => target.getBuffer(key)) as Array<Buffer | null>
-      const indexEntries = keys.flatMap((key, i) => {
-        const value = found[i]
-        return (value ? decodeSessionValue(value)?.indexKeys ?? [] : []).map((index) => ({ index, key }))
-      })
-      if (cluster) {
-        // The records first: a crash before the index cleanup leaves only stale entries.
-        const deleted = (await each(keys, (target, key) => target.del(key)) as number[]).reduce((a, b) => a + b, 0)
-        await each(indexEntries, (target, { index, key }) => target.hdel(index, key))
-        await redis.publish(channel, encodeRemoval(keys, reason))
-        return deleted
-      }
-      const multi = redis.multi()
-      for (const { index, key } of indexEntries) multi.hdel(index, key)
-      multi.del(...keys)
-      multi.publish(channel, encodeRemoval(keys, reason))
-      const results = await exec(multi)
-      return results.at(-2) as number
-    }),
+    remove: (keys, reason) =>
+      wrap('remove', async () => {
+        if (keys.length === 0) return 0
+        const found = (await each(keys, (target, key) => target.getBuffer(key))) as Array<Buffer | null>
+        const indexEntries = keys.flatMap((key, i) => {
+          const value = found[i]
+          return (value ? (decodeSessionValue(value)?.indexKeys ?? []) : []).map((index) => ({ index, key }))
+        })
+        if (cluster) {
+          // The records first: a crash before the index cleanup leaves only stale entries.
+          const deleted = ((await each(keys, (target, key) => target.del(key))) as number[]).reduce((a, b) => a + b, 0)
+          await each(indexEntries, (target, { index, key }) => target.hdel(index, key))
+          await redis.publish(channel, encodeRemoval(keys, reason))
+          return deleted
+        }
+        const multi = redis.multi()
+        for (const { index, key } of indexEntries) multi.hdel(index, key)
+        multi.del(...keys)
+        multi.publish(channel, encodeRemoval(keys, reason))
+        const results = await exec(multi)
+        return results.at(-2) as number
+      }),
 
     members: (indexKey) => wrap('members', () => redis.hkeys(indexKey)),
 
-    setIfAbsent: (key, ttlMs) => wrap('setIfAbsent', async () => (await redis.set(key, '1', 'PX', ttlMs, 'NX')) === 'OK'),
+    setIfAbsent: (key, ttlMs) =>
+      wrap('setIfAbsent', async () => (await redis.set(key, '1', 'PX', ttlMs, 'NX')) === 'OK'),
     isSet: (key) => wrap('isSet', async () => (await redis.exists(key)) === 1),
 
-    onRemoved (listener) {
+    onRemoved(listener) {
       if (subscriber === undefined) {
         // A connection of its own: a subscribed connection can run no other command. On a
         // Cluster, PUBLISH reaches every node, so the duplicate's one subscription suffices.
-        const duplicate = (redis as { duplicate (): RedisConnection }).duplicate()
+        const duplicate = (redis as { duplicate(): RedisConnection }).duplicate()
         duplicate.on('error', () => {}) // reconnects by itself; the main connection reports outages
         duplicate.subscribe(channel).catch(() => {})
         subscriber = duplicate
@@ -238,7 +278,10 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
       })
     },
 
-    ping: () => wrap('ping', async () => { await redis.ping() }),
+    ping: () =>
+      wrap('ping', async () => {
+        await redis.ping()
+      }),
 
     close: async () => {
       subscriber?.disconnect()
@@ -251,14 +294,17 @@ export function createRedisBackend (redis: RedisConnection, options: RedisBacken
   }
 }
 
-function storeUnavailable (operation: string, err: unknown): BffError {
-  return new BffError('BFF_ERR_STORE_UNAVAILABLE', { cause: new Error(`redis ${operation} failed`, { cause: err }), retryAfter: 2 })
+function storeUnavailable(operation: string, err: unknown): BffError {
+  return new BffError('BFF_ERR_STORE_UNAVAILABLE', {
+    cause: new Error(`redis ${operation} failed`, { cause: err }),
+    retryAfter: 2,
+  })
 }
 
 interface ScriptedRedis {
-  bffWriteFenced (lockKey: string, key: string, token: string, value: Buffer, ttlMs: number): Promise<number>
-  bffSlide (key: string, ttlMs: number, deadline: Buffer): Promise<number>
-  bffReleaseLock (lockKey: string, token: string): Promise<number>
-  bffWriteIfFingerprint (key: string, expected: Buffer, value: Buffer, ttlMs: number): Promise<number>
-  bffRenewLock (lockKey: string, token: string, ttlMs: number): Promise<number>
+  bffWriteFenced(lockKey: string, key: string, token: string, value: Buffer, ttlMs: number): Promise<number>
+  bffSlide(key: string, ttlMs: number, deadline: Buffer): Promise<number>
+  bffReleaseLock(lockKey: string, token: string): Promise<number>
+  bffWriteIfFingerprint(key: string, expected: Buffer, value: Buffer, ttlMs: number): Promise<number>
+  bffRenewLock(lockKey: string, token: string, ttlMs: number): Promise<number>
 }

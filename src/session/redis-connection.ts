@@ -10,7 +10,7 @@ export type RedisConnection = Redis | Cluster
  * Redis is away (one retry per command, no endless offline queue), so a request gets a 503
  * instead of hanging, and reconnects by itself.
  */
-export function createRedisConnection (config: RedisConfig): RedisConnection {
+export function createRedisConnection(config: RedisConfig): RedisConnection {
   const url = new URL(config.url)
   const tls = url.protocol === 'rediss:' ? { servername: url.hostname } : undefined
   const username = config.username ?? (url.username !== '' ? decodeURIComponent(url.username) : undefined)
@@ -45,7 +45,10 @@ export function createRedisConnection (config: RedisConfig): RedisConnection {
         ...(tls !== undefined && { tls: { ...tls, servername: undefined } }),
       },
     }
-    return new Cluster(config.cluster.nodes.map((n) => ({ host: n.host, port: n.port })), options)
+    return new Cluster(
+      config.cluster.nodes.map((n) => ({ host: n.host, port: n.port })),
+      options,
+    )
   }
 
   const database = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0
@@ -62,7 +65,7 @@ export function createRedisConnection (config: RedisConfig): RedisConnection {
       sentinelRetryStrategy: retryStrategy,
       // After a failover the old master may still accept a connection as a replica: reconnect
       // (to whatever the sentinels now name) when a write meets READONLY.
-      reconnectOnError: (err) => err.message.startsWith('READONLY') ? 2 : false,
+      reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
     })
   }
 
@@ -74,14 +77,14 @@ export function createRedisConnection (config: RedisConfig): RedisConnection {
     db: database,
     ...(tls !== undefined && { tls }),
     retryStrategy,
-    reconnectOnError: (err) => err.message.startsWith('READONLY') ? 2 : false,
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
   })
 }
 
 /** The part of a pino logger the connection watcher uses. */
 export interface ConnectionLog {
-  error (details: object, message: string): void
-  info (details: object, message: string): void
+  error(details: object, message: string): void
+  info(details: object, message: string): void
 }
 
 /**
@@ -89,7 +92,7 @@ export interface ConnectionLog {
  * is ready again (`redis.recovered`), rather than every reconnect attempt; the listener also
  * keeps ioredis from printing "Unhandled error event" to stderr.
  */
-export function watchRedisConnection (connection: RedisConnection, log: ConnectionLog): void {
+export function watchRedisConnection(connection: RedisConnection, log: ConnectionLog): void {
   let healthy = true
   connection.on('error', (err: Error) => {
     if (!healthy) return

@@ -6,14 +6,17 @@
  */
 
 /** The `session_expiry` an ID token declares, in epoch seconds, or undefined (absent or not a NumericDate). */
-export function declaredSessionExpiry (claims: Readonly<Record<string, unknown>> | undefined): number | undefined {
+export function declaredSessionExpiry(claims: Readonly<Record<string, unknown>> | undefined): number | undefined {
   const value = claims?.session_expiry
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return undefined
   return Math.floor(value)
 }
 
 /** The absolute deadline (epoch seconds) once the ID token's `session_expiry`, if any, is applied. */
-export function capAbsoluteDeadline (absoluteExpiresAt: number, claims: Readonly<Record<string, unknown>> | undefined): number {
+export function capAbsoluteDeadline(
+  absoluteExpiresAt: number,
+  claims: Readonly<Record<string, unknown>> | undefined,
+): number {
   const declared = declaredSessionExpiry(claims)
   return declared === undefined ? absoluteExpiresAt : Math.min(absoluteExpiresAt, declared)
 }

@@ -37,7 +37,7 @@ const ENDED: MissingSession = Object.freeze({ missing: 'ended' })
  * ticket's own secret (a dump of the store alone yields no token), and the record lives until
  * the earlier of its idle and absolute deadlines.
  */
-export function createSessionStore (options: SessionStoreOptions): SessionStore {
+export function createSessionStore(options: SessionStoreOptions): SessionStore {
   const { backend, keyring, keys } = options
   const now = options.now ?? Date.now
   const idleMs = options.idleSeconds * 1000
@@ -55,7 +55,8 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
 
   const primaryFrontend = options.primaryFrontend ?? 'default'
   /** The index namespace of a frontend's sessions: none for the first frontend (unchanged keys). */
-  const indexScope = (frontend: string | undefined): string | undefined => frontend === primaryFrontend ? undefined : frontend
+  const indexScope = (frontend: string | undefined): string | undefined =>
+    frontend === primaryFrontend ? undefined : frontend
   const indexKeysOf = (record: SessionRecord): string[] => {
     const scope = indexScope(record.frontend)
     const indexes = [keys.subIndex(record.iss, record.sub, scope)]
@@ -71,22 +72,49 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
    * under the record's own key (so it says nothing about the token, and differs per session).
    */
   const refreshTokenFingerprint = (handle: SessionHandle, refreshToken: string | undefined): Buffer =>
-    createHmac('sha256', handle.recordKey).update(`bffgate refresh token v1\u0000${refreshToken ?? ''}`).digest().subarray(0, FINGERPRINT_BYTES)
+    createHmac('sha256', handle.recordKey)
+      .update(`bffgate refresh token v1\u0000${refreshToken ?? ''}`)
+      .digest()
+      .subarray(0, FINGERPRINT_BYTES)
 
   /**
    * Without a condition only for a new session; an existing one is written only under its
    * lock, or (a result whose lock was lost) only while it still holds the refresh token the
    * new record's replaced.
    */
-  const write = async (handle: SessionHandle, record: SessionRecord, condition?: { fence: SessionLock } | { previousRefreshToken: string | undefined }): Promise<boolean> => {
+  const write = async (
+    handle: SessionHandle,
+    record: SessionRecord,
+    condition?: { fence: SessionLock } | { previousRefreshToken: string | undefined },
+  ): Promise<boolean> => {
     const ttlMs = ttlMsFor(record)
     if (ttlMs <= 0) return false
     const sealed = seal(handle.recordKey, encodeRecord(record), Buffer.from(handle.storageKey))
     const fingerprint = refreshTokenFingerprint(handle, record.refresh_token)
     if (condition === undefined) await backend.write(handle.storageKey, sealed, indexKeysOf(record), ttlMs, fingerprint)
     else if ('fence' in condition) {
-      if (!(await backend.writeFenced(handle.storageKey, sealed, indexKeysOf(record), ttlMs, condition.fence, fingerprint))) return false
-    } else if (!(await backend.writeIfFingerprint(handle.storageKey, sealed, indexKeysOf(record), ttlMs, refreshTokenFingerprint(handle, condition.previousRefreshToken), fingerprint))) return false
+      if (
+        !(await backend.writeFenced(
+          handle.storageKey,
+          sealed,
+          indexKeysOf(record),
+          ttlMs,
+          condition.fence,
+          fingerprint,
+        ))
+      )
+        return false
+    } else if (
+      !(await backend.writeIfFingerprint(
+        handle.storageKey,
+        sealed,
+        indexKeysOf(record),
+        ttlMs,
+        refreshTokenFingerprint(handle, condition.previousRefreshToken),
+        fingerprint,
+      ))
+    )
+      return false
     opened.remember(handle, sealed, record)
     return true
   }
@@ -106,7 +134,13 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
    * The session under `handle`, or `gone` when its record is not there (or does not open), or
    * `foreign` when it belongs to another frontend than `frontend` (nothing slid).
    */
-  const read = async <Gone, Foreign>(handle: SessionHandle, slide: boolean, gone: Gone, frontend: string | undefined, foreign: Foreign): Promise<LoadedSession | Gone | Foreign> => {
+  const read = async <Gone, Foreign>(
+    handle: SessionHandle,
+    slide: boolean,
+    gone: Gone,
+    frontend: string | undefined,
+    foreign: Foreign,
+  ): Promise<LoadedSession | Gone | Foreign> => {
     const entry = await backend.read(handle.storageKey)
     if (entry === undefined) return gone
     const record = openRecord(handle, entry.sealed)
@@ -143,38 +177,40 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
     return handle
   }
 
-  const deleteIndexed = async (indexKey: string, reason?: SessionEndReason): Promise<number> => backend.remove(await backend.members(indexKey), reason)
+  const deleteIndexed = async (indexKey: string, reason?: SessionEndReason): Promise<number> =>
+    backend.remove(await backend.members(indexKey), reason)
 
   return {
-    async create (record) {
+    async create(record) {
       const ticket = createTicket(keyring.current.kid)
       const handle = handleFor(ticket, keyring.current.sessionIdKey)
-      if (!(await write(handle, record))) throw new RangeError('session would expire at once (absolute deadline passed)')
+      if (!(await write(handle, record)))
+        throw new RangeError('session would expire at once (absolute deadline passed)')
       const cookieValue = encodeTicket(ticket)
       handles.set(handles.keyOf(cookieValue), handle)
       return { cookieValue, handle }
     },
 
-    load (cookieValue, { slide, frontend }): Promise<LoadedSession | undefined> {
+    load(cookieValue, { slide, frontend }): Promise<LoadedSession | undefined> {
       const handle = handleOf(cookieValue)
       return 'missing' in handle ? NOTHING : read(handle, slide, undefined, frontend, undefined)
     },
 
-    find (cookieValue, { slide, frontend }): Promise<LoadedSession | MissingSession> {
+    find(cookieValue, { slide, frontend }): Promise<LoadedSession | MissingSession> {
       const handle = handleOf(cookieValue)
       return 'missing' in handle ? Promise.resolve(handle) : read(handle, slide, ENDED, frontend, NOT_OURS)
     },
 
     reload: (handle) => read(handle, false, undefined, undefined, undefined),
 
-    async update (handle, record, fence) {
+    async update(handle, record, fence) {
       if (await write(handle, record, { fence })) return true
       // Past its absolute deadline: the session is over.
       if (ttlMsFor(record) <= 0) await backend.remove([handle.storageKey], 'absolute_timeout')
       return false
     },
 
-    async updateIfRefreshToken (handle, record, previousRefreshToken) {
+    async updateIfRefreshToken(handle, record, previousRefreshToken) {
       if (await write(handle, record, { previousRefreshToken })) return true
       if (ttlMsFor(record) <= 0) await backend.remove([handle.storageKey], 'absolute_timeout')
       return false
@@ -182,25 +218,27 @@ export function createSessionStore (options: SessionStoreOptions): SessionStore 
 
     renewLock: (lock, ttlMs) => backend.renewLock(lock.lockKey, lock.token, ttlMs),
 
-    async lock (handle, ttlMs) {
+    async lock(handle, ttlMs) {
       const token = randomBytes(16).toString('base64url')
       return (await backend.acquireLock(handle.lockKey, token, ttlMs)) ? { lockKey: handle.lockKey, token } : undefined
     },
 
     unlock: (lock) => backend.releaseLock(lock.lockKey, lock.token),
 
-    async delete (handle, reason) {
+    async delete(handle, reason) {
       await backend.remove([handle.storageKey], reason)
     },
 
-    deleteByIdpSession: (iss, sid, reason, frontend) => deleteIndexed(keys.sidIndex(iss, sid, indexScope(frontend ?? primaryFrontend)), reason),
-    deleteBySubject: (iss, sub, reason, frontend) => deleteIndexed(keys.subIndex(iss, sub, indexScope(frontend ?? primaryFrontend)), reason),
+    deleteByIdpSession: (iss, sid, reason, frontend) =>
+      deleteIndexed(keys.sidIndex(iss, sid, indexScope(frontend ?? primaryFrontend)), reason),
+    deleteBySubject: (iss, sub, reason, frontend) =>
+      deleteIndexed(keys.subIndex(iss, sub, indexScope(frontend ?? primaryFrontend)), reason),
 
-    async claimOnce (namespace, id, ttlSeconds) {
+    async claimOnce(namespace, id, ttlSeconds) {
       return backend.setIfAbsent(keys.once(namespace, id), Math.max(1, ttlSeconds) * 1000)
     },
 
-    async claim (namespace, id, ttlSeconds) {
+    async claim(namespace, id, ttlSeconds) {
       // A lock's primitives: SET NX with a token of ours, and a release that deletes only that token.
       const key = keys.once(namespace, id)
       const token = randomBytes(16).toString('base64url')

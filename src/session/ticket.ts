@@ -17,16 +17,16 @@ const BYTES = 1 + 4 + 16 + 32
 /** Length of an encoded ticket; anything else is rejected before any decoding work. */
 export const TICKET_LENGTH = Math.ceil((BYTES * 4) / 3)
 
-export function createTicket (kid: Buffer): Ticket {
+export function createTicket(kid: Buffer): Ticket {
   return { kid, id: randomBytes(16), secret: randomBytes(32) }
 }
 
-export function encodeTicket (ticket: Ticket): string {
+export function encodeTicket(ticket: Ticket): string {
   return Buffer.concat([Buffer.of(VERSION), ticket.kid, ticket.id, ticket.secret]).toString('base64url')
 }
 
 /** Parses a cookie value; `undefined` for anything that is not a well-formed ticket. */
-export function decodeTicket (value: string | undefined): Ticket | undefined {
+export function decodeTicket(value: string | undefined): Ticket | undefined {
   if (value === undefined || value.length !== TICKET_LENGTH || !/^[A-Za-z0-9_-]+$/.test(value)) return undefined
   const bytes = Buffer.from(value, 'base64url')
   if (bytes.length !== BYTES || bytes[0] !== VERSION) return undefined

@@ -87,63 +87,67 @@ export interface SessionLock {
 
 /** A claim taken by {@link SessionStore.claim}. */
 export interface Claim {
-  release (): Promise<void>
+  release(): Promise<void>
 }
 
 /** The session store contract; Redis and memory both implement it (test/contracts/session-store.contract.ts). */
 export interface SessionStore {
   /** Writes a new session under a fresh ticket, with its sid/sub indexes; returns the cookie value. */
-  create (record: SessionRecord): Promise<{ cookieValue: string; handle: SessionHandle }>
+  create(record: SessionRecord): Promise<{ cookieValue: string; handle: SessionHandle }>
   /**
    * Reads the session a cookie names, or `undefined` when there is none (garbage, tampered,
    * unknown secret, expired). `slide` moves the idle deadline (at most once per interval).
    */
-  load (cookieValue: string | undefined, options: LoadOptions): Promise<LoadedSession | undefined>
+  load(cookieValue: string | undefined, options: LoadOptions): Promise<LoadedSession | undefined>
   /** {@link load}, saying why there is no session (so the caller need not decode the cookie again). */
-  find (cookieValue: string | undefined, options: LoadOptions): Promise<LoadedSession | MissingSession>
+  find(cookieValue: string | undefined, options: LoadOptions): Promise<LoadedSession | MissingSession>
   /** Reads a session again by its handle (after waiting for another refresher). */
-  reload (handle: SessionHandle): Promise<LoadedSession | undefined>
+  reload(handle: SessionHandle): Promise<LoadedSession | undefined>
   /**
    * Replaces a session's record, keeping it alive for the idle period, only while `fence`
    * (the session's refresh lock) is still held and the session still exists; false when
    * nothing was written. There is no unfenced update: it could bring back a session that
    * another replica just ended.
    */
-  update (handle: SessionHandle, record: SessionRecord, fence: SessionLock): Promise<boolean>
+  update(handle: SessionHandle, record: SessionRecord, fence: SessionLock): Promise<boolean>
   /**
    * Replaces a session's record only while it still holds `previousRefreshToken` (the one the
    * new record's refresh token replaced): how an exchange whose lock was lost still stores a
    * rotated refresh token, never over a newer one. False when nothing was written.
    */
-  updateIfRefreshToken (handle: SessionHandle, record: SessionRecord, previousRefreshToken: string | undefined): Promise<boolean>
+  updateIfRefreshToken(
+    handle: SessionHandle,
+    record: SessionRecord,
+    previousRefreshToken: string | undefined,
+  ): Promise<boolean>
   /** Extends a held lock's lease to `ttlMs` from now; false when the lock is no longer ours. */
-  renewLock (lock: SessionLock, ttlMs: number): Promise<boolean>
+  renewLock(lock: SessionLock, ttlMs: number): Promise<boolean>
   /** Takes the session's refresh lock for `ttlMs`, or undefined when another holder has it. */
-  lock (handle: SessionHandle, ttlMs: number): Promise<SessionLock | undefined>
+  lock(handle: SessionHandle, ttlMs: number): Promise<SessionLock | undefined>
   /** Releases a lock if it is still ours. */
-  unlock (lock: SessionLock): Promise<void>
+  unlock(lock: SessionLock): Promise<void>
   /** Deletes one session and its index entries; every replica hears why (`onSessionsEnded`). */
-  delete (handle: SessionHandle, reason?: SessionEndReason): Promise<void>
+  delete(handle: SessionHandle, reason?: SessionEndReason): Promise<void>
   /**
    * Deletes every session of `frontend` (the first frontend when absent) bound to that IdP
    * session; returns how many.
    */
-  deleteByIdpSession (iss: string, sid: string, reason?: SessionEndReason, frontend?: string): Promise<number>
+  deleteByIdpSession(iss: string, sid: string, reason?: SessionEndReason, frontend?: string): Promise<number>
   /** Deletes every session of that user on `frontend` (the first frontend when absent); returns how many. */
-  deleteBySubject (iss: string, sub: string, reason?: SessionEndReason, frontend?: string): Promise<number>
+  deleteBySubject(iss: string, sub: string, reason?: SessionEndReason, frontend?: string): Promise<number>
   /** True the first time it is called for `id` within `ttlSeconds` (one-time login state, logout-token jti). */
-  claimOnce (namespace: string, id: string, ttlSeconds: number): Promise<boolean>
+  claimOnce(namespace: string, id: string, ttlSeconds: number): Promise<boolean>
   /**
    * {@link claimOnce} that can be undone: the claim, or undefined when `id` is claimed already.
    * `release` drops this claim only (not one made after it lapsed), so that a request that
    * claimed an id and then failed leaves its retry possible. When the claim itself fails (an
    * outage: it may still be carried out late), a release is sent after it all the same.
    */
-  claim (namespace: string, id: string, ttlSeconds: number): Promise<Claim | undefined>
+  claim(namespace: string, id: string, ttlSeconds: number): Promise<Claim | undefined>
   /** Whether `id` was claimed (and the claim has not lapsed); a read, it claims nothing. */
-  isClaimed (namespace: string, id: string): Promise<boolean>
+  isClaimed(namespace: string, id: string): Promise<boolean>
   /** Calls `listener` with the storage keys of sessions ended by any replica, and why (`ended` when not said). */
-  onSessionsEnded (listener: (storageKeys: readonly string[], reason: SessionEndReason) => void): void
-  ping (): Promise<void>
-  close (): Promise<void>
+  onSessionsEnded(listener: (storageKeys: readonly string[], reason: SessionEndReason) => void): void
+  ping(): Promise<void>
+  close(): Promise<void>
 }

@@ -33,22 +33,23 @@ export interface SessionValue {
   readonly fingerprint?: Buffer
 }
 
-export function deadlineBytes (deadlineMs: number): Buffer {
+export function deadlineBytes(deadlineMs: number): Buffer {
   const bytes = Buffer.allocUnsafe(DEADLINE_BYTES)
   bytes.writeUIntBE(Math.max(0, Math.round(deadlineMs)), 0, DEADLINE_BYTES)
   return bytes
 }
 
 /** The index-list entry that carries a fingerprint. */
-export function fingerprintEntry (fingerprint: Buffer): Buffer {
+export function fingerprintEntry(fingerprint: Buffer): Buffer {
   if (fingerprint.length !== FINGERPRINT_BYTES) throw new RangeError(`a fingerprint is ${FINGERPRINT_BYTES} bytes`)
   return Buffer.concat([FINGERPRINT_MARKER, fingerprint])
 }
 
-export function encodeSessionValue ({ deadlineMs, indexKeys, sealed, fingerprint }: SessionValue): Buffer {
+export function encodeSessionValue({ deadlineMs, indexKeys, sealed, fingerprint }: SessionValue): Buffer {
   const names: Buffer[] = indexKeys.map((key) => Buffer.from(key, 'utf8'))
   if (fingerprint !== undefined) names.push(fingerprintEntry(fingerprint))
-  if (names.length > 255 || names.some((name) => name.length > 255)) throw new RangeError('index key names must be at most 255 bytes (shorten BFF_REDIS_KEY_PREFIX)')
+  if (names.length > 255 || names.some((name) => name.length > 255))
+    throw new RangeError('index key names must be at most 255 bytes (shorten BFF_REDIS_KEY_PREFIX)')
   const head = Buffer.allocUnsafe(DEADLINE_OFFSET + DEADLINE_BYTES + 1)
   head[0] = LAYOUT_V1
   deadlineBytes(deadlineMs).copy(head, DEADLINE_OFFSET)
@@ -57,7 +58,7 @@ export function encodeSessionValue ({ deadlineMs, indexKeys, sealed, fingerprint
 }
 
 /** The parts of a session value; undefined for anything that is not one. */
-export function decodeSessionValue (value: Buffer): SessionValue | undefined {
+export function decodeSessionValue(value: Buffer): SessionValue | undefined {
   if (value.length < DEADLINE_OFFSET + DEADLINE_BYTES + 1 || value[0] !== LAYOUT_V1) return undefined
   const deadlineMs = value.readUIntBE(DEADLINE_OFFSET, DEADLINE_BYTES)
   let offset = DEADLINE_OFFSET + DEADLINE_BYTES
@@ -67,7 +68,10 @@ export function decodeSessionValue (value: Buffer): SessionValue | undefined {
   for (let i = 0; i < count; i++) {
     const length = value[offset++]
     if (length === undefined || offset + length > value.length) return undefined
-    if (length === FINGERPRINT_MARKER.length + FINGERPRINT_BYTES && value.compare(FINGERPRINT_MARKER, 0, FINGERPRINT_MARKER.length, offset, offset + FINGERPRINT_MARKER.length) === 0) {
+    if (
+      length === FINGERPRINT_MARKER.length + FINGERPRINT_BYTES &&
+      value.compare(FINGERPRINT_MARKER, 0, FINGERPRINT_MARKER.length, offset, offset + FINGERPRINT_MARKER.length) === 0
+    ) {
       fingerprint = Buffer.from(value.subarray(offset + FINGERPRINT_MARKER.length, offset + length))
     } else {
       indexKeys.push(value.toString('utf8', offset, offset + length))

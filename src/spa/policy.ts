@@ -10,7 +10,7 @@ type Headers = Readonly<Record<string, string | string[] | undefined>>
  * script's `fetch` or a subresource: `Sec-Fetch-Mode: navigate` where the browser sends Fetch
  * Metadata; without it, an `Accept` that asks for HTML.
  */
-export function isNavigation (headers: Headers): boolean {
+export function isNavigation(headers: Headers): boolean {
   const mode = headers['sec-fetch-mode']
   if (mode !== undefined) return mode === 'navigate'
   const accept = headers.accept
@@ -18,7 +18,7 @@ export function isNavigation (headers: Headers): boolean {
 }
 
 /** True when the path's last segment ends in what looks like a file extension (`.js`, `.png`, `.map`). */
-export function hasFileExtension (pathname: string): boolean {
+export function hasFileExtension(pathname: string): boolean {
   const last = pathname.slice(pathname.lastIndexOf('/') + 1)
   return /\.[A-Za-z0-9]{1,10}$/.test(last)
 }
@@ -29,7 +29,12 @@ export function hasFileExtension (pathname: string): boolean {
  * proxied route and does not look like an asset (a missing `/app.js` stays a 404, so a
  * broken deployment does not answer scripts with HTML).
  */
-export function isHistoryFallback (method: string, pathname: string, headers: Headers, reservedPrefixes: readonly string[]): boolean {
+export function isHistoryFallback(
+  method: string,
+  pathname: string,
+  headers: Headers,
+  reservedPrefixes: readonly string[],
+): boolean {
   if (method !== 'GET' && method !== 'HEAD') return false
   if (!isNavigation(headers) || hasFileExtension(pathname)) return false
   return !reservedPrefixes.some((prefix) => pathname === prefix || pathname.startsWith(`${prefix}/`))
@@ -43,7 +48,7 @@ export function isHistoryFallback (method: string, pathname: string, headers: He
  * hash without a digit is missed and merely revalidated), never towards caching a file
  * whose content can change under the same name.
  */
-export function isHashedAsset (fileName: string): boolean {
+export function isHashedAsset(fileName: string): boolean {
   const base = fileName.slice(fileName.lastIndexOf('/') + 1).replace(/\.(br|gz)$/, '')
   const hash = /[.-]([A-Za-z0-9_]{8,})\.[A-Za-z0-9]+$/.exec(base)?.[1]
   return hash !== undefined && /[0-9]/.test(hash) && /[A-Za-z]/.test(hash)
@@ -57,6 +62,8 @@ const ONE_YEAR_SECONDS = 31_536_000
  * revalidate them on reload); everything else (`index.html` above all, which names the
  * current hashed assets) `no-cache`: stored, but revalidated (ETag) before every use.
  */
-export function staticCacheControl (fileName: string): string {
-  return isHashedAsset(fileName) && !/\.html?(\.(br|gz))?$/.test(fileName) ? `public, max-age=${ONE_YEAR_SECONDS}, immutable` : 'no-cache'
+export function staticCacheControl(fileName: string): string {
+  return isHashedAsset(fileName) && !/\.html?(\.(br|gz))?$/.test(fileName)
+    ? `public, max-age=${ONE_YEAR_SECONDS}, immutable`
+    : 'no-cache'
 }

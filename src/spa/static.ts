@@ -27,11 +27,14 @@ export interface SpaOptions {
  * All of it lives in this encapsulated context: compression never touches the proxied routes
  * (zlib would hold back server-sent events) nor bffgate's own endpoints.
  */
-export async function registerSpa (app: FastifyInstance, options: SpaOptions): Promise<void> {
+export async function registerSpa(app: FastifyInstance, options: SpaOptions): Promise<void> {
   const root = resolve(options.root)
   const prefix = options.pathPrefix ?? ''
   // Under a prefix, paths are read below it (the routes' paths include it; bffgate's own are under it too).
-  const reserved = prefix === '' ? [...RESERVED_PREFIXES, ...options.routePrefixes] : [...RESERVED_PREFIXES, ...options.routePrefixes.map((path) => path.slice(prefix.length))]
+  const reserved =
+    prefix === ''
+      ? [...RESERVED_PREFIXES, ...options.routePrefixes]
+      : [...RESERVED_PREFIXES, ...options.routePrefixes.map((path) => path.slice(prefix.length))]
   const prefixSegments = prefix.split('/').length
   await app.register(async (spa) => {
     await spa.register(compress, {
@@ -65,7 +68,7 @@ export async function registerSpa (app: FastifyInstance, options: SpaOptions): P
       preCompressed: true,
       // Cache-Control is set per file below; ETag and Last-Modified make `no-cache` cheap.
       cacheControl: false,
-      setHeaders: (reply: { header (name: string, value: string): unknown }, path: string) => {
+      setHeaders: (reply: { header(name: string, value: string): unknown }, path: string) => {
         reply.header('cache-control', staticCacheControl(path))
       },
     })
@@ -73,7 +76,7 @@ export async function registerSpa (app: FastifyInstance, options: SpaOptions): P
 }
 
 /** Whether `pathname` names a file or folder under `root` (a path that escapes it, or does not decode, names nothing). */
-async function isFileOrFolder (root: string, pathname: string): Promise<boolean> {
+async function isFileOrFolder(root: string, pathname: string): Promise<boolean> {
   let decoded: string
   try {
     decoded = decodeURIComponent(pathname)

@@ -34,7 +34,7 @@ const NO_REFRESH: RefreshDecision = { refresh: false }
  * Only called for API activity, never for `/bff/user`, and never on a timer, so an IdP session
  * is kept alive by a user's real use and by nothing else.
  */
-export function decideRefresh (
+export function decideRefresh(
   record: SessionRecord,
   tokenKey: string,
   nowSeconds: number,
@@ -44,13 +44,16 @@ export function decideRefresh (
   const token = record.tokens[tokenKey]
   if (token === undefined) return { refresh: true, reason: 'missing' }
   if (rejectedToken !== undefined && token.access_token === rejectedToken) return { refresh: true, reason: 'rejected' }
-  if (needsRefresh(token, nowSeconds, effectiveSkewSeconds(token, policy.skewSeconds))) return { refresh: true, reason: 'expiring' }
+  if (needsRefresh(token, nowSeconds, effectiveSkewSeconds(token, policy.skewSeconds)))
+    return { refresh: true, reason: 'expiring' }
   if (record.refresh_token === undefined) return NO_REFRESH
   const sinceExchange = nowSeconds - record.refreshed_at
   // Half the idle window: early enough that a user active at a steady pace never meets the
   // IdP's idle deadline, late enough that exchanges stay rare (Auth0 default: every 36 h).
-  if (policy.refreshTokenKind === 'online' && sinceExchange >= policy.idleSeconds / 2) return { refresh: true, reason: 'keep_alive' }
-  if (policy.checkSeconds !== undefined && sinceExchange >= policy.checkSeconds) return { refresh: true, reason: 'session_check' }
+  if (policy.refreshTokenKind === 'online' && sinceExchange >= policy.idleSeconds / 2)
+    return { refresh: true, reason: 'keep_alive' }
+  if (policy.checkSeconds !== undefined && sinceExchange >= policy.checkSeconds)
+    return { refresh: true, reason: 'session_check' }
   return NO_REFRESH
 }
 
@@ -61,7 +64,7 @@ export function decideRefresh (
 const MAX_SKEW_SHARE = 1 / 3
 
 /** The lifetime the IdP issued the token with, in seconds; undefined when not recorded. */
-export function issuedLifetimeSeconds (token: StoredAccessToken): number | undefined {
+export function issuedLifetimeSeconds(token: StoredAccessToken): number | undefined {
   return token.issued_at === undefined ? undefined : Math.max(0, token.expires_at - token.issued_at)
 }
 
@@ -71,13 +74,15 @@ export function issuedLifetimeSeconds (token: StoredAccessToken): number | undef
  * refreshed 6 s before it expires, not at once). Tokens stored without `issued_at` keep the
  * configured skew.
  */
-export function effectiveSkewSeconds (token: StoredAccessToken, configuredSkewSeconds: number): number {
+export function effectiveSkewSeconds(token: StoredAccessToken, configuredSkewSeconds: number): number {
   const lifetime = issuedLifetimeSeconds(token)
-  return lifetime === undefined ? configuredSkewSeconds : Math.min(configuredSkewSeconds, Math.floor(lifetime * MAX_SKEW_SHARE))
+  return lifetime === undefined
+    ? configuredSkewSeconds
+    : Math.min(configuredSkewSeconds, Math.floor(lifetime * MAX_SKEW_SHARE))
 }
 
 /** True when the configured skew does not fit this token's issued lifetime (it is capped). */
-export function skewCapped (token: StoredAccessToken, configuredSkewSeconds: number): boolean {
+export function skewCapped(token: StoredAccessToken, configuredSkewSeconds: number): boolean {
   return effectiveSkewSeconds(token, configuredSkewSeconds) < configuredSkewSeconds
 }
 
@@ -88,19 +93,24 @@ export function skewCapped (token: StoredAccessToken, configuredSkewSeconds: num
  * asked for a session check (`BFF_SESSION_CHECK_SECONDS`: a revoked IdP session must not get
  * one more request through after the interval).
  */
-export function mustWaitForRefresh (decision: RefreshDecision, token: StoredAccessToken | undefined, nowSeconds: number): boolean {
+export function mustWaitForRefresh(
+  decision: RefreshDecision,
+  token: StoredAccessToken | undefined,
+  nowSeconds: number,
+): boolean {
   if (!decision.refresh) return false
-  if (decision.reason === 'missing' || decision.reason === 'rejected' || decision.reason === 'session_check') return true
+  if (decision.reason === 'missing' || decision.reason === 'rejected' || decision.reason === 'session_check')
+    return true
   return !isStillValid(token, nowSeconds)
 }
 
 /** True when the token is missing or expires within `skewSeconds` of `nowSeconds`. */
-export function needsRefresh (token: StoredAccessToken | undefined, nowSeconds: number, skewSeconds: number): boolean {
+export function needsRefresh(token: StoredAccessToken | undefined, nowSeconds: number, skewSeconds: number): boolean {
   return token === undefined || token.expires_at - skewSeconds <= nowSeconds
 }
 
 /** True while the token can still be sent (used when a refresh fails transiently). */
-export function isStillValid (token: StoredAccessToken | undefined, nowSeconds: number): token is StoredAccessToken {
+export function isStillValid(token: StoredAccessToken | undefined, nowSeconds: number): token is StoredAccessToken {
   return token !== undefined && token.expires_at > nowSeconds
 }
 
@@ -109,7 +119,11 @@ export function isStillValid (token: StoredAccessToken | undefined, nowSeconds: 
  * token bound to the session's DPoP key where the login's is a bearer token (`ownDpop`) is
  * another token, under a key of its own.
  */
-export function tokenKeyFor (route: { readonly audience?: string; readonly scope?: string }, options: { ownDpop?: boolean } = {}): string {
-  const key = route.audience === undefined && route.scope === undefined ? '' : `${route.audience ?? ''} ${route.scope ?? ''}`
+export function tokenKeyFor(
+  route: { readonly audience?: string; readonly scope?: string },
+  options: { ownDpop?: boolean } = {},
+): string {
+  const key =
+    route.audience === undefined && route.scope === undefined ? '' : `${route.audience ?? ''} ${route.scope ?? ''}`
   return options.ownDpop === true ? `${key}#dpop` : key
 }

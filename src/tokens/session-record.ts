@@ -9,10 +9,28 @@ import type { SessionRecord, StoredAccessToken } from '../session/types.ts'
  */
 
 /** ID-token claims that describe the protocol exchange, not the user: never shown to the SPA. */
-const PROTOCOL_CLAIMS = new Set(['aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'azp', 'jti', 'sid', 'auth_time', 'acr', 'amr', 'iss', 'cnf', 'session_expiry'])
+const PROTOCOL_CLAIMS = new Set([
+  'aud',
+  'exp',
+  'iat',
+  'nbf',
+  'nonce',
+  'at_hash',
+  'c_hash',
+  's_hash',
+  'azp',
+  'jti',
+  'sid',
+  'auth_time',
+  'acr',
+  'amr',
+  'iss',
+  'cnf',
+  'session_expiry',
+])
 
 /** The record of a new session, from a login's tokens and validated ID-token claims. */
-export function newSessionRecord (login: {
+export function newSessionRecord(login: {
   readonly issuer: string
   readonly tokens: TokenSet & { readonly claims: Readonly<Record<string, unknown>> }
   /** When the IdP session started (`auth_time`, checked), epoch seconds. */
@@ -45,7 +63,7 @@ export function newSessionRecord (login: {
 }
 
 /** The access token of an answer from the token endpoint, as a session stores it. */
-function storedAccessToken (tokens: TokenSet, receivedAt: number): StoredAccessToken {
+function storedAccessToken(tokens: TokenSet, receivedAt: number): StoredAccessToken {
   return {
     access_token: tokens.access_token,
     token_type: tokens.token_type,
@@ -61,7 +79,12 @@ function storedAccessToken (tokens: TokenSet, receivedAt: number): StoredAccessT
  * rotated in the same write when the IdP rotated it. An online refresh token is not rotated:
  * the answer carries none and the stored one is kept.
  */
-export function mergeTokens (record: SessionRecord, tokens: TokenSet, tokenKey: string, nowSeconds: number): SessionRecord {
+export function mergeTokens(
+  record: SessionRecord,
+  tokens: TokenSet,
+  tokenKey: string,
+  nowSeconds: number,
+): SessionRecord {
   return {
     ...record,
     refresh_token: tokens.refresh_token ?? record.refresh_token,

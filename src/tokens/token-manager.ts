@@ -4,9 +4,24 @@ import { noEvents, type GatewayEvents } from '../events.ts'
 import { OidcError, type OidcClient, type TokenSet } from '../oidc/client.ts'
 import { bffErrorForOidcFailure, IDP_RETRY_AFTER_SECONDS } from '../oidc/failures.ts'
 import { createSessionEnding, type SessionEnding } from '../session/ending.ts'
-import type { LoadedSession, SessionHandle, SessionLock, SessionRecord, SessionStore, StoredAccessToken } from '../session/types.ts'
+import type {
+  LoadedSession,
+  SessionHandle,
+  SessionLock,
+  SessionRecord,
+  SessionStore,
+  StoredAccessToken,
+} from '../session/types.ts'
 import { mergeTokens } from './session-record.ts'
-import { decideRefresh, isStillValid, issuedLifetimeSeconds, mustWaitForRefresh, skewCapped, type RefreshPolicy, type RefreshReason } from './refresh-policy.ts'
+import {
+  decideRefresh,
+  isStillValid,
+  issuedLifetimeSeconds,
+  mustWaitForRefresh,
+  skewCapped,
+  type RefreshPolicy,
+  type RefreshReason,
+} from './refresh-policy.ts'
 
 /** What the proxy gets for one request: a token to attach, or an error to answer with. */
 export type AccessTokenResult =
@@ -25,11 +40,10 @@ export interface TokenRequest {
   readonly dpop?: boolean
 }
 
-
 export interface TokenManagerLog {
-  warn (obj: object, msg: string): void
-  info (obj: object, msg: string): void
-  debug (obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  info(obj: object, msg: string): void
+  debug(obj: object, msg: string): void
 }
 
 export interface TokenManagerOptions {
@@ -53,7 +67,7 @@ export interface TokenManagerOptions {
 
 export interface TokenManager {
   /** A valid access token for the session and route, exchanging the refresh token first when needed. */
-  getAccessToken (session: LoadedSession, request?: TokenRequest): Promise<AccessTokenResult>
+  getAccessToken(session: LoadedSession, request?: TokenRequest): Promise<AccessTokenResult>
 }
 
 const DEFAULT_REQUEST: TokenRequest = { tokenKey: '' }
@@ -84,7 +98,7 @@ type Outcome =
  * token inside the skew but still valid is used at once while one refresh per session runs in
  * the background.
  */
-export function createTokenManager (options: TokenManagerOptions): TokenManager {
+export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const { store, oidc, policy, log, lockTtlMs } = options
   const events = options.events ?? noEvents
   const now = options.now ?? Date.now
@@ -103,8 +117,10 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
     skewReported = true
     const lifetime = issuedLifetimeSeconds(token)!
     events.refreshSkewCapped(policy.skewSeconds, lifetime)
-    log.warn({ event: 'token.skew_capped', configuredSkewSeconds: policy.skewSeconds, issuedLifetimeSeconds: lifetime },
-      'BFF_REFRESH_SKEW_SECONDS is longer than a third of the access-token lifetime the IdP issues; the skew is capped to fit (lower it, or lengthen the tokens)')
+    log.warn(
+      { event: 'token.skew_capped', configuredSkewSeconds: policy.skewSeconds, issuedLifetimeSeconds: lifetime },
+      'BFF_REFRESH_SKEW_SECONDS is longer than a third of the access-token lifetime the IdP issues; the skew is capped to fit (lower it, or lengthen the tokens)',
+    )
   }
 
   /** Renews the lock's lease every third of it until stopped; tells whether the lease held throughout. */
@@ -115,35 +131,61 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
       if (lost) return
       lost = true
       events.refreshLeaseLost()
-      log.warn({ event: 'token.lease_lost', lockTtlMs, why }, 'the refresh lock\'s lease was lost during an exchange; its result will be stored by compare-and-set on the refresh token')
+      log.warn(
+        { event: 'token.lease_lost', lockTtlMs, why },
+        "the refresh lock's lease was lost during an exchange; its result will be stored by compare-and-set on the refresh token",
+      )
     }
-    const timer = setInterval(() => {
-      if (lost) return
-      if (now() - renewedAt >= lockTtlMs) return markLost('not renewed in time')
-      store.renewLock(lock, lockTtlMs).then((held) => {
-        if (held) renewedAt = now()
-        else markLost('taken or expired')
-      }, () => { if (now() - renewedAt >= lockTtlMs) markLost('store unavailable') })
-    }, Math.max(50, Math.floor(lockTtlMs / 3)))
+    const timer = setInterval(
+      () => {
+        if (lost) return
+        if (now() - renewedAt >= lockTtlMs) return markLost('not renewed in time')
+        store.renewLock(lock, lockTtlMs).then(
+          (held) => {
+            if (held) renewedAt = now()
+            else markLost('taken or expired')
+          },
+          () => {
+            if (now() - renewedAt >= lockTtlMs) markLost('store unavailable')
+          },
+        )
+      },
+      Math.max(50, Math.floor(lockTtlMs / 3)),
+    )
     timer.unref()
     return {
-      get lost () { return lost || now() - renewedAt >= lockTtlMs },
+      get lost() {
+        return lost || now() - renewedAt >= lockTtlMs
+      },
       stop: () => clearInterval(timer),
     }
   }
 
   /** Stores an exchange's result: under the lock while it is held, else by compare-and-set. */
-  const storeResult = async (handle: SessionHandle, previous: SessionRecord, updated: SessionRecord, lock: SessionLock, leaseLost: boolean): Promise<Outcome | undefined> => {
-    if (!leaseLost && await store.update(handle, updated, lock)) return undefined
+  const storeResult = async (
+    handle: SessionHandle,
+    previous: SessionRecord,
+    updated: SessionRecord,
+    lock: SessionLock,
+    leaseLost: boolean,
+  ): Promise<Outcome | undefined> => {
+    if (!leaseLost && (await store.update(handle, updated, lock))) return undefined
     if (await store.updateIfRefreshToken(handle, updated, previous.refresh_token)) return undefined
     if ((await store.reload(handle)) === undefined) return { kind: 'ended' }
     // Another holder stored a newer refresh token meanwhile: theirs stays (ours came from the
     // same old one). The access token we got is still good for this request.
-    log.warn({ event: 'token.result_not_stored' }, 'a refresh result was not stored: the session already holds a newer refresh token')
+    log.warn(
+      { event: 'token.result_not_stored' },
+      'a refresh result was not stored: the session already holds a newer refresh token',
+    )
     return undefined
   }
 
-  const exchangeHoldingLock = async (handle: SessionHandle, request: TokenRequest, lock: SessionLock): Promise<Outcome> => {
+  const exchangeHoldingLock = async (
+    handle: SessionHandle,
+    request: TokenRequest,
+    lock: SessionLock,
+  ): Promise<Outcome> => {
     const lease = keepLease(lock)
     try {
       // Re-read after taking the lock: another replica may have refreshed while we waited for it.
@@ -157,14 +199,27 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
       let tokens: TokenSet
       try {
         const dpop = request.dpop === true ? record.dpop_key : undefined
-        if (request.dpop === true && dpop === undefined) log.warn({ event: 'token.dpop_key_missing' }, 'a DPoP route, but the session has no DPoP key (it predates DPoP): the token will be a bearer token')
-        tokens = await oidc.refresh(record.refresh_token!, refreshParameters(request), dpop !== undefined ? { dpop } : {})
+        if (request.dpop === true && dpop === undefined)
+          log.warn(
+            { event: 'token.dpop_key_missing' },
+            'a DPoP route, but the session has no DPoP key (it predates DPoP): the token will be a bearer token',
+          )
+        tokens = await oidc.refresh(
+          record.refresh_token!,
+          refreshParameters(request),
+          dpop !== undefined ? { dpop } : {},
+        )
       } catch (err) {
-        events.tokenExchange(err instanceof OidcError && err.kind !== 'invalid_response' ? err.kind : 'rejected', decision.reason)
+        events.tokenExchange(
+          err instanceof OidcError && err.kind !== 'invalid_response' ? err.kind : 'rejected',
+          decision.reason,
+        )
         if (err instanceof OidcError && err.kind === 'invalid_grant') {
           if ((record.refresh_count ?? 0) === 0) {
-            log.warn({ event: 'token.first_exchange_invalid_grant' },
-              'the first refresh of a session got invalid_grant: probably a misconfiguration (e.g. an Auth0 API with ephemeral sessions, which online refresh tokens do not support)')
+            log.warn(
+              { event: 'token.first_exchange_invalid_grant' },
+              'the first refresh of a session got invalid_grant: probably a misconfiguration (e.g. an Auth0 API with ephemeral sessions, which online refresh tokens do not support)',
+            )
           }
           await ending.endSession({ handle, record }, 'invalid_grant')
           return { kind: 'ended', cause: err }
@@ -175,16 +230,34 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
         if (issued !== undefined && issued !== record.refresh_token) {
           const kept = await storeResult(handle, record, { ...record, refresh_token: issued }, lock, lease.lost)
           if (kept !== undefined) return kept
-          log.warn({ event: 'token.rotated_kept_after_invalid_response' }, 'a refresh answer failed validation; its rotated refresh token was kept, its other tokens discarded')
+          log.warn(
+            { event: 'token.rotated_kept_after_invalid_response' },
+            'a refresh answer failed validation; its rotated refresh token was kept, its other tokens discarded',
+          )
         }
-        log.warn({ event: 'token.refresh_failed', reason: decision.reason, kind: err instanceof OidcError ? err.kind : 'unknown', err }, 'refresh failed')
+        log.warn(
+          {
+            event: 'token.refresh_failed',
+            reason: decision.reason,
+            kind: err instanceof OidcError ? err.kind : 'unknown',
+            err,
+          },
+          'refresh failed',
+        )
         return { kind: 'failed', cause: err }
       }
       events.tokenExchange('success', decision.reason)
       const updated = mergeTokens(record, tokens, request.tokenKey, nowSeconds())
       const stored = await storeResult(handle, record, updated, lock, lease.lost)
       if (stored !== undefined) return stored
-      log.debug({ event: 'token.refreshed', reason: decision.reason, rotated: tokens.refresh_token !== undefined && tokens.refresh_token !== record.refresh_token }, 'token refreshed')
+      log.debug(
+        {
+          event: 'token.refreshed',
+          reason: decision.reason,
+          rotated: tokens.refresh_token !== undefined && tokens.refresh_token !== record.refresh_token,
+        },
+        'token refreshed',
+      )
       return { kind: 'refreshed', record: updated }
     } finally {
       lease.stop()
@@ -195,7 +268,11 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
    * Takes the session's lock, or waits for its holder's result (bounded); in the background,
    * leaves the exchange to a holder elsewhere rather than waiting.
    */
-  const refreshAcrossReplicas = async (session: LoadedSession, request: TokenRequest, background: boolean): Promise<Outcome> => {
+  const refreshAcrossReplicas = async (
+    session: LoadedSession,
+    request: TokenRequest,
+    background: boolean,
+  ): Promise<Outcome> => {
     const giveUpAt = now() + lockTtlMs + options.exchangeTimeoutMs + 1000
     let pause = 10
     let waited = false
@@ -205,12 +282,22 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
         if (waited) {
           // We waited for a holder, and its lease lapsed with no result (checked just before).
           events.refreshLockTakenOver()
-          log.warn({ event: 'token.lock_taken_over', lockTtlMs }, 'took over a refresh lock whose holder left no result (it failed, died, or lost Redis)')
+          log.warn(
+            { event: 'token.lock_taken_over', lockTtlMs },
+            'took over a refresh lock whose holder left no result (it failed, died, or lost Redis)',
+          )
         }
         try {
           return await exchangeHoldingLock(session.handle, request, lock)
         } finally {
-          await store.unlock(lock).catch((err: unknown) => log.warn({ event: 'token.unlock_failed', err }, 'could not release the refresh lock; it lapses by itself'))
+          await store
+            .unlock(lock)
+            .catch((err: unknown) =>
+              log.warn(
+                { event: 'token.unlock_failed', err },
+                'could not release the refresh lock; it lapses by itself',
+              ),
+            )
         }
       }
       if (background) return { kind: 'busy' }
@@ -226,17 +313,35 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
     }
   }
 
-  const toResult = async (outcome: Outcome, session: LoadedSession, request: TokenRequest, reason: RefreshReason): Promise<AccessTokenResult> => {
+  const toResult = async (
+    outcome: Outcome,
+    session: LoadedSession,
+    request: TokenRequest,
+    reason: RefreshReason,
+  ): Promise<AccessTokenResult> => {
     if (outcome.kind === 'refreshed') {
       const token = outcome.record.tokens[request.tokenKey]
       if (token !== undefined) return { kind: 'bearer', token }
-      return { kind: 'error', error: new BffError('BFF_ERR_IDP_UNAVAILABLE', { retryAfter: IDP_RETRY_AFTER_SECONDS }), sessionEnded: false }
+      return {
+        kind: 'error',
+        error: new BffError('BFF_ERR_IDP_UNAVAILABLE', { retryAfter: IDP_RETRY_AFTER_SECONDS }),
+        sessionEnded: false,
+      }
     }
-    if (outcome.kind === 'ended') return { kind: 'error', error: new BffError('BFF_ERR_SESSION_ENDED', { cause: outcome.cause }), sessionEnded: true }
+    if (outcome.kind === 'ended')
+      return {
+        kind: 'error',
+        error: new BffError('BFF_ERR_SESSION_ENDED', { cause: outcome.cause }),
+        sessionEnded: true,
+      }
     // Transient failure: never tear down; keep using the current token while it is valid.
     const current = session.record.tokens[request.tokenKey]
     if (reason !== 'rejected' && isStillValid(current, nowSeconds())) return { kind: 'bearer', token: current }
-    return { kind: 'error', error: bffErrorForOidcFailure(outcome.kind === 'failed' ? outcome.cause : undefined, 'refresh'), sessionEnded: false }
+    return {
+      kind: 'error',
+      error: bffErrorForOidcFailure(outcome.kind === 'failed' ? outcome.cause : undefined, 'refresh'),
+      sessionEnded: false,
+    }
   }
 
   // Sessions whose last background refresh failed or found the lock held elsewhere, until when
@@ -257,25 +362,40 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
       .catch((cause: unknown): Outcome => ({ kind: 'failed', cause }))
       .finally(() => flights.delete(key))
     flights.set(key, promise)
-    promise.then((outcome) => {
-      if (outcome.kind === 'refreshed' || outcome.kind === 'ended') return
-      if (backoff.size >= BACKOFF_MAX) backoff.delete(backoff.keys().next().value!)
-      backoff.set(key, now() + BACKGROUND_BACKOFF_MS)
-      if (outcome.kind === 'failed' && outcome.cause instanceof OidcError && outcome.cause.kind === 'transient') idpBackoffUntil = now() + BACKGROUND_BACKOFF_MS
-      if (outcome.kind === 'failed') log.warn({ event: 'token.background_refresh_failed', err: outcome.cause }, 'a background refresh failed; the current access token is still valid')
-    }, () => {})
+    promise.then(
+      (outcome) => {
+        if (outcome.kind === 'refreshed' || outcome.kind === 'ended') return
+        if (backoff.size >= BACKOFF_MAX) backoff.delete(backoff.keys().next().value!)
+        backoff.set(key, now() + BACKGROUND_BACKOFF_MS)
+        if (outcome.kind === 'failed' && outcome.cause instanceof OidcError && outcome.cause.kind === 'transient')
+          idpBackoffUntil = now() + BACKGROUND_BACKOFF_MS
+        if (outcome.kind === 'failed')
+          log.warn(
+            { event: 'token.background_refresh_failed', err: outcome.cause },
+            'a background refresh failed; the current access token is still valid',
+          )
+      },
+      () => {},
+    )
   }
 
   return {
-    async getAccessToken (session, request = DEFAULT_REQUEST) {
+    async getAccessToken(session, request = DEFAULT_REQUEST) {
       const decision = needs(session.record, request)
       const current = session.record.tokens[request.tokenKey]
       if (!skewReported) reportSkew(current)
       if (!decision.refresh) return { kind: 'bearer', token: current! }
       if (session.record.refresh_token === undefined) {
-        if (isStillValid(current, nowSeconds()) && decision.reason !== 'rejected') return { kind: 'bearer', token: current }
+        if (isStillValid(current, nowSeconds()) && decision.reason !== 'rejected')
+          return { kind: 'bearer', token: current }
         if (request.tokenKey !== '' || decision.reason === 'rejected') {
-          return { kind: 'error', error: new BffError('BFF_ERR_SESSION_ENDED', { message: 'The session has no refresh token to get a new access token' }), sessionEnded: false }
+          return {
+            kind: 'error',
+            error: new BffError('BFF_ERR_SESSION_ENDED', {
+              message: 'The session has no refresh token to get a new access token',
+            }),
+            sessionEnded: false,
+          }
         }
         await ending.endSession(session, 'expired')
         return { kind: 'error', error: new BffError('BFF_ERR_SESSION_ENDED'), sessionEnded: true }
@@ -298,7 +418,8 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
         events.refreshJoined()
         const outcome = await flight
         if (outcome.kind === 'busy') continue
-        if (outcome.kind !== 'refreshed' || !needs(outcome.record, request).refresh) return toResult(outcome, session, request, decision.reason)
+        if (outcome.kind !== 'refreshed' || !needs(outcome.record, request).refresh)
+          return toResult(outcome, session, request, decision.reason)
         // It refreshed another audience's token; ours still needs its own exchange.
         session = { ...session, record: outcome.record }
       }
@@ -307,7 +428,7 @@ export function createTokenManager (options: TokenManagerOptions): TokenManager 
   }
 }
 
-function refreshParameters (request: TokenRequest): Record<string, string> | undefined {
+function refreshParameters(request: TokenRequest): Record<string, string> | undefined {
   if (request.audience === undefined && request.scope === undefined) return undefined
   return {
     // Auth0 names the API `audience`; RFC 8707 names it `resource`.

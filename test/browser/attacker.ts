@@ -9,14 +9,14 @@ import type { AddressInfo } from 'node:net'
 export interface AttackerSite {
   /** `http://localhost:<port>` */
   readonly url: string
-  close (): Promise<void>
+  close(): Promise<void>
 }
 
 /**
  * Serves one page with two auto-submittable forms aimed at `target` (bffgate's origin), and
  * `extra` HTML (more attempts on `target`) after them.
  */
-export async function startAttackerSite (target: string, extra = ''): Promise<AttackerSite> {
+export async function startAttackerSite(target: string, extra = ''): Promise<AttackerSite> {
   const page = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Win a prize</title></head>
 <body>
@@ -38,9 +38,10 @@ ${extra}
   const { port } = server.address() as AddressInfo
   return {
     url: `http://localhost:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      server.closeAllConnections()
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
   }
 }

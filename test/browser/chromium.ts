@@ -25,27 +25,32 @@ const ARGS = [
 ]
 
 /** Launches headless Chromium with a fresh, temporary profile (playwright's default for launch()). */
-export async function launchChromium (extraArgs: readonly string[] = []): Promise<Browser> {
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   try {
     accessSync(CHROMIUM_PATH, constants.X_OK)
   } catch {
     throw new Error(
       `No Chromium at ${CHROMIUM_PATH}: the browser tests need it. Install it (Debian/Ubuntu: ` +
-      '`apt-get install -y chromium`), or point CHROMIUM_PATH at a Chromium or Chrome binary. ' +
-      '(`npx playwright install` is not used: playwright-core drives the system browser.)',
+        '`apt-get install -y chromium`), or point CHROMIUM_PATH at a Chromium or Chrome binary. ' +
+        '(`npx playwright install` is not used: playwright-core drives the system browser.)',
     )
   }
   let chromium: BrowserType
   try {
-    ({ chromium } = await import('playwright-core'))
+    ;({ chromium } = await import('playwright-core'))
   } catch (err) {
     throw new Error(`playwright-core is not installed (npm install): ${(err as Error).message}`, { cause: err })
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...ARGS, ...extraArgs], headless: true, timeout: 30_000 })
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: [...ARGS, ...extraArgs],
+    headless: true,
+    timeout: 30_000,
+  })
 }
 
 /** Screenshots numbered in the order they are taken: `test-results/browser/NN-<name>.png`. */
-export function screenshotter () {
+export function screenshotter() {
   rmSync(SCREENSHOT_DIR, { recursive: true, force: true })
   mkdirSync(SCREENSHOT_DIR, { recursive: true })
   let count = 0
@@ -57,7 +62,7 @@ export function screenshotter () {
 }
 
 /** Uncaught errors thrown by the pages of a context, collected for a test to assert on. */
-export function pageErrors (context: BrowserContext): string[] {
+export function pageErrors(context: BrowserContext): string[] {
   const errors: string[] = []
   const watch = (page: Page) => page.on('pageerror', (err) => errors.push(`${page.url()}: ${err.message}`))
   context.pages().forEach(watch)
@@ -70,12 +75,23 @@ export function pageErrors (context: BrowserContext): string[] {
  * reached `issuer`, and waits until the browser is back at `landing`; a login that lands
  * elsewhere fails saying where the browser is and what it shows.
  */
-export async function signInAtIdp (page: Page, issuer: string, landing: (url: URL) => boolean, user: { username: string; password: string } = DEFAULT_USER): Promise<void> {
+export async function signInAtIdp(
+  page: Page,
+  issuer: string,
+  landing: (url: URL) => boolean,
+  user: { username: string; password: string } = DEFAULT_USER,
+): Promise<void> {
   await page.waitForURL((url) => url.origin === issuer)
   await page.locator('#username').fill(user.username)
   await page.locator('#password').fill(user.password)
   await Promise.all([page.waitForURL(landing), page.locator('#login').click()]).catch(async (err: unknown) => {
-    const body = await page.locator('body').innerText().catch(() => '')
-    throw new Error(`the login did not land where expected: the browser is at ${page.url()}, showing ${JSON.stringify(body.slice(0, 400))}`, { cause: err })
+    const body = await page
+      .locator('body')
+      .innerText()
+      .catch(() => '')
+    throw new Error(
+      `the login did not land where expected: the browser is at ${page.url()}, showing ${JSON.stringify(body.slice(0, 400))}`,
+      { cause: err },
+    )
   })
 }

@@ -35,7 +35,10 @@ before(async () => {
     define: { 'process.env.NODE_ENV': '"production"' },
     logLevel: 'silent',
   })
-  writeFileSync(join(siteDir, 'index.html'), '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>React on bffgate</title></head><body><div id="root"></div><script type="module" src="/app.js"></script></body></html>')
+  writeFileSync(
+    join(siteDir, 'index.html'),
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>React on bffgate</title></head><body><div id="root"></div><script type="module" src="/app.js"></script></body></html>',
+  )
   redis = await startTestRedis()
   const idpPort = await freePort()
   stack = await startStack({
@@ -61,7 +64,9 @@ test('issue 17 item 6: useUser shows the user after a real login; useSessionEnde
     const page = await context.newPage()
     await page.goto(`${stack.url}/`)
     await page.locator('#login').click()
-    const streamOpen = page.waitForResponse((res) => res.url() === `${stack.url}/bff/session-events` && res.status() === 200)
+    const streamOpen = page.waitForResponse(
+      (res) => res.url() === `${stack.url}/bff/session-events` && res.status() === 200,
+    )
     await signIn(page, stack.idp.issuer, (url) => url.origin === stack.url && url.pathname === '/')
     assert.equal(await page.locator('#name').textContent(), 'Alice Example')
     await streamOpen
@@ -70,7 +75,9 @@ test('issue 17 item 6: useUser shows the user after a real login; useSessionEnde
     const started = Date.now()
     await stack.idp.revokeSessions('user-alice')
     await page.locator('#ended').waitFor()
-    const ended = await page.evaluate(() => (window as unknown as { sessionEnded: { reason: string; at: number } }).sessionEnded)
+    const ended = await page.evaluate(
+      () => (window as unknown as { sessionEnded: { reason: string; at: number } }).sessionEnded,
+    )
     assert.equal(ended.reason, 'backchannel_logout')
     assert.ok(ended.at - started < 1000, `${ended.at - started} ms`)
     assert.equal(await page.locator('#name').count(), 0, 'useUser is anonymous now')

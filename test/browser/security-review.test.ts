@@ -35,7 +35,12 @@ before(async () => {
   upstream.listen(0, '127.0.0.1')
   await once(upstream, 'listening')
   upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
-  stack = await startStack({ routes: (api) => [{ path: '/api', upstream: api }, { path: '/raw', upstream: upstreamUrl }] })
+  stack = await startStack({
+    routes: (api) => [
+      { path: '/api', upstream: api },
+      { path: '/raw', upstream: upstreamUrl },
+    ],
+  })
 })
 
 after(async () => {
@@ -71,7 +76,10 @@ test('issue 13 item 5 (Chromium): through bffgate the same answer leaves the ses
     assert.equal(status, 200)
     // The IdP (another port on the same host) has cookies in this jar too: only ours count.
     const ours = (await context.cookies(stack.url)).filter((c) => c.name.startsWith('__Host-'))
-    assert.deepEqual(ours.map((c) => `${c.name}=${c.value}`), [`${SESSION_COOKIE}=${session}`])
+    assert.deepEqual(
+      ours.map((c) => `${c.name}=${c.value}`),
+      [`${SESSION_COOKIE}=${session}`],
+    )
     assert.equal(await page.evaluate(async () => (await fetch('/bff/user')).status), 200)
   } finally {
     await context.close()

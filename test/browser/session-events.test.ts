@@ -44,7 +44,7 @@ after(async () => {
   await redis?.stop()
 })
 
-async function signedIn (context: BrowserContext): Promise<void> {
+async function signedIn(context: BrowserContext): Promise<void> {
   const page = await context.newPage()
   await page.goto(`${stack.url}/`)
   await page.locator('#anonymous #login').click()
@@ -54,26 +54,28 @@ async function signedIn (context: BrowserContext): Promise<void> {
 }
 
 /** Opens the demo at `origin`, waits for its session stream, and adds a listener of its own that records the event. */
-async function pageListening (context: BrowserContext, origin: string): Promise<Page> {
+async function pageListening(context: BrowserContext, origin: string): Promise<Page> {
   const page = await context.newPage()
   const streamOpen = page.waitForResponse((res) => res.url() === `${origin}/bff/session-events` && res.status() === 200)
   await page.goto(`${origin}/`)
   await page.locator('#signed-in').waitFor()
   await streamOpen
-  const ownStreamOpen = page.waitForResponse((res) => res.url() === `${origin}/bff/session-events` && res.status() === 200)
+  const ownStreamOpen = page.waitForResponse(
+    (res) => res.url() === `${origin}/bff/session-events` && res.status() === 200,
+  )
   await page.evaluate(async () => {
     const url = '/bffgate-client.js'
-    const { createBffClient } = await import(url) as typeof BffClientModule
+    const { createBffClient } = (await import(url)) as typeof BffClientModule
     const bff = createBffClient({ channelName: false })
     bff.onSessionEnded(({ reason }) => {
-      (window as unknown as { ended: unknown }).ended = { reason, at: Date.now() }
+      ;(window as unknown as { ended: unknown }).ended = { reason, at: Date.now() }
     })
   })
   await ownStreamOpen
   return page
 }
 
-test('issue 17 item 4: a back-channel logout arriving at another replica reaches the open page\'s onSessionEnded within a second, and the demo says so', async () => {
+test("issue 17 item 4: a back-channel logout arriving at another replica reaches the open page's onSessionEnded within a second, and the demo says so", async () => {
   const context = await browser.newContext()
   context.setDefaultTimeout(WAIT_MS)
   const errors = pageErrors(context)
@@ -93,11 +95,15 @@ test('issue 17 item 4: a back-channel logout arriving at another replica reaches
     assert.ok(latency < 1000, `the page heard it ${latency} ms after the IdP ended the session`)
     const backchannel = stack.logs.lines.find((line) => line.event === 'session.ended' && line.cause === 'backchannel')
     assert.ok(backchannel !== undefined, 'the back-channel logout arrived at the in-process replica')
-    assert.doesNotMatch(replica.output(), /backchannel_logout\.(accepted|rejected)/, 'and not at the replica holding the stream')
+    assert.doesNotMatch(
+      replica.output(),
+      /backchannel_logout\.(accepted|rejected)/,
+      'and not at the replica holding the stream',
+    )
 
     await page.locator('#session-ended').waitFor()
     assert.equal(await page.locator('#session-ended').getAttribute('data-reason'), 'backchannel_logout')
-    assert.match(await page.locator('#session-ended-text').textContent() ?? '', /signed out by the identity provider/)
+    assert.match((await page.locator('#session-ended-text').textContent()) ?? '', /signed out by the identity provider/)
     await shot(page, 'session-events-ended')
     console.log(`# back-channel logout to page callback across replicas: ${latency} ms`)
   } finally {
@@ -119,12 +125,19 @@ test('issue 17 item 4: a logout in one tab (served by one replica) pushes reason
     const requests: string[] = []
     other.on('request', (request) => requests.push(request.url()))
     const started = Date.now()
-    await Promise.all([first.waitForURL((url) => url.origin === stack.url && url.pathname === '/'), first.locator('#logout').click()])
+    await Promise.all([
+      first.waitForURL((url) => url.origin === stack.url && url.pathname === '/'),
+      first.locator('#logout').click(),
+    ])
     await other.waitForFunction(() => (window as unknown as { ended?: unknown }).ended !== undefined)
     const ended = await other.evaluate(() => (window as unknown as { ended: { reason: string; at: number } }).ended)
     assert.equal(ended.reason, 'logout')
     assert.ok(ended.at - started < 3000, `${ended.at - started} ms, the IdP's end-session round trip included`)
-    assert.deepEqual(requests.filter((url) => !url.endsWith('/bff/session-events')), [], 'the tab learnt it without asking')
+    assert.deepEqual(
+      requests.filter((url) => !url.endsWith('/bff/session-events')),
+      [],
+      'the tab learnt it without asking',
+    )
     await other.locator('#anonymous').waitFor()
   } finally {
     await context.close()
@@ -132,7 +145,7 @@ test('issue 17 item 4: a logout in one tab (served by one replica) pushes reason
   assert.deepEqual(errors, [])
 })
 
-test('issue 17 item 4: a page on another site cannot open the session\'s stream, even with credentials', async () => {
+test("issue 17 item 4: a page on another site cannot open the session's stream, even with credentials", async () => {
   const { startAttackerSite } = await import('./attacker.ts')
   const attacker = await startAttackerSite(stack.url)
   const context = await browser.newContext()
@@ -142,11 +155,15 @@ test('issue 17 item 4: a page on another site cannot open the session\'s stream,
     const evil = await context.newPage()
     const refusedBefore = stack.logs.lines.filter((line) => line.reason === 'session_events_origin').length
     await evil.goto(attacker.url)
-    const outcome = await evil.evaluate(async (target) => new Promise<string>((resolve) => {
-      const source = new EventSource(`${target}/bff/session-events`, { withCredentials: true })
-      source.addEventListener('open', () => resolve('open'))
-      source.addEventListener('error', () => resolve(`error, readyState ${source.readyState}`))
-    }), stack.url)
+    const outcome = await evil.evaluate(
+      async (target) =>
+        new Promise<string>((resolve) => {
+          const source = new EventSource(`${target}/bff/session-events`, { withCredentials: true })
+          source.addEventListener('open', () => resolve('open'))
+          source.addEventListener('error', () => resolve(`error, readyState ${source.readyState}`))
+        }),
+      stack.url,
+    )
     assert.equal(outcome, 'error, readyState 2')
     // bffgate refused it (403 csrf_failed) before looking at the session; the page learnt nothing.
     const refused = stack.logs.lines.filter((line) => line.reason === 'session_events_origin')
@@ -163,7 +180,12 @@ test('issue 17 item 4: the demo warns BFF_SESSION_WARNING_SECONDS before the abs
   const short = await startStack({
     redis,
     idp: { port: idpPort, issuer: `http://localhost:${idpPort}` },
-    env: { BFF_STATIC_DIR: DEMO_DIR, BFF_SESSION_ABSOLUTE_SECONDS: '8', BFF_SESSION_IDLE_SECONDS: '8', BFF_SESSION_WARNING_SECONDS: '5' },
+    env: {
+      BFF_STATIC_DIR: DEMO_DIR,
+      BFF_SESSION_ABSOLUTE_SECONDS: '8',
+      BFF_SESSION_IDLE_SECONDS: '8',
+      BFF_SESSION_WARNING_SECONDS: '5',
+    },
   })
   t.after(() => short.close())
   const context = await browser.newContext()
@@ -182,9 +204,13 @@ test('issue 17 item 4: the demo warns BFF_SESSION_WARNING_SECONDS before the abs
     await shot(page, 'session-expiring-warning')
     await page.locator('#session-ended').waitFor()
     assert.equal(await page.locator('#session-ended').getAttribute('data-reason'), 'absolute_timeout')
-    assert.match(await page.locator('#session-ended-text').textContent() ?? '', /maximum lifetime/)
+    assert.match((await page.locator('#session-ended-text').textContent()) ?? '', /maximum lifetime/)
     await shot(page, 'session-absolute-end')
-    assert.deepEqual(calls.filter((path) => path !== '/bff/session-events'), [], 'learnt without polling')
+    assert.deepEqual(
+      calls.filter((path) => path !== '/bff/session-events'),
+      [],
+      'learnt without polling',
+    )
   } finally {
     await context.close()
   }

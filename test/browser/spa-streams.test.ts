@@ -51,7 +51,10 @@ before(async () => {
     backchannel: true,
     idp: { port: idpPort, issuer: `http://localhost:${idpPort}` },
     env: { BFF_STATIC_DIR: DEMO_DIR, BFF_LOG_LEVEL: 'info' },
-    routes: (api) => [{ path: '/api', upstream: api }, { path: '/live', upstream: api, csrf: 'same-origin' }],
+    routes: (api) => [
+      { path: '/api', upstream: api },
+      { path: '/live', upstream: api, csrf: 'same-origin' },
+    ],
   })
   attacker = await startAttackerSite(stack.url, attempts(stack.url))
 })
@@ -68,12 +71,13 @@ afterEach(async (t) => {
   contexts = []
   const passed = (t as { passed?: boolean }).passed !== false
   if (!passed) {
-    for (const { context } of opened) for (const page of context.pages()) await shot(page, `FAILED-${t.name.slice(0, 40)}`).catch(() => {})
+    for (const { context } of opened)
+      for (const page of context.pages()) await shot(page, `FAILED-${t.name.slice(0, 40)}`).catch(() => {})
   }
   await Promise.all(opened.map(({ context }) => context.close()))
 })
 
-async function newContext (): Promise<{ context: BrowserContext; errors: string[] }> {
+async function newContext(): Promise<{ context: BrowserContext; errors: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1000, height: 900 }, acceptDownloads: true })
   context.setDefaultTimeout(WAIT_MS)
   const entry = { context, errors: pageErrors(context) }
@@ -83,10 +87,11 @@ async function newContext (): Promise<{ context: BrowserContext; errors: string[
 
 const at = (path: string) => (url: URL) => url.origin === stack.url && `${url.pathname}${url.search}` === path
 
-const signInAtIdp = (page: Page, landing: (url: URL) => boolean): Promise<void> => signIn(page, stack.idp.issuer, landing)
+const signInAtIdp = (page: Page, landing: (url: URL) => boolean): Promise<void> =>
+  signIn(page, stack.idp.issuer, landing)
 
 /** The demo SPA opened at `path` and logged in from its own button, back at `path`. */
-async function loggedInTab (context: BrowserContext, path = '/'): Promise<Page> {
+async function loggedInTab(context: BrowserContext, path = '/'): Promise<Page> {
   const page = await context.newPage()
   await page.goto(`${stack.url}${path}`)
   await page.locator('#anonymous #login').click()
@@ -96,10 +101,14 @@ async function loggedInTab (context: BrowserContext, path = '/'): Promise<Page> 
 }
 
 /** Upstream requests to the /live content since `from`. */
-const liveCalls = (from: number) => stack.api.requests().slice(from).filter((r) => /^\/(events|avatar\.svg|report\.csv)/.test(r.url))
+const liveCalls = (from: number) =>
+  stack.api
+    .requests()
+    .slice(from)
+    .filter((r) => /^\/(events|avatar\.svg|report\.csv)/.test(r.url))
 
 describe('issue 17 in Chromium', () => {
-  test('issue 17 item 1: the SPA\'s EventSource, <img> and <a download> work through a same-origin route, and the stream closes when the session ends', async () => {
+  test("issue 17 item 1: the SPA's EventSource, <img> and <a download> work through a same-origin route, and the stream closes when the session ends", async () => {
     const { context, errors } = await newContext()
     const page = await loggedInTab(context)
     // Events arrive one by one (one a second from the API), not all at the end of the stream.
@@ -142,17 +151,28 @@ describe('issue 17 in Chromium', () => {
     const page = await context.newPage()
     const rejectedBefore = stack.logs.lines.filter((line) => line.event === 'csrf.rejected').length
     await page.goto(attacker.url)
-    await page.waitForFunction(() => (window as unknown as { stolen: { errors: number; fetched: string } }).stolen.errors > 0 && (window as unknown as { stolen: { fetched: string } }).stolen.fetched !== 'pending')
+    await page.waitForFunction(
+      () =>
+        (window as unknown as { stolen: { errors: number; fetched: string } }).stolen.errors > 0 &&
+        (window as unknown as { stolen: { fetched: string } }).stolen.fetched !== 'pending',
+    )
     await page.waitForTimeout(1500) // an EventSource retry, should one happen
     const stolen = await page.evaluate(() => {
       const w = window as unknown as { stolen: { events: number; fetched: string }; source: EventSource }
       return { events: w.stolen.events, state: w.source.readyState }
     })
     assert.deepEqual(stolen, { events: 0, state: 2 }, 'the EventSource got events, or is still trying')
-    assert.equal(await page.locator('#img').evaluate((img: HTMLImageElement) => img.naturalWidth), 0, 'the image was shown')
+    assert.equal(
+      await page.locator('#img').evaluate((img: HTMLImageElement) => img.naturalWidth),
+      0,
+      'the image was shown',
+    )
     await shot(page, 'item1-attacker-page')
     // The download attribute does not apply across origins: the link navigates, and bffgate refuses.
-    const [navigation] = await Promise.all([page.waitForResponse(`${stack.url}/live/report.csv`), page.locator('#download').click()])
+    const [navigation] = await Promise.all([
+      page.waitForResponse(`${stack.url}/live/report.csv`),
+      page.locator('#download').click(),
+    ])
     assert.equal(navigation.status(), 403)
     // The browser did send them (image, video, EventSource, fetch, link): bffgate refused each.
     const rejected = stack.logs.lines.filter((line) => line.event === 'csrf.rejected').length - rejectedBefore
@@ -168,7 +188,9 @@ describe('issue 17 in Chromium', () => {
     const { context, errors } = await newContext()
     const page = await context.newPage()
     const violations: string[] = []
-    page.on('console', (message: ConsoleMessage) => { if (/Content Security Policy/i.test(message.text())) violations.push(message.text()) })
+    page.on('console', (message: ConsoleMessage) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text())
+    })
     const response = await page.goto(`${stack.url}/orders/42?tab=items`)
     assert.equal(response?.status(), 200)
     assert.equal(response?.headers()['cache-control'], 'no-cache')
@@ -188,17 +210,25 @@ describe('issue 17 in Chromium', () => {
       return (window as unknown as { injected?: boolean }).injected === true
     })
     assert.equal(injected, false)
-    assert.ok(violations.some((v) => /inline script/i.test(v)), `Chromium reported no blocked inline script: ${violations.join(' | ')}`)
+    assert.ok(
+      violations.some((v) => /inline script/i.test(v)),
+      `Chromium reported no blocked inline script: ${violations.join(' | ')}`,
+    )
     assert.deepEqual(errors, [])
   })
 
-  test('issue 17 item 3: a login the user cancels at the IdP lands on the SPA with bffgate\'s error code, not on JSON', async () => {
+  test("issue 17 item 3: a login the user cancels at the IdP lands on the SPA with bffgate's error code, not on JSON", async () => {
     const { context, errors } = await newContext()
     const page = await context.newPage()
-    await page.goto(`${stack.url}/bff/login?returnTo=/orders&prompt=login&login_hint=${encodeURIComponent('alice@example.com')}`)
+    await page.goto(
+      `${stack.url}/bff/login?returnTo=/orders&prompt=login&login_hint=${encodeURIComponent('alice@example.com')}`,
+    )
     await page.waitForURL((url) => url.origin === stack.idp.issuer)
     assert.equal(await page.locator('#username').inputValue(), 'alice@example.com', 'the IdP received login_hint')
-    await Promise.all([page.waitForURL((url) => url.origin === stack.url && url.pathname === '/'), page.locator('#cancel').click()])
+    await Promise.all([
+      page.waitForURL((url) => url.origin === stack.url && url.pathname === '/'),
+      page.locator('#cancel').click(),
+    ])
     const landed = new URL(page.url())
     assert.equal(landed.searchParams.get('login_error'), 'login_failed')
     assert.equal(landed.searchParams.get('login_error_reason'), 'access_denied')

@@ -48,9 +48,14 @@ before(async () => {
       BFF_REFRESH_SKEW_SECONDS: '1',
       BFF_LOG_LEVEL: 'info',
       // The strict default CSP, plus the hashes of minimal.html's inline scripts (as `npm run demo` does).
-      BFF_CONTENT_SECURITY_POLICY: policyWithScriptHashes(inlineScriptHashes(readFileSync(`${DEMO_DIR}minimal.html`, 'utf8'))),
+      BFF_CONTENT_SECURITY_POLICY: policyWithScriptHashes(
+        inlineScriptHashes(readFileSync(`${DEMO_DIR}minimal.html`, 'utf8')),
+      ),
     },
-    routes: (api) => [{ path: '/api', upstream: api }, { path: '/live', upstream: api, csrf: 'same-origin' }],
+    routes: (api) => [
+      { path: '/api', upstream: api },
+      { path: '/live', upstream: api, csrf: 'same-origin' },
+    ],
   })
   attacker = await startAttackerSite(stack.url)
 })
@@ -67,14 +72,15 @@ afterEach(async (t) => {
   contexts = []
   const passed = (t as { passed?: boolean }).passed !== false
   if (!passed) {
-    for (const { context } of opened) for (const page of context.pages()) await shot(page, `FAILED-${t.name.slice(0, 40)}`).catch(() => {})
+    for (const { context } of opened)
+      for (const page of context.pages()) await shot(page, `FAILED-${t.name.slice(0, 40)}`).catch(() => {})
   }
   await Promise.all(opened.map(({ context }) => context.close()))
   if (passed) for (const { errors } of opened) assert.deepEqual(errors, [], 'uncaught errors in the pages')
 })
 
 /** A fresh browser profile: its own cookie jar and BroadcastChannel scope. */
-async function newContext (): Promise<BrowserContext> {
+async function newContext(): Promise<BrowserContext> {
   const context = await browser.newContext({ viewport: { width: 1000, height: 800 } })
   context.setDefaultTimeout(WAIT_MS)
   contexts.push({ context, errors: pageErrors(context) })
@@ -85,10 +91,11 @@ const at = (path: string) => (url: URL) => url.origin === stack.url && `${url.pa
 const atIdp = (url: URL) => url.origin === stack.idp.issuer
 
 /** Fills in the IdP's login page and waits until the browser is back at `landing`. */
-const signInAtIdp = (page: Page, landing: (url: URL) => boolean): Promise<void> => signIn(page, stack.idp.issuer, landing)
+const signInAtIdp = (page: Page, landing: (url: URL) => boolean): Promise<void> =>
+  signIn(page, stack.idp.issuer, landing)
 
 /** A tab of the demo SPA at `path`, logged in through the IdP's login page from the page's own button. */
-async function loggedInTab (context: BrowserContext, path = '/'): Promise<Page> {
+async function loggedInTab(context: BrowserContext, path = '/'): Promise<Page> {
   const page = await context.newPage()
   await page.goto(`${stack.url}${path}`)
   await page.locator('#anonymous #login').click()
@@ -98,12 +105,19 @@ async function loggedInTab (context: BrowserContext, path = '/'): Promise<Page> 
 }
 
 /** `fetch` run inside the page, answering the status and the `error` code. */
-async function fetchInPage (page: Page, path: string, headers: Record<string, string> = { 'x-csrf': '1' }): Promise<{ status: number; error?: string }> {
-  return page.evaluate(async (request) => {
-    const res = await fetch(request.path, { headers: request.headers })
-    const body = await res.json().catch(() => ({})) as { error?: string }
-    return { status: res.status, ...(body.error !== undefined && { error: body.error }) }
-  }, { path, headers })
+async function fetchInPage(
+  page: Page,
+  path: string,
+  headers: Record<string, string> = { 'x-csrf': '1' },
+): Promise<{ status: number; error?: string }> {
+  return page.evaluate(
+    async (request) => {
+      const res = await fetch(request.path, { headers: request.headers })
+      const body = (await res.json().catch(() => ({}))) as { error?: string }
+      return { status: res.status, ...(body.error !== undefined && { error: body.error }) }
+    },
+    { path, headers },
+  )
 }
 
 describe('the demo SPA in Chromium', () => {
@@ -114,7 +128,11 @@ describe('the demo SPA in Chromium', () => {
     const sent: Array<Promise<{ path: string; cookie: string }>> = []
     page.on('request', (request: Request) => {
       if (!request.url().startsWith(stack.url)) return
-      sent.push(request.allHeaders().then((headers) => ({ path: request.url().slice(stack.url.length), cookie: headers.cookie ?? '' })))
+      sent.push(
+        request
+          .allHeaders()
+          .then((headers) => ({ path: request.url().slice(stack.url.length), cookie: headers.cookie ?? '' })),
+      )
     })
 
     const returnTo = '/?view=tokens#calls'
@@ -138,21 +156,39 @@ describe('the demo SPA in Chromium', () => {
     const requests = await Promise.all(sent)
     const landing = requests.filter((r) => r.path === '/?view=tokens')
     const user = requests.filter((r) => r.path === '/bff/user')
-    assert.deepEqual(landing.map((r) => r.cookie.includes(SESSION_COOKIE)), [false, false], 'the page loads, before and after login, carry no session cookie')
-    assert.deepEqual(user.map((r) => r.cookie.includes(`${SESSION_COOKIE}=`)), [false, true], '/bff/user, before and after login')
+    assert.deepEqual(
+      landing.map((r) => r.cookie.includes(SESSION_COOKIE)),
+      [false, false],
+      'the page loads, before and after login, carry no session cookie',
+    )
+    assert.deepEqual(
+      user.map((r) => r.cookie.includes(`${SESSION_COOKIE}=`)),
+      [false, true],
+      '/bff/user, before and after login',
+    )
   })
 
   test('the session cookie is invisible to document.cookie and sits in the jar as __Host-Http-bff: HttpOnly, Secure, SameSite=Strict, Path=/, host-only', async () => {
     const context = await newContext()
     const page = await loggedInTab(context)
 
-    assert.equal(await page.evaluate(() => isSecureContext), true, 'http://127.0.0.1 is a secure context, so Secure cookies work over plain http here')
+    assert.equal(
+      await page.evaluate(() => isSecureContext),
+      true,
+      'http://127.0.0.1 is a secure context, so Secure cookies work over plain http here',
+    )
     assert.equal(await page.evaluate(() => document.cookie), '')
     // A script cannot overwrite it either.
-    await page.evaluate((name) => { document.cookie = `${name}=forged; Path=/; Secure; SameSite=Strict` }, SESSION_COOKIE)
+    await page.evaluate((name) => {
+      document.cookie = `${name}=forged; Path=/; Secure; SameSite=Strict`
+    }, SESSION_COOKIE)
 
     const cookies = await context.cookies(stack.url)
-    assert.deepEqual(cookies.map((c) => c.name), [SESSION_COOKIE], 'the login-state cookie is gone; nothing else is set')
+    assert.deepEqual(
+      cookies.map((c) => c.name),
+      [SESSION_COOKIE],
+      'the login-state cookie is gone; nothing else is set',
+    )
     const cookie = cookies[0]!
     assert.equal(cookie.httpOnly, true)
     assert.equal(cookie.secure, true)
@@ -164,12 +200,15 @@ describe('the demo SPA in Chromium', () => {
     assert.doesNotMatch(cookie.value, /^eyJ|\..+\./, 'an opaque ticket, not a token')
 
     // Show what the page can see next to what the jar holds, for the screenshot.
-    await page.evaluate(({ jar }) => {
-      const pre = document.createElement('pre')
-      pre.id = 'cookie-report'
-      pre.textContent = `document.cookie = ${JSON.stringify(document.cookie)}\nbrowser cookie jar for this origin:\n${jar}`
-      document.body.prepend(pre)
-    }, { jar: cookies.map(({ value: _value, ...attributes }) => JSON.stringify(attributes, null, 2)).join('\n') })
+    await page.evaluate(
+      ({ jar }) => {
+        const pre = document.createElement('pre')
+        pre.id = 'cookie-report'
+        pre.textContent = `document.cookie = ${JSON.stringify(document.cookie)}\nbrowser cookie jar for this origin:\n${jar}`
+        document.body.prepend(pre)
+      },
+      { jar: cookies.map(({ value: _value, ...attributes }) => JSON.stringify(attributes, null, 2)).join('\n') },
+    )
     await shot(page, 'cookie-not-readable')
   })
 
@@ -183,25 +222,49 @@ describe('the demo SPA in Chromium', () => {
     // has seen four tokens.
     const started = Date.now()
     await page.locator('#auto').check()
-    await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('#token-summary')?.dataset.tokens ?? 0) >= 4, undefined, { timeout: 20_000 })
+    await page.waitForFunction(
+      () => Number(document.querySelector<HTMLElement>('#token-summary')?.dataset.tokens ?? 0) >= 4,
+      undefined,
+      { timeout: 20_000 },
+    )
     const remaining = (3 * ACCESS_TOKEN_TTL_SECONDS + 0.5) * 1000 - (Date.now() - started)
     if (remaining > 0) await page.waitForTimeout(remaining)
     await page.locator('#auto').uncheck()
     await page.waitForTimeout(300) // a call still on its way
 
-    const calls = await page.locator('#calls li').evaluateAll((items) => items.map((item) => ({ status: (item as HTMLElement).dataset.status, jti: (item as HTMLElement).dataset.jti })))
-    assert.deepEqual(calls.filter((c) => c.status !== '200'), [], 'every call succeeded')
+    const calls = await page
+      .locator('#calls li')
+      .evaluateAll((items) =>
+        items.map((item) => ({ status: (item as HTMLElement).dataset.status, jti: (item as HTMLElement).dataset.jti })),
+      )
+    assert.deepEqual(
+      calls.filter((c) => c.status !== '200'),
+      [],
+      'every call succeeded',
+    )
     const tokens = new Set(calls.map((c) => c.jti))
     assert.ok(tokens.size >= 4, `${tokens.size} tokens for ${calls.length} calls`)
-    assert.match(await page.locator('#token-summary').textContent() ?? '', /^\d+ access tokens seen, \d+ refreshes done by bffgate; the current one expires in \d+ s\.$/)
+    assert.match(
+      (await page.locator('#token-summary').textContent()) ?? '',
+      /^\d+ access tokens seen, \d+ refreshes done by bffgate; the current one expires in \d+ s\.$/,
+    )
     // The API saw tokens issued after the first one had expired, all valid when they arrived.
     const received = stack.api.requests().slice(firstRequest)
-    assert.ok(received.every((r) => r.authorized), 'the API accepted every token')
+    assert.ok(
+      received.every((r) => r.authorized),
+      'the API accepted every token',
+    )
     const expiries = received.map((r) => Number(r.claims!.exp))
     const issued = received.map((r) => Number(r.claims!.iat))
-    assert.ok(Math.max(...issued) - Math.min(...expiries) >= ACCESS_TOKEN_TTL_SECONDS, `issued ${issued.join()}, expiring ${expiries.join()}`)
+    assert.ok(
+      Math.max(...issued) - Math.min(...expiries) >= ACCESS_TOKEN_TTL_SECONDS,
+      `issued ${issued.join()}, expiring ${expiries.join()}`,
+    )
     // By refresh-token exchanges, not by new logins; the page never left.
-    assert.ok((stack.idp.stats().tokenRequests.refresh_token ?? 0) >= tokens.size - 1, JSON.stringify(stack.idp.stats()))
+    assert.ok(
+      (stack.idp.stats().tokenRequests.refresh_token ?? 0) >= tokens.size - 1,
+      JSON.stringify(stack.idp.stats()),
+    )
     assert.equal(stack.idp.stats().tokenRequests.authorization_code ?? 0, 0)
     assert.equal(page.url(), `${stack.url}/?view=refresh`)
     await shot(page, 'transparent-refresh')
@@ -214,7 +277,7 @@ describe('the demo SPA in Chromium', () => {
     await page.locator('#call').click()
     await page.locator('#calls li[data-status="200"]').waitFor()
 
-    assert.ok(await stack.idp.revokeSessions('user-alice') >= 1)
+    assert.ok((await stack.idp.revokeSessions('user-alice')) >= 1)
     await shot(page, 'revoked-at-idp')
     await Promise.all([page.waitForURL(atIdp), page.locator('#call').click()])
     await page.locator('#username').waitFor()
@@ -237,16 +300,25 @@ describe('the demo SPA in Chromium', () => {
     const hops: string[] = []
     const scriptReads: string[] = []
     first.on('request', (request) => {
-      if (request.isNavigationRequest() && request.frame() === first.mainFrame()) hops.push(request.url().split('?')[0]!)
+      if (request.isNavigationRequest() && request.frame() === first.mainFrame())
+        hops.push(request.url().split('?')[0]!)
     })
     // Everything page JavaScript could read during the logout: the answers to its fetch calls,
     // as the page's own fetch sees them (reported through a binding that outlives navigations).
-    await first.exposeFunction('reportScriptRead', (text: string) => { scriptReads.push(text) })
+    await first.exposeFunction('reportScriptRead', (text: string) => {
+      scriptReads.push(text)
+    })
     const recordFetches = () => {
       const original = window.fetch
       window.fetch = async (...args: Parameters<typeof fetch>) => {
         const response = await original(...args)
-        void response.clone().text().then((text) => (window as unknown as { reportScriptRead (t: string): void }).reportScriptRead(text), () => {})
+        void response
+          .clone()
+          .text()
+          .then(
+            (text) => (window as unknown as { reportScriptRead(t: string): void }).reportScriptRead(text),
+            () => {},
+          )
         return response
       }
     }
@@ -257,16 +329,27 @@ describe('the demo SPA in Chromium', () => {
     await first.locator('#anonymous').waitFor()
     // Through bffgate's session-bound logout URL, then the IdP's end-session endpoint (which,
     // like Auth0, asks for no confirmation).
-    assert.deepEqual(hops.filter((url) => !url.includes('/auto-confirm')), [`${stack.url}/bff/logout`, `${stack.idp.issuer}/session/end`, `${stack.url}/bff/logged-out`, `${stack.url}/`])
+    assert.deepEqual(
+      hops.filter((url) => !url.includes('/auto-confirm')),
+      [`${stack.url}/bff/logout`, `${stack.idp.issuer}/session/end`, `${stack.url}/bff/logged-out`, `${stack.url}/`],
+    )
     // Issue 13 item 11: no token of any kind reached page JavaScript on the way.
-    assert.ok(scriptReads.some((body) => body.includes('/bff/logout?sid=')), `the page read its logout URL: ${JSON.stringify(scriptReads)}`)
-    for (const body of scriptReads) assert.doesNotMatch(body, /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/, 'a JWT in an answer the page read')
+    assert.ok(
+      scriptReads.some((body) => body.includes('/bff/logout?sid=')),
+      `the page read its logout URL: ${JSON.stringify(scriptReads)}`,
+    )
+    for (const body of scriptReads)
+      assert.doesNotMatch(body, /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/, 'a JWT in an answer the page read')
     await shot(first, 'first-tab-logged-out')
 
     await second.locator('#anonymous').waitFor()
     assert.equal(await second.locator('#notice').textContent(), 'You logged out in another tab.')
     assert.equal(second.url(), `${stack.url}/?tab=second`, 'the other tab updated in place')
-    assert.deepEqual(await fetchInPage(second, '/api/hello'), { status: 401, error: 'login_required' }, 'the cookie is gone for every tab')
+    assert.deepEqual(
+      await fetchInPage(second, '/api/hello'),
+      { status: 401, error: 'login_required' },
+      'the cookie is gone for every tab',
+    )
     await shot(second, 'second-tab-logged-out')
 
     // The IdP session ended too: a new login asks for the password.
@@ -280,7 +363,11 @@ describe('the demo SPA in Chromium', () => {
     const victim = await loggedInTab(context)
     // Once signed in, the demo opens its live stream and loads its avatar (two API requests):
     // counted before the attack, not during it.
-    await victim.waitForFunction(() => Number(document.querySelector('#live')?.getAttribute('data-ticks')) >= 1 && (document.querySelector('#avatar') as HTMLImageElement | null)?.complete === true)
+    await victim.waitForFunction(
+      () =>
+        Number(document.querySelector('#live')?.getAttribute('data-ticks')) >= 1 &&
+        (document.querySelector('#avatar') as HTMLImageElement | null)?.complete === true,
+    )
     const upstreamCalls = stack.api.requests().length
     const evil = await context.newPage()
     // What reached bffgate from the attacker's page: status and whether the cookie went along.
@@ -288,11 +375,13 @@ describe('the demo SPA in Chromium', () => {
     evil.on('response', (response) => {
       const request = response.request()
       if (!request.url().startsWith(stack.url)) return
-      reached.push(request.allHeaders().then((headers) => ({
-        what: `${request.method()} ${request.url().slice(stack.url.length)}`,
-        status: response.status(),
-        cookie: (headers.cookie ?? '').includes(SESSION_COOKIE),
-      })))
+      reached.push(
+        request.allHeaders().then((headers) => ({
+          what: `${request.method()} ${request.url().slice(stack.url.length)}`,
+          status: response.status(),
+          cookie: (headers.cookie ?? '').includes(SESSION_COOKIE),
+        })),
+      )
     })
     await evil.goto(attacker.url)
     await shot(evil, 'attacker-page')
@@ -308,11 +397,22 @@ describe('the demo SPA in Chromium', () => {
     }, stack.url)
     assert.equal(withHeader, 'TypeError: Failed to fetch')
     // Without it the request goes out (no-cors), without the SameSite=Strict cookie, and is refused.
-    const types = await evil.evaluate(async (target) => Promise.all([
-      fetch(`${target}/api/hello`, { credentials: 'include', mode: 'no-cors' }),
-      fetch(`${target}/api/transfer`, { method: 'POST', credentials: 'include', mode: 'no-cors', body: new URLSearchParams({ amount: '1000' }) }),
-      fetch(`${target}/bff/user`, { credentials: 'include', mode: 'no-cors' }),
-    ].map((p) => p.then((res) => res.type))), stack.url)
+    const types = await evil.evaluate(
+      async (target) =>
+        Promise.all(
+          [
+            fetch(`${target}/api/hello`, { credentials: 'include', mode: 'no-cors' }),
+            fetch(`${target}/api/transfer`, {
+              method: 'POST',
+              credentials: 'include',
+              mode: 'no-cors',
+              body: new URLSearchParams({ amount: '1000' }),
+            }),
+            fetch(`${target}/bff/user`, { credentials: 'include', mode: 'no-cors' }),
+          ].map((p) => p.then((res) => res.type)),
+        ),
+      stack.url,
+    )
     assert.deepEqual(types, ['opaque', 'opaque', 'opaque'], 'the page cannot read any answer')
 
     // Cross-site form POSTs: top-level navigations, which no custom header can accompany.
@@ -324,10 +424,13 @@ describe('the demo SPA in Chromium', () => {
         evil.locator(`#submit-${form}`).click(),
       ])
       await evil.waitForURL((url) => url.origin === stack.url)
-      forms.push({ status: response.status(), error: (await response.json() as { error: string }).error })
+      forms.push({ status: response.status(), error: ((await response.json()) as { error: string }).error })
       await shot(evil, `cross-site-form-post-${form}`)
     }
-    assert.deepEqual(forms, [{ status: 403, error: 'csrf_failed' }, { status: 403, error: 'csrf_failed' }])
+    assert.deepEqual(forms, [
+      { status: 403, error: 'csrf_failed' },
+      { status: 403, error: 'csrf_failed' },
+    ])
 
     const seen = (await Promise.all(reached)).sort((a, b) => a.what.localeCompare(b.what))
     assert.deepEqual(seen, [
@@ -346,12 +449,22 @@ describe('the demo SPA in Chromium', () => {
     // And the same POST from the app itself, through @bffgate/client, goes through.
     const own = await victim.evaluate(async () => {
       const url = '/bffgate-client.js'
-      const { createBffClient } = await import(url) as typeof BffClientModule
+      const { createBffClient } = (await import(url)) as typeof BffClientModule
       const bff = createBffClient({ channelName: false })
-      const res = await bff.fetch('/api/transfer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"amount":10}' })
-      return { status: res.status, echo: await res.json() as { method: string; path: string; body: { bytes: number } } }
+      const res = await bff.fetch('/api/transfer', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"amount":10}',
+      })
+      return {
+        status: res.status,
+        echo: (await res.json()) as { method: string; path: string; body: { bytes: number } },
+      }
     })
-    assert.deepEqual({ status: own.status, method: own.echo.method, path: own.echo.path, bytes: own.echo.body.bytes }, { status: 200, method: 'POST', path: '/transfer', bytes: 13 })
+    assert.deepEqual(
+      { status: own.status, method: own.echo.method, path: own.echo.path, bytes: own.echo.body.bytes },
+      { status: 200, method: 'POST', path: '/transfer', bytes: 13 },
+    )
     await shot(victim, 'victim-still-signed-in')
   })
 

@@ -12,12 +12,16 @@ export interface StoreUnderTest {
 }
 
 /** `prefix`: stores made with the same prefix see the same sessions (as replicas do). */
-export type MakeStore = (options: { idleSeconds: number; secrets?: string[]; prefix?: string }) => Promise<StoreUnderTest>
+export type MakeStore = (options: {
+  idleSeconds: number
+  secrets?: string[]
+  prefix?: string
+}) => Promise<StoreUnderTest>
 
 export const SECRET_A = 'contract-secret-A-0123456789abcdefghijklmnop'
 export const SECRET_B = 'contract-secret-B-qrstuvwxyz9876543210ABCDEFG'
 
-export function sampleRecord (overrides: Partial<SessionRecord> = {}): SessionRecord {
+export function sampleRecord(overrides: Partial<SessionRecord> = {}): SessionRecord {
   const now = Math.floor(Date.now() / 1000)
   return {
     v: 1,
@@ -39,7 +43,7 @@ export function sampleRecord (overrides: Partial<SessionRecord> = {}): SessionRe
  * The session store contract (oauth2-proxy's RunSessionStoreTests): every store
  * implementation must pass it, on a real backend, with real time (no fake clock).
  */
-export function runSessionStoreContract (name: string, makeStore: MakeStore): void {
+export function runSessionStoreContract(name: string, makeStore: MakeStore): void {
   describe(`session store contract: ${name}`, () => {
     test('a created session loads back with the same record', async (t) => {
       const { store } = await makeStore({ idleSeconds: 60 })
@@ -65,7 +69,18 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       t.after(() => store.close())
       const { cookieValue } = await store.create(sampleRecord())
       const flip = (s: string, i: number) => s.slice(0, i) + (s[i] === 'A' ? 'B' : 'A') + s.slice(i + 1)
-      for (const bad of [undefined, '', 'x', 'garbage'.repeat(20), cookieValue.slice(1), `${cookieValue}A`, flip(cookieValue, 3), flip(cookieValue, 20), flip(cookieValue, 60), '%00'.repeat(24)]) {
+      for (const bad of [
+        undefined,
+        '',
+        'x',
+        'garbage'.repeat(20),
+        cookieValue.slice(1),
+        `${cookieValue}A`,
+        flip(cookieValue, 3),
+        flip(cookieValue, 20),
+        flip(cookieValue, 60),
+        '%00'.repeat(24),
+      ]) {
         assert.equal(await store.load(bad, { slide: false }), undefined, `loaded with ${JSON.stringify(bad)}`)
       }
     })
@@ -78,7 +93,8 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       assert.ok(!('missing' in found))
       assert.equal(found.record.sub, 'user-1')
       assert.deepEqual(await store.find(undefined, { slide: false }), { missing: 'no_cookie' })
-      for (const bad of ['', 'garbage', cookieValue.slice(1), '%00'.repeat(24)]) assert.deepEqual(await store.find(bad, { slide: false }), { missing: 'not_ours' }, JSON.stringify(bad))
+      for (const bad of ['', 'garbage', cookieValue.slice(1), '%00'.repeat(24)])
+        assert.deepEqual(await store.find(bad, { slide: false }), { missing: 'not_ours' }, JSON.stringify(bad))
       // Another secret's cookie of the right shape is not ours either (its kid is unknown).
       const { store: other } = await makeStore({ idleSeconds: 60, secrets: [SECRET_B] })
       t.after(() => other.close())
@@ -86,7 +102,12 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       assert.deepEqual(await store.find(foreign.cookieValue, { slide: false }), { missing: 'not_ours' })
       // The secret part tampered with: ours, but no record opens with it.
       const at = cookieValue.length - 2
-      assert.deepEqual(await store.find(cookieValue.slice(0, at) + (cookieValue[at] === 'A' ? 'B' : 'A') + cookieValue.slice(at + 1), { slide: false }), { missing: 'ended' })
+      assert.deepEqual(
+        await store.find(cookieValue.slice(0, at) + (cookieValue[at] === 'A' ? 'B' : 'A') + cookieValue.slice(at + 1), {
+          slide: false,
+        }),
+        { missing: 'ended' },
+      )
       await store.delete(handle)
       assert.deepEqual(await store.find(cookieValue, { slide: false }), { missing: 'ended' })
     })
@@ -99,7 +120,15 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       const { cookieValue } = await under.store.create(record)
       const everything = Buffer.concat(await under.dump()).toString('latin1')
       assert.ok(everything.length > 0, 'the dump saw the session')
-      for (const secret of ['access-token-plaintext-marker', 'ORT-refresh-token-plaintext-marker', 'id-token-plaintext-marker', 'User One', 'user-1', 'idp-session-1', cookieValue]) {
+      for (const secret of [
+        'access-token-plaintext-marker',
+        'ORT-refresh-token-plaintext-marker',
+        'id-token-plaintext-marker',
+        'User One',
+        'user-1',
+        'idp-session-1',
+        cookieValue,
+      ]) {
         assert.ok(!everything.includes(secret), `${secret} is stored in clear`)
       }
     })
@@ -108,17 +137,31 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       const prefix = `replicas-${Math.random().toString(36).slice(2)}:`
       const here = await makeStore({ idleSeconds: 60, prefix })
       const there = await makeStore({ idleSeconds: 60, prefix })
-      t.after(async () => { await here.store.close(); await there.store.close() })
+      t.after(async () => {
+        await here.store.close()
+        await there.store.close()
+      })
       const { cookieValue } = await here.store.create(sampleRecord())
-      for (let i = 0; i < 3; i++) assert.equal((await here.store.load(cookieValue, { slide: false }))?.record.refresh_token, 'ORT-refresh-token-plaintext-marker')
+      for (let i = 0; i < 3; i++)
+        assert.equal(
+          (await here.store.load(cookieValue, { slide: false }))?.record.refresh_token,
+          'ORT-refresh-token-plaintext-marker',
+        )
       const elsewhere = (await there.store.load(cookieValue, { slide: false }))!
-      assert.equal(await there.store.update(elsewhere.handle, sampleRecord({ refresh_token: 'rotated-there' }), (await there.store.lock(elsewhere.handle, 5000))!), true)
+      assert.equal(
+        await there.store.update(
+          elsewhere.handle,
+          sampleRecord({ refresh_token: 'rotated-there' }),
+          (await there.store.lock(elsewhere.handle, 5000))!,
+        ),
+        true,
+      )
       assert.equal((await here.store.load(cookieValue, { slide: false }))?.record.refresh_token, 'rotated-there')
       await there.store.delete(elsewhere.handle)
       assert.equal(await here.store.load(cookieValue, { slide: false }), undefined)
     })
 
-    test('a cookie with a live session\'s id but another secret opens nothing, even right after the real one did', async (t) => {
+    test("a cookie with a live session's id but another secret opens nothing, even right after the real one did", async (t) => {
       const { store } = await makeStore({ idleSeconds: 60 })
       t.after(() => store.close())
       const { cookieValue } = await store.create(sampleRecord())
@@ -141,7 +184,7 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       assert.equal(await store.load(cookieValue, { slide: false }), undefined)
     })
 
-    test('issue 13 item 2: a lock\'s lease is renewed only by its holder, and lapses when not renewed', async (t) => {
+    test("issue 13 item 2: a lock's lease is renewed only by its holder, and lapses when not renewed", async (t) => {
       const { store } = await makeStore({ idleSeconds: 60 })
       t.after(() => store.close())
       const { handle } = await store.create(sampleRecord())
@@ -151,29 +194,52 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
         assert.equal(await store.renewLock(lock, 600), true, `renewal ${i}`)
       }
       assert.equal(await store.lock(handle, 600), undefined, 'still held after 1.2 s of a 600 ms lease, renewed')
-      assert.equal(await store.renewLock({ ...lock, token: 'someone-else' }, 600), false, 'another token renews nothing')
+      assert.equal(
+        await store.renewLock({ ...lock, token: 'someone-else' }, 600),
+        false,
+        'another token renews nothing',
+      )
       await sleep(800)
       assert.equal(await store.renewLock(lock, 600), false, 'a lapsed lease is not revived')
       const next = await store.lock(handle, 600)
       assert.ok(next !== undefined, 'a lapsed lease frees the lock')
-      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'stale-holder' }), lock), false, 'the old holder no longer writes')
+      assert.equal(
+        await store.update(handle, sampleRecord({ refresh_token: 'stale-holder' }), lock),
+        false,
+        'the old holder no longer writes',
+      )
     })
 
     test('issue 13 item 2: a result whose lock was lost is stored only over the refresh token it replaced', async (t) => {
       const { store } = await makeStore({ idleSeconds: 60 })
       t.after(() => store.close())
       const { cookieValue, handle } = await store.create(sampleRecord({ refresh_token: 'RT-1' }))
-      assert.equal(await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-2' }), 'RT-0'), false, 'not over another refresh token')
+      assert.equal(
+        await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-2' }), 'RT-0'),
+        false,
+        'not over another refresh token',
+      )
       assert.equal((await store.load(cookieValue, { slide: false }))?.record.refresh_token, 'RT-1')
       assert.equal(await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-2' }), 'RT-1'), true)
       assert.equal((await store.load(cookieValue, { slide: false }))?.record.refresh_token, 'RT-2')
-      assert.equal(await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-2b' }), 'RT-1'), false, 'a second result from the spent token loses')
+      assert.equal(
+        await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-2b' }), 'RT-1'),
+        false,
+        'a second result from the spent token loses',
+      )
       // Fenced writes keep the fingerprint current too.
-      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'RT-3' }), (await store.lock(handle, 5000))!), true)
+      assert.equal(
+        await store.update(handle, sampleRecord({ refresh_token: 'RT-3' }), (await store.lock(handle, 5000))!),
+        true,
+      )
       assert.equal(await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-4' }), 'RT-2'), false)
       assert.equal(await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-4' }), 'RT-3'), true)
       await store.delete(handle)
-      assert.equal(await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-5' }), 'RT-4'), false, 'never brings back an ended session')
+      assert.equal(
+        await store.updateIfRefreshToken(handle, sampleRecord({ refresh_token: 'RT-5' }), 'RT-4'),
+        false,
+        'never brings back an ended session',
+      )
       assert.equal(await store.load(cookieValue, { slide: false }), undefined)
     })
 
@@ -196,7 +262,11 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
         assert.ok(await store.load(active.cookieValue, { slide: true }), `active session gone after ${(i + 1) * 0.7} s`)
         await store.load(polled.cookieValue, { slide: false })
       }
-      assert.equal(await store.load(polled.cookieValue, { slide: false }), undefined, 'a non-sliding load kept the session alive')
+      assert.equal(
+        await store.load(polled.cookieValue, { slide: false }),
+        undefined,
+        'a non-sliding load kept the session alive',
+      )
     })
 
     test('a session never outlives its absolute deadline, whatever the activity', async (t) => {
@@ -215,7 +285,10 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
     test('a record past its absolute deadline cannot be created', async (t) => {
       const { store } = await makeStore({ idleSeconds: 60 })
       t.after(() => store.close())
-      await assert.rejects(store.create(sampleRecord({ absolute_expires_at: Math.floor(Date.now() / 1000) - 1 })), RangeError)
+      await assert.rejects(
+        store.create(sampleRecord({ absolute_expires_at: Math.floor(Date.now() / 1000) - 1 })),
+        RangeError,
+      )
     })
 
     test('deleting by IdP session ends every session bound to it and no other', async (t) => {
@@ -234,7 +307,7 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       assert.equal(await store.deleteByIdpSession('https://other-issuer.example/', 'idp-session-2'), 0)
     })
 
-    test('deleting by subject ends all of that user\'s sessions; deleted sessions leave their indexes', async (t) => {
+    test("deleting by subject ends all of that user's sessions; deleted sessions leave their indexes", async (t) => {
       const { store, subIndex } = await makeStore({ idleSeconds: 60 })
       t.after(() => store.close())
       const a = await store.create(sampleRecord())
@@ -242,7 +315,11 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       const other = await store.create(sampleRecord({ sub: 'user-2', sid: 'idp-session-3' }))
       assert.equal((await subIndex('https://idp.example/', 'user-1')).length, 2)
       await store.delete(a.handle)
-      assert.deepEqual(await subIndex('https://idp.example/', 'user-1'), [b.handle.storageKey], 'the deleted session left the index')
+      assert.deepEqual(
+        await subIndex('https://idp.example/', 'user-1'),
+        [b.handle.storageKey],
+        'the deleted session left the index',
+      )
       assert.equal(await store.deleteBySubject('https://idp.example/', 'user-1'), 1)
       assert.deepEqual(await subIndex('https://idp.example/', 'user-1'), [])
       assert.equal(await store.load(b.cookieValue, { slide: false }), undefined)
@@ -311,10 +388,18 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       assert.equal((await store.reload(handle))?.record.refresh_token, 'one')
       await sleep(600)
       const thief = (await store.lock(handle, 5000))!
-      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'stale' }), lock), false, 'an expired lock still wrote')
+      assert.equal(
+        await store.update(handle, sampleRecord({ refresh_token: 'stale' }), lock),
+        false,
+        'an expired lock still wrote',
+      )
       assert.equal((await store.load(cookieValue, { slide: false }))?.record.refresh_token, 'one')
       await store.delete(handle)
-      assert.equal(await store.update(handle, sampleRecord({ refresh_token: 'zombie' }), thief), false, 'a deleted session came back')
+      assert.equal(
+        await store.update(handle, sampleRecord({ refresh_token: 'zombie' }), thief),
+        false,
+        'a deleted session came back',
+      )
       assert.equal(await store.reload(handle), undefined)
     })
 
@@ -341,7 +426,9 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       const there = await makeStore({ idleSeconds: 60, prefix })
       t.after(() => Promise.all([here.store.close(), there.store.close()]).then(() => {}))
       const heard = new Map<string, string>()
-      here.store.onSessionsEnded((keys, reason) => { for (const key of keys) heard.set(key, reason) })
+      here.store.onSessionsEnded((keys, reason) => {
+        for (const key of keys) heard.set(key, reason)
+      })
       await sleep(100) // let a subscription settle
       const a = await there.store.create(sampleRecord({ sub: 'user-a', sid: 'sid-a' }))
       const b = await there.store.create(sampleRecord({ sub: 'user-b', sid: 'sid-b' }))
@@ -353,7 +440,10 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       await there.store.delete(d.handle)
       const deadline = Date.now() + 2000
       while (heard.size < 4 && Date.now() < deadline) await sleep(20)
-      assert.deepEqual([a, b, c, d].map(({ handle }) => heard.get(handle.storageKey)), ['logout', 'backchannel_logout', 'revoked', 'ended'])
+      assert.deepEqual(
+        [a, b, c, d].map(({ handle }) => heard.get(handle.storageKey)),
+        ['logout', 'backchannel_logout', 'revoked', 'ended'],
+      )
     })
 
     test('after secret rotation old sessions still load and new ones use the new secret', async (t) => {
@@ -368,7 +458,11 @@ export function runSessionStoreContract (name: string, makeStore: MakeStore): vo
       const retired = await makeStore({ idleSeconds: 60, secrets: [SECRET_B], prefix })
       t.after(() => retired.store.close())
       assert.ok(await retired.store.load(fresh.cookieValue, { slide: false }), 'a new session uses the new secret')
-      assert.equal(await retired.store.load(old.cookieValue, { slide: false }), undefined, 'a retired secret is no longer accepted')
+      assert.equal(
+        await retired.store.load(old.cookieValue, { slide: false }),
+        undefined,
+        'a retired secret is no longer accepted',
+      )
     })
   })
 }

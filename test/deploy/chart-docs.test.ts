@@ -3,13 +3,27 @@ import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { parse as parseYaml } from 'yaml'
 import { settings } from '../../src/config/schema.ts'
-import { chartManagedSettings, outdatedFiles, readParams, renderConfigSchema, valuesFile, valuesSchemaFile } from '../../scripts/generate-chart-docs.ts'
+import {
+  chartManagedSettings,
+  outdatedFiles,
+  readParams,
+  renderConfigSchema,
+  valuesFile,
+  valuesSchemaFile,
+} from '../../scripts/generate-chart-docs.ts'
 
 const valuesText = readFileSync(valuesFile, 'utf8')
 
 /** Dotted paths of the leaves of values.yaml (`config` counts as one: its keys are the schema's). */
-function leaves (node: unknown, prefix = ''): string[] {
-  if (node === null || typeof node !== 'object' || Array.isArray(node) || Object.keys(node).length === 0 || prefix === 'config') return [prefix]
+function leaves(node: unknown, prefix = ''): string[] {
+  if (
+    node === null ||
+    typeof node !== 'object' ||
+    Array.isArray(node) ||
+    Object.keys(node).length === 0 ||
+    prefix === 'config'
+  )
+    return [prefix]
   return Object.entries(node).flatMap(([key, value]) => leaves(value, prefix === '' ? key : `${prefix}.${key}`))
 }
 
@@ -18,16 +32,22 @@ test('values.schema.json and the chart README are generated from the configurati
   assert.deepEqual(outdated, [], 'run `node scripts/generate-chart-docs.ts`')
 })
 
-test('every bffgate setting is settable through the chart: under config, or from the chart\'s own secret and Redis values', () => {
+test("every bffgate setting is settable through the chart: under config, or from the chart's own secret and Redis values", () => {
   const config = Object.keys(renderConfigSchema().properties as Record<string, unknown>)
   for (const spec of settings) {
     const placed = config.includes(spec.name) || spec.name in chartManagedSettings
     assert.ok(placed, `${spec.name} cannot be set through the chart`)
-    assert.ok(!(config.includes(spec.name) && 'secret' in spec && spec.secret), `secret ${spec.name} would land in the ConfigMap`)
+    assert.ok(
+      !(config.includes(spec.name) && 'secret' in spec && spec.secret),
+      `secret ${spec.name} would land in the ConfigMap`,
+    )
   }
   const names = new Set<string>(settings.map((s) => s.name))
-  for (const name of Object.keys(chartManagedSettings)) assert.ok(names.has(name), `chartManagedSettings names ${name}, which the schema no longer has`)
-  const schema = JSON.parse(readFileSync(valuesSchemaFile, 'utf8')) as { properties: { config: { additionalProperties: boolean } } }
+  for (const name of Object.keys(chartManagedSettings))
+    assert.ok(names.has(name), `chartManagedSettings names ${name}, which the schema no longer has`)
+  const schema = JSON.parse(readFileSync(valuesSchemaFile, 'utf8')) as {
+    properties: { config: { additionalProperties: boolean } }
+  }
   assert.equal(schema.properties.config.additionalProperties, false, 'a misspelt setting must be refused')
 })
 

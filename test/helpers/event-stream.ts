@@ -18,13 +18,13 @@ export interface EventStream {
   /** Comment lines seen (heartbeats). */
   readonly comments: string[]
   /** Resolves with the next event named `name` (one already received counts), or rejects after `timeoutMs`. */
-  next (name: string, timeoutMs?: number): Promise<ServerSentEvent>
+  next(name: string, timeoutMs?: number): Promise<ServerSentEvent>
   /** Resolves when the server ended the stream. */
   readonly closed: Promise<void>
-  close (): void
+  close(): void
 }
 
-export async function openEventStream (url: string, headers: Record<string, string>): Promise<EventStream> {
+export async function openEventStream(url: string, headers: Record<string, string>): Promise<EventStream> {
   const abort = new AbortController()
   const res = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: abort.signal })
   const events: ServerSentEvent[] = []
@@ -74,7 +74,7 @@ export async function openEventStream (url: string, headers: Record<string, stri
     events,
     comments,
     closed,
-    next (name, timeoutMs = 5000) {
+    next(name, timeoutMs = 5000) {
       let seen = 0
       return new Promise((resolve, reject) => {
         const look = () => {

@@ -13,10 +13,10 @@ export interface TestRedis {
   /** Where it came from: `env`, `testcontainers` or `redis-server`. */
   readonly source: 'env' | 'testcontainers' | 'redis-server'
   /** A fresh key prefix, so tests sharing one Redis never see each other's keys. */
-  prefix (): string
+  prefix(): string
   /** A client on this Redis, closed by `stop()`. */
-  client (): Redis
-  stop (): Promise<void>
+  client(): Redis
+  stop(): Promise<void>
 }
 
 let prefixCounter = 0
@@ -26,18 +26,18 @@ let prefixCounter = 0
  * container runtime is reachable; a `redis-server` binary on an ephemeral port. Fails loudly,
  * saying how to get one, when none is there: Redis-backed tests are never silently skipped.
  */
-export async function startTestRedis (): Promise<TestRedis> {
+export async function startTestRedis(): Promise<TestRedis> {
   const clients: Redis[] = []
   const make = (url: string, source: TestRedis['source'], stopServer: () => Promise<void>): TestRedis => ({
     url,
     source,
     prefix: () => `test:${process.pid}:${++prefixCounter}:${Math.random().toString(36).slice(2, 8)}:`,
-    client () {
+    client() {
       const client = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: false })
       clients.push(client)
       return client
     },
-    async stop () {
+    async stop() {
       await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())))
       await stopServer()
     },
@@ -50,25 +50,30 @@ export async function startTestRedis (): Promise<TestRedis> {
     try {
       const { RedisContainer } = await import('@testcontainers/redis')
       const container = await new RedisContainer('redis:7-alpine').start()
-      return make(container.getConnectionUrl(), 'testcontainers', async () => { await container.stop() })
+      return make(container.getConnectionUrl(), 'testcontainers', async () => {
+        await container.stop()
+      })
     } catch (err) {
       // In CI the engine is there on purpose: the user's chosen path must work, not fall back.
-      if (process.env.CI === 'true') throw new Error(`testcontainers could not start Redis in CI: ${(err as Error).message}`, { cause: err })
-      process.stderr.write(`testcontainers could not start Redis (${(err as Error).message.split('\n')[0]}); trying a redis-server binary\n`)
+      if (process.env.CI === 'true')
+        throw new Error(`testcontainers could not start Redis in CI: ${(err as Error).message}`, { cause: err })
+      process.stderr.write(
+        `testcontainers could not start Redis (${(err as Error).message.split('\n')[0]}); trying a redis-server binary\n`,
+      )
     }
   }
 
   const server = await startRedisServer().catch((err: unknown) => {
     throw new Error(
       'No Redis for the tests: set BFF_REDIS_URL, make a container runtime reachable for testcontainers, ' +
-      `or install redis-server (Debian: apt-get install redis-server). Cause: ${(err as Error).message}`,
+        `or install redis-server (Debian: apt-get install redis-server). Cause: ${(err as Error).message}`,
     )
   })
   return make(server.url, 'redis-server', () => server.stop())
 }
 
 /** A container runtime socket or endpoint that testcontainers could use. */
-function containerRuntimeHint (): boolean {
+function containerRuntimeHint(): boolean {
   if (process.env.DOCKER_HOST || process.env.TESTCONTAINERS_HOST_OVERRIDE) return true
   const candidates = [
     '/var/run/docker.sock',
@@ -86,10 +91,10 @@ export interface RedisServerProcess {
   readonly port: number
   readonly pid: number
   /** Kills the server (SIGKILL: an outage, not a shutdown). */
-  kill (): Promise<void>
+  kill(): Promise<void>
   /** Starts it again on the same port. */
-  restart (): Promise<void>
-  stop (): Promise<void>
+  restart(): Promise<void>
+  stop(): Promise<void>
 }
 
 /**
@@ -97,15 +102,22 @@ export interface RedisServerProcess {
  * an append-only file (fsync on every write) in a temporary directory of its own, so that
  * `restart()` after `kill()` brings back what it held, as a production Redis does.
  */
-export async function startRedisServer (options: { binary?: string; appendOnly?: boolean } = {}): Promise<RedisServerProcess> {
+export async function startRedisServer(
+  options: { binary?: string; appendOnly?: boolean } = {},
+): Promise<RedisServerProcess> {
   const binary = options.binary ?? process.env.REDIS_SERVER_BIN ?? 'redis-server'
   const port = await freePort()
   let child: ChildProcess | undefined
   const dir = options.appendOnly === true ? await mkdtemp(join(tmpdir(), 'bff-redis-aof-')) : undefined
-  const persistence = dir === undefined ? ['--appendonly', 'no'] : ['--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always']
+  const persistence =
+    dir === undefined ? ['--appendonly', 'no'] : ['--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always']
 
   const launch = async () => {
-    const proc = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--protected-mode', 'yes'], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const proc = spawn(
+      binary,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--protected-mode', 'yes'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    )
     child = proc
     const spawnError = new Promise<never>((_, reject) => proc.once('error', reject))
     spawnError.catch(() => {})
@@ -123,10 +135,12 @@ export async function startRedisServer (options: { binary?: string; appendOnly?:
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    get pid () { return child?.pid ?? -1 },
+    get pid() {
+      return child?.pid ?? -1
+    },
     kill,
     restart: launch,
-    async stop () {
+    async stop() {
       await kill()
       if (dir !== undefined) await rm(dir, { recursive: true, force: true })
     },
@@ -134,10 +148,14 @@ export async function startRedisServer (options: { binary?: string; appendOnly?:
 }
 
 /** Resolves once a Redis on this loopback port answers PING (10 s at most). */
-export async function waitForRedis (port: number): Promise<void> {
+export async function waitForRedis(port: number): Promise<void> {
   const deadline = Date.now() + 10_000
   while (Date.now() < deadline) {
-    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    const probe = new Redis(port, '127.0.0.1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    })
     probe.on('error', () => {})
     try {
       await probe.connect()
@@ -156,7 +174,10 @@ export async function waitForRedis (port: number): Promise<void> {
  * Every key under `prefix` and every value they hold (hash fields, set members, strings), as
  * raw bytes: what an attacker with a dump of this Redis would have. The key names come first.
  */
-export async function dumpRedis (client: Pick<Redis, 'keys' | 'type' | 'hgetallBuffer' | 'smembersBuffer' | 'getBuffer'>, prefix: string): Promise<{ keys: string[]; values: Buffer[] }> {
+export async function dumpRedis(
+  client: Pick<Redis, 'keys' | 'type' | 'hgetallBuffer' | 'smembersBuffer' | 'getBuffer'>,
+  prefix: string,
+): Promise<{ keys: string[]; values: Buffer[] }> {
   const keys = await client.keys(`${prefix}*`)
   const values: Buffer[] = [Buffer.from(keys.join('\n'))]
   for (const key of keys) {
@@ -168,7 +189,7 @@ export async function dumpRedis (client: Pick<Redis, 'keys' | 'type' | 'hgetallB
   return { keys, values }
 }
 
-export async function freePort (): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.unref()

@@ -34,8 +34,12 @@ export interface Stack {
   readonly keyPrefix: string
   readonly logs: LogSink
   /** A browser logged in through the real login flow, with the final redirect it got. */
-  login (options?: { returnTo?: string; browser?: Browser; user?: { username: string; password: string } }): Promise<{ browser: Browser; result: FollowResult }>
-  close (): Promise<void>
+  login(options?: {
+    returnTo?: string
+    browser?: Browser
+    user?: { username: string; password: string }
+  }): Promise<{ browser: Browser; result: FollowResult }>
+  close(): Promise<void>
 }
 
 export interface StackOptions {
@@ -57,7 +61,7 @@ export interface StackOptions {
  * The whole system over real HTTP on loopback: the development IdP, the demo API, and
  * bffgate configured through `loadConfig` exactly as from the environment.
  */
-export async function startStack (options: StackOptions = {}): Promise<Stack> {
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // The gateway's port must be known before it listens (its public URL and the IdP's redirect
   // URIs name it), so another process may take it in between: then start again on another.
   for (let attempt = 1; ; attempt++) {
@@ -69,17 +73,19 @@ export async function startStack (options: StackOptions = {}): Promise<Stack> {
   }
 }
 
-async function startStackOnce (options: StackOptions): Promise<Stack> {
+async function startStackOnce(options: StackOptions): Promise<Stack> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const idp = await startDevIdp({
-    clients: [{
-      client_id: CLIENT_ID,
-      client_secret: CLIENT_SECRET,
-      redirect_uris: [`${url}/bff/callback`],
-      post_logout_redirect_uris: [`${url}/`, `${url}/bff/logged-out`],
-      ...(options.backchannel === true && { backchannel_logout_uri: `${url}/bff/backchannel-logout` }),
-    }],
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: [`${url}/bff/callback`],
+        post_logout_redirect_uris: [`${url}/`, `${url}/bff/logged-out`],
+        ...(options.backchannel === true && { backchannel_logout_uri: `${url}/bff/backchannel-logout` }),
+      },
+    ],
     log: () => {},
     ...options.idp,
   })
@@ -117,9 +123,11 @@ async function startStackOnce (options: StackOptions): Promise<Stack> {
     logger: {
       ...(loggerOptions(config.logLevel) as object),
       stream: {
-        write (line: string) {
+        write(line: string) {
           logs.raw.push(line)
-          try { logs.lines.push(JSON.parse(line) as Record<string, unknown>) } catch {}
+          try {
+            logs.lines.push(JSON.parse(line) as Record<string, unknown>)
+          } catch {}
         },
       },
     },
@@ -147,7 +155,7 @@ async function startStackOnce (options: StackOptions): Promise<Stack> {
     redis: options.redis,
     keyPrefix: config.redis.keyPrefix,
     logs,
-    async login ({ returnTo, browser = createBrowser(), user = USER } = {}) {
+    async login({ returnTo, browser = createBrowser(), user = USER } = {}) {
       const start = `${url}/bff/login${returnTo !== undefined ? `?returnTo=${encodeURIComponent(returnTo)}` : ''}`
       // Stop at the first redirect back into the SPA (after the callback).
       const result = await loginAtDevIdp(browser, start, user, {
@@ -155,11 +163,10 @@ async function startStackOnce (options: StackOptions): Promise<Stack> {
       })
       return { browser, result }
     },
-    async close () {
+    async close() {
       await app.close()
       await api.close()
       await idp.close()
     },
   }
 }
-

@@ -31,34 +31,60 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) => browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
+const cookieOf = (browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 const userStatus = async (cookie: string) => (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).status
 
 /** A logout token signed with the development IdP's own key, as the IdP would send it. */
-async function logoutToken (claims: Record<string, unknown>): Promise<string> {
+async function logoutToken(claims: Record<string, unknown>): Promise<string> {
   const now = Math.floor(Date.now() / 1000)
   const jwk = keys[0]!
-  return new SignJWT({ iss: stack.idp.issuer, aud: CLIENT_ID, iat: now, exp: now + 120, jti: randomUUID(), events: { [EVENT]: {} }, ...claims })
+  return new SignJWT({
+    iss: stack.idp.issuer,
+    aud: CLIENT_ID,
+    iat: now,
+    exp: now + 120,
+    jti: randomUUID(),
+    events: { [EVENT]: {} },
+    ...claims,
+  })
     .setProtectedHeader({ alg: jwk.alg ?? 'RS256', kid: jwk.kid, typ: 'logout+jwt' })
     .sign(await importJWK(jwk, jwk.alg ?? 'RS256'))
 }
 
-async function post (token: string): Promise<{ status: number; retryAfter: string | null; body: { error?: string; message?: string } | null }> {
-  const res = await fetch(`${stack.url}/bff/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: token }).toString() })
+async function post(
+  token: string,
+): Promise<{ status: number; retryAfter: string | null; body: { error?: string; message?: string } | null }> {
+  const res = await fetch(`${stack.url}/bff/backchannel-logout`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ logout_token: token }).toString(),
+  })
   const text = await res.text()
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: text === '' ? null : JSON.parse(text) as { error?: string } }
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    body: text === '' ? null : (JSON.parse(text) as { error?: string }),
+  }
 }
 
 /** The IdP session id of a logged-in browser, as the IdP knows it (its ID token's `sid`). */
-async function sidOf (cookie: string): Promise<string> {
+async function sidOf(cookie: string): Promise<string> {
   // The session record is encrypted; the IdP's own back-channel logout would carry the sid it
   // issued. Read it from the id_token the IdP handed out last (what the IdP would send).
-  const idToken = stack.idp.issuedTokens().filter((t) => t.split('.').length === 3).findLast((t) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()).sid !== undefined)
+  const idToken = stack.idp
+    .issuedTokens()
+    .filter((t) => t.split('.').length === 3)
+    .findLast((t) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()).sid !== undefined)
   assert.ok(idToken !== undefined && (await userStatus(cookie)) === 200)
   return JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString()).sid as string
 }
 
-test('issue 13 item 6: a frozen store answers 503 with Retry-After, and the IdP\'s retry of the same token ends the sessions', async (t) => {
+test("issue 13 item 6: a frozen store answers 503 with Retry-After, and the IdP's retry of the same token ends the sessions", async (t) => {
   const { browser } = await stack.login()
   const cookie = cookieOf(browser)
   const sid = await sidOf(cookie)
@@ -67,7 +93,12 @@ test('issue 13 item 6: a frozen store answers 503 with Retry-After, and the IdP\
   // An outage that keeps the data: commands sent meanwhile run when it comes back.
   process.kill(redis.pid, 'SIGSTOP')
   let thawed = false
-  const thaw = () => { if (!thawed) { thawed = true; process.kill(redis.pid, 'SIGCONT') } }
+  const thaw = () => {
+    if (!thawed) {
+      thawed = true
+      process.kill(redis.pid, 'SIGCONT')
+    }
+  }
   t.after(thaw)
   const during = await post(token)
   thaw()
@@ -122,5 +153,6 @@ test('one logout token ends sessions once, however many copies of it arrive at o
   const token = await logoutToken({ sub: 'user-crowd' })
   const results = await Promise.all(Array.from({ length: 8 }, () => post(token)))
   assert.deepEqual(results.map((r) => r.status).sort(), [200, 400, 400, 400, 400, 400, 400, 400])
-  for (const replay of results.filter((r) => r.status === 400)) assert.match(replay.body?.message ?? '', /jti already used/)
+  for (const replay of results.filter((r) => r.status === 400))
+    assert.match(replay.body?.message ?? '', /jti already used/)
 })

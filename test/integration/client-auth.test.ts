@@ -16,7 +16,10 @@ const CSRF = { 'x-csrf': '1' }
 const TTL = 3
 const SKEW = 1
 
-interface Echo { claims: Record<string, unknown>; headers: Record<string, string> }
+interface Echo {
+  claims: Record<string, unknown>
+  headers: Record<string, string>
+}
 
 let redis: TestRedis
 let signer: { privateJwk: JWK; publicJwk: JWK }
@@ -26,8 +29,8 @@ before(async () => {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
   const kid = 'bffgate-signer-1'
   signer = {
-    privateJwk: { ...await exportJWK(privateKey), kid, alg: 'ES256' },
-    publicJwk: { ...await exportJWK(publicKey), kid, alg: 'ES256', use: 'sig' },
+    privateJwk: { ...(await exportJWK(privateKey)), kid, alg: 'ES256' },
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' },
   }
 })
 after(() => redis.stop())
@@ -35,7 +38,7 @@ after(() => redis.stop())
 type Method = 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
 
 /** What bffgate needs in its environment to authenticate with `method`. */
-function gatewayAuthEnv (clientId: string, method: Method): Record<string, string> {
+function gatewayAuthEnv(clientId: string, method: Method): Record<string, string> {
   return {
     BFF_OIDC_CLIENT_ID: clientId,
     BFF_OIDC_TOKEN_ENDPOINT_AUTH_METHOD: method,
@@ -49,7 +52,13 @@ function gatewayAuthEnv (clientId: string, method: Method): Record<string, strin
  * A stack whose gateway is client `clientId` authenticating with `gateway`, registered at the
  * IdP (once the gateway's URL is known) for exactly `registered`.
  */
-async function stackFor (t: TestContext, clientId: string, gateway: Method, registered: Method = gateway, options: StackOptions = {}): Promise<Stack> {
+async function stackFor(
+  t: TestContext,
+  clientId: string,
+  gateway: Method,
+  registered: Method = gateway,
+  options: StackOptions = {},
+): Promise<Stack> {
   const stack = await startStack({
     redis,
     ...options,
@@ -69,17 +78,23 @@ async function stackFor (t: TestContext, clientId: string, gateway: Method, regi
 }
 
 /** The gateway's cookies other than the login state (IdP cookies share the host, not the prefix). */
-function sessionCookieNames (stack: Stack, browser: Browser): string[] {
-  return browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-') && !c.name.startsWith('__Host-bff-login-')).map((c) => c.name)
+function sessionCookieNames(stack: Stack, browser: Browser): string[] {
+  return browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-') && !c.name.startsWith('__Host-bff-login-'))
+    .map((c) => c.name)
 }
 
-function cookieHeader (stack: Stack, browser: Browser): string {
-  return browser.cookies(stack.url).map((c) => `${c.name}=${c.value}`).join('; ')
+function cookieHeader(stack: Stack, browser: Browser): string {
+  return browser
+    .cookies(stack.url)
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 }
 
-async function callApi (stack: Stack, cookie: string): Promise<{ status: number; echo: Echo }> {
+async function callApi(stack: Stack, cookie: string): Promise<{ status: number; echo: Echo }> {
   const res = await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })
-  return { status: res.status, echo: await res.json() as Echo }
+  return { status: res.status, echo: (await res.json()) as Echo }
 }
 
 const tokenOf = (echo: Echo) => echo.headers.authorization!.replace(/^(Bearer|DPoP) /, '')
@@ -88,13 +103,13 @@ const tokenOf = (echo: Echo) => echo.headers.authorization!.replace(/^(Bearer|DP
  * Logs in, reads /bff/user, calls the API, waits until the access token is inside the refresh
  * skew and calls again: the second call must carry a token from a refresh grant.
  */
-async function loginProxyAndRefresh (stack: Stack, clientId: string): Promise<{ first: string; second: string }> {
+async function loginProxyAndRefresh(stack: Stack, clientId: string): Promise<{ first: string; second: string }> {
   const { browser, result } = await stack.login()
   assert.equal(result.url.origin, stack.url, `the login ended at ${result.url.href}`)
   const cookie = cookieHeader(stack, browser)
   const user = await fetch(`${stack.url}/bff/user`, { headers: { ...CSRF, cookie } })
   assert.equal(user.status, 200)
-  assert.equal((await user.json() as { claims: { sub?: string } }).claims.sub, USER_SUB)
+  assert.equal(((await user.json()) as { claims: { sub?: string } }).claims.sub, USER_SUB)
 
   const first = await callApi(stack, cookie)
   assert.equal(first.status, 200, JSON.stringify(first.echo))
@@ -137,7 +152,9 @@ describe('client authentication at the token endpoint', { concurrency: true }, (
       const clientId = `bffgate-wrong-${gateway}-${registered}`.replaceAll('_', '-')
       const stack = await stackFor(t, clientId, gateway, registered)
       const browser = createBrowser()
-      const stopped = await loginAtDevIdp(browser, `${stack.url}/bff/login`, USER, { until: (url) => url.pathname === '/bff/callback' })
+      const stopped = await loginAtDevIdp(browser, `${stack.url}/bff/login`, USER, {
+        until: (url) => url.pathname === '/bff/callback',
+      })
       assert.ok(stopped.matched, 'the IdP sent the browser back with a code')
       const callback = await browser.get(stopped.url)
       // The IdP refused the client (invalid_client): a refused login, not a broken IdP.
@@ -147,7 +164,10 @@ describe('client authentication at the token endpoint', { concurrency: true }, (
       const failed = stack.logs.lines.find((l) => l.event === 'login.failed')
       assert.ok(failed, 'a login.failed event was logged')
       assert.equal(failed.oauthError, 'invalid_client')
-      assert.equal((await fetch(`${stack.url}/bff/user`, { headers: { ...CSRF, cookie: cookieHeader(stack, browser) } })).status, 401)
+      assert.equal(
+        (await fetch(`${stack.url}/bff/user`, { headers: { ...CSRF, cookie: cookieHeader(stack, browser) } })).status,
+        401,
+      )
       assert.deepEqual(await redis.client().keys(`${stack.keyPrefix}session:*`), [], 'no session in Redis')
     })
   }
@@ -168,7 +188,9 @@ describe('pushed authorization requests (BFF_OIDC_PAR=true)', { concurrency: tru
       assert.deepEqual([...authorize.searchParams.keys()].sort(), ['client_id', 'request_uri'])
       assert.equal(authorize.searchParams.get('client_id'), `bffgate-par-${requirePar}`)
       assert.match(authorize.searchParams.get('request_uri') ?? '', /^urn:ietf:params:oauth:request_uri:/)
-      const landed = await loginAtDevIdp(browser, authorize, USER, { until: (url) => url.origin === stack.url && !url.pathname.startsWith('/bff/') })
+      const landed = await loginAtDevIdp(browser, authorize, USER, {
+        until: (url) => url.origin === stack.url && !url.pathname.startsWith('/bff/'),
+      })
       assert.ok(landed.matched, `the login ended at ${landed.url.href}`)
       const { status, echo } = await callApi(stack, cookieHeader(stack, browser))
       assert.equal(status, 200)
@@ -177,7 +199,9 @@ describe('pushed authorization requests (BFF_OIDC_PAR=true)', { concurrency: tru
   }
 
   test('a gateway without PAR cannot log in at an IdP that requires PAR, and gets no session', async (t) => {
-    const stack = await stackFor(t, 'bffgate-no-par', 'client_secret_post', 'client_secret_post', { idp: { requirePushedAuthorizationRequests: true } })
+    const stack = await stackFor(t, 'bffgate-no-par', 'client_secret_post', 'client_secret_post', {
+      idp: { requirePushedAuthorizationRequests: true },
+    })
     const browser = createBrowser()
     const result = await browser.follow(`${stack.url}/bff/login`, { until: (url) => url.pathname === '/bff/callback' })
     assert.ok(result.matched, `the IdP answered ${result.response.status} at ${result.url.href}`)
@@ -199,11 +223,19 @@ describe('DPoP nonces at the token endpoint (BFF_DPOP=true)', () => {
     stack.idp.resetStats()
     const { first, second } = await loginProxyAndRefresh(stack, 'bffgate-dpop-nonce')
     const { tokenRequests } = stack.idp.stats()
-    assert.equal(tokenRequests.authorization_code, 2, 'one code exchange: refused for want of a nonce, then retried with it')
+    assert.equal(
+      tokenRequests.authorization_code,
+      2,
+      'one code exchange: refused for want of a nonce, then retried with it',
+    )
     // The nonce the code exchange got is reused by the refresh (issue 13 item 12), though its DPoP handle is new.
     assert.equal(tokenRequests.refresh_token, 1, 'one refresh, with the nonce already known')
     const jkt = (decodeJwt(first).cnf as { jkt?: string } | undefined)?.jkt
     assert.match(jkt ?? '', /^[A-Za-z0-9_-]{43}$/, 'the login token is DPoP-bound')
-    assert.equal((decodeJwt(second).cnf as { jkt?: string } | undefined)?.jkt, jkt, 'the refreshed token is bound to the same key')
+    assert.equal(
+      (decodeJwt(second).cnf as { jkt?: string } | undefined)?.jkt,
+      jkt,
+      'the refreshed token is bound to the same key',
+    )
   })
 })

@@ -7,25 +7,40 @@ import { dumpRedis, startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startStack, USER, type Stack } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
-interface Echo { claims: Record<string, unknown>; headers: Record<string, string> }
-
-let redis: TestRedis
-before(async () => { redis = await startTestRedis() })
-after(() => redis.stop())
-
-async function call (stack: Stack, cookie: string, path = '/api/hello'): Promise<{ status: number; echo: Echo }> {
-  const res = await fetch(`${stack.url}${path}`, { headers: { ...CSRF, cookie } })
-  return { status: res.status, echo: await res.json() as Echo }
+interface Echo {
+  claims: Record<string, unknown>
+  headers: Record<string, string>
 }
 
-async function loginCookie (stack: Stack): Promise<string> {
+let redis: TestRedis
+before(async () => {
+  redis = await startTestRedis()
+})
+after(() => redis.stop())
+
+async function call(stack: Stack, cookie: string, path = '/api/hello'): Promise<{ status: number; echo: Echo }> {
+  const res = await fetch(`${stack.url}${path}`, { headers: { ...CSRF, cookie } })
+  return { status: res.status, echo: (await res.json()) as Echo }
+}
+
+async function loginCookie(stack: Stack): Promise<string> {
   const { browser } = await stack.login()
-  return browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
+  return browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 }
 
 describe('DPoP everywhere (BFF_DPOP=true)', () => {
   let stack: Stack
-  before(async () => { stack = await startStack({ redis, idp: { accessTokenTtlSeconds: 3 }, env: { BFF_DPOP: 'true', BFF_REFRESH_SKEW_SECONDS: '1' } }) })
+  before(async () => {
+    stack = await startStack({
+      redis,
+      idp: { accessTokenTtlSeconds: 3 },
+      env: { BFF_DPOP: 'true', BFF_REFRESH_SKEW_SECONDS: '1' },
+    })
+  })
   after(() => stack.close())
 
   test('the authorization request carries dpop_jkt, and the code is redeemed for a DPoP-bound token', async () => {
@@ -33,8 +48,14 @@ describe('DPoP everywhere (BFF_DPOP=true)', () => {
     const start = await browser.get(`${stack.url}/bff/login`)
     const jkt = start.location!.searchParams.get('dpop_jkt')
     assert.match(jkt ?? '', /^[A-Za-z0-9_-]{43}$/)
-    await loginAtDevIdp(browser, start.location!, USER, { until: (u) => u.origin === stack.url && !u.pathname.startsWith('/bff/') })
-    const cookie = browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
+    await loginAtDevIdp(browser, start.location!, USER, {
+      until: (u) => u.origin === stack.url && !u.pathname.startsWith('/bff/'),
+    })
+    const cookie = browser
+      .cookies(stack.url)
+      .filter((c) => c.name.startsWith('__Host-'))
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ')
     const { status, echo } = await call(stack, cookie)
     assert.equal(status, 200)
     assert.equal((echo.claims.cnf as { jkt?: string }).jkt, jkt, 'the token is bound to the key of the login')
@@ -86,7 +107,10 @@ describe('DPoP on one route', () => {
     const stack = await startStack({
       redis,
       api: { requireDpopNonce: true },
-      routes: (api) => [{ path: '/plain', upstream: api }, { path: '/bound', upstream: api, dpop: true }],
+      routes: (api) => [
+        { path: '/plain', upstream: api },
+        { path: '/bound', upstream: api, dpop: true },
+      ],
     })
     t.after(() => stack.close())
     const cookie = await loginCookie(stack)
@@ -108,14 +132,18 @@ describe('DPoP on one route', () => {
 })
 
 describe('DPoP nonces of the IdP (RFC 9449 §8)', () => {
-  test('issue 13 item 12: the IdP\'s DPoP nonce is reused across calls: after the first, PAR, code and refresh requests cost no refused round trip', async (t) => {
+  test("issue 13 item 12: the IdP's DPoP nonce is reused across calls: after the first, PAR, code and refresh requests cost no refused round trip", async (t) => {
     const stack = await startStack({
       redis,
       idp: { requireDpopNonce: true, accessTokenTtlSeconds: 2 },
       env: { BFF_DPOP: 'true', BFF_OIDC_PAR: 'true', BFF_REFRESH_SKEW_SECONDS: '1' },
     })
     t.after(() => stack.close())
-    const counts = () => ({ par: stack.idp.pushedAuthorizationRequests(), code: stack.idp.stats().tokenRequests.authorization_code ?? 0, refresh: stack.idp.stats().tokenRequests.refresh_token ?? 0 })
+    const counts = () => ({
+      par: stack.idp.pushedAuthorizationRequests(),
+      code: stack.idp.stats().tokenRequests.authorization_code ?? 0,
+      refresh: stack.idp.stats().tokenRequests.refresh_token ?? 0,
+    })
 
     // The very first request learns the nonce (one refusal at most); from then on none.
     const first = await loginCookie(stack)

@@ -10,33 +10,60 @@ const CSRF = { 'x-csrf': '1' }
 
 // Design §7: faults never crash the process and never leave a promise rejected unhandled.
 const unhandled: unknown[] = []
-const onUnhandled = (reason: unknown) => { unhandled.push(reason) }
-before(() => { process.on('unhandledRejection', onUnhandled) })
+const onUnhandled = (reason: unknown) => {
+  unhandled.push(reason)
+}
+before(() => {
+  process.on('unhandledRejection', onUnhandled)
+})
 after(() => {
   process.off('unhandledRejection', onUnhandled)
   assert.deepEqual(unhandled, [], 'no unhandled rejection during the fault tests')
 })
 
 let redis: RedisServerProcess
-before(async () => { redis = await startRedisServer() })
+before(async () => {
+  redis = await startRedisServer()
+})
 after(() => redis.stop())
 
 let prefixes = 0
-async function stackOnRedis (t: { after: (fn: () => Promise<void>) => void }, options: StackOptions = {}): Promise<Stack> {
+async function stackOnRedis(
+  t: { after: (fn: () => Promise<void>) => void },
+  options: StackOptions = {},
+): Promise<Stack> {
   const stack = await startStack({
     ...options,
-    env: { BFF_SESSION_STORE: 'redis', BFF_REDIS_URL: redis.url, BFF_REDIS_KEY_PREFIX: `faults:${process.pid}:${++prefixes}:`, ...options.env },
+    env: {
+      BFF_SESSION_STORE: 'redis',
+      BFF_REDIS_URL: redis.url,
+      BFF_REDIS_KEY_PREFIX: `faults:${process.pid}:${++prefixes}:`,
+      ...options.env,
+    },
   })
   t.after(() => stack.close())
   return stack
 }
 
-const cookieHeader = (stack: Stack, browser: Browser) => browser.cookies(stack.url).map((c) => `${c.name}=${c.value}`).join('; ')
+const cookieHeader = (stack: Stack, browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 
-async function callApi (base: string, cookie: string, path = '/api/hello'): Promise<{ status: number; body: { error?: string }; headers: Headers; ms: number }> {
+async function callApi(
+  base: string,
+  cookie: string,
+  path = '/api/hello',
+): Promise<{ status: number; body: { error?: string }; headers: Headers; ms: number }> {
   const started = Date.now()
   const res = await fetch(`${base}${path}`, { headers: { ...CSRF, cookie } })
-  return { status: res.status, body: await res.json() as { error?: string }, headers: res.headers, ms: Date.now() - started }
+  return {
+    status: res.status,
+    body: (await res.json()) as { error?: string },
+    headers: res.headers,
+    ms: Date.now() - started,
+  }
 }
 
 /** Sends SIGSTOP / SIGCONT to redis-server: an outage that keeps the data. */
@@ -51,7 +78,11 @@ describe('Redis outages', () => {
     assert.equal((await callApi(stack.url, cookie)).status, 200)
 
     freeze(redis.pid)
-    t.after(() => { try { thaw(redis.pid) } catch {} })
+    t.after(() => {
+      try {
+        thaw(redis.pid)
+      } catch {}
+    })
     const during = await callApi(stack.url, cookie)
     assert.equal(during.status, 503)
     assert.equal(during.body.error, 'session_store_unavailable')
@@ -95,7 +126,11 @@ describe('Redis outages', () => {
     done.abort()
     await traffic
     assert.ok(statuses.includes(503), 'the outage was visible as 503')
-    assert.deepEqual(statuses.filter((s) => ![200, 401, 503].includes(s)), [], `only 200, 503 and (after the data loss) 401: ${statuses.join(',')}`)
+    assert.deepEqual(
+      statuses.filter((s) => ![200, 401, 503].includes(s)),
+      [],
+      `only 200, 503 and (after the data loss) 401: ${statuses.join(',')}`,
+    )
     // The data is gone (no persistence): the old session is over, a new login works.
     assert.equal((await callApi(stack.url, cookie)).status, 401)
     const again = await stack.login()
@@ -106,7 +141,12 @@ describe('Redis outages', () => {
 describe('upstream faults', () => {
   test('an unreachable upstream answers 502 JSON and leaves the session alone', async (t) => {
     const closedPort = await freePort()
-    const stack = await stackOnRedis(t, { routes: (api) => [{ path: '/api', upstream: api }, { path: '/down', upstream: `http://127.0.0.1:${closedPort}` }] })
+    const stack = await stackOnRedis(t, {
+      routes: (api) => [
+        { path: '/api', upstream: api },
+        { path: '/down', upstream: `http://127.0.0.1:${closedPort}` },
+      ],
+    })
     const { browser } = await stack.login()
     const cookie = cookieHeader(stack, browser)
     const res = await callApi(stack.url, cookie, '/down/x')
@@ -146,9 +186,16 @@ describe('shutdown', () => {
     const started = Date.now()
     const exit = replica.stop()
     await sleep(200)
-    await assert.rejects(fetch(`${replica.url}/healthz`, { headers: { connection: 'close' } }), 'a new connection is refused while draining')
+    await assert.rejects(
+      fetch(`${replica.url}/healthz`, { headers: { connection: 'close' } }),
+      'a new connection is refused while draining',
+    )
     const results = await Promise.all(inFlight)
-    assert.deepEqual(results.map((r) => r.status), Array(20).fill(200), 'every in-flight request completed')
+    assert.deepEqual(
+      results.map((r) => r.status),
+      Array(20).fill(200),
+      'every in-flight request completed',
+    )
     assert.equal(await exit, 0)
     assert.ok(Date.now() - started < 5000, `exited soon after the last answer (${Date.now() - started} ms)`)
   })

@@ -18,7 +18,9 @@ type UpstreamHandler = (req: IncomingMessage, res: ServerResponse, body: Buffer)
 
 let upstream: Server
 let upstreamOrigin: string
-let handle: UpstreamHandler = (_req, res) => { res.end() }
+let handle: UpstreamHandler = (_req, res) => {
+  res.end()
+}
 /** Each upstream request: its headers and whether it ended by the client going away. */
 const seen: Array<{ url: string; headers: IncomingMessage['headers']; aborted: boolean }> = []
 
@@ -30,7 +32,9 @@ before(async () => {
   upstream = createServer((req, res) => {
     const entry = { url: req.url ?? '', headers: req.headers, aborted: false }
     seen.push(entry)
-    res.on('close', () => { if (!res.writableFinished) entry.aborted = true })
+    res.on('close', () => {
+      if (!res.writableFinished) entry.aborted = true
+    })
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => handle(req, res, Buffer.concat(chunks)))
@@ -42,25 +46,34 @@ before(async () => {
   const forwarder = createForwarder({ headersTimeoutMs: 500 })
   app = Fastify()
   // As @fastify/http-proxy does: bodies reach the handler as the raw stream.
-  app.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
+  app.addContentTypeParser('*', (_request, payload, done) => {
+    done(null, payload)
+  })
   app.all('/p/*', (request, reply) => {
     const listed = connectionListed(request.headers)
     const headers: Record<string, string | string[] | undefined> = {}
-    for (const name in request.headers) if (!isHopByHop(name, listed) && name !== 'host') headers[name] = request.headers[name]
-    forwarder.forward(reply, {
-      origin: upstreamOrigin,
-      path: request.url.slice(2),
-      method: request.method,
-      headers,
-      body: request.body instanceof Readable ? request.body : undefined,
-    }, {
-      onHead: (_status, responseHeaders) => responseHeaders,
-      onDropped: () => { reply.code(500).send() },
-      onFailure (kind) {
-        failures.push(kind)
-        reply.code(kind === 'timeout' ? 504 : 502).send({ error: kind })
+    for (const name in request.headers)
+      if (!isHopByHop(name, listed) && name !== 'host') headers[name] = request.headers[name]
+    forwarder.forward(
+      reply,
+      {
+        origin: upstreamOrigin,
+        path: request.url.slice(2),
+        method: request.method,
+        headers,
+        body: request.body instanceof Readable ? request.body : undefined,
       },
-    })
+      {
+        onHead: (_status, responseHeaders) => responseHeaders,
+        onDropped: () => {
+          reply.code(500).send()
+        },
+        onFailure(kind) {
+          failures.push(kind)
+          reply.code(kind === 'timeout' ? 504 : 502).send({ error: kind })
+        },
+      },
+    )
     return reply
   })
   app.addHook('onClose', async () => forwarder.close())
@@ -74,14 +87,21 @@ after(async () => {
 })
 
 /** A raw HTTP/1.1 request (fetch would hide hop-by-hop headers and add its own). */
-function call (path: string, options: { method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> {
+function call(
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: Buffer } = {},
+): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${appUrl}${path}`, { method: options.method ?? 'GET', headers: options.headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
+    const req = httpRequest(
+      `${appUrl}${path}`,
+      { method: options.method ?? 'GET', headers: options.headers },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }))
+        res.on('error', reject)
+      },
+    )
     req.on('error', reject)
     req.end(options.body)
   })
@@ -91,23 +111,50 @@ describe('forwarder', () => {
   test('pure: hop-by-hop headers and those named in Connection are dropped; bad header characters are stripped', () => {
     const listed = connectionListed({ connection: 'close, X-Hop ,keep-alive' })
     assert.deepEqual([...listed!], ['close', 'x-hop', 'keep-alive'])
-    for (const name of ['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'expect', 'x-hop']) {
+    for (const name of [
+      'connection',
+      'keep-alive',
+      'transfer-encoding',
+      'te',
+      'trailer',
+      'upgrade',
+      'proxy-connection',
+      'expect',
+      'x-hop',
+    ]) {
       assert.equal(isHopByHop(name, listed), true, name)
     }
     assert.equal(isHopByHop('content-type', listed), false)
-    assert.deepEqual(responseHeadersOf({ 'content-type': 'a\u0001b', 'set-cookie': ['x=1\u0000', 'y=2'], connection: 'x-hop', 'x-hop': '1', etag: '"e"' }), {
-      'content-type': 'ab',
-      'set-cookie': ['x=1', 'y=2'],
-      etag: '"e"',
-    })
+    assert.deepEqual(
+      responseHeadersOf({
+        'content-type': 'a\u0001b',
+        'set-cookie': ['x=1\u0000', 'y=2'],
+        connection: 'x-hop',
+        'x-hop': '1',
+        etag: '"e"',
+      }),
+      {
+        'content-type': 'ab',
+        'set-cookie': ['x=1', 'y=2'],
+        etag: '"e"',
+      },
+    )
   })
 
   test('status, headers, path and query reach each side; hop-by-hop headers do not', async () => {
     handle = (_req, res) => {
-      res.writeHead(201, { 'content-type': 'application/json', 'x-upstream': 'yes', 'x-private-hop': 'no', connection: 'x-private-hop', 'set-cookie': ['a=1', 'b=2'] })
+      res.writeHead(201, {
+        'content-type': 'application/json',
+        'x-upstream': 'yes',
+        'x-private-hop': 'no',
+        connection: 'x-private-hop',
+        'set-cookie': ['a=1', 'b=2'],
+      })
       res.end('{"ok":true}')
     }
-    const res = await call('/p/items/42?sort=asc&q=a%20b', { headers: { connection: 'keep-alive, x-client-hop', 'x-client-hop': 'no', 'x-kept': 'yes', te: 'trailers' } })
+    const res = await call('/p/items/42?sort=asc&q=a%20b', {
+      headers: { connection: 'keep-alive, x-client-hop', 'x-client-hop': 'no', 'x-kept': 'yes', te: 'trailers' },
+    })
     assert.equal(res.status, 201)
     assert.equal(res.body.toString(), '{"ok":true}')
     assert.equal(res.headers['x-upstream'], 'yes')
@@ -121,9 +168,15 @@ describe('forwarder', () => {
   })
 
   test('a request body streams to the upstream unchanged', async () => {
-    handle = (_req, res, body) => { res.end(createHash('sha256').update(body).digest('hex')) }
+    handle = (_req, res, body) => {
+      res.end(createHash('sha256').update(body).digest('hex'))
+    }
     const body = Buffer.alloc(3 * 1024 * 1024 + 7, 'ab')
-    const res = await call('/p/upload', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body })
+    const res = await call('/p/upload', {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body,
+    })
     assert.equal(res.status, 200)
     assert.equal(res.body.toString(), createHash('sha256').update(body).digest('hex'))
   })
@@ -131,17 +184,23 @@ describe('forwarder', () => {
   test('answers at and above the buffering bound arrive whole; HEAD keeps its length; 204 has no body', async () => {
     for (const size of [0, BUFFERED_RESPONSE_MAX_BYTES, BUFFERED_RESPONSE_MAX_BYTES + 1, 5 * 1024 * 1024]) {
       const payload = Buffer.alloc(size, 'z')
-      handle = (_req, res) => { res.writeHead(200, { 'content-length': size }).end(payload) }
+      handle = (_req, res) => {
+        res.writeHead(200, { 'content-length': size }).end(payload)
+      }
       const res = await call('/p/file')
       assert.equal(res.status, 200)
       assert.equal(res.body.length, size, `size ${size}`)
       assert.equal(res.headers['content-length'], String(size))
     }
-    handle = (_req, res) => { res.writeHead(200, { 'content-length': 1234, 'content-type': 'text/plain' }).end() }
+    handle = (_req, res) => {
+      res.writeHead(200, { 'content-length': 1234, 'content-type': 'text/plain' }).end()
+    }
     const head = await call('/p/file', { method: 'HEAD' })
     assert.equal(head.headers['content-length'], '1234')
     assert.equal(head.body.length, 0)
-    handle = (_req, res) => { res.writeHead(204).end() }
+    handle = (_req, res) => {
+      res.writeHead(204).end()
+    }
     const none = await call('/p/nothing', { method: 'DELETE' })
     assert.equal(none.status, 204)
     assert.equal(none.body.length, 0)
@@ -161,7 +220,9 @@ describe('forwarder', () => {
           res.on('data', () => {})
           finish()
         })
-      }).on('error', reject).end()
+      })
+        .on('error', reject)
+        .end()
     })
     assert.equal(first, 'data: first\n\n')
   })
@@ -174,7 +235,12 @@ describe('forwarder', () => {
       res.on('close', () => clearInterval(timer))
     }
     await new Promise<void>((resolve, reject) => {
-      const req = httpRequest(`${appUrl}/p/ticks`, (res) => { res.once('data', () => { req.destroy(); resolve() }) })
+      const req = httpRequest(`${appUrl}/p/ticks`, (res) => {
+        res.once('data', () => {
+          req.destroy()
+          resolve()
+        })
+      })
       req.on('error', () => {})
       req.on('close', () => resolve())
       req.end()

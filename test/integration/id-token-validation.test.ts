@@ -63,8 +63,11 @@ describe('dev IdP ID token misbehaviour', () => {
   let cleanClaimNames: string[]
 
   before(async () => {
-    idp = await startDevIdp({ clients: [{ client_id: 'web', client_secret: SECRET, redirect_uris: [REDIRECT_URI] }], log: () => {} })
-    jwks = await (await fetch(`${idp.issuer}/jwks`)).json() as JSONWebKeySet
+    idp = await startDevIdp({
+      clients: [{ client_id: 'web', client_secret: SECRET, redirect_uris: [REDIRECT_URI] }],
+      log: () => {},
+    })
+    jwks = (await (await fetch(`${idp.issuer}/jwks`)).json()) as JSONWebKeySet
     const clean = await codeFlow()
     cleanClaimNames = Object.keys(decodeJwt(clean.body.id_token)).sort()
   })
@@ -72,10 +75,16 @@ describe('dev IdP ID token misbehaviour', () => {
     await idp?.close()
   })
 
-  interface TokenBody { id_token: string; access_token: string; token_type: string; refresh_token?: string; expires_in: number }
+  interface TokenBody {
+    id_token: string
+    access_token: string
+    token_type: string
+    refresh_token?: string
+    expires_in: number
+  }
 
   /** Browser login and a raw code exchange, so the ID token is seen exactly as sent. */
-  async function codeFlow (scope = 'openid profile email'): Promise<{ body: TokenBody; nonce: string }> {
+  async function codeFlow(scope = 'openid profile email'): Promise<{ body: TokenBody; nonce: string }> {
     const verifier = oidc.randomPKCECodeVerifier()
     const nonce = oidc.randomNonce()
     const authorize = new URL(`${idp.issuer}/auth`)
@@ -89,21 +98,28 @@ describe('dev IdP ID token misbehaviour', () => {
       code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
     }).toString()
-    const landed = await loginAtDevIdp(createBrowser(), authorize, USER, { until: (u) => u.href.startsWith(REDIRECT_URI) })
+    const landed = await loginAtDevIdp(createBrowser(), authorize, USER, {
+      until: (u) => u.href.startsWith(REDIRECT_URI),
+    })
     assert.ok(landed.matched, `expected a redirect to the client, ended at ${landed.url.href}`)
     const code = landed.url.searchParams.get('code')
     assert.ok(code)
     const res = await fetch(`${idp.issuer}/token`, {
       method: 'POST',
       headers: { authorization: basic },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: REDIRECT_URI,
+        code_verifier: verifier,
+      }),
     })
     assert.equal(res.status, 200)
-    return { body: await res.json() as TokenBody, nonce }
+    return { body: (await res.json()) as TokenBody, nonce }
   }
 
   /** The checks an ID token fails, among those a relying party makes. */
-  async function brokenChecks (idToken: string, nonce: string): Promise<string[]> {
+  async function brokenChecks(idToken: string, nonce: string): Promise<string[]> {
     const header = decodeProtectedHeader(idToken)
     const claims = decodeJwt(idToken)
     const now = Math.floor(Date.now() / 1000)
@@ -140,7 +156,11 @@ describe('dev IdP ID token misbehaviour', () => {
 
       const claims = decodeJwt(body.id_token)
       const removed = REMOVED[kind]
-      assert.deepEqual(Object.keys(claims).sort(), cleanClaimNames.filter((name) => name !== removed), 'the same claims, less the removed one')
+      assert.deepEqual(
+        Object.keys(claims).sort(),
+        cleanClaimNames.filter((name) => name !== removed),
+        'the same claims, less the removed one',
+      )
       assert.equal(body.token_type, 'Bearer')
       assert.match(body.access_token, /^ey/, 'the access token is untouched (a JWT for the API)')
       await compactVerify(body.access_token, createLocalJWKSet(jwks))
@@ -162,10 +182,16 @@ describe('dev IdP ID token misbehaviour', () => {
           assert.equal(typeof claims.nonce, 'string')
           break
         case 'expired':
-          assert.ok(Math.abs(Number(claims.exp) - (now - MISBEHAVIOUR_SHIFT_SECONDS)) <= 5, `exp ${claims.exp} an hour ago`)
+          assert.ok(
+            Math.abs(Number(claims.exp) - (now - MISBEHAVIOUR_SHIFT_SECONDS)) <= 5,
+            `exp ${claims.exp} an hour ago`,
+          )
           break
         case 'future_iat':
-          assert.ok(Math.abs(Number(claims.iat) - (now + MISBEHAVIOUR_SHIFT_SECONDS)) <= 5, `iat ${claims.iat} in an hour`)
+          assert.ok(
+            Math.abs(Number(claims.iat) - (now + MISBEHAVIOUR_SHIFT_SECONDS)) <= 5,
+            `iat ${claims.iat} in an hour`,
+          )
           assert.ok(Number(claims.exp) > Number(claims.iat), 'exp still after iat')
           break
         case 'signed_with_unknown_key':
@@ -192,7 +218,7 @@ describe('dev IdP ID token misbehaviour', () => {
       body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: ort }),
     })
     assert.equal(refreshed.status, 200)
-    assert.equal(decodeJwt((await refreshed.json() as TokenBody).id_token).iss, idp.issuer)
+    assert.equal(decodeJwt(((await refreshed.json()) as TokenBody).id_token).iss, idp.issuer)
     assert.equal(idp.pendingMisbehaviour(), 'wrong_iss', 'still armed')
 
     const corrupted = await codeFlow()
@@ -214,10 +240,13 @@ describe('dev IdP ID token misbehaviour', () => {
 
   test('the /__dev/misbehave-next-token-response hook arms a kind from a form or JSON, tells the armed kind, disarms with none and refuses unknown kinds', async () => {
     const hook = `${idp.issuer}/__dev/misbehave-next-token-response`
-    const post = (body: URLSearchParams | object) => fetch(hook, {
-      method: 'POST',
-      ...(body instanceof URLSearchParams ? { body } : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-    })
+    const post = (body: URLSearchParams | object) =>
+      fetch(hook, {
+        method: 'POST',
+        ...(body instanceof URLSearchParams
+          ? { body }
+          : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      })
 
     const armed = await post(new URLSearchParams({ kind: 'wrong_nonce' }))
     assert.deepEqual([armed.status, await armed.json()], [200, { kind: 'wrong_nonce' }])
@@ -229,7 +258,7 @@ describe('dev IdP ID token misbehaviour', () => {
     for (const body of [{ kind: 'bogus' }, {}, new URLSearchParams({ kind: '' }), { kind: 3 }]) {
       const refused = await post(body)
       assert.equal(refused.status, 400, JSON.stringify(body instanceof URLSearchParams ? body.toString() : body))
-      assert.equal((await refused.json() as { error: string }).error, 'invalid_request')
+      assert.equal(((await refused.json()) as { error: string }).error, 'invalid_request')
     }
     assert.equal(idp.pendingMisbehaviour(), undefined, 'refused kinds arm nothing')
 
@@ -254,16 +283,18 @@ describe('bffgate refuses bad ID tokens and tampered callbacks without creating 
   })
 
   /** Every session, sid-index and sub-index key under the stack's prefix. */
-  async function sessionKeys (): Promise<string[]> {
+  async function sessionKeys(): Promise<string[]> {
     const client = redis.client()
-    const keys = await Promise.all(['session:', 'bysid:', 'bysub:'].map((kind) => client.keys(`${stack.keyPrefix}${kind}*`)))
+    const keys = await Promise.all(
+      ['session:', 'bysid:', 'bysub:'].map((kind) => client.keys(`${stack.keyPrefix}${kind}*`)),
+    )
     return keys.flat().sort()
   }
 
   const toCallback = (url: URL) => url.origin === stack.url && url.pathname === '/bff/callback'
 
   /** A browser login stopped at the redirect to bffgate's callback, which is not requested. */
-  async function loginUntilCallback (): Promise<{ browser: Browser; callback: URL }> {
+  async function loginUntilCallback(): Promise<{ browser: Browser; callback: URL }> {
     const browser = createBrowser()
     const landed = await loginAtDevIdp(browser, `${stack.url}/bff/login`, USER, { until: toCallback })
     assert.ok(landed.matched, `expected the redirect to /bff/callback, ended at ${landed.url.href}`)
@@ -271,13 +302,18 @@ describe('bffgate refuses bad ID tokens and tampered callbacks without creating 
   }
 
   /** Runs `attempt` and checks that it created no session, in the browser or in Redis; returns the new log lines. */
-  async function withoutSession (attempt: () => Promise<{ browser: Browser; response: BrowserResponse }>): Promise<{ response: BrowserResponse; logs: Array<Record<string, unknown>> }> {
+  async function withoutSession(
+    attempt: () => Promise<{ browser: Browser; response: BrowserResponse }>,
+  ): Promise<{ response: BrowserResponse; logs: Array<Record<string, unknown>> }> {
     const keysBefore = await sessionKeys()
     const logStart = stack.logs.lines.length
     const { browser, response } = await attempt()
     assert.equal(response.url.pathname, '/bff/callback', 'the chain ended at the callback')
     assert.equal(browser.cookie(stack.url, SESSION_COOKIE), undefined, 'no session cookie in the browser')
-    assert.ok(!response.setCookies.some((line) => line.startsWith(`${SESSION_COOKIE}=`)), `no session cookie set: ${response.setCookies.join(' | ')}`)
+    assert.ok(
+      !response.setCookies.some((line) => line.startsWith(`${SESSION_COOKIE}=`)),
+      `no session cookie set: ${response.setCookies.join(' | ')}`,
+    )
     assert.deepEqual(await sessionKeys(), keysBefore, 'no session key added in Redis')
     assert.equal(response.headers.get('cache-control'), 'no-store')
     assert.match(response.headers.get('content-type') ?? '', /^application\/json/)
@@ -287,10 +323,14 @@ describe('bffgate refuses bad ID tokens and tampered callbacks without creating 
     return { response, logs: stack.logs.lines.slice(logStart) }
   }
 
-  const eventsOf = (logs: Array<Record<string, unknown>>) => logs.map((line) => line.event).filter((event) => event !== undefined)
+  const eventsOf = (logs: Array<Record<string, unknown>>) =>
+    logs.map((line) => line.event).filter((event) => event !== undefined)
 
   test('the dev IdP advertises authorization_response_iss_parameter_supported and a clean login creates a session (the checks below can see one)', async () => {
-    const discovery = await (await fetch(`${stack.idp.issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>
+    const discovery = (await (await fetch(`${stack.idp.issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >
     assert.equal(discovery.authorization_response_iss_parameter_supported, true)
     const { callback } = await loginUntilCallback()
     assert.equal(callback.searchParams.get('iss'), stack.idp.issuer, 'the callback carries iss')
@@ -300,7 +340,10 @@ describe('bffgate refuses bad ID tokens and tampered callbacks without creating 
     assert.equal(result.url.href, `${stack.url}/`)
     assert.ok(browser.cookie(stack.url, SESSION_COOKIE))
     const added = (await sessionKeys()).filter((key) => !keysBefore.includes(key))
-    assert.ok(added.some((key) => key.startsWith(`${stack.keyPrefix}session:`)), `a session key was added: ${added.join(', ')}`)
+    assert.ok(
+      added.some((key) => key.startsWith(`${stack.keyPrefix}session:`)),
+      `a session key was added: ${added.join(', ')}`,
+    )
   })
 
   for (const kind of ID_TOKEN_MISBEHAVIOURS) {
@@ -319,8 +362,15 @@ describe('bffgate refuses bad ID tokens and tampered callbacks without creating 
       const failed = logs.find((line) => line.event === 'login.failed')
       assert.ok(failed, `login.failed logged; events: ${eventsOf(logs).join(', ')}`)
       assert.equal(failed.kind, 'invalid_response')
-      assert.match(String((failed.err as { message?: unknown } | undefined)?.message), REFUSAL[kind], 'refused by the check the misbehaviour breaks')
-      assert.ok(logs.some((line) => line.event === 'request.failed' && line.code === 'BFF_ERR_IDP_RESPONSE_INVALID'), 'the internal error code is logged')
+      assert.match(
+        String((failed.err as { message?: unknown } | undefined)?.message),
+        REFUSAL[kind],
+        'refused by the check the misbehaviour breaks',
+      )
+      assert.ok(
+        logs.some((line) => line.event === 'request.failed' && line.code === 'BFF_ERR_IDP_RESPONSE_INVALID'),
+        'the internal error code is logged',
+      )
       assert.ok(!eventsOf(logs).includes('login.succeeded'))
     })
   }
@@ -373,7 +423,11 @@ describe('bffgate refuses bad ID tokens and tampered callbacks without creating 
     })
     assert.equal(response.status, 502, response.text)
     assert.equal(response.json<{ error: string }>().error, 'idp_response_invalid')
-    assert.equal(stack.idp.stats().tokenRequests.authorization_code ?? 0, codeExchanges, 'the code never went to the token endpoint')
+    assert.equal(
+      stack.idp.stats().tokenRequests.authorization_code ?? 0,
+      codeExchanges,
+      'the code never went to the token endpoint',
+    )
     assert.ok(eventsOf(logs).includes('login.failed'), eventsOf(logs).join(', '))
   })
 

@@ -14,12 +14,20 @@ import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { CLIENT_SECRET, SESSION_SECRET, startStack, USER, type Stack } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
-const BOB = { username: 'bob', password: 'bob-password', sub: 'user-bob', name: 'Bob Example', email: 'bob@example.com' }
+const BOB = {
+  username: 'bob',
+  password: 'bob-password',
+  sub: 'user-bob',
+  name: 'Bob Example',
+  email: 'bob@example.com',
+}
 /** Login-state cookies are named per attempt: this prefix and a hash of the state. */
 const LOGIN_COOKIE_PREFIX = '__Host-bff-login-'
 
 let redis: TestRedis
-before(async () => { redis = await startTestRedis() })
+before(async () => {
+  redis = await startTestRedis()
+})
 after(() => redis.stop())
 
 /** Everything secret the test saw pass by, by kind. */
@@ -29,7 +37,7 @@ class Secrets {
   readonly sessionCookies = new Set<string>()
 
   /** Notes the value of every gateway cookie the browser holds. */
-  noteCookies (stack: Stack, browser: Browser): void {
+  noteCookies(stack: Stack, browser: Browser): void {
     for (const cookie of browser.cookies(stack.url)) {
       if (!cookie.name.startsWith('__Host-')) continue
       if (cookie.name.startsWith(LOGIN_COOKIE_PREFIX)) this.loginCookies.add(cookie.value)
@@ -38,13 +46,19 @@ class Secrets {
   }
 }
 
-function cookieHeader (stack: Stack, browser: Browser): string {
-  return browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
+function cookieHeader(stack: Stack, browser: Browser): string {
+  return browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 }
 
 /** Runs the login up to the callback, noting the login cookie and the code, without finishing it. */
-async function loginUntilCallback (stack: Stack, secrets: Secrets, browser: Browser, user = USER): Promise<URL> {
-  const stopped = await loginAtDevIdp(browser, `${stack.url}/bff/login`, user, { until: (url) => url.pathname === '/bff/callback' })
+async function loginUntilCallback(stack: Stack, secrets: Secrets, browser: Browser, user = USER): Promise<URL> {
+  const stopped = await loginAtDevIdp(browser, `${stack.url}/bff/login`, user, {
+    until: (url) => url.pathname === '/bff/callback',
+  })
   assert.ok(stopped.matched, `the login ended at ${stopped.url.href}`)
   const code = stopped.url.searchParams.get('code')
   assert.ok(code, 'the callback carries a code')
@@ -54,21 +68,31 @@ async function loginUntilCallback (stack: Stack, secrets: Secrets, browser: Brow
 }
 
 /** A full login through the callback; the browser then holds a session. */
-async function login (stack: Stack, secrets: Secrets, user = USER): Promise<Browser> {
+async function login(stack: Stack, secrets: Secrets, user = USER): Promise<Browser> {
   const browser = createBrowser()
   const callback = await loginUntilCallback(stack, secrets, browser, user)
-  const landed = await browser.follow(callback, { until: (url) => url.origin === stack.url && !url.pathname.startsWith('/bff/') })
-  assert.ok(landed.matched, `the callback ended at ${landed.url.href} (${landed.response.status} ${landed.response.text})`)
+  const landed = await browser.follow(callback, {
+    until: (url) => url.origin === stack.url && !url.pathname.startsWith('/bff/'),
+  })
+  assert.ok(
+    landed.matched,
+    `the callback ended at ${landed.url.href} (${landed.response.status} ${landed.response.text})`,
+  )
   secrets.noteCookies(stack, browser)
   return browser
 }
 
-async function api (stack: Stack, browser: Browser, path = '/api/hello', headers: Record<string, string> = CSRF): Promise<Response> {
+async function api(
+  stack: Stack,
+  browser: Browser,
+  path = '/api/hello',
+  headers: Record<string, string> = CSRF,
+): Promise<Response> {
   return fetch(`${stack.url}${path}`, { headers: { ...headers, cookie: cookieHeader(stack, browser) } })
 }
 
 /** The strings to look for: a value itself and, for long ones, a random-looking part of it (a truncated log would keep one). */
-function needlesOf (value: string): string[] {
+function needlesOf(value: string): string[] {
   const parts = value.split('.')
   if (parts.length === 3 && value.startsWith('eyJ') && parts[2]!.length >= 32) return [value, parts[2]!]
   if (value.length >= 48) {
@@ -99,7 +123,10 @@ describe('log hygiene', () => {
     assert.equal(user.status, 200)
     const first = await api(stack, alice)
     assert.equal(first.status, 200)
-    const firstToken = (await first.json() as { headers: { authorization: string } }).headers.authorization.replace(/^Bearer /, '')
+    const firstToken = ((await first.json()) as { headers: { authorization: string } }).headers.authorization.replace(
+      /^Bearer /,
+      '',
+    )
     assert.equal((await api(stack, alice, '/api/orders/7?expand=1')).status, 200)
 
     // A transparent refresh once the access token expired.
@@ -149,7 +176,13 @@ describe('log hygiene', () => {
     const deniedStart = await denied.get(`${stack.url}/bff/login`)
     secrets.noteCookies(stack, denied)
     const state = deniedStart.location!.searchParams.get('state')!
-    assert.ok((await denied.get(`${stack.url}/bff/callback?error=access_denied&state=${state}&iss=${encodeURIComponent(stack.idp.issuer)}`)).status >= 400)
+    assert.ok(
+      (
+        await denied.get(
+          `${stack.url}/bff/callback?error=access_denied&state=${state}&iss=${encodeURIComponent(stack.idp.issuer)}`,
+        )
+      ).status >= 400,
+    )
     assert.equal((await api(stack, bob, '/api/hello', {})).status, 403, 'no CSRF header')
     const forged = cookieHeader(stack, bob).replace(/=([^;]{8})/, '=AAAAAAAA')
     assert.equal((await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie: forged } })).status, 401)
@@ -180,15 +213,23 @@ describe('log hygiene', () => {
 
     // The scan covered something: many tokens and secrets, many lines, every path above logged.
     assert.ok(tokens.length >= 12, `tokens issued: ${tokens.length}`)
-    assert.ok(tokens.some((token) => token.startsWith('ORT')), 'refresh tokens among them')
+    assert.ok(
+      tokens.some((token) => token.startsWith('ORT')),
+      'refresh tokens among them',
+    )
     assert.ok(secrets.sessionCookies.size >= 4, `session cookies: ${secrets.sessionCookies.size}`)
     assert.ok(secrets.loginCookies.size >= 6, `login cookies: ${secrets.loginCookies.size}`)
     assert.ok(secrets.codes.size >= 6, `codes: ${secrets.codes.size}`)
     assert.ok(needles >= 40, `needles: ${needles}`)
-    t.diagnostic(`scanned ${lines.length} log lines for ${needles} needles: ${tokens.length} tokens, ${secrets.sessionCookies.size} session cookies, ${secrets.loginCookies.size} login cookies, ${secrets.codes.size} codes`)
+    t.diagnostic(
+      `scanned ${lines.length} log lines for ${needles} needles: ${tokens.length} tokens, ${secrets.sessionCookies.size} session cookies, ${secrets.loginCookies.size} login cookies, ${secrets.codes.size} codes`,
+    )
     // One access line per request now (fastify wrote two): 27 requests and the events, ~60 lines.
     assert.ok(lines.length >= 45, `log lines: ${lines.length}`)
-    assert.ok(stack.logs.lines.some((l) => l.level === 20), 'debug lines were written')
+    assert.ok(
+      stack.logs.lines.some((l) => l.level === 20),
+      'debug lines were written',
+    )
     // No query string (it carries codes and states), and every `code` field is an error code.
     assert.ok(!lines.some((l) => l.includes('expand=1') || l.includes('?code=')), 'a query string was logged')
     const codes = stack.logs.lines.flatMap((l) => JSON.stringify(l).match(/"code":"[^"]*"/g) ?? [])
@@ -197,9 +238,23 @@ describe('log hygiene', () => {
     // One access line per request, carrying its route pattern, never its URL.
     const access = stack.logs.lines.filter((l) => l.msg === 'request completed')
     assert.ok(access.length >= 20, `access lines: ${access.length}`)
-    assert.ok(access.every((l) => typeof l.route === 'string' && l.url === undefined && l.req === undefined && l.res === undefined), 'access lines carry the route only')
+    assert.ok(
+      access.every(
+        (l) => typeof l.route === 'string' && l.url === undefined && l.req === undefined && l.res === undefined,
+      ),
+      'access lines carry the route only',
+    )
     const events = new Set(stack.logs.lines.map((l) => l.event))
-    for (const event of ['login.started', 'login.succeeded', 'token.refreshed', 'logout.refresh_token_revoked', 'session.ended', 'login.state_invalid', 'login.failed', 'csrf.rejected']) {
+    for (const event of [
+      'login.started',
+      'login.succeeded',
+      'token.refreshed',
+      'logout.refresh_token_revoked',
+      'session.ended',
+      'login.state_invalid',
+      'login.failed',
+      'csrf.rejected',
+    ]) {
       assert.ok(events.has(event), `the logs show ${event}`)
     }
   })

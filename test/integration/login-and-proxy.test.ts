@@ -21,7 +21,7 @@ after(async () => {
 })
 
 /** Every key and value under the stack's prefix, as one searchable string. */
-async function redisDump (): Promise<{ keys: string[]; text: string }> {
+async function redisDump(): Promise<{ keys: string[]; text: string }> {
   const { keys, values } = await dumpRedis(redis.client(), stack.keyPrefix)
   return { keys, text: values.map((v) => v.toString('latin1')).join('\n') }
 }
@@ -29,7 +29,7 @@ async function redisDump (): Promise<{ keys: string[]; text: string }> {
 /** A JWT in compact form: base64url JSON header and payload, each starting `{"`. */
 const JWT_SHAPE = /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\./
 
-function loginCookies (browser: Browser) {
+function loginCookies(browser: Browser) {
   return browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-bff-login-'))
 }
 
@@ -137,7 +137,7 @@ describe('login', () => {
     assert.equal(replay.cookie(stack.url, '__Host-Http-bff'), undefined)
   })
 
-  test('a callback with another browser\'s state, or without a login cookie, is refused', async () => {
+  test("a callback with another browser's state, or without a login cookie, is refused", async () => {
     const victim = createBrowser()
     const stopped = await loginAtDevIdp(victim, `${stack.url}/bff/login`, USER, {
       until: (url) => url.pathname === '/bff/callback',
@@ -154,12 +154,16 @@ describe('login', () => {
 })
 
 describe('/bff/user', () => {
-  test('shows the user\'s claims and session expiry, and no token', async () => {
+  test("shows the user's claims and session expiry, and no token", async () => {
     const { browser } = await stack.login()
     const res = await browser.get(`${stack.url}/bff/user`)
     assert.equal(res.status, 200)
     assert.equal(res.headers.get('cache-control'), 'no-store')
-    const body = res.json<{ claims: Record<string, unknown>; session: { expiresAt: number; absoluteExpiresAt: number }; logoutUrl: string }>()
+    const body = res.json<{
+      claims: Record<string, unknown>
+      session: { expiresAt: number; absoluteExpiresAt: number }
+      logoutUrl: string
+    }>()
     assert.equal(body.claims.sub, 'user-alice')
     assert.equal(body.claims.name, 'Alice Example')
     assert.equal(body.claims.email, 'alice@example.com')
@@ -167,7 +171,11 @@ describe('/bff/user', () => {
     assert.equal(body.claims.sid, undefined)
     assert.ok(body.session.expiresAt > Date.now() / 1000)
     assert.ok(body.session.absoluteExpiresAt >= body.session.expiresAt)
-    assert.match(body.logoutUrl, /^\/bff\/logout\?sid=[A-Za-z0-9_-]{22}$/, 'a logout URL bound to the session (issue 13 item 11)')
+    assert.match(
+      body.logoutUrl,
+      /^\/bff\/logout\?sid=[A-Za-z0-9_-]{22}$/,
+      'a logout URL bound to the session (issue 13 item 11)',
+    )
     assert.ok(!/eyJ|ORT|access_token|refresh_token|id_token/.test(res.text), 'a token leaked to the SPA')
   })
 
@@ -203,9 +211,17 @@ describe('/bff/user', () => {
 describe('proxy', () => {
   test('a proxied call reaches the API with a valid access token and without the session cookie', async () => {
     const { browser } = await stack.login()
-    const res = await browser.get(`${stack.url}/api/hello?x=1`, { ...CSRF, authorization: 'Bearer forged-by-the-browser' })
+    const res = await browser.get(`${stack.url}/api/hello?x=1`, {
+      ...CSRF,
+      authorization: 'Bearer forged-by-the-browser',
+    })
     assert.equal(res.status, 200)
-    const echo = res.json<{ method: string; path: string; claims: Record<string, unknown>; headers: Record<string, string> }>()
+    const echo = res.json<{
+      method: string
+      path: string
+      claims: Record<string, unknown>
+      headers: Record<string, string>
+    }>()
     assert.equal(echo.path, '/hello?x=1')
     assert.equal(echo.claims.sub, 'user-alice')
     assert.equal(echo.claims.aud, 'https://api.bffgate.test')
@@ -217,12 +233,16 @@ describe('proxy', () => {
     assert.equal(echo.headers['x-forwarded-host'], new URL(stack.url).host)
   })
 
-  test('a proxied answer carries the request id, the upstream\'s headers and the security headers it did not set', async () => {
+  test("a proxied answer carries the request id, the upstream's headers and the security headers it did not set", async () => {
     const { browser } = await stack.login()
     const res = await browser.get(`${stack.url}/api/headers`, { ...CSRF, 'x-request-id': 'trace-42' })
     assert.equal(res.status, 200)
     assert.equal(res.headers.get('x-request-id'), 'trace-42')
-    assert.equal(res.json<{ headers: Record<string, string> }>().headers['x-request-id'], 'trace-42', 'the same id upstream')
+    assert.equal(
+      res.json<{ headers: Record<string, string> }>().headers['x-request-id'],
+      'trace-42',
+      'the same id upstream',
+    )
     assert.match(res.headers.get('content-type') ?? '', /application\/json/)
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff')
     assert.equal(res.headers.get('x-frame-options'), 'DENY')
@@ -255,7 +275,10 @@ describe('proxy', () => {
   test('a 12 MiB request body streams through unchanged', async () => {
     const { browser } = await stack.login()
     const body = randomBytes(12 * 1024 * 1024)
-    const res = await browser.request('POST', `${stack.url}/api/upload`, { headers: { ...CSRF, 'content-type': 'application/octet-stream' }, body })
+    const res = await browser.request('POST', `${stack.url}/api/upload`, {
+      headers: { ...CSRF, 'content-type': 'application/octet-stream' },
+      body,
+    })
     assert.equal(res.status, 200)
     const echo = res.json<{ body: { bytes: number; sha256: string } }>()
     assert.equal(echo.body.bytes, body.length)
@@ -265,8 +288,18 @@ describe('proxy', () => {
   test('paths cannot leave the route: unknown prefixes are 404, traversal never reaches another path', async () => {
     const { browser } = await stack.login()
     assert.equal((await browser.get(`${stack.url}/apix/hello`, CSRF)).status, 404)
-    const cookie = browser.cookies(stack.url).map((c) => `${c.name}=${c.value}`).join('; ')
-    for (const path of ['/api/../bff/user', '/api/%2e%2e/secret', '/api/..%2fsecret', '/api/%2e%2e%2f%2e%2e/etc/passwd', '/api//evil.example/x', '/api/http://evil.example/']) {
+    const cookie = browser
+      .cookies(stack.url)
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ')
+    for (const path of [
+      '/api/../bff/user',
+      '/api/%2e%2e/secret',
+      '/api/..%2fsecret',
+      '/api/%2e%2e%2f%2e%2e/etc/passwd',
+      '/api//evil.example/x',
+      '/api/http://evil.example/',
+    ]) {
       // Sent raw: fetch() would normalise the dot segments before they reach bffgate.
       const res = await rawRequest(stack.url, path, { ...CSRF, cookie })
       assert.ok(res.status < 500, `${path} → ${res.status}`)
@@ -280,13 +313,19 @@ describe('proxy', () => {
   })
 })
 
-function rawRequest (base: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+function rawRequest(
+  base: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(base)
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: hostname, port, path, method: 'GET', headers }, (res) => {
       let body = ''
       res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { body += chunk })
+      res.on('data', (chunk: string) => {
+        body += chunk
+      })
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
     })
     req.on('error', reject)
@@ -324,7 +363,9 @@ describe('logout', () => {
     // Following the URL ends the IdP session: the next login shows the login form again.
     const ended = await browser.follow(logoutUrl)
     assert.equal(ended.url.href, `${stack.url}/`)
-    const again = await browser.follow(`${stack.url}/bff/login`, { until: (u) => u.origin === stack.url && !u.pathname.startsWith('/bff/') })
+    const again = await browser.follow(`${stack.url}/bff/login`, {
+      until: (u) => u.origin === stack.url && !u.pathname.startsWith('/bff/'),
+    })
     assert.equal(again.matched, false, 'SSO still active after RP-initiated logout')
     assert.match(again.response.text, /name="password"/)
   })

@@ -8,27 +8,35 @@ import { startStack, USER, type Stack, type StackOptions } from '../helpers/stac
 // Issue 13 items 7, 8 and 9: the login's own failure modes, through the real HTTP surface.
 
 let redis: TestRedis
-before(async () => { redis = await startTestRedis() })
+before(async () => {
+  redis = await startTestRedis()
+})
 after(() => redis.stop())
 
-async function stackFor (t: { after: (fn: () => Promise<void>) => void }, options: StackOptions = {}): Promise<Stack> {
+async function stackFor(t: { after: (fn: () => Promise<void>) => void }, options: StackOptions = {}): Promise<Stack> {
   const stack = await startStack({ redis, ...options })
   t.after(() => stack.close())
   return stack
 }
 
 const SESSION_COOKIE = '__Host-Http-bff'
-const cookieOf = (stack: Stack, browser: Browser) => browser.cookies(stack.url).filter((c) => c.name === SESSION_COOKIE).map((c) => `${c.name}=${c.value}`).join('; ')
-const userStatus = async (stack: Stack, cookie: string) => (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).status
+const cookieOf = (stack: Stack, browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .filter((c) => c.name === SESSION_COOKIE)
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
+const userStatus = async (stack: Stack, cookie: string) =>
+  (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).status
 const backInApp = (stack: Stack) => (url: URL) => url.origin === stack.url && !url.pathname.startsWith('/bff/')
 
 /** Whether `/bff/login` starts a login (302 to the IdP) for this returnTo, or refuses it. */
-async function loginStart (stack: Stack, returnTo: string, browser = createBrowser()) {
+async function loginStart(stack: Stack, returnTo: string, browser = createBrowser()) {
   return browser.get(`${stack.url}/bff/login?returnTo=${encodeURIComponent(returnTo)}`)
 }
 
 /** The largest `count` (up to `max`) for which `/bff/login` accepts `make(count)`. */
-async function largestAccepted (stack: Stack, make: (count: number) => string, max: number): Promise<number> {
+async function largestAccepted(stack: Stack, make: (count: number) => string, max: number): Promise<number> {
   let [low, high] = [0, max]
   while (low < high) {
     const mid = Math.ceil((low + high) / 2)
@@ -65,8 +73,15 @@ describe('returnTo and the login cookie (issue 13 item 7)', () => {
         assert.deepEqual(refused.setCookies, [], `${name}: a login cookie for a refused attempt`)
         // The largest accepted one goes all the way through the IdP and lands where it said.
         const { browser, result } = await stack.login({ returnTo: make(largest) })
-        assert.ok(result.matched, `${name} (${largest}): the login ended at ${result.url.href} with ${result.response.status} ${result.response.text.slice(0, 200)}`)
-        assert.equal(decodeURIComponent(result.url.pathname + result.url.search), decodeURIComponent(new URL(make(largest), stack.url).pathname + new URL(make(largest), stack.url).search), name)
+        assert.ok(
+          result.matched,
+          `${name} (${largest}): the login ended at ${result.url.href} with ${result.response.status} ${result.response.text.slice(0, 200)}`,
+        )
+        assert.equal(
+          decodeURIComponent(result.url.pathname + result.url.search),
+          decodeURIComponent(new URL(make(largest), stack.url).pathname + new URL(make(largest), stack.url).search),
+          name,
+        )
         assert.equal(await userStatus(stack, cookieOf(stack, browser)), 200, name)
       }
       // Longer than any login cookie could carry: refused too, not silently dropped.
@@ -90,7 +105,12 @@ describe('returnTo and the login cookie (issue 13 item 7)', () => {
     assert.ok(pending.length <= 4, `${pending.length} login cookies pending`)
     const head = pending.map((c) => `${c.name}=${c.value}`).join('; ').length
     assert.ok(head < 12_000, `the Cookie header of the callback is ${head} bytes`)
-    const last = await loginAtDevIdp(browser, `${stack.url}/bff/login?returnTo=${encodeURIComponent(make(largest))}`, USER, { until })
+    const last = await loginAtDevIdp(
+      browser,
+      `${stack.url}/bff/login?returnTo=${encodeURIComponent(make(largest))}`,
+      USER,
+      { until },
+    )
     assert.ok(last.matched)
     const landed = await browser.follow(last.url, { until: backInApp(stack) })
     assert.ok(landed.matched, `the callback answered ${landed.response.status} ${landed.response.text.slice(0, 200)}`)
@@ -102,7 +122,9 @@ describe('an IdP session older than the absolute lifetime (issue 13 item 8)', ()
   const ABSOLUTE = 3
 
   test('issue 13 item 8: logging in again after BFF_SESSION_ABSOLUTE_SECONDS works: the IdP is asked for max_age and authenticates afresh', async (t) => {
-    const stack = await stackFor(t, { env: { BFF_SESSION_ABSOLUTE_SECONDS: String(ABSOLUTE), BFF_SESSION_IDLE_SECONDS: String(ABSOLUTE) } })
+    const stack = await stackFor(t, {
+      env: { BFF_SESSION_ABSOLUTE_SECONDS: String(ABSOLUTE), BFF_SESSION_IDLE_SECONDS: String(ABSOLUTE) },
+    })
     const { browser } = await stack.login()
     assert.equal(await userStatus(stack, cookieOf(stack, browser)), 200)
     await sleep((ABSOLUTE + 1) * 1000)
@@ -116,13 +138,19 @@ describe('an IdP session older than the absolute lifetime (issue 13 item 8)', ()
   })
 
   test('issue 13 item 8: with an IdP that ignores max_age, the callback asks once more with prompt=login, and the login works', async (t) => {
-    const stack = await stackFor(t, { env: { BFF_SESSION_ABSOLUTE_SECONDS: String(ABSOLUTE), BFF_SESSION_IDLE_SECONDS: String(ABSOLUTE) }, idp: { ignoreAuthorizationParameters: ['max_age'] } })
+    const stack = await stackFor(t, {
+      env: { BFF_SESSION_ABSOLUTE_SECONDS: String(ABSOLUTE), BFF_SESSION_IDLE_SECONDS: String(ABSOLUTE) },
+      idp: { ignoreAuthorizationParameters: ['max_age'] },
+    })
     const { browser } = await stack.login()
     await sleep((ABSOLUTE + 1) * 1000)
     const again = await stack.login({ browser })
     assert.ok(again.result.matched, `the login ended at ${again.result.url.href} with ${again.result.response.status}`)
     const authorizations = again.result.redirects.filter((u) => u.origin === stack.idp.issuer && u.pathname === '/auth')
-    assert.deepEqual(authorizations.map((u) => u.searchParams.get('prompt')), [null, 'login'])
+    assert.deepEqual(
+      authorizations.map((u) => u.searchParams.get('prompt')),
+      [null, 'login'],
+    )
     assert.equal(await userStatus(stack, cookieOf(stack, browser)), 200)
     // Two logins finished, each once: the retry's redirect back to the IdP is no login of its own.
     const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text()
@@ -131,7 +159,10 @@ describe('an IdP session older than the absolute lifetime (issue 13 item 8)', ()
   })
 
   test('issue 13 item 8: with an IdP that ignores both max_age and prompt=login, the login ends in a clear 400, after one retry, not a loop', async (t) => {
-    const stack = await stackFor(t, { env: { BFF_SESSION_ABSOLUTE_SECONDS: String(ABSOLUTE), BFF_SESSION_IDLE_SECONDS: String(ABSOLUTE) }, idp: { ignoreAuthorizationParameters: ['max_age', 'prompt'] } })
+    const stack = await stackFor(t, {
+      env: { BFF_SESSION_ABSOLUTE_SECONDS: String(ABSOLUTE), BFF_SESSION_IDLE_SECONDS: String(ABSOLUTE) },
+      idp: { ignoreAuthorizationParameters: ['max_age', 'prompt'] },
+    })
     const { browser } = await stack.login()
     await sleep((ABSOLUTE + 1) * 1000)
     const result = await browser.follow(`${stack.url}/bff/login`, { maxHops: 30 })
@@ -144,19 +175,21 @@ describe('an IdP session older than the absolute lifetime (issue 13 item 8)', ()
 
 describe('the session a browser already has (issue 13 item 9)', () => {
   /** Follows the IdP's redirect to the callback as a browser does: cross-site, so without the SameSite=Strict cookie. */
-  async function crossSiteCallback (browser: Browser, callback: URL) {
+  async function crossSiteCallback(browser: Browser, callback: URL) {
     const lax = browser.cookies(callback).filter((c) => c.sameSite?.toLowerCase() !== 'strict')
     return browser.get(callback, { cookie: lax.map((c) => `${c.name}=${c.value}`).join('; ') })
   }
 
-  test('issue 13 item 9: a new login ends the session the browser had, though its Strict cookie stays home on the IdP\'s redirect', async (t) => {
+  test("issue 13 item 9: a new login ends the session the browser had, though its Strict cookie stays home on the IdP's redirect", async (t) => {
     const stack = await stackFor(t)
     const { browser } = await stack.login()
     const old = cookieOf(stack, browser)
     assert.equal(await userStatus(stack, old), 200)
     // /bff/login is a same-site navigation from the SPA (the Strict cookie is sent); the IdP's
     // redirect back is cross-site (it is not).
-    const toCallback = await loginAtDevIdp(browser, `${stack.url}/bff/login?returnTo=/again`, USER, { until: (u) => u.pathname === '/bff/callback' })
+    const toCallback = await loginAtDevIdp(browser, `${stack.url}/bff/login?returnTo=/again`, USER, {
+      until: (u) => u.pathname === '/bff/callback',
+    })
     assert.ok(toCallback.matched)
     const callback = await crossSiteCallback(browser, toCallback.url)
     assert.equal(callback.status, 302, callback.text)
@@ -170,15 +203,21 @@ describe('the session a browser already has (issue 13 item 9)', () => {
   test('issue 13 item 9: a login started with an ended, foreign or garbage session cookie still works and ends nothing else', async (t) => {
     const stack = await stackFor(t)
     const bystander = cookieOf(stack, (await stack.login()).browser)
-    for (const value of ['garbage', 'A'.repeat(71), bystander.split('=')[1]!.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'))]) {
+    for (const value of [
+      'garbage',
+      'A'.repeat(71),
+      bystander.split('=')[1]!.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')),
+    ]) {
       const browser = createBrowser()
       browser.setCookie(stack.url, `${SESSION_COOKIE}=${value}; Path=/; Secure; HttpOnly; SameSite=Strict`)
-      const toCallback = await loginAtDevIdp(browser, `${stack.url}/bff/login`, USER, { until: (u) => u.pathname === '/bff/callback' })
+      const toCallback = await loginAtDevIdp(browser, `${stack.url}/bff/login`, USER, {
+        until: (u) => u.pathname === '/bff/callback',
+      })
       const callback = await crossSiteCallback(browser, toCallback.url)
       assert.equal(callback.status, 302, `${value}: ${callback.text}`)
       assert.equal(await userStatus(stack, cookieOf(stack, browser)), 200)
     }
-    assert.equal(await userStatus(stack, bystander), 200, 'another browser\'s session was ended')
+    assert.equal(await userStatus(stack, bystander), 200, "another browser's session was ended")
   })
 
   test('issue 13 item 9: GET /bff/logged-out never leaves a live session behind a cleared cookie, whoever navigates there', async (t) => {
@@ -196,7 +235,8 @@ describe('the session a browser already has (issue 13 item 9)', () => {
       const clears = res.headers.getSetCookie().some((line) => line.startsWith(`${SESSION_COOKIE}=`))
       // Either the cookie stays, or the session it names is over: never a cleared cookie over a live session.
       if (clears) assert.equal(await userStatus(stack, cookie), 401, `${name}: cookie cleared, session alive`)
-      else assert.equal(await userStatus(stack, cookie), 200, `${name}: a navigation anyone can cause ended the session`)
+      else
+        assert.equal(await userStatus(stack, cookie), 200, `${name}: a navigation anyone can cause ended the session`)
     }
   })
 })

@@ -10,7 +10,13 @@ import { startReplica } from '../helpers/replica.ts'
 import { CLIENT_ID, startStack, type Stack } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
-const BOB = { username: 'bob', password: 'bob-password', sub: 'user-bob', name: 'Bob Example', email: 'bob@example.com' }
+const BOB = {
+  username: 'bob',
+  password: 'bob-password',
+  sub: 'user-bob',
+  name: 'Bob Example',
+  email: 'bob@example.com',
+}
 
 let redis: TestRedis
 let keys: JWK[]
@@ -26,40 +32,74 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) => browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
-const userStatus = async (base: string, cookie: string) => (await fetch(`${base}/bff/user`, { headers: { cookie } })).status
+const cookieOf = (browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
+const userStatus = async (base: string, cookie: string) =>
+  (await fetch(`${base}/bff/user`, { headers: { cookie } })).status
 const sessionCount = async () => (await redis.client().keys(`${stack.keyPrefix}session:*`)).length
 
 /** A second browser holding the first one's IdP session cookie: its login is SSO, one IdP session for two bffgate sessions. */
-function sharingIdpSession (browser: Browser): Browser {
+function sharingIdpSession(browser: Browser): Browser {
   const other = createBrowser()
-  for (const cookie of browser.allCookies()) if (!cookie.name.startsWith('__Host-')) other.setCookie(stack.idp.issuer, cookie.setCookie)
+  for (const cookie of browser.allCookies())
+    if (!cookie.name.startsWith('__Host-')) other.setCookie(stack.idp.issuer, cookie.setCookie)
   return other
 }
 
-async function signLogoutToken (claims: Record<string, unknown>, options: { key?: JWK; alg?: string } = {}): Promise<string> {
+async function signLogoutToken(
+  claims: Record<string, unknown>,
+  options: { key?: JWK; alg?: string } = {},
+): Promise<string> {
   const jwk = options.key ?? keys[0]!
   const key = await importJWK(jwk, jwk.alg ?? 'RS256')
-  return new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? jwk.alg ?? 'RS256', kid: jwk.kid, typ: 'logout+jwt' }).sign(key)
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: options.alg ?? jwk.alg ?? 'RS256', kid: jwk.kid, typ: 'logout+jwt' })
+    .sign(key)
 }
 
-function validClaims (overrides: Record<string, unknown> = {}): Record<string, unknown> {
+function validClaims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000)
-  const claims: Record<string, unknown> = { iss: stack.idp.issuer, aud: CLIENT_ID, iat: now, exp: now + 120, jti: randomUUID(), events: { [EVENT]: {} }, sub: 'user-alice', ...overrides }
+  const claims: Record<string, unknown> = {
+    iss: stack.idp.issuer,
+    aud: CLIENT_ID,
+    iat: now,
+    exp: now + 120,
+    jti: randomUUID(),
+    events: { [EVENT]: {} },
+    sub: 'user-alice',
+    ...overrides,
+  }
   for (const [name, value] of Object.entries(claims)) if (value === undefined) delete claims[name]
   return claims
 }
 
-async function postLogoutToken (body: string, contentType = 'application/x-www-form-urlencoded'): Promise<{ status: number; body: { error?: string; message?: string } | null; headers: Headers }> {
-  const res = await fetch(`${stack.url}/bff/backchannel-logout`, { method: 'POST', headers: { 'content-type': contentType }, body })
+async function postLogoutToken(
+  body: string,
+  contentType = 'application/x-www-form-urlencoded',
+): Promise<{ status: number; body: { error?: string; message?: string } | null; headers: Headers }> {
+  const res = await fetch(`${stack.url}/bff/backchannel-logout`, {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body,
+  })
   const text = await res.text()
-  return { status: res.status, body: text === '' ? null : JSON.parse(text) as { error?: string }, headers: res.headers }
+  return {
+    status: res.status,
+    body: text === '' ? null : (JSON.parse(text) as { error?: string }),
+    headers: res.headers,
+  }
 }
 
 describe('back-channel logout', () => {
   test('a revocation at the IdP ends the session on another replica within a second', async (t) => {
     const replica = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
-    t.after(async () => { await replica.stop() })
+    t.after(async () => {
+      await replica.stop()
+    })
     const alice = cookieOf((await stack.login()).browser)
     const bob = cookieOf((await stack.login({ user: BOB })).browser)
     // A valid access token, on the other replica: nothing but the logout can end it.
@@ -69,9 +109,13 @@ describe('back-channel logout', () => {
     const res = await fetch(`${replica.url}/api/x`, { headers: { ...CSRF, cookie: alice } })
     const elapsed = performance.now() - started
     assert.equal(res.status, 401)
-    assert.equal((await res.json() as { error: string }).error, 'session_ended')
+    assert.equal(((await res.json()) as { error: string }).error, 'session_ended')
     assert.ok(elapsed < 1000, `took ${elapsed.toFixed(0)} ms`)
-    assert.equal((await fetch(`${replica.url}/api/x`, { headers: { ...CSRF, cookie: bob } })).status, 200, 'another user was logged out')
+    assert.equal(
+      (await fetch(`${replica.url}/api/x`, { headers: { ...CSRF, cookie: bob } })).status,
+      200,
+      'another user was logged out',
+    )
   })
 
   test('one back-channel logout ends both bffgate sessions of one IdP session and no other', async () => {
@@ -82,7 +126,8 @@ describe('back-channel logout', () => {
     assert.notEqual(a, b)
     assert.equal(await userStatus(stack.url, a), 200)
     assert.equal(await userStatus(stack.url, b), 200)
-    const counter = async (pattern: RegExp) => Number(pattern.exec(await (await fetch(`${stack.adminUrl}/metrics`)).text())?.[1] ?? 0)
+    const counter = async (pattern: RegExp) =>
+      Number(pattern.exec(await (await fetch(`${stack.adminUrl}/metrics`)).text())?.[1] ?? 0)
     const ended = /bff_sessions_ended_total\{cause="backchannel"\} (\d+)/
     const accepted = /bff_backchannel_logouts_total\{outcome="accepted"\} (\d+)/
     const [endedBefore, acceptedBefore] = [await counter(ended), await counter(accepted)]
@@ -90,17 +135,26 @@ describe('back-channel logout', () => {
     assert.equal(await userStatus(stack.url, a), 401)
     assert.equal(await userStatus(stack.url, b), 401)
     assert.equal(await userStatus(stack.url, bob), 200)
-    assert.equal(await counter(accepted) - acceptedBefore, 1, 'one logout token')
-    assert.equal(await counter(ended) - endedBefore, 2, 'two sessions ended by it')
+    assert.equal((await counter(accepted)) - acceptedBefore, 1, 'one logout token')
+    assert.equal((await counter(ended)) - endedBefore, 2, 'two sessions ended by it')
   })
 
-  test('the logout token\'s key fetch is timed as the IdP\'s jwks endpoint', async (t) => {
+  test("the logout token's key fetch is timed as the IdP's jwks endpoint", async (t) => {
     // A fresh process: it has fetched nothing from the IdP but the discovery document.
     const replica = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
     t.after(() => replica.stop())
-    const jwks = async () => Number(/^bff_idp_request_duration_seconds_count\{endpoint="jwks",outcome="success"\} (\d+)$/m.exec(await (await fetch(`${replica.adminUrl}/metrics`)).text())?.[1] ?? 0)
+    const jwks = async () =>
+      Number(
+        /^bff_idp_request_duration_seconds_count\{endpoint="jwks",outcome="success"\} (\d+)$/m.exec(
+          await (await fetch(`${replica.adminUrl}/metrics`)).text(),
+        )?.[1] ?? 0,
+      )
     assert.equal(await jwks(), 0)
-    const res = await fetch(`${replica.url}/bff/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: await signLogoutToken(validClaims({ sub: 'nobody' })) }).toString() })
+    const res = await fetch(`${replica.url}/bff/backchannel-logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ logout_token: await signLogoutToken(validClaims({ sub: 'nobody' })) }).toString(),
+    })
     assert.equal(res.status, 200)
     assert.equal(await jwks(), 1)
   })
@@ -108,7 +162,9 @@ describe('back-channel logout', () => {
   test('a valid token with only sub ends every session of that user; the answer is 200 no-store', async () => {
     const one = cookieOf((await stack.login()).browser)
     const two = cookieOf((await stack.login()).browser)
-    const res = await postLogoutToken(new URLSearchParams({ logout_token: await signLogoutToken(validClaims()) }).toString())
+    const res = await postLogoutToken(
+      new URLSearchParams({ logout_token: await signLogoutToken(validClaims()) }).toString(),
+    )
     assert.equal(res.status, 200)
     assert.equal(res.headers.get('cache-control'), 'no-store')
     assert.equal(await userStatus(stack.url, one), 401)
@@ -129,14 +185,20 @@ describe('back-channel logout', () => {
     const cases: Array<[string, string, string?]> = [
       ['bad signature', form(`${header}.${tamperedPayload}.${valid.split('.')[2]}`)],
       ['alg none', form(unsigned)],
-      ['a key not in the JWKS', form(await signLogoutToken(validClaims(), { key: { ...stranger, kid: keys[0]!.kid } }))],
+      [
+        'a key not in the JWKS',
+        form(await signLogoutToken(validClaims(), { key: { ...stranger, kid: keys[0]!.kid } })),
+      ],
       ['a key with an unknown kid', form(await signLogoutToken(validClaims(), { key: stranger }))],
       ['wrong issuer', form(await signLogoutToken(validClaims({ iss: 'https://evil.example' })))],
       ['wrong audience', form(await signLogoutToken(validClaims({ aud: 'another-client' })))],
       ['expired', form(await signLogoutToken(validClaims({ iat: now - 900, exp: now - 600 })))],
       ['iat in the future', form(await signLogoutToken(validClaims({ iat: now + 3600, exp: now + 3700 })))],
       ['missing events', form(await signLogoutToken(validClaims({ events: undefined })))],
-      ['wrong event URI', form(await signLogoutToken(validClaims({ events: { 'http://schemas.openid.net/event/other': {} } })))],
+      [
+        'wrong event URI',
+        form(await signLogoutToken(validClaims({ events: { 'http://schemas.openid.net/event/other': {} } }))),
+      ],
       ['nonce present', form(await signLogoutToken(validClaims({ nonce: 'n' })))],
       ['neither sid nor sub', form(await signLogoutToken(validClaims({ sub: undefined })))],
       ['missing jti', form(await signLogoutToken(validClaims({ jti: undefined })))],
@@ -190,7 +252,9 @@ describe('RP-initiated logout', () => {
     assert.equal(res.status, 200)
     assert.ok(revoking.logs.lines.some((l) => l.event === 'logout.refresh_token_revoked'))
     // Back to the IdP without following the end-session URL: no SSO any more, the form shows.
-    const again = await browser.follow(`${revoking.url}/bff/login`, { until: (u) => u.origin === revoking.url && !u.pathname.startsWith('/bff/') })
+    const again = await browser.follow(`${revoking.url}/bff/login`, {
+      until: (u) => u.origin === revoking.url && !u.pathname.startsWith('/bff/'),
+    })
     assert.equal(again.matched, false, 'the IdP session survived the revocation')
     assert.match(again.response.text, /name="password"/)
   })
@@ -212,7 +276,11 @@ describe('logout without any token in the browser (issue 13 item 11)', () => {
     assert.equal(res.status, 302)
     const idp = res.location!
     assert.equal(`${idp.origin}${idp.pathname}`, `${stack.idp.issuer}/session/end`)
-    assert.equal(decodeJwt(idp.searchParams.get('id_token_hint')!).sub, 'user-alice', 'the hint goes to the IdP in the redirect, not to JavaScript')
+    assert.equal(
+      decodeJwt(idp.searchParams.get('id_token_hint')!).sub,
+      'user-alice',
+      'the hint goes to the IdP in the redirect, not to JavaScript',
+    )
     assert.equal(idp.searchParams.get('post_logout_redirect_uri'), `${stack.url}/bff/logged-out`)
     assert.doesNotMatch(res.text, JWT, 'a token in the body')
     assert.equal(first.browser.cookie(stack.url, '__Host-Http-bff'), undefined, 'cookie cleared')
@@ -222,18 +290,38 @@ describe('logout without any token in the browser (issue 13 item 11)', () => {
     // Through the IdP back to the app; the IdP session is over, so the next login asks again.
     const landing = await first.browser.follow(res)
     assert.equal(landing.url.href, `${stack.url}/`)
-    const again = await first.browser.follow(`${stack.url}/bff/login`, { until: (u) => u.origin === stack.url && !u.pathname.startsWith('/bff/') })
+    const again = await first.browser.follow(`${stack.url}/bff/login`, {
+      until: (u) => u.origin === stack.url && !u.pathname.startsWith('/bff/'),
+    })
     assert.equal(again.matched, false, 'SSO still active after the logout')
     assert.match(again.response.text, /name="password"/)
   })
 
-  test('issue 13 item 11: a logout link that is not the session\'s own is refused and ends nothing; a cross-site navigation ends nothing', async () => {
+  test("issue 13 item 11: a logout link that is not the session's own is refused and ends nothing; a cross-site navigation ends nothing", async () => {
     const alice = (await stack.login()).browser
     const bob = (await stack.login({ user: BOB })).browser
-    const own = new URL((await alice.get(`${stack.url}/bff/user`)).json<{ logoutUrl: string }>().logoutUrl, stack.url).searchParams.get('sid')!
-    const bobs = new URL((await bob.get(`${stack.url}/bff/user`)).json<{ logoutUrl: string }>().logoutUrl, stack.url).searchParams.get('sid')!
+    const own = new URL(
+      (await alice.get(`${stack.url}/bff/user`)).json<{ logoutUrl: string }>().logoutUrl,
+      stack.url,
+    ).searchParams.get('sid')!
+    const bobs = new URL(
+      (await bob.get(`${stack.url}/bff/user`)).json<{ logoutUrl: string }>().logoutUrl,
+      stack.url,
+    ).searchParams.get('sid')!
     const flip = (s: string) => `${s.slice(0, -1)}${s.endsWith('A') ? 'B' : 'A'}`
-    const forged = ['', 'sid=', `sid=${bobs}`, `sid=${flip(own)}`, `sid=${own.toLowerCase() === own ? own.toUpperCase() : own.toLowerCase()}`, `sid=${own}x`, `sid=${own.slice(1)}`, `sid=${own}&sid=${own}`, `sid[]=${own}`, `SID=${own}`, `sid=%20${own}`]
+    const forged = [
+      '',
+      'sid=',
+      `sid=${bobs}`,
+      `sid=${flip(own)}`,
+      `sid=${own.toLowerCase() === own ? own.toUpperCase() : own.toLowerCase()}`,
+      `sid=${own}x`,
+      `sid=${own.slice(1)}`,
+      `sid=${own}&sid=${own}`,
+      `sid[]=${own}`,
+      `SID=${own}`,
+      `sid=%20${own}`,
+    ]
     for (const query of forged) {
       const res = await alice.get(`${stack.url}/bff/logout${query === '' ? '' : `?${query}`}`)
       assert.equal(res.status, 403, `${query}: ${res.status}`)
@@ -243,7 +331,10 @@ describe('logout without any token in the browser (issue 13 item 11)', () => {
     }
     // A cross-site page navigating to the right URL: the Strict cookie is not sent, so nothing is
     // known, nothing is ended and no cookie is touched.
-    const crossSite = await fetch(`${stack.url}/bff/logout?sid=${own}`, { redirect: 'manual', headers: { 'sec-fetch-site': 'cross-site' } })
+    const crossSite = await fetch(`${stack.url}/bff/logout?sid=${own}`, {
+      redirect: 'manual',
+      headers: { 'sec-fetch-site': 'cross-site' },
+    })
     assert.equal(crossSite.status, 302)
     assert.equal(crossSite.headers.get('location'), '/')
     assert.deepEqual(crossSite.headers.getSetCookie(), [])

@@ -10,26 +10,33 @@ import { startStack, type Stack, type StackOptions } from '../helpers/stack.ts'
 const CSRF = { 'x-csrf': '1' }
 
 let redis: TestRedis
-before(async () => { redis = await startTestRedis() })
+before(async () => {
+  redis = await startTestRedis()
+})
 after(() => redis.stop())
 
-async function stackWith (t: { after: (fn: () => Promise<void>) => void }, options: StackOptions = {}): Promise<Stack> {
+async function stackWith(t: { after: (fn: () => Promise<void>) => void }, options: StackOptions = {}): Promise<Stack> {
   const stack = await startStack({ redis, ...options })
   t.after(() => stack.close())
   return stack
 }
 
-const cookieHeader = (stack: Stack, browser: Browser) => browser.cookies(stack.url).map((c) => `${c.name}=${c.value}`).join('; ')
+const cookieHeader = (stack: Stack, browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 
-async function metricsText (stack: Stack): Promise<string> {
+async function metricsText(stack: Stack): Promise<string> {
   return (await fetch(`${stack.adminUrl}/metrics`)).text()
 }
 
 /** The value of one sample line, e.g. `bff_http_requests_total{route="/api",...}`. */
-function sample (text: string, name: string, labels: Record<string, string>): number | undefined {
+function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+      return Number(line.slice(line.lastIndexOf(' ') + 1))
   }
   return undefined
 }
@@ -78,33 +85,54 @@ describe('metrics', () => {
     assert.ok(text.includes('# TYPE bff_redis_errors_total counter'))
   })
 
-  test('Node\'s default metrics keep their standard names; build info, IdP latency by endpoint and login outcomes are exported', async (t) => {
+  test("Node's default metrics keep their standard names; build info, IdP latency by endpoint and login outcomes are exported", async (t) => {
     const stack = await stackWith(t)
     await stack.login()
     // A callback with a state this browser never started.
     assert.equal((await fetch(`${stack.url}/bff/callback?state=forged&code=x`)).status, 400)
     const text = await metricsText(stack)
     assert.ok(!text.includes('bff_process_'), 'no doubled prefix')
-    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_gc_duration_seconds']) {
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_gc_duration_seconds',
+    ]) {
       assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name)
     }
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
     assert.equal(sample(text, 'bff_build_info', { version: pkg.version, node_version: process.versions.node }), 1)
-    assert.ok(sample(text, 'bff_idp_request_duration_seconds_count', { endpoint: 'discovery', outcome: 'success' })! >= 1)
-    assert.equal(sample(text, 'bff_idp_request_duration_seconds_count', { endpoint: 'token', outcome: 'success' }), 1, 'one code exchange')
+    assert.ok(
+      sample(text, 'bff_idp_request_duration_seconds_count', { endpoint: 'discovery', outcome: 'success' })! >= 1,
+    )
+    assert.equal(
+      sample(text, 'bff_idp_request_duration_seconds_count', { endpoint: 'token', outcome: 'success' }),
+      1,
+      'one code exchange',
+    )
     assert.equal(sample(text, 'bff_logins_total', { outcome: 'success' }), 1)
     assert.equal(sample(text, 'bff_logins_total', { outcome: 'state_invalid' }), 1)
   })
 
   test('an IdP that fails is recorded by endpoint and outcome', async (t) => {
-    const stack = await stackWith(t, { idp: { accessTokenTtlSeconds: 3 }, env: { BFF_REFRESH_SKEW_SECONDS: '1', BFF_OIDC_TIMEOUT_SECONDS: '2', BFF_REFRESH_LOCK_SECONDS: '5' } })
+    const stack = await stackWith(t, {
+      idp: { accessTokenTtlSeconds: 3 },
+      env: { BFF_REFRESH_SKEW_SECONDS: '1', BFF_OIDC_TIMEOUT_SECONDS: '2', BFF_REFRESH_LOCK_SECONDS: '5' },
+    })
     const { browser } = await stack.login()
     const cookie = cookieHeader(stack, browser)
     await stack.idp.stop()
     await sleep(3500)
     assert.notEqual((await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })).status, 200)
     const text = await metricsText(stack)
-    assert.ok(sample(text, 'bff_idp_request_duration_seconds_count', { endpoint: 'token', outcome: 'network_error' })! >= 1, text.split('\n').filter((l) => l.startsWith('bff_idp')).join('\n'))
+    assert.ok(
+      sample(text, 'bff_idp_request_duration_seconds_count', { endpoint: 'token', outcome: 'network_error' })! >= 1,
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('bff_idp'))
+        .join('\n'),
+    )
   })
 
   test('docs/operations.md lists exactly the series /metrics exports', async (t) => {
@@ -121,10 +149,17 @@ describe('metrics', () => {
     const stack = await stackWith(t, { idp: { accessTokenTtlSeconds: 3 }, env: { BFF_REFRESH_SKEW_SECONDS: '1' } })
     const { browser } = await stack.login()
     const cookie = cookieHeader(stack, browser)
-    const first = await (await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })).json() as { headers: Record<string, string> }
+    const first = (await (await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })).json()) as {
+      headers: Record<string, string>
+    }
     const { exp } = decodeJwt(first.headers.authorization!.replace(/^Bearer /, ''))
     await sleep(Math.max(0, exp! * 1000 - Date.now()) + 150)
-    const statuses = await Promise.all(Array.from({ length: 10 }, async () => (await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })).status))
+    const statuses = await Promise.all(
+      Array.from(
+        { length: 10 },
+        async () => (await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })).status,
+      ),
+    )
     assert.deepEqual(statuses, Array(10).fill(200))
     const text = await metricsText(stack)
     assert.equal(sample(text, 'bff_token_exchanges_total', { outcome: 'success' }), 1)
@@ -140,17 +175,22 @@ describe('request ids and logs', () => {
     const cookie = cookieHeader(stack, browser)
     const res = await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie, 'x-request-id': 'lb-abc-123' } })
     assert.equal(res.headers.get('x-request-id'), 'lb-abc-123')
-    const echo = await res.json() as { headers: Record<string, string> }
+    const echo = (await res.json()) as { headers: Record<string, string> }
     assert.equal(echo.headers['x-request-id'], 'lb-abc-123')
-    assert.ok(stack.logs.lines.some((l) => l.reqId === 'lb-abc-123'), 'the log lines carry the same id')
+    assert.ok(
+      stack.logs.lines.some((l) => l.reqId === 'lb-abc-123'),
+      'the log lines carry the same id',
+    )
 
     // Generated ids: a per-process random prefix and a counter (unique, not secret: they grant nothing).
     const GENERATED = /^[A-Za-z0-9_-]{12}-[0-9a-z]+$/
     const bad = await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie, 'x-request-id': 'x'.repeat(300) } })
     const generated = bad.headers.get('x-request-id')!
     assert.match(generated, GENERATED)
-    assert.equal((await bad.json() as { headers: Record<string, string> }).headers['x-request-id'], generated)
-    const probeIds = await Promise.all(Array.from({ length: 20 }, async () => (await fetch(`${stack.url}/healthz`)).headers.get('x-request-id')!))
+    assert.equal(((await bad.json()) as { headers: Record<string, string> }).headers['x-request-id'], generated)
+    const probeIds = await Promise.all(
+      Array.from({ length: 20 }, async () => (await fetch(`${stack.url}/healthz`)).headers.get('x-request-id')!),
+    )
     for (const id of probeIds) assert.match(id, GENERATED)
     assert.equal(new Set([generated, ...probeIds]).size, 21, 'every generated id is new')
   })
@@ -165,31 +205,58 @@ describe('request ids and logs', () => {
     const answers = [
       await fetch(`${stack.url}/api/orders/7?code=abc123secret&expand=1`, { headers: { ...CSRF, cookie } }),
       await fetch(`${stack.url}/api/hello`, { headers: CSRF }),
-      await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie: `${session.name}=AAAAAAAA${sessionValue.slice(8)}` } }),
+      await fetch(`${stack.url}/api/hello`, {
+        headers: { ...CSRF, cookie: `${session.name}=AAAAAAAA${sessionValue.slice(8)}` },
+      }),
       await fetch(`${stack.url}/nowhere?x=1`),
       await fetch(`${stack.url}/bff/user`, { headers: { ...CSRF, cookie } }),
     ]
     for (const answer of answers) await answer.arrayBuffer()
     await sleep(50)
-    assert.deepEqual(answers.map((a) => a.status), [200, 401, 401, 404, 200])
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 401, 401, 404, 200],
+    )
     const lines = stack.logs.lines.slice(seen)
     const raw = stack.logs.raw.slice(seen)
     // One line per request, nothing else at info.
     assert.equal(lines.length, answers.length, JSON.stringify(lines))
-    assert.deepEqual(lines.map((l) => l.reqId), answers.map((a) => a.headers.get('x-request-id')))
-    assert.deepEqual(lines.map((l) => [l.msg, l.method, l.route, l.status, l.code]), [
-      ['request completed', 'GET', '/api', 200, undefined],
-      ['request completed', 'GET', '/api', 401, 'BFF_ERR_SESSION_REQUIRED'],
-      ['request completed', 'GET', '/api', 401, 'BFF_ERR_SESSION_ENDED'],
-      ['request completed', 'GET', 'unmatched', 404, 'BFF_ERR_NOT_FOUND'],
-      ['request completed', 'GET', '/bff/user', 200, undefined],
-    ])
+    assert.deepEqual(
+      lines.map((l) => l.reqId),
+      answers.map((a) => a.headers.get('x-request-id')),
+    )
+    assert.deepEqual(
+      lines.map((l) => [l.msg, l.method, l.route, l.status, l.code]),
+      [
+        ['request completed', 'GET', '/api', 200, undefined],
+        ['request completed', 'GET', '/api', 401, 'BFF_ERR_SESSION_REQUIRED'],
+        ['request completed', 'GET', '/api', 401, 'BFF_ERR_SESSION_ENDED'],
+        ['request completed', 'GET', 'unmatched', 404, 'BFF_ERR_NOT_FOUND'],
+        ['request completed', 'GET', '/bff/user', 200, undefined],
+      ],
+    )
     for (const line of lines) {
       assert.equal(line.level, 30)
       assert.ok(typeof line.ms === 'number' && line.ms >= 0, `duration in ms: ${line.ms}`)
-      assert.deepEqual(Object.keys(line).filter((k) => !['level', 'time', 'pid', 'hostname', 'reqId', 'method', 'route', 'status', 'ms', 'code', 'msg'].includes(k)), [])
+      assert.deepEqual(
+        Object.keys(line).filter(
+          (k) =>
+            !['level', 'time', 'pid', 'hostname', 'reqId', 'method', 'route', 'status', 'ms', 'code', 'msg'].includes(
+              k,
+            ),
+        ),
+        [],
+      )
     }
-    for (const needle of ['abc123secret', 'expand', '/orders/7', 'nowhere', sessionValue, sessionValue.slice(10, 30), '"stack"']) {
+    for (const needle of [
+      'abc123secret',
+      'expand',
+      '/orders/7',
+      'nowhere',
+      sessionValue,
+      sessionValue.slice(10, 30),
+      '"stack"',
+    ]) {
       assert.ok(!raw.some((l) => l.includes(needle)), `${needle} is not logged`)
     }
   })
@@ -198,18 +265,34 @@ describe('request ids and logs', () => {
     const stack = await stackWith(t)
     const seen = stack.logs.lines.length
     assert.equal((await fetch(`${stack.url}/api/hello`, { headers: CSRF })).status, 401)
-    assert.equal((await fetch(`${stack.url}/bff/user`, { method: 'POST', headers: { ...CSRF, 'content-type': 'application/json' }, body: '{not json' })).status, 400)
+    assert.equal(
+      (
+        await fetch(`${stack.url}/bff/user`, {
+          method: 'POST',
+          headers: { ...CSRF, 'content-type': 'application/json' },
+          body: '{not json',
+        })
+      ).status,
+      400,
+    )
     assert.equal((await fetch(`${stack.url}/bff/callback?state=x&code=y`)).status, 400)
     await sleep(50)
     const raw = stack.logs.raw.slice(seen)
-    const failed = stack.logs.lines.slice(seen).filter((l) => l.event === 'request.failed' || l.event === 'request.rejected')
+    const failed = stack.logs.lines
+      .slice(seen)
+      .filter((l) => l.event === 'request.failed' || l.event === 'request.rejected')
     assert.ok(failed.length >= 2, `4xx lines at debug: ${JSON.stringify(stack.logs.lines.slice(seen))}`)
     assert.ok(!raw.some((l) => l.includes('"stack"')), raw.join('\n'))
   })
 
   test('an unreachable upstream is logged with its error code (ECONNREFUSED), not a redacted one', async (t) => {
     const closed = await freePort()
-    const stack = await stackWith(t, { routes: (apiUrl) => [{ path: '/api', upstream: apiUrl }, { path: '/down', upstream: `http://127.0.0.1:${closed}` }] })
+    const stack = await stackWith(t, {
+      routes: (apiUrl) => [
+        { path: '/api', upstream: apiUrl },
+        { path: '/down', upstream: `http://127.0.0.1:${closed}` },
+      ],
+    })
     const { browser } = await stack.login()
     const seen = stack.logs.raw.length
     const res = await fetch(`${stack.url}/down/x`, { headers: { ...CSRF, cookie: cookieHeader(stack, browser) } })
@@ -224,7 +307,7 @@ describe('request ids and logs', () => {
     assert.equal(access?.code, 'BFF_ERR_UPSTREAM_UNREACHABLE')
   })
 
-  test('a proxied request logs one completed line, without reply-from\'s per-request lines', async (t) => {
+  test("a proxied request logs one completed line, without reply-from's per-request lines", async (t) => {
     const stack = await stackWith(t)
     const { browser } = await stack.login()
     const cookie = cookieHeader(stack, browser)
@@ -234,7 +317,10 @@ describe('request ids and logs', () => {
     await sleep(50)
     const lines = stack.logs.lines.filter((l) => l.reqId === id)
     assert.equal(lines.filter((l) => l.msg === 'request completed').length, 1)
-    assert.ok(!lines.some((l) => l.msg === 'fetching from remote server' || l.msg === 'response received'), JSON.stringify(lines))
+    assert.ok(
+      !lines.some((l) => l.msg === 'fetching from remote server' || l.msg === 'response received'),
+      JSON.stringify(lines),
+    )
   })
 })
 
@@ -244,7 +330,9 @@ describe('load shedding', () => {
     // Stall this process's event loop (the gateway runs in it). under-pressure compares the
     // mean loop delay of its last one-second sample: one 1.2 s stall lifts it past 5 ms.
     const until = Date.now() + 1200
-    while (Date.now() < until) { /* busy */ }
+    while (Date.now() < until) {
+      /* busy */
+    }
     await sleep(10)
     const res = await fetch(`${stack.url}/bff/user`)
     assert.equal(res.status, 503)

@@ -9,10 +9,15 @@ import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 
 let redis: TestRedis
-before(async () => { redis = await startTestRedis() })
+before(async () => {
+  redis = await startTestRedis()
+})
 after(() => redis.stop())
 
-async function gatewayWith (t: { after: (fn: () => Promise<unknown>) => void }, env: Record<string, string>): Promise<{ stack: Stack; replicas: Replica[] }> {
+async function gatewayWith(
+  t: { after: (fn: () => Promise<unknown>) => void },
+  env: Record<string, string>,
+): Promise<{ stack: Stack; replicas: Replica[] }> {
   const stack = await startStack({ redis, backchannel: true, env })
   t.after(() => stack.close())
   // Two more bffgate processes over the same Redis and key prefix: three replicas in all.
@@ -32,7 +37,10 @@ describe('rate limits', () => {
     for (const url of urls) {
       const refused = await fetch(`${url}/bff/login`, { redirect: 'manual' })
       assert.equal(refused.status, 429, url)
-      assert.deepEqual(await refused.json(), { error: 'rate_limited', message: 'Too many requests from this address; try again later' })
+      assert.deepEqual(await refused.json(), {
+        error: 'rate_limited',
+        message: 'Too many requests from this address; try again later',
+      })
       const retryAfter = Number(refused.headers.get('retry-after'))
       assert.ok(retryAfter >= 1 && retryAfter <= 30, `Retry-After ${retryAfter}`)
       assert.equal(refused.headers.get('location'), null, 'no redirect to the IdP')
@@ -45,32 +53,46 @@ describe('rate limits', () => {
 
   test('another client address has its own allowance, and the window ends', async (t) => {
     const { stack, replicas } = await gatewayWith(t, { BFF_RATE_LIMIT_LOGIN: '2', BFF_RATE_LIMIT_WINDOW_SECONDS: '2' })
-    for (let i = 0; i < 2; i++) assert.equal((await fetch(`${stack.url}/bff/login`, { redirect: 'manual' })).status, 302)
+    for (let i = 0; i < 2; i++)
+      assert.equal((await fetch(`${stack.url}/bff/login`, { redirect: 'manual' })).status, 302)
     assert.equal((await fetch(`${replicas[0]!.url}/bff/login`, { redirect: 'manual' })).status, 429)
     // The same replicas, reached from 127.0.0.2: a different request.ip.
     const other = new Agent({ localAddress: '127.0.0.2' })
     t.after(() => other.close())
-    assert.equal((await undiciFetch(`${replicas[1]!.url}/bff/login`, { redirect: 'manual', dispatcher: other })).status, 302)
+    assert.equal(
+      (await undiciFetch(`${replicas[1]!.url}/bff/login`, { redirect: 'manual', dispatcher: other })).status,
+      302,
+    )
     await sleep(2500)
     assert.equal((await fetch(`${replicas[1]!.url}/bff/login`, { redirect: 'manual' })).status, 302, 'a new window')
   })
 
   test('/bff/callback and /bff/backchannel-logout have limits of their own', async (t) => {
-    const { stack, replicas } = await gatewayWith(t, { BFF_RATE_LIMIT_CALLBACK: '3', BFF_RATE_LIMIT_BACKCHANNEL_LOGOUT: '2', BFF_RATE_LIMIT_LOGIN: '0' })
+    const { stack, replicas } = await gatewayWith(t, {
+      BFF_RATE_LIMIT_CALLBACK: '3',
+      BFF_RATE_LIMIT_BACKCHANNEL_LOGOUT: '2',
+      BFF_RATE_LIMIT_LOGIN: '0',
+    })
     const callbacks = []
-    for (let i = 0; i < 4; i++) callbacks.push((await fetch(`${[stack.url, replicas[0]!.url][i % 2]}/bff/callback?state=s${i}&code=c`)).status)
+    for (let i = 0; i < 4; i++)
+      callbacks.push((await fetch(`${[stack.url, replicas[0]!.url][i % 2]}/bff/callback?state=s${i}&code=c`)).status)
     assert.deepEqual(callbacks, [400, 400, 400, 429])
     const logouts = []
     for (let i = 0; i < 3; i++) {
-      logouts.push((await fetch(`${[replicas[0]!.url, replicas[1]!.url][i % 2]}/bff/backchannel-logout`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: 'logout_token=not.a.jwt',
-      })).status)
+      logouts.push(
+        (
+          await fetch(`${[replicas[0]!.url, replicas[1]!.url][i % 2]}/bff/backchannel-logout`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: 'logout_token=not.a.jwt',
+          })
+        ).status,
+      )
     }
     assert.deepEqual(logouts, [400, 400, 429])
     // BFF_RATE_LIMIT_LOGIN=0: no limit at all.
-    for (let i = 0; i < 10; i++) assert.equal((await fetch(`${replicas[1]!.url}/bff/login`, { redirect: 'manual' })).status, 302)
+    for (let i = 0; i < 10; i++)
+      assert.equal((await fetch(`${replicas[1]!.url}/bff/login`, { redirect: 'manual' })).status, 302)
   })
 
   test('/bff/global-token-revocation and /bff/ssf/events are limited, each on its own, before any token is verified', async (t) => {
@@ -90,8 +112,22 @@ describe('rate limits', () => {
     })
     t.after(() => stack.close())
     // Tokens that fail verification: each one would make bffgate check a signature.
-    const revoke = async () => (await fetch(`${stack.url}/bff/global-token-revocation`, { method: 'POST', headers: { authorization: 'Bearer a.b.c', 'content-type': 'application/json' }, body: '{}' })).status
-    const pushSet = async () => (await fetch(`${stack.url}/bff/ssf/events`, { method: 'POST', headers: { authorization: 'Bearer push-secret-for-this-test', 'content-type': 'application/secevent+jwt' }, body: 'a.b.c' })).status
+    const revoke = async () =>
+      (
+        await fetch(`${stack.url}/bff/global-token-revocation`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer a.b.c', 'content-type': 'application/json' },
+          body: '{}',
+        })
+      ).status
+    const pushSet = async () =>
+      (
+        await fetch(`${stack.url}/bff/ssf/events`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer push-secret-for-this-test', 'content-type': 'application/secevent+jwt' },
+          body: 'a.b.c',
+        })
+      ).status
     const revocations = []
     for (let i = 0; i < 4; i++) revocations.push(await revoke())
     assert.deepEqual(revocations, [401, 401, 401, 429])
@@ -101,10 +137,21 @@ describe('rate limits', () => {
     // A raw request that looks like a navigation (fetch would replace Sec-Fetch-Mode): a back
     // channel is never redirected to the login error page.
     const refused = await new Promise<{ status: number; retryAfter: number; body: string }>((resolve, reject) => {
-      httpRequest(`${stack.url}/bff/global-token-revocation`, { method: 'POST', headers: { 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'none', accept: 'text/html' } }, (res) => {
-        let body = ''
-        res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk }).on('end', () => resolve({ status: res.statusCode!, retryAfter: Number(res.headers['retry-after']), body }))
-      }).on('error', reject).end()
+      httpRequest(
+        `${stack.url}/bff/global-token-revocation`,
+        { method: 'POST', headers: { 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'none', accept: 'text/html' } },
+        (res) => {
+          let body = ''
+          res
+            .setEncoding('utf8')
+            .on('data', (chunk: string) => {
+              body += chunk
+            })
+            .on('end', () => resolve({ status: res.statusCode!, retryAfter: Number(res.headers['retry-after']), body }))
+        },
+      )
+        .on('error', reject)
+        .end()
     })
     assert.equal(refused.status, 429)
     assert.equal((JSON.parse(refused.body) as { error: string }).error, 'rate_limited')
@@ -120,7 +167,15 @@ describe('rate limits', () => {
     assert.equal((await fetch(`${stack.url}/bff/login`, { redirect: 'manual' })).status, 302)
     assert.equal(warned().length, 0, 'a direct client is no sign of a proxy')
     for (let i = 0; i < 3; i++) {
-      assert.equal((await fetch(`${stack.url}/bff/login`, { redirect: 'manual', headers: { 'x-forwarded-for': `203.0.113.${i}` } })).status, 302)
+      assert.equal(
+        (
+          await fetch(`${stack.url}/bff/login`, {
+            redirect: 'manual',
+            headers: { 'x-forwarded-for': `203.0.113.${i}` },
+          })
+        ).status,
+        302,
+      )
     }
     assert.equal(warned().length, 1)
     assert.equal(warned()[0]!.level, 40)
@@ -130,9 +185,17 @@ describe('rate limits', () => {
     const stack = await startStack({ redis, env: { BFF_RATE_LIMIT_LOGIN: '1', BFF_LOGIN_ERROR_PATH: '/signed-out' } })
     t.after(() => stack.close())
     // A raw request: fetch would replace Sec-Fetch-Mode with its own.
-    const navigate = (): Promise<IncomingMessage> => new Promise((resolve, reject) => {
-      httpGet(`${stack.url}/bff/login`, { headers: { 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'none', accept: 'text/html' } }, (res) => { res.resume(); resolve(res) }).on('error', reject)
-    })
+    const navigate = (): Promise<IncomingMessage> =>
+      new Promise((resolve, reject) => {
+        httpGet(
+          `${stack.url}/bff/login`,
+          { headers: { 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'none', accept: 'text/html' } },
+          (res) => {
+            res.resume()
+            resolve(res)
+          },
+        ).on('error', reject)
+      })
     assert.equal((await navigate()).statusCode, 302)
     const refused = await navigate()
     assert.equal(refused.statusCode, 303)
@@ -141,6 +204,6 @@ describe('rate limits', () => {
     // A programmatic caller still gets the JSON.
     const json = await fetch(`${stack.url}/bff/login`, { redirect: 'manual' })
     assert.equal(json.status, 429)
-    assert.equal((await json.json() as { error: string }).error, 'rate_limited')
+    assert.equal(((await json.json()) as { error: string }).error, 'rate_limited')
   })
 })

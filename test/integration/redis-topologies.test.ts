@@ -11,7 +11,12 @@ import { createRedisConnection } from '../../src/session/redis-connection.ts'
 import { createSessionStore } from '../../src/session/store.ts'
 import { runSessionStoreContract, SECRET_A } from '../contracts/session-store.contract.ts'
 import type { Browser } from '../helpers/browser.ts'
-import { startRedisCluster, startRedisSentinel, type TestRedisCluster, type TestRedisSentinel } from '../helpers/redis-topologies.ts'
+import {
+  startRedisCluster,
+  startRedisSentinel,
+  type TestRedisCluster,
+  type TestRedisSentinel,
+} from '../helpers/redis-topologies.ts'
 import { dumpRedis } from '../helpers/redis.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 
@@ -22,17 +27,26 @@ let prefixes = 0
 const freshPrefix = () => `topo:${process.pid}:${++prefixes}:`
 
 before(async () => {
-  [cluster, sentinel] = await Promise.all([startRedisCluster(), startRedisSentinel()])
+  ;[cluster, sentinel] = await Promise.all([startRedisCluster(), startRedisSentinel()])
 })
 after(async () => {
   await Promise.all([cluster?.stop(), sentinel?.stop()])
 })
 
-const hostPorts = (list: string) => list.split(',').map((hp) => ({ host: hp.split(':')[0]!, port: Number(hp.split(':')[1]) }))
-const clusterConfig = (keyPrefix: string): RedisConfig => ({ url: 'redis://127.0.0.1:6379', keyPrefix, cluster: { nodes: hostPorts(cluster.nodes) } })
-const sentinelConfig = (keyPrefix: string): RedisConfig => ({ url: 'redis://127.0.0.1:6379', keyPrefix, sentinel: { nodes: hostPorts(sentinel.sentinels), masterName: sentinel.masterName } })
+const hostPorts = (list: string) =>
+  list.split(',').map((hp) => ({ host: hp.split(':')[0]!, port: Number(hp.split(':')[1]) }))
+const clusterConfig = (keyPrefix: string): RedisConfig => ({
+  url: 'redis://127.0.0.1:6379',
+  keyPrefix,
+  cluster: { nodes: hostPorts(cluster.nodes) },
+})
+const sentinelConfig = (keyPrefix: string): RedisConfig => ({
+  url: 'redis://127.0.0.1:6379',
+  keyPrefix,
+  sentinel: { nodes: hostPorts(sentinel.sentinels), masterName: sentinel.masterName },
+})
 
-function contractOn (name: string, configFor: (prefix: string) => RedisConfig): void {
+function contractOn(name: string, configFor: (prefix: string) => RedisConfig): void {
   runSessionStoreContract(name, async ({ idleSeconds, secrets = [SECRET_A], prefix }) => {
     const keyPrefix = prefix ?? freshPrefix()
     const connection = createRedisConnection(configFor(keyPrefix))
@@ -42,7 +56,7 @@ function contractOn (name: string, configFor: (prefix: string) => RedisConfig): 
     return {
       store,
       subIndex: (iss, sub) => backend.members(keys.subIndex(iss, sub)),
-      async dump () {
+      async dump() {
         const masters = connection instanceof Cluster ? connection.nodes('master') : [connection]
         const dumps = await Promise.all(masters.map((node) => dumpRedis(node, keyPrefix)))
         return dumps.flatMap((d) => d.values)
@@ -54,17 +68,27 @@ function contractOn (name: string, configFor: (prefix: string) => RedisConfig): 
 contractOn('redis cluster (3 masters)', clusterConfig)
 contractOn('redis sentinel (master, replica, 3 sentinels)', sentinelConfig)
 
-interface Echo { claims: Record<string, unknown>; headers: Record<string, string> }
-
-async function callApi (stack: Stack, cookie: string): Promise<{ status: number; body: Echo & { error?: string }; headers: Headers }> {
-  const res = await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })
-  return { status: res.status, body: await res.json() as Echo & { error?: string }, headers: res.headers }
+interface Echo {
+  claims: Record<string, unknown>
+  headers: Record<string, string>
 }
 
-const cookieHeader = (stack: Stack, browser: Browser) => browser.cookies(stack.url).map((c) => `${c.name}=${c.value}`).join('; ')
+async function callApi(
+  stack: Stack,
+  cookie: string,
+): Promise<{ status: number; body: Echo & { error?: string }; headers: Headers }> {
+  const res = await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })
+  return { status: res.status, body: (await res.json()) as Echo & { error?: string }, headers: res.headers }
+}
+
+const cookieHeader = (stack: Stack, browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 
 /** Login, a proxied call, then a call after the access token expired (a real refresh). */
-async function loginProxyRefresh (stack: Stack): Promise<string> {
+async function loginProxyRefresh(stack: Stack): Promise<string> {
   const { browser } = await stack.login()
   const cookie = cookieHeader(stack, browser)
   const first = await callApi(stack, cookie)
@@ -77,7 +101,11 @@ async function loginProxyRefresh (stack: Stack): Promise<string> {
   stack.idp.resetStats()
   const second = await callApi(stack, cookie)
   assert.equal(second.status, 200)
-  assert.notEqual(second.body.headers.authorization, first.body.headers.authorization, 'a new access token after the refresh')
+  assert.notEqual(
+    second.body.headers.authorization,
+    first.body.headers.authorization,
+    'a new access token after the refresh',
+  )
   assert.equal(stack.idp.stats().tokenRequests.refresh_token, 1)
   return cookie
 }
@@ -88,7 +116,12 @@ describe('gateway on Redis Cluster', () => {
   test('login, proxy and refresh work on a 3-master cluster; logout removes the session and its indexes', async (t) => {
     const stack = await startStack({
       idp: shortTokens,
-      env: { BFF_SESSION_STORE: 'redis', BFF_REDIS_CLUSTER_NODES: cluster.nodes, BFF_REDIS_KEY_PREFIX: freshPrefix(), BFF_REFRESH_SKEW_SECONDS: '1' },
+      env: {
+        BFF_SESSION_STORE: 'redis',
+        BFF_REDIS_CLUSTER_NODES: cluster.nodes,
+        BFF_REDIS_KEY_PREFIX: freshPrefix(),
+        BFF_REFRESH_SKEW_SECONDS: '1',
+      },
     })
     t.after(() => stack.close())
     const cookie = await loginProxyRefresh(stack)

@@ -19,15 +19,21 @@ import { startStack, type Stack, type StackOptions } from '../helpers/stack.ts'
 const CSRF = { 'x-csrf': '1' }
 const ROTATING = 'openid profile email offline_access'
 
-interface Echo { claims: Record<string, unknown>; headers: Record<string, string>; error?: string }
+interface Echo {
+  claims: Record<string, unknown>
+  headers: Record<string, string>
+  error?: string
+}
 
 let redis: TestRedis
-before(async () => { redis = await startTestRedis() })
+before(async () => {
+  redis = await startTestRedis()
+})
 after(() => redis.stop())
 
 type TestContext = { after: (fn: () => Promise<void>) => void }
 
-async function stackWith (t: TestContext, options: { ttl?: number; skew?: number } & StackOptions = {}): Promise<Stack> {
+async function stackWith(t: TestContext, options: { ttl?: number; skew?: number } & StackOptions = {}): Promise<Stack> {
   const { ttl = 9, skew, env, idp } = options
   const stack = await startStack({
     redis: options.redis ?? redis,
@@ -38,32 +44,38 @@ async function stackWith (t: TestContext, options: { ttl?: number; skew?: number
   return stack
 }
 
-async function replicasOf (t: TestContext, stack: Stack, count: number): Promise<Replica[]> {
-  const replicas = await Promise.all(Array.from({ length: count }, () => startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })))
+async function replicasOf(t: TestContext, stack: Stack, count: number): Promise<Replica[]> {
+  const replicas = await Promise.all(
+    Array.from({ length: count }, () => startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })),
+  )
   t.after(() => Promise.all(replicas.map((r) => r.stop())).then(() => {}))
   return replicas
 }
 
-const cookieHeader = (stack: Stack, browser: Browser): string => browser.cookies(stack.url).map((c) => `${c.name}=${c.value}`).join('; ')
+const cookieHeader = (stack: Stack, browser: Browser): string =>
+  browser
+    .cookies(stack.url)
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 
-async function callApi (base: string, cookie: string): Promise<{ status: number; body: Echo; ms: number }> {
+async function callApi(base: string, cookie: string): Promise<{ status: number; body: Echo; ms: number }> {
   const started = Date.now()
   const res = await fetch(`${base}/api/hello`, { headers: { ...CSRF, cookie } })
-  return { status: res.status, body: await res.json() as Echo, ms: Date.now() - started }
+  return { status: res.status, body: (await res.json()) as Echo, ms: Date.now() - started }
 }
 
 const tokenOf = (echo: Echo): string => echo.headers.authorization!.replace(/^(Bearer|DPoP) /, '')
 const refreshCalls = (stack: Stack): number => stack.idp.stats().tokenRequests.refresh_token ?? 0
 
 /** The one session's refresh-lock key (same hash tag as its record). */
-async function lockKeyOf (stack: Stack, client: Redis): Promise<string> {
+async function lockKeyOf(stack: Stack, client: Redis): Promise<string> {
   const [key] = await client.keys(`${stack.keyPrefix}session:*`)
   assert.ok(key !== undefined, 'the session is in Redis')
   return key.replace(`${stack.keyPrefix}session:`, `${stack.keyPrefix}lock:`)
 }
 
 /** Waits until the current token is inside the skew (still valid), or past its expiry. */
-async function waitFor (stack: Stack, cookie: string, when: 'inside-skew' | 'expired', skew = 3): Promise<string> {
+async function waitFor(stack: Stack, cookie: string, when: 'inside-skew' | 'expired', skew = 3): Promise<string> {
   const first = await callApi(stack.url, cookie)
   assert.equal(first.status, 200, JSON.stringify(first.body))
   const token = tokenOf(first.body)
@@ -73,7 +85,7 @@ async function waitFor (stack: Stack, cookie: string, when: 'inside-skew' | 'exp
   return token
 }
 
-async function until (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
@@ -81,7 +93,7 @@ async function until (what: string, check: () => boolean | Promise<boolean>, tim
   }
 }
 
-async function metric (stack: Stack, name: string): Promise<number> {
+async function metric(stack: Stack, name: string): Promise<number> {
   const found = await stack.app.bff.metrics.registry.getSingleMetric(name)?.get()
   return found?.values.reduce((sum, v) => sum + v.value, 0) ?? 0
 }
@@ -112,14 +124,21 @@ describe('issue 14 item 1: a request never waits for a refresh it does not need'
       await client.del(lockKey)
       await sleep(2100) // past the back-off after finding the lock held
       const burst = await Promise.all(Array.from({ length: 60 }, (_, i) => callApi(bases[i % bases.length]!, cookie)))
-      assert.deepEqual(burst.filter((r) => r.status !== 200).map((r) => r.body), [])
+      assert.deepEqual(
+        burst.filter((r) => r.status !== 200).map((r) => r.body),
+        [],
+      )
       await until('the background refresh', () => refreshCalls(stack) >= 1)
       // The IdP counts the exchange when it answers; the store write follows a moment later.
-      await until('the background refresh to store a new token', async () => {
-        const later = await callApi(stack.url, cookie)
-        assert.equal(later.status, 200, JSON.stringify(later.body))
-        return tokenOf(later.body) !== current
-      }, 5000)
+      await until(
+        'the background refresh to store a new token',
+        async () => {
+          const later = await callApi(stack.url, cookie)
+          assert.equal(later.status, 200, JSON.stringify(later.body))
+          return tokenOf(later.body) !== current
+        },
+        5000,
+      )
       await sleep(500)
       assert.equal(refreshCalls(stack), 1, 'one exchange for the session, across requests and processes')
     })
@@ -135,13 +154,27 @@ describe('issue 14 item 1: background refresh failures', () => {
     // Inside the skew of the newest token (the older ones are further in, all still valid).
     const newestExp = Math.max(...tokens.map((token) => decodeJwt(token).exp!))
     await sleep(Math.max(0, (newestExp - 5) * 1000 + 300 - Date.now()))
-    assert.ok(Math.min(...tokens.map((token) => decodeJwt(token).exp!)) * 1000 > Date.now() + 3000, 'all tokens valid for the whole test')
+    assert.ok(
+      Math.min(...tokens.map((token) => decodeJwt(token).exp!)) * 1000 > Date.now() + 3000,
+      'all tokens valid for the whole test',
+    )
     stack.idp.resetStats()
     stack.idp.failTokenRequests({ status: 503, count: 1000 })
-    t.after(async () => { stack.idp.failTokenRequests({ status: 503, count: 0 }) })
-    const results = await Promise.all(cookies.flatMap((cookie) => Array.from({ length: 10 }, () => callApi(stack.url, cookie))))
-    assert.deepEqual(results.filter((r) => r.status !== 200).map((r) => r.body), [], 'the IdP\'s failure is never shown to a request with a valid token')
-    await until('the background attempts', () => stack.logs.lines.filter((line) => line.event === 'token.background_refresh_failed').length >= 1)
+    t.after(async () => {
+      stack.idp.failTokenRequests({ status: 503, count: 0 })
+    })
+    const results = await Promise.all(
+      cookies.flatMap((cookie) => Array.from({ length: 10 }, () => callApi(stack.url, cookie))),
+    )
+    assert.deepEqual(
+      results.filter((r) => r.status !== 200).map((r) => r.body),
+      [],
+      "the IdP's failure is never shown to a request with a valid token",
+    )
+    await until(
+      'the background attempts',
+      () => stack.logs.lines.filter((line) => line.event === 'token.background_refresh_failed').length >= 1,
+    )
     await sleep(200)
     const first = refreshCalls(stack)
     assert.ok(first >= 1 && first <= 3, `${first} attempts for 30 requests of 3 sessions: at most one each`)
@@ -151,7 +184,10 @@ describe('issue 14 item 1: background refresh failures', () => {
     }
     // After a failure, every session's background refresh backs off (2 s): no call per request.
     assert.equal(refreshCalls(stack), first, 'background retries are spaced while the IdP fails')
-    assert.ok(stack.logs.lines.some((line) => line.event === 'token.background_refresh_failed'), 'the failure is logged')
+    assert.ok(
+      stack.logs.lines.some((line) => line.event === 'token.background_refresh_failed'),
+      'the failure is logged',
+    )
   })
 })
 
@@ -167,13 +203,21 @@ describe('issue 14 item 2: the refresh point fits the token', () => {
       await sleep(100)
     }
     assert.equal(refreshCalls(stack), 0, 'a token 1 s old is not about to expire')
-    assert.equal(stack.logs.lines.filter((line) => line.event === 'token.skew_capped').length, 1, 'reported once in the log')
+    assert.equal(
+      stack.logs.lines.filter((line) => line.event === 'token.skew_capped').length,
+      1,
+      'reported once in the log',
+    )
     assert.equal(await metric(stack, 'bff_refresh_skew_capped'), 1, 'and in a metric')
     // Past a third of its life before expiry it is refreshed, once.
     await waitFor(stack, cookie, 'inside-skew', 2)
     await callApi(stack.url, cookie)
     await until('the early refresh', () => refreshCalls(stack) === 1)
-    assert.equal(stack.logs.lines.filter((line) => line.event === 'token.skew_capped').length, 1, 'still reported only once')
+    assert.equal(
+      stack.logs.lines.filter((line) => line.event === 'token.skew_capped').length,
+      1,
+      'still reported only once',
+    )
   })
 })
 
@@ -197,12 +241,12 @@ describe('issue 14 item 3: crash-safe locks', () => {
       stack.idp.resetStats()
       stack.idp.setTokenDelay(60_000)
       assert.equal((await callApi(doomed.url, cookie)).status, 200)
-      await until('the doomed replica\'s exchange', () => refreshCalls(stack) === 1)
+      await until("the doomed replica's exchange", () => refreshCalls(stack) === 1)
       await doomed.kill()
       const heldBy = await client.get(lockKey)
       assert.ok(heldBy !== null, 'the dead replica left its lock')
       const valid = await Promise.all(survivors.map((base) => callApi(base, cookie)))
-      assert.equal(await client.get(lockKey), heldBy, 'answered while the dead holder\'s lock was still there')
+      assert.equal(await client.get(lockKey), heldBy, "answered while the dead holder's lock was still there")
       for (const res of valid) {
         assert.equal(res.status, 200)
         assert.equal(tokenOf(res.body), current)
@@ -212,10 +256,10 @@ describe('issue 14 item 3: crash-safe locks', () => {
       await waitFor(stack, cookie, 'expired')
       const callsBefore = refreshCalls(stack)
       const pending = callApi(doomed2.url, cookie).catch(() => undefined)
-      await until('the second doomed replica\'s exchange', () => refreshCalls(stack) === callsBefore + 1)
+      await until("the second doomed replica's exchange", () => refreshCalls(stack) === callsBefore + 1)
       await doomed2.kill()
       await pending
-      assert.ok((await client.pttl(lockKey)) > 0, 'the dead holder\'s lock is there')
+      assert.ok((await client.pttl(lockKey)) > 0, "the dead holder's lock is there")
       stack.idp.setTokenDelay(0)
       const takeoversBefore = await metric(stack, 'bff_refresh_lock_takeovers_total')
       const expired = await Promise.all(survivors.map((base) => callApi(base, cookie)))
@@ -225,8 +269,13 @@ describe('issue 14 item 3: crash-safe locks', () => {
         assert.ok(res.ms < 5000, `an expired-token request waited ${res.ms} ms on a dead holder's lock`)
       }
       assert.equal(new Set(expired.map((r) => tokenOf(r.body))).size, 1, 'one new token for all')
-      assert.equal(refreshCalls(stack), callsBefore + 2, 'the dead holder\'s exchange and one more')
-      if (processes === 1) assert.equal(await metric(stack, 'bff_refresh_lock_takeovers_total'), takeoversBefore + 1, 'the takeover is counted')
+      assert.equal(refreshCalls(stack), callsBefore + 2, "the dead holder's exchange and one more")
+      if (processes === 1)
+        assert.equal(
+          await metric(stack, 'bff_refresh_lock_takeovers_total'),
+          takeoversBefore + 1,
+          'the takeover is counted',
+        )
       assert.ok(stack.logs.lines.some((line) => line.event === 'token.lock_taken_over') || processes > 1, 'and logged')
     })
   }
@@ -234,11 +283,17 @@ describe('issue 14 item 3: crash-safe locks', () => {
   test('issue 14 item 3: a lock that came back with Redis (append-only restart) blocks an expired-token request about one lease', async (t) => {
     const server: RedisServerProcess = await startRedisServer({ appendOnly: true })
     t.after(() => server.stop())
-    const persistent: TestRedis = { ...redis, url: server.url, prefix: () => `aof:${Math.random().toString(36).slice(2, 8)}:` }
+    const persistent: TestRedis = {
+      ...redis,
+      url: server.url,
+      prefix: () => `aof:${Math.random().toString(36).slice(2, 8)}:`,
+    }
     const stack = await stackWith(t, { ttl: 6, skew: 2, redis: persistent, env: { BFF_REFRESH_LOCK_SECONDS: '3' } })
     const client = new Redis(server.url, { maxRetriesPerRequest: 1 })
     client.on('error', () => {})
-    t.after(async () => { client.disconnect() })
+    t.after(async () => {
+      client.disconnect()
+    })
     const cookie = cookieHeader(stack, (await stack.login()).browser)
     const lockKey = await lockKeyOf(stack, client)
     await waitFor(stack, cookie, 'expired', 2)
@@ -247,7 +302,7 @@ describe('issue 14 item 3: crash-safe locks', () => {
     const doomed = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
     t.after(() => doomed.kill())
     const pending = callApi(doomed.url, cookie).catch(() => undefined)
-    await until('the doomed replica\'s exchange', () => refreshCalls(stack) === 1)
+    await until("the doomed replica's exchange", () => refreshCalls(stack) === 1)
     // Redis dies with the lock in its append-only file, and so does the holder.
     await server.kill()
     await doomed.kill()
@@ -263,7 +318,7 @@ describe('issue 14 item 3: crash-safe locks', () => {
     }
     assert.equal(res.status, 200, JSON.stringify(res.body))
     assert.ok(res.ms < 6000, `waited ${res.ms} ms on a lock that came back with Redis (lease 3 s)`)
-    assert.equal(refreshCalls(stack), 2, 'the dead holder\'s exchange and the survivor\'s')
+    assert.equal(refreshCalls(stack), 2, "the dead holder's exchange and the survivor's")
   })
 })
 
@@ -271,16 +326,26 @@ describe('issue 13 item 2: a rotating refresh token is never spent twice nor los
   for (const processes of [1, 3]) {
     test(`issue 13 item 2: an exchange slower than the lock's lease: one exchange, its refresh token stored, no teardown (${processes} replica${processes > 1 ? 's' : ''})`, async (t) => {
       // Lease 1 s, token endpoint 2.5 s: only renewal keeps the lock for the whole exchange.
-      const stack = await stackWith(t, { ttl: 3, skew: 1, env: { BFF_OIDC_SCOPES: ROTATING, BFF_REFRESH_LOCK_SECONDS: '1', BFF_OIDC_TIMEOUT_SECONDS: '10' } })
+      const stack = await stackWith(t, {
+        ttl: 3,
+        skew: 1,
+        env: { BFF_OIDC_SCOPES: ROTATING, BFF_REFRESH_LOCK_SECONDS: '1', BFF_OIDC_TIMEOUT_SECONDS: '10' },
+      })
       const bases = [stack.url, ...(await replicasOf(t, stack, processes - 1)).map((r) => r.url)]
       const cookie = cookieHeader(stack, (await stack.login()).browser)
       for (let round = 0; round < 2; round++) {
         await waitFor(stack, cookie, 'expired', 1)
         stack.idp.resetStats()
         stack.idp.setTokenDelay(2500)
-        const results = await Promise.all(Array.from({ length: 60 }, (_, i) => callApi(bases[i % bases.length]!, cookie)))
+        const results = await Promise.all(
+          Array.from({ length: 60 }, (_, i) => callApi(bases[i % bases.length]!, cookie)),
+        )
         stack.idp.setTokenDelay(0)
-        assert.deepEqual(results.filter((r) => r.status !== 200).map((r) => r.body), [], `round ${round}: no failure, no teardown`)
+        assert.deepEqual(
+          results.filter((r) => r.status !== 200).map((r) => r.body),
+          [],
+          `round ${round}: no failure, no teardown`,
+        )
         assert.equal(new Set(results.map((r) => tokenOf(r.body))).size, 1, `round ${round}: one new token`)
         assert.equal(refreshCalls(stack), 1, `round ${round}: one exchange of the rotating refresh token`)
       }
@@ -289,7 +354,11 @@ describe('issue 13 item 2: a rotating refresh token is never spent twice nor los
   }
 
   test('issue 13 item 2: a lease lost mid-exchange still stores the rotated refresh token (compare-and-set), so the next refresh works', async (t) => {
-    const stack = await stackWith(t, { ttl: 3, skew: 1, env: { BFF_OIDC_SCOPES: ROTATING, BFF_OIDC_TIMEOUT_SECONDS: '10' } })
+    const stack = await stackWith(t, {
+      ttl: 3,
+      skew: 1,
+      env: { BFF_OIDC_SCOPES: ROTATING, BFF_OIDC_TIMEOUT_SECONDS: '10' },
+    })
     const client = redis.client()
     const cookie = cookieHeader(stack, (await stack.login()).browser)
     const lockKey = await lockKeyOf(stack, client)
@@ -303,7 +372,7 @@ describe('issue 13 item 2: a rotating refresh token is never spent twice nor los
     const first = await pending
     stack.idp.setTokenDelay(0)
     assert.equal(first.status, 200, JSON.stringify(first.body))
-    assert.ok(await metric(stack, 'bff_refresh_lock_leases_lost_total') >= 1, 'the lost lease is counted')
+    assert.ok((await metric(stack, 'bff_refresh_lock_leases_lost_total')) >= 1, 'the lost lease is counted')
     // Had the rotated refresh token been dropped, this exchange would reuse the spent one, and
     // the IdP's reuse detection would revoke the grant: 401 session_ended.
     await waitFor(stack, cookie, 'expired', 1)
@@ -320,10 +389,17 @@ describe('issue 13 item 2: a rotating refresh token is never spent twice nor los
       stack.idp.misbehaveNextTokenResponse(kind, { grant: 'refresh_token' })
       const refused = await callApi(stack.url, cookie)
       assert.equal(stack.idp.pendingMisbehaviour(), undefined, `${kind}: the corrupted answer was sent`)
-      assert.equal(refused.status, 503, `${kind}: an answer that fails validation is not used: ${JSON.stringify(refused.body)}`)
+      assert.equal(
+        refused.status,
+        503,
+        `${kind}: an answer that fails validation is not used: ${JSON.stringify(refused.body)}`,
+      )
       const next = await callApi(stack.url, cookie)
       assert.equal(next.status, 200, `${kind}: the rotated refresh token was kept: ${JSON.stringify(next.body)}`)
     }
-    assert.ok(!stack.logs.raw.some((line) => stack.idp.issuedTokens().some((token) => line.includes(token))), 'no token in the log')
+    assert.ok(
+      !stack.logs.raw.some((line) => stack.idp.issuedTokens().some((token) => line.includes(token))),
+      'no token in the log',
+    )
   })
 })

@@ -9,16 +9,30 @@ import { startReplica, type Replica } from '../helpers/replica.ts'
 import { startStack, type Stack, type StackOptions } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
-const BOB = { username: 'bob', password: 'bob-password', sub: 'user-bob', name: 'Bob Example', email: 'bob@example.com' }
+const BOB = {
+  username: 'bob',
+  password: 'bob-password',
+  sub: 'user-bob',
+  name: 'Bob Example',
+  email: 'bob@example.com',
+}
 
-interface Echo { claims: Record<string, unknown>; headers: Record<string, string> }
+interface Echo {
+  claims: Record<string, unknown>
+  headers: Record<string, string>
+}
 
 let redis: TestRedis
-before(async () => { redis = await startTestRedis() })
+before(async () => {
+  redis = await startTestRedis()
+})
 after(() => redis.stop())
 
 /** A stack whose access tokens live `ttl` seconds and are refreshed `skew` seconds early. */
-async function stackWith (t: { after: (fn: () => Promise<void>) => void }, options: { ttl?: number; skew?: number } & StackOptions = {}): Promise<Stack> {
+async function stackWith(
+  t: { after: (fn: () => Promise<void>) => void },
+  options: { ttl?: number; skew?: number } & StackOptions = {},
+): Promise<Stack> {
   const { ttl = 3, skew = 1, env, idp } = options
   const stack = await startStack({
     redis,
@@ -29,19 +43,26 @@ async function stackWith (t: { after: (fn: () => Promise<void>) => void }, optio
   return stack
 }
 
-function cookieHeader (stack: Stack, browser: Browser): string {
-  return browser.cookies(stack.url).map((c) => `${c.name}=${c.value}`).join('; ')
+function cookieHeader(stack: Stack, browser: Browser): string {
+  return browser
+    .cookies(stack.url)
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 }
 
-async function callApi (base: string, cookie: string, path = '/api/hello'): Promise<{ status: number; body: Echo & { error?: string }; headers: Headers }> {
+async function callApi(
+  base: string,
+  cookie: string,
+  path = '/api/hello',
+): Promise<{ status: number; body: Echo & { error?: string }; headers: Headers }> {
   const res = await fetch(`${base}${path}`, { headers: { ...CSRF, cookie } })
-  return { status: res.status, body: await res.json() as Echo & { error?: string }, headers: res.headers }
+  return { status: res.status, body: (await res.json()) as Echo & { error?: string }, headers: res.headers }
 }
 
 const tokenOf = (echo: Echo) => echo.headers.authorization!.replace(/^Bearer /, '')
 
-async function sessionKeys (stack: Stack): Promise<string[]> {
-  return (await redis.client().keys(`${stack.keyPrefix}session:*`))
+async function sessionKeys(stack: Stack): Promise<string[]> {
+  return await redis.client().keys(`${stack.keyPrefix}session:*`)
 }
 
 /**
@@ -49,7 +70,7 @@ async function sessionKeys (stack: Stack): Promise<string[]> {
  * needs one, whatever the clock skew between receipt and `iat`), or with `withinSkew` only
  * until it is inside the refresh skew (still valid).
  */
-async function waitForExpiry (stack: Stack, cookie: string, { withinSkew = false } = {}): Promise<string> {
+async function waitForExpiry(stack: Stack, cookie: string, { withinSkew = false } = {}): Promise<string> {
   const first = await callApi(stack.url, cookie)
   assert.equal(first.status, 200)
   const token = tokenOf(first.body)
@@ -95,7 +116,10 @@ describe('transparent refresh', () => {
   for (const mode of ['online_access', 'offline_access'] as const) {
     test(`100 concurrent requests over three processes sharing Redis cause exactly one exchange (${mode})`, async (t) => {
       const stack = await stackWith(t, { env: { BFF_OIDC_SCOPES: `openid profile email ${mode}` } })
-      const replicas: Replica[] = await Promise.all([startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' }), startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })])
+      const replicas: Replica[] = await Promise.all([
+        startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' }),
+        startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' }),
+      ])
       t.after(() => Promise.all(replicas.map((r) => r.stop())).then(() => {}))
       const { browser } = await stack.login()
       const cookie = cookieHeader(stack, browser)
@@ -104,7 +128,11 @@ describe('transparent refresh', () => {
         await waitForExpiry(stack, cookie)
         stack.idp.resetStats()
         const results = await Promise.all(Array.from({ length: 100 }, (_, i) => callApi(bases[i % 3]!, cookie)))
-        assert.deepEqual(results.filter((r) => r.status !== 200).map((r) => r.body), [], `round ${round}`)
+        assert.deepEqual(
+          results.filter((r) => r.status !== 200).map((r) => r.body),
+          [],
+          `round ${round}`,
+        )
         assert.equal(new Set(results.map((r) => tokenOf(r.body))).size, 1)
         assert.equal(stack.idp.stats().tokenRequests.refresh_token, 1, `round ${round}: exchanges`)
       }
@@ -131,7 +159,7 @@ describe('transparent refresh', () => {
     assert.equal(res.status, 200, JSON.stringify(res.body))
     // It waited for the dead winner's lock to lapse (it did not exchange at once), and no longer.
     assert.ok(waited >= 1500 && waited < 2000 + 900, `waited ${waited} ms for a 2 s lock TTL`)
-    assert.equal(stack.idp.stats().tokenRequests.refresh_token, 2, 'the dead winner\'s and the survivor\'s')
+    assert.equal(stack.idp.stats().tokenRequests.refresh_token, 2, "the dead winner's and the survivor's")
   })
 })
 
@@ -148,10 +176,10 @@ describe('teardown', () => {
     await waitForExpiry(stack, aliceCookie)
     const res = await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie: aliceCookie } })
     assert.equal(res.status, 401)
-    assert.deepEqual((await res.json() as { error: string }).error, 'session_ended')
+    assert.deepEqual(((await res.json()) as { error: string }).error, 'session_ended')
     assert.match(res.headers.getSetCookie().join('\n'), /__Host-Http-bff=;.*Max-Age=0/)
     const left = await sessionKeys(stack)
-    assert.equal(left.length, 1, 'alice\'s session key is gone, bob\'s remains')
+    assert.equal(left.length, 1, "alice's session key is gone, bob's remains")
     // Emptied index sets disappear: one sid and one sub index left, bob's.
     assert.equal((await redis.client().keys(`${stack.keyPrefix}bysid:*`)).length, 1)
     assert.equal((await redis.client().keys(`${stack.keyPrefix}bysub:*`)).length, 1)
@@ -173,7 +201,12 @@ describe('teardown', () => {
 describe('keep-alive', () => {
   test('an active API user outlives several IdP idle periods; a user who only polls /bff/user does not', async (t) => {
     // IdP idle 3 s; access tokens live an hour, so only keep-alive exchanges can save the session.
-    const stack = await stackWith(t, { ttl: 3600, skew: 30, idp: { sessionIdleSeconds: 3, sessionAbsoluteSeconds: 60 }, env: { BFF_SESSION_IDLE_SECONDS: '3', BFF_SESSION_ABSOLUTE_SECONDS: '60' } })
+    const stack = await stackWith(t, {
+      ttl: 3600,
+      skew: 30,
+      idp: { sessionIdleSeconds: 3, sessionAbsoluteSeconds: 60 },
+      env: { BFF_SESSION_IDLE_SECONDS: '3', BFF_SESSION_ABSOLUTE_SECONDS: '60' },
+    })
     const active = cookieHeader(stack, (await stack.login()).browser)
     const poller = cookieHeader(stack, (await stack.login({ user: BOB })).browser)
     stack.idp.resetStats()
@@ -190,8 +223,15 @@ describe('keep-alive', () => {
     assert.ok((stack.idp.stats().tokenRequests.refresh_token ?? 0) >= 3, 'keep-alive exchanges happened')
     // One keep-alive per half idle period (1.5 s) over 8 s, plus the final call: about 6.
     const exchanges = stack.idp.stats().tokenRequests.refresh_token ?? 0
-    assert.ok(exchanges <= Math.ceil(8 / 1.5) + 1 && exchanges < calls / 2, `${exchanges} exchanges for ${calls} API calls: keep-alive exchanges are rare, not per request`)
-    assert.equal((await fetch(`${stack.url}/bff/user`, { headers: { cookie: poller } })).status, 401, 'polling /bff/user kept a session alive')
+    assert.ok(
+      exchanges <= Math.ceil(8 / 1.5) + 1 && exchanges < calls / 2,
+      `${exchanges} exchanges for ${calls} API calls: keep-alive exchanges are rare, not per request`,
+    )
+    assert.equal(
+      (await fetch(`${stack.url}/bff/user`, { headers: { cookie: poller } })).status,
+      401,
+      'polling /bff/user kept a session alive',
+    )
     assert.equal((await callApi(stack.url, poller)).status, 401)
   })
 })
@@ -213,7 +253,11 @@ describe('session check', () => {
 describe('IdP outage', () => {
   test('while the IdP is down, valid tokens still pass, expired ones get 503 with Retry-After, and no session is lost', async (t) => {
     // A wide skew (4 s of a 6 s token), so the "still valid within the skew" step does not race the expiry.
-    const stack = await stackWith(t, { ttl: 6, skew: 4, env: { BFF_OIDC_TIMEOUT_SECONDS: '1', BFF_REFRESH_LOCK_SECONDS: '3' } })
+    const stack = await stackWith(t, {
+      ttl: 6,
+      skew: 4,
+      env: { BFF_OIDC_TIMEOUT_SECONDS: '1', BFF_REFRESH_LOCK_SECONDS: '3' },
+    })
     const cookie = cookieHeader(stack, (await stack.login()).browser)
     assert.equal((await callApi(stack.url, cookie)).status, 200, 'the demo API caches the IdP keys before the outage')
     await stack.idp.stop()
@@ -277,7 +321,11 @@ describe('upstream refusal', () => {
     const cookie = cookieHeader(stack, (await stack.login()).browser)
     stack.idp.resetStats()
     stack.api.rejectNext(1)
-    const res = await fetch(`${stack.url}/api/orders`, { method: 'POST', headers: { ...CSRF, cookie, 'content-type': 'application/json' }, body: '{"a":1}' })
+    const res = await fetch(`${stack.url}/api/orders`, {
+      method: 'POST',
+      headers: { ...CSRF, cookie, 'content-type': 'application/json' },
+      body: '{"a":1}',
+    })
     assert.equal(res.status, 401)
     assert.match(res.headers.get('www-authenticate') ?? '', /invalid_token/)
     assert.equal(stack.idp.stats().tokenRequests.refresh_token ?? 0, 0)
@@ -289,7 +337,10 @@ describe('per-route audience', () => {
     const stack = await startStack({
       redis,
       idp: { accessTokenTtlSeconds: 3600, extraApis: [{ audience: 'https://orders.bffgate.test' }] },
-      routes: (api) => [{ path: '/api', upstream: api }, { path: '/orders', upstream: api, audience: 'https://orders.bffgate.test' }],
+      routes: (api) => [
+        { path: '/api', upstream: api },
+        { path: '/orders', upstream: api, audience: 'https://orders.bffgate.test' },
+      ],
     })
     t.after(() => stack.close())
     const cookie = cookieHeader(stack, (await stack.login()).browser)

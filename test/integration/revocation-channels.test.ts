@@ -10,7 +10,13 @@ import { startReplica, type Replica } from '../helpers/replica.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
-const BOB = { username: 'bob', password: 'bob-password', sub: 'user-bob', name: 'Bob Example', email: 'bob@example.com' }
+const BOB = {
+  username: 'bob',
+  password: 'bob-password',
+  sub: 'user-bob',
+  name: 'Bob Example',
+  email: 'bob@example.com',
+}
 const ALICE = DEFAULT_USER.sub
 const STREAM_AUDIENCE = 'https://bffgate.test/ssf-stream'
 const PUSH_AUTHORIZATION = `Bearer ${randomBytes(32).toString('base64url')}`
@@ -37,7 +43,10 @@ before(async () => {
     },
   })
   transmitter.userIssuer = stack.idp.issuer
-  replicas = await Promise.all([startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' }), startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })])
+  replicas = await Promise.all([
+    startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' }),
+    startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' }),
+  ])
   urls = [stack.url, ...replicas.map((r) => r.url)]
 })
 after(async () => {
@@ -47,27 +56,40 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) => browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
-const apiStatus = async (base: string, cookie: string) => (await fetch(`${base}/api/x`, { headers: { ...CSRF, cookie } })).status
+const cookieOf = (browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
+const apiStatus = async (base: string, cookie: string) =>
+  (await fetch(`${base}/api/x`, { headers: { ...CSRF, cookie } })).status
 const statusesOn = async (cookie: string) => Promise.all(urls.map((url) => apiStatus(url, cookie)))
 const sessionCount = async () => (await redis.client().keys(`${stack.keyPrefix}session:*`)).length
 const pushUrl = () => `${stack.url}/bff/ssf/events`
 const revocationUrl = () => `${stack.url}/bff/global-token-revocation`
 
 /** Logs a user in (a new IdP session) and returns the cookie and the IdP session's `sid`. */
-async function login (user?: { username: string; password: string }): Promise<{ cookie: string; sid: string }> {
+async function login(user?: { username: string; password: string }): Promise<{ cookie: string; sid: string }> {
   const { browser } = await stack.login(user === undefined ? {} : { user })
   const sub = user === undefined ? ALICE : BOB.sub
-  const idTokens = stack.idp.issuedTokens().flatMap((token) => {
-    try { return [decodeJwt(token)] } catch { return [] }
-  }).filter((claims) => claims.sub === sub && typeof claims.sid === 'string')
+  const idTokens = stack.idp
+    .issuedTokens()
+    .flatMap((token) => {
+      try {
+        return [decodeJwt(token)]
+      } catch {
+        return []
+      }
+    })
+    .filter((claims) => claims.sub === sub && typeof claims.sid === 'string')
   const cookie = cookieOf(browser)
   assert.deepEqual(await statusesOn(cookie), [200, 200, 200])
   return { cookie, sid: idTokens.at(-1)!.sid as string }
 }
 
 /** Asserts that every replica answers 401 for `cookie` within a second of `started`. */
-async function assertEndedEverywhere (cookie: string, started: number): Promise<void> {
+async function assertEndedEverywhere(cookie: string, started: number): Promise<void> {
   const statuses = await statusesOn(cookie)
   const elapsed = performance.now() - started
   assert.deepEqual(statuses, [401, 401, 401])
@@ -94,7 +116,9 @@ describe('Shared Signals push delivery (RFC 8935)', () => {
     const two = await login()
     const bob = await login(BOB)
     const started = performance.now()
-    const res = await transmitter.push(pushUrl(), (await transmitter.sessionRevoked(ALICE)).token, { authorization: PUSH_AUTHORIZATION })
+    const res = await transmitter.push(pushUrl(), (await transmitter.sessionRevoked(ALICE)).token, {
+      authorization: PUSH_AUTHORIZATION,
+    })
     assert.equal(res.status, 202)
     await assertEndedEverywhere(one.cookie, started)
     await assertEndedEverywhere(two.cookie, started)
@@ -106,7 +130,9 @@ describe('Shared Signals push delivery (RFC 8935)', () => {
     const two = await login()
     const bob = await login(BOB)
     const started = performance.now()
-    const res = await transmitter.push(pushUrl(), (await transmitter.credentialChange(ALICE)).token, { authorization: PUSH_AUTHORIZATION })
+    const res = await transmitter.push(pushUrl(), (await transmitter.credentialChange(ALICE)).token, {
+      authorization: PUSH_AUTHORIZATION,
+    })
     assert.equal(res.status, 202)
     await assertEndedEverywhere(one.cookie, started)
     await assertEndedEverywhere(two.cookie, started)
@@ -119,26 +145,56 @@ describe('Shared Signals push delivery (RFC 8935)', () => {
     const stream = { format: 'opaque', id: 'stream-1' }
     const accepted = [
       await transmitter.sign(VERIFICATION, { state: 'abc' }, stream),
-      await transmitter.sign('https://schemas.openid.net/secevent/caep/event-type/device-compliance-change', { current_status: 'not-compliant', previous_status: 'compliant' }, { format: 'iss_sub', iss: stack.idp.issuer, sub: ALICE }),
+      await transmitter.sign(
+        'https://schemas.openid.net/secevent/caep/event-type/device-compliance-change',
+        { current_status: 'not-compliant', previous_status: 'compliant' },
+        { format: 'iss_sub', iss: stack.idp.issuer, sub: ALICE },
+      ),
       await transmitter.sign(SESSION_REVOKED, {}, { format: 'email', email: 'alice@example.com' }),
-      await transmitter.sign(SESSION_REVOKED, {}, { format: 'iss_sub', iss: 'https://another-idp.example', sub: ALICE }),
+      await transmitter.sign(
+        SESSION_REVOKED,
+        {},
+        { format: 'iss_sub', iss: 'https://another-idp.example', sub: ALICE },
+      ),
     ]
-    for (const set of accepted) assert.equal((await transmitter.push(pushUrl(), set.token, { authorization: PUSH_AUTHORIZATION })).status, 202)
+    for (const set of accepted)
+      assert.equal((await transmitter.push(pushUrl(), set.token, { authorization: PUSH_AUTHORIZATION })).status, 202)
     assert.deepEqual(await statusesOn(alice.cookie), [200, 200, 200])
     assert.equal(await sessionCount(), sessionsBefore)
-    assert.ok(stack.logs.lines.some((l) => l.event === 'ssf.event_ignored' && l.level === 20), 'unknown event type logged at debug')
+    assert.ok(
+      stack.logs.lines.some((l) => l.event === 'ssf.event_ignored' && l.level === 20),
+      'unknown event type logged at debug',
+    )
     assert.ok(stack.logs.lines.some((l) => l.event === 'ssf.subject_ignored'))
   })
 
   test('an event whose subject has a critical member bffgate cannot process is discarded; a non-critical one is ignored', async () => {
     const alice = await login()
     const user = { format: 'iss_sub', iss: stack.idp.issuer, sub: ALICE }
-    const withTenant = await transmitter.sign(SESSION_REVOKED, {}, { format: 'complex', user, tenant: { format: 'opaque', id: 'tenant-1' } })
-    assert.equal((await transmitter.push(pushUrl(), withTenant.token, { authorization: PUSH_AUTHORIZATION })).status, 202)
-    assert.deepEqual(await statusesOn(alice.cookie), [200, 200, 200], 'an event with a critical tenant member was carried out')
+    const withTenant = await transmitter.sign(
+      SESSION_REVOKED,
+      {},
+      { format: 'complex', user, tenant: { format: 'opaque', id: 'tenant-1' } },
+    )
+    assert.equal(
+      (await transmitter.push(pushUrl(), withTenant.token, { authorization: PUSH_AUTHORIZATION })).status,
+      202,
+    )
+    assert.deepEqual(
+      await statusesOn(alice.cookie),
+      [200, 200, 200],
+      'an event with a critical tenant member was carried out',
+    )
     assert.ok(stack.logs.lines.some((l) => l.event === 'ssf.subject_ignored' && String(l.reason).includes('critical')))
-    const withDevice = await transmitter.sign(SESSION_REVOKED, {}, { format: 'complex', user, device: { format: 'opaque', id: 'device-1' } })
-    assert.equal((await transmitter.push(pushUrl(), withDevice.token, { authorization: PUSH_AUTHORIZATION })).status, 202)
+    const withDevice = await transmitter.sign(
+      SESSION_REVOKED,
+      {},
+      { format: 'complex', user, device: { format: 'opaque', id: 'device-1' } },
+    )
+    assert.equal(
+      (await transmitter.push(pushUrl(), withDevice.token, { authorization: PUSH_AUTHORIZATION })).status,
+      202,
+    )
     assert.deepEqual(await statusesOn(alice.cookie), [401, 401, 401])
   })
 
@@ -147,7 +203,8 @@ describe('Shared Signals push delivery (RFC 8935)', () => {
     const sessionsBefore = await sessionCount()
     const now = Math.floor(Date.now() / 1000)
     const target = { format: 'iss_sub', iss: stack.idp.issuer, sub: ALICE }
-    const sign = (claims: Record<string, unknown>, options = {}) => transmitter.sign(SESSION_REVOKED, {}, target, claims, options).then((s) => s.token)
+    const sign = (claims: Record<string, unknown>, options = {}) =>
+      transmitter.sign(SESSION_REVOKED, {}, target, claims, options).then((s) => s.token)
     const valid = await sign({})
     const [header, , signature] = valid.split('.')
     const tampered = `${header}.${Buffer.from(JSON.stringify({ ...decodeJwt(valid), sub_id: { ...target, sub: BOB.sub } })).toString('base64url')}.${signature}`
@@ -157,29 +214,77 @@ describe('Shared Signals push delivery (RFC 8935)', () => {
     const cases: Array<[string, string, { authorization?: string; contentType?: string }, number, string]> = [
       ['bad signature', tampered, { authorization: auth }, 400, 'invalid_key'],
       ['alg none', unsigned, { authorization: auth }, 400, 'invalid_key'],
-      ['a stranger key with the transmitter\'s kid', await sign({}, { key: await transmitter.strangerKey() }), { authorization: auth }, 400, 'invalid_key'],
-      ['a stranger key with an unknown kid', await sign({}, { key: await transmitter.strangerKey('unknown-kid') }), { authorization: auth }, 400, 'invalid_key'],
+      [
+        "a stranger key with the transmitter's kid",
+        await sign({}, { key: await transmitter.strangerKey() }),
+        { authorization: auth },
+        400,
+        'invalid_key',
+      ],
+      [
+        'a stranger key with an unknown kid',
+        await sign({}, { key: await transmitter.strangerKey('unknown-kid') }),
+        { authorization: auth },
+        400,
+        'invalid_key',
+      ],
       ['wrong issuer', await sign({ iss: 'https://evil.example' }), { authorization: auth }, 400, 'invalid_issuer'],
-      ['wrong audience', await sign({ aud: 'https://another-receiver.example' }), { authorization: auth }, 400, 'invalid_audience'],
+      [
+        'wrong audience',
+        await sign({ aud: 'https://another-receiver.example' }),
+        { authorization: auth },
+        400,
+        'invalid_audience',
+      ],
       ['typ JWT', await sign({}, { typ: 'JWT' }), { authorization: auth }, 400, 'invalid_request'],
       ['typ logout+jwt', await sign({}, { typ: 'logout+jwt' }), { authorization: auth }, 400, 'invalid_request'],
       ['iat too old', await sign({ iat: now - 7200 }), { authorization: auth }, 400, 'invalid_request'],
       ['iat in the future', await sign({ iat: now + 3600 }), { authorization: auth }, 400, 'invalid_request'],
       ['missing jti', await sign({ jti: undefined }), { authorization: auth }, 400, 'invalid_request'],
       ['missing events', await sign({ events: undefined }), { authorization: auth }, 400, 'invalid_request'],
-      ['event not an object', await sign({ events: { [SESSION_REVOKED]: 'x' } }), { authorization: auth }, 400, 'invalid_request'],
-      ['malformed subject', await sign({ sub_id: { format: 'iss_sub', iss: stack.idp.issuer } }), { authorization: auth }, 400, 'invalid_request'],
-      ['unknown subject format', await sign({ sub_id: { format: 'nonsense', id: ALICE } }), { authorization: auth }, 400, 'invalid_request'],
+      [
+        'event not an object',
+        await sign({ events: { [SESSION_REVOKED]: 'x' } }),
+        { authorization: auth },
+        400,
+        'invalid_request',
+      ],
+      [
+        'malformed subject',
+        await sign({ sub_id: { format: 'iss_sub', iss: stack.idp.issuer } }),
+        { authorization: auth },
+        400,
+        'invalid_request',
+      ],
+      [
+        'unknown subject format',
+        await sign({ sub_id: { format: 'nonsense', id: ALICE } }),
+        { authorization: auth },
+        400,
+        'invalid_request',
+      ],
       ['no subject at all', await sign({ sub_id: undefined }), { authorization: auth }, 400, 'invalid_request'],
       ['not a JWT', 'not-a-jwt', { authorization: auth }, 400, 'invalid_request'],
       ['empty body', '', { authorization: auth }, 400, 'invalid_request'],
       ['oversized body', `${valid}${'A'.repeat(70_000)}`, { authorization: auth }, 400, 'invalid_request'],
       ['wrong content type', valid, { authorization: auth, contentType: 'application/json' }, 415, 'invalid_request'],
-      ['form content type', valid, { authorization: auth, contentType: 'application/x-www-form-urlencoded' }, 415, 'invalid_request'],
+      [
+        'form content type',
+        valid,
+        { authorization: auth, contentType: 'application/x-www-form-urlencoded' },
+        415,
+        'invalid_request',
+      ],
       ['no authorization', valid, {}, 400, 'authentication_failed'],
       ['wrong authorization', valid, { authorization: `${auth.slice(0, -1)}x` }, 400, 'authentication_failed'],
       ['authorization in another case', valid, { authorization: auth.toLowerCase() }, 400, 'authentication_failed'],
-      ['the authorization value alone', valid, { authorization: auth.slice('Bearer '.length) }, 400, 'authentication_failed'],
+      [
+        'the authorization value alone',
+        valid,
+        { authorization: auth.slice('Bearer '.length) },
+        400,
+        'authentication_failed',
+      ],
     ]
     for (const [name, body, options, status, err] of cases) {
       const res = await transmitter.push(pushUrl(), body, options)
@@ -198,7 +303,10 @@ describe('Shared Signals push delivery (RFC 8935)', () => {
     const alice = await login()
     // The same SET again, to another replica: it would end alice's new sessions were it not refused.
     const again = await transmitter.sessionRevoked(ALICE)
-    assert.equal((await transmitter.push(`${urls[1]}/bff/ssf/events`, again.token, { authorization: PUSH_AUTHORIZATION })).status, 202)
+    assert.equal(
+      (await transmitter.push(`${urls[1]}/bff/ssf/events`, again.token, { authorization: PUSH_AUTHORIZATION })).status,
+      202,
+    )
     const fresh = await login()
     for (const url of urls) {
       const replay = await transmitter.push(`${url}/bff/ssf/events`, again.token, { authorization: PUSH_AUTHORIZATION })
@@ -206,7 +314,11 @@ describe('Shared Signals push delivery (RFC 8935)', () => {
       assert.deepEqual(replay.body, { err: 'invalid_request', description: 'jti already processed' })
     }
     assert.deepEqual(await statusesOn(alice.cookie), [401, 401, 401])
-    assert.deepEqual(await statusesOn(fresh.cookie), [200, 200, 200], 'the replay ended a session created after the event')
+    assert.deepEqual(
+      await statusesOn(fresh.cookie),
+      [200, 200, 200],
+      'the replay ended a session created after the event',
+    )
   })
 })
 
@@ -216,7 +328,11 @@ describe('Global Token Revocation', () => {
     const two = await login()
     const bob = await login(BOB)
     const started = performance.now()
-    const res = await transmitter.revokeGlobally(revocationUrl(), { format: 'iss_sub', iss: stack.idp.issuer, sub: ALICE })
+    const res = await transmitter.revokeGlobally(revocationUrl(), {
+      format: 'iss_sub',
+      iss: stack.idp.issuer,
+      sub: ALICE,
+    })
     assert.equal(res.status, 204)
     await assertEndedEverywhere(one.cookie, started)
     await assertEndedEverywhere(two.cookie, started)
@@ -229,17 +345,27 @@ describe('Global Token Revocation', () => {
     assert.deepEqual(await statusesOn(bob.cookie), [401, 401, 401])
   })
 
-  test('each bad request gets the draft\'s status and ends nothing', async () => {
+  test("each bad request gets the draft's status and ends nothing", async () => {
     const alice = await login()
     const sessionsBefore = await sessionCount()
     const url = revocationUrl()
     const aliceId = { format: 'iss_sub', iss: stack.idp.issuer, sub: ALICE }
     const post = async (body: string, headers: Record<string, string>) => {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body })
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      })
       const text = await res.text()
-      return { status: res.status, body: (text === '' ? {} : JSON.parse(text)) as { error?: string }, authenticate: res.headers.get('www-authenticate') }
+      return {
+        status: res.status,
+        body: (text === '' ? {} : JSON.parse(text)) as { error?: string },
+        authenticate: res.headers.get('www-authenticate'),
+      }
     }
-    const bearer = async (claims: Record<string, unknown> = {}, options = {}) => ({ authorization: `Bearer ${await transmitter.callerToken(url, claims, options)}` })
+    const bearer = async (claims: Record<string, unknown> = {}, options = {}) => ({
+      authorization: `Bearer ${await transmitter.callerToken(url, claims, options)}`,
+    })
     const used = await bearer()
     assert.equal((await post(JSON.stringify({ sub_id: { format: 'opaque', id: 'user-nobody' } }), used)).status, 204)
     const now = Math.floor(Date.now() / 1000)
@@ -265,9 +391,24 @@ describe('Global Token Revocation', () => {
       ['no sub_id', JSON.stringify({ subject: aliceId }), await bearer(), 400],
       ['sub_id not an object', JSON.stringify({ sub_id: ALICE }), await bearer(), 400],
       ['unknown format', JSON.stringify({ sub_id: { format: 'nonsense', id: ALICE } }), await bearer(), 400],
-      ['iss_sub without sub', JSON.stringify({ sub_id: { format: 'iss_sub', iss: stack.idp.issuer } }), await bearer(), 400],
-      ['a user of another issuer', JSON.stringify({ sub_id: { format: 'iss_sub', iss: 'https://another-idp.example', sub: ALICE } }), await bearer(), 403],
-      ['an e-mail address', JSON.stringify({ sub_id: { format: 'email', email: 'alice@example.com' } }), await bearer(), 422],
+      [
+        'iss_sub without sub',
+        JSON.stringify({ sub_id: { format: 'iss_sub', iss: stack.idp.issuer } }),
+        await bearer(),
+        400,
+      ],
+      [
+        'a user of another issuer',
+        JSON.stringify({ sub_id: { format: 'iss_sub', iss: 'https://another-idp.example', sub: ALICE } }),
+        await bearer(),
+        403,
+      ],
+      [
+        'an e-mail address',
+        JSON.stringify({ sub_id: { format: 'email', email: 'alice@example.com' } }),
+        await bearer(),
+        422,
+      ],
     ]
     for (const [name, requestBody, headers, status] of cases) {
       const res = await post(requestBody, headers)
@@ -276,7 +417,11 @@ describe('Global Token Revocation', () => {
       if (status === 401) assert.match(res.authenticate ?? '', /^Bearer /, name)
       assert.deepEqual(await statusesOn(alice.cookie), [200, 200, 200], `${name} ended the session`)
     }
-    const wrongType = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain', ...(await bearer()) }, body })
+    const wrongType = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', ...(await bearer()) },
+      body,
+    })
     assert.equal(wrongType.status, 400)
     assert.equal(await sessionCount(), sessionsBefore)
   })
@@ -288,7 +433,10 @@ describe('log hygiene', () => {
     const jws = /eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}/
     const leaks = stack.logs.raw.filter((line) => line.includes(secret) || jws.test(line))
     assert.deepEqual(leaks, [])
-    assert.ok(stack.logs.lines.some((l) => l.event === 'ssf.rejected'), 'the refusals above were logged')
+    assert.ok(
+      stack.logs.lines.some((l) => l.event === 'ssf.rejected'),
+      'the refusals above were logged',
+    )
   })
 })
 
@@ -297,8 +445,14 @@ describe('off by default', () => {
     const plain = await startStack({ redis })
     t.after(() => plain.close())
     const set = await transmitter.sessionRevoked(ALICE)
-    assert.equal((await transmitter.push(`${plain.url}/bff/ssf/events`, set.token, { authorization: PUSH_AUTHORIZATION })).status, 404)
-    assert.equal((await transmitter.revokeGlobally(`${plain.url}/bff/global-token-revocation`, { format: 'opaque', id: ALICE })).status, 404)
+    assert.equal(
+      (await transmitter.push(`${plain.url}/bff/ssf/events`, set.token, { authorization: PUSH_AUTHORIZATION })).status,
+      404,
+    )
+    assert.equal(
+      (await transmitter.revokeGlobally(`${plain.url}/bff/global-token-revocation`, { format: 'opaque', id: ALICE }))
+        .status,
+      404,
+    )
   })
 })
-

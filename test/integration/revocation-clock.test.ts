@@ -36,14 +36,33 @@ test('a SET signed at real time is refused as too old by a gateway whose clock i
   assert.equal(res.status, 400)
   assert.deepEqual(res.body, { err: 'invalid_request', description: 'iat is too old' })
   // Signed at the gateway's time, the same event is accepted.
-  const current = await transmitter.sign(SESSION_REVOKED, {}, { format: 'opaque', id: 'user-nobody' }, { iat: Math.floor((Date.now() + AHEAD_MS) / 1000) })
-  assert.equal((await transmitter.push(`${stack.url}/bff/ssf/events`, current.token, { authorization: PUSH_AUTHORIZATION })).status, 202)
+  const current = await transmitter.sign(
+    SESSION_REVOKED,
+    {},
+    { format: 'opaque', id: 'user-nobody' },
+    { iat: Math.floor((Date.now() + AHEAD_MS) / 1000) },
+  )
+  assert.equal(
+    (await transmitter.push(`${stack.url}/bff/ssf/events`, current.token, { authorization: PUSH_AUTHORIZATION }))
+      .status,
+    202,
+  )
 })
 
-test('a caller token valid at real time has expired by the gateway\'s clock; one issued at its time is accepted', async () => {
+test("a caller token valid at real time has expired by the gateway's clock; one issued at its time is accepted", async () => {
   const url = `${stack.url}/bff/global-token-revocation`
   const subject = { format: 'opaque', id: 'user-nobody' }
-  assert.equal((await transmitter.revokeGlobally(url, subject, { token: await transmitter.callerToken(url) })).status, 401)
+  assert.equal(
+    (await transmitter.revokeGlobally(url, subject, { token: await transmitter.callerToken(url) })).status,
+    401,
+  )
   const iat = Math.floor((Date.now() + AHEAD_MS) / 1000)
-  assert.equal((await transmitter.revokeGlobally(url, subject, { token: await transmitter.callerToken(url, { iat, exp: iat + 300 }) })).status, 204)
+  assert.equal(
+    (
+      await transmitter.revokeGlobally(url, subject, {
+        token: await transmitter.callerToken(url, { iat, exp: iat + 300 }),
+      })
+    ).status,
+    204,
+  )
 })

@@ -38,14 +38,24 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) => browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
+const cookieOf = (browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 const userStatus = async (cookie: string) => (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).status
 
 /** Runs `during` while Redis is frozen (SIGSTOP: an outage that keeps the data). */
-async function whileFrozen<T> (t: { after: (fn: () => void) => void }, during: () => Promise<T>): Promise<T> {
+async function whileFrozen<T>(t: { after: (fn: () => void) => void }, during: () => Promise<T>): Promise<T> {
   process.kill(redis.pid, 'SIGSTOP')
   let thawed = false
-  const thaw = () => { if (!thawed) { thawed = true; process.kill(redis.pid, 'SIGCONT') } }
+  const thaw = () => {
+    if (!thawed) {
+      thawed = true
+      process.kill(redis.pid, 'SIGCONT')
+    }
+  }
   t.after(thaw)
   try {
     return await during()
@@ -55,12 +65,20 @@ async function whileFrozen<T> (t: { after: (fn: () => void) => void }, during: (
   }
 }
 
-test('a pushed SET during a store outage gets 503 with Retry-After, and the transmitter\'s retry ends the sessions', async (t) => {
+test("a pushed SET during a store outage gets 503 with Retry-After, and the transmitter's retry ends the sessions", async (t) => {
   const cookie = cookieOf((await stack.login()).browser)
   const set = await transmitter.sessionRevoked('user-alice')
   const during = await whileFrozen(t, async () => {
-    const res = await fetch(`${stack.url}/bff/ssf/events`, { method: 'POST', headers: { 'content-type': 'application/secevent+jwt', authorization: PUSH_AUTHORIZATION }, body: set.token })
-    return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() as { err: string } }
+    const res = await fetch(`${stack.url}/bff/ssf/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/secevent+jwt', authorization: PUSH_AUTHORIZATION },
+      body: set.token,
+    })
+    return {
+      status: res.status,
+      retryAfter: res.headers.get('retry-after'),
+      body: (await res.json()) as { err: string },
+    }
   })
   assert.equal(during.status, 503)
   assert.ok(Number(during.retryAfter) > 0)

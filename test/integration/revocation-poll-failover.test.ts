@@ -38,10 +38,15 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) => browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
+const cookieOf = (browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 const userStatus = async (cookie: string) => (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).status
 
-async function waitFor (check: () => Promise<boolean> | boolean, ms: number): Promise<number> {
+async function waitFor(check: () => Promise<boolean> | boolean, ms: number): Promise<number> {
   const t0 = performance.now()
   while (!(await check())) {
     if (performance.now() - t0 > ms) throw new Error(`not within ${ms} ms`)

@@ -9,7 +9,13 @@ import { startReplica, type Replica } from '../helpers/replica.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
-const BOB = { username: 'bob', password: 'bob-password', sub: 'user-bob', name: 'Bob Example', email: 'bob@example.com' }
+const BOB = {
+  username: 'bob',
+  password: 'bob-password',
+  sub: 'user-bob',
+  name: 'Bob Example',
+  email: 'bob@example.com',
+}
 const ALICE = DEFAULT_USER.sub
 const STREAM_AUDIENCE = 'https://bffgate.test/ssf-stream'
 
@@ -34,7 +40,10 @@ before(async () => {
     },
   })
   transmitter.userIssuer = stack.idp.issuer
-  replicas = await Promise.all([startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' }), startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })])
+  replicas = await Promise.all([
+    startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' }),
+    startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' }),
+  ])
   urls = [stack.url, ...replicas.map((r) => r.url)]
 })
 after(async () => {
@@ -44,17 +53,23 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) => browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
-const statusesOn = async (cookie: string) => Promise.all(urls.map(async (url) => (await fetch(`${url}/api/x`, { headers: { ...CSRF, cookie } })).status))
+const cookieOf = (browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
+const statusesOn = async (cookie: string) =>
+  Promise.all(urls.map(async (url) => (await fetch(`${url}/api/x`, { headers: { ...CSRF, cookie } })).status))
 
-async function login (user?: { username: string; password: string }): Promise<string> {
+async function login(user?: { username: string; password: string }): Promise<string> {
   const cookie = cookieOf((await stack.login(user === undefined ? {} : { user })).browser)
   assert.deepEqual(await statusesOn(cookie), [200, 200, 200])
   return cookie
 }
 
 /** Polls `check` until it holds or `ms` pass; the time it took. */
-async function waitFor (check: () => Promise<boolean> | boolean, ms: number): Promise<number> {
+async function waitFor(check: () => Promise<boolean> | boolean, ms: number): Promise<number> {
   const started = performance.now()
   while (!(await check())) {
     if (performance.now() - started > ms) throw new Error(`not within ${ms} ms`)
@@ -64,7 +79,7 @@ async function waitFor (check: () => Promise<boolean> | boolean, ms: number): Pr
 }
 
 describe('Shared Signals poll delivery (RFC 8936)', () => {
-  test('a queued session-revoked ends the user\'s sessions on all three replicas within a second, and is acknowledged', async () => {
+  test("a queued session-revoked ends the user's sessions on all three replicas within a second, and is acknowledged", async () => {
     const one = await login()
     const two = await login()
     const bob = await login(BOB)
@@ -90,8 +105,19 @@ describe('Shared Signals poll delivery (RFC 8936)', () => {
   test('a bad SET is reported in setErrs with its RFC 8935 error and ends nothing; the good one beside it is carried out', async () => {
     const alice = await login()
     const bob = await login(BOB)
-    const wrongAudience = await transmitter.sign('https://schemas.openid.net/secevent/caep/event-type/session-revoked', {}, { format: 'iss_sub', iss: stack.idp.issuer, sub: BOB.sub }, { aud: 'https://another-receiver.example' })
-    const strangerKey = await transmitter.sign('https://schemas.openid.net/secevent/caep/event-type/session-revoked', {}, { format: 'iss_sub', iss: stack.idp.issuer, sub: BOB.sub }, {}, { key: await transmitter.strangerKey() })
+    const wrongAudience = await transmitter.sign(
+      'https://schemas.openid.net/secevent/caep/event-type/session-revoked',
+      {},
+      { format: 'iss_sub', iss: stack.idp.issuer, sub: BOB.sub },
+      { aud: 'https://another-receiver.example' },
+    )
+    const strangerKey = await transmitter.sign(
+      'https://schemas.openid.net/secevent/caep/event-type/session-revoked',
+      {},
+      { format: 'iss_sub', iss: stack.idp.issuer, sub: BOB.sub },
+      {},
+      { key: await transmitter.strangerKey() },
+    )
     const good = await transmitter.sessionRevoked(ALICE)
     transmitter.enqueue(wrongAudience)
     transmitter.enqueue(strangerKey)

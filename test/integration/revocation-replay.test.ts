@@ -41,14 +41,15 @@ after(async () => {
 
 const subIndex = (sub: string) => createKeyNames(stack.keyPrefix).subIndex(stack.idp.issuer, sub)
 const revocationUrl = () => `${stack.url}/bff/global-token-revocation`
-const push = (token: string) => transmitter.push(`${stack.url}/bff/ssf/events`, token, { authorization: PUSH_AUTHORIZATION })
+const push = (token: string) =>
+  transmitter.push(`${stack.url}/bff/ssf/events`, token, { authorization: PUSH_AUTHORIZATION })
 
 /**
  * Gives `sub` an index of 10,000 entries whose sessions are gone: ending that user then takes
  * many store round trips, a window in which every concurrent request carrying the same id
  * has been checked. (Only a check made atomically with the claim sees the others.)
  */
-async function slowToEnd (sub: string): Promise<void> {
+async function slowToEnd(sub: string): Promise<void> {
   const fields: Record<string, string> = {}
   for (let i = 0; i < 10_000; i++) fields[`${stack.keyPrefix}session:gone-${i}`] = ''
   await admin.hset(subIndex(sub), fields)
@@ -57,7 +58,15 @@ async function slowToEnd (sub: string): Promise<void> {
 test('one caller token carries out one revocation, however many requests carry it at once', async () => {
   await slowToEnd('user-crowd')
   const token = await transmitter.callerToken(revocationUrl())
-  const results = await Promise.all(Array.from({ length: 8 }, () => transmitter.revokeGlobally(revocationUrl(), { format: 'iss_sub', iss: stack.idp.issuer, sub: 'user-crowd' }, { token })))
+  const results = await Promise.all(
+    Array.from({ length: 8 }, () =>
+      transmitter.revokeGlobally(
+        revocationUrl(),
+        { format: 'iss_sub', iss: stack.idp.issuer, sub: 'user-crowd' },
+        { token },
+      ),
+    ),
+  )
   assert.deepEqual(results.map((r) => r.status).sort(), [204, 401, 401, 401, 401, 401, 401, 401])
 })
 
@@ -66,13 +75,16 @@ test('one SET pushed many times at once is carried out once; the other deliverie
   const set = await transmitter.sessionRevoked('user-crowd')
   const results = await Promise.all(Array.from({ length: 8 }, () => push(set.token)))
   assert.deepEqual(results.map((r) => r.status).sort(), [202, 400, 400, 400, 400, 400, 400, 400])
-  for (const replay of results.filter((r) => r.status === 400)) assert.deepEqual(replay.body, { err: 'invalid_request', description: 'jti already processed' })
+  for (const replay of results.filter((r) => r.status === 400))
+    assert.deepEqual(replay.body, { err: 'invalid_request', description: 'jti already processed' })
 })
 
 /** Makes ending `sub` fail in the store (its index is a string: WRONGTYPE) until the returned repair. */
-async function breakIndexOf (sub: string): Promise<() => Promise<void>> {
+async function breakIndexOf(sub: string): Promise<() => Promise<void>> {
   await admin.set(subIndex(sub), 'not a hash')
-  return async () => { await admin.del(subIndex(sub)) }
+  return async () => {
+    await admin.del(subIndex(sub))
+  }
 }
 
 test('a revocation that fails after its token was claimed (store error) gets 503, and the retry with the same token is carried out', async () => {
@@ -81,7 +93,11 @@ test('a revocation that fails after its token was claimed (store error) gets 503
   const token = await transmitter.callerToken(revocationUrl())
   assert.equal((await transmitter.revokeGlobally(revocationUrl(), subject, { token })).status, 503)
   await repair()
-  assert.equal((await transmitter.revokeGlobally(revocationUrl(), subject, { token })).status, 204, 'the failed attempt used the token up')
+  assert.equal(
+    (await transmitter.revokeGlobally(revocationUrl(), subject, { token })).status,
+    204,
+    'the failed attempt used the token up',
+  )
   assert.equal((await transmitter.revokeGlobally(revocationUrl(), subject, { token })).status, 401, 'then it is used')
 })
 

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { WebSocket } from 'ws'
@@ -15,7 +22,11 @@ import { startStack, USER, type Stack } from '../helpers/stack.ts'
 const CSRF = { 'x-csrf': '1' }
 
 /** An upstream that records what it received and answers as the current test says. */
-interface Recorded { method: string; url: string; headers: IncomingHttpHeaders }
+interface Recorded {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+}
 type Respond = (req: IncomingMessage, res: ServerResponse) => void
 const echo: Respond = (req, res) => {
   const body = JSON.stringify({ url: req.url, headers: req.headers })
@@ -56,56 +67,109 @@ after(async () => {
 })
 
 /** The cookie header of a logged-in browser, for raw requests. */
-const cookieOf = (browser: Browser) => browser.cookies(stack.url).map((c) => `${c.name}=${c.value}`).join('; ')
+const cookieOf = (browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 
-interface RawResponse { status: number; headers: IncomingHttpHeaders; body: string }
+interface RawResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  body: string
+}
 
 /**
  * A request as written, path and header names untouched (fetch would normalise dot segments
  * and refuse some headers); `localAddress` picks the loopback address it comes from.
  */
-function send (path: string, headers: Record<string, string | string[]>, options: { method?: string; localAddress?: string } = {}): Promise<RawResponse> {
+function send(
+  path: string,
+  headers: Record<string, string | string[]>,
+  options: { method?: string; localAddress?: string } = {},
+): Promise<RawResponse> {
   const { port } = new URL(stack.url)
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers, ...(options.localAddress !== undefined && { localAddress: options.localAddress }) }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { body += chunk })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-    })
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: options.method ?? 'GET',
+        headers,
+        ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
+      },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          body += chunk
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+      },
+    )
     req.on('error', reject)
     req.end()
   })
 }
 
-describe('issue 13 item 1: returnTo can never send the browser off bffgate\'s origin after a real login', () => {
+describe("issue 13 item 1: returnTo can never send the browser off bffgate's origin after a real login", () => {
   const attacks = [
-    '/.//evil.example/x', '/..//evil.example', '/%2e//evil.example', '/a/..//evil.example',
-    '/%2E%2E//evil.example', '/%2e%2e//evil.example/x?y#z', '/././/evil.example', '/.../..//evil.example',
-    '/a/b/../..//evil.example', '/..///evil.example', '/x/.././/evil.example:443/x', '/.//user:pw@evil.example/',
-    '/.%2e//evil.example', '/.//\\evil.example', '/.\\/evil.example', '/.\t//evil.example', '/.\n//evil.example',
-    '/%2e%2f/evil.example', '/%252e//evil.example', '/%5c%5cevil.example', '/．//evil.example', '/%ef%bc%8e//evil.example',
+    '/.//evil.example/x',
+    '/..//evil.example',
+    '/%2e//evil.example',
+    '/a/..//evil.example',
+    '/%2E%2E//evil.example',
+    '/%2e%2e//evil.example/x?y#z',
+    '/././/evil.example',
+    '/.../..//evil.example',
+    '/a/b/../..//evil.example',
+    '/..///evil.example',
+    '/x/.././/evil.example:443/x',
+    '/.//user:pw@evil.example/',
+    '/.%2e//evil.example',
+    '/.//\\evil.example',
+    '/.\\/evil.example',
+    '/.\t//evil.example',
+    '/.\n//evil.example',
+    '/%2e%2f/evil.example',
+    '/%252e//evil.example',
+    '/%5c%5cevil.example',
+    '/．//evil.example',
+    '/%ef%bc%8e//evil.example',
   ]
 
-  test('issue 13 item 1: dot segments, encodings, backslashes and stripped characters all land on bffgate\'s origin', async () => {
+  test("issue 13 item 1: dot segments, encodings, backslashes and stripped characters all land on bffgate's origin", async () => {
     for (const returnTo of attacks) {
       const browser = createBrowser()
-      const atCallback = await loginAtDevIdp(browser, `${stack.url}/bff/login?returnTo=${encodeURIComponent(returnTo)}`, USER, {
-        until: (url) => url.pathname === '/bff/callback',
-      })
+      const atCallback = await loginAtDevIdp(
+        browser,
+        `${stack.url}/bff/login?returnTo=${encodeURIComponent(returnTo)}`,
+        USER,
+        {
+          until: (url) => url.pathname === '/bff/callback',
+        },
+      )
       const callback = await browser.get(atCallback.url)
       assert.equal(callback.status, 302, `${JSON.stringify(returnTo)}: ${callback.text}`)
       const location = callback.headers.get('location')!
       // Where a browser goes: the Location resolved against the callback's URL.
       const target = new URL(location, atCallback.url)
       assert.equal(target.origin, stack.url, `${JSON.stringify(returnTo)} → Location: ${location}`)
-      assert.ok(location.startsWith('/') && !location.startsWith('//'), `${JSON.stringify(returnTo)} → Location: ${location}`)
+      assert.ok(
+        location.startsWith('/') && !location.startsWith('//'),
+        `${JSON.stringify(returnTo)} → Location: ${location}`,
+      )
       assert.ok(browser.cookie(stack.url, '__Host-Http-bff'), 'the login itself still succeeds')
     }
   })
 
   test('issue 13 item 1: ordinary deep links still land where they point', async () => {
-    for (const [returnTo, expected] of [['/orders/42?tab=items#top', '/orders/42?tab=items#top'], ['/a/../b', '/b'], ['/a/./b/', '/a/b/']]) {
+    for (const [returnTo, expected] of [
+      ['/orders/42?tab=items#top', '/orders/42?tab=items#top'],
+      ['/a/../b', '/b'],
+      ['/a/./b/', '/a/b/'],
+    ]) {
       const { result } = await stack.login({ returnTo })
       assert.equal(result.url.href, `${stack.url}${expected}`, returnTo)
     }
@@ -127,7 +191,7 @@ describe('issue 13 item 3: only forwarding headers bffgate wrote reach the upstr
     'x-forwarded-user': 'admin',
     'x-forwarded-email': 'admin@example.com',
     'x-forwarded-client-cert': 'Hash=evil',
-    'x_forwarded_for': '6.6.6.7',
+    x_forwarded_for: '6.6.6.7',
     'x-real-ip': '6.6.6.6',
     'true-client-ip': '6.6.6.6',
     'cf-connecting-ip': '6.6.6.6',
@@ -149,23 +213,33 @@ describe('issue 13 item 3: only forwarding headers bffgate wrote reach the upstr
   }
   const benign = { 'x-app-version': '1.2.3', accept: 'application/json' }
 
-  function assertOnlyOurs (headers: IncomingHttpHeaders, client: string, chain: string[]): void {
+  function assertOnlyOurs(headers: IncomingHttpHeaders, client: string, chain: string[]): void {
     for (const [name, value] of Object.entries(headers)) {
       if (name === 'authorization') continue // a JWT: random letters
-      assert.ok(!String(value).includes('6.6.6.') && !String(value).includes('evil') && !String(value).includes('admin') && value !== 'DELETE', `${name}: ${String(value)} reached the upstream`)
+      assert.ok(
+        !String(value).includes('6.6.6.') &&
+          !String(value).includes('evil') &&
+          !String(value).includes('admin') &&
+          value !== 'DELETE',
+        `${name}: ${String(value)} reached the upstream`,
+      )
     }
     for (const name of Object.keys(forged)) {
-      if (!['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded'].includes(name)) assert.equal(headers[name], undefined, name)
+      if (!['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded'].includes(name))
+        assert.equal(headers[name], undefined, name)
     }
     const publicHost = new URL(stack.url).host
     assert.equal(headers['x-forwarded-for'], chain.join(', '))
     assert.equal(headers['x-forwarded-host'], publicHost)
     assert.equal(headers['x-forwarded-proto'], 'http')
-    assert.equal(headers.forwarded, [`for=${client};host="${publicHost}";proto=http`, ...chain.slice(1).map((hop) => `for=${hop}`)].join(', '))
+    assert.equal(
+      headers.forwarded,
+      [`for=${client};host="${publicHost}";proto=http`, ...chain.slice(1).map((hop) => `for=${hop}`)].join(', '),
+    )
     assert.equal(headers['x-app-version'], '1.2.3', 'an ordinary header was dropped too')
   }
 
-  test('issue 13 item 3: a client\'s forged forwarding headers never reach the upstream, on every kind of route', async () => {
+  test("issue 13 item 3: a client's forged forwarding headers never reach the upstream, on every kind of route", async () => {
     const cookie = cookieOf((await stack.login()).browser)
     for (const path of ['/raw/whoami', '/open/whoami', '/maybe/whoami']) {
       const calls = received.length
@@ -184,13 +258,25 @@ describe('issue 13 item 3: only forwarding headers bffgate wrote reach the upstr
   test('issue 13 item 3: behind a trusted proxy the client address is the rightmost untrusted hop of its X-Forwarded-For', async () => {
     const cookie = cookieOf((await stack.login()).browser)
     // The load balancer appended the address it saw (203.0.113.7); 6.6.6.6 is what the client forged.
-    await send('/raw/whoami', { ...forged, 'x-forwarded-for': '6.6.6.6, 203.0.113.7', ...benign, ...CSRF, cookie }, { localAddress: TRUSTED_PEER })
+    await send(
+      '/raw/whoami',
+      { ...forged, 'x-forwarded-for': '6.6.6.6, 203.0.113.7', ...benign, ...CSRF, cookie },
+      { localAddress: TRUSTED_PEER },
+    )
     assertOnlyOurs(received.at(-1)!.headers, '203.0.113.7', ['203.0.113.7', TRUSTED_PEER])
     // Through two trusted hops (an internal 10/8 proxy behind the load balancer).
-    await send('/raw/whoami', { 'x-forwarded-for': '6.6.6.6, 203.0.113.7, 10.1.2.3', ...benign, ...CSRF, cookie }, { localAddress: TRUSTED_PEER })
+    await send(
+      '/raw/whoami',
+      { 'x-forwarded-for': '6.6.6.6, 203.0.113.7, 10.1.2.3', ...benign, ...CSRF, cookie },
+      { localAddress: TRUSTED_PEER },
+    )
     assertOnlyOurs(received.at(-1)!.headers, '203.0.113.7', ['203.0.113.7', '10.1.2.3', TRUSTED_PEER])
     // An IPv6 client is quoted and bracketed in Forwarded (RFC 7239 §6).
-    await send('/raw/whoami', { 'x-forwarded-for': '2001:db8::7', ...benign, ...CSRF, cookie }, { localAddress: TRUSTED_PEER })
+    await send(
+      '/raw/whoami',
+      { 'x-forwarded-for': '2001:db8::7', ...benign, ...CSRF, cookie },
+      { localAddress: TRUSTED_PEER },
+    )
     const headers = received.at(-1)!.headers
     assert.equal(headers['x-forwarded-for'], `2001:db8::7, ${TRUSTED_PEER}`)
     assert.match(headers.forwarded ?? '', /^for="\[2001:db8::7\]";host="/)
@@ -199,10 +285,15 @@ describe('issue 13 item 3: only forwarding headers bffgate wrote reach the upstr
     assert.equal(received.at(-1)!.headers['x-forwarded-for'], '127.0.0.1')
   })
 
-  test('issue 13 item 3: a WebSocket handshake carries bffgate\'s forwarding headers, never the client\'s', async () => {
+  test("issue 13 item 3: a WebSocket handshake carries bffgate's forwarding headers, never the client's", async () => {
     const cookie = cookieOf((await stack.login()).browser)
-    const socket = new WebSocket(`${stack.url.replace('http', 'ws')}/ws/socket`, { headers: { ...forged, ...benign, cookie, origin: stack.url } })
-    await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
+    const socket = new WebSocket(`${stack.url.replace('http', 'ws')}/ws/socket`, {
+      headers: { ...forged, ...benign, cookie, origin: stack.url },
+    })
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve)
+      socket.once('error', reject)
+    })
     const reply = once(socket, 'message')
     socket.send('hello')
     const [data] = await reply
@@ -210,7 +301,10 @@ describe('issue 13 item 3: only forwarding headers bffgate wrote reach the upstr
     const headers = (JSON.parse(String(data)) as { headers: IncomingHttpHeaders }).headers
     for (const [name, value] of Object.entries(headers)) {
       if (name === 'authorization') continue // a JWT: random letters
-      assert.ok(!String(value).includes('6.6.6.') && !String(value).includes('evil') && !String(value).includes('admin'), `${name}: ${String(value)} reached the upstream`)
+      assert.ok(
+        !String(value).includes('6.6.6.') && !String(value).includes('evil') && !String(value).includes('admin'),
+        `${name}: ${String(value)} reached the upstream`,
+      )
     }
     assert.equal(headers['x-forwarded-for'], '127.0.0.1')
     assert.equal(headers['x-forwarded-host'], new URL(stack.url).host)
@@ -220,13 +314,37 @@ describe('issue 13 item 3: only forwarding headers bffgate wrote reach the upstr
 
 describe('issue 13 item 4: no dot segment, however encoded, reaches an upstream', () => {
   const traversals = [
-    '/tomcat/..;/admin', '/tomcat/%2e%2e;/admin', '/tomcat/.%2e;x/admin', '/tomcat/%2E.;jsessionid=1/admin', '/tomcat/..;/',
-    '/tomcat/a/..;/..;/admin', '/tomcat/.;/admin', '/tomcat/%2e;/admin', '/tomcat/%252e%252e;/admin', '/tomcat/%25252e%25252e/admin',
-    '/tomcat/..%3b/admin', '/tomcat/..%253b/admin', '/tomcat/..%5cadmin', '/tomcat/..\\admin', '/tomcat/a\\..\\..\\admin',
-    '/tomcat/%2e%2e%2fadmin', '/tomcat/x%2f..%2f..%2fadmin', '/tomcat/x%252f..%252fadmin', '/tomcat/%2e%2e%5cadmin',
-    '/tomcat/%c0%ae%c0%ae;/admin', '/tomcat/%ef%bc%8e%ef%bc%8e;/admin', '/tomcat/..%00/admin', '/tomcat/..%20/admin',
-    '/tomcat/..?x', '/tomcat/x/..', '/tomcat/.', '/tomcat/.../admin', '/tomcat/..%20.;/admin',
-    '/raw/..;/admin', '/open/..;/admin', '/maybe/%2e%2e;/admin',
+    '/tomcat/..;/admin',
+    '/tomcat/%2e%2e;/admin',
+    '/tomcat/.%2e;x/admin',
+    '/tomcat/%2E.;jsessionid=1/admin',
+    '/tomcat/..;/',
+    '/tomcat/a/..;/..;/admin',
+    '/tomcat/.;/admin',
+    '/tomcat/%2e;/admin',
+    '/tomcat/%252e%252e;/admin',
+    '/tomcat/%25252e%25252e/admin',
+    '/tomcat/..%3b/admin',
+    '/tomcat/..%253b/admin',
+    '/tomcat/..%5cadmin',
+    '/tomcat/..\\admin',
+    '/tomcat/a\\..\\..\\admin',
+    '/tomcat/%2e%2e%2fadmin',
+    '/tomcat/x%2f..%2f..%2fadmin',
+    '/tomcat/x%252f..%252fadmin',
+    '/tomcat/%2e%2e%5cadmin',
+    '/tomcat/%c0%ae%c0%ae;/admin',
+    '/tomcat/%ef%bc%8e%ef%bc%8e;/admin',
+    '/tomcat/..%00/admin',
+    '/tomcat/..%20/admin',
+    '/tomcat/..?x',
+    '/tomcat/x/..',
+    '/tomcat/.',
+    '/tomcat/.../admin',
+    '/tomcat/..%20.;/admin',
+    '/raw/..;/admin',
+    '/open/..;/admin',
+    '/maybe/%2e%2e;/admin',
   ]
 
   test('issue 13 item 4: `..;`, `.;`, encoded, double-encoded and backslash traversals answer 400 JSON and the upstream gets nothing', async () => {
@@ -244,7 +362,9 @@ describe('issue 13 item 4: no dot segment, however encoded, reaches an upstream'
   test('issue 13 item 4: a WebSocket handshake with a dot segment is refused before the upstream', async () => {
     const cookie = cookieOf((await stack.login()).browser)
     const upgrades = stack.api.requests().length
-    const socket = new WebSocket(`${stack.url.replace('http', 'ws')}/ws/..;/socket`, { headers: { cookie, origin: stack.url } })
+    const socket = new WebSocket(`${stack.url.replace('http', 'ws')}/ws/..;/socket`, {
+      headers: { cookie, origin: stack.url },
+    })
     const status = await new Promise<number>((resolve, reject) => {
       socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
       socket.once('open', () => reject(new Error('handshake accepted')))
@@ -257,9 +377,13 @@ describe('issue 13 item 4: no dot segment, however encoded, reaches an upstream'
   test('issue 13 item 4: names with dots, matrix parameters and encoded characters still go through', async () => {
     const cookie = cookieOf((await stack.login()).browser)
     for (const [path, upstream] of [
-      ['/tomcat/file.txt', '/app/api/file.txt'], ['/tomcat/a..b/c', '/app/api/a..b/c'], ['/tomcat/.well-known/x', '/app/api/.well-known/x'],
-      ['/tomcat/v1;v=2/items', '/app/api/v1;v=2/items'], ['/tomcat/%2e%2ex', '/app/api/%2e%2ex'],
-      ['/tomcat/q?path=../x', '/app/api/q?path=../x'], ['/raw/a%20b', '/a%20b'],
+      ['/tomcat/file.txt', '/app/api/file.txt'],
+      ['/tomcat/a..b/c', '/app/api/a..b/c'],
+      ['/tomcat/.well-known/x', '/app/api/.well-known/x'],
+      ['/tomcat/v1;v=2/items', '/app/api/v1;v=2/items'],
+      ['/tomcat/%2e%2ex', '/app/api/%2e%2ex'],
+      ['/tomcat/q?path=../x', '/app/api/q?path=../x'],
+      ['/raw/a%20b', '/a%20b'],
     ]) {
       const res = await send(path!, { ...CSRF, cookie })
       assert.equal(res.status, 200, `${path} → ${res.status} ${res.body}`)
@@ -268,7 +392,7 @@ describe('issue 13 item 4: no dot segment, however encoded, reaches an upstream'
   })
 })
 
-describe('issue 13 item 5: an upstream cannot plant bffgate\'s cookies', () => {
+describe("issue 13 item 5: an upstream cannot plant bffgate's cookies", () => {
   // What each line becomes in a browser (RFC 6265bis §5.7): the name is trimmed of spaces and
   // tabs; a line without `=` is a cookie with an empty name, sent back as its bare value; a
   // line starting with `=` is an empty name too, sent back as `__Host-Http-bff=...`.
@@ -297,11 +421,13 @@ describe('issue 13 item 5: an upstream cannot plant bffgate\'s cookies', () => {
     'a=__Host-Http-bff=1; Path=/',
   ]
 
-  test('issue 13 item 5: Set-Cookie lines a browser reads as bffgate\'s cookie names are removed, others pass', async () => {
+  test("issue 13 item 5: Set-Cookie lines a browser reads as bffgate's cookie names are removed, others pass", async () => {
     const { browser } = await stack.login()
     const cookie = cookieOf(browser)
     const ours = browser.cookie(stack.url, '__Host-Http-bff')!.value
-    respond = (_req, res) => { res.writeHead(200, { 'set-cookie': [...plants, ...others], 'content-length': 2 }).end('{}') }
+    respond = (_req, res) => {
+      res.writeHead(200, { 'set-cookie': [...plants, ...others], 'content-length': 2 }).end('{}')
+    }
     try {
       for (const path of ['/raw/cookies', '/open/cookies', '/maybe/cookies']) {
         const res = await send(path, { ...CSRF, cookie })
@@ -318,10 +444,17 @@ describe('issue 13 item 5: an upstream cannot plant bffgate\'s cookies', () => {
   })
 })
 
-describe('issue 13 item 10: answers fetched with a user\'s token are not stored by shared caches', () => {
+describe("issue 13 item 10: answers fetched with a user's token are not stored by shared caches", () => {
   /** The Cache-Control (and related headers) the browser gets for an upstream answer. */
-  async function cacheHeaders (path: string, upstream: Record<string, string | string[]>, headers: Record<string, string>, status = 200): Promise<IncomingHttpHeaders> {
-    respond = (_req, res) => { res.writeHead(status, { ...upstream, 'content-type': 'text/plain' }).end(status === 304 ? undefined : 'x') }
+  async function cacheHeaders(
+    path: string,
+    upstream: Record<string, string | string[]>,
+    headers: Record<string, string>,
+    status = 200,
+  ): Promise<IncomingHttpHeaders> {
+    respond = (_req, res) => {
+      res.writeHead(status, { ...upstream, 'content-type': 'text/plain' }).end(status === 304 ? undefined : 'x')
+    }
     try {
       const res = await send(path, { ...CSRF, ...headers })
       assert.equal(res.status, status, res.body)
@@ -338,7 +471,10 @@ describe('issue 13 item 10: answers fetched with a user\'s token are not stored 
     ['Public,max-age=60, s-maxage=600', 'private, max-age=60'],
     ['s-maxage=600, proxy-revalidate', 'private'],
     ['private="set-cookie", max-age=60', 'private, max-age=60'],
-    ['no-cache="set-cookie, x-foo", max-age=60, stale-if-error=300', 'private, no-cache="set-cookie, x-foo", max-age=60, stale-if-error=300'],
+    [
+      'no-cache="set-cookie, x-foo", max-age=60, stale-if-error=300',
+      'private, no-cache="set-cookie, x-foo", max-age=60, stale-if-error=300',
+    ],
     ['must-understand, no-store', 'private, must-understand, no-store'],
     [['max-age=60', 'public'], 'private, max-age=60'],
     ['no-store', 'no-store'],
@@ -351,7 +487,9 @@ describe('issue 13 item 10: answers fetched with a user\'s token are not stored 
     const cookie = cookieOf((await stack.login()).browser)
     for (const [upstream, expected] of cases) {
       for (const path of ['/raw/data', '/maybe/data']) {
-        const headers = await cacheHeaders(path, upstream === undefined ? {} : { 'cache-control': upstream }, { cookie })
+        const headers = await cacheHeaders(path, upstream === undefined ? {} : { 'cache-control': upstream }, {
+          cookie,
+        })
         assert.equal(headers['cache-control'], expected, `${path} ${JSON.stringify(upstream)}`)
       }
     }
@@ -359,20 +497,32 @@ describe('issue 13 item 10: answers fetched with a user\'s token are not stored 
 
   test('issue 13 item 10: CDN-targeted cache fields go, Expires stays; a 304 and a streamed answer are marked too', async () => {
     const cookie = cookieOf((await stack.login()).browser)
-    const headers = await cacheHeaders('/raw/data', {
-      'cache-control': 'public, max-age=60',
-      'cdn-cache-control': 'max-age=3600',
-      'cloudflare-cdn-cache-control': 'max-age=3600',
-      'surrogate-control': 'max-age=3600',
-      'edge-control': 'cache-maxage=3600',
-      expires: 'Thu, 01 Jan 2099 00:00:00 GMT',
-    }, { cookie })
+    const headers = await cacheHeaders(
+      '/raw/data',
+      {
+        'cache-control': 'public, max-age=60',
+        'cdn-cache-control': 'max-age=3600',
+        'cloudflare-cdn-cache-control': 'max-age=3600',
+        'surrogate-control': 'max-age=3600',
+        'edge-control': 'cache-maxage=3600',
+        expires: 'Thu, 01 Jan 2099 00:00:00 GMT',
+      },
+      { cookie },
+    )
     assert.equal(headers['cache-control'], 'private, max-age=60')
-    for (const name of ['cdn-cache-control', 'cloudflare-cdn-cache-control', 'surrogate-control', 'edge-control']) assert.equal(headers[name], undefined, name)
+    for (const name of ['cdn-cache-control', 'cloudflare-cdn-cache-control', 'surrogate-control', 'edge-control'])
+      assert.equal(headers[name], undefined, name)
     assert.equal(headers.expires, 'Thu, 01 Jan 2099 00:00:00 GMT')
-    const notModified = await cacheHeaders('/raw/data', { 'cache-control': 'public, max-age=60', etag: '"v1"' }, { cookie, 'if-none-match': '"v1"' }, 304)
+    const notModified = await cacheHeaders(
+      '/raw/data',
+      { 'cache-control': 'public, max-age=60', etag: '"v1"' },
+      { cookie, 'if-none-match': '"v1"' },
+      304,
+    )
     assert.equal(notModified['cache-control'], 'private, max-age=60')
-    respond = (_req, res) => { res.writeHead(200, { 'cache-control': 'public, max-age=60' }).end(Buffer.alloc(64 * 1024, 'x')) }
+    respond = (_req, res) => {
+      res.writeHead(200, { 'cache-control': 'public, max-age=60' }).end(Buffer.alloc(64 * 1024, 'x'))
+    }
     try {
       const streamed = await send('/raw/big', { ...CSRF, cookie })
       assert.equal(streamed.body.length, 64 * 1024)
@@ -382,7 +532,7 @@ describe('issue 13 item 10: answers fetched with a user\'s token are not stored 
     }
   })
 
-  test('issue 13 item 10: answers fetched without a user\'s token are left as the upstream sent them', async () => {
+  test("issue 13 item 10: answers fetched without a user's token are left as the upstream sent them", async () => {
     const upstream = { 'cache-control': 'public, max-age=60, s-maxage=600', 'cdn-cache-control': 'max-age=3600' }
     for (const path of ['/open/data', '/maybe/data']) {
       const headers = await cacheHeaders(path, upstream, {})

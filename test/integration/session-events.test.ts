@@ -12,10 +12,19 @@ import { startReplica } from '../helpers/replica.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 
 let redis: TestRedis
-before(async () => { redis = await startTestRedis() })
-after(async () => { await redis?.stop() })
+before(async () => {
+  redis = await startTestRedis()
+})
+after(async () => {
+  await redis?.stop()
+})
 
-const cookieOf = (stack: Stack, browser: Browser) => browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
+const cookieOf = (stack: Stack, browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 const sameOrigin = { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' }
 const reasonOf = (data: string) => (JSON.parse(data) as { reason: string }).reason
 
@@ -26,14 +35,22 @@ describe('issue 17 item 4: GET /bff/session-events', () => {
       redis,
       backchannel: true,
       idp: { accessTokenTtlSeconds: 2 },
-      env: { BFF_REFRESH_SKEW_SECONDS: '1', BFF_SESSION_EVENTS_MAX_PER_SESSION: '3', BFF_SESSION_EVENTS_HEARTBEAT_SECONDS: '1' },
+      env: {
+        BFF_REFRESH_SKEW_SECONDS: '1',
+        BFF_SESSION_EVENTS_MAX_PER_SESSION: '3',
+        BFF_SESSION_EVENTS_HEARTBEAT_SECONDS: '1',
+      },
     })
   })
-  after(async () => { await stack?.close() })
+  after(async () => {
+    await stack?.close()
+  })
 
   test('issue 17 item 4: a back-channel logout received by one replica ends the stream held by another within a second, with its reason', async (t) => {
     const replica = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
-    t.after(async () => { await replica.stop() })
+    t.after(async () => {
+      await replica.stop()
+    })
     const cookie = cookieOf(stack, (await stack.login()).browser)
     const stream = await openEventStream(`${replica.url}/bff/session-events`, { cookie, ...sameOrigin })
     t.after(() => stream.close())
@@ -63,14 +80,23 @@ describe('issue 17 item 4: GET /bff/session-events', () => {
     assert.equal(await replica.stop(), 0)
     await stream.closed
     assert.ok(performance.now() - started < 5000, `stopped after ${(performance.now() - started).toFixed(0)} ms`)
-    assert.deepEqual(stream.events.filter((e) => e.event === 'session-ended'), [], 'the session lives on: no session-ended')
+    assert.deepEqual(
+      stream.events.filter((e) => e.event === 'session-ended'),
+      [],
+      'the session lives on: no session-ended',
+    )
   })
 
-  test('issue 17 item 4: a logout in another tab, posted to another replica, ends this tab\'s stream with reason logout', async (t) => {
+  test("issue 17 item 4: a logout in another tab, posted to another replica, ends this tab's stream with reason logout", async (t) => {
     const replica = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
-    t.after(async () => { await replica.stop() })
+    t.after(async () => {
+      await replica.stop()
+    })
     const { browser } = await stack.login()
-    const stream = await openEventStream(`${stack.url}/bff/session-events`, { cookie: cookieOf(stack, browser), ...sameOrigin })
+    const stream = await openEventStream(`${stack.url}/bff/session-events`, {
+      cookie: cookieOf(stack, browser),
+      ...sameOrigin,
+    })
     t.after(() => stream.close())
     const started = performance.now()
     const logout = await browser.post(`${replica.url}/bff/logout`, '', { 'x-csrf': '1' })
@@ -107,11 +133,21 @@ describe('issue 17 item 4: GET /bff/session-events', () => {
     const post = await fetch(`${stack.url}/bff/session-events`, { method: 'POST', headers: { cookie, ...sameOrigin } })
     assert.equal(post.status, 404)
     assert.equal(((await post.json()) as { error: string }).error, 'not_found')
-    assert.deepEqual(await refused({ ...sameOrigin, cookie: '__Host-Http-bff=garbage' }), { status: 401, error: 'session_ended' })
+    assert.deepEqual(await refused({ ...sameOrigin, cookie: '__Host-Http-bff=garbage' }), {
+      status: 401,
+      error: 'session_ended',
+    })
 
-    const open = await Promise.all([1, 2, 3].map(() => openEventStream(`${stack.url}/bff/session-events`, { cookie, ...sameOrigin })))
-    t.after(() => { for (const s of open) s.close() })
-    assert.deepEqual(open.map((s) => s.status), [200, 200, 200])
+    const open = await Promise.all(
+      [1, 2, 3].map(() => openEventStream(`${stack.url}/bff/session-events`, { cookie, ...sameOrigin })),
+    )
+    t.after(() => {
+      for (const s of open) s.close()
+    })
+    assert.deepEqual(
+      open.map((s) => s.status),
+      [200, 200, 200],
+    )
     assert.deepEqual(await refused({ cookie, ...sameOrigin }), { status: 429, error: 'too_many_streams' })
     open[0]!.close()
     await sleep(200)
@@ -127,24 +163,36 @@ describe('issue 17 item 4: ends that no replica announces at once', () => {
     t.after(() => stack.close())
     const { browser } = await stack.login()
     const cookie = cookieOf(stack, browser)
-    const streams = await Promise.all([1, 2].map(() => openEventStream(`${stack.url}/bff/session-events`, { cookie, ...sameOrigin })))
-    t.after(() => { for (const s of streams) s.close() })
+    const streams = await Promise.all(
+      [1, 2].map(() => openEventStream(`${stack.url}/bff/session-events`, { cookie, ...sameOrigin })),
+    )
+    t.after(() => {
+      for (const s of streams) s.close()
+    })
     assert.equal(await stack.idp.revokeSessions('user-alice'), 1) // bffgate is not told
     await sleep(1100)
     const started = performance.now()
     const call = await browser.get(`${stack.url}/api/hello`, { 'x-csrf': '1' }) // the session check exchanges: invalid_grant
     assert.equal(call.status, 401)
     const ended = await Promise.all(streams.map((s) => s.next('session-ended')))
-    assert.deepEqual(ended.map((e) => reasonOf(e.data)), ['revoked', 'revoked'])
+    assert.deepEqual(
+      ended.map((e) => reasonOf(e.data)),
+      ['revoked', 'revoked'],
+    )
     for (const e of ended) assert.ok(e.at - started < 1000)
   })
 
   test('issue 17 item 4: session-expiring comes BFF_SESSION_WARNING_SECONDS before the absolute end, then session-ended absolute_timeout at it', async (t) => {
-    const stack = await startStack({ redis, env: { BFF_SESSION_ABSOLUTE_SECONDS: '5', BFF_SESSION_IDLE_SECONDS: '5', BFF_SESSION_WARNING_SECONDS: '3' } })
+    const stack = await startStack({
+      redis,
+      env: { BFF_SESSION_ABSOLUTE_SECONDS: '5', BFF_SESSION_IDLE_SECONDS: '5', BFF_SESSION_WARNING_SECONDS: '3' },
+    })
     t.after(() => stack.close())
     const { browser } = await stack.login()
     const cookie = cookieOf(stack, browser)
-    const user = (await (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).json()) as { session: { absoluteExpiresAt: number } }
+    const user = (await (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).json()) as {
+      session: { absoluteExpiresAt: number }
+    }
     const stream = await openEventStream(`${stack.url}/bff/session-events`, { cookie, ...sameOrigin })
     t.after(() => stream.close())
     const expiring = await stream.next('session-expiring', 8000)
@@ -163,7 +211,9 @@ describe('issue 17 item 4: ends that no replica announces at once', () => {
     t.after(() => stack.close())
     const { browser } = await stack.login()
     const cookie = cookieOf(stack, browser)
-    const user = (await (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).json()) as { session: { expiresAt: number } }
+    const user = (await (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).json()) as {
+      session: { expiresAt: number }
+    }
     const stream = await openEventStream(`${stack.url}/bff/session-events`, { cookie, ...sameOrigin })
     t.after(() => stream.close())
     const ended = await stream.next('session-ended', 8000)

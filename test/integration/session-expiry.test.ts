@@ -11,17 +11,24 @@ import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 
 let redis: TestRedis
-before(async () => { redis = await startTestRedis() })
-after(async () => { await redis?.stop() })
+before(async () => {
+  redis = await startTestRedis()
+})
+after(async () => {
+  await redis?.stop()
+})
 
-interface UserAnswer { claims: Record<string, unknown>; session: { expiresAt: number; absoluteExpiresAt: number } }
+interface UserAnswer {
+  claims: Record<string, unknown>
+  session: { expiresAt: number; absoluteExpiresAt: number }
+}
 const userOf = async (stack: Stack, browser: Browser) => {
   const res = await browser.get(`${stack.url}/bff/user`)
   return { status: res.status, body: res.status === 200 ? res.json<UserAnswer>() : undefined }
 }
 const now = () => Math.floor(Date.now() / 1000)
 
-test('issue 17 item 5: the absolute deadline is capped at login by the ID token\'s session_expiry (cookie, Redis lifetime and /bff/user alike)', async (t) => {
+test("issue 17 item 5: the absolute deadline is capped at login by the ID token's session_expiry (cookie, Redis lifetime and /bff/user alike)", async (t) => {
   // The IdP session lasts 60 s; bffgate is configured for 30 days and must not outlive it.
   const stack = await startStack({ redis, idp: { sessionExpiryClaim: true, sessionAbsoluteSeconds: 60 } })
   t.after(() => stack.close())
@@ -30,7 +37,10 @@ test('issue 17 item 5: the absolute deadline is capped at login by the ID token\
   assert.equal(result.matched, true)
   const { body } = await userOf(stack, browser)
   assert.ok(body !== undefined)
-  assert.ok(body.session.absoluteExpiresAt >= started + 59 && body.session.absoluteExpiresAt <= now() + 60, `absolute end ${body.session.absoluteExpiresAt - started} s after login`)
+  assert.ok(
+    body.session.absoluteExpiresAt >= started + 59 && body.session.absoluteExpiresAt <= now() + 60,
+    `absolute end ${body.session.absoluteExpiresAt - started} s after login`,
+  )
   assert.ok(body.session.expiresAt <= body.session.absoluteExpiresAt)
   assert.equal(body.claims.session_expiry, undefined, 'a protocol claim, not shown to the SPA')
   const cookie = browser.cookie(stack.url, '__Host-Http-bff')!
@@ -55,11 +65,15 @@ test('issue 17 item 5: the session ends when the declared session_expiry passes'
 })
 
 test('issue 17 item 5: a refresh whose new ID token declares an earlier session_expiry lowers the deadline; a later one never raises it', async (t) => {
-  const stack = await startStack({ redis, idp: { sessionExpiryClaim: true, accessTokenTtlSeconds: 2 }, env: { BFF_REFRESH_SKEW_SECONDS: '1' } })
+  const stack = await startStack({
+    redis,
+    idp: { sessionExpiryClaim: true, accessTokenTtlSeconds: 2 },
+    env: { BFF_REFRESH_SKEW_SECONDS: '1' },
+  })
   t.after(() => stack.close())
   const { browser } = await stack.login()
   const first = (await userOf(stack, browser)).body!
-  assert.ok(first.session.absoluteExpiresAt > now() + 86_400, 'the IdP session\'s own end (30 days)')
+  assert.ok(first.session.absoluteExpiresAt > now() + 86_400, "the IdP session's own end (30 days)")
 
   // A later ceiling is ignored.
   stack.idp.declareSessionExpiry('user-alice', first.session.absoluteExpiresAt + 3600)

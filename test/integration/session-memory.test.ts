@@ -13,7 +13,9 @@ import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 // A file of its own: it measures this process's ArrayBuffer memory, which other tests running
 // beside it would move by megabytes.
 let redis: TestRedis
-before(async () => { redis = await startTestRedis() })
+before(async () => {
+  redis = await startTestRedis()
+})
 after(() => redis.stop())
 
 describe('memory', () => {
@@ -29,7 +31,12 @@ describe('memory', () => {
       await sleep(100)
     }
     const keys = createKeyNames(redis.prefix())
-    const store = createSessionStore({ backend: createRedisBackend(redis.client(), { removedChannel: keys.removedChannel }), keyring: createKeyring([SECRET_A]), keys, idleSeconds: 60 })
+    const store = createSessionStore({
+      backend: createRedisBackend(redis.client(), { removedChannel: keys.removedChannel }),
+      keyring: createKeyring([SECRET_A]),
+      keys,
+      idleSeconds: 60,
+    })
     t.after(() => store.close())
     await gc()
     const baseline = process.memoryUsage().arrayBuffers
@@ -40,6 +47,9 @@ describe('memory', () => {
     await gc()
     const grown = process.memoryUsage().arrayBuffers - baseline
     // Unpooled, the 2,000 cached fingerprints take ~60 KB; pooled, they kept ~40 MiB of slabs alive.
-    assert.ok(grown < 4 * 1024 * 1024, `ArrayBuffer memory grew by ${Math.round(grown / 1024)} KiB for 2,000 cached sessions`)
+    assert.ok(
+      grown < 4 * 1024 * 1024,
+      `ArrayBuffer memory grew by ${Math.round(grown / 1024)} KiB for 2,000 cached sessions`,
+    )
   })
 })

@@ -10,7 +10,9 @@ import { runSessionStoreContract, sampleRecord, SECRET_A } from '../contracts/se
 import { dumpRedis, startTestRedis, type TestRedis } from '../helpers/redis.ts'
 
 let redis: TestRedis
-before(async () => { redis = await startTestRedis() })
+before(async () => {
+  redis = await startTestRedis()
+})
 after(() => redis.stop())
 
 runSessionStoreContract('redis', async ({ idleSeconds, secrets = [SECRET_A], prefix }) => {
@@ -31,7 +33,12 @@ const memory = createMemoryBackend()
 after(() => memory.close())
 runSessionStoreContract('memory', async ({ idleSeconds, secrets = [SECRET_A], prefix }) => {
   const keys = createKeyNames(prefix ?? `m${Math.random()}:`)
-  const store = createSessionStore({ backend: { ...memory, close: async () => {} }, keyring: createKeyring(secrets), keys, idleSeconds })
+  const store = createSessionStore({
+    backend: { ...memory, close: async () => {} },
+    keyring: createKeyring(secrets),
+    keys,
+    idleSeconds,
+  })
   return { store, subIndex: (iss, sub) => memory.members(keys.subIndex(iss, sub)) }
 })
 
@@ -48,7 +55,10 @@ describe('redis session layout', () => {
     assert.ok(key !== undefined)
     assert.equal(await client.type(key), 'string')
     const value = decodeSessionValue((await client.getBuffer(key))!)!
-    assert.ok(Math.abs(value.deadlineMs - (Date.now() + (await client.pttl(key)))) < 1000, 'the deadline matches the key\'s lifetime')
+    assert.ok(
+      Math.abs(value.deadlineMs - (Date.now() + (await client.pttl(key)))) < 1000,
+      "the deadline matches the key's lifetime",
+    )
     assert.equal(value.indexKeys.length, 2)
     for (const index of value.indexKeys) {
       assert.equal(await client.type(index), 'hash')
@@ -62,7 +72,7 @@ describe('redis session layout', () => {
     const slid = await store.load(cookieValue, { slide: true })
     assert.ok(slid!.expiresIn > 55, `expiresIn ${slid!.expiresIn}`)
     assert.ok(decodeSessionValue((await client.getBuffer(key))!)!.deadlineMs > Date.now() + 55_000)
-    assert.ok(await client.pttl(key) > 55_000)
+    assert.ok((await client.pttl(key)) > 55_000)
     // A slide that comes after the session ended (elsewhere) never recreates it.
     await client.del(key)
     await backend.expire(key, value.indexKeys, 60_000)

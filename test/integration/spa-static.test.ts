@@ -30,7 +30,13 @@ before(async () => {
   writeFileSync(join(dir, 'assets', 'logo.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>')
   writeFileSync(join(dir, 'config.js'), `window.config = ${JSON.stringify({ padding: 'x'.repeat(2000) })}\n`)
   writeFileSync(join(dir, 'legal', 'index.html'), '<!doctype html><title>legal</title>')
-  stack = await startStack({ env: { BFF_STATIC_DIR: dir }, routes: (api) => [{ path: '/api', upstream: api }, { path: '/reports', upstream: api }] })
+  stack = await startStack({
+    env: { BFF_STATIC_DIR: dir },
+    routes: (api) => [
+      { path: '/api', upstream: api },
+      { path: '/reports', upstream: api },
+    ],
+  })
 })
 after(async () => {
   await stack?.close()
@@ -38,7 +44,11 @@ after(async () => {
 })
 
 /** A raw GET (no automatic decompression), as a browser's network layer sees it. */
-async function get (path: string, headers: Record<string, string> = {}, { base = stack.url, method = 'GET' } = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+async function get(
+  path: string,
+  headers: Record<string, string> = {},
+  { base = stack.url, method = 'GET' } = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${base}${path}`, { headers, method }, (res) => {
       const chunks: Buffer[] = []
@@ -50,10 +60,15 @@ async function get (path: string, headers: Record<string, string> = {}, { base =
   })
 }
 
-const navigate = { 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', 'sec-fetch-site': 'none', accept: 'text/html,application/xhtml+xml,*/*;q=0.8' }
+const navigate = {
+  'sec-fetch-mode': 'navigate',
+  'sec-fetch-dest': 'document',
+  'sec-fetch-site': 'none',
+  accept: 'text/html,application/xhtml+xml,*/*;q=0.8',
+}
 
 describe('issue 17 item 2: the SPA served like a static host', () => {
-  test('a navigation to a deep link gets index.html, never cached, with the CSP (an old browser\'s Accept: text/html too); bffgate\'s endpoints, routes, assets, fetches and other methods never do', async () => {
+  test("a navigation to a deep link gets index.html, never cached, with the CSP (an old browser's Accept: text/html too); bffgate's endpoints, routes, assets, fetches and other methods never do", async () => {
     for (const headers of [navigate, { accept: 'text/html' }]) {
       for (const path of ['/orders/42', '/orders/42/', '/settings/profile?tab=2', '/bffx', '/apix/1']) {
         const res = await get(path, headers)
@@ -71,7 +86,15 @@ describe('issue 17 item 2: the SPA served like a static host', () => {
     assert.match((await get('/legal', navigate)).body.toString(), /<title>legal/)
 
     // No fallback for bffgate's endpoints, proxied routes, asset-looking paths, fetches or other methods.
-    for (const path of ['/bff/nope', '/bff', '/healthz/x', '/metrics/x', '/assets/missing-Ab12Cd34.js', '/favicon.ico', '/orders/42.json']) {
+    for (const path of [
+      '/bff/nope',
+      '/bff',
+      '/healthz/x',
+      '/metrics/x',
+      '/assets/missing-Ab12Cd34.js',
+      '/favicon.ico',
+      '/orders/42.json',
+    ]) {
       const res = await get(path, navigate)
       assert.equal(res.status, 404, path)
       assert.deepEqual(JSON.parse(res.body.toString()), { error: 'not_found', message: 'Not found' })
@@ -79,15 +102,18 @@ describe('issue 17 item 2: the SPA served like a static host', () => {
     // A proxied route answers for itself (here: the API wants a session), even to a navigation.
     assert.equal((await get('/reports/2026', navigate)).status, 403)
     // A script's fetch of an unknown path is a JSON 404, not HTML it cannot parse.
-    for (const headers of [{ 'sec-fetch-mode': 'cors', accept: '*/*' }, { accept: 'application/json' }, {}] as Array<Record<string, string>>) {
+    for (const headers of [{ 'sec-fetch-mode': 'cors', accept: '*/*' }, { accept: 'application/json' }, {}] as Array<
+      Record<string, string>
+    >) {
       const res = await get('/orders/42', headers)
       assert.equal(res.status, 404)
       assert.match(String(res.headers['content-type']), /^application\/json/)
     }
-    for (const method of ['POST', 'PUT', 'DELETE']) assert.equal((await get('/orders/42', navigate, { method })).status, 404, method)
+    for (const method of ['POST', 'PUT', 'DELETE'])
+      assert.equal((await get('/orders/42', navigate, { method })).status, 404, method)
   })
 
-  test('brotli and gzip: pre-compressed files when present, compressed on the fly otherwise, plain when not accepted; bffgate\'s own answers untouched', async () => {
+  test("brotli and gzip: pre-compressed files when present, compressed on the fly otherwise, plain when not accepted; bffgate's own answers untouched", async () => {
     const br = await get('/assets/index-BXq3k9aF.js', { 'accept-encoding': 'gzip, deflate, br' })
     assert.equal(br.headers['content-encoding'], 'br')
     assert.match(String(br.headers.vary), /accept-encoding/i)
@@ -121,7 +147,10 @@ describe('issue 17 item 2: the SPA served like a static host', () => {
   test('hashed assets are cached for a year as immutable; index.html and unhashed files are revalidated', async () => {
     const hashed = await get('/assets/index-BXq3k9aF.js', { 'accept-encoding': 'br' })
     assert.equal(hashed.headers['cache-control'], 'public, max-age=31536000, immutable')
-    assert.equal((await get('/assets/index-BXq3k9aF.js')).headers['cache-control'], 'public, max-age=31536000, immutable')
+    assert.equal(
+      (await get('/assets/index-BXq3k9aF.js')).headers['cache-control'],
+      'public, max-age=31536000, immutable',
+    )
     for (const path of ['/', '/index.html', '/config.js', '/assets/logo.svg']) {
       const res = await get(path)
       assert.equal(res.headers['cache-control'], 'no-cache', path)
@@ -132,7 +161,7 @@ describe('issue 17 item 2: the SPA served like a static host', () => {
 })
 
 describe('issue 17 item 2: a configured Content-Security-Policy', () => {
-  test('replaces the strict default on the SPA\'s files', async (t) => {
+  test("replaces the strict default on the SPA's files", async (t) => {
     const policy = "default-src 'self'; script-src 'self' 'sha256-abc='; connect-src 'self' https://events.example.com"
     const other = await startStack({ env: { BFF_STATIC_DIR: dir, BFF_CONTENT_SECURITY_POLICY: policy } })
     t.after(() => other.close())

@@ -33,23 +33,31 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) => browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
+const cookieOf = (browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 
 /** What a same-origin `EventSource` or `<img>` sends: no custom header, only Fetch Metadata. */
 const sameOrigin = { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors', accept: 'text/event-stream' }
 
-interface Received { at: number; data: { n: number; sub: string; writtenAt: number } }
+interface Received {
+  at: number
+  data: { n: number; sub: string; writtenAt: number }
+}
 
 /** Opens a GET and resolves with the response as soon as its head arrives (the body is still streaming). */
-async function open (base: string, path: string, headers: Record<string, string>): Promise<IncomingMessage> {
+async function open(base: string, path: string, headers: Record<string, string>): Promise<IncomingMessage> {
   const req = httpRequest(`${base}${path}`, { headers })
   req.end()
-  const [res] = await once(req, 'response') as [IncomingMessage]
+  const [res] = (await once(req, 'response')) as [IncomingMessage]
   return res
 }
 
 /** Reads `tick` events from a server-sent event stream as they arrive, with the arrival time. */
-function readEvents (res: IncomingMessage): { events: Received[]; ended: Promise<void> } {
+function readEvents(res: IncomingMessage): { events: Received[]; ended: Promise<void> } {
   const events: Received[] = []
   let buffer = ''
   res.setEncoding('utf8')
@@ -63,14 +71,18 @@ function readEvents (res: IncomingMessage): { events: Received[]; ended: Promise
       if (data !== undefined) events.push({ at: Date.now(), data: JSON.parse(data.slice(6)) as Received['data'] })
     }
   })
-  const ended = new Promise<void>((resolve) => { res.once('close', () => resolve()) })
+  const ended = new Promise<void>((resolve) => {
+    res.once('close', () => resolve())
+  })
   return { events, ended }
 }
 
 /** Waits for `promise`, failing after `ms` with `what` (a stream that is never cut fails quickly). */
-async function within (promise: Promise<void>, ms: number, what: string): Promise<void> {
+async function within(promise: Promise<void>, ms: number, what: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms) })
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
+  })
   try {
     await Promise.race([promise, timeout])
   } finally {
@@ -78,7 +90,7 @@ async function within (promise: Promise<void>, ms: number, what: string): Promis
   }
 }
 
-async function bodyOf (res: IncomingMessage): Promise<string> {
+async function bodyOf(res: IncomingMessage): Promise<string> {
   let text = ''
   for await (const chunk of res) text += String(chunk)
   return text
@@ -88,32 +100,64 @@ describe('issue 17 item 1: streams, images and downloads on a same-origin route'
   test('server-sent events arrive one by one as the upstream writes them, with the token attached, compression asked or not', async (t) => {
     const cookie = cookieOf((await stack.login()).browser)
     for (const encoding of [undefined, 'gzip, deflate, br']) {
-      const res = await open(stack.url, '/live/events?count=3&every=400', { ...sameOrigin, cookie, ...(encoding !== undefined && { 'accept-encoding': encoding }) })
+      const res = await open(stack.url, '/live/events?count=3&every=400', {
+        ...sameOrigin,
+        cookie,
+        ...(encoding !== undefined && { 'accept-encoding': encoding }),
+      })
       assert.equal(res.statusCode, 200)
       assert.match(String(res.headers['content-type']), /^text\/event-stream/)
-      assert.equal(res.headers['content-encoding'], undefined, 'an event stream must not be compressed (zlib buffers it)')
+      assert.equal(
+        res.headers['content-encoding'],
+        undefined,
+        'an event stream must not be compressed (zlib buffers it)',
+      )
       const { events, ended } = readEvents(res)
       await ended
-      assert.deepEqual(events.map((e) => e.data.n), [1, 2, 3])
-      t.diagnostic(`event lag (arrival - written upstream), ms: ${events.map((e) => e.at - e.data.writtenAt).join(', ')}`)
-      assert.ok(events.every((e) => e.data.sub === 'user-alice'), 'the upstream saw the user\'s token')
+      assert.deepEqual(
+        events.map((e) => e.data.n),
+        [1, 2, 3],
+      )
+      t.diagnostic(
+        `event lag (arrival - written upstream), ms: ${events.map((e) => e.at - e.data.writtenAt).join(', ')}`,
+      )
+      assert.ok(
+        events.every((e) => e.data.sub === 'user-alice'),
+        "the upstream saw the user's token",
+      )
       // Each event is here before the upstream wrote the next one: nothing waited for the end.
       for (let i = 0; i + 1 < events.length; i++) {
-        assert.ok(events[i]!.at < events[i + 1]!.data.writtenAt, `event ${i + 1} arrived ${events[i]!.at - events[i + 1]!.data.writtenAt} ms after event ${i + 2} was written`)
+        assert.ok(
+          events[i]!.at < events[i + 1]!.data.writtenAt,
+          `event ${i + 1} arrived ${events[i]!.at - events[i + 1]!.data.writtenAt} ms after event ${i + 2} was written`,
+        )
       }
     }
-    const upstream = stack.api.requests().filter((r) => r.url.startsWith('/events')).at(-1)!
+    const upstream = stack.api
+      .requests()
+      .filter((r) => r.url.startsWith('/events'))
+      .at(-1)!
     assert.match(String(upstream.headers.authorization), /^Bearer eyJ/)
     assert.equal(upstream.headers.cookie, undefined)
   })
 
-  test('an image and a download (GET without x-csrf) go through on the browser\'s same-origin signal', async () => {
+  test("an image and a download (GET without x-csrf) go through on the browser's same-origin signal", async () => {
     const cookie = cookieOf((await stack.login()).browser)
-    const image = await open(stack.url, '/live/avatar.svg', { cookie, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'no-cors', 'sec-fetch-dest': 'image' })
+    const image = await open(stack.url, '/live/avatar.svg', {
+      cookie,
+      'sec-fetch-site': 'same-origin',
+      'sec-fetch-mode': 'no-cors',
+      'sec-fetch-dest': 'image',
+    })
     assert.equal(image.statusCode, 200)
     assert.equal(image.headers['content-type'], 'image/svg+xml')
     assert.match(await bodyOf(image), /^<svg /)
-    const download = await open(stack.url, '/live/report.csv', { cookie, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'empty' })
+    const download = await open(stack.url, '/live/report.csv', {
+      cookie,
+      'sec-fetch-site': 'same-origin',
+      'sec-fetch-mode': 'navigate',
+      'sec-fetch-dest': 'empty',
+    })
     assert.equal(download.statusCode, 200)
     assert.equal(download.headers['content-disposition'], 'attachment; filename="report.csv"')
     assert.match(await bodyOf(download), /^order,total\n42,/)
@@ -147,7 +191,7 @@ describe('issue 17 item 1: streams, images and downloads on a same-origin route'
     for (const [method, path, headers] of refusals) {
       const req = httpRequest(`${stack.url}${path}`, { method, headers })
       req.end(method === 'POST' ? '{}' : undefined)
-      const [res] = await once(req, 'response') as [IncomingMessage]
+      const [res] = (await once(req, 'response')) as [IncomingMessage]
       const body = JSON.parse(await bodyOf(res)) as { error: string }
       assert.equal(res.statusCode, 403, `${method} ${path} ${JSON.stringify(headers)}`)
       assert.equal(body.error, 'csrf_failed')
@@ -157,7 +201,9 @@ describe('issue 17 item 1: streams, images and downloads on a same-origin route'
 
   test('when the session ends on another replica, its event stream here is cut within a second and the upstream stream closed', async (t) => {
     const replica = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
-    t.after(async () => { await replica.stop() })
+    t.after(async () => {
+      await replica.stop()
+    })
     const cookie = cookieOf((await stack.login()).browser)
     const res = await open(replica.url, '/live/events?every=200', { ...sameOrigin, cookie })
     assert.equal(res.statusCode, 200)
@@ -184,7 +230,10 @@ describe('issue 17 item 1: streams, images and downloads on a same-origin route'
     const res = await open(stack.url, '/live/events?every=200', { ...sameOrigin, cookie: cookieOf(browser) })
     const { events, ended } = readEvents(res)
     while (events.length < 1) await sleep(20)
-    const logout = await fetch(`${stack.url}/bff/logout`, { method: 'POST', headers: { cookie: cookieOf(browser), 'x-csrf': '1' } })
+    const logout = await fetch(`${stack.url}/bff/logout`, {
+      method: 'POST',
+      headers: { cookie: cookieOf(browser), 'x-csrf': '1' },
+    })
     assert.equal(logout.status, 200)
     const started = performance.now()
     await within(ended, 5000, 'the stream was not cut')

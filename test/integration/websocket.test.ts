@@ -11,25 +11,39 @@ let redis: TestRedis
 let stack: Stack
 before(async () => {
   redis = await startTestRedis()
-  stack = await startStack({ redis, backchannel: true, routes: (api) => [{ path: '/api', upstream: api, websocket: true }] })
+  stack = await startStack({
+    redis,
+    backchannel: true,
+    routes: (api) => [{ path: '/api', upstream: api, websocket: true }],
+  })
 })
 after(async () => {
   await stack?.close()
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) => browser.cookies(stack.url).filter((c) => c.name.startsWith('__Host-')).map((c) => `${c.name}=${c.value}`).join('; ')
+const cookieOf = (browser: Browser) =>
+  browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
 
-function connect (base: string, headers: Record<string, string>): Promise<WebSocket> {
+function connect(base: string, headers: Record<string, string>): Promise<WebSocket> {
   const socket = new WebSocket(`${base.replace('http', 'ws')}/api/socket`, { headers })
   return new Promise((resolve, reject) => {
     socket.once('open', () => resolve(socket))
-    socket.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`handshake refused: ${res.statusCode}`), { status: res.statusCode })))
+    socket.once('unexpected-response', (_req, res) =>
+      reject(Object.assign(new Error(`handshake refused: ${res.statusCode}`), { status: res.statusCode })),
+    )
     socket.once('error', reject)
   })
 }
 
-async function roundTrip (socket: WebSocket, message: string): Promise<{ sub: string; message: string; headers: Record<string, string> }> {
+async function roundTrip(
+  socket: WebSocket,
+  message: string,
+): Promise<{ sub: string; message: string; headers: Record<string, string> }> {
   const reply = once(socket, 'message')
   socket.send(message)
   const [data] = await reply
@@ -58,7 +72,9 @@ test('a WebSocket handshake from another origin, without an origin, or without a
 
 test('when the session ends on another replica, its open WebSockets here are closed within a second', async (t) => {
   const replica = await startReplica({ ...stack.env, BFF_LOG_LEVEL: 'warn' })
-  t.after(async () => { await replica.stop() })
+  t.after(async () => {
+    await replica.stop()
+  })
   const cookie = cookieOf((await stack.login()).browser)
   const socket = await connect(replica.url, { cookie, origin: stack.url })
   assert.equal((await roundTrip(socket, 'ping')).sub, 'user-alice')

@@ -9,28 +9,54 @@ import { accessLineWriter, loggedCode, loggedError, loggerOptions } from '../../
 
 describe('logged errors and codes', () => {
   test('error codes are kept, anything else in a code field is not', () => {
-    for (const code of ['ECONNREFUSED', 'BFF_ERR_SESSION_ENDED', 'FST_ERR_CTP_INVALID_JSON_BODY', 'UND_ERR_CONNECT_TIMEOUT', 'ERR_INVALID_URL']) assert.equal(loggedCode(code), code)
+    for (const code of [
+      'ECONNREFUSED',
+      'BFF_ERR_SESSION_ENDED',
+      'FST_ERR_CTP_INVALID_JSON_BODY',
+      'UND_ERR_CONNECT_TIMEOUT',
+      'ERR_INVALID_URL',
+    ])
+      assert.equal(loggedCode(code), code)
     // Authorization codes and other values someone put under `code`.
-    for (const value of ['SplxlOBeZQQYbYS6WxSbIA', 'abc123secret', 'a'.repeat(80), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789', 42, { code: 'x' }]) {
+    for (const value of [
+      'SplxlOBeZQQYbYS6WxSbIA',
+      'abc123secret',
+      'a'.repeat(80),
+      'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789',
+      42,
+      { code: 'x' },
+    ]) {
       assert.equal(loggedCode(value), '[redacted]', String(value))
     }
     assert.equal(loggedCode(undefined), undefined)
   })
 
   test('an error is logged as type, message, code, stack and causes: nothing a library hung on it', () => {
-    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED', address: '127.0.0.1' })
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), {
+      code: 'ECONNREFUSED',
+      address: '127.0.0.1',
+    })
     const failed = new TypeError('fetch failed', { cause: refused })
     const body = { access_token: 'eyJ.secret.token', refresh_token: 'ORT-secret', id_token: 'eyJ.id.token' }
-    const oauth = Object.assign(new Error('unexpected response', { cause: body }), { code: 'SplxlOBeZQQYbYS6WxSbIA', response: { body }, parameters: { code: 'the-authorization-code' } })
+    const oauth = Object.assign(new Error('unexpected response', { cause: body }), {
+      code: 'SplxlOBeZQQYbYS6WxSbIA',
+      response: { body },
+      parameters: { code: 'the-authorization-code' },
+    })
     const logged = loggedError(new AggregateError([failed, oauth], 'both failed'))
     const text = JSON.stringify(logged)
     assert.equal(logged.type, 'AggregateError')
     assert.equal(logged.errors?.[0]?.cause?.code, 'ECONNREFUSED')
     assert.equal(logged.errors?.[0]?.message, 'fetch failed', 'below the top, each error has its own message')
-    assert.equal(loggedError(failed).message, 'fetch failed: connect ECONNREFUSED 127.0.0.1:1', 'the top message names the causes, as pino\'s does')
+    assert.equal(
+      loggedError(failed).message,
+      'fetch failed: connect ECONNREFUSED 127.0.0.1:1',
+      "the top message names the causes, as pino's does",
+    )
     assert.equal(logged.errors?.[1]?.code, '[redacted]')
     assert.deepEqual(logged.errors?.[1]?.cause, { type: 'object', message: '(not an Error: not logged)' })
-    for (const secret of ['secret', 'ORT-', 'the-authorization-code', 'SplxlOBeZQQYbYS6WxSbIA', 'address']) assert.ok(!text.includes(secret), secret)
+    for (const secret of ['secret', 'ORT-', 'the-authorization-code', 'SplxlOBeZQQYbYS6WxSbIA', 'address'])
+      assert.ok(!text.includes(secret), secret)
     assert.ok(typeof logged.stack === 'string')
     assert.equal(loggedError(refused, { stack: false }).stack, undefined)
   })
@@ -47,7 +73,11 @@ describe('logged errors and codes', () => {
 describe('the access line', () => {
   const capture = (options: pino.LoggerOptions) => {
     const lines: string[] = []
-    const log = pino(options, { write: (line: string) => { lines.push(line) } })
+    const log = pino(options, {
+      write: (line: string) => {
+        lines.push(line)
+      },
+    })
     return { log, lines }
   }
   const fields = [
@@ -65,7 +95,19 @@ describe('the access line', () => {
       assert.equal(byHand.lines.length, 1)
       const withoutTime = (text: string) => text.replace(/"time":\d+/, '"time":0')
       assert.equal(withoutTime(byHand.lines[0]!), withoutTime(viaPino.lines[0]!))
-      assert.deepEqual(Object.keys(JSON.parse(byHand.lines[0]!) as object), ['level', 'time', 'pid', 'hostname', 'reqId', 'method', 'route', 'status', 'ms', ...(code !== undefined ? ['code'] : []), 'msg'])
+      assert.deepEqual(Object.keys(JSON.parse(byHand.lines[0]!) as object), [
+        'level',
+        'time',
+        'pid',
+        'hostname',
+        'reqId',
+        'method',
+        'route',
+        'status',
+        'ms',
+        ...(code !== undefined ? ['code'] : []),
+        'msg',
+      ])
     }
   })
 
@@ -80,24 +122,38 @@ describe('the access line', () => {
   })
 
   test('a logger that shapes its lines otherwise (a mixin, another message key) is written to through pino', () => {
-    for (const options of [{ mixin: () => ({ extra: 1 }) }, { messageKey: 'message' }, { formatters: { log: (o: object) => ({ ...o, shaped: true }) } }]) {
+    for (const options of [
+      { mixin: () => ({ extra: 1 }) },
+      { messageKey: 'message' },
+      { formatters: { log: (o: object) => ({ ...o, shaped: true }) } },
+    ]) {
       const { log, lines } = capture({ ...(loggerOptions('info') as pino.LoggerOptions), ...options })
       accessLineWriter(log).write(fields[0]!)
       const parsed = JSON.parse(lines[0]!) as Record<string, unknown>
       assert.equal(parsed.reqId, 'AbC-1')
-      assert.ok(parsed.extra === 1 || parsed.message === 'request completed' || parsed.shaped === true, JSON.stringify(parsed))
+      assert.ok(
+        parsed.extra === 1 || parsed.message === 'request completed' || parsed.shaped === true,
+        JSON.stringify(parsed),
+      )
     }
   })
 
-  test('on pino\'s own destination, lines are written in batches, in order: at 16 KiB or within 50 ms', async () => {
+  test("on pino's own destination, lines are written in batches, in order: at 16 KiB or within 50 ms", async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'bff-access-')), 'log')
     const destination = pino.destination({ dest: file, sync: false })
     await new Promise((resolve) => destination.once('ready', resolve))
     const log = pino(loggerOptions('info') as pino.LoggerOptions, destination)
     const writer = accessLineWriter(log)
-    const written = () => readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { reqId: string }).reqId)
+    const written = () =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => (JSON.parse(l) as { reqId: string }).reqId)
     // Until the file holds at least n lines (or 5 s pass).
-    const settled = async (n = 0) => { for (const started = Date.now(); written().length < n && Date.now() - started < 5000;) await new Promise((resolve) => setTimeout(resolve, 5)) }
+    const settled = async (n = 0) => {
+      for (const started = Date.now(); written().length < n && Date.now() - started < 5000;)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+    }
     for (let i = 0; i < 5; i++) writer.write({ ...fields[0]!, reqId: `r${i}` })
     await new Promise((resolve) => setTimeout(resolve, 10))
     assert.deepEqual(written(), [], 'held for a while')
@@ -110,19 +166,35 @@ describe('the access line', () => {
     writer.close()
     const handed: string[] = []
     const write = destination.write.bind(destination)
-    destination.write = (data: string) => { handed.push(data); return write(data) }
+    destination.write = (data: string) => {
+      handed.push(data)
+      return write(data)
+    }
     writer.write({ ...fields[0]!, reqId: 'after-close' })
     assert.equal(handed.length, 1, 'after close, a line goes to the stream at once')
     await settled(201)
-    assert.deepEqual(written(), [...Array.from({ length: 200 }, (_, i) => `r${i}`), 'after-close'], 'all, in order, at close; after it, at once')
+    assert.deepEqual(
+      written(),
+      [...Array.from({ length: 200 }, (_, i) => `r${i}`), 'after-close'],
+      'all, in order, at close; after it, at once',
+    )
   })
 
   test('lines still held when the process exits are written (pino on stdout, as in production)', () => {
     const script = `import pino from 'pino'; import { accessLineWriter, loggerOptions } from ${JSON.stringify(join(import.meta.dirname, '../../src/logger.ts'))};
       const log = pino(loggerOptions('info')); const { write } = accessLineWriter(log);
       for (let i = 0; i < 3; i++) write({ reqId: 'x' + i, method: 'GET', route: '/api', status: 200, ms: 1 }); process.exit(0)`
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '../..'), encoding: 'utf8' })
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: join(import.meta.dirname, '../..'),
+      encoding: 'utf8',
+    })
     assert.equal(child.status, 0, child.stderr)
-    assert.deepEqual(child.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { reqId: string }).reqId), ['x0', 'x1', 'x2'])
+    assert.deepEqual(
+      child.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { reqId: string }).reqId),
+      ['x0', 'x1', 'x2'],
+    )
   })
 })

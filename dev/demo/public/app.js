@@ -4,7 +4,7 @@ import { BffUnauthenticatedError, createBffClient } from './bffgate-client.js'
 const $ = (id) => document.getElementById(id)
 const time = (epochSeconds) => new Date(epochSeconds * 1000).toLocaleTimeString()
 /** "in 2 h 5 min", "in 40 s". */
-function fromNow (epochSeconds) {
+function fromNow(epochSeconds) {
   const s = Math.max(0, epochSeconds - Math.floor(Date.now() / 1000))
   if (s < 120) return `in ${s} s`
   if (s < 7200) return `in ${Math.round(s / 60)} min`
@@ -16,11 +16,12 @@ const when = (epochSeconds) => `${fromNow(epochSeconds)} (${new Date(epochSecond
 const bff = createBffClient({
   // Another tab logged out (or found the session over): this tab is logged out too, since the
   // cookie is shared. Show it in place; never start a login from here (docs/spa.md, "Several tabs").
-  onOtherTabLogout ({ reason }) {
+  onOtherTabLogout({ reason }) {
     stopAuto()
     stopLive()
     show(null)
-    $('notice').textContent = reason === 'logout' ? 'You logged out in another tab.' : 'Your session ended in another tab.'
+    $('notice').textContent =
+      reason === 'logout' ? 'You logged out in another tab.' : 'Your session ended in another tab.'
   },
   // onUnauthenticated is left out: a 401 session_ended/login_required on a call sends this
   // page to the login, which brings the user back here.
@@ -45,7 +46,8 @@ const onSessionEnded = ({ reason }) => {
     return
   }
   $('notice').textContent = '' // a session-expiring warning is moot now
-  $('session-ended-text').textContent = `${ENDED[reason] ?? 'Your session has ended.'} Save your work, then log in again. `
+  $('session-ended-text').textContent =
+    `${ENDED[reason] ?? 'Your session has ended.'} Save your work, then log in again. `
   $('session-ended').hidden = false
   $('session-ended').dataset.reason = reason
 }
@@ -58,7 +60,7 @@ const tokens = new Map()
 let currentJti
 let autoTimer
 
-function show (user) {
+function show(user) {
   $('loading').hidden = true
   $('anonymous').hidden = user !== null
   $('signed-in').hidden = user === null
@@ -70,7 +72,7 @@ function show (user) {
   $('session-absolute').textContent = when(user.session.absoluteExpiresAt)
 }
 
-function logCall (text, { status, jti } = {}) {
+function logCall(text, { status, jti } = {}) {
   const item = document.createElement('li')
   item.textContent = `${new Date().toLocaleTimeString()}  ${text}`
   if (status !== undefined) item.dataset.status = String(status)
@@ -79,12 +81,18 @@ function logCall (text, { status, jti } = {}) {
   $('calls').prepend(item)
 }
 
-function renderTokens () {
+function renderTokens() {
   const rows = [...tokens.values()].map((token, index) => {
     const row = document.createElement('tr')
     row.dataset.jti = token.jti
     if (token.jti === currentJti) row.className = 'current'
-    for (const text of [String(index + 1), token.jti.slice(0, 12) + '…', time(token.iat), time(token.exp), String(token.calls)]) {
+    for (const text of [
+      String(index + 1),
+      token.jti.slice(0, 12) + '…',
+      time(token.iat),
+      time(token.exp),
+      String(token.calls),
+    ]) {
       const cell = document.createElement('td')
       cell.textContent = text
       row.append(cell)
@@ -96,12 +104,13 @@ function renderTokens () {
   if (current === undefined) return
   const left = Math.max(0, current.exp - Math.floor(Date.now() / 1000))
   const refreshes = tokens.size - 1
-  $('token-summary').textContent = `${tokens.size} access token${tokens.size === 1 ? '' : 's'} seen, ` +
+  $('token-summary').textContent =
+    `${tokens.size} access token${tokens.size === 1 ? '' : 's'} seen, ` +
     `${refreshes} refresh${refreshes === 1 ? '' : 'es'} done by bffgate; the current one expires in ${left} s.`
   $('token-summary').dataset.tokens = String(tokens.size)
 }
 
-async function callApi () {
+async function callApi() {
   let response
   try {
     response = await bff.fetch('/api/hello')
@@ -127,17 +136,24 @@ async function callApi () {
   const seen = tokens.get(jti) ?? { jti, iat, exp, calls: 0 }
   seen.calls += 1
   tokens.set(jti, seen)
-  logCall(`GET /api/hello → 200 with token #${[...tokens.keys()].indexOf(jti) + 1}${refreshed ? ' (refreshed by bffgate)' : ''}`, { status: 200, jti })
+  logCall(
+    `GET /api/hello → 200 with token #${[...tokens.keys()].indexOf(jti) + 1}${refreshed ? ' (refreshed by bffgate)' : ''}`,
+    { status: 200, jti },
+  )
   renderTokens()
-  $('answer').textContent = JSON.stringify({
-    status: response.status,
-    path: body.path,
-    claims: body.claims,
-    upstreamSaw: {
-      authorization: `${(body.headers.authorization ?? '').slice(0, 16)}…`,
-      cookie: body.headers.cookie ?? '(none)',
+  $('answer').textContent = JSON.stringify(
+    {
+      status: response.status,
+      path: body.path,
+      claims: body.claims,
+      upstreamSaw: {
+        authorization: `${(body.headers.authorization ?? '').slice(0, 16)}…`,
+        cookie: body.headers.cookie ?? '(none)',
+      },
     },
-  }, null, 2)
+    null,
+    2,
+  )
   // API calls extend the session: show its new idle deadline.
   const user = await bff.getUser()
   if (user !== null) show(user)
@@ -149,7 +165,7 @@ async function callApi () {
  * browser's reconnect then gets a 401, which closes the EventSource for good.
  */
 let live
-function startLive () {
+function startLive() {
   if (live !== undefined) return
   live = new EventSource('/live/events')
   live.addEventListener('tick', (event) => {
@@ -163,12 +179,12 @@ function startLive () {
   })
   $('avatar').src = '/live/avatar.svg'
 }
-function stopLive () {
+function stopLive() {
   live?.close()
   live = undefined
 }
 
-function stopAuto () {
+function stopAuto() {
   clearInterval(autoTimer)
   autoTimer = undefined
   $('auto').checked = false

@@ -3,12 +3,21 @@ import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, test } from 'node:test'
-import { BffRequestError, BffUnauthenticatedError, DEFAULT_CHANNEL_NAME, createBffClient, type BffClient, type BffClientOptions, type OtherTabLogoutEvent, type UnauthenticatedEvent } from '../index.js'
+import {
+  BffRequestError,
+  BffUnauthenticatedError,
+  DEFAULT_CHANNEL_NAME,
+  createBffClient,
+  type BffClient,
+  type BffClientOptions,
+  type OtherTabLogoutEvent,
+  type UnauthenticatedEvent,
+} from '../index.js'
 
 const ORIGIN = 'https://app.example.com'
 
 /** A page location that records navigations instead of performing them. */
-function fakeLocation (path = '/orders/7?tab=items#notes') {
+function fakeLocation(path = '/orders/7?tab=items#notes') {
   const url = new URL(path, ORIGIN)
   const assigned: string[] = []
   return {
@@ -17,14 +26,20 @@ function fakeLocation (path = '/orders/7?tab=items#notes') {
     pathname: url.pathname,
     search: url.search,
     hash: url.hash,
-    assign (target: string) { assigned.push(target) },
+    assign(target: string) {
+      assigned.push(target)
+    },
   }
 }
 
-interface Call { url: string; init: RequestInit; headers: Headers }
+interface Call {
+  url: string
+  init: RequestInit
+  headers: Headers
+}
 
 /** A fetch answering from a script, recording what it was asked. */
-function fakeFetch (answer: (url: string, init: RequestInit) => Response = () => json(200, { ok: true })) {
+function fakeFetch(answer: (url: string, init: RequestInit) => Response = () => json(200, { ok: true })) {
   const calls: Call[] = []
   const fetch = async (input: RequestInfo | URL, init: RequestInit = {}) => {
     const url = input instanceof URL ? input.href : typeof input === 'string' ? input : input.url
@@ -34,12 +49,12 @@ function fakeFetch (answer: (url: string, init: RequestInit) => Response = () =>
   return { calls, fetch }
 }
 
-function json (status: number, body: unknown): Response {
+function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8' } })
 }
 
 /** A client over fakes, on its own BroadcastChannel name so tests never hear each other. */
-function setup (options: BffClientOptions & { answer?: (url: string, init: RequestInit) => Response } = {}) {
+function setup(options: BffClientOptions & { answer?: (url: string, init: RequestInit) => Response } = {}) {
   const location = fakeLocation()
   const network = fakeFetch(options.answer)
   const channelName = options.channelName ?? `test-${randomUUID()}`
@@ -48,14 +63,14 @@ function setup (options: BffClientOptions & { answer?: (url: string, init: Reque
 }
 
 /** Another tab of the same app: a client on the same channel. */
-function otherTab (channelName: string | false, options: BffClientOptions = {}) {
+function otherTab(channelName: string | false, options: BffClientOptions = {}) {
   const location = fakeLocation('/')
   const client = createBffClient({ location, fetch: fakeFetch().fetch, channelName, ...options })
   return { client, location }
 }
 
 /** Waits until `condition()` holds: BroadcastChannel messages arrive asynchronously. */
-async function until (condition: () => boolean, what: string): Promise<void> {
+async function until(condition: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 2000
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
@@ -64,16 +79,21 @@ async function until (condition: () => boolean, what: string): Promise<void> {
 }
 
 /** Answers 200 `{ logoutUrl: '/x' }` to /bff/logout and `otherwise` to everything else. */
-const logoutOk = (otherwise: () => Response) => (url: string) => (url === '/bff/logout' ? json(200, { logoutUrl: '/x' }) : otherwise())
+const logoutOk = (otherwise: () => Response) => (url: string) =>
+  url === '/bff/logout' ? json(200, { logoutUrl: '/x' }) : otherwise()
 
-function closeAll (...clients: BffClient[]) {
+function closeAll(...clients: BffClient[]) {
   for (const client of clients) client.close()
 }
 
 describe('client.fetch', () => {
   test('adds x-csrf: 1 and same-origin credentials to a same-origin call, keeping the method, body and headers', async () => {
     const { client, calls } = setup()
-    const res = await client.fetch('/api/orders', { method: 'POST', body: '{"id":7}', headers: { 'content-type': 'application/json' } })
+    const res = await client.fetch('/api/orders', {
+      method: 'POST',
+      body: '{"id":7}',
+      headers: { 'content-type': 'application/json' },
+    })
     client.close()
     assert.equal(res.status, 200)
     assert.equal(calls.length, 1)
@@ -121,7 +141,10 @@ describe('client.fetch', () => {
   for (const code of ['session_ended', 'login_required'] as const) {
     test(`a 401 ${code} sends the page to /bff/login with the current path, query and fragment as returnTo, and rejects`, async () => {
       const { client, location } = setup({ answer: () => json(401, { error: code, message: 'log in again' }) })
-      const error = await client.fetch('/api/orders').then(() => undefined, (err: unknown) => err)
+      const error = await client.fetch('/api/orders').then(
+        () => undefined,
+        (err: unknown) => err,
+      )
       client.close()
       assert.ok(error instanceof BffUnauthenticatedError)
       assert.ok(error instanceof BffRequestError)
@@ -136,7 +159,10 @@ describe('client.fetch', () => {
     const { client, location } = setup({ answer: () => json(401, { error: 'session_ended', message: 'x' }) })
     const results = await Promise.allSettled([client.fetch('/api/a'), client.fetch('/api/b'), client.fetch('/api/c')])
     client.close()
-    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected'])
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected', 'rejected'],
+    )
     assert.equal(location.assigned.length, 1)
   })
 
@@ -155,7 +181,10 @@ describe('client.fetch', () => {
 
   test('onUnauthenticated replaces the redirect and receives the code, the returnTo and login()', async () => {
     const events: UnauthenticatedEvent[] = []
-    const { client, location } = setup({ answer: () => json(401, { error: 'login_required', message: 'x' }), onUnauthenticated: (event) => events.push(event) })
+    const { client, location } = setup({
+      answer: () => json(401, { error: 'login_required', message: 'x' }),
+      onUnauthenticated: (event) => events.push(event),
+    })
     await assert.rejects(client.fetch('/api/x'), BffUnauthenticatedError)
     await assert.rejects(client.fetch('/api/x'), BffUnauthenticatedError)
     assert.deepEqual(location.assigned, [])
@@ -177,7 +206,9 @@ describe('client.fetch', () => {
   })
 
   test('a 401 login_required (no cookie at all) tells no other tab', async () => {
-    const { client, channelName } = setup({ answer: logoutOk(() => json(401, { error: 'login_required', message: 'x' })) })
+    const { client, channelName } = setup({
+      answer: logoutOk(() => json(401, { error: 'login_required', message: 'x' })),
+    })
     const heard: OtherTabLogoutEvent[] = []
     const other = otherTab(channelName, { onOtherTabLogout: (event) => heard.push(event) })
     await assert.rejects(client.fetch('/api/x'), BffUnauthenticatedError)
@@ -190,7 +221,11 @@ describe('client.fetch', () => {
 })
 
 describe('client.getUser', () => {
-  const user = { claims: { sub: 'user-alice', name: 'Alice' }, session: { expiresAt: 2, absoluteExpiresAt: 3 }, logoutUrl: '/bff/logout' }
+  const user = {
+    claims: { sub: 'user-alice', name: 'Alice' },
+    session: { expiresAt: 2, absoluteExpiresAt: 3 },
+    logoutUrl: '/bff/logout',
+  }
 
   test('returns GET /bff/user, asked with the cookie and without the cache', async () => {
     const { client, calls } = setup({ answer: () => json(200, user) })
@@ -203,7 +238,9 @@ describe('client.getUser', () => {
   })
 
   test('returns null on 401, without navigating and without telling other tabs', async () => {
-    const { client, location, channelName } = setup({ answer: logoutOk(() => json(401, { error: 'session_ended', message: 'x' })) })
+    const { client, location, channelName } = setup({
+      answer: logoutOk(() => json(401, { error: 'session_ended', message: 'x' })),
+    })
     const heard: OtherTabLogoutEvent[] = []
     const other = otherTab(channelName, { onOtherTabLogout: (event) => heard.push(event) })
     assert.equal(await client.getUser(), null)
@@ -216,7 +253,10 @@ describe('client.getUser', () => {
 
   test('rejects with the error code and status of any other failure', async () => {
     const { client } = setup({ answer: () => json(503, { error: 'session_store_unavailable', message: 'try again' }) })
-    const error = await client.getUser().then(() => undefined, (err: unknown) => err)
+    const error = await client.getUser().then(
+      () => undefined,
+      (err: unknown) => err,
+    )
     client.close()
     assert.ok(error instanceof BffRequestError)
     assert.equal(error.status, 503)
@@ -225,7 +265,9 @@ describe('client.getUser', () => {
   })
 
   test('names a failure without a JSON body by its status', async () => {
-    const { client } = setup({ answer: () => new Response('<h1>Bad gateway</h1>', { status: 502, headers: { 'content-type': 'text/html' } }) })
+    const { client } = setup({
+      answer: () => new Response('<h1>Bad gateway</h1>', { status: 502, headers: { 'content-type': 'text/html' } }),
+    })
     await assert.rejects(client.getUser(), { name: 'BffRequestError', code: 'http_502', status: 502 })
     client.close()
   })
@@ -250,13 +292,18 @@ describe('client.login', () => {
 describe('client.logout', () => {
   const LOGOUT_URL = '/bff/logout?sid=Kyeu9N9_b6xrw83047VHjw'
   const user = { claims: { sub: 'user-alice' }, session: { expiresAt: 2, absoluteExpiresAt: 3 }, logoutUrl: LOGOUT_URL }
-  const answer = (url: string) => (url === '/bff/user' ? json(200, user) : json(200, { logoutUrl: 'https://idp.example.com/logout?client_id=app' }))
+  const answer = (url: string) =>
+    url === '/bff/user' ? json(200, user) : json(200, { logoutUrl: 'https://idp.example.com/logout?client_id=app' })
 
   test('issue 13 item 11: navigates to the session-bound logout URL of /bff/user; no token passes through the page', async () => {
     const { client, location, calls } = setup({ answer })
     assert.equal(await client.logout(), LOGOUT_URL)
     client.close()
-    assert.deepEqual(calls.map((c) => [c.init.method ?? 'GET', c.url]), [['GET', '/bff/user']], 'no POST: bffgate ends the session on the navigation')
+    assert.deepEqual(
+      calls.map((c) => [c.init.method ?? 'GET', c.url]),
+      [['GET', '/bff/user']],
+      'no POST: bffgate ends the session on the navigation',
+    )
     assert.equal(calls[0]!.init.credentials, 'same-origin')
     assert.deepEqual(location.assigned, [LOGOUT_URL])
   })
@@ -285,7 +332,10 @@ describe('client.logout', () => {
     await client.logout()
     await until(() => tabs.every((t) => t.location.assigned.length > 0), 'both tabs to navigate')
     closeAll(client, ...tabs.map((t) => t.client))
-    assert.deepEqual(tabs.map((t) => t.location.assigned), [['/'], ['/']])
+    assert.deepEqual(
+      tabs.map((t) => t.location.assigned),
+      [['/'], ['/']],
+    )
   })
 
   test('onOtherTabLogout replaces the navigation in the other tab and learns the reason', async () => {
@@ -300,7 +350,9 @@ describe('client.logout', () => {
   })
 
   test('rejects, telling no tab and not navigating, when bffgate cannot give the logout URL', async () => {
-    const { client, location, channelName } = setup({ answer: () => json(503, { error: 'session_store_unavailable', message: 'x' }) })
+    const { client, location, channelName } = setup({
+      answer: () => json(503, { error: 'session_store_unavailable', message: 'x' }),
+    })
     const heard: OtherTabLogoutEvent[] = []
     const other = otherTab(channelName, { onOtherTabLogout: (event) => heard.push(event) })
     await assert.rejects(client.logout(), { name: 'BffRequestError', code: 'session_store_unavailable', status: 503 })
@@ -313,11 +365,18 @@ describe('client.logout', () => {
   test('rejects, telling no tab, when bffgate refuses the logout', async () => {
     let refuse = true
     const { client, location, channelName } = setup({
-      answer: () => (refuse ? json(403, { error: 'csrf_failed', message: 'Cross-site request refused' }) : json(200, { logoutUrl: '/x' })),
+      answer: () =>
+        refuse
+          ? json(403, { error: 'csrf_failed', message: 'Cross-site request refused' })
+          : json(200, { logoutUrl: '/x' }),
     })
     const heard: OtherTabLogoutEvent[] = []
     const other = otherTab(channelName, { onOtherTabLogout: (event) => heard.push(event) })
-    await assert.rejects(client.logout({ navigate: false }), { name: 'BffRequestError', code: 'csrf_failed', status: 403 })
+    await assert.rejects(client.logout({ navigate: false }), {
+      name: 'BffRequestError',
+      code: 'csrf_failed',
+      status: 403,
+    })
     assert.deepEqual(location.assigned, [])
     refuse = false
     await client.logout({ navigate: false })
@@ -334,7 +393,7 @@ describe('the cross-tab channel', () => {
     const listener = new BroadcastChannel(DEFAULT_CHANNEL_NAME)
     const message = once(listener, 'message')
     await client.logout({ navigate: false })
-    const [event] = await message as [MessageEvent]
+    const [event] = (await message) as [MessageEvent]
     client.close()
     listener.close()
     assert.equal(DEFAULT_CHANNEL_NAME, 'bffgate')
@@ -359,16 +418,25 @@ describe('the cross-tab channel', () => {
   test('channelName: false opens no channel', async () => {
     let opened = 0
     const Spy = class extends BroadcastChannel {
-      constructor (name: string) {
+      constructor(name: string) {
         super(name)
         opened += 1
       }
     }
-    const { client } = setup({ channelName: false, BroadcastChannel: Spy, answer: () => json(200, { logoutUrl: '/x' }) })
+    const { client } = setup({
+      channelName: false,
+      BroadcastChannel: Spy,
+      answer: () => json(200, { logoutUrl: '/x' }),
+    })
     await client.logout()
     client.close()
     assert.equal(opened, 0)
-    const other = createBffClient({ location: fakeLocation(), fetch: fakeFetch().fetch, BroadcastChannel: Spy, channelName: 'spy' })
+    const other = createBffClient({
+      location: fakeLocation(),
+      fetch: fakeFetch().fetch,
+      BroadcastChannel: Spy,
+      channelName: 'spy',
+    })
     other.close()
     assert.equal(opened, 1, 'the spy counts')
   })
@@ -399,38 +467,38 @@ class FakeEventSource {
   readyState = 0
   closed = false
   readonly #listeners = new Map<string, Array<(event: Event) => void>>()
-  constructor (url: string) {
+  constructor(url: string) {
     this.url = url
     FakeEventSource.instances.push(this)
   }
 
-  addEventListener (type: string, listener: (event: Event) => void) {
+  addEventListener(type: string, listener: (event: Event) => void) {
     this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener])
   }
 
-  close () {
+  close() {
     this.closed = true
     this.readyState = 2
   }
 
-  emit (type: string, data?: string) {
+  emit(type: string, data?: string) {
     const event = data === undefined ? new Event(type) : new MessageEvent(type, { data })
     for (const listener of this.#listeners.get(type) ?? []) listener(event)
   }
 
-  open () {
+  open() {
     this.readyState = 1
     this.emit('open')
   }
 
   /** What the browser does when bffgate refuses a (re)connection: CLOSED, then error. */
-  refuse () {
+  refuse() {
     this.readyState = 2
     this.emit('error')
   }
 }
 
-describe('issue 17 item 4: the session\'s end, pushed (onSessionEnded, onSessionExpiring)', () => {
+describe("issue 17 item 4: the session's end, pushed (onSessionEnded, onSessionExpiring)", () => {
   const streamSetup = (answer?: (url: string, init: RequestInit) => Response) => {
     FakeEventSource.instances = []
     return setup({ EventSource: FakeEventSource, channelName: false, ...(answer !== undefined && { answer }) })
@@ -480,7 +548,9 @@ describe('issue 17 item 4: the session\'s end, pushed (onSessionEnded, onSession
   })
 
   test('issue 17 item 4: a stream refused after it had been open asks /bff/user and reports ended when the session is gone', async () => {
-    const { client, calls } = streamSetup((url) => (url === '/bff/user' ? json(401, { error: 'session_ended' }) : json(200, {})))
+    const { client, calls } = streamSetup((url) =>
+      url === '/bff/user' ? json(401, { error: 'session_ended' }) : json(200, {}),
+    )
     const heard: string[] = []
     client.onSessionEnded(({ reason }) => heard.push(reason))
     const source = FakeEventSource.instances[0]!
@@ -491,7 +561,10 @@ describe('issue 17 item 4: the session\'s end, pushed (onSessionEnded, onSession
     source.refuse()
     await until(() => heard.length === 1, 'the listener')
     assert.deepEqual(heard, ['ended'])
-    assert.deepEqual(calls.map((c) => c.url), ['/bff/user'])
+    assert.deepEqual(
+      calls.map((c) => c.url),
+      ['/bff/user'],
+    )
     client.close()
   })
 
@@ -506,7 +579,7 @@ describe('issue 17 item 4: the session\'s end, pushed (onSessionEnded, onSession
     client.close()
   })
 
-  test('issue 17 item 4: logout() closes this tab\'s stream before posting, so the tab that logs out is not told its own logout', async () => {
+  test("issue 17 item 4: logout() closes this tab's stream before posting, so the tab that logs out is not told its own logout", async () => {
     const { client } = streamSetup(logoutOk(() => json(200, {})))
     const heard: string[] = []
     client.onSessionEnded(({ reason }) => heard.push(reason))
@@ -520,7 +593,12 @@ describe('issue 17 item 4: the session\'s end, pushed (onSessionEnded, onSession
   })
 
   test('issue 17 item 4: a logout that gets no answer (network error) or an error answer leaves the tab listening again', async () => {
-    for (const answer of [(): Response => { throw new TypeError('fetch failed') }, () => json(503, { error: 'unavailable', message: 'x' })]) {
+    for (const answer of [
+      (): Response => {
+        throw new TypeError('fetch failed')
+      },
+      () => json(503, { error: 'unavailable', message: 'x' }),
+    ]) {
       const { client } = streamSetup(answer)
       const heard: string[] = []
       client.onSessionEnded(({ reason }) => heard.push(reason))
@@ -543,16 +621,23 @@ describe('issue 17 item 4: the session\'s end, pushed (onSessionEnded, onSession
   })
 })
 
-describe('basePath: bffgate mounted under a path prefix (a frontend\'s pathPrefix)', () => {
+describe("basePath: bffgate mounted under a path prefix (a frontend's pathPrefix)", () => {
   const LOGOUT_URL = '/admin/bff/logout?sid=Kyeu9N9_b6xrw83047VHjw'
   const user = { claims: { sub: 'user-alice' }, session: { expiresAt: 2, absoluteExpiresAt: 3 }, logoutUrl: LOGOUT_URL }
 
   /** A client of the app under /admin, its page at /admin/orders/7. */
-  function adminSetup (answer: (url: string, init: RequestInit) => Response, options: BffClientOptions = {}) {
+  function adminSetup(answer: (url: string, init: RequestInit) => Response, options: BffClientOptions = {}) {
     FakeEventSource.instances = []
     const location = fakeLocation('/admin/orders/7?tab=items#notes')
     const network = fakeFetch(answer)
-    const client = createBffClient({ basePath: '/admin', location, fetch: network.fetch, EventSource: FakeEventSource, channelName: `test-${randomUUID()}`, ...options })
+    const client = createBffClient({
+      basePath: '/admin',
+      location,
+      fetch: network.fetch,
+      EventSource: FakeEventSource,
+      channelName: `test-${randomUUID()}`,
+      ...options,
+    })
     return { client, location, calls: network.calls }
   }
 
@@ -572,21 +657,27 @@ describe('basePath: bffgate mounted under a path prefix (a frontend\'s pathPrefi
     assert.equal(await client.logout({ navigate: false }), 'https://idp.example.com/logout?client_id=admin')
     client.close()
 
-    assert.deepEqual(calls.map((c) => [c.init.method ?? 'GET', c.url]), [
-      ['GET', '/admin/bff/user'],
-      ['GET', '/admin/api/orders'],
-      ['GET', '/admin/bff/user'],
-      ['POST', '/admin/bff/logout'],
-    ])
+    assert.deepEqual(
+      calls.map((c) => [c.init.method ?? 'GET', c.url]),
+      [
+        ['GET', '/admin/bff/user'],
+        ['GET', '/admin/api/orders'],
+        ['GET', '/admin/bff/user'],
+        ['POST', '/admin/bff/logout'],
+      ],
+    )
     assert.deepEqual(location.assigned, [
       `/admin/bff/login?returnTo=${encodeURIComponent('/admin/reports')}`,
       `/admin/bff/login?returnTo=${encodeURIComponent('/admin/orders/7?tab=items#notes')}`,
       LOGOUT_URL,
     ])
-    assert.deepEqual(FakeEventSource.instances.map((s) => s.url), ['/admin/bff/session-events'])
+    assert.deepEqual(
+      FakeEventSource.instances.map((s) => s.url),
+      ['/admin/bff/session-events'],
+    )
   })
 
-  test('without a session, logout lands on the app\'s own root; a stream refused after it was open asks the prefixed /bff/user', async () => {
+  test("without a session, logout lands on the app's own root; a stream refused after it was open asks the prefixed /bff/user", async () => {
     const { client, location, calls } = adminSetup(() => json(401, { error: 'session_ended', message: 'x' }))
     const heard: string[] = []
     client.onSessionEnded(({ reason }) => heard.push(reason))
@@ -597,29 +688,44 @@ describe('basePath: bffgate mounted under a path prefix (a frontend\'s pathPrefi
     assert.equal(await client.logout(), '/admin/')
     client.close()
     assert.deepEqual(location.assigned, ['/admin/'])
-    assert.deepEqual(calls.map((c) => c.url), ['/admin/bff/user', '/admin/bff/user'])
+    assert.deepEqual(
+      calls.map((c) => c.url),
+      ['/admin/bff/user', '/admin/bff/user'],
+    )
   })
 
   test('an explicit sessionEventsUrl still wins over the base path', () => {
     const { client } = adminSetup(() => json(200, {}), { sessionEventsUrl: '/events/admin' })
     client.onSessionEnded(() => {})
     client.close()
-    assert.deepEqual(FakeEventSource.instances.map((s) => s.url), ['/events/admin'])
+    assert.deepEqual(
+      FakeEventSource.instances.map((s) => s.url),
+      ['/events/admin'],
+    )
   })
 
-  test('basePath \'\' (the default) keeps every path at the root', async () => {
-    const { client, location, calls } = setup({ basePath: '', answer: () => json(401, { error: 'login_required', message: 'x' }) })
+  test("basePath '' (the default) keeps every path at the root", async () => {
+    const { client, location, calls } = setup({
+      basePath: '',
+      answer: () => json(401, { error: 'login_required', message: 'x' }),
+    })
     assert.equal(await client.getUser(), null)
     client.login('/x')
     client.close()
-    assert.deepEqual(calls.map((c) => c.url), ['/bff/user'])
+    assert.deepEqual(
+      calls.map((c) => c.url),
+      ['/bff/user'],
+    )
     assert.deepEqual(location.assigned, ['/bff/login?returnTo=%2Fx'])
   })
 
   test('the default channel is per base path: a logout under /admin reaches the other /admin tabs (which land on /admin/), not the app at the root of the same origin', async () => {
     const tab = (basePath: string) => {
       const location = fakeLocation(`${basePath}/`)
-      return { location, client: createBffClient({ basePath, location, fetch: fakeFetch(() => json(200, { logoutUrl: '/x' })).fetch }) }
+      return {
+        location,
+        client: createBffClient({ basePath, location, fetch: fakeFetch(() => json(200, { logoutUrl: '/x' })).fetch }),
+      }
     }
     const { client: admin } = tab('/admin')
     const adminTab = tab('/admin')
@@ -633,12 +739,45 @@ describe('basePath: bffgate mounted under a path prefix (a frontend\'s pathPrefi
   })
 
   test('a base path that is not a path prefix bffgate accepts is refused at once with a TypeError naming the option', () => {
-    const invalid: unknown[] = ['/', 'admin', '/admin/', '//evil.example', '//evil.example/x', '/admin//x', '/./admin', '/admin/..', '/admin/.', '/..',
-      '/admin?x=1', '/admin#x', '/ad min', '/admin\\x', '\\\\evil.example', '/admin\n', '/%2e%2e', '/adm%69n', 'https://evil.example', 'javascript:alert(1)',
-      '/ädmin', 42, null, false, ['/admin']]
+    const invalid: unknown[] = [
+      '/',
+      'admin',
+      '/admin/',
+      '//evil.example',
+      '//evil.example/x',
+      '/admin//x',
+      '/./admin',
+      '/admin/..',
+      '/admin/.',
+      '/..',
+      '/admin?x=1',
+      '/admin#x',
+      '/ad min',
+      '/admin\\x',
+      '\\\\evil.example',
+      '/admin\n',
+      '/%2e%2e',
+      '/adm%69n',
+      'https://evil.example',
+      'javascript:alert(1)',
+      '/ädmin',
+      42,
+      null,
+      false,
+      ['/admin'],
+    ]
     for (const basePath of invalid) {
-      assert.throws(() => createBffClient({ basePath: basePath as string, location: fakeLocation(), fetch: fakeFetch().fetch, channelName: false }),
-        (err: unknown) => err instanceof TypeError && err.message.includes('options.basePath'), JSON.stringify(basePath))
+      assert.throws(
+        () =>
+          createBffClient({
+            basePath: basePath as string,
+            location: fakeLocation(),
+            fetch: fakeFetch().fetch,
+            channelName: false,
+          }),
+        (err: unknown) => err instanceof TypeError && err.message.includes('options.basePath'),
+        JSON.stringify(basePath),
+      )
     }
     for (const basePath of ['', '/admin', '/apps/admin-v2', '/a.b_c~d', '/...']) {
       createBffClient({ basePath, location: fakeLocation(), fetch: fakeFetch().fetch, channelName: false }).close()

@@ -19,32 +19,49 @@ const BODY_LIMIT_BYTES = 16 * 1024
  * 1.0 §2.8: an error the IdP may retry), and the `jti` is claimed only once the sessions are
  * gone, so that retry is not refused as a replay.
  */
-export function registerBackchannelLogoutRoute (app: FastifyInstance, deps: {
-  /** Verifies a logout token; with several frontends it names the frontend whose client it is for (frontends/logout-audience.ts). */
-  readonly verify: (token: string) => Promise<LogoutRequest & { readonly frontend?: string }>
-  readonly store: Pick<SessionStore, 'claim'>
-  readonly ending: SessionEnding
-  readonly metrics: Pick<GatewayMetrics, 'backchannelLogout'>
-  /**
-   * Where it answers: `/bff/backchannel-logout`, and with several frontends the same under each
-   * path prefix too (docs/frontends.md). Deployment-wide: the IdP may call any host.
-   */
-  readonly paths?: readonly string[]
-}): void {
+export function registerBackchannelLogoutRoute(
+  app: FastifyInstance,
+  deps: {
+    /** Verifies a logout token; with several frontends it names the frontend whose client it is for (frontends/logout-audience.ts). */
+    readonly verify: (token: string) => Promise<LogoutRequest & { readonly frontend?: string }>
+    readonly store: Pick<SessionStore, 'claim'>
+    readonly ending: SessionEnding
+    readonly metrics: Pick<GatewayMetrics, 'backchannelLogout'>
+    /**
+     * Where it answers: `/bff/backchannel-logout`, and with several frontends the same under each
+     * path prefix too (docs/frontends.md). Deployment-wide: the IdP may call any host.
+     */
+    readonly paths?: readonly string[]
+  },
+): void {
   const { verify, store, ending, metrics } = deps
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers()
-    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => {
-      done(null, new URLSearchParams(body as string))
-    })
+    scope.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES },
+      (_request, body, done) => {
+        done(null, new URLSearchParams(body as string))
+      },
+    )
     scope.setErrorHandler((err: FastifyError | BffError, request, reply) => {
       if (err instanceof BffError && err.statusCode >= 500) {
         // Not the token's fault: the IdP must retry (a 400 would make it give up, Auth0 does).
         metrics.backchannelLogout('failed')
-        request.log.error({ event: 'backchannel_logout.failed', code: err.code, err: err.cause ?? err }, 'back-channel logout could not be carried out')
+        request.log.error(
+          { event: 'backchannel_logout.failed', code: err.code, err: err.cause ?? err },
+          'back-channel logout could not be carried out',
+        )
         return sendError(reply, err)
       }
-      const reason = err instanceof BffError ? err.message : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body too large' : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'content type must be application/x-www-form-urlencoded' : 'malformed request'
+      const reason =
+        err instanceof BffError
+          ? err.message
+          : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+            ? 'body too large'
+            : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+              ? 'content type must be application/x-www-form-urlencoded'
+              : 'malformed request'
       metrics.backchannelLogout('rejected')
       request.log.warn({ event: 'backchannel_logout.rejected', reason }, 'back-channel logout refused')
       return sendError(reply, new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: reason }))
@@ -52,12 +69,14 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, deps: {
 
     const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
       const token = request.body instanceof URLSearchParams ? request.body.get('logout_token') : null
-      if (token === null || token === '') throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'logout_token missing' })
+      if (token === null || token === '')
+        throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'logout_token missing' })
       let logout: LogoutRequest & { readonly frontend?: string }
       try {
         logout = await verify(token)
       } catch (err) {
-        if (err instanceof LogoutTokenError) throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: err.reason, cause: err })
+        if (err instanceof LogoutTokenError)
+          throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: err.reason, cause: err })
         throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'the token could not be verified', cause: err })
       }
       const jti = `${logout.iss}\u0000${logout.jti}`
@@ -69,10 +88,16 @@ export function registerBackchannelLogoutRoute (app: FastifyInstance, deps: {
       // Only the sessions of the frontend whose client the token names (none named: the one frontend's).
       const frontend = logout.frontend
       try {
-        if (logout.sid !== undefined) await ending.endIdpSession(logout.iss, logout.sid, 'backchannel', request.log, frontend)
+        if (logout.sid !== undefined)
+          await ending.endIdpSession(logout.iss, logout.sid, 'backchannel', request.log, frontend)
         else await ending.endSubject(logout.iss, logout.sub!, 'backchannel', request.log, frontend)
       } catch (err) {
-        await claim.release().catch((releaseErr: unknown) => { request.log.warn({ event: 'backchannel_logout.release_failed', err: releaseErr }, 'the logout token\'s claim could not be dropped; the IdP\'s retry of it will be refused') })
+        await claim.release().catch((releaseErr: unknown) => {
+          request.log.warn(
+            { event: 'backchannel_logout.release_failed', err: releaseErr },
+            "the logout token's claim could not be dropped; the IdP's retry of it will be refused",
+          )
+        })
         throw err
       }
       metrics.backchannelLogout('accepted')

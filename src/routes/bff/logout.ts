@@ -30,7 +30,7 @@ export interface LogoutDependencies {
   readonly pathPrefix?: string
 }
 
-export function registerLogoutRoute (app: FastifyInstance, deps: LogoutDependencies): void {
+export function registerLogoutRoute(app: FastifyInstance, deps: LogoutDependencies): void {
   const prefix = deps.pathPrefix ?? ''
   const home = `${prefix}/`
   // The post-logout landing (`post_logout_redirect_uri`): back to the app, which finds itself
@@ -44,7 +44,10 @@ export function registerLogoutRoute (app: FastifyInstance, deps: LogoutDependenc
     if (session === undefined) return reply.redirect(home, 302)
     const sid = request.query.sid
     if (typeof sid !== 'string' || !constantTimeEqual(sid, logoutIdOf(session.handle))) {
-      request.log.warn({ event: 'logout.sid_invalid', present: typeof sid === 'string' }, 'logout link not bound to this session')
+      request.log.warn(
+        { event: 'logout.sid_invalid', present: typeof sid === 'string' },
+        'logout link not bound to this session',
+      )
       throw new BffError('BFF_ERR_LOGOUT_SID_INVALID')
     }
     await endSession(deps, request, session)
@@ -53,24 +56,33 @@ export function registerLogoutRoute (app: FastifyInstance, deps: LogoutDependenc
   })
 
   // onRequest: refused before the body is even parsed (a cross-site form POST gets 403, not 415).
-  app.post(`${prefix}/bff/logout`, { onRequest: async (request) => guardCsrf(request, deps.config.publicUrl) }, async (request, reply) => {
-    const session = await deps.sessions.load(request, { slide: false })
-    if (session !== undefined) await endSession(deps, request, session)
-    deps.sessions.clearCookie(reply)
-    // No id_token_hint: the answer is read by page JavaScript, and no token may reach it.
-    return { logoutUrl: deps.oidc.buildEndSessionUrl(undefined) ?? home }
-  })
+  app.post(
+    `${prefix}/bff/logout`,
+    { onRequest: async (request) => guardCsrf(request, deps.config.publicUrl) },
+    async (request, reply) => {
+      const session = await deps.sessions.load(request, { slide: false })
+      if (session !== undefined) await endSession(deps, request, session)
+      deps.sessions.clearCookie(reply)
+      // No id_token_hint: the answer is read by page JavaScript, and no token may reach it.
+      return { logoutUrl: deps.oidc.buildEndSessionUrl(undefined) ?? home }
+    },
+  )
 }
 
 /** Ends the session and those sharing its IdP session; revokes the refresh token when configured. */
-async function endSession ({ oidc, ending, config }: LogoutDependencies, request: FastifyRequest, session: LoadedSession): Promise<void> {
+async function endSession(
+  { oidc, ending, config }: LogoutDependencies,
+  request: FastifyRequest,
+  session: LoadedSession,
+): Promise<void> {
   await ending.endSession(session, 'logout', request.log)
   const refreshToken = session.record.refresh_token
   if (config.oidc.revokeRefreshTokenOnLogout && refreshToken !== undefined) {
     // The local session is gone whatever happens here; a failed revocation is only logged.
     await oidc.revokeRefreshToken(refreshToken).then(
       () => request.log.info({ event: 'logout.refresh_token_revoked' }, 'refresh token revoked'),
-      (err: unknown) => request.log.warn({ event: 'logout.revocation_failed', err }, 'could not revoke the refresh token'),
+      (err: unknown) =>
+        request.log.warn({ event: 'logout.revocation_failed', err }, 'could not revoke the refresh token'),
     )
   }
 }

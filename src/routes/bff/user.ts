@@ -6,7 +6,10 @@ import { logoutIdOf } from '../../session/logout-id.ts'
  * `GET /bff/user`: the user's claims and session expiry for the SPA; never a token. It
  * does not slide the session: an SPA polling it must not keep an idle session alive.
  */
-export function registerUserRoute (app: FastifyInstance, deps: { readonly sessions: RequestSessions; readonly now: () => number; readonly pathPrefix?: string }): void {
+export function registerUserRoute(
+  app: FastifyInstance,
+  deps: { readonly sessions: RequestSessions; readonly now: () => number; readonly pathPrefix?: string },
+): void {
   const prefix = deps.pathPrefix ?? ''
   app.get(`${prefix}/bff/user`, async (request, reply) => {
     const session = await deps.sessions.find(request, { slide: false })

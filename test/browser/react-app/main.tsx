@@ -6,12 +6,18 @@ import type { SessionEndReason } from '../../../packages/bffgate-client/index.js
 import { useSessionEnded, useUser } from '../../../packages/bffgate-client/react.js'
 
 declare global {
-  interface Window { sessionEnded?: { reason: SessionEndReason; at: number } }
+  interface Window {
+    sessionEnded?: { reason: SessionEndReason; at: number }
+  }
 }
 
-interface Claims { sub: string; name: string; [claim: string]: unknown }
+interface Claims {
+  sub: string
+  name: string
+  [claim: string]: unknown
+}
 
-function App () {
+function App() {
   const { status, user, login, logout } = useUser<Claims>()
   const [ended, setEnded] = useState<SessionEndReason | null>(null)
   useSessionEnded(({ reason }) => {
@@ -22,11 +28,32 @@ function App () {
   return (
     <main>
       {ended !== null && (
-        <p id="ended" data-reason={ended}>Your session has ended ({ended}). <button id="again" onClick={() => login()}>Log in again</button></p>
+        <p id="ended" data-reason={ended}>
+          Your session has ended ({ended}).{' '}
+          <button id="again" onClick={() => login()}>
+            Log in again
+          </button>
+        </p>
       )}
-      {status === 'authenticated' && user !== null
-        ? <><p>Hello, <b id="name">{user.claims.name}</b></p><button id="logout" onClick={() => { void logout() }}>Log out</button></>
-        : <button id="login" onClick={() => login()}>Log in</button>}
+      {status === 'authenticated' && user !== null ? (
+        <>
+          <p>
+            Hello, <b id="name">{user.claims.name}</b>
+          </p>
+          <button
+            id="logout"
+            onClick={() => {
+              void logout()
+            }}
+          >
+            Log out
+          </button>
+        </>
+      ) : (
+        <button id="login" onClick={() => login()}>
+          Log in
+        </button>
+      )}
     </main>
   )
 }

@@ -7,7 +7,13 @@ const check = (policy: string) => checkContentSecurityPolicy(policy, 'BFF_CONTEN
 describe('issue 17 item 2: the Content-Security-Policy setting', () => {
   test('the default is strict and passes its own check without a warning', () => {
     assert.deepEqual(check(DEFAULT_CONTENT_SECURITY_POLICY), { problems: [], warnings: [] })
-    for (const directive of ["script-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "style-src 'self'"]) {
+    for (const directive of [
+      "script-src 'self'",
+      "object-src 'none'",
+      "base-uri 'none'",
+      "frame-ancestors 'none'",
+      "style-src 'self'",
+    ]) {
       assert.ok(DEFAULT_CONTENT_SECURITY_POLICY.includes(directive), directive)
     }
     assert.doesNotMatch(DEFAULT_CONTENT_SECURITY_POLICY, /unsafe-|\*/)
@@ -23,7 +29,10 @@ describe('issue 17 item 2: the Content-Security-Policy setting', () => {
       ["default-src 'self'; scrïpt-src x", 'printable ASCII'],
     ] as const) {
       const { problems } = check(policy)
-      assert.ok(problems.some((p) => p.includes(expected) && p.includes('"BFF_CONTENT_SECURITY_POLICY"')), `${JSON.stringify(policy)}: ${problems.join('; ')}`)
+      assert.ok(
+        problems.some((p) => p.includes(expected) && p.includes('"BFF_CONTENT_SECURITY_POLICY"')),
+        `${JSON.stringify(policy)}: ${problems.join('; ')}`,
+      )
     }
   })
 
@@ -31,6 +40,9 @@ describe('issue 17 item 2: the Content-Security-Policy setting', () => {
     const { problems, warnings } = check("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'")
     assert.deepEqual(problems, [])
     assert.match(warnings[0] ?? '', /script-src allows 'unsafe-inline' 'unsafe-eval'/)
-    assert.deepEqual(check("default-src 'self'; style-src 'self' 'unsafe-inline'; upgrade-insecure-requests").warnings, [])
+    assert.deepEqual(
+      check("default-src 'self'; style-src 'self' 'unsafe-inline'; upgrade-insecure-requests").warnings,
+      [],
+    )
   })
 })

@@ -7,17 +7,23 @@ import { selectFrontend } from '../../../src/frontends/select.ts'
 const SECRET = 'unit-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
 const frontend = (name: string, more: object) => ({ name, clientId: name, clientSecretFile: '/s', ...more })
 /** shop on its own host; app and admin under prefixes of one shared host; an IPv6 development host. */
-const { frontends } = loadConfig({ BFF_CONFIG: '/f', BFF_OIDC_ISSUER: 'https://tenant.auth0.com/', BFF_SESSION_SECRET: SECRET }, {
-  multiFrontendRuntime: true,
-  readFile: (path) => path === '/s' ? 'secret' : JSON.stringify({
-    frontends: [
-      frontend('shop', { publicUrl: 'https://shop.example.com' }),
-      frontend('app', { publicUrl: 'https://example.com', pathPrefix: '/app' }),
-      frontend('admin', { publicUrl: 'https://example.com', pathPrefix: '/admin' }),
-      frontend('local', { publicUrl: 'http://[::1]:8080' }),
-    ],
-  }),
-})
+const { frontends } = loadConfig(
+  { BFF_CONFIG: '/f', BFF_OIDC_ISSUER: 'https://tenant.auth0.com/', BFF_SESSION_SECRET: SECRET },
+  {
+    multiFrontendRuntime: true,
+    readFile: (path) =>
+      path === '/s'
+        ? 'secret'
+        : JSON.stringify({
+            frontends: [
+              frontend('shop', { publicUrl: 'https://shop.example.com' }),
+              frontend('app', { publicUrl: 'https://example.com', pathPrefix: '/app' }),
+              frontend('admin', { publicUrl: 'https://example.com', pathPrefix: '/admin' }),
+              frontend('local', { publicUrl: 'http://[::1]:8080' }),
+            ],
+          }),
+  },
+)
 const select = (host: string | undefined, path: string) => selectFrontend(frontends, host, path)?.name
 
 describe('selectFrontend', () => {
@@ -36,20 +42,61 @@ describe('selectFrontend', () => {
   })
 
   test('port, letter case and one trailing dot of the host are ignored; a malformed host selects nothing', () => {
-    for (const host of ['shop.example.com', 'SHOP.Example.COM', 'shop.example.com:443', 'shop.example.com:8443', 'shop.example.com.', 'Shop.Example.Com.:80']) {
+    for (const host of [
+      'shop.example.com',
+      'SHOP.Example.COM',
+      'shop.example.com:443',
+      'shop.example.com:8443',
+      'shop.example.com.',
+      'Shop.Example.Com.:80',
+    ]) {
       assert.equal(select(host, '/'), 'shop', host)
     }
-    for (const host of [undefined, '', 'shop.example.com..', '.shop.example.com', 'shop..example.com', 'evil.com@shop.example.com', 'shop.example.com@evil.com', 'evil.com,shop.example.com', 'shop.example.com, evil.com', 'shop.example.com:99999', 'shop.example.com:', 'shop.example.com:80:80', 'shop.example.com/x', 'shop.example.com ', ' shop.example.com', 'shop%2eexample.com', 'shоp.example.com', 'shop.example.com\u0000', '[::1', '[zz::1]:80', `${'a'.repeat(64)}.shop.example.com`]) {
+    for (const host of [
+      undefined,
+      '',
+      'shop.example.com..',
+      '.shop.example.com',
+      'shop..example.com',
+      'evil.com@shop.example.com',
+      'shop.example.com@evil.com',
+      'evil.com,shop.example.com',
+      'shop.example.com, evil.com',
+      'shop.example.com:99999',
+      'shop.example.com:',
+      'shop.example.com:80:80',
+      'shop.example.com/x',
+      'shop.example.com ',
+      ' shop.example.com',
+      'shop%2eexample.com',
+      'shоp.example.com',
+      'shop.example.com\u0000',
+      '[::1',
+      '[zz::1]:80',
+      `${'a'.repeat(64)}.shop.example.com`,
+    ]) {
       assert.equal(select(host, '/'), undefined, JSON.stringify(host))
     }
     assert.equal(normalizeHost('App.Example.COM.:8443'), 'app.example.com')
     assert.equal(normalizeHost('[::1]:8080'), '[::1]')
   })
 
-  test('a path that a server on the way could read as another frontend\'s selects nothing', () => {
+  test("a path that a server on the way could read as another frontend's selects nothing", () => {
     for (const path of [
-      '/app/../admin/api', '/app/%2e%2e/admin/api', '/app/%2E%2E/admin', '/app/..;/admin', '/app/%2e%2e;x/admin', '/app/%252e%252e/admin',
-      '/app\\..\\admin', '/app/..%2fadmin', '/app/..%5cadmin', '/app/%c0%ae%c0%ae/admin', '/app/%EF%BC%8E%EF%BC%8E/admin', '/app/./x', '/admin/..', '/app/... /x',
+      '/app/../admin/api',
+      '/app/%2e%2e/admin/api',
+      '/app/%2E%2E/admin',
+      '/app/..;/admin',
+      '/app/%2e%2e;x/admin',
+      '/app/%252e%252e/admin',
+      '/app\\..\\admin',
+      '/app/..%2fadmin',
+      '/app/..%5cadmin',
+      '/app/%c0%ae%c0%ae/admin',
+      '/app/%EF%BC%8E%EF%BC%8E/admin',
+      '/app/./x',
+      '/admin/..',
+      '/app/... /x',
     ]) {
       assert.equal(select('example.com', path), undefined, path)
     }
@@ -59,14 +106,24 @@ describe('selectFrontend', () => {
     assert.equal(select('example.com', '/APP/x'), undefined, 'paths are case-sensitive')
     assert.equal(select('example.com', '//app/x'), undefined)
     assert.equal(select('example.com', 'app/x'), undefined, 'not an origin-form target')
-    assert.equal(select('example.com', '/%61pp/x'), 'app', 'an encoded unreserved character is that character (RFC 3986 6.2.2.2)')
+    assert.equal(
+      select('example.com', '/%61pp/x'),
+      'app',
+      'an encoded unreserved character is that character (RFC 3986 6.2.2.2)',
+    )
     assert.equal(select('example.com', '/%61dmin/x'), 'admin')
-    assert.equal(select('example.com', '/app/x%2Fy'), 'app', 'an encoded slash after the prefix stays the frontend\'s')
+    assert.equal(select('example.com', '/app/x%2Fy'), 'app', "an encoded slash after the prefix stays the frontend's")
     assert.equal(select('example.com', '/app/file..name'), 'app', 'dots inside a name are no dot segment')
   })
 
   test('the frontend made from the environment answers every host and path; the dot-segment rule still holds', () => {
-    const config = loadConfig({ BFF_PUBLIC_URL: 'https://app.example.com', BFF_OIDC_ISSUER: 'https://t.auth0.com/', BFF_OIDC_CLIENT_ID: 'c', BFF_OIDC_CLIENT_SECRET: 's', BFF_SESSION_SECRET: SECRET })
+    const config = loadConfig({
+      BFF_PUBLIC_URL: 'https://app.example.com',
+      BFF_OIDC_ISSUER: 'https://t.auth0.com/',
+      BFF_OIDC_CLIENT_ID: 'c',
+      BFF_OIDC_CLIENT_SECRET: 's',
+      BFF_SESSION_SECRET: SECRET,
+    })
     for (const host of [undefined, 'app.example.com', 'anything.else:1234', 'bad host']) {
       assert.equal(selectFrontend(config.frontends, host, '/x')?.name, 'default', String(host))
     }
@@ -74,7 +131,10 @@ describe('selectFrontend', () => {
   })
 
   test('when frontends overlap (a configuration loadConfig refuses) nothing is selected rather than a guess', () => {
-    const overlapping = [{ name: 'a', pathPrefix: '' }, { name: 'b', pathPrefix: '/b' }]
+    const overlapping = [
+      { name: 'a', pathPrefix: '' },
+      { name: 'b', pathPrefix: '/b' },
+    ]
     assert.equal(selectFrontend(overlapping, 'x', '/b/1'), undefined)
     assert.equal(selectFrontend(overlapping, 'x', '/c')?.name, 'a')
   })

@@ -23,7 +23,8 @@ test('a cross-site origin or fetch-metadata value is refused even with the heade
 })
 
 describe('issue 17 item 1: the same-origin CSRF policy of a route', () => {
-  const same = (method: string, headers: Record<string, string>) => checkRouteCsrf('same-origin', method, headers, origin)
+  const same = (method: string, headers: Record<string, string>) =>
+    checkRouteCsrf('same-origin', method, headers, origin)
 
   test('a GET or HEAD the browser marks same-origin passes without the header (EventSource, <img>, <a download>)', () => {
     assert.equal(same('GET', { 'sec-fetch-site': 'same-origin' }), 'ok')

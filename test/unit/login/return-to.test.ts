@@ -12,9 +12,23 @@ test('same-origin paths are kept with their query and fragment', () => {
 
 test('open-redirect attempts fall back to /', () => {
   for (const attack of [
-    'https://evil.example/', '//evil.example/path', '/\\evil.example', '\\\\evil.example', 'javascript:alert(1)',
-    '/\t/evil.example', '\n//evil.example', 'evil.example', '', ' /x', '/x\u0000', `/${'a'.repeat(3000)}`,
-    undefined, 42, ['/a'], 'https://app.example.com.evil.example/', 'http://app.example.com/',
+    'https://evil.example/',
+    '//evil.example/path',
+    '/\\evil.example',
+    '\\\\evil.example',
+    'javascript:alert(1)',
+    '/\t/evil.example',
+    '\n//evil.example',
+    'evil.example',
+    '',
+    ' /x',
+    '/x\u0000',
+    `/${'a'.repeat(3000)}`,
+    undefined,
+    42,
+    ['/a'],
+    'https://app.example.com.evil.example/',
+    'http://app.example.com/',
   ]) {
     assert.equal(safeReturnTo(attack, origin), '/', JSON.stringify(attack))
   }
@@ -29,8 +43,16 @@ test('dot segments are resolved inside the origin', () => {
 
 test('issue 13 item 1: dot segments that resolve to a protocol-relative path fall back to /', () => {
   for (const attack of [
-    '/.//evil.example/x', '/..//evil.example', '/%2e//evil.example', '/a/..//evil.example', '/%2E%2e//evil.example',
-    '/././/evil.example', '/.../..//evil.example', '/a/b/../..//evil.example', '/..///evil.example', '/.%2e//evil.example',
+    '/.//evil.example/x',
+    '/..//evil.example',
+    '/%2e//evil.example',
+    '/a/..//evil.example',
+    '/%2E%2e//evil.example',
+    '/././/evil.example',
+    '/.../..//evil.example',
+    '/a/b/../..//evil.example',
+    '/..///evil.example',
+    '/.%2e//evil.example',
   ]) {
     assert.equal(safeReturnTo(attack, origin), '/', attack)
   }
@@ -43,9 +65,48 @@ test('issue 13 item 1 (property): no input yields a Location that leaves the ori
   // Pieces attackers combine: separators raw and encoded (once and twice), dots raw, encoded and
   // look-alike, characters browsers strip or rewrite, userinfo and port markers, hosts.
   const piece = fc.constantFrom(
-    '/', '//', '\\', '.', '..', '%2e', '%2E', '%252e', '%2f', '%2F', '%252f', '%5c', '%5C', '%255c', '\t', '\n', '\r', ' ',
-    '\u0000', '\u007f', '\u00a0', '\u3002', '\uff0e', '\uff0f', '\uff3c', '\u2024', '\u2215', '?', '#', '@', ':', ';', '%00', '%0a', '%09',
-    'evil.example', 'http:', 'https:', 'javascript:', 'a', 'app.example.com', '\u00e9',
+    '/',
+    '//',
+    '\\',
+    '.',
+    '..',
+    '%2e',
+    '%2E',
+    '%252e',
+    '%2f',
+    '%2F',
+    '%252f',
+    '%5c',
+    '%5C',
+    '%255c',
+    '\t',
+    '\n',
+    '\r',
+    ' ',
+    '\u0000',
+    '\u007f',
+    '\u00a0',
+    '\u3002',
+    '\uff0e',
+    '\uff0f',
+    '\uff3c',
+    '\u2024',
+    '\u2215',
+    '?',
+    '#',
+    '@',
+    ':',
+    ';',
+    '%00',
+    '%0a',
+    '%09',
+    'evil.example',
+    'http:',
+    'https:',
+    'javascript:',
+    'a',
+    'app.example.com',
+    '\u00e9',
   )
   const attack = fc.oneof(
     fc.array(piece, { maxLength: 12 }).map((parts) => parts.join('')),
@@ -53,13 +114,19 @@ test('issue 13 item 1 (property): no input yields a Location that leaves the ori
     fc.string({ unit: 'grapheme', maxLength: 40 }),
     fc.string({ unit: 'binary', maxLength: 40 }),
   )
-  fc.assert(fc.property(attack, (value) => {
-    const location = safeReturnTo(value, origin)
-    // The browser resolves Location against the URL it requested (the callback).
-    assert.equal(new URL(location, `${origin}/bff/callback`).origin, origin, `${JSON.stringify(value)} → ${location}`)
-    assert.ok(location.startsWith('/') && !location.startsWith('//') && !location.startsWith('/\\'), `${JSON.stringify(value)} → ${location}`)
-    // A header value: no control characters, nothing a browser would strip and re-read.
-    // oxlint-disable-next-line no-control-regex
-    assert.doesNotMatch(location, /[\u0000-\u0020\u007f-\uffff\\]/, JSON.stringify(value))
-  }), { numRuns: 20_000 })
+  fc.assert(
+    fc.property(attack, (value) => {
+      const location = safeReturnTo(value, origin)
+      // The browser resolves Location against the URL it requested (the callback).
+      assert.equal(new URL(location, `${origin}/bff/callback`).origin, origin, `${JSON.stringify(value)} → ${location}`)
+      assert.ok(
+        location.startsWith('/') && !location.startsWith('//') && !location.startsWith('/\\'),
+        `${JSON.stringify(value)} → ${location}`,
+      )
+      // A header value: no control characters, nothing a browser would strip and re-read.
+      // oxlint-disable-next-line no-control-regex
+      assert.doesNotMatch(location, /[\u0000-\u0020\u007f-\uffff\\]/, JSON.stringify(value))
+    }),
+    { numRuns: 20_000 },
+  )
 })

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createDpopNonceCache } from '../../../src/oidc/dpop-nonces.ts'
 
-const withNonce = (nonce: string | undefined) => new Response(null, { headers: nonce === undefined ? {} : { 'dpop-nonce': nonce } })
+const withNonce = (nonce: string | undefined) =>
+  new Response(null, { headers: nonce === undefined ? {} : { 'dpop-nonce': nonce } })
 
 test('issue 13 item 12: a nonce is remembered per origin, the latest wins, and a response without one keeps it', () => {
   const cache = createDpopNonceCache()
@@ -19,7 +20,8 @@ test('issue 13 item 12: a nonce is remembered per origin, the latest wins, and a
 test('issue 13 item 12: a malformed nonce (RFC 9449 §8.1 NQCHAR only) is ignored, and the cache stays bounded', () => {
   const cache = createDpopNonceCache()
   cache.remember('https://idp.example/token', withNonce('good'))
-  for (const bad of ['with space', 'quote"d', 'back\\slash']) cache.remember('https://idp.example/token', withNonce(bad))
+  for (const bad of ['with space', 'quote"d', 'back\\slash'])
+    cache.remember('https://idp.example/token', withNonce(bad))
   assert.equal(cache.get('https://idp.example'), 'good')
   for (let i = 0; i < 100; i++) cache.remember(`https://idp${i}.example/token`, withNonce(`n${i}`))
   assert.equal(cache.get('https://idp.example'), undefined, 'the oldest origin went')

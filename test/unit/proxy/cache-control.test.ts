@@ -3,7 +3,8 @@ import { test } from 'node:test'
 import * as fc from 'fast-check'
 import { privateForSharedCaches } from '../../../src/proxy/upstream-headers.ts'
 
-const marked = (value?: string | string[]) => privateForSharedCaches(value === undefined ? {} : { 'cache-control': value })['cache-control']
+const marked = (value?: string | string[]) =>
+  privateForSharedCaches(value === undefined ? {} : { 'cache-control': value })['cache-control']
 
 test('issue 13 item 10: private is added, the browser-cache directives kept, the shared-cache ones dropped', () => {
   assert.equal(marked(), 'private')
@@ -21,18 +22,47 @@ test('issue 13 item 10: an upstream that said private or no-store is left alone'
 })
 
 test('issue 13 item 10: CDN-targeted fields go, others stay', () => {
-  const headers = privateForSharedCaches({ 'cdn-cache-control': 'max-age=9', 'fastly-cdn-cache-control': 'max-age=9', 'surrogate-control': 'max-age=9', 'edge-control': 'x', expires: 'e', etag: '"1"' })
+  const headers = privateForSharedCaches({
+    'cdn-cache-control': 'max-age=9',
+    'fastly-cdn-cache-control': 'max-age=9',
+    'surrogate-control': 'max-age=9',
+    'edge-control': 'x',
+    expires: 'e',
+    etag: '"1"',
+  })
   assert.deepEqual(headers, { 'cache-control': 'private', expires: 'e', etag: '"1"' })
 })
 
 test('issue 13 item 10 (property): the result is never storable by a shared cache, and marking twice changes nothing', () => {
-  const directive = fc.constantFrom('public', 'private', 'PRIVATE', 'private="x"', 'no-store', 'must-understand', 'no-cache', 'no-cache="a, b"', 'max-age=60', 's-maxage=9', 'S-MaxAge=9', 'proxy-revalidate', 'must-revalidate', 'immutable', 'x="a,private"', '')
-  fc.assert(fc.property(fc.array(directive, { maxLength: 6 }), (list) => {
-    const once = marked(list.join(', '))!
-    const names = String(once).toLowerCase().split(/\s*,\s*/)
-    const noStore = names.includes('no-store') && !names.includes('must-understand')
-    assert.ok(names.includes('private') || noStore, `${list.join(', ')} → ${String(once)}`)
-    if (!noStore) assert.ok(!names.includes('public') && !names.some((n) => n.startsWith('s-maxage')), String(once))
-    assert.deepEqual(marked(once), once)
-  }), { numRuns: 5000 })
+  const directive = fc.constantFrom(
+    'public',
+    'private',
+    'PRIVATE',
+    'private="x"',
+    'no-store',
+    'must-understand',
+    'no-cache',
+    'no-cache="a, b"',
+    'max-age=60',
+    's-maxage=9',
+    'S-MaxAge=9',
+    'proxy-revalidate',
+    'must-revalidate',
+    'immutable',
+    'x="a,private"',
+    '',
+  )
+  fc.assert(
+    fc.property(fc.array(directive, { maxLength: 6 }), (list) => {
+      const once = marked(list.join(', '))!
+      const names = String(once)
+        .toLowerCase()
+        .split(/\s*,\s*/)
+      const noStore = names.includes('no-store') && !names.includes('must-understand')
+      assert.ok(names.includes('private') || noStore, `${list.join(', ')} → ${String(once)}`)
+      if (!noStore) assert.ok(!names.includes('public') && !names.some((n) => n.startsWith('s-maxage')), String(once))
+      assert.deepEqual(marked(once), once)
+    }),
+    { numRuns: 5000 },
+  )
 })

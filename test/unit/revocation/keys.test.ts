@@ -6,11 +6,20 @@ import type { CompactJWSHeaderParameters, FlattenedJWSInput } from 'jose'
 import { createCriticalMembersSource, createIssuerKeys, FAILURE_COOLDOWN_MS } from '../../../src/revocation/keys.ts'
 
 /** A real HTTP server answering every request with `status`; counts the requests. */
-async function countingServer (t: { after: (fn: () => void) => void }, status: number): Promise<{ issuer: string; hits: () => number }> {
+async function countingServer(
+  t: { after: (fn: () => void) => void },
+  status: number,
+): Promise<{ issuer: string; hits: () => number }> {
   let hits = 0
-  const server: Server = createServer((_request, response) => { hits++; response.writeHead(status).end() })
+  const server: Server = createServer((_request, response) => {
+    hits++
+    response.writeHead(status).end()
+  })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.after(() => { server.closeAllConnections(); server.close() })
+  t.after(() => {
+    server.closeAllConnections()
+    server.close()
+  })
   return { issuer: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, hits: () => hits }
 }
 
@@ -22,7 +31,12 @@ const check = async (keys: ReturnType<typeof createIssuerKeys>): Promise<unknown
 test('a failed key lookup is answered from memory for the cooldown, one request in flight, then tried again', async (t) => {
   const { issuer, hits } = await countingServer(t, 404)
   let clock = 1_000_000
-  const keys = createIssuerKeys({ issuer, metadataUrls: [`${issuer}.well-known/openid-configuration`, `${issuer}.well-known/oauth-authorization-server`], timeoutMs: 2000, now: () => clock })
+  const keys = createIssuerKeys({
+    issuer,
+    metadataUrls: [`${issuer}.well-known/openid-configuration`, `${issuer}.well-known/oauth-authorization-server`],
+    timeoutMs: 2000,
+    now: () => clock,
+  })
   // 25 concurrent checks, then 25 one after another, all within the cooldown.
   const concurrent = await Promise.allSettled(Array.from({ length: 25 }, () => check(keys)))
   for (let i = 0; i < 25; i++) await assert.rejects(check(keys), /answered 404/)
@@ -40,7 +54,12 @@ test('an unreadable SSF configuration is fetched again only after the cooldown, 
   const { issuer, hits } = await countingServer(t, 503)
   let clock = 1_000_000
   const warnings: string[] = []
-  const members = createCriticalMembersSource({ issuer: issuer.replace(/\/$/, ''), timeoutMs: 2000, onError: (reason) => warnings.push(reason), now: () => clock })
+  const members = createCriticalMembersSource({
+    issuer: issuer.replace(/\/$/, ''),
+    timeoutMs: 2000,
+    onError: (reason) => warnings.push(reason),
+    now: () => clock,
+  })
   for (let i = 0; i < 50; i++) assert.deepEqual(await members(), [])
   assert.equal(hits(), 1)
   assert.equal(warnings.length, 1)

@@ -3,9 +3,9 @@ import { describe, test } from 'node:test'
 import { RandomEvictionMap } from '../../../src/session/bounded-map.ts'
 
 /** A seeded generator (mulberry32), so the test is repeatable. */
-function seeded (seed: number): () => number {
+function seeded(seed: number): () => number {
   return () => {
-    seed = (seed + 0x6D2B79F5) | 0
+    seed = (seed + 0x6d2b79f5) | 0
     let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
@@ -13,7 +13,7 @@ function seeded (seed: number): () => number {
 }
 
 /** Hit rate of a cache of `max` over `passes` round-robin passes of `keys` keys (a miss inserts). */
-function cyclicHitRate (max: number, keys: number, passes: number): { rate: number; maxSize: number } {
+function cyclicHitRate(max: number, keys: number, passes: number): { rate: number; maxSize: number } {
   const map = new RandomEvictionMap<number, number>(max, seeded(7))
   let hits = 0
   let lookups = 0
@@ -21,7 +21,9 @@ function cyclicHitRate (max: number, keys: number, passes: number): { rate: numb
   for (let pass = 0; pass < passes; pass++) {
     for (let k = 0; k < keys; k++) {
       if (pass > 0) lookups += 1
-      if (map.get(k) === k) { if (pass > 0) hits += 1 } else map.set(k, k)
+      if (map.get(k) === k) {
+        if (pass > 0) hits += 1
+      } else map.set(k, k)
       maxSize = Math.max(maxSize, map.size)
     }
   }
@@ -52,7 +54,10 @@ describe('RandomEvictionMap', () => {
     assert.equal(map.size, 2)
     assert.equal(map.get('a'), undefined)
     map.set('d', 4)
-    assert.deepEqual(['b', 'c', 'd'].map((k) => map.get(k)), [20, 3, 4])
+    assert.deepEqual(
+      ['b', 'c', 'd'].map((k) => map.get(k)),
+      [20, 3, 4],
+    )
     map.set('e', 5)
     assert.equal(map.size, 3)
     assert.equal(map.get('e'), 5)

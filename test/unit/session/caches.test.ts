@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict'
 import { createSecretKey } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { createHandleCache, createOpenedRecords, HANDLE_CACHE_MAX, OPENED_RECORDS_MAX } from '../../../src/session/caches.ts'
+import {
+  createHandleCache,
+  createOpenedRecords,
+  HANDLE_CACHE_MAX,
+  OPENED_RECORDS_MAX,
+} from '../../../src/session/caches.ts'
 import type { SessionHandle, SessionRecord } from '../../../src/session/types.ts'
 
-const handle = (i: number): SessionHandle => ({ storageKey: `s:{${i}}`, lockKey: `l:{${i}}`, recordKey: createSecretKey(Buffer.alloc(32, i % 256)) })
+const handle = (i: number): SessionHandle => ({
+  storageKey: `s:{${i}}`,
+  lockKey: `l:{${i}}`,
+  recordKey: createSecretKey(Buffer.alloc(32, i % 256)),
+})
 const record = { sub: 'user' } as unknown as SessionRecord
 /** A sealed record's shape as the cache sees it: IV first, GCM tag last. */
 const sealing = (i: number): Buffer => Buffer.alloc(64, i % 256)
@@ -21,7 +30,10 @@ describe('session store caches: each has its own bound', () => {
   })
 
   test('opened records are bounded apart from the handles, to far fewer', () => {
-    assert.ok(OPENED_RECORDS_MAX <= HANDLE_CACHE_MAX / 5, `${OPENED_RECORDS_MAX} records against ${HANDLE_CACHE_MAX} handles`)
+    assert.ok(
+      OPENED_RECORDS_MAX <= HANDLE_CACHE_MAX / 5,
+      `${OPENED_RECORDS_MAX} records against ${HANDLE_CACHE_MAX} handles`,
+    )
     const opened = createOpenedRecords(() => 0)
     const handles = Array.from({ length: OPENED_RECORDS_MAX + 2_000 }, (_, i) => handle(i))
     handles.forEach((h, i) => opened.remember(h, sealing(i), record))

@@ -5,13 +5,21 @@ import { capAbsoluteDeadline, declaredSessionExpiry } from '../../../src/session
 
 test('issue 17 item 4: a removal announcement carries its reason and round-trips; one without a reason (an older replica) reads as ended', () => {
   const keys = ['bff:session:{abc}', 'bff:session:{def}']
-  for (const reason of SESSION_END_REASONS) assert.deepEqual(decodeRemoval(encodeRemoval(keys, reason)), { keys, reason })
+  for (const reason of SESSION_END_REASONS)
+    assert.deepEqual(decodeRemoval(encodeRemoval(keys, reason)), { keys, reason })
   assert.deepEqual(decodeRemoval(encodeRemoval(keys)), { keys, reason: 'ended' })
-  assert.equal(encodeRemoval(keys), 'bff:session:{abc} bff:session:{def}', 'replicas that know no reason still read the keys')
+  assert.equal(
+    encodeRemoval(keys),
+    'bff:session:{abc} bff:session:{def}',
+    'replicas that know no reason still read the keys',
+  )
 })
 
 test('issue 17 item 4: only a known reason in first place is a reason; a key prefix that looks like one stays a key', () => {
-  assert.deepEqual(decodeRemoval('!unknown bff:session:{a}'), { keys: ['!unknown', 'bff:session:{a}'], reason: 'ended' })
+  assert.deepEqual(decodeRemoval('!unknown bff:session:{a}'), {
+    keys: ['!unknown', 'bff:session:{a}'],
+    reason: 'ended',
+  })
   assert.deepEqual(decodeRemoval('!logoutsession:{a}'), { keys: ['!logoutsession:{a}'], reason: 'ended' })
   assert.deepEqual(decodeRemoval('!logout !logoutsession:{a}'), { keys: ['!logoutsession:{a}'], reason: 'logout' })
   assert.deepEqual(decodeRemoval(''), { keys: [], reason: 'ended' })

@@ -17,13 +17,19 @@ import { sampleRecord, SECRET_A } from '../../contracts/session-store.contract.t
 const keys = createKeyNames('t:')
 const silent = { info: () => {}, debug: () => {} }
 
-function setUp () {
+function setUp() {
   const backend = createMemoryBackend()
-  const store = createSessionStore({ backend, keyring: createKeyring([SECRET_A]), keys, idleSeconds: 60, primaryFrontend: 'shop' })
+  const store = createSessionStore({
+    backend,
+    keyring: createKeyring([SECRET_A]),
+    keys,
+    idleSeconds: 60,
+    primaryFrontend: 'shop',
+  })
   return { backend, store, ending: createSessionEnding({ store, log: silent }), close: () => store.close() }
 }
 
-test('a session is found only by its own frontend; a record written before frontends is the first frontend\'s', async (t) => {
+test("a session is found only by its own frontend; a record written before frontends is the first frontend's", async (t) => {
   const { store, close } = setUp()
   t.after(close)
   const admin = await store.create(sampleRecord({ frontend: 'admin' }))
@@ -37,7 +43,7 @@ test('a session is found only by its own frontend; a record written before front
   assert.ok(await store.load(admin.cookieValue, { slide: false }))
 })
 
-test('index lookups end only the named frontend\'s sessions; the first frontend keeps today\'s index keys', async (t) => {
+test("index lookups end only the named frontend's sessions; the first frontend keeps today's index keys", async (t) => {
   const { backend, store, ending, close } = setUp()
   t.after(close)
   const shop = await store.create(sampleRecord({ frontend: 'shop' }))
@@ -50,18 +56,21 @@ test('index lookups end only the named frontend\'s sessions; the first frontend 
   assert.equal(await ending.endIdpSession(iss, sid!, 'backchannel', undefined, 'admin'), 1)
   assert.equal(await store.load(admin.cookieValue, { slide: false }), undefined)
   assert.ok(await store.load(shop.cookieValue, { slide: false }))
-  assert.equal(await ending.endSubject(iss, sub, 'backchannel'), 2, 'no frontend named: the first one\'s')
+  assert.equal(await ending.endSubject(iss, sub, 'backchannel'), 2, "no frontend named: the first one's")
   assert.equal(await store.load(old.cookieValue, { slide: false }), undefined)
 })
 
-test('a revocation channel ends the subject\'s sessions on every frontend of the issuer it is given', async (t) => {
+test("a revocation channel ends the subject's sessions on every frontend of the issuer it is given", async (t) => {
   const { store, ending, close } = setUp()
   t.after(close)
   const shop = await store.create(sampleRecord({ frontend: 'shop' }))
   const admin = await store.create(sampleRecord({ frontend: 'admin' }))
   const blog = await store.create(sampleRecord({ frontend: 'blog' }))
   const { iss, sub } = sampleRecord()
-  assert.equal(await endSessionsOf(ending, iss, { kind: 'user', sub }, 'security_event', undefined, ['shop', 'admin']), 2)
+  assert.equal(
+    await endSessionsOf(ending, iss, { kind: 'user', sub }, 'security_event', undefined, ['shop', 'admin']),
+    2,
+  )
   assert.equal(await store.load(shop.cookieValue, { slide: false }), undefined)
   assert.equal(await store.load(admin.cookieValue, { slide: false }), undefined)
   assert.ok(await store.load(blog.cookieValue, { slide: false }), 'a frontend at another issuer is not named')

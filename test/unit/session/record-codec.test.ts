@@ -5,10 +5,12 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib'
 import { DICTIONARY_V3, MAX_RECORD_BYTES, decodeRecord, encodeRecord } from '../../../src/session/record-codec.ts'
 import type { SessionRecord } from '../../../src/session/types.ts'
 
-const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
-const jwt = (payload: object) => `${b64({ alg: 'RS256', typ: 'JWT', kid: 'k1' })}.${b64(payload)}.${randomBytes(256).toString('base64url')}`
+const b64 = (value: unknown) =>
+  Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
+const jwt = (payload: object) =>
+  `${b64({ alg: 'RS256', typ: 'JWT', kid: 'k1' })}.${b64(payload)}.${randomBytes(256).toString('base64url')}`
 
-function record (): SessionRecord {
+function record(): SessionRecord {
   const now = 1_795_000_000
   const claims = { sub: 'auth0|1234', name: 'Zoë Ünal 🙂', email: 'zoe@example.com', email_verified: true }
   return {
@@ -17,9 +19,28 @@ function record (): SessionRecord {
     sub: 'auth0|1234',
     sid: 'sid-abc',
     claims,
-    id_token: jwt({ ...claims, iss: 'https://tenant.eu.auth0.com/', aud: 'client', iat: now, exp: now + 36000, sid: 'sid-abc', nonce: 'n' }),
+    id_token: jwt({
+      ...claims,
+      iss: 'https://tenant.eu.auth0.com/',
+      aud: 'client',
+      iat: now,
+      exp: now + 36000,
+      sid: 'sid-abc',
+      nonce: 'n',
+    }),
     refresh_token: 'v1.MnXoN3-opaque-refresh-token',
-    tokens: { '': { access_token: jwt({ iss: 'https://tenant.eu.auth0.com/', sub: 'auth0|1234', aud: ['https://api', 'https://tenant.eu.auth0.com/userinfo'], scope: 'openid profile online_access' }), token_type: 'Bearer', expires_at: now + 300 } },
+    tokens: {
+      '': {
+        access_token: jwt({
+          iss: 'https://tenant.eu.auth0.com/',
+          sub: 'auth0|1234',
+          aud: ['https://api', 'https://tenant.eu.auth0.com/userinfo'],
+          scope: 'openid profile online_access',
+        }),
+        token_type: 'Bearer',
+        expires_at: now + 300,
+      },
+    },
     created_at: now,
     absolute_expires_at: now + 86400,
     refreshed_at: now,
@@ -36,7 +57,11 @@ test('a record round-trips exactly, JWTs included, and is much smaller than its 
 
 test('strings that only look like JWTs, or whose base64url is not canonical, stay as they are', () => {
   const nonCanonical = `${b64({ a: 1 })}.${b64({ b: 2 })}.AB` // 'AB' has non-zero padding bits
-  const odd = { ...record(), refresh_token: nonCanonical, claims: { note: 'a.b.c', dotted: 'x'.repeat(40) + '.y.z', marker: { '\u0000jwt': 'not ours' } } }
+  const odd = {
+    ...record(),
+    refresh_token: nonCanonical,
+    claims: { note: 'a.b.c', dotted: 'x'.repeat(40) + '.y.z', marker: { '\u0000jwt': 'not ours' } },
+  }
   const decoded = decodeRecord(encodeRecord(odd))
   assert.equal(decoded.refresh_token, nonCanonical)
   assert.deepEqual(decoded.claims, odd.claims)
@@ -52,18 +77,35 @@ test('records are deflated against the preset dictionary (format 3); format 1 re
   const original = record()
   const encoded = encodeRecord(original)
   assert.equal(encoded[0], 3)
-  const signaturesEnd = 2 + encoded[1]! * 2 + Array.from({ length: encoded[1]! }, (_, i) => encoded.readUInt16BE(2 + i * 2)).reduce((a, b) => a + b, 0)
+  const signaturesEnd =
+    2 +
+    encoded[1]! * 2 +
+    Array.from({ length: encoded[1]! }, (_, i) => encoded.readUInt16BE(2 + i * 2)).reduce((a, b) => a + b, 0)
   const body = encoded.subarray(signaturesEnd)
   assert.throws(() => inflateRawSync(body), 'a format 3 body needs the dictionary')
-  const formatV1 = Buffer.concat([Buffer.of(1), encoded.subarray(1, signaturesEnd), deflateRawSync(inflateRawSync(body, { dictionary: DICTIONARY_V3 }), { level: 9 })])
+  const formatV1 = Buffer.concat([
+    Buffer.of(1),
+    encoded.subarray(1, signaturesEnd),
+    deflateRawSync(inflateRawSync(body, { dictionary: DICTIONARY_V3 }), { level: 9 }),
+  ])
   assert.deepEqual(decodeRecord(formatV1), original)
-  assert.ok(encoded.length < formatV1.length - 100, `${encoded.length} bytes with the dictionary against ${formatV1.length} without`)
+  assert.ok(
+    encoded.length < formatV1.length - 100,
+    `${encoded.length} bytes with the dictionary against ${formatV1.length} without`,
+  )
 })
 
 test('JWTs anywhere in the record come back (nested objects and arrays, several audiences), and a __proto__ key stays data', () => {
   const original = record()
   const token = (original.tokens[''] as { access_token: string }).access_token
-  const nested = { ...original, claims: { ...original.claims, list: [token, { deep: [original.id_token] }], ...JSON.parse('{"__proto__": {"polluted": true}}') as object } }
+  const nested = {
+    ...original,
+    claims: {
+      ...original.claims,
+      list: [token, { deep: [original.id_token] }],
+      ...(JSON.parse('{"__proto__": {"polluted": true}}') as object),
+    },
+  }
   const decoded = decodeRecord(encodeRecord(nested))
   assert.deepEqual(decoded, nested)
   assert.equal(Object.getPrototypeOf(decoded.claims), Object.prototype)

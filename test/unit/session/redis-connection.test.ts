@@ -4,7 +4,7 @@ import { Cluster, Redis } from 'ioredis'
 import { createRedisConnection, type RedisConnection } from '../../../src/session/redis-connection.ts'
 
 /** Builds the connection, reads its options, and drops it before it gets anywhere. */
-function optionsOf (connection: RedisConnection): Record<string, unknown> {
+function optionsOf(connection: RedisConnection): Record<string, unknown> {
   connection.on('error', () => {})
   connection.disconnect()
   return connection.options as Record<string, unknown>
@@ -25,19 +25,28 @@ describe('createRedisConnection', () => {
   })
 
   test('BFF_REDIS_USERNAME and BFF_REDIS_PASSWORD override the URL', () => {
-    const options = optionsOf(createRedisConnection({ url: 'redis://old:old@127.0.0.1:1', keyPrefix: 'bff:', username: 'new-user', password: 'new-pass' }))
+    const options = optionsOf(
+      createRedisConnection({
+        url: 'redis://old:old@127.0.0.1:1',
+        keyPrefix: 'bff:',
+        username: 'new-user',
+        password: 'new-pass',
+      }),
+    )
     assert.equal(options.username, 'new-user')
     assert.equal(options.password, 'new-pass')
     assert.equal(options.tls, undefined)
   })
 
   test('sentinels: the master name, the sentinel password and the node credentials', () => {
-    const options = optionsOf(createRedisConnection({
-      url: 'redis://127.0.0.1:6379',
-      keyPrefix: 'bff:',
-      password: 'node-pass',
-      sentinel: { nodes: [{ host: 's0', port: 26379 }], masterName: 'mymaster', password: 'sentinel-pass' },
-    }))
+    const options = optionsOf(
+      createRedisConnection({
+        url: 'redis://127.0.0.1:6379',
+        keyPrefix: 'bff:',
+        password: 'node-pass',
+        sentinel: { nodes: [{ host: 's0', port: 26379 }], masterName: 'mymaster', password: 'sentinel-pass' },
+      }),
+    )
     assert.deepEqual(options.sentinels, [{ host: 's0', port: 26379 }])
     assert.equal(options.name, 'mymaster')
     assert.equal(options.sentinelPassword, 'sentinel-pass')
@@ -45,7 +54,13 @@ describe('createRedisConnection', () => {
   })
 
   test('cluster seeds make an ioredis Cluster whose nodes get the credentials', () => {
-    const connection = createRedisConnection({ url: 'redis://127.0.0.1:6379', keyPrefix: 'bff:', username: 'u', password: 'p', cluster: { nodes: [{ host: 'c0', port: 7000 }] } })
+    const connection = createRedisConnection({
+      url: 'redis://127.0.0.1:6379',
+      keyPrefix: 'bff:',
+      username: 'u',
+      password: 'p',
+      cluster: { nodes: [{ host: 'c0', port: 7000 }] },
+    })
     assert.ok(connection instanceof Cluster)
     const options = optionsOf(connection)
     const redisOptions = options.redisOptions as Record<string, unknown>

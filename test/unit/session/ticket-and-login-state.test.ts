@@ -24,13 +24,24 @@ test('a non-canonical encoding of a valid ticket is refused (one ticket, one coo
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
   // The last character carries 4 data bits and 2 spare bits: flip a spare bit.
   const sibling = alphabet[alphabet.indexOf(last) ^ 1]!
-  assert.ok(Buffer.from(good.slice(0, -1) + sibling, 'base64url').equals(Buffer.from(good, 'base64url')), 'the sibling decodes to the same bytes')
+  assert.ok(
+    Buffer.from(good.slice(0, -1) + sibling, 'base64url').equals(Buffer.from(good, 'base64url')),
+    'the sibling decodes to the same bytes',
+  )
   assert.equal(decodeTicket(good.slice(0, -1) + sibling), undefined)
 })
 
 test('malformed tickets decode to nothing', () => {
   const good = encodeTicket(createTicket(createKeyring([SECRET_A]).current.kid))
-  for (const bad of [undefined, '', good.slice(1), `${good}x`, `${good.slice(0, -1)}=`, `B${good.slice(1)}`, '!'.repeat(TICKET_LENGTH)]) {
+  for (const bad of [
+    undefined,
+    '',
+    good.slice(1),
+    `${good}x`,
+    `${good.slice(0, -1)}=`,
+    `B${good.slice(1)}`,
+    '!'.repeat(TICKET_LENGTH),
+  ]) {
     assert.equal(decodeTicket(bad), undefined, JSON.stringify(bad))
   }
 })

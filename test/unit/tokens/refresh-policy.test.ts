@@ -1,12 +1,29 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { SessionRecord } from '../../../src/session/types.ts'
-import { decideRefresh, effectiveSkewSeconds, isStillValid, mustWaitForRefresh, needsRefresh, skewCapped, tokenKeyFor, type RefreshPolicy } from '../../../src/tokens/refresh-policy.ts'
+import {
+  decideRefresh,
+  effectiveSkewSeconds,
+  isStillValid,
+  mustWaitForRefresh,
+  needsRefresh,
+  skewCapped,
+  tokenKeyFor,
+  type RefreshPolicy,
+} from '../../../src/tokens/refresh-policy.ts'
 
 const token = (expiresAt: number) => ({ access_token: 'a', token_type: 'Bearer', expires_at: expiresAt })
 const record = (overrides: Partial<SessionRecord> = {}): SessionRecord => ({
-  v: 1, iss: 'i', sub: 's', claims: {}, refresh_token: 'ORT1', tokens: { '': token(10_000) },
-  created_at: 1000, absolute_expires_at: 1_000_000, refreshed_at: 1000, ...overrides,
+  v: 1,
+  iss: 'i',
+  sub: 's',
+  claims: {},
+  refresh_token: 'ORT1',
+  tokens: { '': token(10_000) },
+  created_at: 1000,
+  absolute_expires_at: 1_000_000,
+  refreshed_at: 1000,
+  ...overrides,
 })
 const online: RefreshPolicy = { skewSeconds: 30, idleSeconds: 3600, refreshTokenKind: 'online' }
 
@@ -32,15 +49,26 @@ describe('decideRefresh', () => {
   })
 
   test('expiry within the skew, and a missing audience token, need an exchange', () => {
-    assert.deepEqual(decideRefresh(record({ tokens: { '': token(1120) } }), '', 1100, online), { refresh: true, reason: 'expiring' })
+    assert.deepEqual(decideRefresh(record({ tokens: { '': token(1120) } }), '', 1100, online), {
+      refresh: true,
+      reason: 'expiring',
+    })
     assert.deepEqual(decideRefresh(record(), 'https://orders ', 1100, online), { refresh: true, reason: 'missing' })
   })
 
   test('online refresh tokens are exchanged once half the IdP idle window has passed since the last exchange (keep-alive)', () => {
     assert.deepEqual(decideRefresh(record(), '', 1000 + 1799, online), { refresh: false })
     assert.deepEqual(decideRefresh(record(), '', 1000 + 1800, online), { refresh: true, reason: 'keep_alive' })
-    assert.deepEqual(decideRefresh(record(), '', 1000 + 1800, { ...online, refreshTokenKind: 'offline' }), { refresh: false }, 'offline tokens are not tied to the IdP session')
-    assert.deepEqual(decideRefresh(record({ refresh_token: undefined }), '', 1000 + 1800, online), { refresh: false }, 'nothing to exchange')
+    assert.deepEqual(
+      decideRefresh(record(), '', 1000 + 1800, { ...online, refreshTokenKind: 'offline' }),
+      { refresh: false },
+      'offline tokens are not tied to the IdP session',
+    )
+    assert.deepEqual(
+      decideRefresh(record({ refresh_token: undefined }), '', 1000 + 1800, online),
+      { refresh: false },
+      'nothing to exchange',
+    )
   })
 
   test('the session check interval forces an exchange after that many seconds', () => {
@@ -64,19 +92,35 @@ describe('decideRefresh', () => {
 })
 
 describe('issue 14 item 2: the refresh point fits the token', () => {
-  const issued = (at: number, lifetime: number) => ({ access_token: 'a', token_type: 'Bearer', issued_at: at, expires_at: at + lifetime })
+  const issued = (at: number, lifetime: number) => ({
+    access_token: 'a',
+    token_type: 'Bearer',
+    issued_at: at,
+    expires_at: at + lifetime,
+  })
 
   test('issue 14 item 2: a skew longer than the issued lifetime never makes a fresh token look stale', () => {
     // 20 s tokens, the default 30 s skew: refreshed at most a third of the lifetime early.
     assert.equal(effectiveSkewSeconds(issued(1000, 20), 30), 6)
     assert.equal(needsRefresh(issued(1000, 20), 1000, effectiveSkewSeconds(issued(1000, 20), 30)), false)
-    assert.deepEqual(decideRefresh(record({ tokens: { '': issued(1000, 20) } }), '', 1000, online), { refresh: false }, 'fresh token')
+    assert.deepEqual(
+      decideRefresh(record({ tokens: { '': issued(1000, 20) } }), '', 1000, online),
+      { refresh: false },
+      'fresh token',
+    )
     assert.deepEqual(decideRefresh(record({ tokens: { '': issued(1000, 20) } }), '', 1013, online), { refresh: false })
-    assert.deepEqual(decideRefresh(record({ tokens: { '': issued(1000, 20) } }), '', 1014, online), { refresh: true, reason: 'expiring' })
+    assert.deepEqual(decideRefresh(record({ tokens: { '': issued(1000, 20) } }), '', 1014, online), {
+      refresh: true,
+      reason: 'expiring',
+    })
     for (const lifetime of [1, 2, 5, 9, 60, 299]) {
       const skew = effectiveSkewSeconds(issued(1000, lifetime), 300)
       assert.ok(skew <= lifetime / 3, `${lifetime} s token: skew ${skew}`)
-      assert.equal(needsRefresh(issued(1000, lifetime), 1000, skew), false, `${lifetime} s token looks stale when issued`)
+      assert.equal(
+        needsRefresh(issued(1000, lifetime), 1000, skew),
+        false,
+        `${lifetime} s token looks stale when issued`,
+      )
     }
     // A skew that fits is kept; a token stored without issued_at keeps the configured skew.
     assert.equal(effectiveSkewSeconds(issued(1000, 3600), 30), 30)
