@@ -170,3 +170,20 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
     },
   }
 }
+
+/** The `Cookie` header the browser sends to the stack: every cookie it holds for the gateway's origin. */
+export function cookieHeader(stack: Pick<Stack, 'url'>, browser: Browser): string {
+  return browser
+    .cookies(stack.url)
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
+}
+
+/** The `Cookie` header with bffgate's own cookies only (the `__Host-` ones: session and login state). */
+export function sessionCookieHeader(stack: Pick<Stack, 'url'>, browser: Browser): string {
+  return browser
+    .cookies(stack.url)
+    .filter((c) => c.name.startsWith('__Host-'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ')
+}

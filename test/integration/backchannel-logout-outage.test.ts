@@ -8,7 +8,7 @@ import { BACKCHANNEL_LOGOUT_EVENT as EVENT } from '../../src/oidc/logout-token.t
 import { createKeyNames } from '../../src/session/keys.ts'
 import type { Browser } from '../helpers/browser.ts'
 import { startRedisServer, type RedisServerProcess } from '../helpers/redis.ts'
-import { CLIENT_ID, startStack, type Stack } from '../helpers/stack.ts'
+import { CLIENT_ID, startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
 
 // Issue 13 item 6: a store failure during back-channel logout must be retryable by the IdP.
 let redis: RedisServerProcess
@@ -31,12 +31,7 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) =>
-  browser
-    .cookies(stack.url)
-    .filter((c) => c.name.startsWith('__Host-'))
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
+const cookieOf = (browser: Browser) => sessionCookieHeader(stack, browser)
 const userStatus = async (cookie: string) => (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).status
 
 /** A logout token signed with the development IdP's own key, as the IdP would send it. */

@@ -10,7 +10,7 @@ import { decodeJwt, exportJWK, generateKeyPair, type JWK } from 'jose'
 import type { DevIdpClient } from '../../dev/idp/index.ts'
 import { createBrowser, loginAtDevIdp, type Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
-import { CLIENT_SECRET, startStack, USER, type Stack, type StackOptions } from '../helpers/stack.ts'
+import { CLIENT_SECRET, startStack, USER, type Stack, type StackOptions, cookieHeader } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
 const TTL = 3
@@ -83,13 +83,6 @@ function sessionCookieNames(stack: Stack, browser: Browser): string[] {
     .cookies(stack.url)
     .filter((c) => c.name.startsWith('__Host-') && !c.name.startsWith('__Host-bff-login-'))
     .map((c) => c.name)
-}
-
-function cookieHeader(stack: Stack, browser: Browser): string {
-  return browser
-    .cookies(stack.url)
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
 }
 
 async function callApi(stack: Stack, cookie: string): Promise<{ status: number; echo: Echo }> {

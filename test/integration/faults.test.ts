@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Browser } from '../helpers/browser.ts'
 import { freePort, startRedisServer, type RedisServerProcess } from '../helpers/redis.ts'
 import { startReplica } from '../helpers/replica.ts'
-import { startStack, type Stack, type StackOptions } from '../helpers/stack.ts'
+import { startStack, type Stack, type StackOptions, cookieHeader } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
 
@@ -44,12 +43,6 @@ async function stackOnRedis(
   t.after(() => stack.close())
   return stack
 }
-
-const cookieHeader = (stack: Stack, browser: Browser) =>
-  browser
-    .cookies(stack.url)
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
 
 async function callApi(
   base: string,

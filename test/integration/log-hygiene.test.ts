@@ -11,7 +11,7 @@ import { decodeJwt } from 'jose'
 import { DEFAULT_USER } from '../../dev/idp/index.ts'
 import { createBrowser, loginAtDevIdp, type Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
-import { CLIENT_SECRET, SESSION_SECRET, startStack, USER, type Stack } from '../helpers/stack.ts'
+import { CLIENT_SECRET, SESSION_SECRET, startStack, USER, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
 const BOB = {
@@ -44,14 +44,6 @@ class Secrets {
       else this.sessionCookies.add(cookie.value)
     }
   }
-}
-
-function cookieHeader(stack: Stack, browser: Browser): string {
-  return browser
-    .cookies(stack.url)
-    .filter((c) => c.name.startsWith('__Host-'))
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
 }
 
 /** Runs the login up to the callback, noting the login cookie and the code, without finishing it. */
@@ -88,7 +80,7 @@ async function api(
   path = '/api/hello',
   headers: Record<string, string> = CSRF,
 ): Promise<Response> {
-  return fetch(`${stack.url}${path}`, { headers: { ...headers, cookie: cookieHeader(stack, browser) } })
+  return fetch(`${stack.url}${path}`, { headers: { ...headers, cookie: sessionCookieHeader(stack, browser) } })
 }
 
 /** The strings to look for: a value itself and, for long ones, a random-looking part of it (a truncated log would keep one). */
@@ -119,7 +111,9 @@ describe('log hygiene', () => {
 
     // Login, /bff/user, API calls.
     const alice = await login(stack, secrets)
-    const user = await fetch(`${stack.url}/bff/user`, { headers: { ...CSRF, cookie: cookieHeader(stack, alice) } })
+    const user = await fetch(`${stack.url}/bff/user`, {
+      headers: { ...CSRF, cookie: sessionCookieHeader(stack, alice) },
+    })
     assert.equal(user.status, 200)
     const first = await api(stack, alice)
     assert.equal(first.status, 200)
@@ -184,7 +178,7 @@ describe('log hygiene', () => {
       ).status >= 400,
     )
     assert.equal((await api(stack, bob, '/api/hello', {})).status, 403, 'no CSRF header')
-    const forged = cookieHeader(stack, bob).replace(/=([^;]{8})/, '=AAAAAAAA')
+    const forged = sessionCookieHeader(stack, bob).replace(/=([^;]{8})/, '=AAAAAAAA')
     assert.equal((await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie: forged } })).status, 401)
 
     // The scan.

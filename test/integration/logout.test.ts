@@ -7,7 +7,7 @@ import { DEFAULT_USER, generateSigningKeys } from '../../dev/idp/index.ts'
 import { createBrowser, type Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startReplica } from '../helpers/replica.ts'
-import { CLIENT_ID, startStack, type Stack } from '../helpers/stack.ts'
+import { CLIENT_ID, startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
 const BOB = {
@@ -32,12 +32,7 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) =>
-  browser
-    .cookies(stack.url)
-    .filter((c) => c.name.startsWith('__Host-'))
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
+const cookieOf = (browser: Browser) => sessionCookieHeader(stack, browser)
 const userStatus = async (base: string, cookie: string) =>
   (await fetch(`${base}/bff/user`, { headers: { cookie } })).status
 const sessionCount = async () => (await redis.client().keys(`${stack.keyPrefix}session:*`)).length

@@ -3,9 +3,8 @@ import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { decodeJwt } from 'jose'
-import type { Browser } from '../helpers/browser.ts'
 import { freePort, startTestRedis, type TestRedis } from '../helpers/redis.ts'
-import { startStack, type Stack, type StackOptions } from '../helpers/stack.ts'
+import { startStack, type Stack, type StackOptions, cookieHeader } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
 
@@ -20,12 +19,6 @@ async function stackWith(t: { after: (fn: () => Promise<void>) => void }, option
   t.after(() => stack.close())
   return stack
 }
-
-const cookieHeader = (stack: Stack, browser: Browser) =>
-  browser
-    .cookies(stack.url)
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
 
 async function metricsText(stack: Stack): Promise<string> {
   return (await fetch(`${stack.adminUrl}/metrics`)).text()

@@ -10,7 +10,6 @@ import { createRedisBackend } from '../../src/session/redis-backend.ts'
 import { createRedisConnection } from '../../src/session/redis-connection.ts'
 import { createSessionStore } from '../../src/session/store.ts'
 import { runSessionStoreContract, SECRET_A } from '../contracts/session-store.contract.ts'
-import type { Browser } from '../helpers/browser.ts'
 import {
   startRedisCluster,
   startRedisSentinel,
@@ -18,7 +17,7 @@ import {
   type TestRedisSentinel,
 } from '../helpers/redis-topologies.ts'
 import { dumpRedis } from '../helpers/redis.ts'
-import { startStack, type Stack } from '../helpers/stack.ts'
+import { startStack, type Stack, cookieHeader } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
 let cluster: TestRedisCluster
@@ -80,12 +79,6 @@ async function callApi(
   const res = await fetch(`${stack.url}/api/hello`, { headers: { ...CSRF, cookie } })
   return { status: res.status, body: (await res.json()) as Echo & { error?: string }, headers: res.headers }
 }
-
-const cookieHeader = (stack: Stack, browser: Browser) =>
-  browser
-    .cookies(stack.url)
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
 
 /** Login, a proxied call, then a call after the access token expired (a real refresh). */
 async function loginProxyRefresh(stack: Stack): Promise<string> {

@@ -4,10 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { decodeJwt } from 'jose'
 import { Redis } from 'ioredis'
 import { DEFAULT_USER } from '../../dev/idp/index.ts'
-import type { Browser } from '../helpers/browser.ts'
 import { startRedisServer, startTestRedis, type RedisServerProcess, type TestRedis } from '../helpers/redis.ts'
 import { startReplica, type Replica } from '../helpers/replica.ts'
-import { startStack, type Stack, type StackOptions } from '../helpers/stack.ts'
+import { startStack, type Stack, type StackOptions, cookieHeader } from '../helpers/stack.ts'
 
 /**
  * Issue 14 items 1-3 and issue 13 item 2, over real Redis, the development IdP and real
@@ -51,12 +50,6 @@ async function replicasOf(t: TestContext, stack: Stack, count: number): Promise<
   t.after(() => Promise.all(replicas.map((r) => r.stop())).then(() => {}))
   return replicas
 }
-
-const cookieHeader = (stack: Stack, browser: Browser): string =>
-  browser
-    .cookies(stack.url)
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
 
 async function callApi(base: string, cookie: string): Promise<{ status: number; body: Echo; ms: number }> {
   const started = Date.now()

@@ -3,10 +3,9 @@ import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { decodeJwt } from 'jose'
 import { DEFAULT_USER } from '../../dev/idp/index.ts'
-import type { Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startReplica, type Replica } from '../helpers/replica.ts'
-import { startStack, type Stack, type StackOptions } from '../helpers/stack.ts'
+import { startStack, type Stack, type StackOptions, cookieHeader } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
 const BOB = {
@@ -41,13 +40,6 @@ async function stackWith(
   })
   t.after(() => stack.close())
   return stack
-}
-
-function cookieHeader(stack: Stack, browser: Browser): string {
-  return browser
-    .cookies(stack.url)
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
 }
 
 async function callApi(

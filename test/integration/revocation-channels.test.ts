@@ -7,7 +7,7 @@ import { SESSION_REVOKED, startDevTransmitter, VERIFICATION, type DevTransmitter
 import type { Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startReplica, type Replica } from '../helpers/replica.ts'
-import { startStack, type Stack } from '../helpers/stack.ts'
+import { startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
 const BOB = {
@@ -56,12 +56,7 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) =>
-  browser
-    .cookies(stack.url)
-    .filter((c) => c.name.startsWith('__Host-'))
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
+const cookieOf = (browser: Browser) => sessionCookieHeader(stack, browser)
 const apiStatus = async (base: string, cookie: string) =>
   (await fetch(`${base}/api/x`, { headers: { ...CSRF, cookie } })).status
 const statusesOn = async (cookie: string) => Promise.all(urls.map((url) => apiStatus(url, cookie)))

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis'
 import { startDevTransmitter, type DevTransmitter } from '../../dev/ssf/transmitter.ts'
 import type { Browser } from '../helpers/browser.ts'
 import { startRedisServer, type RedisServerProcess } from '../helpers/redis.ts'
-import { startStack, type Stack } from '../helpers/stack.ts'
+import { startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
 
 // A session-store outage is not the event's fault: a retryable 503, nothing claimed, nothing lost.
 const PUSH_AUTHORIZATION = `Bearer ${randomBytes(32).toString('base64url')}`
@@ -38,12 +38,7 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) =>
-  browser
-    .cookies(stack.url)
-    .filter((c) => c.name.startsWith('__Host-'))
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
+const cookieOf = (browser: Browser) => sessionCookieHeader(stack, browser)
 const userStatus = async (cookie: string) => (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).status
 
 /** Runs `during` while Redis is frozen (SIGSTOP: an outage that keeps the data). */

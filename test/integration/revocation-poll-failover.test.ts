@@ -5,7 +5,7 @@ import { startDevTransmitter, type DevTransmitter } from '../../dev/ssf/transmit
 import type { Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startReplica, type Replica } from '../helpers/replica.ts'
-import { startStack, type Stack } from '../helpers/stack.ts'
+import { startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
 
 // The poll lease: when the replica that polls dies, another takes over once its lease lapses.
 const STREAM_AUDIENCE = 'https://bffgate.test/ssf-stream'
@@ -38,12 +38,7 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) =>
-  browser
-    .cookies(stack.url)
-    .filter((c) => c.name.startsWith('__Host-'))
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
+const cookieOf = (browser: Browser) => sessionCookieHeader(stack, browser)
 const userStatus = async (cookie: string) => (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).status
 
 async function waitFor(check: () => Promise<boolean> | boolean, ms: number): Promise<number> {

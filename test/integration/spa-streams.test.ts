@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test'
 import type { Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startReplica } from '../helpers/replica.ts'
-import { startStack, type Stack } from '../helpers/stack.ts'
+import { startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
 
 let redis: TestRedis
 let stack: Stack
@@ -33,12 +33,7 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) =>
-  browser
-    .cookies(stack.url)
-    .filter((c) => c.name.startsWith('__Host-'))
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
+const cookieOf = (browser: Browser) => sessionCookieHeader(stack, browser)
 
 /** What a same-origin `EventSource` or `<img>` sends: no custom header, only Fetch Metadata. */
 const sameOrigin = { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors', accept: 'text/event-stream' }

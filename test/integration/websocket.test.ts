@@ -5,7 +5,7 @@ import { WebSocket } from 'ws'
 import type { Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startReplica } from '../helpers/replica.ts'
-import { startStack, type Stack } from '../helpers/stack.ts'
+import { startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
 
 let redis: TestRedis
 let stack: Stack
@@ -22,12 +22,7 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (browser: Browser) =>
-  browser
-    .cookies(stack.url)
-    .filter((c) => c.name.startsWith('__Host-'))
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
+const cookieOf = (browser: Browser) => sessionCookieHeader(stack, browser)
 
 function connect(base: string, headers: Record<string, string>): Promise<WebSocket> {
   const socket = new WebSocket(`${base.replace('http', 'ws')}/api/socket`, { headers })
