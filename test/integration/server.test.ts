@@ -266,40 +266,15 @@ test('a port already in use stops the start with the address named and status 1'
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
   t.after(() => blocker.close())
   const port = (blocker.address() as { port: number }).port
-  const { done } = runServer({
-    BFF_PORT: String(port),
-    BFF_HOST: '127.0.0.1',
-    BFF_PUBLIC_URL: `http://127.0.0.1:${port}`,
-    BFF_OIDC_ISSUER: idp.issuer,
-    BFF_ALLOW_INSECURE_HTTP: 'true',
-    BFF_OIDC_CLIENT_ID: 'srv',
-    BFF_OIDC_CLIENT_SECRET: 'srv-secret-0123456789',
-    BFF_SESSION_SECRET: 'server-test-secret-0123456789-abcdefghijklmnop',
-    BFF_REDIS_URL: redis.url,
-  })
+  const { done } = runServer(envFor(port))
   const run = await done
   assert.equal(run.code, 1)
   assert.match(run.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))
 })
 
-/** A valid configuration serving on `port` (the IdP and Redis of this file). */
-function servingEnv(port: number): Record<string, string> {
-  return {
-    BFF_PORT: String(port),
-    BFF_HOST: '127.0.0.1',
-    BFF_PUBLIC_URL: `http://127.0.0.1:${port}`,
-    BFF_OIDC_ISSUER: idp.issuer,
-    BFF_ALLOW_INSECURE_HTTP: 'true',
-    BFF_OIDC_CLIENT_ID: 'srv',
-    BFF_OIDC_CLIENT_SECRET: 'srv-secret-0123456789',
-    BFF_SESSION_SECRET: 'server-test-secret-0123456789-abcdefghijklmnop',
-    BFF_REDIS_URL: redis.url,
-  }
-}
-
 test('with a valid configuration it serves, and SIGTERM stops it with status 0', async () => {
   const port = await freePort()
-  const server = runServer(servingEnv(port), true)
+  const server = runServer(envFor(port), true)
   await Promise.race([
     server.listening,
     server.done.then((r) => {
@@ -342,10 +317,9 @@ test('a second signal during the drain stops at once with status 1, and the acce
   const upstreamPort = (upstream.address() as AddressInfo).port
   const port = await freePort()
   const server = runServer(
-    {
-      ...servingEnv(port),
+    envFor(port, {
       BFF_ROUTES: JSON.stringify([{ path: '/slow', upstream: `http://127.0.0.1:${upstreamPort}`, token: 'none' }]),
-    },
+    }),
     true,
   )
   await Promise.race([
