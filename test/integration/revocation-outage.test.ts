@@ -1,41 +1,23 @@
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
-import { Redis } from 'ioredis'
-import { startDevTransmitter, type DevTransmitter } from '../../dev/ssf/transmitter.ts'
+import type { Redis } from 'ioredis'
+import type { DevTransmitter } from '../../dev/ssf/transmitter.ts'
+import { startRevocationStack, type RevocationStack } from '../helpers/revocation.ts'
 import type { Browser } from '../helpers/browser.ts'
-import { startRedisServer, type RedisServerProcess } from '../helpers/redis.ts'
-import { startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
+import { type Stack, sessionCookieHeader } from '../helpers/stack.ts'
 
 // A session-store outage is not the event's fault: a retryable 503, nothing claimed, nothing lost.
-const PUSH_AUTHORIZATION = `Bearer ${randomBytes(32).toString('base64url')}`
-let redis: RedisServerProcess
+let revocation: RevocationStack
 let admin: Redis
 let transmitter: DevTransmitter
 let stack: Stack
+let PUSH_AUTHORIZATION: string
 before(async () => {
-  redis = await startRedisServer()
-  admin = new Redis(redis.url, { maxRetriesPerRequest: 1 })
-  transmitter = await startDevTransmitter({ audience: 'https://bffgate.test/ssf-stream' })
-  stack = await startStack({
-    env: {
-      BFF_SESSION_STORE: 'redis',
-      BFF_REDIS_URL: redis.url,
-      BFF_REDIS_KEY_PREFIX: `revocation-outage:${process.pid}:`,
-      BFF_SSF_DELIVERY: 'push',
-      BFF_SSF_ISSUER: transmitter.issuer,
-      BFF_SSF_AUDIENCE: 'https://bffgate.test/ssf-stream',
-      BFF_SSF_PUSH_AUTHORIZATION: PUSH_AUTHORIZATION,
-      BFF_GLOBAL_REVOCATION_ISSUER: transmitter.issuer,
-    },
-  })
-  transmitter.userIssuer = stack.idp.issuer
+  revocation = await startRevocationStack('revocation-outage')
+  ;({ admin, transmitter, stack, pushAuthorization: PUSH_AUTHORIZATION } = revocation)
 })
 after(async () => {
-  await stack?.close()
-  await transmitter?.close()
-  admin?.disconnect()
-  await redis?.stop()
+  await revocation?.close()
 })
 
 const cookieOf = (browser: Browser) => sessionCookieHeader(stack, browser)
@@ -43,12 +25,12 @@ const userStatus = async (cookie: string) => (await fetch(`${stack.url}/bff/user
 
 /** Runs `during` while Redis is frozen (SIGSTOP: an outage that keeps the data). */
 async function whileFrozen<T>(t: { after: (fn: () => void) => void }, during: () => Promise<T>): Promise<T> {
-  process.kill(redis.pid, 'SIGSTOP')
+  process.kill(revocation.redis.pid, 'SIGSTOP')
   let thawed = false
   const thaw = () => {
     if (!thawed) {
       thawed = true
-      process.kill(redis.pid, 'SIGCONT')
+      process.kill(revocation.redis.pid, 'SIGCONT')
     }
   }
   t.after(thaw)

@@ -1,42 +1,24 @@
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
-import { Redis } from 'ioredis'
-import { startDevTransmitter, type DevTransmitter } from '../../dev/ssf/transmitter.ts'
+import type { Redis } from 'ioredis'
+import type { DevTransmitter } from '../../dev/ssf/transmitter.ts'
+import { startRevocationStack, type RevocationStack } from '../helpers/revocation.ts'
 import { createKeyNames } from '../../src/session/keys.ts'
-import { startRedisServer, type RedisServerProcess } from '../helpers/redis.ts'
-import { startStack, type Stack } from '../helpers/stack.ts'
+import type { Stack } from '../helpers/stack.ts'
 
 // One caller token, one revocation; one SET, one processing: the id is claimed (SET NX) before
 // anything ends, and the claim is dropped again when ending then fails, so the retry works.
-const PUSH_AUTHORIZATION = `Bearer ${randomBytes(32).toString('base64url')}`
-let redis: RedisServerProcess
+let revocation: RevocationStack
 let admin: Redis
 let transmitter: DevTransmitter
 let stack: Stack
+let PUSH_AUTHORIZATION: string
 before(async () => {
-  redis = await startRedisServer()
-  admin = new Redis(redis.url, { maxRetriesPerRequest: 1 })
-  transmitter = await startDevTransmitter({ audience: 'https://bffgate.test/ssf-stream' })
-  stack = await startStack({
-    env: {
-      BFF_SESSION_STORE: 'redis',
-      BFF_REDIS_URL: redis.url,
-      BFF_REDIS_KEY_PREFIX: `revocation-replay:${process.pid}:`,
-      BFF_SSF_DELIVERY: 'push',
-      BFF_SSF_ISSUER: transmitter.issuer,
-      BFF_SSF_AUDIENCE: 'https://bffgate.test/ssf-stream',
-      BFF_SSF_PUSH_AUTHORIZATION: PUSH_AUTHORIZATION,
-      BFF_GLOBAL_REVOCATION_ISSUER: transmitter.issuer,
-    },
-  })
-  transmitter.userIssuer = stack.idp.issuer
+  revocation = await startRevocationStack('revocation-replay')
+  ;({ admin, transmitter, stack, pushAuthorization: PUSH_AUTHORIZATION } = revocation)
 })
 after(async () => {
-  await stack?.close()
-  await transmitter?.close()
-  admin?.disconnect()
-  await redis?.stop()
+  await revocation?.close()
 })
 
 const subIndex = (sub: string) => createKeyNames(stack.keyPrefix).subIndex(stack.idp.issuer, sub)
