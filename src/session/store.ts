@@ -2,6 +2,7 @@ import { createHmac, createSecretKey, randomBytes } from 'node:crypto'
 import { deriveKey, hmac, open, seal } from '../crypto.ts'
 import type { SessionBackend } from './backend.ts'
 import { createHandleCache, createOpenedRecords } from './caches.ts'
+import { slideIntervalMs } from './idle-slide.ts'
 import type { SessionEndReason } from './end-reason.ts'
 import type { KeyNames } from './keys.ts'
 import type { Keyring } from './keyring.ts'
@@ -42,7 +43,7 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
   const now = options.now ?? Date.now
   const idleMs = options.idleSeconds * 1000
   // Slide the idle deadline at most this often: a write per request would double Redis load.
-  const slideIntervalMs = Math.min(60_000, Math.max(1000, idleMs / 10))
+  const slideInterval = slideIntervalMs(idleMs)
 
   const handleFor = (ticket: Ticket, idKey: Buffer): SessionHandle => {
     const hashedId = hmac(idKey, ticket.id).subarray(0, 20).toString('base64url')
@@ -150,7 +151,7 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
     let ttlMs = entry.ttlMs
     if (slide) {
       const fullTtlMs = ttlMsFor(record)
-      if (fullTtlMs - ttlMs >= slideIntervalMs) {
+      if (fullTtlMs - ttlMs >= slideInterval) {
         await backend.expire(handle.storageKey, indexKeysOf(record), fullTtlMs)
         ttlMs = fullTtlMs
       }

@@ -269,6 +269,22 @@ export function runSessionStoreContract(name: string, makeStore: MakeStore): voi
       )
     })
 
+    test('a session in use slides once per interval (a hundredth of the idle timeout, at least 1 s), not per request', async (t) => {
+      const { store } = await makeStore({ idleSeconds: 200 }) // slides at most every 2 s
+      t.after(() => store.close())
+      const { cookieValue } = await store.create(sampleRecord())
+      await sleep(1000)
+      // Milliseconds left as each load sees them (0: no session).
+      const left = async (slide: boolean) => (await store.load(cookieValue, { slide }))?.expiresInMs ?? 0
+      const early = await left(true)
+      assert.ok(early > 0 && early <= 199_200, `slid within the interval: ${early} ms left`)
+      await sleep(1300)
+      const late = await left(true)
+      assert.ok(late >= 199_500, `not slid after the interval: ${late} ms left`)
+      const stored = await left(false)
+      assert.ok(stored >= 199_000, `the slide was not stored: ${stored} ms left`)
+    })
+
     test('a session never outlives its absolute deadline, whatever the activity', async (t) => {
       const { store } = await makeStore({ idleSeconds: 60 })
       t.after(() => store.close())
