@@ -58,7 +58,16 @@ export interface BenchResults {
   sessions?: number
   redisBytesPerSession?: number
   sealedRecordBytes?: number | undefined
-  soak?: { seconds: number; rps: number; rssFirstMiB: number; rssLastMiB: number; rssMaxMiB: number; growth: number }
+  soak?: {
+    seconds: number
+    rps: number
+    rssFirstMiB: number
+    rssLastMiB: number
+    rssMaxMiB: number
+    growth: number
+    /** The gateway's memory every 5 s (results from before it was recorded have none). */
+    series?: (GatewayMemory & { atSeconds: number })[]
+  }
   storm?: Record<string, number>
   wallSeconds?: number
   /** The gateway's memory after the runs (MiB). */
@@ -162,7 +171,16 @@ export function renderMarkdown(r: BenchResults): string {
   }
   if (r.soak !== undefined)
     lines.push(
-      `- Soak ${r.soak.seconds} s at 50 connections, ${r.soak.rps} req/s: RSS ${r.soak.rssFirstMiB.toFixed(1)} → ${r.soak.rssLastMiB.toFixed(1)} MiB (max ${r.soak.rssMaxMiB.toFixed(1)}), growth ${(r.soak.growth * 100).toFixed(1)} %.`,
+      `- Soak ${r.soak.seconds} s at 50 connections, ${r.soak.rps} req/s: RSS ${r.soak.rssFirstMiB.toFixed(1)} → ${r.soak.rssLastMiB.toFixed(1)} MiB (max ${r.soak.rssMaxMiB.toFixed(1)}), growth ${(r.soak.growth * 100).toFixed(1)} %` +
+        (r.soak.series !== undefined && r.soak.series.length > 0
+          ? `; by minute (RSS / V8 heap used of allocated / the rest, MiB): ${r.soak.series
+              .filter((point, i, all) => i === 0 || i === all.length - 1 || point.atSeconds % 60 < 5)
+              .map(
+                (point) =>
+                  `${point.atSeconds} s ${point.rssMiB} / ${point.heapUsedMiB} of ${point.heapTotalMiB} / ${point.nativeOtherMiB}`,
+              )
+              .join(', ')}.`
+          : '.'),
     )
   if (r.storm !== undefined) {
     const s = r.storm

@@ -76,7 +76,9 @@ const LOG_LEVEL = process.env.BENCH_LOG_LEVEL
  */
 const AB_ENV =
   process.env.BENCH_AB_ENV !== undefined ? (JSON.parse(process.env.BENCH_AB_ENV) as Record<string, string>) : undefined
-const AB_ROOT = process.env.BENCH_AB_ROOT ?? (AB_ENV !== undefined ? root : undefined)
+/** Node flags for the A/B gateway only (space-separated), e.g. a V8 heap setting against the same tree. */
+const AB_NODE_FLAGS = (process.env.BENCH_AB_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '')
+const AB_ROOT = process.env.BENCH_AB_ROOT ?? (AB_ENV !== undefined || AB_NODE_FLAGS.length > 0 ? root : undefined)
 const CLIENT_ID = 'bffgate-bench'
 const CLIENT_SECRET = 'bffgate-bench-client-secret-0123456789'
 const SESSION_SECRET = 'bench-session-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
@@ -133,7 +135,12 @@ const PRODUCTION_NODE_FLAGS = (
   .filter((word) => word.startsWith('--'))
 
 /** bffgate as in production: `node <production flags> src/server.ts`, configured by environment. */
-async function startGateway(env: Record<string, string>, profileName?: string, fromRoot = root): Promise<ChildProcess> {
+async function startGateway(
+  env: Record<string, string>,
+  profileName?: string,
+  fromRoot = root,
+  extraFlags: readonly string[] = [],
+): Promise<ChildProcess> {
   const execArgv = [
     ...PRODUCTION_NODE_FLAGS,
     ...(profileName !== undefined
@@ -147,6 +154,7 @@ async function startGateway(env: Record<string, string>, profileName?: string, f
       : []),
     // Node flags for bffgate only (space-separated), to try runtime tuning against the same floor.
     ...(process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''),
+    ...extraFlags,
   ]
   const child = fork(join(fromRoot, 'src/server.ts'), [], {
     env: { ...measuredEnv, ...env },
@@ -615,7 +623,7 @@ async function main(): Promise<void> {
         BFF_ADMIN_PORT: String(abAdminPort),
         BFF_PUBLIC_URL: `http://127.0.0.1:${abPort}`,
       }
-      const child = await startGateway(abEnv, CPU_PROF ? 'gateway-ab' : undefined, AB_ROOT)
+      const child = await startGateway(abEnv, CPU_PROF ? 'gateway-ab' : undefined, AB_ROOT, AB_NODE_FLAGS)
       abGateway = { url: abEnv.BFF_PUBLIC_URL, pid: child.pid! }
     }
 
@@ -714,8 +722,18 @@ async function main(): Promise<void> {
 
     if (SOAK_SECONDS > 0) {
       const samples: number[] = []
+      // The gateway's memory by kind every 5 s: a leak shows as V8 heap used growing without end;
+      // the heap's and malloc's headroom grow towards a plateau.
+      const series: (GatewayMemory & { atSeconds: number })[] = []
+      const soakStarted = Date.now()
       const soak = load({ url: `${gatewayUrl}/api/small`, connections: 50, duration: SOAK_SECONDS, cookies })
-      const sampler = setInterval(() => samples.push(rssMiB(gateway.pid!)), 5000)
+      const sampler = setInterval(() => {
+        samples.push(rssMiB(gateway.pid!))
+        gatewayMemory(gatewayUrl, gateway.pid!).then(
+          (memory) => series.push({ atSeconds: Math.round((Date.now() - soakStarted) / 1000), ...memory }),
+          () => {},
+        )
+      }, 5000)
       const result = await soak
       clearInterval(sampler)
       const first = samples[0] ?? 0
@@ -727,8 +745,13 @@ async function main(): Promise<void> {
         rssLastMiB: last,
         rssMaxMiB: Math.max(...samples),
         growth: first > 0 ? Math.round(((last - first) / first) * 1000) / 1000 : 0,
+        series,
       }
       process.stdout.write(`soak ${SOAK_SECONDS}s: RSS ${first} → ${last} MiB (max ${results.soak.rssMaxMiB})\n`)
+      for (const point of series)
+        process.stdout.write(
+          `  ${String(point.atSeconds).padStart(4)} s: RSS ${point.rssMiB} MiB, V8 heap ${point.heapUsedMiB} used of ${point.heapTotalMiB}, external ${point.externalMiB}, the rest ${point.nativeOtherMiB}\n`,
+        )
     }
     if (SESSIONS_LARGE > 0) {
       // The same gateway over SESSIONS_LARGE sessions against the SESSIONS ones, interleaved.
@@ -898,6 +921,7 @@ async function main(): Promise<void> {
       'BENCH_PIN',
       'BENCH_AB_ROOT',
       'BENCH_AB_ENV',
+      'BENCH_AB_NODE_FLAGS',
       'BENCH_SESSIONS',
     ].every((name) => process.env[name] === undefined)
   writeResults(results, resultsDir, join(root, 'README.md'))
