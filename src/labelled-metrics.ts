@@ -22,7 +22,8 @@ export interface MetricSnapshot {
 /** One series' values, found by walking one map level per label. */
 type Level<S> = Map<Label, Level<S> | S>
 
-function seriesOf<S>(root: Level<S>, values: readonly Label[], make: () => S): S {
+function seriesOf<S>(root: Level<S>, depth: number, values: readonly Label[], make: () => S): S {
+  if (values.length !== depth) throw new TypeError(`${depth} label values expected, not ${values.length}`)
   let level = root
   const last = values.length - 1
   for (let i = 0; i < last; i++) {
@@ -89,7 +90,7 @@ export class LabelledCounter<N extends string> extends LabelledMetric<N, { value
 
   /** Adds `by` (default 1) to the series `values` names. */
   inc(values: readonly Label[], by = 1): void {
-    seriesOf(this.series, values, () => ({ value: 0 })).value += by
+    seriesOf(this.series, this.labelNames.length, values, () => ({ value: 0 })).value += by
   }
 
   async get(): Promise<MetricSnapshot> {
@@ -119,7 +120,7 @@ export class LabelledHistogram<N extends string> extends LabelledMetric<N, Histo
   /** Records `value` in the series `values` names. A value that is not a finite number is refused. */
   observe(values: readonly Label[], value: number): void {
     if (!Number.isFinite(value)) throw new TypeError(`${this.name}: not a finite number: ${value}`)
-    const series = seriesOf(this.series, values, () => ({
+    const series = seriesOf(this.series, this.labelNames.length, values, () => ({
       counts: Array.from({ length: this.buckets.length + 1 }, () => 0),
       sum: 0,
       count: 0,

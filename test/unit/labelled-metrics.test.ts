@@ -95,7 +95,7 @@ for (const contentType of [Registry.PROMETHEUS_CONTENT_TYPE, Registry.OPENMETRIC
   })
 }
 
-test('a histogram refuses a value that is not a finite number, and reset empties both kinds', async () => {
+test('a histogram refuses a value that is not a finite number, both refuse the wrong number of label values, and reset empties both', async () => {
   const registry = new Registry()
   const histogram = new LabelledHistogram({
     name: 'h',
@@ -107,6 +107,8 @@ test('a histogram refuses a value that is not a finite number, and reset empties
   const counter = new LabelledCounter({ name: 'c', help: 'c', labelNames: ['a'], registers: [registry] })
   for (const value of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY])
     assert.throws(() => histogram.observe(['x'], value), /h: not a finite number/)
+  assert.throws(() => histogram.observe([], 1), /1 label values expected, not 0/)
+  assert.throws(() => counter.inc(['x', 'y']), /1 label values expected, not 2/)
   histogram.observe(['x'], 0.5)
   counter.inc(['x'])
   assert.match(await registry.metrics(), /^h_count\{a="x"\} 1$/m)
