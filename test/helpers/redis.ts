@@ -189,15 +189,29 @@ export async function dumpRedis(
   return { keys, values }
 }
 
+/** Every port {@link freePort} handed out in this process. */
+const handedOut = new Set<number>()
+
+/**
+ * A port free on 127.0.0.1 now, never one this process was given before: the system may offer
+ * a port again as soon as it is closed, and two calls in a row (a server's port and its admin
+ * port) then got the same one.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer()
+      server.unref()
+      server.once('error', reject)
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address()
+        const offered = typeof address === 'object' && address !== null ? address.port : 0
+        server.close(() => resolve(offered))
+      })
     })
-  })
+    if (!handedOut.has(port)) {
+      handedOut.add(port)
+      return port
+    }
+  }
 }
