@@ -263,7 +263,7 @@ export const settings = [
     min: 1,
     default: '259200',
     description:
-      'Idle timeout of the identity provider session in seconds (Auth0 tenant setting "Idle Session Lifetime"); the local session ends after this long without activity.',
+      'Idle timeout of the identity provider session in seconds (Auth0 tenant setting "Idle Session Lifetime"); the local session ends after this long without activity. Activity moves the deadline at most once per hundredth of it (1 s to 15 minutes), so a session may end up to that much earlier, never later.',
   },
   {
     name: 'BFF_SESSION_ABSOLUTE_SECONDS',
