@@ -6,6 +6,12 @@ interface Entry<T> {
   expiresAt: number
 }
 
+interface StoredValue {
+  readonly sealed: Buffer
+  readonly indexKeys: readonly string[]
+  readonly fingerprint?: Buffer
+}
+
 /**
  * {@link SessionBackend} in process memory, for a single development process
  * (`BFF_SESSION_STORE=memory`). Same semantics as Redis: lifetimes, index sets, one-time keys.
@@ -13,7 +19,7 @@ interface Entry<T> {
  */
 export function createMemoryBackend(options: { now?: () => number } = {}): SessionBackend {
   const now = options.now ?? Date.now
-  const records = new Map<string, Entry<{ sealed: Buffer; indexKeys: readonly string[]; fingerprint?: Buffer }>>()
+  const records = new Map<string, Entry<StoredValue>>()
   const indexes = new Map<string, Entry<Set<string>>>()
   // One keyspace for locks and one-time markers, as in Redis: a lock's key taken by
   // `acquireLock` is a marker `isSet` sees, and `setIfAbsent` finds a lock's key taken.
@@ -53,26 +59,12 @@ export function createMemoryBackend(options: { now?: () => number } = {}): Sessi
         indexes.set(index, entry)
         raiseIndex(index, expiresAt)
       }
-      records.set(key, {
-        value: {
-          sealed: ownBytes(sealed),
-          indexKeys: [...indexKeys],
-          ...(fingerprint !== undefined && { fingerprint: ownBytes(fingerprint) }),
-        },
-        expiresAt,
-      })
+      records.set(key, { value: storedValue(sealed, indexKeys, fingerprint), expiresAt })
     },
     async writeFenced(key, sealed, indexKeys, ttlMs, fence, fingerprint) {
       if (live(locks, fence.lockKey)?.value !== fence.token || live(records, key) === undefined) return false
       const expiresAt = now() + ttlMs
-      records.set(key, {
-        value: {
-          sealed: ownBytes(sealed),
-          indexKeys: [...indexKeys],
-          ...(fingerprint !== undefined && { fingerprint: ownBytes(fingerprint) }),
-        },
-        expiresAt,
-      })
+      records.set(key, { value: storedValue(sealed, indexKeys, fingerprint), expiresAt })
       for (const index of indexKeys) raiseIndex(index, expiresAt)
       return true
     },
@@ -80,10 +72,7 @@ export function createMemoryBackend(options: { now?: () => number } = {}): Sessi
       const current = live(records, key)?.value.fingerprint
       if (current === undefined || !current.equals(expected)) return false
       const expiresAt = now() + ttlMs
-      records.set(key, {
-        value: { sealed: ownBytes(sealed), indexKeys: [...indexKeys], fingerprint: ownBytes(fingerprint) },
-        expiresAt,
-      })
+      records.set(key, { value: storedValue(sealed, indexKeys, fingerprint), expiresAt })
       for (const index of indexKeys) raiseIndex(index, expiresAt)
       return true
     },
@@ -148,4 +137,13 @@ function ownBytes(bytes: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(bytes.length)
   bytes.copy(copy)
   return copy
+}
+
+/** What a write stores: copies, so nothing the caller holds (or a pool slab) is kept. */
+function storedValue(sealed: Buffer, indexKeys: readonly string[], fingerprint: Buffer | undefined): StoredValue {
+  return {
+    sealed: ownBytes(sealed),
+    indexKeys: [...indexKeys],
+    ...(fingerprint !== undefined && { fingerprint: ownBytes(fingerprint) }),
+  }
 }

@@ -139,17 +139,21 @@ export function createRedisBackend(redis: RedisConnection, options: RedisBackend
     failure: (err) => storeUnavailable('read', err),
   })
 
+  /** The stored value of a session written now to live `ttlMs`. */
+  const valueOf = (sealed: Buffer, indexKeys: readonly string[], ttlMs: number, fingerprint: Buffer | undefined) =>
+    encodeSessionValue({
+      deadlineMs: now() + ttlMs,
+      indexKeys,
+      sealed,
+      ...(fingerprint !== undefined && { fingerprint }),
+    })
+
   return {
     read: (key) => (cluster ? wrap('read', () => readOne(key)) : readBatched(key)),
 
     write: (key, sealed, indexKeys, ttlMs, fingerprint) =>
       wrap('write', async () => {
-        const value = encodeSessionValue({
-          deadlineMs: now() + ttlMs,
-          indexKeys,
-          sealed,
-          ...(fingerprint !== undefined && { fingerprint }),
-        })
+        const value = valueOf(sealed, indexKeys, ttlMs, fingerprint)
         if (cluster) {
           // Indexes first: a crash before the record leaves only a stale index entry.
           await each(indexKeys, (target, index) =>
@@ -174,12 +178,7 @@ export function createRedisBackend(redis: RedisConnection, options: RedisBackend
 
     writeFenced: (key, sealed, indexKeys, ttlMs, fence, fingerprint) =>
       wrap('writeFenced', async () => {
-        const value = encodeSessionValue({
-          deadlineMs: now() + ttlMs,
-          indexKeys,
-          sealed,
-          ...(fingerprint !== undefined && { fingerprint }),
-        })
+        const value = valueOf(sealed, indexKeys, ttlMs, fingerprint)
         // Indexes first, as everywhere: raising an index's lifetime is harmless if the fence fails.
         if (cluster) {
           await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
@@ -194,7 +193,7 @@ export function createRedisBackend(redis: RedisConnection, options: RedisBackend
 
     writeIfFingerprint: (key, sealed, indexKeys, ttlMs, expected, fingerprint) =>
       wrap('writeIfFingerprint', async () => {
-        const value = encodeSessionValue({ deadlineMs: now() + ttlMs, indexKeys, sealed, fingerprint })
+        const value = valueOf(sealed, indexKeys, ttlMs, fingerprint)
         if (cluster) {
           await each(indexKeys, (target, index) => target.pexpire(index, ttlMs, 'GT'))
           return (await scripted.bffWriteIfFingerprint(key, fingerprintEntry(expected), value, ttlMs)) === 1
