@@ -12,6 +12,14 @@ export const CLIENT_ID = 'bffgate-test'
 export const CLIENT_SECRET = 'bffgate-test-client-secret-0123456789'
 export const SESSION_SECRET = 'test-session-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
 export const USER = { username: DEFAULT_USER.username, password: DEFAULT_USER.password }
+/** A second user of the development IdP, for tests that need two people (`idp: { users: [DEFAULT_USER, BOB] }`). */
+export const BOB = {
+  username: 'bob',
+  password: 'bob-password',
+  sub: 'user-bob',
+  name: 'Bob Example',
+  email: 'bob@example.com',
+}
 
 /** Captured log lines of the gateway, parsed. */
 export interface LogSink {

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
-import { SignJWT, importJWK, type JWK } from 'jose'
+import type { JWK } from 'jose'
 import { generateSigningKeys } from '../../dev/idp/index.ts'
-import { BACKCHANNEL_LOGOUT_EVENT as EVENT } from '../../src/oidc/logout-token.ts'
 import { createKeyNames } from '../../src/session/keys.ts'
 import type { Browser } from '../helpers/browser.ts'
+import { logoutTokenClaims, signLogoutToken } from '../helpers/logout-token.ts'
 import { startRedisServer, type RedisServerProcess } from '../helpers/redis.ts'
 import { CLIENT_ID, startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
 
@@ -35,21 +34,8 @@ const cookieOf = (browser: Browser) => sessionCookieHeader(stack, browser)
 const userStatus = async (cookie: string) => (await fetch(`${stack.url}/bff/user`, { headers: { cookie } })).status
 
 /** A logout token signed with the development IdP's own key, as the IdP would send it. */
-async function logoutToken(claims: Record<string, unknown>): Promise<string> {
-  const now = Math.floor(Date.now() / 1000)
-  const jwk = keys[0]!
-  return new SignJWT({
-    iss: stack.idp.issuer,
-    aud: CLIENT_ID,
-    iat: now,
-    exp: now + 120,
-    jti: randomUUID(),
-    events: { [EVENT]: {} },
-    ...claims,
-  })
-    .setProtectedHeader({ alg: jwk.alg ?? 'RS256', kid: jwk.kid, typ: 'logout+jwt' })
-    .sign(await importJWK(jwk, jwk.alg ?? 'RS256'))
-}
+const logoutToken = (claims: Record<string, unknown>) =>
+  signLogoutToken(keys[0]!, logoutTokenClaims(stack.idp.issuer, CLIENT_ID, claims))
 
 async function post(
   token: string,

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -9,15 +8,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
-import { SignJWT, decodeJwt, importJWK, type JWK } from 'jose'
+import { decodeJwt, type JWK } from 'jose'
 import { WebSocket, WebSocketServer } from 'ws'
 import { generateSigningKeys, startDevIdp, type DevIdp } from '../../dev/idp/index.ts'
 import { startDevTransmitter, type DevTransmitter } from '../../dev/ssf/transmitter.ts'
 import { buildApp } from '../../src/app.ts'
 import { loadConfig } from '../../src/config/load.ts'
 import { loggerOptions } from '../../src/logger.ts'
-import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/oidc/logout-token.ts'
 import { createBrowser, loginAtDevIdp, type Browser } from '../helpers/browser.ts'
+import { logoutTokenClaims, signLogoutToken } from '../helpers/logout-token.ts'
 import { openEventStream } from '../helpers/event-stream.ts'
 import { freePort, startRedisServer, type RedisServerProcess } from '../helpers/redis.ts'
 import { SESSION_SECRET, USER } from '../helpers/stack.ts'
@@ -251,21 +250,8 @@ async function status(
   return res.status
 }
 
-async function logoutToken(clientId: string, claims: Record<string, unknown>): Promise<string> {
-  const now = Math.floor(Date.now() / 1000)
-  const jwk = keys[0]!
-  return new SignJWT({
-    iss: idp.issuer,
-    aud: clientId,
-    iat: now,
-    exp: now + 120,
-    jti: randomUUID(),
-    events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
-    ...claims,
-  })
-    .setProtectedHeader({ alg: jwk.alg ?? 'RS256', kid: jwk.kid, typ: 'logout+jwt' })
-    .sign(await importJWK(jwk, jwk.alg ?? 'RS256'))
-}
+const logoutToken = (clientId: string, claims: Record<string, unknown>) =>
+  signLogoutToken(keys[0]!, logoutTokenClaims(idp.issuer, clientId, claims))
 
 /** The `sid` of the last ID token the IdP issued to a client. */
 function lastSidOf(clientId: string): string {

@@ -11,16 +11,17 @@ import { decodeJwt } from 'jose'
 import { DEFAULT_USER } from '../../dev/idp/index.ts'
 import { createBrowser, loginAtDevIdp, type Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
-import { CLIENT_SECRET, SESSION_SECRET, startStack, USER, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
+import {
+  BOB,
+  CLIENT_SECRET,
+  SESSION_SECRET,
+  startStack,
+  USER,
+  type Stack,
+  sessionCookieHeader,
+} from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
-const BOB = {
-  username: 'bob',
-  password: 'bob-password',
-  sub: 'user-bob',
-  name: 'Bob Example',
-  email: 'bob@example.com',
-}
 /** Login-state cookies are named per attempt: this prefix and a hash of the state. */
 const LOGIN_COOKIE_PREFIX = '__Host-bff-login-'
 

@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { SignJWT, decodeJwt, importJWK, type JWK } from 'jose'
-import { BACKCHANNEL_LOGOUT_EVENT as EVENT } from '../../src/oidc/logout-token.ts'
+import { decodeJwt, type JWK } from 'jose'
 import { DEFAULT_USER, generateSigningKeys } from '../../dev/idp/index.ts'
 import { createBrowser, type Browser } from '../helpers/browser.ts'
+import { logoutTokenClaims, signLogoutToken as signWith } from '../helpers/logout-token.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startReplica } from '../helpers/replica.ts'
-import { CLIENT_ID, startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
+import { BOB, CLIENT_ID, startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
-const BOB = {
-  username: 'bob',
-  password: 'bob-password',
-  sub: 'user-bob',
-  name: 'Bob Example',
-  email: 'bob@example.com',
-}
 
 let redis: TestRedis
 let keys: JWK[]
@@ -45,32 +37,12 @@ function sharingIdpSession(browser: Browser): Browser {
   return other
 }
 
-async function signLogoutToken(
-  claims: Record<string, unknown>,
-  options: { key?: JWK; alg?: string } = {},
-): Promise<string> {
-  const jwk = options.key ?? keys[0]!
-  const key = await importJWK(jwk, jwk.alg ?? 'RS256')
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: options.alg ?? jwk.alg ?? 'RS256', kid: jwk.kid, typ: 'logout+jwt' })
-    .sign(key)
-}
+/** Signed with the IdP's first key unless another is given. */
+const signLogoutToken = (claims: Record<string, unknown>, options: { key?: JWK; alg?: string } = {}) =>
+  signWith(options.key ?? keys[0]!, claims, options.alg)
 
-function validClaims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const now = Math.floor(Date.now() / 1000)
-  const claims: Record<string, unknown> = {
-    iss: stack.idp.issuer,
-    aud: CLIENT_ID,
-    iat: now,
-    exp: now + 120,
-    jti: randomUUID(),
-    events: { [EVENT]: {} },
-    sub: 'user-alice',
-    ...overrides,
-  }
-  for (const [name, value] of Object.entries(claims)) if (value === undefined) delete claims[name]
-  return claims
-}
+const validClaims = (overrides: Record<string, unknown> = {}) =>
+  logoutTokenClaims(stack.idp.issuer, CLIENT_ID, { sub: 'user-alice', ...overrides })
 
 async function postLogoutToken(
   body: string,

@@ -5,16 +5,9 @@ import { decodeJwt } from 'jose'
 import { DEFAULT_USER } from '../../dev/idp/index.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startReplica, type Replica } from '../helpers/replica.ts'
-import { startStack, type Stack, type StackOptions, cookieHeader } from '../helpers/stack.ts'
+import { BOB, startStack, type Stack, type StackOptions, cookieHeader } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
-const BOB = {
-  username: 'bob',
-  password: 'bob-password',
-  sub: 'user-bob',
-  name: 'Bob Example',
-  email: 'bob@example.com',
-}
 
 interface Echo {
   claims: Record<string, unknown>

@@ -6,16 +6,9 @@ import { startDevTransmitter, type DevTransmitter } from '../../dev/ssf/transmit
 import type { Browser } from '../helpers/browser.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startReplica, type Replica } from '../helpers/replica.ts'
-import { startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
+import { BOB, startStack, type Stack, sessionCookieHeader } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
-const BOB = {
-  username: 'bob',
-  password: 'bob-password',
-  sub: 'user-bob',
-  name: 'Bob Example',
-  email: 'bob@example.com',
-}
 const ALICE = DEFAULT_USER.sub
 const STREAM_AUDIENCE = 'https://bffgate.test/ssf-stream'
 
