@@ -18,6 +18,7 @@ import type { DemoApi, DemoApiEcho } from '../../dev/api/index.ts'
 import { startDevIdp } from '../../dev/idp/index.ts'
 import type { DevIdp } from '../../dev/idp/index.ts'
 import { createBrowser, loginAtDevIdp } from '../helpers/browser.ts'
+import { freePort } from '../helpers/redis.ts'
 
 const AUDIENCE = 'https://api.bffgate.test'
 
@@ -243,10 +244,7 @@ describe('demo API with bearer tokens', () => {
 
 describe('demo API with an issuer that is not reachable', () => {
   test('answers 503 while discovery fails, then verifies once the issuer is up', async (t) => {
-    const probe = createServer()
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-    const port = (probe.address() as AddressInfo).port
-    await new Promise<void>((resolve) => probe.close(() => resolve()))
+    const port = await freePort()
 
     const api = await startDemoApi({ issuer: `http://127.0.0.1:${port}`, audience: AUDIENCE })
     t.after(() => api.close())

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JWK } from 'jose'
 import { createBrowser, loginAtDevIdp } from '../helpers/browser.ts'
 import { dumpRedis, startTestRedis, type TestRedis } from '../helpers/redis.ts'
-import { startStack, USER, type Stack } from '../helpers/stack.ts'
+import { sessionCookieHeader, startStack, USER, type Stack } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
 interface Echo {
@@ -25,11 +25,7 @@ async function call(stack: Stack, cookie: string, path = '/api/hello'): Promise<
 
 async function loginCookie(stack: Stack): Promise<string> {
   const { browser } = await stack.login()
-  return browser
-    .cookies(stack.url)
-    .filter((c) => c.name.startsWith('__Host-'))
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
+  return sessionCookieHeader(stack, browser)
 }
 
 describe('DPoP everywhere (BFF_DPOP=true)', () => {
@@ -51,11 +47,7 @@ describe('DPoP everywhere (BFF_DPOP=true)', () => {
     await loginAtDevIdp(browser, start.location!, USER, {
       until: (u) => u.origin === stack.url && !u.pathname.startsWith('/bff/'),
     })
-    const cookie = browser
-      .cookies(stack.url)
-      .filter((c) => c.name.startsWith('__Host-'))
-      .map((c) => `${c.name}=${c.value}`)
-      .join('; ')
+    const cookie = sessionCookieHeader(stack, browser)
     const { status, echo } = await call(stack, cookie)
     assert.equal(status, 200)
     assert.equal((echo.claims.cnf as { jkt?: string }).jkt, jkt, 'the token is bound to the key of the login')

@@ -4,7 +4,7 @@ import { request as httpRequest } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { createBrowser, loginAtDevIdp, type Browser } from '../helpers/browser.ts'
 import { dumpRedis, startTestRedis, type TestRedis } from '../helpers/redis.ts'
-import { startStack, USER, type Stack } from '../helpers/stack.ts'
+import { cookieHeader, startStack, USER, type Stack } from '../helpers/stack.ts'
 
 const CSRF = { 'x-csrf': '1' }
 
@@ -288,10 +288,7 @@ describe('proxy', () => {
   test('paths cannot leave the route: unknown prefixes are 404, traversal never reaches another path', async () => {
     const { browser } = await stack.login()
     assert.equal((await browser.get(`${stack.url}/apix/hello`, CSRF)).status, 404)
-    const cookie = browser
-      .cookies(stack.url)
-      .map((c) => `${c.name}=${c.value}`)
-      .join('; ')
+    const cookie = cookieHeader(stack, browser)
     for (const path of [
       '/api/../bff/user',
       '/api/%2e%2e/secret',

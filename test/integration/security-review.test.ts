@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { WebSocket } from 'ws'
 import { createBrowser, loginAtDevIdp, type Browser } from '../helpers/browser.ts'
-import { startStack, USER, type Stack } from '../helpers/stack.ts'
+import { cookieHeader, startStack, USER, type Stack } from '../helpers/stack.ts'
 
 /**
  * Issue 13 (outside security review), items 1, 3, 4, 5 and 10: each attack performed over real
@@ -67,11 +67,7 @@ after(async () => {
 })
 
 /** The cookie header of a logged-in browser, for raw requests. */
-const cookieOf = (browser: Browser) =>
-  browser
-    .cookies(stack.url)
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
+const cookieOf = (browser: Browser) => cookieHeader(stack, browser)
 
 interface RawResponse {
   status: number

@@ -5,11 +5,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Browser } from '../helpers/browser.ts'
 import { openEventStream } from '../helpers/event-stream.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
 import { startReplica } from '../helpers/replica.ts'
-import { startStack, type Stack } from '../helpers/stack.ts'
+import { sessionCookieHeader, startStack, type Stack } from '../helpers/stack.ts'
 
 let redis: TestRedis
 before(async () => {
@@ -19,12 +18,7 @@ after(async () => {
   await redis?.stop()
 })
 
-const cookieOf = (stack: Stack, browser: Browser) =>
-  browser
-    .cookies(stack.url)
-    .filter((c) => c.name.startsWith('__Host-'))
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
+const cookieOf = sessionCookieHeader
 const sameOrigin = { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' }
 const reasonOf = (data: string) => (JSON.parse(data) as { reason: string }).reason
 

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { decodeJwt } from 'jose'
 import { startReplica } from '../helpers/replica.ts'
 import { startTestRedis, type TestRedis } from '../helpers/redis.ts'
-import { startStack } from '../helpers/stack.ts'
+import { cookieHeader, startStack } from '../helpers/stack.ts'
 
 interface OtlpSpan {
   traceId: string
@@ -63,10 +63,7 @@ test('tracing is off by default and then costs nothing: no outgoing-request subs
   t.after(() => stack.close())
   assert.equal(channel('undici:request:create').hasSubscribers, false)
   const { browser } = await stack.login()
-  const cookie = browser
-    .cookies(stack.url)
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
+  const cookie = cookieHeader(stack, browser)
   const echoed = (await (await fetch(`${stack.url}/api/hello`, { headers: { 'x-csrf': '1', cookie } })).json()) as {
     headers: Record<string, string>
   }
@@ -185,10 +182,7 @@ test('a traceparent from a peer outside BFF_TRUSTED_PROXIES is not continued: a 
   const replica = await startReplica({ ...stack.env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url })
   t.after(() => replica.stop())
   const { browser } = await stack.login()
-  const cookie = browser
-    .cookies(stack.url)
-    .map((c) => `${c.name}=${c.value}`)
-    .join('; ')
+  const cookie = cookieHeader(stack, browser)
   const chosen = '0af7651916cd43dd8448eb211c80319c'
   const echoed = (await (
     await fetch(`${replica.url}/api/hello`, {

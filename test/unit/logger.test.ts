@@ -142,8 +142,20 @@ describe('the access line', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'bff-access-')), 'log')
     const destination = pino.destination({ dest: file, sync: false })
     await new Promise((resolve) => destination.once('ready', resolve))
+    // What the writer hands to the stream, one entry per write call.
+    const handed: string[] = []
+    const write = destination.write.bind(destination)
+    destination.write = (data: string) => {
+      handed.push(data)
+      return write(data)
+    }
     const log = pino(loggerOptions('info') as pino.LoggerOptions, destination)
     const writer = accessLineWriter(log)
+    const ids = (chunk: string) =>
+      chunk
+        .trimEnd()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { reqId: string }).reqId)
     // The complete lines in the file: a read can land in the middle of the stream's write, so
     // whatever follows the last newline is not a line yet.
     const written = () =>
@@ -151,35 +163,32 @@ describe('the access line', () => {
         .split('\n')
         .slice(0, -1)
         .map((l) => (JSON.parse(l) as { reqId: string }).reqId)
-    // Until the file holds at least n lines (or 5 s pass).
-    const settled = async (n = 0) => {
-      for (const started = Date.now(); written().length < n && Date.now() - started < 5000;)
-        await new Promise((resolve) => setTimeout(resolve, 5))
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+    // Until `done()` holds (or 5 s pass).
+    const until = async (done: () => boolean) => {
+      for (const started = Date.now(); !done() && Date.now() - started < 5000;) await sleep(5)
     }
     for (let i = 0; i < 5; i++) writer.write({ ...fields[0]!, reqId: `r${i}` })
-    await new Promise((resolve) => setTimeout(resolve, 10))
-    assert.deepEqual(written(), [], 'held for a while')
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    await settled(5)
-    assert.deepEqual(written(), ['r0', 'r1', 'r2', 'r3', 'r4'], 'written within 50 ms')
+    assert.equal(handed.length, 0, 'held')
+    await sleep(10)
+    assert.equal(handed.length, 0, 'held for a while')
+    await until(() => handed.length > 0)
+    assert.deepEqual(handed.map(ids), [['r0', 'r1', 'r2', 'r3', 'r4']], 'then handed on by the timer, in one write')
+    // Synchronously, before any timer can run: every 16 KiB held goes out at once.
     for (let i = 5; i < 200; i++) writer.write({ ...fields[0]!, reqId: `r${i}` })
-    await settled(60)
-    assert.ok(written().length >= 60, 'past 16 KiB, written')
+    assert.ok(handed.length >= 2, 'past 16 KiB, handed on at once')
+    for (const chunk of handed.slice(1)) assert.ok(Buffer.byteLength(chunk) >= 16 * 1024, 'in batches of 16 KiB')
     writer.close()
-    const handed: string[] = []
-    const write = destination.write.bind(destination)
-    destination.write = (data: string) => {
-      handed.push(data)
-      return write(data)
-    }
-    writer.write({ ...fields[0]!, reqId: 'after-close' })
-    assert.equal(handed.length, 1, 'after close, a line goes to the stream at once')
-    await settled(201)
+    const atClose = handed.length
     assert.deepEqual(
-      written(),
-      [...Array.from({ length: 200 }, (_, i) => `r${i}`), 'after-close'],
-      'all, in order, at close; after it, at once',
+      handed.flatMap(ids),
+      Array.from({ length: 200 }, (_, i) => `r${i}`),
+      'all, in order, at close',
     )
+    writer.write({ ...fields[0]!, reqId: 'after-close' })
+    assert.equal(handed.length, atClose + 1, 'after close, a line goes to the stream at once')
+    await until(() => written().length >= 201)
+    assert.deepEqual(written(), [...Array.from({ length: 200 }, (_, i) => `r${i}`), 'after-close'], 'and in the file')
   })
 
   test('lines still held when the process exits are written (pino on stdout, as in production)', () => {
