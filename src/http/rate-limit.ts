@@ -68,37 +68,36 @@ export async function registerRateLimits(app: FastifyInstance, config: Config): 
     ...(redis !== undefined && { redis, nameSpace: `${config.redis.keyPrefix}ratelimit:` }),
     skipOnError: true,
   })
-  const limiterFor = (route: string, max: number, errorPath: string) =>
+  const limiterFor = (route: string, max: number) =>
     [
       route,
-      {
-        errorPath,
-        limiter: app.createRateLimit({
-          max,
-          timeWindow: windowSeconds * 1000,
-          // One bucket per endpoint and client address.
-          keyGenerator: (request: FastifyRequest) => `${route}:${request.ip}`,
-        }),
-      },
+      app.createRateLimit({
+        max,
+        timeWindow: windowSeconds * 1000,
+        // One bucket per frontend, endpoint and client address: frontends on different hosts
+        // may serve the same path, and each has its own allowance.
+        keyGenerator: (request: FastifyRequest) =>
+          `${request.routeOptions.config.frontend ?? ''}:${route}:${request.ip}`,
+      }),
     ] as const
-  // Each frontend's endpoints (under its path prefix), each with its login error page; then the
-  // deployment-wide ones at their plain paths (a frontend without a prefix already has them).
-  const limiters = new Map<string, { limiter: Limiter; errorPath: string }>(
+  // Each frontend's endpoints (under its path prefix); then the deployment-wide ones at their
+  // plain paths (a frontend without a prefix already has them).
+  const limiters = new Map<string, Limiter>(
     config.frontends.flatMap((frontend) =>
-      perFrontend.map(([endpoint, max]) =>
-        limiterFor(`${frontend.pathPrefix}${endpoint}`, max, frontend.login.errorPath),
-      ),
+      perFrontend.map(([endpoint, max]) => limiterFor(`${frontend.pathPrefix}${endpoint}`, max)),
     ),
   )
-  for (const [endpoint, max] of deploymentWide)
-    if (!limiters.has(endpoint)) limiters.set(...limiterFor(endpoint, max, config.login.errorPath))
+  for (const [endpoint, max] of deploymentWide) if (!limiters.has(endpoint)) limiters.set(...limiterFor(endpoint, max))
+  // The login error page of the frontend a route belongs to (its route config names it, as for
+  // the metrics), not of whichever frontend shares the route's path.
+  const errorPathOf = new Map(config.frontends.map((frontend) => [frontend.name, frontend.login.errorPath]))
 
   // Behind a load balancer that nobody named in BFF_TRUSTED_PROXIES, request.ip is the
   // balancer's, and every client shares one allowance: say so once, on the first sign of it.
   let proxyUnnamed = config.trustedProxies.length === 0
   app.addHook('onRequest', (request, reply, done) => {
-    const limited = limiters.get(request.routeOptions.url ?? '')
-    if (limited === undefined) return done()
+    const limiter = limiters.get(request.routeOptions.url ?? '')
+    if (limiter === undefined) return done()
     if (proxyUnnamed && request.headers['x-forwarded-for'] !== undefined) {
       proxyUnnamed = false
       request.log.warn(
@@ -106,7 +105,7 @@ export async function registerRateLimits(app: FastifyInstance, config: Config): 
         "requests arrive through a proxy (X-Forwarded-For) while BFF_TRUSTED_PROXIES is empty: the rate limits see the proxy's address, so all clients behind it share one allowance; name the proxy in BFF_TRUSTED_PROXIES",
       )
     }
-    limited.limiter(request).then((result) => {
+    limiter(request).then((result) => {
       if (result.isAllowed || result.isExceeded !== true) return done()
       const route = request.routeOptions.url!
       app.bff.metrics.rateLimited(route)
@@ -121,7 +120,14 @@ export async function registerRateLimits(app: FastifyInstance, config: Config): 
         reply
           .header('retry-after', String(error.retryAfter))
           .header('cache-control', 'no-store')
-          .redirect(loginErrorLocation(limited.errorPath, error.error, undefined), 303)
+          .redirect(
+            loginErrorLocation(
+              errorPathOf.get(request.routeOptions.config.frontend ?? '') ?? config.login.errorPath,
+              error.error,
+              undefined,
+            ),
+            303,
+          )
         return
       }
       sendError(reply, error)
