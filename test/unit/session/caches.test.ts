@@ -24,9 +24,12 @@ describe('session store caches: each has its own bound', () => {
     const cache = createHandleCache(() => 0)
     for (let i = 0; i < HANDLE_CACHE_MAX + 5_000; i++) cache.set(`k${i}`, handle(i % 64))
     assert.equal(cache.size, HANDLE_CACHE_MAX)
-    // Every key of the last 100 was just set; each set evicts one random earlier entry.
-    const recent = Array.from({ length: 100 }, (_, j) => cache.get(`k${HANDLE_CACHE_MAX + 4_900 + j}`))
-    assert.ok(recent.every((h) => h !== undefined))
+    // The key set last is there: a set evicts a random entry among those before it. (Not "the
+    // last 100": any of them may be that random victim of a later set, about 5 % of runs; the
+    // eviction policy itself is tested with an injected random in bounded-map.test.ts.)
+    assert.notEqual(cache.get(`k${HANDLE_CACHE_MAX + 4_999}`), undefined)
+    const kept = Array.from({ length: HANDLE_CACHE_MAX + 5_000 }, (_, i) => cache.get(`k${i}`)).filter(Boolean)
+    assert.equal(kept.length, HANDLE_CACHE_MAX, 'every entry it holds is one that was set')
   })
 
   test('opened records are bounded apart from the handles, to far fewer', () => {
