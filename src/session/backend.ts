@@ -57,8 +57,6 @@ export interface SessionBackend {
   members(indexKey: string): Promise<string[]>
   /** Sets `key` only if absent, with a lifetime; true when it was set. */
   setIfAbsent(key: string, ttlMs: number): Promise<boolean>
-  /** Whether a marker set by {@link setIfAbsent} is still there. */
-  isSet(key: string): Promise<boolean>
   /**
    * Calls `listener` with the record keys removed by any process sharing this store (Redis
    * pub/sub), so that each replica can close what it holds for them (WebSockets).

@@ -22,7 +22,7 @@ export function createMemoryBackend(options: { now?: () => number } = {}): Sessi
   const records = new Map<string, Entry<StoredValue>>()
   const indexes = new Map<string, Entry<Set<string>>>()
   // One keyspace for locks and one-time markers, as in Redis: a lock's key taken by
-  // `acquireLock` is a marker `isSet` sees, and `setIfAbsent` finds a lock's key taken.
+  // `acquireLock` is a marker `setIfAbsent` finds taken, and the other way round.
   const locks = new Map<string, Entry<string>>()
   const markers = locks
   const removedListeners: Array<(keys: readonly string[], reason: SessionEndReason) => void> = []
@@ -115,9 +115,6 @@ export function createMemoryBackend(options: { now?: () => number } = {}): Sessi
       if (live(markers, key) !== undefined) return false
       markers.set(key, { value: '1', expiresAt: now() + ttlMs })
       return true
-    },
-    async isSet(key) {
-      return live(markers, key) !== undefined
     },
     onRemoved(listener) {
       removedListeners.push(listener)

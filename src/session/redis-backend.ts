@@ -259,7 +259,6 @@ export function createRedisBackend(redis: RedisConnection, options: RedisBackend
 
     setIfAbsent: (key, ttlMs) =>
       wrap('setIfAbsent', async () => (await redis.set(key, '1', 'PX', ttlMs, 'NX')) === 'OK'),
-    isSet: (key) => wrap('isSet', async () => (await redis.exists(key)) === 1),
 
     onRemoved(listener) {
       if (subscriber === undefined) {

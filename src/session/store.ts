@@ -256,8 +256,6 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
       return { release: () => backend.releaseLock(key, token) }
     },
 
-    isClaimed: (namespace, id) => backend.isSet(keys.once(namespace, id)),
-
     onSessionsEnded: (listener) => backend.onRemoved(listener),
     ping: () => backend.ping(),
     close: () => backend.close(),

@@ -144,8 +144,6 @@ export interface SessionStore {
    * outage: it may still be carried out late), a release is sent after it all the same.
    */
   claim(namespace: string, id: string, ttlSeconds: number): Promise<Claim | undefined>
-  /** Whether `id` was claimed (and the claim has not lapsed); a read, it claims nothing. */
-  isClaimed(namespace: string, id: string): Promise<boolean>
   /** Calls `listener` with the storage keys of sessions ended by any replica, and why (`ended` when not said). */
   onSessionsEnded(listener: (storageKeys: readonly string[], reason: SessionEndReason) => void): void
   ping(): Promise<void>
