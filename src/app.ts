@@ -28,6 +28,7 @@ import { registerCallbackRoute } from './login/callback-route.ts'
 import { registerLoginRoute } from './login/login-route.ts'
 import { registerLogoutRoute } from './routes/bff/logout.ts'
 import { registerSessionEventsRoute } from './session-events/route.ts'
+import { createSessionStreams, type SessionStreams } from './session-events/streams.ts'
 import { registerUserRoute } from './routes/bff/user.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerProxyRoutes } from './proxy/routes.ts'
@@ -246,9 +247,14 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(cookie)
   await registerRateLimits(app, config)
   registerHealthRoutes(app, { store })
-  // The session-event streams of every frontend, counted together.
-  const streamCounts: Array<() => number> = []
-  metrics.countSessionStreams(() => streamCounts.reduce((sum, count) => sum + count(), 0))
+  // One registry of session-event streams for the process, whatever frontend opened them:
+  // BFF_SESSION_EVENTS_MAX_STREAMS bounds them all (a registry per frontend multiplied it).
+  const sessionStreams = createSessionStreams(store, config.sessionEvents, app.log, metrics.sessionEvent, now)
+  metrics.countSessionStreams(() => sessionStreams.size())
+  // Before the server stops accepting: open streams would hold close() until they end.
+  app.addHook('preClose', async () => {
+    sessionStreams.close()
+  })
   for (const own of frontends) {
     // Each frontend's endpoints in a scope of their own, marked (and, with several, routed) as its.
     await app.register(async (scope) => {
@@ -257,12 +263,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         keyring,
         store,
         ending,
-        metrics: {
-          ...metrics,
-          countSessionStreams: (count) => {
-            streamCounts.push(count)
-          },
-        },
+        metrics,
+        sessionStreams,
         now,
       })
     })
@@ -323,18 +325,19 @@ async function registerFrontend(
     readonly store: SessionStore
     readonly ending: SessionEnding
     readonly metrics: GatewayMetrics
+    readonly sessionStreams: SessionStreams
     readonly now: () => number
   },
 ): Promise<void> {
   const { frontend, config, oidc, tokens, sessions } = services
-  const { keyring, store, ending, metrics, now } = shared
+  const { keyring, store, ending, metrics, sessionStreams, now } = shared
   const pathPrefix = frontend.pathPrefix
   const login = { config, oidc, keyring, store, sessions, now, frontend: { name: frontend.name, pathPrefix } }
   registerLoginRoute(app, login)
   registerCallbackRoute(app, login)
   registerUserRoute(app, { sessions, now, pathPrefix })
   registerLogoutRoute(app, { config, oidc, sessions, ending, pathPrefix })
-  registerSessionEventsRoute(app, { config, store, metrics, sessions, now, pathPrefix })
+  registerSessionEventsRoute(app, { config, streams: sessionStreams, sessions, pathPrefix })
   registerProxyRoutes(app, config.routes, { config, store, tokens, metrics, sessions })
   if (config.staticDir !== undefined) {
     await registerSpa(app, {

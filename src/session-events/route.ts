@@ -1,11 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { BffError } from '../errors.ts'
 import { isSameOriginStream } from './messages.ts'
-import { createSessionStreams } from './streams.ts'
+import type { SessionStreams } from './streams.ts'
 import type { Config } from '../config/types.ts'
 import type { RequestSessions } from '../http/request-session.ts'
-import type { GatewayMetrics } from '../metrics.ts'
-import type { SessionStore } from '../session/types.ts'
 
 /**
  * `GET /bff/session-events` (`text/event-stream`): stays open while the session lives and
@@ -18,26 +16,18 @@ import type { SessionStore } from '../session/types.ts'
 export function registerSessionEventsRoute(
   app: FastifyInstance,
   deps: {
-    readonly config: Pick<Config, 'publicUrl' | 'sessionEvents'>
-    readonly store: SessionStore
-    readonly metrics: Pick<GatewayMetrics, 'sessionEvent' | 'countSessionStreams'>
+    readonly config: Pick<Config, 'publicUrl'>
+    /** The process's one registry of open streams (`BFF_SESSION_EVENTS_MAX_STREAMS` bounds them all). */
+    readonly streams: SessionStreams
     readonly sessions: RequestSessions
-    /** Epoch milliseconds. */
-    readonly now: () => number
     /** The frontend's path prefix (docs/frontends.md). */
-    readonly pathPrefix?: string
+    readonly pathPrefix: string
   },
 ): void {
-  const { metrics } = deps
-  const streams = createSessionStreams(deps.store, deps.config.sessionEvents, app.log, metrics.sessionEvent, deps.now)
-  metrics.countSessionStreams(() => streams.size())
-  // Before the server stops accepting: open streams would hold close() until they end.
-  app.addHook('preClose', async () => {
-    streams.close()
-  })
+  const { streams } = deps
 
   // No HEAD twin: a HEAD request would hold a stream open with no body to carry it.
-  app.get(`${deps.pathPrefix ?? ''}/bff/session-events`, { exposeHeadRoute: false }, async (request, reply) => {
+  app.get(`${deps.pathPrefix}/bff/session-events`, { exposeHeadRoute: false }, async (request, reply) => {
     if (!isSameOriginStream(request.headers, deps.config.publicUrl)) {
       request.log.warn(
         { event: 'csrf.rejected', reason: 'session_events_origin' },

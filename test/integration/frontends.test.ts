@@ -191,6 +191,8 @@ before(async () => {
       BFF_MAX_EVENT_LOOP_DELAY_MS: '0',
       BFF_LOG_LEVEL: 'info',
       BFF_GLOBAL_REVOCATION_ISSUER: transmitter.issuer,
+      // Low, so the test of the process-wide bound can reach it; no other test here opens more.
+      BFF_SESSION_EVENTS_MAX_STREAMS: '2',
     },
     { readFile: (path) => readFileSync(path, 'utf8') },
   )
@@ -597,6 +599,24 @@ describe('a frontend under a path prefix: its session-events stream and its WebS
       'the shop session lives on: its stream is not told',
     )
     assert.equal(await status(`${shopUrl}/bff/user`, `${SHOP.cookie}=${shop}`), 200)
+  })
+
+  test('BFF_SESSION_EVENTS_MAX_STREAMS bounds the streams of all frontends together, not each frontend apart', async (t) => {
+    const open = async (base: string, cookieName: string) => {
+      const browser = await logIn(base)
+      const stream = await openEventStream(`${base}/bff/session-events`, {
+        cookie: `${cookieName}=${sessionCookie(browser, base, cookieName).value}`,
+        ...sameOrigin,
+      })
+      t.after(() => stream.close())
+      return stream
+    }
+    assert.equal((await open(shopUrl, SHOP.cookie)).status, 200)
+    assert.equal((await open(adminUrl, ADMIN.cookie)).status, 200)
+    // The admin frontend has one stream open, but the process has two: the bound.
+    const third = await open(adminUrl, ADMIN.cookie)
+    assert.equal(third.status, 429, third.text)
+    assert.equal((JSON.parse(third.text) as { error: string }).error, 'too_many_streams')
   })
 
   test("a WebSocket route under /admin carries the admin session's token upstream; the shop's cookie, as is or renamed, is refused at the handshake", async () => {
