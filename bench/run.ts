@@ -7,7 +7,7 @@
  * production), so the gateway's RSS and CPU are its own.
  *
  * Environment: BENCH_QUICK=1 (about a minute), BENCH_SOAK_SECONDS=<n> (RSS over a long run),
- * BENCH_CPU_PROF=1 (writes the gateway's .cpuprofile to bench/results/tmp/prof/),
+ * BENCH_CPU_PROF=1 (writes the gateway's and the bare proxy's .cpuprofile to bench/results/tmp/prof/),
  * BENCH_LABEL=<name> (also writes bench/results/<name>.json), BENCH_LOG_LEVEL (default: unset, so
  * the gateway's own default, info), BENCH_AB_ROOT=<dir> (a second bffgate from another checkout,
  * measured as `bffgate-10k-ab` in the same interleaved rounds, for A/B comparisons), BENCH_AB_ENV
@@ -562,7 +562,13 @@ async function main(): Promise<void> {
   try {
     const upstream = await startChild('bench/upstream.ts', {})
     const upstreamUrl = `http://127.0.0.1:${upstream.port}`
-    const bare = await startChild('bench/bare-proxy.ts', { UPSTREAM: upstreamUrl })
+    const bare = await startChild(
+      'bench/bare-proxy.ts',
+      { UPSTREAM: upstreamUrl },
+      CPU_PROF
+        ? ['--cpu-prof', '--cpu-prof-dir', join(resultsDir, 'tmp', 'prof'), '--cpu-prof-name', 'bare.cpuprofile']
+        : [],
+    )
     const bareUrl = `http://127.0.0.1:${bare.port}`
     const env = gatewayEnv(gatewayPort, gatewayAdminPort, idp, upstreamUrl, redisServer.url)
     const gateway = await startGateway(env, CPU_PROF ? 'gateway' : undefined)

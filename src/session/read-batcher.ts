@@ -14,10 +14,11 @@ interface PendingRead {
 
 /**
  * Reads made in the same turn of the event loop (one per proxied request, many at once under
- * load) go out as one pipeline: one socket write and one reply parse for all of them instead
- * of one each (bench/README.md has the measurement). Each read is still its own GET answered
- * in the same single round trip; only the write is shared. Not for a Cluster: a pipeline
- * there cannot span nodes.
+ * load) go out as one command: a lone read as a GET, several as one MGET. That is one socket
+ * write, one reply parse, one command timer and one promise for all of them instead of one
+ * each; a pipeline of GETs (the way before) still made a command, a timer and a promise per
+ * read (bench/README.md has both measurements). Each key's value comes back in the same single
+ * round trip. Not for a Cluster: an MGET there cannot span slots.
  */
 export function createReadBatcher(
   redis: RedisConnection,
@@ -35,16 +36,21 @@ export function createReadBatcher(
   const flushReads = (): void => {
     const batch = pendingReads
     pendingReads = []
-    const pipeline = redis.pipeline()
-    for (const { key } of batch) pipeline.getBuffer(key)
-    pipeline.exec().then(
-      (results) => {
+    if (batch.length === 1) {
+      const read = batch[0]!
+      redis.getBuffer(read.key).then(
+        (value) => read.resolve(entryOf(value)),
+        (err: unknown) => read.reject(err),
+      )
+      return
+    }
+    redis.mgetBuffer(batch.map(({ key }) => key)).then(
+      (values) => {
         batch.forEach((read, i) => {
-          const result = results?.[i]
+          const value = values[i]
           // No answer is a failure (503), never "no session" (which would clear the cookie).
-          if (result === undefined) read.reject(new Error('no reply for a pipelined read'))
-          else if (result[0]) read.reject(result[0])
-          else read.resolve(entryOf(result[1] as Buffer | null))
+          if (value === undefined) read.reject(new Error('no reply for a batched read'))
+          else read.resolve(entryOf(value))
         })
       },
       (err: unknown) => {
