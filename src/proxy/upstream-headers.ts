@@ -341,10 +341,27 @@ export function withoutCookies(headers: IncomingHttpHeaders, isOurs: (name: stri
  */
 export function privateForSharedCaches<Headers extends NodeJS.Dict<string | string[]>>(headers: Headers): Headers {
   // Every targeted field's name ends in `control` (checked first: this runs on every proxied answer).
-  for (const name of Object.keys(headers))
-    if (name.endsWith('control') && TARGETED_CACHE_FIELD.test(name)) delete headers[name]
+  for (const name in headers) if (name.endsWith('control') && TARGETED_CACHE_FIELD.test(name)) delete headers[name]
   const value = headers['cache-control']
-  const directives = splitDirectives(Array.isArray(value) ? value.join(',') : (value ?? ''))
+  const cacheControl = Array.isArray(value) ? value.join(',') : (value ?? '')
+  // An upstream sends few distinct values (often none): each is worked out once.
+  let rewritten = privateCacheControls.get(cacheControl)
+  if (rewritten === undefined) {
+    rewritten = privateCacheControl(cacheControl)
+    if (privateCacheControls.size >= PRIVATE_CACHE_CONTROLS_MAX) privateCacheControls.clear()
+    privateCacheControls.set(cacheControl, rewritten)
+  }
+  if (rewritten !== null) (headers as NodeJS.Dict<string | string[]>)['cache-control'] = rewritten
+  return headers
+}
+
+/** `Cache-Control` values already worked out: the value to send instead, or null to keep it. */
+const privateCacheControls = new Map<string, string | null>()
+const PRIVATE_CACHE_CONTROLS_MAX = 256
+
+/** The `Cache-Control` that keeps an answer out of shared caches, or null when `value` already does. */
+function privateCacheControl(value: string): string | null {
+  const directives = splitDirectives(value)
   const names = directives.map(directiveName)
   // `private` next to `public` or `s-maxage` contradicts itself: caches differ on which wins.
   const saysPrivate =
@@ -352,11 +369,8 @@ export function privateForSharedCaches<Headers extends NodeJS.Dict<string | stri
     !names.includes('public') &&
     !names.includes('s-maxage')
   const saysNoStore = names.includes('no-store') && !names.includes('must-understand')
-  if (saysPrivate || saysNoStore) return headers
-  Object.assign(headers, {
-    'cache-control': ['private', ...directives.filter((_, i) => !SHARED_ONLY.has(names[i]!))].join(', '),
-  })
-  return headers
+  if (saysPrivate || saysNoStore) return null
+  return ['private', ...directives.filter((_, i) => !SHARED_ONLY.has(names[i]!))].join(', ')
 }
 
 const TARGETED_CACHE_FIELD = /^(?:[a-z0-9-]+-)?cdn-cache-control$|^surrogate-control$|^edge-control$/

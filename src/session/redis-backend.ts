@@ -11,6 +11,7 @@ import {
   LAYOUT_V1,
   deadlineBytes,
   decodeSessionValue,
+  sealedRecordOf,
   encodeSessionValue,
   fingerprintEntry,
 } from './value-codec.ts'
@@ -127,7 +128,7 @@ export function createRedisBackend(redis: RedisConnection, options: RedisBackend
 
   /** The entry a GET found: the sealed record and its remaining lifetime, if any is left. */
   const entryOf = (value: Buffer | null): SessionEntry | undefined => {
-    const parts = value === null ? undefined : decodeSessionValue(value)
+    const parts = value === null ? undefined : sealedRecordOf(value)
     if (parts === undefined) return undefined
     const ttlMs = parts.deadlineMs - now()
     return ttlMs > 0 ? { sealed: parts.sealed, ttlMs } : undefined

@@ -57,6 +57,23 @@ export function encodeSessionValue({ deadlineMs, indexKeys, sealed, fingerprint 
   return Buffer.concat([head, ...names.flatMap((name) => [Buffer.of(name.length), name]), sealed])
 }
 
+/**
+ * What a read needs of a session value, the deadline and the sealed record, found without
+ * decoding the index list (no strings or copies on the proxied request's path); undefined
+ * exactly when {@link decodeSessionValue} finds no session value.
+ */
+export function sealedRecordOf(value: Buffer): { readonly deadlineMs: number; readonly sealed: Buffer } | undefined {
+  if (value.length < DEADLINE_OFFSET + DEADLINE_BYTES + 1 || value[0] !== LAYOUT_V1) return undefined
+  let offset = DEADLINE_OFFSET + DEADLINE_BYTES
+  const count = value[offset++]!
+  for (let i = 0; i < count; i++) {
+    const length = value[offset++]
+    if (length === undefined || offset + length > value.length) return undefined
+    offset += length
+  }
+  return { deadlineMs: value.readUIntBE(DEADLINE_OFFSET, DEADLINE_BYTES), sealed: value.subarray(offset) }
+}
+
 /** The parts of a session value; undefined for anything that is not one. */
 export function decodeSessionValue(value: Buffer): SessionValue | undefined {
   if (value.length < DEADLINE_OFFSET + DEADLINE_BYTES + 1 || value[0] !== LAYOUT_V1) return undefined

@@ -4,7 +4,7 @@ import { createKeyNames } from '../../src/session/keys.ts'
 import { createKeyring } from '../../src/session/keyring.ts'
 import { createMemoryBackend } from '../../src/session/memory-backend.ts'
 import { createRedisBackend } from '../../src/session/redis-backend.ts'
-import { deadlineBytes, decodeSessionValue, encodeSessionValue } from '../../src/session/value-codec.ts'
+import { deadlineBytes, decodeSessionValue, encodeSessionValue, sealedRecordOf } from '../../src/session/value-codec.ts'
 import { createSessionStore } from '../../src/session/store.ts'
 import { runSessionStoreContract, sampleRecord, SECRET_A } from '../contracts/session-store.contract.ts'
 import { dumpRedis, startTestRedis, type TestRedis } from '../helpers/redis.ts'
@@ -87,6 +87,31 @@ describe('redis session layout', () => {
       assert.equal(decodeSessionValue(bad), undefined, bad.toString('hex'))
     }
     assert.throws(() => encodeSessionValue({ ...value, indexKeys: ['x'.repeat(256)] }), /BFF_REDIS_KEY_PREFIX/)
+  })
+
+  test("a read's decoder (deadline and sealed record only) agrees with the full one on every value and on every cut of one", () => {
+    const sealed = Buffer.from('sealed-bytes')
+    const values = [
+      encodeSessionValue({ deadlineMs: 1_795_000_000_123, indexKeys: ['p:bysub:abc', 'p:bysid:déf'], sealed }),
+      encodeSessionValue({ deadlineMs: 5, indexKeys: [], sealed }),
+      encodeSessionValue({ deadlineMs: 7, indexKeys: ['i'], sealed, fingerprint: Buffer.alloc(16, 1) }),
+      encodeSessionValue({ deadlineMs: 9, indexKeys: ['a', 'b'], sealed: Buffer.alloc(0) }),
+    ]
+    // Every prefix of every value (a truncated or foreign value), and a few that are no value at all.
+    const inputs = [
+      ...values.flatMap((value) => Array.from({ length: value.length + 1 }, (_, n) => value.subarray(0, n))),
+      Buffer.from('{"json":1}'),
+      Buffer.of(2, ...values[0]!.subarray(1)),
+    ]
+    for (const input of inputs) {
+      const full = decodeSessionValue(input)
+      const read = sealedRecordOf(input)
+      assert.deepEqual(
+        read,
+        full === undefined ? undefined : { deadlineMs: full.deadlineMs, sealed: full.sealed },
+        input.toString('hex'),
+      )
+    }
   })
 
   test('issue 13 item 2: the refresh-token fingerprint rides in the layout every release reads', () => {

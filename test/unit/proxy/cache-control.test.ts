@@ -66,3 +66,17 @@ test('issue 13 item 10 (property): the result is never storable by a shared cach
     { numRuns: 5000 },
   )
 })
+
+test('values are worked out once and remembered: past the memory bound (256 values) and back, each still gets its own answer', () => {
+  for (const round of [0, 1])
+    for (let n = 0; n < 600; n++) {
+      const age = round === 0 ? n : 599 - n
+      assert.equal(marked(`public, max-age=${age}`), `private, max-age=${age}`)
+      assert.equal(marked(`private, max-age=${age}`), `private, max-age=${age}`)
+    }
+  // A remembered answer is a value, never the headers object of an earlier answer.
+  const first = privateForSharedCaches({ 'cache-control': 'max-age=1' })
+  const second = privateForSharedCaches({ 'cache-control': 'max-age=1' })
+  assert.notEqual(first, second)
+  assert.deepEqual(second, { 'cache-control': 'private, max-age=1' })
+})
