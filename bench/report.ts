@@ -69,6 +69,16 @@ export interface BenchResults {
     series?: (GatewayMemory & { atSeconds: number })[]
   }
   storm?: Record<string, number>
+  /** With BENCH_GC: each measured process's collections by kind, and their pause time per request it answered. */
+  gc?: Record<
+    string,
+    {
+      requests: number
+      usPerRequest: number
+      minorUsPerRequest: number
+      kinds: Record<string, { count: number; totalMs: number; p50Ms: number; p99Ms: number; maxMs: number }>
+    }
+  >
   wallSeconds?: number
   /** The gateway's memory after the runs (MiB). */
   gatewayMemory?: GatewayMemory
@@ -189,6 +199,14 @@ export function renderMarkdown(r: BenchResults): string {
         `${s.tokenEndpointCalls} token-endpoint calls for ${s.expiriesHandled} expiries handled (new tokens seen upstream; ~${s.expectedExpiriesApprox} if every session hit every expiry) = ${s.tokenCallsPerSessionExpiry} calls per session per expiry.`,
     )
   }
+  for (const [name, gc] of Object.entries(r.gc ?? {}))
+    lines.push(
+      `- Garbage collection (BENCH_GC), ${name}: ${gc.usPerRequest} µs of pauses per request answered (scavenges ${gc.minorUsPerRequest}; warm-ups included), ` +
+        Object.entries(gc.kinds)
+          .map(([kind, k]) => `${kind} ${k.count}× (${k.totalMs} ms, p50 ${k.p50Ms} ms, p99 ${k.p99Ms} ms)`)
+          .join(', ') +
+        '.',
+    )
   if (r.expressPeerError !== undefined) lines.push(`- Express peer: no figures (${r.expressPeerError}).`)
   return `${lines.join('\n')}\n`
 }

@@ -8,6 +8,7 @@
  *
  * Environment: BENCH_QUICK=1 (about a minute), BENCH_SOAK_SECONDS=<n> (RSS over a long run),
  * BENCH_CPU_PROF=1 (writes the gateway's and the bare proxy's .cpuprofile to bench/results/tmp/prof/),
+ * BENCH_GC=1 (counts each measured process's garbage collections: bench/gc-observer.ts),
  * BENCH_LABEL=<name> (also writes bench/results/<name>.json), BENCH_LOG_LEVEL (default: unset, so
  * the gateway's own default, info), BENCH_AB_ROOT=<dir> (a second bffgate from another checkout,
  * measured as `bffgate-10k-ab` in the same interleaved rounds, for A/B comparisons), BENCH_AB_ENV
@@ -16,7 +17,7 @@
  */
 import autocannon from 'autocannon'
 import { execFileSync, fork, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -67,6 +68,7 @@ const STORM_TOKEN_TTL = 4
 const STORM_SKEW = 1
 const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 0)
 const CPU_PROF = process.env.BENCH_CPU_PROF === '1'
+const GC = process.env.BENCH_GC === '1'
 /** The gateway's log level: unset by default, so the gateway runs with its own default (info), as users get it. */
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL
 /**
@@ -104,6 +106,22 @@ const children: ChildProcess[] = []
 /** The measured processes see only their own settings: a BFF_* or NODE_OPTIONS in the shell must not change what is measured. */
 const measuredEnv = { PATH: process.env.PATH ?? '' }
 
+/**
+ * Node flags for a measured process named `name`: with BENCH_CPU_PROF a CPU profile
+ * (`tmp/prof/<name>.cpuprofile`), with BENCH_GC its collections counted (bench/gc-observer.ts,
+ * `tmp/gc/<name>.json`).
+ */
+function observerFlags(name: string): string[] {
+  return [
+    ...(CPU_PROF
+      ? ['--cpu-prof', '--cpu-prof-dir', join(resultsDir, 'tmp', 'prof'), '--cpu-prof-name', `${name}.cpuprofile`]
+      : []),
+    ...(GC ? ['--import', join(root, 'bench/gc-observer.ts')] : []),
+  ]
+}
+const observerEnv = (name: string): Record<string, string> =>
+  GC ? { BENCH_GC_FILE: join(resultsDir, 'tmp', 'gc', `${name}.json`) } : {}
+
 /** Starts a TypeScript child that reports its port over IPC. */
 async function startChild(
   script: string,
@@ -137,27 +155,19 @@ const PRODUCTION_NODE_FLAGS = (
 /** bffgate as in production: `node <production flags> src/server.ts`, configured by environment. */
 async function startGateway(
   env: Record<string, string>,
-  profileName?: string,
+  name: string,
   fromRoot = root,
   extraFlags: readonly string[] = [],
 ): Promise<ChildProcess> {
   const execArgv = [
     ...PRODUCTION_NODE_FLAGS,
-    ...(profileName !== undefined
-      ? [
-          '--cpu-prof',
-          '--cpu-prof-dir',
-          join(resultsDir, 'tmp', 'prof'),
-          '--cpu-prof-name',
-          `${profileName}.cpuprofile`,
-        ]
-      : []),
+    ...observerFlags(name),
     // Node flags for bffgate only (space-separated), to try runtime tuning against the same floor.
     ...(process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''),
     ...extraFlags,
   ]
   const child = fork(join(fromRoot, 'src/server.ts'), [], {
-    env: { ...measuredEnv, ...env },
+    env: { ...measuredEnv, ...env, ...observerEnv(name) },
     execArgv,
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   })
@@ -202,6 +212,37 @@ async function commandStats(redis: Redis): Promise<Record<string, number>> {
   for (const line of (await redis.info('commandstats')).split('\n')) {
     const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line)
     if (m) out[m[1]!] = Number(m[2])
+  }
+  return out
+}
+
+/**
+ * With BENCH_GC: each measured process's collections (written by bench/gc-observer.ts at its
+ * exit), with their pause time per request it answered in the measured runs. The time includes
+ * the warm-ups (the same share of every process's runs), so compare processes, not absolutes.
+ */
+function gcByProcess(runs: readonly LoadRun[]): NonNullable<BenchResults['gc']> {
+  const processOf = (target: string) =>
+    target === 'bare-proxy'
+      ? 'bare'
+      : target.endsWith('-ab')
+        ? 'gateway-ab'
+        : target.startsWith('bffgate')
+          ? 'gateway'
+          : undefined
+  const out: NonNullable<BenchResults['gc']> = {}
+  for (const name of ['bare', 'gateway', 'gateway-ab']) {
+    const file = join(resultsDir, 'tmp', 'gc', `${name}.json`)
+    if (!existsSync(file)) continue
+    const kinds = JSON.parse(readFileSync(file, 'utf8')) as NonNullable<BenchResults['gc']>[string]['kinds']
+    const requests = runs.filter((run) => processOf(run.target) === name).reduce((a, run) => a + run.requests, 0)
+    const totalMs = Object.values(kinds).reduce((a, kind) => a + kind.totalMs, 0)
+    out[name] = {
+      requests,
+      kinds,
+      usPerRequest: requests > 0 ? Math.round((totalMs * 1000 * 10) / requests) / 10 : 0,
+      minorUsPerRequest: requests > 0 ? Math.round(((kinds.minor?.totalMs ?? 0) * 1000 * 10) / requests) / 10 : 0,
+    }
   }
   return out
 }
@@ -533,6 +574,10 @@ async function startPeer(
 }
 
 async function main(): Promise<void> {
+  if (GC) {
+    rmSync(join(resultsDir, 'tmp', 'gc'), { recursive: true, force: true })
+    mkdirSync(join(resultsDir, 'tmp', 'gc'), { recursive: true })
+  }
   const started = Date.now()
   mkdirSync(resultsDir, { recursive: true })
   const redisServer = await startRedisServer()
@@ -564,14 +609,12 @@ async function main(): Promise<void> {
     const upstreamUrl = `http://127.0.0.1:${upstream.port}`
     const bare = await startChild(
       'bench/bare-proxy.ts',
-      { UPSTREAM: upstreamUrl },
-      CPU_PROF
-        ? ['--cpu-prof', '--cpu-prof-dir', join(resultsDir, 'tmp', 'prof'), '--cpu-prof-name', 'bare.cpuprofile']
-        : [],
+      { UPSTREAM: upstreamUrl, ...observerEnv('bare') },
+      observerFlags('bare'),
     )
     const bareUrl = `http://127.0.0.1:${bare.port}`
     const env = gatewayEnv(gatewayPort, gatewayAdminPort, idp, upstreamUrl, redisServer.url)
-    const gateway = await startGateway(env, CPU_PROF ? 'gateway' : undefined)
+    const gateway = await startGateway(env, 'gateway')
     const gatewayUrl = env.BFF_PUBLIC_URL!
     const cookie = await login(gatewayUrl)
     const check = await fetch(`${gatewayUrl}/api/small`, { headers: { cookie: `${COOKIE}=${cookie}`, 'x-csrf': '1' } })
@@ -629,7 +672,7 @@ async function main(): Promise<void> {
         BFF_ADMIN_PORT: String(abAdminPort),
         BFF_PUBLIC_URL: `http://127.0.0.1:${abPort}`,
       }
-      const child = await startGateway(abEnv, CPU_PROF ? 'gateway-ab' : undefined, AB_ROOT, AB_NODE_FLAGS)
+      const child = await startGateway(abEnv, 'gateway-ab', AB_ROOT, AB_NODE_FLAGS)
       abGateway = { url: abEnv.BFF_PUBLIC_URL, pid: child.pid! }
     }
 
@@ -863,7 +906,7 @@ async function main(): Promise<void> {
         const stormEnv = gatewayEnv(stormPort, stormAdminPort, stormIdp, upstreamUrl, redisServer.url, {
           BFF_REFRESH_SKEW_SECONDS: String(STORM_SKEW),
         })
-        const stormGateway = await startGateway(stormEnv)
+        const stormGateway = await startGateway(stormEnv, 'gateway-storm')
         const stormUrl = stormEnv.BFF_PUBLIC_URL!
         const stormCookies: string[] = []
         for (let i = 0; i < STORM_SESSIONS; i++) stormCookies.push(await login(stormUrl))
@@ -913,6 +956,7 @@ async function main(): Promise<void> {
     redis.disconnect()
     await redisServer.stop()
   }
+  if (GC) results.gc = gcByProcess(results.runs)
   results.wallSeconds = Math.round((Date.now() - started) / 1000)
   // Only a complete run with default settings speaks for the project: others leave the README alone.
   results.complete =
@@ -923,6 +967,7 @@ async function main(): Promise<void> {
       'BENCH_CONNECTIONS',
       'BENCH_ROUNDS',
       'BENCH_GATEWAY_NODE_FLAGS',
+      'BENCH_GC',
       'BENCH_LOG_LEVEL',
       'BENCH_PIN',
       'BENCH_AB_ROOT',
