@@ -7,6 +7,7 @@ import type { SessionStore } from '../session/types.ts'
 import { endSessionsOf } from './end-sessions.ts'
 import { ASYMMETRIC_ALGORITHMS } from './security-event.ts'
 import { resolveSubject, SubjectError } from './subject.ts'
+import { carryOutClaimed } from '../session/claim.ts'
 
 export const GLOBAL_REVOCATION_PATH = '/bff/global-token-revocation'
 const BODY_LIMIT_BYTES = 16 * 1024
@@ -169,27 +170,26 @@ export function registerGlobalRevocationRoute(app: FastifyInstance, options: Glo
       const caller = callerTokens.get(request)!
       const claim = await options.store.claim(JTI_NAMESPACE, caller.replayKey, caller.rememberSeconds)
       if (claim === undefined) throw new BffError('BFF_ERR_REVOCATION_UNAUTHORIZED', { message: 'token already used' })
-      try {
+      // Not carried out (the store failed on the way): the caller's retry with the same token
+      // must work. Should the release fail too, the token stays used and the caller needs a new one.
+      await carryOutClaimed(
+        claim,
         // "Revoke all of the user's tokens": a subject naming one session still ends the user where known.
-        await endSessionsOf(
-          options.ending,
-          options.oidcIssuer,
-          target.kind === 'session' && target.sub !== undefined ? { kind: 'user', sub: target.sub } : target,
-          'global_revocation',
-          request.log,
-          options.frontends,
-        )
-      } catch (err) {
-        // Not carried out (the store failed on the way): the caller's retry with the same token
-        // must work. Should the release fail too, the token stays used and the caller needs a new one.
-        await claim.release().catch((releaseErr: unknown) => {
+        async () =>
+          endSessionsOf(
+            options.ending,
+            options.oidcIssuer,
+            target.kind === 'session' && target.sub !== undefined ? { kind: 'user', sub: target.sub } : target,
+            'global_revocation',
+            request.log,
+            options.frontends,
+          ),
+        (releaseErr) =>
           request.log.warn(
             { event: 'global_revocation.release_failed', err: releaseErr },
             "the caller token's claim could not be dropped; a retry needs a new token",
-          )
-        })
-        throw err
-      }
+          ),
+      )
       return reply.code(204).header('cache-control', 'no-store').send()
     })
   })

@@ -4,6 +4,7 @@ import type { SessionStore } from '../session/types.ts'
 import { endSessionsOf } from './end-sessions.ts'
 import { interpretSet, SetError, type VerifiedSet } from './security-event.ts'
 import type { SubjectContext } from './subject.ts'
+import { carryOutClaimed } from '../session/claim.ts'
 
 /** What became of one SET. */
 export type SetOutcome =
@@ -44,17 +45,16 @@ export function createSetProcessor(options: SetProcessorOptions): (token: string
     const replayKey = `${set.iss}\u0000${set.jti}`
     const claim = await store.claim(JTI_NAMESPACE, replayKey, set.rememberSeconds)
     if (claim === undefined) return { kind: 'replayed' }
-    try {
-      return { kind: 'processed', ended: await carryOut(set, actions) }
-    } catch (err) {
-      await claim.release().catch((releaseErr: unknown) => {
+    const ended = await carryOutClaimed(
+      claim,
+      async () => carryOut(set, actions),
+      (releaseErr) =>
         log.warn(
           { event: 'ssf.release_failed', jti: set.jti, err: releaseErr },
           "the SET's claim could not be dropped; its redelivery will be taken for a replay",
-        )
-      })
-      throw err
-    }
+        ),
+    )
+    return { kind: 'processed', ended }
   }
 
   async function carryOut(set: VerifiedSet, actions: ReturnType<typeof interpretSet>): Promise<number> {

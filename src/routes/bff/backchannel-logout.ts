@@ -5,6 +5,7 @@ import { sendError } from '../../http/error-handler.ts'
 import type { GatewayMetrics } from '../../metrics.ts'
 import type { SessionEnding } from '../../session/ending.ts'
 import type { SessionStore } from '../../session/types.ts'
+import { carryOutClaimed } from '../../session/claim.ts'
 
 /** Largest request body accepted; logout tokens are a few hundred bytes. */
 const BODY_LIMIT_BYTES = 16 * 1024
@@ -87,19 +88,19 @@ export function registerBackchannelLogoutRoute(
       if (claim === undefined) throw new BffError('BFF_ERR_LOGOUT_TOKEN_INVALID', { message: 'jti already used' })
       // Only the sessions of the frontend whose client the token names (none named: the one frontend's).
       const frontend = logout.frontend
-      try {
-        if (logout.sid !== undefined)
-          await ending.endIdpSession(logout.iss, logout.sid, 'backchannel', request.log, frontend)
-        else await ending.endSubject(logout.iss, logout.sub!, 'backchannel', request.log, frontend)
-      } catch (err) {
-        await claim.release().catch((releaseErr: unknown) => {
+      await carryOutClaimed(
+        claim,
+        async () => {
+          if (logout.sid !== undefined)
+            await ending.endIdpSession(logout.iss, logout.sid, 'backchannel', request.log, frontend)
+          else await ending.endSubject(logout.iss, logout.sub!, 'backchannel', request.log, frontend)
+        },
+        (releaseErr) =>
           request.log.warn(
             { event: 'backchannel_logout.release_failed', err: releaseErr },
             "the logout token's claim could not be dropped; the IdP's retry of it will be refused",
-          )
-        })
-        throw err
-      }
+          ),
+      )
       metrics.backchannelLogout('accepted')
       return reply.code(200).send()
     }
