@@ -22,13 +22,6 @@ import type { FrontendConfig, RefreshTokenKind, RouteConfig, TokenEndpointAuthMe
  * from the injected `readFile` (client secrets come from files).
  */
 
-/**
- * Whether the request path selects a frontend per request (src/frontends/select.ts). Until it
- * does, a configuration only the selection could serve (two frontends, or a path prefix) is
- * refused at start. The change that wires the selection in flips this.
- */
-export const MULTI_FRONTEND_RUNTIME = true
-
 /** Everything one frontend is made of, resolved (own values or the environment's defaults). */
 export interface FrontendParts {
   readonly name: string
@@ -360,25 +353,6 @@ function hostsOverlap(a: FrontendParts, b: FrontendParts): string | undefined {
 /** True when the subtree of `inner` lies in the subtree of `outer` (`''` is the root). */
 function isUnder(inner: string, outer: string): boolean {
   return outer === '' || inner.startsWith(`${outer}/`)
-}
-
-/** Problems a frontend list has that only the per-request selection could serve. */
-export function checkRuntimeSupportsFrontends(
-  frontends: readonly FrontendParts[],
-  multiFrontendRuntime: boolean,
-): string[] {
-  if (multiFrontendRuntime) return []
-  if (frontends.length > 1) {
-    return [
-      `"frontends" lists ${frontends.length} frontends, but several frontends need the per-request frontend selection, which this version of bffgate does not run yet: list one frontend (docs/frontends.md)`,
-    ]
-  }
-  return frontends
-    .filter((f) => f.pathPrefix !== '')
-    .map(
-      (f) =>
-        `frontends[0] (${f.name}).pathPrefix needs the per-request frontend selection, which this version of bffgate does not run yet: leave it out`,
-    )
 }
 
 /** The frontend as the request path reads it: paths and URLs with the prefix, the cookie's scope. */

@@ -15,19 +15,11 @@ import { checkLoginErrorPath, checkLoginParameterNames } from './login.ts'
 import { readRevocationConfig } from '../revocation/config.ts'
 import { parseUrl, SettingReader } from './reader.ts'
 import { parseRoutes } from './routes.ts'
-import {
-  assembleFrontend,
-  checkRuntimeSupportsFrontends,
-  MULTI_FRONTEND_RUNTIME,
-  parseFrontends,
-  type FrontendDefaults,
-  type FrontendParts,
-} from './frontends.ts'
+import { assembleFrontend, parseFrontends, type FrontendDefaults, type FrontendParts } from './frontends.ts'
 import { settings, type SettingSpec } from './schema.ts'
 import { createRawSource, isSet, readConfigFile, unknownSettingWarnings, type Env, type ReadFile } from './sources.ts'
 import type { Config, RefreshTokenKind, TokenEndpointAuthMethod } from './types.ts'
 
-export { MULTI_FRONTEND_RUNTIME } from './frontends.ts'
 export { RESERVED_PREFIXES } from './routes.ts'
 
 /** Thrown by {@link loadConfig}: every problem found, one per line, each naming its variable. */
@@ -49,8 +41,6 @@ export class ConfigError extends Error {
 export interface LoadConfigOptions {
   /** Reads `*_FILE` secrets, `BFF_CONFIG` and the frontends' secret files; injected so that tests need no files. */
   readonly readFile?: ReadFile
-  /** Whether the request path selects frontends per request; {@link MULTI_FRONTEND_RUNTIME} unless given (tests). */
-  readonly multiFrontendRuntime?: boolean
 }
 
 const ENV_CLIENT_LABELS = {
@@ -200,9 +190,6 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
       loginErrorPath: loginErrorPath?.trim(),
     }
     frontendParts = parseFrontends(file.frontends, defaults, readFile, problems, warnings)
-    problems.push(
-      ...checkRuntimeSupportsFrontends(frontendParts, options.multiFrontendRuntime ?? MULTI_FRONTEND_RUNTIME),
-    )
   }
   const revocationProblems: string[] = []
   const revocationWarnings: string[] = []

@@ -73,10 +73,9 @@ async function render(args: readonly string[]): Promise<Manifest[]> {
   return parseManifests(result.stdout)
 }
 
-/** As bffgate loads it; `multiFrontendRuntime` as the release that selects frontends per request will (docs/frontends.md). */
-function load(input: ContainerInput, multiFrontendRuntime = true): Config {
+/** As bffgate loads it. */
+function load(input: ContainerInput): Config {
   return loadConfig(input.env, {
-    multiFrontendRuntime,
     readFile: (path) => {
       const content = input.files.get(path)
       if (content === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' })
@@ -760,11 +759,6 @@ test('issue 19: frontends render into a BFF_CONFIG file in a ConfigMap of their 
     JSON.stringify(frontendsMap.data),
     /ci-admin-client-secret|existing-client-secret/,
     'no secret in the ConfigMap',
-  )
-  // Until the request path selects frontends per request, bffgate refuses two at start, naming the setting.
-  assert.throws(
-    () => load(input, false),
-    /"frontends" lists 2 frontends, but several frontends need the per-request frontend selection/,
   )
 })
 

@@ -320,7 +320,7 @@ test('issue 19: docker-compose.frontends.yml runs two frontends whose clients, s
     if (mount === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' })
     return readFileSync(join(mount[0], path.slice(mount[1].length)), 'utf8')
   }
-  const config = loadConfig(bffgate, { readFile, multiFrontendRuntime: true })
+  const config = loadConfig(bffgate, { readFile })
   const clients = [
     {
       id: idp.IDP_CLIENT_ID,

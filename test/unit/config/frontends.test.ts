@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
-import { ConfigError, loadConfig, MULTI_FRONTEND_RUNTIME } from '../../../src/config/load.ts'
+import { ConfigError, loadConfig } from '../../../src/config/load.ts'
 
 const SECRET = 'unit-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
 /** Deployment-wide settings only: the frontends bring their own clients. */
@@ -38,22 +38,18 @@ frontends:
         upstream: http://admin-api:9000
 `
 
-function load(yaml: string, env: Record<string, string | undefined> = {}, multiFrontendRuntime = true) {
+function load(yaml: string, env: Record<string, string | undefined> = {}) {
   const readFile = (path: string) => {
     if (path === '/etc/bff.yaml') return yaml
     if (files[path] === undefined) throw Object.assign(new Error('nope'), { code: 'ENOENT' })
     return files[path]
   }
-  return loadConfig({ ...shared, ...env }, { readFile, multiFrontendRuntime })
+  return loadConfig({ ...shared, ...env }, { readFile })
 }
 
-function problemsOf(
-  yaml: string,
-  env: Record<string, string | undefined> = {},
-  multiFrontendRuntime = true,
-): readonly string[] {
+function problemsOf(yaml: string, env: Record<string, string | undefined> = {}): readonly string[] {
   try {
-    load(yaml, env, multiFrontendRuntime)
+    load(yaml, env)
   } catch (err) {
     assert.ok(err instanceof ConfigError)
     return err.problems
@@ -129,19 +125,11 @@ describe('frontends', () => {
     assert.ok(Object.isFrozen(config.frontends) && Object.isFrozen(admin!.oidc))
   })
 
-  test('the request path selects frontends (issue 19); a runtime without the selection refuses several frontends or a path prefix at start, naming the setting', () => {
-    assert.equal(MULTI_FRONTEND_RUNTIME, true, 'the request path selects the frontend (src/frontends/routing.ts)')
+  test('the request path selects frontends (issue 19): several frontends and a path prefix load', () => {
     assert.equal(load(twoFrontends).frontends.length, 2)
-    assert.deepEqual(problemsOf(twoFrontends, {}, false), [
-      '"frontends" lists 2 frontends, but several frontends need the per-request frontend selection, which this version of bffgate does not run yet: list one frontend (docs/frontends.md)',
-    ])
-    assert.deepEqual(
-      problemsOf(list(frontend('admin', { pathPrefix: '/admin', cookieName: '__Secure-admin' })), {}, false),
-      [
-        'frontends[0] (admin).pathPrefix needs the per-request frontend selection, which this version of bffgate does not run yet: leave it out',
-      ],
-    )
-    const one = load(list(frontend('shop')), {}, false)
+    const prefixed = load(list(frontend('admin', { pathPrefix: '/admin', cookieName: '__Secure-admin' })))
+    assert.equal(prefixed.frontends[0]!.pathPrefix, '/admin')
+    const one = load(list(frontend('shop')))
     assert.equal(one.oidc.clientId, 'shop-client')
     assert.equal(one.publicUrl, 'https://shop.example.com')
   })
@@ -356,7 +344,7 @@ describe('frontends', () => {
     }
     const config = loadConfig(
       { BFF_CONFIG: '/etc/bff.yaml', BFF_SESSION_SECRET: SECRET },
-      { multiFrontendRuntime: true, readFile: (path) => (path === '/etc/bff.yaml' ? yaml : secrets[path]!) },
+      { readFile: (path) => (path === '/etc/bff.yaml' ? yaml : secrets[path]!) },
     )
     const [shop, admin] = config.frontends
     assert.deepEqual(

@@ -10,7 +10,6 @@ const frontend = (name: string, more: object) => ({ name, clientId: name, client
 const { frontends } = loadConfig(
   { BFF_CONFIG: '/f', BFF_OIDC_ISSUER: 'https://tenant.auth0.com/', BFF_SESSION_SECRET: SECRET },
   {
-    multiFrontendRuntime: true,
     readFile: (path) =>
       path === '/s'
         ? 'secret'
