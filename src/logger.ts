@@ -110,15 +110,22 @@ const ACCESS_MESSAGE = JSON.stringify('request completed')
 const INFO = 30
 const FLUSH_AT = 16 * 1024
 const FLUSH_AFTER_MS = 50
-/** Access lines still held when the process exits are written then (one listener for all writers). */
+/** Access lines still held when the process exits are written then (one listener for all writers, added with the first). */
 const atExit = new Set<() => void>()
-process.once('exit', () => {
-  for (const flush of atExit) {
-    try {
-      flush()
-    } catch {}
+let exitListening = false
+const flushAtExit = (flush: () => void): void => {
+  if (!exitListening) {
+    exitListening = true
+    process.once('exit', () => {
+      for (const held of atExit) {
+        try {
+          held()
+        } catch {}
+      }
+    })
   }
-})
+  atExit.add(flush)
+}
 
 /**
  * The access line's writer: the same JSON line `log.info(fields, 'request completed')` writes
@@ -204,7 +211,7 @@ export function accessLineWriter(log: FastifyBaseLogger): AccessLineWriter {
     flush()
     ;(stream as { flushSync?: () => void }).flushSync?.()
   }
-  atExit.add(atExitFlush)
+  flushAtExit(atExitFlush)
   let closed = false
   const write = (fields: AccessLine): void => {
     if ((raw.levelVal ?? INFO) > INFO) return

@@ -23,8 +23,7 @@ export function createMemoryBackend(options: { now?: () => number } = {}): Sessi
   const indexes = new Map<string, Entry<Set<string>>>()
   // One keyspace for locks and one-time markers, as in Redis: a lock's key taken by
   // `acquireLock` is a marker `setIfAbsent` finds taken, and the other way round.
-  const locks = new Map<string, Entry<string>>()
-  const markers = locks
+  const locksAndMarkers = new Map<string, Entry<string>>()
   const removedListeners: Array<(keys: readonly string[], reason: SessionEndReason) => void> = []
 
   const live = <T>(map: Map<string, Entry<T>>, key: string): Entry<T> | undefined => {
@@ -40,7 +39,7 @@ export function createMemoryBackend(options: { now?: () => number } = {}): Sessi
     if (entry !== undefined && entry.expiresAt < expiresAt) entry.expiresAt = expiresAt
   }
   const sweep = setInterval(() => {
-    for (const map of [records, indexes, locks] as Map<string, Entry<unknown>>[]) {
+    for (const map of [records, indexes, locksAndMarkers] as Map<string, Entry<unknown>>[]) {
       for (const key of map.keys()) live(map, key)
     }
   }, 30_000)
@@ -62,7 +61,7 @@ export function createMemoryBackend(options: { now?: () => number } = {}): Sessi
       records.set(key, { value: storedValue(sealed, indexKeys, fingerprint), expiresAt })
     },
     async writeFenced(key, sealed, indexKeys, ttlMs, fence, fingerprint) {
-      if (live(locks, fence.lockKey)?.value !== fence.token || live(records, key) === undefined) return false
+      if (live(locksAndMarkers, fence.lockKey)?.value !== fence.token || live(records, key) === undefined) return false
       const expiresAt = now() + ttlMs
       records.set(key, { value: storedValue(sealed, indexKeys, fingerprint), expiresAt })
       for (const index of indexKeys) raiseIndex(index, expiresAt)
@@ -77,18 +76,18 @@ export function createMemoryBackend(options: { now?: () => number } = {}): Sessi
       return true
     },
     async renewLock(lockKey, token, ttlMs) {
-      const lock = live(locks, lockKey)
+      const lock = live(locksAndMarkers, lockKey)
       if (lock?.value !== token) return false
       lock.expiresAt = now() + ttlMs
       return true
     },
     async acquireLock(lockKey, token, ttlMs) {
-      if (live(locks, lockKey) !== undefined) return false
-      locks.set(lockKey, { value: token, expiresAt: now() + ttlMs })
+      if (live(locksAndMarkers, lockKey) !== undefined) return false
+      locksAndMarkers.set(lockKey, { value: token, expiresAt: now() + ttlMs })
       return true
     },
     async releaseLock(lockKey, token) {
-      if (live(locks, lockKey)?.value === token) locks.delete(lockKey)
+      if (live(locksAndMarkers, lockKey)?.value === token) locksAndMarkers.delete(lockKey)
     },
     async expire(key, indexKeys, ttlMs) {
       const entry = live(records, key)
@@ -112,8 +111,8 @@ export function createMemoryBackend(options: { now?: () => number } = {}): Sessi
       return [...(live(indexes, indexKey)?.value ?? [])]
     },
     async setIfAbsent(key, ttlMs) {
-      if (live(markers, key) !== undefined) return false
-      markers.set(key, { value: '1', expiresAt: now() + ttlMs })
+      if (live(locksAndMarkers, key) !== undefined) return false
+      locksAndMarkers.set(key, { value: '1', expiresAt: now() + ttlMs })
       return true
     },
     onRemoved(listener) {
@@ -124,7 +123,7 @@ export function createMemoryBackend(options: { now?: () => number } = {}): Sessi
       clearInterval(sweep)
       records.clear()
       indexes.clear()
-      locks.clear()
+      locksAndMarkers.clear()
     },
   }
 }
