@@ -31,7 +31,7 @@ import { registerSessionEventsRoute } from './session-events/route.ts'
 import { createSessionStreams, type SessionStreams } from './session-events/streams.ts'
 import { registerUserRoute } from './routes/bff/user.ts'
 import { registerHealthRoutes } from './routes/health.ts'
-import { registerProxyRoutes } from './proxy/routes.ts'
+import { createProxyHop, registerProxyRoutes, type ProxyHop } from './proxy/routes.ts'
 import { registerRevocationChannels } from './revocation/register.ts'
 import { createConfiguredStore } from './session/create.ts'
 import { createRequestSessions, type RequestSessions } from './http/request-session.ts'
@@ -255,6 +255,15 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   app.addHook('preClose', async () => {
     sessionStreams.close()
   })
+  // One hop for the process, whatever frontend's route sends on it: one pool per upstream
+  // origin, one WebSocket registry (a store subscription and a sweep), one DPoP nonce cache.
+  const proxyHop = createProxyHop({
+    store,
+    log: app.log,
+    upstreamTimeoutSeconds: config.upstreamTimeoutSeconds,
+    sessionRoutes: frontends.some((f) => f.config.routes.some((route) => route.token !== 'none')),
+  })
+  app.addHook('onClose', async () => proxyHop.close())
   for (const own of frontends) {
     // Each frontend's endpoints in a scope of their own, marked (and, with several, routed) as its.
     await app.register(async (scope) => {
@@ -265,6 +274,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         ending,
         metrics,
         sessionStreams,
+        proxyHop,
         now,
       })
     })
@@ -326,11 +336,12 @@ async function registerFrontend(
     readonly ending: SessionEnding
     readonly metrics: GatewayMetrics
     readonly sessionStreams: SessionStreams
+    readonly proxyHop: ProxyHop
     readonly now: () => number
   },
 ): Promise<void> {
   const { frontend, config, oidc, tokens, sessions } = services
-  const { keyring, store, ending, metrics, sessionStreams, now } = shared
+  const { keyring, store, ending, metrics, sessionStreams, proxyHop, now } = shared
   const pathPrefix = frontend.pathPrefix
   const login = { config, oidc, keyring, store, sessions, now, frontend: { name: frontend.name, pathPrefix } }
   registerLoginRoute(app, login)
@@ -338,7 +349,7 @@ async function registerFrontend(
   registerUserRoute(app, { sessions, now, pathPrefix })
   registerLogoutRoute(app, { config, oidc, sessions, ending, pathPrefix })
   registerSessionEventsRoute(app, { config, streams: sessionStreams, sessions, pathPrefix })
-  registerProxyRoutes(app, config.routes, { config, store, tokens, metrics, sessions })
+  registerProxyRoutes(app, config.routes, { config, tokens, metrics, sessions, hop: proxyHop })
   if (config.staticDir !== undefined) {
     await registerSpa(app, {
       root: config.staticDir,

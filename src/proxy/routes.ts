@@ -38,11 +38,47 @@ import { createWebSocketSessions, type ClosableSocket, type WebSocketSessions } 
 
 /** What the proxy needs, handed in by app.ts. */
 export interface ProxyDependencies {
-  readonly config: Pick<Config, 'publicUrl' | 'session' | 'upstreamTimeoutSeconds' | 'oidc'>
-  readonly store: SessionStore
+  readonly config: Pick<Config, 'publicUrl' | 'session' | 'oidc'>
   readonly tokens: TokenManager
   readonly metrics: Pick<GatewayMetrics, 'upstreamResponse'>
   readonly sessions: RequestSessions
+  /** The process's one hop, shared by every frontend's routes ({@link createProxyHop}). */
+  readonly hop: ProxyHop
+}
+
+/**
+ * What every frontend's routes share in one process: the hop's keep-alive pools (one per
+ * upstream origin, whichever frontend's route sends to it), the DPoP nonces upstreams gave,
+ * and the registry that closes WebSockets and streamed answers when their session ends (one
+ * store subscription and one sweep for the process).
+ */
+export interface ProxyHop {
+  readonly forwarder: Forwarder
+  readonly dpop: UpstreamDpop
+  /** Present when some route carries a session. */
+  readonly webSockets: WebSocketSessions | undefined
+  close(): Promise<void>
+}
+
+export function createProxyHop(options: {
+  readonly store: SessionStore
+  readonly log: { info(obj: object, msg: string): void }
+  readonly upstreamTimeoutSeconds: number
+  /** Whether some route of some frontend carries a session (only then is the registry needed). */
+  readonly sessionRoutes: boolean
+}): ProxyHop {
+  const forwarder = createForwarder({ headersTimeoutMs: options.upstreamTimeoutSeconds * 1000 })
+  // The registry holds a store subscription and a sweep timer: made only when some route needs it.
+  const webSockets = options.sessionRoutes ? createWebSocketSessions(options.store, { log: options.log }) : undefined
+  return {
+    forwarder,
+    dpop: createUpstreamDpop(),
+    webSockets,
+    async close() {
+      webSockets?.close()
+      await forwarder.close()
+    },
+  }
 }
 
 /** What the pre-handler learned, kept for the header rewrite and a possible replay. */
@@ -94,16 +130,8 @@ export function registerProxyRoutes(
     session: { cookieName },
   } = deps.config
   const { host: publicHost, protocol } = new URL(publicUrl)
-  const forwarder = createForwarder({ headersTimeoutMs: deps.config.upstreamTimeoutSeconds * 1000 })
-  app.addHook('onClose', async () => forwarder.close())
-  const dpop = createUpstreamDpop()
+  const { forwarder, dpop, webSockets } = deps.hop
   const isOurCookie = (name: string): boolean => name === cookieName || isLoginStateCookie(name)
-  // Only with a route that carries a session: the registry holds a Redis subscription and a
-  // sweep timer, and closes WebSockets and long-lived answers when their session ends.
-  const webSockets = routes.some((route) => route.token !== 'none')
-    ? createWebSocketSessions(deps.store, { log: app.log })
-    : undefined
-  if (webSockets !== undefined) app.addHook('onClose', async () => webSockets.close())
 
   for (const route of routes) {
     const proxyRoute: ProxyRoute = {

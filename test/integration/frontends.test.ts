@@ -98,6 +98,8 @@ let keys: JWK[]
 let idp: DevIdp
 let shopApi: Upstream
 let adminApi: Upstream
+/** An upstream both frontends have a route to (no token); counts the connections made to it. */
+let sharedApi: Upstream & { connections: number }
 let app: FastifyInstance
 let dir: string
 let transmitter: DevTransmitter
@@ -137,6 +139,8 @@ before(async () => {
   transmitter.userIssuer = idp.issuer
   shopApi = await startUpstream('shop-api')
   adminApi = await startUpstream('admin-api')
+  sharedApi = Object.assign(await startUpstream('shared-api'), { connections: 0 })
+  sharedApi.server.on('connection', () => sharedApi.connections++)
   socketApi = await startSocketUpstream()
   dir = await mkdtemp(join(tmpdir(), 'bff-frontends-'))
   await writeFile(join(dir, 'shop-secret'), SHOP.secret)
@@ -158,7 +162,10 @@ before(async () => {
           publicUrl: shopUrl,
           clientId: SHOP.id,
           clientSecretFile: join(dir, 'shop-secret'),
-          routes: [{ path: '/api', upstream: shopApi.url }],
+          routes: [
+            { path: '/api', upstream: shopApi.url },
+            { path: '/shared', upstream: sharedApi.url, token: 'none' },
+          ],
           staticDir: join(dir, 'shop-static'),
         },
         {
@@ -170,6 +177,7 @@ before(async () => {
           routes: [
             { path: '/api', upstream: adminApi.url },
             { path: '/live', upstream: socketApi.url, websocket: true },
+            { path: '/shared', upstream: sharedApi.url, token: 'none' },
           ],
           staticDir: join(dir, 'admin-static'),
           contentSecurityPolicy:
@@ -215,7 +223,7 @@ after(async () => {
   await app?.close()
   await idp?.close()
   await transmitter?.close()
-  for (const upstream of [shopApi, adminApi, socketApi]) upstream?.server.close()
+  for (const upstream of [shopApi, adminApi, socketApi, sharedApi]) upstream?.server.close()
   await redis?.stop()
   if (dir !== undefined) await rm(dir, { recursive: true, force: true })
 })
@@ -334,6 +342,17 @@ describe('two frontends on one gateway (issue 19)', () => {
     assert.equal(await status(`${shopUrl}/admin/api/orders`, shop), 404)
     assert.equal(await status(`http://127.0.0.1:${new URL(shopUrl).port}/api/orders`, admin), 404)
     assert.deepEqual({ shop: shopApi.seen.length, admin: adminApi.seen.length }, calls, 'no upstream was called')
+  })
+
+  test("the frontends' routes to one upstream share the process's keep-alive pool: one connection for requests through either", async () => {
+    const before = sharedApi.connections
+    for (const base of [shopUrl, adminUrl, shopUrl, adminUrl, adminUrl, shopUrl]) {
+      const response = await fetch(`${base}/shared/ping`, { headers: CSRF })
+      assert.equal(response.status, 200)
+      assert.deepEqual(await response.json(), { upstream: 'shared-api', path: '/ping' })
+    }
+    // A hop per frontend (the way before) opened a connection for each frontend.
+    assert.equal(sharedApi.connections - before, 1)
   })
 
   test("each session is refreshed by its own frontend's client", async () => {
