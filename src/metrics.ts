@@ -21,7 +21,7 @@ export interface GatewayMetrics extends GatewayEvents {
    * One answered request. `route` is a bounded name (a configured route's path, a `/bff/*`
    * endpoint, a probe, or `unmatched`), never the raw URL.
    */
-  httpRequest(route: string, method: string, statusCode: number, seconds: number, frontend?: string): void
+  httpRequest(route: string, method: string, statusCode: number, seconds: number, frontend: string): void
   /** An upstream's response headers arrived (or it failed: status 502/504) after `seconds`. */
   upstreamResponse(route: string, statusCode: number, seconds: number): void
   /** One HTTP call to the identity provider (discovery, token, PAR, JWKS ...). */
@@ -214,7 +214,7 @@ export function createMetrics(): GatewayMetrics {
       redisDuration.observe([operation, outcome], seconds)
       if (outcome === 'error') redisErrors.inc({ operation })
     },
-    httpRequest(route, method, statusCode, seconds, frontend = 'none') {
+    httpRequest(route, method, statusCode, seconds, frontend) {
       const status = statusClass(statusCode)
       requests.inc([frontend, route, KNOWN_METHODS.has(method) ? method : 'other', status])
       requestDuration.observe([frontend, route, status], seconds)

@@ -32,10 +32,9 @@ export function createRequestSessions(options: {
   /** The frontend whose sessions these are: another frontend's session is not found (docs/frontends.md). */
   readonly frontend: string
   /** The cookie's Path: `/`, or the frontend's path prefix. */
-  readonly cookiePath?: string
+  readonly cookiePath: string
 }): RequestSessions {
-  const { store, cookieName, ending, frontend } = options
-  const cookiePath = options.cookiePath ?? '/'
+  const { store, cookieName, ending, frontend, cookiePath } = options
   // Made once: a read costs no allocation for its options.
   const sliding = { slide: true, frontend }
   const notSliding = { slide: false, frontend }

@@ -12,10 +12,10 @@ export function registerSecurityHeaders(
   options: {
     readonly publicUrl: string
     /** Where bffgate's own endpoints are, e.g. `/bff/` (a frontend's prefix before it): never cached. */
-    readonly bffPrefixes?: readonly string[]
+    readonly bffPrefixes: readonly string[]
   },
 ): void {
-  const bffPrefixes = options.bffPrefixes ?? ['/bff/']
+  const { bffPrefixes } = options
   const isOwnEndpoint =
     bffPrefixes.length === 1
       ? (url: string) => url.startsWith(bffPrefixes[0]!)

@@ -15,7 +15,7 @@ export interface SpaOptions {
   /** Proxied route prefixes: never answered with `index.html`. */
   readonly routePrefixes: readonly string[]
   /** The frontend's path prefix (docs/frontends.md): the SPA is served under it; `''` (default): at the root. */
-  readonly pathPrefix?: string
+  readonly pathPrefix: string
 }
 
 /**
@@ -29,7 +29,7 @@ export interface SpaOptions {
  */
 export async function registerSpa(app: FastifyInstance, options: SpaOptions): Promise<void> {
   const root = resolve(options.root)
-  const prefix = options.pathPrefix ?? ''
+  const prefix = options.pathPrefix
   // Under a prefix, paths are read below it (the routes' paths include it; bffgate's own are under it too).
   const reserved =
     prefix === ''

@@ -345,14 +345,14 @@ describe('two frontends on one gateway (issue 19)', () => {
   })
 
   test("the frontends' routes to one upstream share the process's keep-alive pool: one connection for requests through either", async () => {
-    const before = sharedApi.connections
+    const connectionsBefore = sharedApi.connections
     for (const base of [shopUrl, adminUrl, shopUrl, adminUrl, adminUrl, shopUrl]) {
       const response = await fetch(`${base}/shared/ping`, { headers: CSRF })
       assert.equal(response.status, 200)
       assert.deepEqual(await response.json(), { upstream: 'shared-api', path: '/ping' })
     }
     // A hop per frontend (the way before) opened a connection for each frontend.
-    assert.equal(sharedApi.connections - before, 1)
+    assert.equal(sharedApi.connections - connectionsBefore, 1)
   })
 
   test("each session is refreshed by its own frontend's client", async () => {

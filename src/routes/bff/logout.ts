@@ -27,11 +27,11 @@ export interface LogoutDependencies {
   readonly sessions: RequestSessions
   readonly ending: SessionEnding
   /** The frontend's path prefix (docs/frontends.md): the endpoints and the landing are under it. */
-  readonly pathPrefix?: string
+  readonly pathPrefix: string
 }
 
 export function registerLogoutRoute(app: FastifyInstance, deps: LogoutDependencies): void {
-  const prefix = deps.pathPrefix ?? ''
+  const prefix = deps.pathPrefix
   const home = `${prefix}/`
   // The post-logout landing (`post_logout_redirect_uri`): back to the app, which finds itself
   // logged out. It touches no cookie: any page can navigate here, and clearing the cookie of a

@@ -8,9 +8,9 @@ import { logoutIdOf } from '../../session/logout-id.ts'
  */
 export function registerUserRoute(
   app: FastifyInstance,
-  deps: { readonly sessions: RequestSessions; readonly now: () => number; readonly pathPrefix?: string },
+  deps: { readonly sessions: RequestSessions; readonly now: () => number; readonly pathPrefix: string },
 ): void {
-  const prefix = deps.pathPrefix ?? ''
+  const prefix = deps.pathPrefix
   app.get(`${prefix}/bff/user`, async (request, reply) => {
     const session = await deps.sessions.find(request, { slide: false })
     if ('missing' in session) throw deps.sessions.missingError(request, reply, session)
