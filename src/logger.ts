@@ -110,22 +110,15 @@ const ACCESS_MESSAGE = JSON.stringify('request completed')
 const INFO = 30
 const FLUSH_AT = 16 * 1024
 const FLUSH_AFTER_MS = 50
-/** Access lines still held when the process exits are written then (one listener for all writers, added with the first). */
+/** Access lines still held when the process exits are written then (one listener for all writers). */
 const atExit = new Set<() => void>()
-let exitListening = false
-const flushAtExit = (flush: () => void): void => {
-  if (!exitListening) {
-    exitListening = true
-    process.once('exit', () => {
-      for (const held of atExit) {
-        try {
-          held()
-        } catch {}
-      }
-    })
+process.once('exit', () => {
+  for (const flush of atExit) {
+    try {
+      flush()
+    } catch {}
   }
-  atExit.add(flush)
-}
+})
 
 /**
  * The access line's writer: the same JSON line `log.info(fields, 'request completed')` writes
@@ -211,7 +204,7 @@ export function accessLineWriter(log: FastifyBaseLogger): AccessLineWriter {
     flush()
     ;(stream as { flushSync?: () => void }).flushSync?.()
   }
-  flushAtExit(atExitFlush)
+  atExit.add(atExitFlush)
   let closed = false
   const write = (fields: AccessLine): void => {
     if ((raw.levelVal ?? INFO) > INFO) return

@@ -15,6 +15,8 @@
 export const LAYOUT_V1 = 1
 export const DEADLINE_OFFSET = 1
 export const DEADLINE_BYTES = 6
+/** Where the index list starts: after the layout version, the deadline and the entry count. */
+const ENTRIES_OFFSET = DEADLINE_OFFSET + DEADLINE_BYTES + 1
 /**
  * The fingerprint of the record's refresh token (an HMAC under the record's own key, see
  * `store.ts`) travels as one more entry of the index list, marked by these bytes, so that a
@@ -50,11 +52,23 @@ export function encodeSessionValue({ deadlineMs, indexKeys, sealed, fingerprint 
   if (fingerprint !== undefined) names.push(fingerprintEntry(fingerprint))
   if (names.length > 255 || names.some((name) => name.length > 255))
     throw new RangeError('index key names must be at most 255 bytes (shorten BFF_REDIS_KEY_PREFIX)')
-  const head = Buffer.allocUnsafe(DEADLINE_OFFSET + DEADLINE_BYTES + 1)
+  const head = Buffer.allocUnsafe(ENTRIES_OFFSET)
   head[0] = LAYOUT_V1
   deadlineBytes(deadlineMs).copy(head, DEADLINE_OFFSET)
-  head[DEADLINE_OFFSET + DEADLINE_BYTES] = names.length
+  head[ENTRIES_OFFSET - 1] = names.length
   return Buffer.concat([head, ...names.flatMap((name) => [Buffer.of(name.length), name]), sealed])
+}
+
+/** Where the sealed record starts, past the index list; undefined for anything that is not a session value. */
+function sealedOffsetOf(value: Buffer): number | undefined {
+  if (value.length < ENTRIES_OFFSET || value[0] !== LAYOUT_V1) return undefined
+  let offset = ENTRIES_OFFSET
+  for (let i = 0; i < value[ENTRIES_OFFSET - 1]!; i++) {
+    const length = value[offset++]
+    if (length === undefined || offset + length > value.length) return undefined
+    offset += length
+  }
+  return offset
 }
 
 /**
@@ -63,28 +77,20 @@ export function encodeSessionValue({ deadlineMs, indexKeys, sealed, fingerprint 
  * exactly when {@link decodeSessionValue} finds no session value.
  */
 export function sealedRecordOf(value: Buffer): { readonly deadlineMs: number; readonly sealed: Buffer } | undefined {
-  if (value.length < DEADLINE_OFFSET + DEADLINE_BYTES + 1 || value[0] !== LAYOUT_V1) return undefined
-  let offset = DEADLINE_OFFSET + DEADLINE_BYTES
-  const count = value[offset++]!
-  for (let i = 0; i < count; i++) {
-    const length = value[offset++]
-    if (length === undefined || offset + length > value.length) return undefined
-    offset += length
-  }
-  return { deadlineMs: value.readUIntBE(DEADLINE_OFFSET, DEADLINE_BYTES), sealed: value.subarray(offset) }
+  const sealedAt = sealedOffsetOf(value)
+  if (sealedAt === undefined) return undefined
+  return { deadlineMs: value.readUIntBE(DEADLINE_OFFSET, DEADLINE_BYTES), sealed: value.subarray(sealedAt) }
 }
 
 /** The parts of a session value; undefined for anything that is not one. */
 export function decodeSessionValue(value: Buffer): SessionValue | undefined {
-  if (value.length < DEADLINE_OFFSET + DEADLINE_BYTES + 1 || value[0] !== LAYOUT_V1) return undefined
-  const deadlineMs = value.readUIntBE(DEADLINE_OFFSET, DEADLINE_BYTES)
-  let offset = DEADLINE_OFFSET + DEADLINE_BYTES
-  const count = value[offset++]!
+  const sealedAt = sealedOffsetOf(value)
+  if (sealedAt === undefined) return undefined
   const indexKeys: string[] = []
   let fingerprint: Buffer | undefined
-  for (let i = 0; i < count; i++) {
-    const length = value[offset++]
-    if (length === undefined || offset + length > value.length) return undefined
+  // The list was checked by sealedOffsetOf: each entry is its length byte and that many bytes.
+  for (let offset = ENTRIES_OFFSET; offset < sealedAt;) {
+    const length = value[offset++]!
     if (
       length === FINGERPRINT_MARKER.length + FINGERPRINT_BYTES &&
       value.compare(FINGERPRINT_MARKER, 0, FINGERPRINT_MARKER.length, offset, offset + FINGERPRINT_MARKER.length) === 0
@@ -95,5 +101,10 @@ export function decodeSessionValue(value: Buffer): SessionValue | undefined {
     }
     offset += length
   }
-  return { deadlineMs, indexKeys, sealed: value.subarray(offset), ...(fingerprint !== undefined && { fingerprint }) }
+  return {
+    deadlineMs: value.readUIntBE(DEADLINE_OFFSET, DEADLINE_BYTES),
+    indexKeys,
+    sealed: value.subarray(sealedAt),
+    ...(fingerprint !== undefined && { fingerprint }),
+  }
 }
