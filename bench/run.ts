@@ -3,16 +3,17 @@
  * upstream, all on loopback, with a real Redis and the development IdP.
  *
  * Processes: this one (load generator, IdP, Redis client), and children for the upstream, the
- * bare proxy and bffgate (`node src/server.ts`, configured through the environment as in
- * production), so the gateway's RSS and CPU are its own.
+ * bare proxy and bffgate (`npm start`'s command: the compiled `dist/src/server.js`, built first,
+ * configured through the environment as in production), so the gateway's RSS and CPU are its own.
  *
  * Environment: BENCH_QUICK=1 (about a minute), BENCH_SOAK_SECONDS=<n> (RSS over a long run),
  * BENCH_CPU_PROF=1 (writes the gateway's and the bare proxy's .cpuprofile to bench/results/tmp/prof/),
- * BENCH_GC=1 (counts each measured process's garbage collections: bench/gc-observer.ts),
+ * BENCH_GC=1 (counts each measured process's garbage collections: bench/gc-observer.mjs),
  * BENCH_LABEL=<name> (also writes bench/results/<name>.json), BENCH_LOG_LEVEL (default: unset, so
  * the gateway's own default, info), BENCH_AB_ROOT=<dir> (a second bffgate from another checkout,
  * measured as `bffgate-10k-ab` in the same interleaved rounds, for A/B comparisons), BENCH_AB_ENV
  * (JSON: that second gateway's extra settings; without BENCH_AB_ROOT, this checkout's),
+ * BENCH_AB_ENTRY (that second gateway's entry script instead of `npm start`'s, e.g. src/server.ts),
  * BENCH_TARGETS / BENCH_CONNECTIONS (comma lists, to profile one case).
  */
 import autocannon from 'autocannon'
@@ -80,7 +81,11 @@ const AB_ENV =
   process.env.BENCH_AB_ENV !== undefined ? (JSON.parse(process.env.BENCH_AB_ENV) as Record<string, string>) : undefined
 /** Node flags for the A/B gateway only (space-separated), e.g. a V8 heap setting against the same tree. */
 const AB_NODE_FLAGS = (process.env.BENCH_AB_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '')
-const AB_ROOT = process.env.BENCH_AB_ROOT ?? (AB_ENV !== undefined || AB_NODE_FLAGS.length > 0 ? root : undefined)
+/** The A/B gateway's entry script instead of `npm start`'s (e.g. src/server.ts, to measure type stripping). */
+const AB_ENTRY = process.env.BENCH_AB_ENTRY
+const AB_ROOT =
+  process.env.BENCH_AB_ROOT ??
+  (AB_ENV !== undefined || AB_NODE_FLAGS.length > 0 || AB_ENTRY !== undefined ? root : undefined)
 const CLIENT_ID = 'bffgate-bench'
 const CLIENT_SECRET = 'bffgate-bench-client-secret-0123456789'
 const SESSION_SECRET = 'bench-session-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
@@ -108,7 +113,7 @@ const measuredEnv = { PATH: process.env.PATH ?? '' }
 
 /**
  * Node flags for a measured process named `name`: with BENCH_CPU_PROF a CPU profile
- * (`tmp/prof/<name>.cpuprofile`), with BENCH_GC its collections counted (bench/gc-observer.ts,
+ * (`tmp/prof/<name>.cpuprofile`), with BENCH_GC its collections counted (bench/gc-observer.mjs,
  * `tmp/gc/<name>.json`).
  */
 function observerFlags(name: string): string[] {
@@ -116,13 +121,13 @@ function observerFlags(name: string): string[] {
     ...(CPU_PROF
       ? ['--cpu-prof', '--cpu-prof-dir', join(resultsDir, 'tmp', 'prof'), '--cpu-prof-name', `${name}.cpuprofile`]
       : []),
-    ...(GC ? ['--import', join(root, 'bench/gc-observer.ts')] : []),
+    ...(GC ? ['--import', join(root, 'bench/gc-observer.mjs')] : []),
   ]
 }
 const observerEnv = (name: string): Record<string, string> =>
   GC ? { BENCH_GC_FILE: join(resultsDir, 'tmp', 'gc', `${name}.json`) } : {}
 
-/** Starts a TypeScript child that reports its port over IPC. */
+/** Starts a child script that reports its port over IPC. */
 async function startChild(
   script: string,
   env: Record<string, string>,
@@ -143,21 +148,32 @@ async function startChild(
 }
 
 /**
- * The Node flags bffgate runs with in production: those of `npm start` (which the image's CMD
- * repeats; test/deploy/dockerfile.test.ts checks that they agree).
+ * How bffgate runs in production: `npm start`'s command (which the image's CMD repeats;
+ * test/deploy/dockerfile.test.ts checks that they agree): its Node flags and its entry, the
+ * compiled `dist/src/server.js`. Not `node src/server.ts`: Node's type stripping alone costs
+ * ~30 MiB of resident memory at start, which no user pays.
  */
-const PRODUCTION_NODE_FLAGS = (
+const START_COMMAND = (
   JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
-).scripts.start
-  .split(' ')
-  .filter((word) => word.startsWith('--'))
+).scripts.start.split(' ')
+const PRODUCTION_NODE_FLAGS = START_COMMAND.filter((word) => word.startsWith('--'))
+const PRODUCTION_ENTRY = START_COMMAND.at(-1)!
 
-/** bffgate as in production: `node <production flags> src/server.ts`, configured by environment. */
+/** Compiles a checkout's sources as `npm run build` does (`dist/`), so its gateway runs as shipped. */
+function build(checkout: string): void {
+  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(checkout, 'tsconfig.build.json')], {
+    cwd: checkout,
+    stdio: 'inherit',
+  })
+}
+
+/** bffgate as in production (`npm start`'s flags and entry), configured by environment. */
 async function startGateway(
   env: Record<string, string>,
   name: string,
   fromRoot = root,
   extraFlags: readonly string[] = [],
+  entry = PRODUCTION_ENTRY,
 ): Promise<ChildProcess> {
   const execArgv = [
     ...PRODUCTION_NODE_FLAGS,
@@ -166,7 +182,7 @@ async function startGateway(
     ...(process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''),
     ...extraFlags,
   ]
-  const child = fork(join(fromRoot, 'src/server.ts'), [], {
+  const child = fork(join(fromRoot, entry), [], {
     env: { ...measuredEnv, ...env, ...observerEnv(name) },
     execArgv,
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -217,7 +233,7 @@ async function commandStats(redis: Redis): Promise<Record<string, number>> {
 }
 
 /**
- * With BENCH_GC: each measured process's collections (written by bench/gc-observer.ts at its
+ * With BENCH_GC: each measured process's collections (written by bench/gc-observer.mjs at its
  * exit), with their pause time per request it answered in the measured runs. The time includes
  * the warm-ups (the same share of every process's runs), so compare processes, not absolutes.
  */
@@ -580,6 +596,8 @@ async function main(): Promise<void> {
   }
   const started = Date.now()
   mkdirSync(resultsDir, { recursive: true })
+  build(root)
+  if (AB_ROOT !== undefined && AB_ROOT !== root && !(AB_ENTRY ?? PRODUCTION_ENTRY).endsWith('.ts')) build(AB_ROOT)
   const redisServer = await startRedisServer()
   pin(process.pid, 0)
   pin(redisServer.pid, 0)
@@ -608,7 +626,7 @@ async function main(): Promise<void> {
     const upstream = await startChild('bench/upstream.ts', {})
     const upstreamUrl = `http://127.0.0.1:${upstream.port}`
     const bare = await startChild(
-      'bench/bare-proxy.ts',
+      'bench/bare-proxy.mjs',
       { UPSTREAM: upstreamUrl, ...observerEnv('bare') },
       observerFlags('bare'),
     )
@@ -672,7 +690,7 @@ async function main(): Promise<void> {
         BFF_ADMIN_PORT: String(abAdminPort),
         BFF_PUBLIC_URL: `http://127.0.0.1:${abPort}`,
       }
-      const child = await startGateway(abEnv, 'gateway-ab', AB_ROOT, AB_NODE_FLAGS)
+      const child = await startGateway(abEnv, 'gateway-ab', AB_ROOT, AB_NODE_FLAGS, AB_ENTRY)
       abGateway = { url: abEnv.BFF_PUBLIC_URL, pid: child.pid! }
     }
 
