@@ -9,8 +9,17 @@ import type { SessionHandle, SessionRecord } from './types.ts'
  * once); what is cached is the CPU around it (bench/README.md has the measurements).
  */
 
-/** How long a cookie's derived handle, and a record opened with it, are reused. */
-const CACHE_TTL_MS = 60_000
+/**
+ * How long a cookie's derived handle, and a record opened with it, are reused: a minute on
+ * average, each entry between 45 and 75 s at random. With one lifetime for all, the sessions
+ * first seen together (every session in use, after a restart) all expired together a minute
+ * later, and their keys were derived and their records opened again in one burst: thousands of
+ * short-lived native allocations (ciphers, zlib streams) between two collections, which grew
+ * the allocator's heap by tens of MiB that it kept (bench/README.md, fifth pass).
+ */
+export const CACHE_TTL_MIN_MS = 45_000
+export const CACHE_TTL_MAX_MS = 75_000
+const cacheLifetimeMs = (): number => CACHE_TTL_MIN_MS + Math.random() * (CACHE_TTL_MAX_MS - CACHE_TTL_MIN_MS)
 /**
  * Bound on cached handles. A handle is small (two key names and a 32-byte record key:
  * ~0.5 KiB of V8 heap, ~1.7 KiB of resident memory in all with its native key object,
@@ -51,7 +60,7 @@ export function createHandleCache(now: () => number, max = HANDLE_CACHE_MAX) {
       return undefined
     },
     set(cacheKey: string, handle: SessionHandle): void {
-      handles.set(cacheKey, { handle, expiresAt: now() + CACHE_TTL_MS })
+      handles.set(cacheKey, { handle, expiresAt: now() + cacheLifetimeMs() })
     },
     get size(): number {
       return handles.size
@@ -61,36 +70,42 @@ export function createHandleCache(now: () => number, max = HANDLE_CACHE_MAX) {
 
 /** A record this process opened, and the sealing it came from. */
 interface OpenedRecord {
-  /** IV and GCM tag of the sealed record (copied: a slice would pin a whole socket buffer). */
-  readonly fingerprint: Buffer
+  /** IV and GCM tag of the sealed record, as seven 32-bit words (see `fingerprintOf`). */
+  readonly fingerprint: readonly number[]
   readonly sealedLength: number
   readonly record: SessionRecord
   readonly expiresAt: number
 }
 
+const FINGERPRINT_WORDS = (IV_BYTES + TAG_BYTES) / 4
+
 /**
  * Records opened by this process: when the backend returns the very sealing this process
  * opened last time with the same handle (same random IV and GCM tag, same length), the record
  * is the one decrypted and parsed then. Any write seals anew with a fresh IV, so a changed
- * record never matches. Opened records are dropped after a minute. Keyed by the handle
+ * record never matches. Opened records are dropped after about a minute. Keyed by the handle
  * itself, so by its record key: a cookie with the same id but another secret names the same
  * storage key, and still fails to open it. At most `max` entries, bounded on their own (ten times
  * as many handles are kept); an entry keeps its handle alive, so at most `max` handles more.
  */
 export function createOpenedRecords(now: () => number, max = OPENED_RECORDS_MAX) {
   const opened = new RandomEvictionMap<SessionHandle, OpenedRecord>(max)
-  const fingerprintOf = (sealed: Buffer): Buffer => {
-    // Not from Buffer's shared pool: a long-lived 28-byte slice would keep a whole 8 KiB slab
-    // (mostly garbage) alive per cached record.
-    const fingerprint = Buffer.allocUnsafeSlow(IV_BYTES + TAG_BYTES)
-    sealed.copy(fingerprint, 0, 0, IV_BYTES)
-    sealed.copy(fingerprint, IV_BYTES, sealed.length - TAG_BYTES)
-    return fingerprint
+  /** The `i`th 32-bit word of a sealing's IV and tag (the tag is its last bytes). */
+  const wordOf = (sealed: Buffer, i: number): number =>
+    sealed.readInt32LE(i < IV_BYTES / 4 ? i * 4 : sealed.length - TAG_BYTES + (i * 4 - IV_BYTES))
+  /**
+   * Small integers in a plain array (~110 bytes of V8 heap): no native allocation per cached
+   * record. A Buffer fingerprint cost a malloc'd backing store each (and a typed array ~250
+   * bytes of heap), long-lived among the transient allocations of each record open, which kept
+   * the allocator's heap from shrinking (bench/README.md, fifth pass).
+   */
+  const fingerprintOf = (sealed: Buffer): number[] =>
+    Array.from({ length: FINGERPRINT_WORDS }, (_, i) => wordOf(sealed, i))
+  const sameSealing = (cached: OpenedRecord, sealed: Buffer): boolean => {
+    if (cached.sealedLength !== sealed.length) return false
+    for (let i = 0; i < FINGERPRINT_WORDS; i++) if (cached.fingerprint[i] !== wordOf(sealed, i)) return false
+    return true
   }
-  const sameSealing = (cached: OpenedRecord, sealed: Buffer): boolean =>
-    cached.sealedLength === sealed.length &&
-    sealed.compare(cached.fingerprint, 0, IV_BYTES, 0, IV_BYTES) === 0 &&
-    sealed.compare(cached.fingerprint, IV_BYTES, IV_BYTES + TAG_BYTES, sealed.length - TAG_BYTES) === 0
   return {
     /** The record opened from exactly this sealing, if this process opened (or wrote) it lately. */
     get(handle: SessionHandle, sealed: Buffer): SessionRecord | undefined {
@@ -103,7 +118,7 @@ export function createOpenedRecords(now: () => number, max = OPENED_RECORDS_MAX)
         fingerprint: fingerprintOf(sealed),
         sealedLength: sealed.length,
         record,
-        expiresAt: now() + CACHE_TTL_MS,
+        expiresAt: now() + cacheLifetimeMs(),
       })
     },
     get size(): number {

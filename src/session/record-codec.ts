@@ -136,12 +136,21 @@ export function encodeRecord(record: SessionRecord): Buffer {
  * allowed to block the event loop and take memory.
  */
 export const MAX_RECORD_BYTES = 1024 * 1024
+/**
+ * zlib's output chunk for a record: a record's JSON is ~1–2 KiB, and a chunk under half of
+ * Buffer's 8 KiB pool is cut from the pool. zlib's default (16 KiB) malloc'd a buffer per record
+ * open, garbage until V8's next full collection, which grew the allocator's heap by tens of MiB
+ * that it never gave back (bench/README.md, fifth pass). A longer record takes several chunks.
+ */
+const INFLATE_CHUNK_BYTES = 2048
 
 export function decodeRecord(bytes: Buffer): SessionRecord {
   if (bytes[0] === 0x7b) return JSON.parse(bytes.toString('utf8')) as SessionRecord // `{`: plain JSON
   if (bytes[0] === DEFLATED_JSON)
     return JSON.parse(
-      inflateRawSync(bytes.subarray(1), { maxOutputLength: MAX_RECORD_BYTES }).toString('utf8'),
+      inflateRawSync(bytes.subarray(1), { maxOutputLength: MAX_RECORD_BYTES, chunkSize: INFLATE_CHUNK_BYTES }).toString(
+        'utf8',
+      ),
     ) as SessionRecord
   if (bytes[0] !== COMPACT_V1 && bytes[0] !== COMPACT_V3) throw new Error(`unknown session record format ${bytes[0]}`)
   const count = bytes[1]!
@@ -154,6 +163,7 @@ export function decodeRecord(bytes: Buffer): SessionRecord {
   }
   const json = inflateRawSync(bytes.subarray(offset), {
     maxOutputLength: MAX_RECORD_BYTES,
+    chunkSize: INFLATE_CHUNK_BYTES,
     ...(bytes[0] === COMPACT_V3 && { dictionary: DICTIONARY_V3 }),
   }).toString('utf8')
   return unpackJwts(JSON.parse(json), signatures) as SessionRecord

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { createSecretKey } from 'node:crypto'
 import { describe, test } from 'node:test'
 import {
+  CACHE_TTL_MAX_MS,
+  CACHE_TTL_MIN_MS,
   createHandleCache,
   createOpenedRecords,
   HANDLE_CACHE_MAX,
@@ -47,7 +49,7 @@ describe('session store caches: each has its own bound', () => {
     assert.equal(misses, 2_000)
   })
 
-  test('a smaller bound is honoured too, and a cached entry expires after a minute', () => {
+  test('a smaller bound is honoured too, and a cached entry expires after 45 to 75 s', () => {
     let now = 0
     const cache = createHandleCache(() => now, 3)
     const opened = createOpenedRecords(() => now, 2)
@@ -63,8 +65,50 @@ describe('session store caches: each has its own bound', () => {
     assert.equal(cache.get('fresh'), h)
     assert.equal(opened.get(h, sealing(99)), record)
     assert.equal(opened.get(h, sealing(98)), undefined, 'another sealing under the same handle')
-    now = 60_001
+    now = CACHE_TTL_MIN_MS - 1
+    assert.equal(cache.get('fresh'), h)
+    assert.equal(opened.get(h, sealing(99)), record)
+    now = CACHE_TTL_MAX_MS + 1
     assert.equal(cache.get('fresh'), undefined)
     assert.equal(opened.get(h, sealing(99)), undefined)
+  })
+
+  test('entries cached together do not all expire together (their lifetimes are spread over 45 to 75 s)', () => {
+    let now = 0
+    const cache = createHandleCache(() => now)
+    const opened = createOpenedRecords(() => now)
+    const handles = Array.from({ length: 1_000 }, (_, i) => handle(i))
+    handles.forEach((h, i) => {
+      cache.set(`k${i}`, h)
+      opened.remember(h, sealing(i), record)
+    })
+    const kept = () => ({
+      handles: handles.filter((_, i) => cache.get(`k${i}`) !== undefined).length,
+      records: handles.filter((h, i) => opened.get(h, sealing(i)) !== undefined).length,
+    })
+    now = 55_000 // a third of the spread: about 333 of 1,000 gone, never none or all
+    const early = kept()
+    for (const count of [early.handles, early.records]) assert.ok(count > 500 && count < 850, `${count} kept at 55 s`)
+    now = 65_000
+    const late = kept()
+    for (const count of [late.handles, late.records]) assert.ok(count > 150 && count < 500, `${count} kept at 65 s`)
+  })
+
+  test('an opened record is reused only for the very sealing: any byte of its IV or tag, or its length, changed is a miss', () => {
+    const opened = createOpenedRecords(() => 0)
+    const h = handle(7)
+    const sealed = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37 + 11) % 256))
+    opened.remember(h, sealed, record)
+    assert.equal(opened.get(h, Buffer.from(sealed)), record, 'the same bytes in another buffer')
+    const ivAndTag = [...Array.from({ length: 12 }, (_, i) => i), ...Array.from({ length: 16 }, (_, i) => 300 - 16 + i)]
+    for (const at of ivAndTag)
+      for (const flip of [0x01, 0x80]) {
+        const other = Buffer.from(sealed)
+        other[at]! ^= flip
+        assert.equal(opened.get(h, other), undefined, `byte ${at} xor ${flip}`)
+      }
+    assert.equal(opened.get(h, sealed.subarray(0, 299)), undefined, 'one byte shorter')
+    assert.equal(opened.get(h, Buffer.concat([sealed, Buffer.of(0)])), undefined, 'one byte longer')
+    assert.equal(opened.get(handle(8), sealed), undefined, 'another handle')
   })
 })
