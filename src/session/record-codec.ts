@@ -139,8 +139,8 @@ export const MAX_RECORD_BYTES = 1024 * 1024
 /**
  * zlib's output chunk for a record: a record's JSON is ~1–2 KiB, and a chunk under half of
  * Buffer's 8 KiB pool is cut from the pool. zlib's default (16 KiB) malloc'd a buffer per record
- * open, garbage until V8's next full collection, which grew the allocator's heap by tens of MiB
- * that it never gave back (bench/README.md, fifth pass). A longer record takes several chunks.
+ * open, garbage until V8 collected it; in bursts of opens these grew the allocator's heap by tens
+ * of MiB that it never gave back (bench/README.md, fifth pass). A longer record takes several chunks.
  */
 const INFLATE_CHUNK_BYTES = 2048
 
